@@ -86,6 +86,7 @@ impl CoseSign1 {
 }
 
 /// The serialized ES384 protected header `{1: -35}`.
+#[cfg(any(test, feature = "dev"))]
 pub(crate) fn es384_protected_header() -> Vec<u8> {
     // a1 (map of 1) 01 (alg) 38 22 (-35)
     vec![0xa1, 0x01, 0x38, 0x22]

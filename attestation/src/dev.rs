@@ -510,6 +510,61 @@ mod tests {
         ));
     }
 
+    /// Builds `root → a → b → leaf` where `a` and `b` are made by `make`,
+    /// signs a document with the leaf, and verifies it against the root.
+    fn verify_custom_chain(
+        a_profile: impl FnOnce(Name) -> Profile,
+        b_profile: impl FnOnce(Name) -> Profile,
+    ) -> Result<(), VerifyError> {
+        let (root_key, root_der) = new_root().unwrap();
+        let a_key = SigningKey::random(&mut OsRng);
+        let a_name = name("CN=a").unwrap();
+        let a_der = build_cert(a_profile(subject_of(&root_der).unwrap()), a_name.clone(), &a_key, &root_key, LEAF_LIFETIME).unwrap();
+        let b_key = SigningKey::random(&mut OsRng);
+        let b_name = name("CN=b").unwrap();
+        let b_der = build_cert(b_profile(a_name), b_name.clone(), &b_key, &a_key, LEAF_LIFETIME).unwrap();
+        let leaf_key = SigningKey::random(&mut OsRng);
+        let leaf_profile = Profile::Leaf { issuer: b_name, enable_key_agreement: false, enable_key_encipherment: false };
+        let leaf_der = build_cert(leaf_profile, name("CN=leaf").unwrap(), &leaf_key, &b_key, LEAF_LIFETIME).unwrap();
+        let doc = AttestationDoc {
+            module_id: "dev-chain".into(),
+            digest: "SHA384".into(),
+            timestamp_ms: now_ms(),
+            pcrs: request().pcrs,
+            certificate: leaf_der,
+            cabundle: vec![root_der.clone(), a_der, b_der],
+            public_key: None,
+            user_data: None,
+            nonce: None,
+        };
+        let bytes = sign_cose(&leaf_key, &doc.to_payload());
+        let pcrs = PcrPolicy::exactly(PcrSet::new(request().pcrs).unwrap());
+        Verifier::new(TrustAnchor::from_der(&root_der).unwrap(), pcrs).verify(&bytes).map(|_| ())
+    }
+
+    fn sub_ca(path_len: Option<u8>) -> impl FnOnce(Name) -> Profile {
+        move |issuer| Profile::SubCA { issuer, path_len_constraint: path_len }
+    }
+
+    #[test]
+    fn a_two_level_chain_within_constraints_verifies() {
+        verify_custom_chain(sub_ca(Some(1)), sub_ca(Some(0))).unwrap();
+        verify_custom_chain(sub_ca(None), sub_ca(None)).unwrap();
+    }
+
+    #[test]
+    fn path_length_constraint_is_enforced() {
+        let err = verify_custom_chain(sub_ca(Some(0)), sub_ca(Some(0))).unwrap_err();
+        assert!(matches!(err, VerifyError::ChainConstraint { ref which, problem } if which == "cabundle[1]" && problem.contains("path length")), "{err}");
+    }
+
+    #[test]
+    fn a_non_ca_certificate_cannot_issue() {
+        let leaf_profile = |issuer| Profile::Leaf { issuer, enable_key_agreement: false, enable_key_encipherment: false };
+        let err = verify_custom_chain(sub_ca(None), leaf_profile).unwrap_err();
+        assert!(matches!(err, VerifyError::ChainConstraint { ref which, problem } if which == "cabundle[2]" && problem.contains("not a CA")), "{err}");
+    }
+
     #[test]
     fn debug_output_is_redacted() {
         let issuer = DevIssuer::ephemeral().unwrap();

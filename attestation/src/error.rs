@@ -147,3 +147,36 @@ pub enum VerifyError {
     #[error("binding mismatch: {0}")]
     BindingMismatch(&'static str),
 }
+
+impl VerifyError {
+    /// A stable snake_case name of the failed check, for machine-readable
+    /// output (`signet attest verify --json`) and metrics labels.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } => "too_large",
+            Self::MalformedCbor(_) => "malformed_cbor",
+            Self::TrailingBytes(_) => "trailing_bytes",
+            Self::UnexpectedTag(_) => "unexpected_tag",
+            Self::CoseStructure(_) => "cose_structure",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::Payload { .. } => "payload_field",
+            Self::DuplicateKey(_) => "duplicate_key",
+            Self::UnknownField(_) => "unknown_field",
+            Self::Certificate { .. } => "certificate",
+            Self::IssuerMismatch { .. } => "issuer_mismatch",
+            Self::ChainSignature { .. } => "chain_signature",
+            Self::ChainConstraint { .. } => "chain_constraint",
+            Self::CertificateNotValidAt { .. } => "certificate_not_valid_at",
+            Self::BadSignature => "bad_signature",
+            Self::Policy(_) => "policy",
+            Self::PcrMismatch { .. } => "pcr_mismatch",
+            Self::NoPcrSetMatches { .. } => "no_pcr_set_matches",
+            Self::DebugMode => "debug_mode",
+            Self::NonceMismatch { .. } => "nonce_mismatch",
+            Self::TooOld { .. } => "too_old",
+            Self::FromTheFuture { .. } => "from_the_future",
+            Self::BindingMismatch(_) => "binding_mismatch",
+        }
+    }
+}

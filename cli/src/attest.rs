@@ -1,0 +1,276 @@
+//! `signet attest verify | inspect`: the auditor's commands.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use signet_attestation::{
+    inspect_unverified, now_ms, AttestationDoc, PcrPolicy, PcrSet, PolicyFile, TrustAnchor,
+    VerifiedDocument, VerifyAt, VerifyError, Verifier,
+};
+
+use crate::input::{decode_document, read_source};
+use crate::timefmt::rfc3339_ms;
+use crate::Outcome;
+
+/// `signet attest …`
+#[derive(Subcommand)]
+pub(crate) enum AttestCommand {
+    /// Verify a document: ES384 signature, certificate chain to a pinned root,
+    /// validity at a chosen time, expected PCRs, debug mode, nonce and age.
+    ///
+    /// Exit status: 0 valid, 1 invalid (reason on stderr), 2 usage error.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+    /// Decode a document WITHOUT verifying anything, and print its fields as JSON.
+    Inspect {
+        /// The document: a file with raw COSE bytes, base64 or hex (detected), or `-` for stdin.
+        doc: String,
+    },
+}
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  signet attest verify doc.b64 --pcr 0=<96 hex> --pcr 1=<96 hex> --pcr 2=<96 hex>
+  signet attest verify doc.cbor --policy pcrs.json --at doc --json
+  signet attest verify doc.hex --root dev-root.pem --pcr 0=<hex> --nonce 0011 --max-age 300";
+
+/// Flags of `signet attest verify`.
+#[derive(Args)]
+pub(crate) struct VerifyArgs {
+    /// The document: a file with raw COSE bytes, base64 or hex (detected), or `-` for stdin.
+    doc: String,
+    /// Trusted root: `aws` (the pinned AWS Nitro Enclaves Root-G1) or a PEM file
+    /// (for example a `signet-host dev` data dir's dev-root.pem). The copy of the
+    /// root inside the document is never trusted.
+    #[arg(long, default_value = "aws", value_name = "aws|PEM")]
+    root: String,
+    /// When to check certificate validity: `now`, `doc` (the document's own
+    /// timestamp, for audits of old documents) or Unix milliseconds.
+    #[arg(long, default_value = "now", value_name = "now|doc|UNIX_MS")]
+    at: String,
+    /// An expected PCR value, `IDX=HEX` (repeatable). Expected PCRs are required:
+    /// give --pcr, or --policy, or the explicit --any-pcrs.
+    #[arg(long = "pcr", value_name = "IDX=HEX")]
+    pcrs: Vec<String>,
+    /// A JSON policy file (as written by `signet-eif`): `{"pcr_sets": [{"0": HEX, …}, …],
+    /// "allow_debug": false, "max_age_seconds": N}`; several sets allow rolling upgrades.
+    #[arg(long, value_name = "FILE", conflicts_with = "pcrs")]
+    policy: Option<String>,
+    /// Skip the PCR check. The document then proves only that *some* Nitro
+    /// enclave made it, not that it runs your image: never trust a key on this.
+    #[arg(long, conflicts_with_all = ["pcrs", "policy"])]
+    any_pcrs: bool,
+    /// Accept debug-mode documents (PCR0/1/2 all zero). A debug enclave's memory
+    /// is readable by its host, so such documents prove nothing about secrecy.
+    #[arg(long)]
+    allow_debug: bool,
+    /// Require this nonce (hex).
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
+    /// Refuse documents older than this many seconds at the verification time.
+    #[arg(long, value_name = "SECONDS")]
+    max_age: Option<u64>,
+    /// Print one JSON object: {valid, module_id, timestamp_ms, pcrs, public_key,
+    /// user_data, nonce, debug_mode, root_sha256, checked_at_ms, error?, error_code?}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn run(cmd: AttestCommand) -> Outcome {
+    match cmd {
+        AttestCommand::Verify(args) => verify(&args),
+        AttestCommand::Inspect { doc } => inspect(&doc),
+    }
+}
+
+fn usage(msg: &str) -> Outcome {
+    eprintln!("signet attest: {msg}");
+    Outcome::Usage
+}
+
+fn verify(args: &VerifyArgs) -> Outcome {
+    let verifier = match build_verifier(args) {
+        Ok(v) => v,
+        Err(msg) => return usage(&msg),
+    };
+    let bytes = match read_source(&args.doc) {
+        Ok(b) => decode_document(&b),
+        Err(msg) => return usage(&msg),
+    };
+    let result = verifier.verify(&bytes);
+    let root_sha256 = hex::encode(verifier.anchor().sha256());
+    if args.json {
+        println!("{}", verify_json(&result, &root_sha256));
+    }
+    match result {
+        Ok(verified) => {
+            if !args.json {
+                print_human(&verified, verifier.anchor(), args.any_pcrs);
+            }
+            Outcome::Valid
+        }
+        Err(e) => {
+            eprintln!("INVALID: {e}");
+            Outcome::Invalid
+        }
+    }
+}
+
+fn build_verifier(args: &VerifyArgs) -> Result<Verifier, String> {
+    let anchor = if args.root == "aws" {
+        TrustAnchor::aws_nitro_root_g1()
+    } else {
+        let pem = std::fs::read_to_string(&args.root)
+            .map_err(|e| format!("cannot read root {}: {e}", args.root))?;
+        TrustAnchor::from_pem(&pem).map_err(|e| format!("--root {}: {e}", args.root))?
+    };
+    let mut allow_debug = args.allow_debug;
+    let mut max_age = args.max_age;
+    let pcrs = if args.any_pcrs {
+        PcrPolicy::accept_any_measurement_insecure()
+    } else if let Some(path) = &args.policy {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read policy {path}: {e}"))?;
+        let file = PolicyFile::from_json(&text).map_err(|e| format!("--policy {path}: {e}"))?;
+        allow_debug |= file.allow_debug;
+        max_age = max_age.or(file.max_age_seconds);
+        file.pcr_policy().map_err(|e| format!("--policy {path}: {e}"))?
+    } else if args.pcrs.is_empty() {
+        return Err("expected PCRs are required: pass --pcr IDX=HEX (repeatable) or --policy FILE \
+                    (`signet attest inspect DOC` shows a document's PCRs; --any-pcrs skips the check \
+                    and proves nothing about which image runs)"
+            .into());
+    } else {
+        let pairs = args
+            .pcrs
+            .iter()
+            .map(|a| PcrSet::parse_arg(a).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let set = PcrSet::from_hex(pairs.iter().map(|(i, h)| (*i, h.as_str())))
+            .map_err(|e| e.to_string())?;
+        PcrPolicy::exactly(set)
+    };
+    let at = match args.at.as_str() {
+        "now" => VerifyAt::Now,
+        "doc" => VerifyAt::DocumentTimestamp,
+        ms => VerifyAt::UnixMs(
+            ms.parse()
+                .map_err(|_| format!("--at must be now, doc or Unix milliseconds, not `{ms}`"))?,
+        ),
+    };
+    let mut verifier = Verifier::new(anchor, pcrs).allow_debug(allow_debug).at(at);
+    if let Some(nonce) = &args.nonce {
+        let nonce = hex::decode(nonce.trim()).map_err(|_| "--nonce must be hex".to_owned())?;
+        verifier = verifier.expect_nonce(nonce);
+    }
+    if let Some(secs) = max_age {
+        verifier = verifier.max_age(Duration::from_secs(secs));
+    }
+    Ok(verifier)
+}
+
+fn hex_opt(v: &Option<Vec<u8>>) -> Value {
+    v.as_ref().map_or(Value::Null, |b| Value::String(hex::encode(b)))
+}
+
+fn pcrs_json(doc: &AttestationDoc) -> BTreeMap<String, String> {
+    doc.pcrs
+        .iter()
+        .map(|(i, v)| (i.to_string(), hex::encode(v)))
+        .collect()
+}
+
+fn verify_json(result: &Result<VerifiedDocument, VerifyError>, root_sha256: &str) -> Value {
+    match result {
+        Ok(v) => json!({
+            "valid": true,
+            "module_id": v.doc.module_id,
+            "timestamp_ms": v.doc.timestamp_ms,
+            "pcrs": pcrs_json(&v.doc),
+            "public_key": hex_opt(&v.doc.public_key),
+            "user_data": hex_opt(&v.doc.user_data),
+            "nonce": hex_opt(&v.doc.nonce),
+            "debug_mode": v.debug_mode,
+            "root_sha256": root_sha256,
+            "checked_at_ms": v.checked_at_ms,
+        }),
+        // Nothing from an invalid document is echoed: a consumer that forgets
+        // to read `valid` finds no fields to trust.
+        Err(e) => json!({
+            "valid": false,
+            "module_id": null,
+            "timestamp_ms": null,
+            "pcrs": null,
+            "public_key": null,
+            "user_data": null,
+            "nonce": null,
+            "debug_mode": null,
+            "root_sha256": root_sha256,
+            "checked_at_ms": now_ms(),
+            "error": e.to_string(),
+            "error_code": e.code(),
+        }),
+    }
+}
+
+fn print_human(v: &VerifiedDocument, anchor: &TrustAnchor, any_pcrs: bool) {
+    let root = if anchor.is_aws_nitro_root_g1() {
+        "AWS Nitro Enclaves Root-G1"
+    } else {
+        "a root given with --root (not AWS)"
+    };
+    println!("VALID attestation document");
+    println!("  module_id    {}", v.doc.module_id);
+    println!("  timestamp    {} ({} ms)", rfc3339_ms(v.doc.timestamp_ms), v.doc.timestamp_ms);
+    println!("  checked at   {} ({} ms)", rfc3339_ms(v.checked_at_ms), v.checked_at_ms);
+    println!("  root         {} sha256:{}", root, hex::encode(v.root_sha256));
+    println!("  debug mode   {}", if v.debug_mode { "YES (memory readable by the host)" } else { "no" });
+    if any_pcrs {
+        println!("  PCRs         NOT CHECKED (--any-pcrs)");
+    }
+    for (i, value) in &v.doc.pcrs {
+        println!("  PCR{i:<2}        {}", hex::encode(value));
+    }
+    for (name, field) in [("public_key", &v.doc.public_key), ("user_data", &v.doc.user_data), ("nonce", &v.doc.nonce)] {
+        if let Some(b) = field {
+            println!("  {name:<12} {}", hex::encode(b));
+        }
+    }
+}
+
+fn inspect(path: &str) -> Outcome {
+    let bytes = match read_source(path) {
+        Ok(b) => decode_document(&b),
+        Err(msg) => return usage(&msg),
+    };
+    eprintln!("NOT VERIFIED: decoded only; use `signet attest verify` before trusting anything in it");
+    match inspect_unverified(&bytes) {
+        Ok(doc) => {
+            let out = json!({
+                "verified": false,
+                "module_id": doc.module_id,
+                "digest": doc.digest,
+                "timestamp_ms": doc.timestamp_ms,
+                "timestamp": rfc3339_ms(doc.timestamp_ms),
+                "pcrs": pcrs_json(&doc),
+                "debug_mode": doc.is_debug_mode(),
+                "public_key": hex_opt(&doc.public_key),
+                "user_data": hex_opt(&doc.user_data),
+                "nonce": hex_opt(&doc.nonce),
+                "certificate": hex::encode(&doc.certificate),
+                "cabundle": doc.cabundle.iter().map(hex::encode).collect::<Vec<_>>(),
+            });
+            match serde_json::to_string_pretty(&out) {
+                Ok(s) => println!("{s}"),
+                Err(e) => eprintln!("cannot print: {e}"),
+            }
+            Outcome::Valid
+        }
+        Err(e) => {
+            eprintln!("cannot decode: {e}");
+            Outcome::Invalid
+        }
+    }
+}
