@@ -89,7 +89,10 @@ impl ChainCert {
                     .map_err(|_| bad("has malformed key usage".into()))?;
                 can_sign_certs = ku.key_cert_sign();
             } else if ext.critical && !UNDERSTOOD_CRITICAL.contains(&ext.extn_id) {
-                return Err(bad(format!("has an unknown critical extension {}", ext.extn_id)));
+                return Err(bad(format!(
+                    "has an unknown critical extension {}",
+                    ext.extn_id
+                )));
             }
         }
 
@@ -218,12 +221,11 @@ impl TrustAnchor {
 
     /// A root from a PEM `CERTIFICATE` block.
     pub fn from_pem(pem: &str) -> Result<Self, VerifyError> {
-        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| {
-            VerifyError::Certificate {
+        let (label, der) =
+            der::pem::decode_vec(pem.trim().as_bytes()).map_err(|e| VerifyError::Certificate {
                 which: "root".into(),
                 problem: format!("not a PEM certificate: {e}"),
-            }
-        })?;
+            })?;
         if label != "CERTIFICATE" {
             return Err(VerifyError::Certificate {
                 which: "root".into(),

@@ -55,22 +55,30 @@ impl CoseSign1 {
             .map_err(|_| VerifyError::CoseStructure("must have exactly four elements"))?;
 
         let Value::Bytes(protected) = protected else {
-            return Err(VerifyError::CoseStructure("protected header is not a byte string"));
+            return Err(VerifyError::CoseStructure(
+                "protected header is not a byte string",
+            ));
         };
         check_es384_header(&protected)?;
         // The unprotected header is not covered by the signature; its content is
         // ignored, but it must at least be a map.
         if !matches!(unprotected, Value::Map(_)) {
-            return Err(VerifyError::CoseStructure("unprotected header is not a map"));
+            return Err(VerifyError::CoseStructure(
+                "unprotected header is not a map",
+            ));
         }
         let Value::Bytes(payload) = payload else {
-            return Err(VerifyError::CoseStructure("payload is not a byte string (detached payloads are refused)"));
+            return Err(VerifyError::CoseStructure(
+                "payload is not a byte string (detached payloads are refused)",
+            ));
         };
         let Value::Bytes(signature) = signature else {
             return Err(VerifyError::CoseStructure("signature is not a byte string"));
         };
         if signature.len() != ES384_SIGNATURE_LEN {
-            return Err(VerifyError::CoseStructure("ES384 signature must be 96 bytes"));
+            return Err(VerifyError::CoseStructure(
+                "ES384 signature must be 96 bytes",
+            ));
         }
         Ok(Self {
             protected,
@@ -174,7 +182,10 @@ mod tests {
             Err(VerifyError::UnsupportedAlgorithm)
         );
         // empty map
-        assert_eq!(check_es384_header(&[0xa0]), Err(VerifyError::UnsupportedAlgorithm));
+        assert_eq!(
+            check_es384_header(&[0xa0]),
+            Err(VerifyError::UnsupportedAlgorithm)
+        );
     }
 
     #[test]

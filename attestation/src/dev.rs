@@ -339,24 +339,20 @@ fn build_cert(
     let build = |e: &dyn std::fmt::Display| DevIssuerError::Build(e.to_string());
     // Back-date a little so a verifier with a slightly slow clock accepts it.
     let now = SystemTime::now();
-    let not_before = now
-        .checked_sub(Duration::from_secs(300))
-        .unwrap_or(now);
+    let not_before = now.checked_sub(Duration::from_secs(300)).unwrap_or(now);
     let validity = Validity {
         not_before: Time::try_from(not_before).map_err(|e| build(&e))?,
         not_after: Time::try_from(now + lifetime).map_err(|e| build(&e))?,
     };
-    let spki = SubjectPublicKeyInfoOwned::from_key(*subject_key.verifying_key())
-        .map_err(|e| build(&e))?;
+    let spki =
+        SubjectPublicKeyInfoOwned::from_key(*subject_key.verifying_key()).map_err(|e| build(&e))?;
     let mut serial = [0u8; 16];
     OsRng.fill_bytes(&mut serial);
     serial[0] = (serial[0] & 0x7f) | 0x40;
     let serial = SerialNumber::new(&serial).map_err(|e| build(&e))?;
     let builder = CertificateBuilder::new(profile, serial, validity, subject, spki, issuer_key)
         .map_err(|e| build(&e))?;
-    let cert = builder
-        .build::<DerSignature>()
-        .map_err(|e| build(&e))?;
+    let cert = builder.build::<DerSignature>().map_err(|e| build(&e))?;
     cert.to_der().map_err(|e| build(&e))
 }
 
@@ -399,7 +395,8 @@ fn read_key(path: &Path) -> Result<SigningKey, DevIssuerError> {
         file: path.to_owned(),
         problem,
     };
-    let pem = zeroize::Zeroizing::new(fs::read_to_string(path).map_err(|e| corrupt(e.to_string()))?);
+    let pem =
+        zeroize::Zeroizing::new(fs::read_to_string(path).map_err(|e| corrupt(e.to_string()))?);
     // The decode error never contains key material.
     SigningKey::from_pkcs8_pem(&pem).map_err(|e| corrupt(e.to_string()))
 }
@@ -409,7 +406,10 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 /// Writes `bytes` to `path` with mode 0600 via a temporary file and a rename,
@@ -464,7 +464,10 @@ mod tests {
         let issuer = DevIssuer::ephemeral().unwrap();
         let mut req = request();
         req.module_id = "i-0123-enc0123".into();
-        assert!(matches!(issuer.issue(&req), Err(DevIssuerError::Request(_))));
+        assert!(matches!(
+            issuer.issue(&req),
+            Err(DevIssuerError::Request(_))
+        ));
     }
 
     #[test]
@@ -477,7 +480,10 @@ mod tests {
         assert_eq!(first.root_der(), second.root_der());
         assert_eq!(first.intermediate_der(), second.intermediate_der());
         for file in [ROOT_KEY_FILE, INTERMEDIATE_KEY_FILE] {
-            let mode = fs::metadata(ca_dir.join(file)).unwrap().permissions().mode();
+            let mode = fs::metadata(ca_dir.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600, "{file}");
         }
         // A document from the reloaded issuer verifies under the first root.
@@ -519,13 +525,38 @@ mod tests {
         let (root_key, root_der) = new_root().unwrap();
         let a_key = SigningKey::random(&mut OsRng);
         let a_name = name("CN=a").unwrap();
-        let a_der = build_cert(a_profile(subject_of(&root_der).unwrap()), a_name.clone(), &a_key, &root_key, LEAF_LIFETIME).unwrap();
+        let a_der = build_cert(
+            a_profile(subject_of(&root_der).unwrap()),
+            a_name.clone(),
+            &a_key,
+            &root_key,
+            LEAF_LIFETIME,
+        )
+        .unwrap();
         let b_key = SigningKey::random(&mut OsRng);
         let b_name = name("CN=b").unwrap();
-        let b_der = build_cert(b_profile(a_name), b_name.clone(), &b_key, &a_key, LEAF_LIFETIME).unwrap();
+        let b_der = build_cert(
+            b_profile(a_name),
+            b_name.clone(),
+            &b_key,
+            &a_key,
+            LEAF_LIFETIME,
+        )
+        .unwrap();
         let leaf_key = SigningKey::random(&mut OsRng);
-        let leaf_profile = Profile::Leaf { issuer: b_name, enable_key_agreement: false, enable_key_encipherment: false };
-        let leaf_der = build_cert(leaf_profile, name("CN=leaf").unwrap(), &leaf_key, &b_key, LEAF_LIFETIME).unwrap();
+        let leaf_profile = Profile::Leaf {
+            issuer: b_name,
+            enable_key_agreement: false,
+            enable_key_encipherment: false,
+        };
+        let leaf_der = build_cert(
+            leaf_profile,
+            name("CN=leaf").unwrap(),
+            &leaf_key,
+            &b_key,
+            LEAF_LIFETIME,
+        )
+        .unwrap();
         let doc = AttestationDoc {
             module_id: "dev-chain".into(),
             digest: "SHA384".into(),
@@ -539,11 +570,16 @@ mod tests {
         };
         let bytes = sign_cose(&leaf_key, &doc.to_payload());
         let pcrs = PcrPolicy::exactly(PcrSet::new(request().pcrs).unwrap());
-        Verifier::new(TrustAnchor::from_der(&root_der).unwrap(), pcrs).verify(&bytes).map(|_| ())
+        Verifier::new(TrustAnchor::from_der(&root_der).unwrap(), pcrs)
+            .verify(&bytes)
+            .map(|_| ())
     }
 
     fn sub_ca(path_len: Option<u8>) -> impl FnOnce(Name) -> Profile {
-        move |issuer| Profile::SubCA { issuer, path_len_constraint: path_len }
+        move |issuer| Profile::SubCA {
+            issuer,
+            path_len_constraint: path_len,
+        }
     }
 
     #[test]
@@ -555,14 +591,24 @@ mod tests {
     #[test]
     fn path_length_constraint_is_enforced() {
         let err = verify_custom_chain(sub_ca(Some(0)), sub_ca(Some(0))).unwrap_err();
-        assert!(matches!(err, VerifyError::ChainConstraint { ref which, problem } if which == "cabundle[1]" && problem.contains("path length")), "{err}");
+        assert!(
+            matches!(err, VerifyError::ChainConstraint { ref which, problem } if which == "cabundle[1]" && problem.contains("path length")),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_non_ca_certificate_cannot_issue() {
-        let leaf_profile = |issuer| Profile::Leaf { issuer, enable_key_agreement: false, enable_key_encipherment: false };
+        let leaf_profile = |issuer| Profile::Leaf {
+            issuer,
+            enable_key_agreement: false,
+            enable_key_encipherment: false,
+        };
         let err = verify_custom_chain(sub_ca(None), leaf_profile).unwrap_err();
-        assert!(matches!(err, VerifyError::ChainConstraint { ref which, problem } if which == "cabundle[2]" && problem.contains("not a CA")), "{err}");
+        assert!(
+            matches!(err, VerifyError::ChainConstraint { ref which, problem } if which == "cabundle[2]" && problem.contains("not a CA")),
+            "{err}"
+        );
     }
 
     #[test]

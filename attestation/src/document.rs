@@ -60,11 +60,9 @@ impl AttestationDoc {
     /// debug mode, so its memory is readable from the parent instance.
     #[must_use]
     pub fn is_debug_mode(&self) -> bool {
-        [0u8, 1, 2].iter().all(|i| {
-            self.pcrs
-                .get(i)
-                .is_some_and(|v| v.iter().all(|b| *b == 0))
-        })
+        [0u8, 1, 2]
+            .iter()
+            .all(|i| self.pcrs.get(i).is_some_and(|v| v.iter().all(|b| *b == 0)))
     }
 
     /// Decodes the payload bytes (as signed; never re-encoded), definite or
@@ -151,7 +149,10 @@ impl AttestationDoc {
                         .collect(),
                 ),
             ),
-            (text_key("certificate"), Value::Bytes(self.certificate.clone())),
+            (
+                text_key("certificate"),
+                Value::Bytes(self.certificate.clone()),
+            ),
             (
                 text_key("cabundle"),
                 Value::Array(self.cabundle.iter().cloned().map(Value::Bytes).collect()),
@@ -336,7 +337,10 @@ mod tests {
     #[test]
     fn round_trips() {
         let doc = sample();
-        assert_eq!(AttestationDoc::from_payload(&doc.to_payload()).unwrap(), doc);
+        assert_eq!(
+            AttestationDoc::from_payload(&doc.to_payload()).unwrap(),
+            doc
+        );
     }
 
     #[test]
@@ -356,7 +360,13 @@ mod tests {
         let err = with_map(|m| m.retain(|(k, _)| k != &text_key("certificate"))).unwrap_err();
         assert_eq!(err, missing("certificate"));
         let err = with_map(|m| m.retain(|(k, _)| k != &text_key("timestamp"))).unwrap_err();
-        assert!(matches!(err, VerifyError::Payload { field: "timestamp", .. }));
+        assert!(matches!(
+            err,
+            VerifyError::Payload {
+                field: "timestamp",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -374,14 +384,35 @@ mod tests {
             Err(VerifyError::Payload { field, .. }) => field,
             other => panic!("expected a payload error, got {other:?}"),
         };
-        assert_eq!(field_of(set("module_id", Value::Text(String::new()))), "module_id");
-        assert_eq!(field_of(set("digest", Value::Text("SHA256".into()))), "digest");
+        assert_eq!(
+            field_of(set("module_id", Value::Text(String::new()))),
+            "module_id"
+        );
+        assert_eq!(
+            field_of(set("digest", Value::Text("SHA256".into()))),
+            "digest"
+        );
         assert_eq!(field_of(set("timestamp", cose::int(0))), "timestamp");
-        assert_eq!(field_of(set("timestamp", Value::Text("1".into()))), "timestamp");
-        assert_eq!(field_of(set("certificate", Value::Bytes(vec![0; 1025]))), "certificate");
-        assert_eq!(field_of(set("certificate", Value::Bytes(vec![]))), "certificate");
-        assert_eq!(field_of(set("public_key", Value::Bytes(vec![]))), "public_key");
-        assert_eq!(field_of(set("user_data", Value::Bytes(vec![0; 513]))), "user_data");
+        assert_eq!(
+            field_of(set("timestamp", Value::Text("1".into()))),
+            "timestamp"
+        );
+        assert_eq!(
+            field_of(set("certificate", Value::Bytes(vec![0; 1025]))),
+            "certificate"
+        );
+        assert_eq!(
+            field_of(set("certificate", Value::Bytes(vec![]))),
+            "certificate"
+        );
+        assert_eq!(
+            field_of(set("public_key", Value::Bytes(vec![]))),
+            "public_key"
+        );
+        assert_eq!(
+            field_of(set("user_data", Value::Bytes(vec![0; 513]))),
+            "user_data"
+        );
         assert_eq!(field_of(set("nonce", Value::Text("n".into()))), "nonce");
         assert_eq!(field_of(set("cabundle", Value::Array(vec![]))), "cabundle");
         assert_eq!(
@@ -390,11 +421,17 @@ mod tests {
         );
         assert_eq!(field_of(set("pcrs", Value::Map(vec![]))), "pcrs");
         assert_eq!(
-            field_of(set("pcrs", Value::Map(vec![(cose::int(32), Value::Bytes(vec![0; 48]))]))),
+            field_of(set(
+                "pcrs",
+                Value::Map(vec![(cose::int(32), Value::Bytes(vec![0; 48]))])
+            )),
             "pcrs"
         );
         assert_eq!(
-            field_of(set("pcrs", Value::Map(vec![(cose::int(1), Value::Bytes(vec![0; 47]))]))),
+            field_of(set(
+                "pcrs",
+                Value::Map(vec![(cose::int(1), Value::Bytes(vec![0; 47]))])
+            )),
             "pcrs"
         );
     }

@@ -28,8 +28,8 @@ pub use binding::{key_binding, signature_binding, KEY_BINDING_LABEL, SIGNATURE_B
 pub use chain::{TrustAnchor, AWS_NITRO_ROOT_G1_SHA256};
 pub use cose::MAX_DOCUMENT_LEN;
 pub use document::{
-    inspect_unverified, AttestationDoc, MAX_CABUNDLE, MAX_CERT_LEN, MAX_PCRS,
-    MAX_PUBLIC_KEY_LEN, MAX_USER_DATA_LEN,
+    inspect_unverified, AttestationDoc, MAX_CABUNDLE, MAX_CERT_LEN, MAX_PCRS, MAX_PUBLIC_KEY_LEN,
+    MAX_USER_DATA_LEN,
 };
 pub use error::VerifyError;
 pub use policy::{PcrPolicy, PcrSet, PolicyFile, VerifyAt, CLOCK_SKEW};

@@ -18,11 +18,15 @@ impl PcrSet {
     /// that is not 32, 48 or 64 bytes.
     pub fn new(pcrs: BTreeMap<u8, Vec<u8>>) -> Result<Self, VerifyError> {
         if pcrs.is_empty() {
-            return Err(VerifyError::Policy("a PCR set must name at least one PCR".into()));
+            return Err(VerifyError::Policy(
+                "a PCR set must name at least one PCR".into(),
+            ));
         }
         for (index, value) in &pcrs {
             if *index >= 32 {
-                return Err(VerifyError::Policy(format!("PCR index {index} is not in 0..32")));
+                return Err(VerifyError::Policy(format!(
+                    "PCR index {index} is not in 0..32"
+                )));
             }
             if ![32, 48, 64].contains(&value.len()) {
                 return Err(VerifyError::Policy(format!(
@@ -191,7 +195,9 @@ impl PolicyFile {
                         index
                             .parse::<u8>()
                             .map(|i| (i, value.as_str()))
-                            .map_err(|_| VerifyError::Policy(format!("`{index}` is not a PCR index")))
+                            .map_err(|_| {
+                                VerifyError::Policy(format!("`{index}` is not a PCR index"))
+                            })
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 PcrSet::from_hex(pairs)
@@ -235,11 +241,17 @@ mod tests {
     #[test]
     fn single_set_reports_the_mismatching_pcr() {
         let doc = doc_with(&[(0, 1), (1, 2), (2, 3)]);
-        assert!(PcrPolicy::exactly(set(&[(0, 1), (2, 3)])).check(&doc).is_ok());
-        let err = PcrPolicy::exactly(set(&[(0, 1), (2, 4)])).check(&doc).unwrap_err();
+        assert!(PcrPolicy::exactly(set(&[(0, 1), (2, 3)]))
+            .check(&doc)
+            .is_ok());
+        let err = PcrPolicy::exactly(set(&[(0, 1), (2, 4)]))
+            .check(&doc)
+            .unwrap_err();
         assert!(matches!(err, VerifyError::PcrMismatch { index: 2, .. }));
         let err = PcrPolicy::exactly(set(&[(8, 1)])).check(&doc).unwrap_err();
-        assert!(matches!(err, VerifyError::PcrMismatch { index: 8, ref actual, .. } if actual == "absent"));
+        assert!(
+            matches!(err, VerifyError::PcrMismatch { index: 8, ref actual, .. } if actual == "absent")
+        );
     }
 
     #[test]
@@ -248,7 +260,10 @@ mod tests {
         let policy = PcrPolicy::any_of(vec![set(&[(0, 9)]), set(&[(0, 1)])]).unwrap();
         assert!(policy.check(&doc).is_ok());
         let policy = PcrPolicy::any_of(vec![set(&[(0, 9)]), set(&[(0, 8)])]).unwrap();
-        assert_eq!(policy.check(&doc), Err(VerifyError::NoPcrSetMatches { sets: 2 }));
+        assert_eq!(
+            policy.check(&doc),
+            Err(VerifyError::NoPcrSetMatches { sets: 2 })
+        );
     }
 
     #[test]
@@ -259,7 +274,10 @@ mod tests {
         assert_eq!(file.max_age_seconds, Some(5));
         assert!(file.pcr_policy().unwrap().checks_measurements());
         assert!(PolicyFile::from_json(r#"{"pcr_sets":[],"pcrs":{}}"#).is_err());
-        assert!(PolicyFile::from_json(r#"{"pcr_sets":[]}"#).unwrap().pcr_policy().is_err());
+        assert!(PolicyFile::from_json(r#"{"pcr_sets":[]}"#)
+            .unwrap()
+            .pcr_policy()
+            .is_err());
         assert!(PcrSet::parse_arg("x=00").is_err());
         assert_eq!(PcrSet::parse_arg("8=ab").unwrap(), (8, "ab".into()));
     }

@@ -143,7 +143,10 @@ impl Verifier {
 fn check_age(timestamp_ms: u64, at_ms: u64, max_age: Duration) -> Result<(), VerifyError> {
     let skew_ms = u64::try_from(CLOCK_SKEW.as_millis()).unwrap_or(u64::MAX);
     if timestamp_ms > at_ms.saturating_add(skew_ms) {
-        return Err(VerifyError::FromTheFuture { timestamp_ms, at_ms });
+        return Err(VerifyError::FromTheFuture {
+            timestamp_ms,
+            at_ms,
+        });
     }
     let age_ms = at_ms.saturating_sub(timestamp_ms);
     let max_age_ms = u64::try_from(max_age.as_millis()).unwrap_or(u64::MAX);

@@ -8,7 +8,7 @@ use common::manifest;
 use sha2::{Digest, Sha256};
 use signet_attestation::dev::DevIssuer;
 use signet_attestation::{
-    PcrPolicy, PcrSet, TrustAnchor, VerifyAt, VerifyError, Verifier, AWS_NITRO_ROOT_G1_SHA256,
+    PcrPolicy, PcrSet, TrustAnchor, Verifier, VerifyAt, VerifyError, AWS_NITRO_ROOT_G1_SHA256,
 };
 
 #[test]
@@ -16,7 +16,12 @@ fn manifest_files_are_the_published_bytes() {
     let m = manifest();
     assert_eq!(m.root_der_sha256, AWS_NITRO_ROOT_G1_SHA256);
     for v in &m.documents {
-        assert_eq!(hex::encode(Sha256::digest(&v.bytes)), v.sha256, "{}", v.file);
+        assert_eq!(
+            hex::encode(Sha256::digest(&v.bytes)),
+            v.sha256,
+            "{}",
+            v.file
+        );
     }
 }
 
@@ -35,7 +40,12 @@ fn every_vector_verifies_at_its_own_timestamp() {
         assert_eq!(hex::encode(verified.root_sha256), AWS_NITRO_ROOT_G1_SHA256);
         for (index, value) in &v.pcrs {
             let index: u8 = index.parse().unwrap();
-            assert_eq!(hex::encode(&doc.pcrs[&index]), *value, "{} PCR{index}", v.file);
+            assert_eq!(
+                hex::encode(&doc.pcrs[&index]),
+                *value,
+                "{} PCR{index}",
+                v.file
+            );
         }
         let len = |f: &Option<Vec<u8>>| f.as_ref().map_or(0, Vec::len);
         assert_eq!(len(&doc.public_key), v.public_key_len, "{}", v.file);
@@ -61,7 +71,11 @@ fn every_vector_is_refused_at_the_manifest_invalid_times() {
     for v in manifest().documents {
         assert_eq!(v.expect.invalid_at_ms.len(), 2);
         for at in &v.expect.invalid_at_ms {
-            let err = v.verifier().at(VerifyAt::UnixMs(*at)).verify(&v.bytes).unwrap_err();
+            let err = v
+                .verifier()
+                .at(VerifyAt::UnixMs(*at))
+                .verify(&v.bytes)
+                .unwrap_err();
             assert!(
                 matches!(err, VerifyError::CertificateNotValidAt { at_ms, .. } if at_ms == *at),
                 "{} at {at}: {err}",
@@ -89,7 +103,11 @@ fn debug_vectors_need_allow_debug() {
     let debug: Vec<_> = m.documents.iter().filter(|v| v.debug_mode).collect();
     assert_eq!(debug.len(), 4);
     for v in debug {
-        let err = v.verifier().allow_debug(false).verify(&v.bytes).unwrap_err();
+        let err = v
+            .verifier()
+            .allow_debug(false)
+            .verify(&v.bytes)
+            .unwrap_err();
         assert_eq!(err, VerifyError::DebugMode, "{}", v.file);
     }
 }
@@ -99,7 +117,10 @@ fn high_s_and_indefinite_vectors_are_covered() {
     let m = manifest();
     assert_eq!(m.documents.iter().filter(|v| v.high_s_signature).count(), 3);
     assert_eq!(
-        m.documents.iter().filter(|v| v.payload_map == "indefinite").count(),
+        m.documents
+            .iter()
+            .filter(|v| v.payload_map == "indefinite")
+            .count(),
         1
     );
 }
@@ -151,7 +172,13 @@ fn rolling_upgrade_accepts_any_listed_set() {
 fn nonce_is_checked() {
     let m = manifest();
     let with_nonce = m.documents.iter().find(|v| v.nonce_len > 0).unwrap();
-    let nonce = with_nonce.verifier().verify(&with_nonce.bytes).unwrap().doc.nonce.unwrap();
+    let nonce = with_nonce
+        .verifier()
+        .verify(&with_nonce.bytes)
+        .unwrap()
+        .doc
+        .nonce
+        .unwrap();
     with_nonce
         .verifier()
         .expect_nonce(nonce.clone())
@@ -159,11 +186,19 @@ fn nonce_is_checked() {
         .unwrap();
     let mut wrong = nonce;
     wrong[0] ^= 1;
-    let err = with_nonce.verifier().expect_nonce(wrong).verify(&with_nonce.bytes).unwrap_err();
+    let err = with_nonce
+        .verifier()
+        .expect_nonce(wrong)
+        .verify(&with_nonce.bytes)
+        .unwrap_err();
     assert!(matches!(err, VerifyError::NonceMismatch { .. }));
 
     let without = m.documents.iter().find(|v| v.nonce_len == 0).unwrap();
-    let err = without.verifier().expect_nonce(vec![1]).verify(&without.bytes).unwrap_err();
+    let err = without
+        .verifier()
+        .expect_nonce(vec![1])
+        .verify(&without.bytes)
+        .unwrap_err();
     assert!(matches!(err, VerifyError::NonceMismatch { ref actual, .. } if actual == "absent"));
 }
 
@@ -182,7 +217,13 @@ fn max_age_is_checked_against_the_verification_time() {
         .at(VerifyAt::UnixMs(t + 61_000))
         .verify(&v.bytes)
         .unwrap_err();
-    assert_eq!(err, VerifyError::TooOld { age_ms: 61_000, max_age_ms: 60_000 });
+    assert_eq!(
+        err,
+        VerifyError::TooOld {
+            age_ms: 61_000,
+            max_age_ms: 60_000
+        }
+    );
 }
 
 #[test]
@@ -194,7 +235,11 @@ fn a_foreign_root_is_refused() {
             .at(VerifyAt::DocumentTimestamp)
             .verify(&v.bytes)
             .unwrap_err();
-        assert!(matches!(err, VerifyError::IssuerMismatch { ref parent, .. } if parent == "root"), "{}: {err}", v.file);
+        assert!(
+            matches!(err, VerifyError::IssuerMismatch { ref parent, .. } if parent == "root"),
+            "{}: {err}",
+            v.file
+        );
     }
 }
 
@@ -203,7 +248,10 @@ fn the_document_copy_of_the_root_is_never_the_anchor() {
     // Trusting cabundle[0] explicitly works (it *is* the AWS root) ...
     let v = &manifest().documents[1];
     let doc = signet_attestation::inspect_unverified(&v.bytes).unwrap();
-    assert_eq!(hex::encode(Sha256::digest(&doc.cabundle[0])), AWS_NITRO_ROOT_G1_SHA256);
+    assert_eq!(
+        hex::encode(Sha256::digest(&doc.cabundle[0])),
+        AWS_NITRO_ROOT_G1_SHA256
+    );
     // ... and a dev document that carries the AWS root as cabundle[0] still
     // chains to its own root, so it is refused under the AWS anchor.
     let dev = DevIssuer::ephemeral().unwrap();
@@ -218,8 +266,11 @@ fn the_document_copy_of_the_root_is_never_the_anchor() {
     .unwrap();
     forged.cabundle[0] = doc.cabundle[0].clone();
     let bytes = dev.sign_payload(&forged.to_payload()).unwrap();
-    let err = Verifier::new(TrustAnchor::aws_nitro_root_g1(), PcrPolicy::exactly(v.pcr_set()))
-        .verify(&bytes)
-        .unwrap_err();
+    let err = Verifier::new(
+        TrustAnchor::aws_nitro_root_g1(),
+        PcrPolicy::exactly(v.pcr_set()),
+    )
+    .verify(&bytes)
+    .unwrap_err();
     assert!(matches!(err, VerifyError::IssuerMismatch { .. }), "{err}");
 }

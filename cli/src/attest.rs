@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use signet_attestation::{
     inspect_unverified, now_ms, AttestationDoc, PcrPolicy, PcrSet, PolicyFile, TrustAnchor,
-    VerifiedDocument, VerifyAt, VerifyError, Verifier,
+    VerifiedDocument, Verifier, VerifyAt, VerifyError,
 };
 
 use crate::input::{decode_document, read_source};
@@ -131,12 +131,13 @@ fn build_verifier(args: &VerifyArgs) -> Result<Verifier, String> {
     let pcrs = if args.any_pcrs {
         PcrPolicy::accept_any_measurement_insecure()
     } else if let Some(path) = &args.policy {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read policy {path}: {e}"))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("cannot read policy {path}: {e}"))?;
         let file = PolicyFile::from_json(&text).map_err(|e| format!("--policy {path}: {e}"))?;
         allow_debug |= file.allow_debug;
         max_age = max_age.or(file.max_age_seconds);
-        file.pcr_policy().map_err(|e| format!("--policy {path}: {e}"))?
+        file.pcr_policy()
+            .map_err(|e| format!("--policy {path}: {e}"))?
     } else if args.pcrs.is_empty() {
         return Err("expected PCRs are required: pass --pcr IDX=HEX (repeatable) or --policy FILE \
                     (`signet attest inspect DOC` shows a document's PCRs; --any-pcrs skips the check \
@@ -172,7 +173,8 @@ fn build_verifier(args: &VerifyArgs) -> Result<Verifier, String> {
 }
 
 fn hex_opt(v: &Option<Vec<u8>>) -> Value {
-    v.as_ref().map_or(Value::Null, |b| Value::String(hex::encode(b)))
+    v.as_ref()
+        .map_or(Value::Null, |b| Value::String(hex::encode(b)))
 }
 
 fn pcrs_json(doc: &AttestationDoc) -> BTreeMap<String, String> {
@@ -223,17 +225,40 @@ fn print_human(v: &VerifiedDocument, anchor: &TrustAnchor, any_pcrs: bool) {
     };
     println!("VALID attestation document");
     println!("  module_id    {}", v.doc.module_id);
-    println!("  timestamp    {} ({} ms)", rfc3339_ms(v.doc.timestamp_ms), v.doc.timestamp_ms);
-    println!("  checked at   {} ({} ms)", rfc3339_ms(v.checked_at_ms), v.checked_at_ms);
-    println!("  root         {} sha256:{}", root, hex::encode(v.root_sha256));
-    println!("  debug mode   {}", if v.debug_mode { "YES (memory readable by the host)" } else { "no" });
+    println!(
+        "  timestamp    {} ({} ms)",
+        rfc3339_ms(v.doc.timestamp_ms),
+        v.doc.timestamp_ms
+    );
+    println!(
+        "  checked at   {} ({} ms)",
+        rfc3339_ms(v.checked_at_ms),
+        v.checked_at_ms
+    );
+    println!(
+        "  root         {} sha256:{}",
+        root,
+        hex::encode(v.root_sha256)
+    );
+    println!(
+        "  debug mode   {}",
+        if v.debug_mode {
+            "YES (memory readable by the host)"
+        } else {
+            "no"
+        }
+    );
     if any_pcrs {
         println!("  PCRs         NOT CHECKED (--any-pcrs)");
     }
     for (i, value) in &v.doc.pcrs {
         println!("  PCR{i:<2}        {}", hex::encode(value));
     }
-    for (name, field) in [("public_key", &v.doc.public_key), ("user_data", &v.doc.user_data), ("nonce", &v.doc.nonce)] {
+    for (name, field) in [
+        ("public_key", &v.doc.public_key),
+        ("user_data", &v.doc.user_data),
+        ("nonce", &v.doc.nonce),
+    ] {
         if let Some(b) = field {
             println!("  {name:<12} {}", hex::encode(b));
         }
@@ -245,7 +270,9 @@ fn inspect(path: &str) -> Outcome {
         Ok(b) => decode_document(&b),
         Err(msg) => return usage(&msg),
     };
-    eprintln!("NOT VERIFIED: decoded only; use `signet attest verify` before trusting anything in it");
+    eprintln!(
+        "NOT VERIFIED: decoded only; use `signet attest verify` before trusting anything in it"
+    );
     match inspect_unverified(&bytes) {
         Ok(doc) => {
             let out = json!({

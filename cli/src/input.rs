@@ -13,12 +13,13 @@ pub(crate) fn read_source(path: &str) -> Result<Vec<u8>, String> {
     let read = if path == "-" {
         std::io::stdin().take(MAX_INPUT + 1).read_to_end(&mut buf)
     } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut buf))
+        std::fs::File::open(path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut buf))
     };
     read.map_err(|e| format!("cannot read {path}: {e}"))?;
     if buf.len() as u64 > MAX_INPUT {
-        return Err(format!("{path} is larger than {MAX_INPUT} bytes; not an attestation document"));
+        return Err(format!(
+            "{path} is larger than {MAX_INPUT} bytes; not an attestation document"
+        ));
     }
     Ok(buf)
 }
@@ -35,7 +36,10 @@ pub(crate) fn decode_document(input: &[u8]) -> Vec<u8> {
     };
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let compact = compact.strip_prefix("0x").unwrap_or(&compact);
-    if !compact.is_empty() && compact.len() % 2 == 0 && compact.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !compact.is_empty()
+        && compact.len() % 2 == 0
+        && compact.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         if let Ok(bytes) = hex::decode(compact) {
             return bytes;
         }
@@ -60,12 +64,18 @@ mod tests {
     fn detects_the_three_forms() {
         let raw = vec![0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xff];
         assert_eq!(decode_document(&raw), raw);
-        assert_eq!(decode_document(format!(" {}\n", hex::encode(&raw)).as_bytes()), raw);
+        assert_eq!(
+            decode_document(format!(" {}\n", hex::encode(&raw)).as_bytes()),
+            raw
+        );
         let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
         assert_eq!(decode_document(format!("{b64}\n").as_bytes()), raw);
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw);
         assert_eq!(decode_document(url.as_bytes()), raw);
         // Garbage is passed through to be refused by the verifier.
-        assert_eq!(decode_document(b"not a document!"), b"not a document!".to_vec());
+        assert_eq!(
+            decode_document(b"not a document!"),
+            b"not a document!".to_vec()
+        );
     }
 }

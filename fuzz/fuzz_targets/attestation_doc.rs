@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use signet_attestation::{inspect_unverified, PcrPolicy, TrustAnchor, VerifyAt, Verifier};
+use signet_attestation::{inspect_unverified, PcrPolicy, TrustAnchor, Verifier, VerifyAt};
 
 fuzz_target!(|data: &[u8]| {
     let _ = inspect_unverified(data);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use ciborium::value::Value;
 use serde::Deserialize;
-use signet_attestation::{PcrPolicy, PcrSet, TrustAnchor, VerifyAt, Verifier};
+use signet_attestation::{PcrPolicy, PcrSet, TrustAnchor, Verifier, VerifyAt};
 
 #[derive(Deserialize)]
 pub struct Manifest {
@@ -48,7 +48,11 @@ pub fn manifest() -> Manifest {
     for v in &mut manifest.documents {
         v.bytes = std::fs::read(vectors_dir().join(&v.file)).unwrap();
     }
-    assert_eq!(manifest.documents.len(), 12, "all twelve vectors are present");
+    assert_eq!(
+        manifest.documents.len(),
+        12,
+        "all twelve vectors are present"
+    );
     manifest
 }
 
@@ -65,9 +69,12 @@ impl Vector {
     /// The verifier an auditor would use: AWS root, the manifest's PCRs, the
     /// document's own timestamp, debug allowed only for debug documents.
     pub fn verifier(&self) -> Verifier {
-        Verifier::new(TrustAnchor::aws_nitro_root_g1(), PcrPolicy::exactly(self.pcr_set()))
-            .allow_debug(self.debug_mode)
-            .at(VerifyAt::DocumentTimestamp)
+        Verifier::new(
+            TrustAnchor::aws_nitro_root_g1(),
+            PcrPolicy::exactly(self.pcr_set()),
+        )
+        .allow_debug(self.debug_mode)
+        .at(VerifyAt::DocumentTimestamp)
     }
 
     /// The COSE array of this document as CBOR values.

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every Signet check and test: formatting, clippy (warnings are errors),
+# the fuzz targets' build, and the whole test suite. Installs or starts what
+# the tests need first (idempotent), so a fresh machine needs nothing else.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "test prerequisites"
+scripts/test-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features, -D warnings)"
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+step "fuzz targets build (run them with scripts/fuzz.sh)"
+cargo build -p signet-fuzz --locked
+
+step "cargo test (workspace, all features)"
+cargo test --workspace --all-features --locked
