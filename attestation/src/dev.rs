@@ -252,6 +252,25 @@ impl DevIssuer {
     }
 }
 
+/// Label hashed into PCR1 of dev documents.
+pub const DEV_PCR1_LABEL: &[u8] = b"signet-dev/pcr1/kernel";
+/// Label hashed into PCR2 of dev documents.
+pub const DEV_PCR2_LABEL: &[u8] = b"signet-dev/pcr2/application";
+
+/// The PCRs a dev signer reports (DESIGN.md): PCR0 = SHA-384 of the running
+/// signer binary, PCR1/PCR2 = SHA-384 of fixed labels. Never all zero, so a
+/// dev document is never mistaken for a debug-mode one. A host computes the
+/// same values from the binary it starts, to build its expected policy.
+#[must_use]
+pub fn dev_pcrs(signer_binary: &[u8]) -> BTreeMap<u8, Vec<u8>> {
+    use sha2::{Digest as _, Sha384};
+    BTreeMap::from([
+        (0, Sha384::digest(signer_binary).to_vec()),
+        (1, Sha384::digest(DEV_PCR1_LABEL).to_vec()),
+        (2, Sha384::digest(DEV_PCR2_LABEL).to_vec()),
+    ])
+}
+
 /// Wraps `payload` in an untagged COSE_Sign1 signed ES384 by `key`, exactly as
 /// the NSM lays it out (`[h'a1013822', {}, payload, sig]`).
 #[must_use]

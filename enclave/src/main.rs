@@ -1,0 +1,187 @@
+//! `signet-enclave`: the signer process.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use signet_enclave::attestor::{Attestor, DevAttestor, NoAttestor, NsmAttestor};
+use signet_enclave::backend::{KeyBackend, SoftwareBackend};
+use signet_enclave::sealing::{load_or_create_dev_sealing_key, SealingKeys};
+use signet_enclave::server::{serve, ServerLimits};
+use signet_enclave::service::Signer;
+use signet_enclave::transport::AnyListener;
+use signet_proto::ticket::TicketKeys;
+use signet_proto::{SharedSecret, SignerAddr};
+
+/// The Signet signer: generates and seals keys, verifies tickets, signs, attests.
+///
+/// Secrets come from the environment, never from flags: INTERNAL_API_KEY (the
+/// host proves knowledge of it in the hello), TICKET_SIGNING_SECRET and, during
+/// rotation, TICKET_SIGNING_SECRET_PREVIOUS.
+#[derive(Parser, Debug)]
+#[command(name = "signet-enclave", version)]
+struct Args {
+    /// Where to listen: vsock://PORT (in a Nitro enclave) or unix:PATH.
+    #[arg(long, env = "SIGNET_SIGNER_LISTEN")]
+    listen: SignerAddr,
+    /// Key backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Software)]
+    backend: BackendKind,
+    /// Attestation: nsm (/dev/nsm inside Nitro), dev (local CA in --dev-dir; INSECURE), none.
+    #[arg(long, value_enum, default_value_t = AttestationKind::Nsm)]
+    attestation: AttestationKind,
+    /// Directory of dev material: the dev attestation CA and the dev sealing
+    /// key. INSECURE: anyone who reads it can unseal keys and forge documents.
+    #[arg(long, value_name = "DIR")]
+    dev_dir: Option<PathBuf>,
+    /// Unsealed keys kept in memory; others are reloaded from sealed blobs.
+    #[arg(long, default_value_t = NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN))]
+    key_cache_size: NonZeroUsize,
+    /// Live tickets remembered for replay protection (beyond: `busy`).
+    #[arg(long, default_value_t = 4_000_000)]
+    replay_cache_size: usize,
+    /// Host connections served at once.
+    #[arg(long, default_value_t = 64)]
+    max_connections: usize,
+    /// Log format.
+    #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendKind {
+    /// Keys in enclave memory, sealed under the sealing key for storage by the host.
+    Software,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AttestationKind {
+    Nsm,
+    Dev,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Reads a secret from the environment; weak values are refused, except in
+/// dev mode where they only warn.
+fn secret(name: &str, dev: bool) -> Result<Option<SharedSecret>, String> {
+    let Ok(value) = std::env::var(name) else { return Ok(None) };
+    match SharedSecret::from_config(&value) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if dev => {
+            tracing::warn!(variable = name, "weak secret accepted in dev mode: {e}");
+            Ok(Some(SharedSecret::new_unchecked(value.into_bytes())))
+        }
+        Err(e) => Err(format!("{name} {e}")),
+    }
+}
+
+fn build(args: &Args) -> Result<(Signer, bool), String> {
+    let dev = args.attestation == AttestationKind::Dev;
+    let internal = secret("INTERNAL_API_KEY", dev)?.ok_or("INTERNAL_API_KEY is not set")?;
+    let ticket = secret("TICKET_SIGNING_SECRET", dev)?.ok_or("TICKET_SIGNING_SECRET is not set")?;
+    let previous = secret("TICKET_SIGNING_SECRET_PREVIOUS", dev)?;
+
+    let attestor: Arc<dyn Attestor> = match args.attestation {
+        AttestationKind::Nsm => Arc::new(NsmAttestor::open()?),
+        AttestationKind::Dev => {
+            let dir = args.dev_dir.as_ref().ok_or("--attestation dev needs --dev-dir")?;
+            let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
+            tracing::warn!(dir = %dir.display(), "INSECURE dev attestation: documents are signed by a local CA, not by Nitro hardware");
+            Arc::new(DevAttestor::new(&dir.join("attestation"), &exe)?)
+        }
+        AttestationKind::None => {
+            tracing::warn!("attestation disabled: hosts cannot check what this signer runs");
+            Arc::new(NoAttestor)
+        }
+    };
+    let backend: Arc<dyn KeyBackend> = match args.backend {
+        BackendKind::Software => {
+            let dir = args.dev_dir.as_ref().ok_or(
+                "the software backend needs a sealing key: --dev-dir DIR (INSECURE dev sealing key file); \
+                 KMS-provisioned sealing keys are not available in this build",
+            )?;
+            let key = load_or_create_dev_sealing_key(dir)
+                .map_err(|e| format!("dev sealing key in {}: {e}", dir.display()))?;
+            tracing::warn!(dir = %dir.display(), "INSECURE dev sealing key: anyone who reads this file can unseal every key");
+            let sealing = SealingKeys::new(vec![key]).map_err(|e| e.to_string())?;
+            Arc::new(SoftwareBackend::new(sealing, args.key_cache_size))
+        }
+    };
+    let signer = Signer::new(backend, attestor, TicketKeys::new(ticket, previous), internal, args.replay_cache_size);
+    Ok((signer, dev))
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("signet-enclave: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let (signer, _dev) = match build(&args) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("signet-enclave: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let listener = match AnyListener::bind(&args.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("signet-enclave: cannot listen on {}: {e}", args.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let signer = Arc::new(signer);
+        let pruner = {
+            let signer = Arc::clone(&signer);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(10));
+                loop {
+                    tick.tick().await;
+                    signer.prune_replay_cache();
+                }
+            })
+        };
+        let limits = ServerLimits { max_connections: args.max_connections.max(1), ..ServerLimits::default() };
+        serve(listener, signer, limits, shutdown_signal()).await;
+        pruner.abort();
+        tracing::info!("signer stopped");
+        ExitCode::SUCCESS
+    })
+}

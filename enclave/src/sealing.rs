@@ -1,0 +1,242 @@
+//! Sealing: AES-256-GCM under a versioned sealing key, with AAD binding the
+//! key id, key type and sealing key version, so a blob cannot be replayed for
+//! another wallet, re-labelled as another type, or swapped between versions.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use rand_core::{OsRng, RngCore};
+use signet_proto::{ErrorCode, KeyType, SealedKey};
+use zeroize::Zeroizing;
+
+use crate::error::SignerError;
+
+/// Current sealed-key format.
+pub const SEALED_FORMAT: u16 = 1;
+const AAD_LABEL: &[u8] = b"signet/seal/v1";
+const NONCE_LEN: usize = 12;
+
+/// One version of the sealing key.
+pub struct SealingKey {
+    version: u32,
+    cipher: Aes256Gcm,
+}
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealingKey(v{}, [redacted])", self.version)
+    }
+}
+
+impl SealingKey {
+    /// A sealing key from 32 bytes.
+    #[must_use]
+    pub fn new(version: u32, key: &Zeroizing<[u8; 32]>) -> Self {
+        Self { version, cipher: Aes256Gcm::new(key.as_ref().into()) }
+    }
+
+    /// Its version.
+    #[must_use]
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+}
+
+/// The sealing keys a signer holds: the current one seals; every held version
+/// unseals (rotation re-seals under the current one).
+#[derive(Debug)]
+pub struct SealingKeys {
+    current: u32,
+    keys: BTreeMap<u32, SealingKey>,
+}
+
+fn aad(key_id: &str, key_type: KeyType, version: u32) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_LABEL.len() + key_id.len() + 16);
+    aad.extend_from_slice(AAD_LABEL);
+    aad.push(0);
+    aad.extend_from_slice(key_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(key_type.as_str().as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(&version.to_be_bytes());
+    aad
+}
+
+impl SealingKeys {
+    /// Holds `keys`; the highest version seals.
+    pub fn new(keys: Vec<SealingKey>) -> Result<Self, SignerError> {
+        let keys: BTreeMap<u32, SealingKey> = keys.into_iter().map(|k| (k.version, k)).collect();
+        let current = *keys
+            .keys()
+            .next_back()
+            .ok_or_else(|| SignerError::new(ErrorCode::Internal, "no sealing key"))?;
+        Ok(Self { current, keys })
+    }
+
+    /// The sealing version new keys get.
+    #[must_use]
+    pub fn current_version(&self) -> u32 {
+        self.current
+    }
+
+    /// Seals `secret` for `key_id`/`key_type` under the current key.
+    pub fn seal(&self, key_id: &str, key_type: KeyType, secret: &[u8]) -> Result<SealedKey, SignerError> {
+        let key = self
+            .keys
+            .get(&self.current)
+            .ok_or_else(|| SignerError::new(ErrorCode::Internal, "no current sealing key"))?;
+        let mut nonce = [0u8; NONCE_LEN];
+        OsRng.fill_bytes(&mut nonce);
+        let aad = aad(key_id, key_type, self.current);
+        let ciphertext = key
+            .cipher
+            .encrypt(&Nonce::from(nonce), Payload { msg: secret, aad: &aad })
+            .map_err(|_| SignerError::new(ErrorCode::Internal, "sealing failed"))?;
+        Ok(SealedKey {
+            format: SEALED_FORMAT,
+            sealing_key_version: self.current,
+            key_id: key_id.to_owned(),
+            key_type,
+            nonce: nonce.to_vec(),
+            ciphertext,
+        })
+    }
+
+    /// Unseals, refusing any blob that fails authentication (tampered, sealed
+    /// under another key, relabelled) or names an unknown format or version.
+    pub fn unseal(&self, sealed: &SealedKey) -> Result<Zeroizing<Vec<u8>>, SignerError> {
+        let invalid = |m: &str| SignerError::new(ErrorCode::SealedKeyInvalid, m);
+        if sealed.format != SEALED_FORMAT {
+            return Err(invalid("unknown sealed-key format"));
+        }
+        let nonce: [u8; NONCE_LEN] = sealed
+            .nonce
+            .as_slice()
+            .try_into()
+            .map_err(|_| invalid("nonce must be 12 bytes"))?;
+        let key = self
+            .keys
+            .get(&sealed.sealing_key_version)
+            .ok_or_else(|| invalid("sealed under a sealing key version this signer does not hold"))?;
+        let aad = aad(&sealed.key_id, sealed.key_type, sealed.sealing_key_version);
+        key.cipher
+            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed.ciphertext, aad: &aad })
+            .map(Zeroizing::new)
+            .map_err(|_| invalid("authentication failed: tampered, sealed under another key, or for another key"))
+    }
+}
+
+/// File name of the dev sealing key (version 1) in `--dev-dir`.
+pub const DEV_SEALING_KEY_FILE: &str = "sealing-key-v1";
+
+/// Loads the dev sealing key from `dir`, creating it (0600, random) if missing.
+///
+/// INSECURE: anyone who reads this file can unseal every key. In a Nitro
+/// enclave the sealing key is a KMS data key released only to the attested
+/// image; this file stands in for it in development.
+pub fn load_or_create_dev_sealing_key(dir: &Path) -> std::io::Result<SealingKey> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    let path = dir.join(DEV_SEALING_KEY_FILE);
+    if !path.exists() {
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(key.as_mut());
+        let hex = Zeroizing::new(hex::encode(key.as_ref()));
+        let tmp = path.with_extension("tmp");
+        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        file.write_all(hex.as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&tmp, &path)?;
+    }
+    let text = Zeroizing::new(fs::read_to_string(&path)?);
+    let mut key = Zeroizing::new([0u8; 32]);
+    hex::decode_to_slice(text.trim(), key.as_mut()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not 64 hex digits", path.display()))
+    })?;
+    Ok(SealingKey::new(1, &key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(byte: u8, version: u32) -> SealingKeys {
+        SealingKeys::new(vec![SealingKey::new(version, &Zeroizing::new([byte; 32]))]).unwrap()
+    }
+
+    #[test]
+    fn seal_unseal_round_trip() {
+        let k = keys(1, 1);
+        let sealed = k.seal("w1", KeyType::P256, b"secret-bytes").unwrap();
+        assert_eq!(sealed.sealing_key_version, 1);
+        assert_eq!(k.unseal(&sealed).unwrap().as_slice(), b"secret-bytes");
+        assert!(!format!("{sealed:?}").contains("secret"));
+    }
+
+    #[test]
+    fn every_bit_of_the_ciphertext_and_nonce_is_authenticated() {
+        let k = keys(1, 1);
+        let sealed = k.seal("w1", KeyType::P256, &[9; 32]).unwrap();
+        for i in 0..sealed.ciphertext.len() * 8 {
+            let mut t = sealed.clone();
+            t.ciphertext[i / 8] ^= 1 << (i % 8);
+            assert_eq!(k.unseal(&t).unwrap_err().code, ErrorCode::SealedKeyInvalid);
+        }
+        for i in 0..NONCE_LEN * 8 {
+            let mut t = sealed.clone();
+            t.nonce[i / 8] ^= 1 << (i % 8);
+            assert!(k.unseal(&t).is_err());
+        }
+    }
+
+    #[test]
+    fn relabelled_or_foreign_blobs_are_refused() {
+        let k = keys(1, 1);
+        let sealed = k.seal("w1", KeyType::P256, &[9; 32]).unwrap();
+        let mut other_id = sealed.clone();
+        other_id.key_id = "w2".into();
+        assert!(k.unseal(&other_id).is_err());
+        let mut other_type = sealed.clone();
+        other_type.key_type = KeyType::Secp256k1;
+        assert!(k.unseal(&other_type).is_err());
+        assert!(keys(2, 1).unseal(&sealed).is_err(), "another sealing key");
+        let mut other_version = sealed.clone();
+        other_version.sealing_key_version = 2;
+        assert!(k.unseal(&other_version).is_err());
+        let mut other_format = sealed;
+        other_format.format = 2;
+        assert!(k.unseal(&other_format).is_err());
+    }
+
+    #[test]
+    fn older_versions_still_unseal() {
+        let old = keys(1, 1);
+        let sealed = old.seal("w1", KeyType::Ed25519, &[3; 32]).unwrap();
+        let both = SealingKeys::new(vec![
+            SealingKey::new(1, &Zeroizing::new([1; 32])),
+            SealingKey::new(2, &Zeroizing::new([2; 32])),
+        ])
+        .unwrap();
+        assert_eq!(both.current_version(), 2);
+        assert_eq!(both.unseal(&sealed).unwrap().as_slice(), &[3; 32]);
+        assert_eq!(both.seal("w1", KeyType::Ed25519, &[3; 32]).unwrap().sealing_key_version, 2);
+    }
+
+    #[test]
+    fn dev_key_file_is_private_and_stable() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let a = load_or_create_dev_sealing_key(dir.path()).unwrap();
+        let sealed = SealingKeys::new(vec![a]).unwrap().seal("w", KeyType::P256, &[1; 32]).unwrap();
+        let b = load_or_create_dev_sealing_key(dir.path()).unwrap();
+        assert!(SealingKeys::new(vec![b]).unwrap().unseal(&sealed).is_ok());
+        let mode = fs::metadata(dir.path().join(DEV_SEALING_KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        fs::write(dir.path().join(DEV_SEALING_KEY_FILE), "zz").unwrap();
+        assert!(load_or_create_dev_sealing_key(dir.path()).is_err());
+    }
+}
