@@ -1,22 +1,41 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond a Rust toolchain. Idempotent:
+# Installs what the test suite needs beyond a Rust toolchain, idempotently:
 # checks first, installs only what is missing, and says what it did.
+# Sourced by scripts/test.sh: it exports SIGNET_PYTHON (an interpreter with
+# pyca/cryptography, the independent signature checker).
 set -euo pipefail
 
-need_apt=()
-command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
-command -v c++ >/dev/null 2>&1 || need_apt+=(g++)   # libFuzzer (fuzz target build)
-
-if ((${#need_apt[@]})); then
+signet_apt() {
   if [ "$(id -u)" -ne 0 ]; then
-    echo "missing: ${need_apt[*]} — install them (apt-get install ${need_apt[*]}) and rerun" >&2
-    exit 1
+    echo "missing system packages: $* — install them (apt-get install $*) and rerun" >&2
+    return 1
   fi
-  echo "installing: ${need_apt[*]}"
+  echo "installing system packages: $*"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
-fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v c++ >/dev/null 2>&1 || need+=(g++)        # libFuzzer, for the fuzz target build
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+if ((${#need[@]})); then signet_apt "${need[@]}"; fi
+
 for tool in cargo rustfmt cargo-clippy; do
   command -v "$tool" >/dev/null 2>&1 || { echo "missing Rust tool: $tool (rustup component add rustfmt clippy)" >&2; exit 1; }
 done
-echo "test prerequisites present: $(cargo --version), $(cc --version | head -n1)"
+
+# The independent signature checker: pyca/cryptography (OpenSSL). Use the
+# system interpreter if it already has it, else a private virtualenv.
+SIGNET_PYTHON=python3
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/pyenv"
+  if ! "$venv/bin/python" -c 'import cryptography' >/dev/null 2>&1; then
+    echo "installing pyca/cryptography into $venv"
+    python3 -m venv "$venv" || { signet_apt python3-venv && python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q --disable-pip-version-check cryptography
+  fi
+  SIGNET_PYTHON="$venv/bin/python"
+fi
+export SIGNET_PYTHON
+echo "test prerequisites present: $(cargo --version); $(cc --version | head -n1); $("$SIGNET_PYTHON" -c 'import cryptography, sys; print("python", sys.version.split()[0], "cryptography", cryptography.__version__)')"

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 step "test prerequisites"
-scripts/test-deps.sh
+# shellcheck source=scripts/test-deps.sh
+source scripts/test-deps.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
