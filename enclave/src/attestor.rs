@@ -29,7 +29,12 @@ impl Attestor for NoAttestor {
     fn mode(&self) -> &'static str {
         "none"
     }
-    fn attest(&self, _: Option<&[u8]>, _: Option<&[u8]>, _: Option<&[u8]>) -> Result<Option<Vec<u8>>, SignerError> {
+    fn attest(
+        &self,
+        _: Option<&[u8]>,
+        _: Option<&[u8]>,
+        _: Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>, SignerError> {
         Ok(None)
     }
 }
@@ -46,10 +51,15 @@ impl DevAttestor {
     /// Loads or creates the dev CA in `dir`; measures `binary`.
     pub fn new(dir: &Path, binary: &Path) -> Result<Self, String> {
         let issuer = DevIssuer::load_or_create(dir).map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(binary).map_err(|e| format!("cannot measure {}: {e}", binary.display()))?;
+        let bytes = std::fs::read(binary)
+            .map_err(|e| format!("cannot measure {}: {e}", binary.display()))?;
         let mut id = [0u8; 6];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-        Ok(Self { issuer, pcrs: dev_pcrs(&bytes), module_id: format!("dev-signet-{}", hex::encode(id)) })
+        Ok(Self {
+            issuer,
+            pcrs: dev_pcrs(&bytes),
+            module_id: format!("dev-signet-{}", hex::encode(id)),
+        })
     }
 
     /// The PCRs this attestor reports.
@@ -126,8 +136,14 @@ impl Attestor for NsmAttestor {
         };
         match aws_nitro_enclaves_nsm_api::driver::nsm_process_request(self.fd, request) {
             Response::Attestation { document } => Ok(Some(document)),
-            Response::Error(code) => Err(SignerError::new(ErrorCode::AttestationUnavailable, format!("NSM refused: {code:?}"))),
-            _ => Err(SignerError::new(ErrorCode::AttestationUnavailable, "unexpected NSM response")),
+            Response::Error(code) => Err(SignerError::new(
+                ErrorCode::AttestationUnavailable,
+                format!("NSM refused: {code:?}"),
+            )),
+            _ => Err(SignerError::new(
+                ErrorCode::AttestationUnavailable,
+                "unexpected NSM response",
+            )),
         }
     }
 }

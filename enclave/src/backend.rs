@@ -33,7 +33,12 @@ pub trait KeyBackend: Send + Sync {
     /// the sealed blob first, `key_not_found` if no such key exists.
     fn public_key(&self, key_id: &str) -> Result<(KeyType, Vec<u8>), SignerError>;
     /// Signs (see [`SoftKey::sign`] for the digest/message rules).
-    fn sign(&self, key_id: &str, digest: &[u8], message: Option<&[u8]>) -> Result<RawSignature, SignerError>;
+    fn sign(
+        &self,
+        key_id: &str,
+        digest: &[u8],
+        message: Option<&[u8]>,
+    ) -> Result<RawSignature, SignerError>;
     /// Destroys the key; `Ok(false)` if it was not present.
     fn destroy(&self, key_id: &str) -> Result<bool, SignerError>;
     /// Ids of keys currently usable without a sealed blob.
@@ -49,8 +54,13 @@ pub fn check_key_id(key_id: &str) -> Result<(), SignerError> {
     if key_id.is_empty() || key_id.len() > MAX_KEY_ID_LEN {
         return Err(SignerError::bad_request("key id must be 1 to 128 bytes"));
     }
-    if !key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
-        return Err(SignerError::bad_request("key id may hold only ASCII letters, digits, '-', '_' and '.'"));
+    if !key_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(SignerError::bad_request(
+            "key id may hold only ASCII letters, digits, '-', '_' and '.'",
+        ));
     }
     Ok(())
 }
@@ -81,15 +91,21 @@ impl SoftwareBackend {
         }
     }
 
-    fn cache(&self) -> Result<std::sync::MutexGuard<'_, LruCache<String, Arc<SoftKey>>>, SignerError> {
-        self.cache.lock().map_err(|_| SignerError::new(ErrorCode::Internal, "key cache lock poisoned"))
+    fn cache(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, LruCache<String, Arc<SoftKey>>>, SignerError> {
+        self.cache
+            .lock()
+            .map_err(|_| SignerError::new(ErrorCode::Internal, "key cache lock poisoned"))
     }
 
     fn get(&self, key_id: &str) -> Result<Arc<SoftKey>, SignerError> {
-        self.cache()?
-            .get(key_id)
-            .cloned()
-            .ok_or_else(|| SignerError::new(ErrorCode::KeyNotLoaded, "key is not loaded; send its sealed blob"))
+        self.cache()?.get(key_id).cloned().ok_or_else(|| {
+            SignerError::new(
+                ErrorCode::KeyNotLoaded,
+                "key is not loaded; send its sealed blob",
+            )
+        })
     }
 }
 
@@ -105,26 +121,50 @@ impl KeyBackend for SoftwareBackend {
         let public_key = key.public_key();
         let mut cache = self.cache()?;
         if cache.contains(key_id) {
-            return Err(SignerError::new(ErrorCode::KeyExists, "a key with this id is loaded"));
+            return Err(SignerError::new(
+                ErrorCode::KeyExists,
+                "a key with this id is loaded",
+            ));
         }
         cache.put(key_id.to_owned(), Arc::new(key));
-        Ok(NewKey { public_key, sealed: Some(sealed) })
+        Ok(NewKey {
+            public_key,
+            sealed: Some(sealed),
+        })
     }
 
     fn load_sealed(&self, sealed: &SealedKey) -> Result<PublicKeyInfo, SignerError> {
         check_key_id(&sealed.key_id)?;
-        if self.destroyed.lock().map_or(true, |d| d.contains(&sealed.key_id)) {
-            return Err(SignerError::new(ErrorCode::KeyNotFound, "key was destroyed"));
+        if self
+            .destroyed
+            .lock()
+            .map_or(true, |d| d.contains(&sealed.key_id))
+        {
+            return Err(SignerError::new(
+                ErrorCode::KeyNotFound,
+                "key was destroyed",
+            ));
         }
         if let Some(key) = self.cache()?.get(&sealed.key_id).cloned() {
             if key.key_type() != sealed.key_type {
-                return Err(SignerError::new(ErrorCode::SealedKeyInvalid, "a key of another type is loaded under this id"));
+                return Err(SignerError::new(
+                    ErrorCode::SealedKeyInvalid,
+                    "a key of another type is loaded under this id",
+                ));
             }
-            return Ok(PublicKeyInfo { key_id: sealed.key_id.clone(), key_type: key.key_type(), public_key: key.public_key() });
+            return Ok(PublicKeyInfo {
+                key_id: sealed.key_id.clone(),
+                key_type: key.key_type(),
+                public_key: key.public_key(),
+            });
         }
         let secret = self.sealing.unseal(sealed)?;
         let key = SoftKey::from_secret(sealed.key_type, &secret)?;
-        let info = PublicKeyInfo { key_id: sealed.key_id.clone(), key_type: key.key_type(), public_key: key.public_key() };
+        let info = PublicKeyInfo {
+            key_id: sealed.key_id.clone(),
+            key_type: key.key_type(),
+            public_key: key.public_key(),
+        };
         self.cache()?.put(sealed.key_id.clone(), Arc::new(key));
         Ok(info)
     }
@@ -134,7 +174,12 @@ impl KeyBackend for SoftwareBackend {
         Ok((key.key_type(), key.public_key()))
     }
 
-    fn sign(&self, key_id: &str, digest: &[u8], message: Option<&[u8]>) -> Result<RawSignature, SignerError> {
+    fn sign(
+        &self,
+        key_id: &str,
+        digest: &[u8],
+        message: Option<&[u8]>,
+    ) -> Result<RawSignature, SignerError> {
         // Sign outside the cache lock: the Arc keeps the key alive even if it
         // is evicted meanwhile.
         self.get(key_id)?.sign(digest, message)
@@ -150,7 +195,9 @@ impl KeyBackend for SoftwareBackend {
     }
 
     fn loaded_ids(&self) -> Vec<String> {
-        self.cache().map(|c| c.iter().map(|(k, _)| k.clone()).collect()).unwrap_or_default()
+        self.cache()
+            .map(|c| c.iter().map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default()
     }
 
     fn capacity(&self) -> usize {
@@ -179,7 +226,10 @@ mod tests {
         let k1 = b.generate("k1", KeyType::Secp256k1).unwrap();
         b.generate("k2", KeyType::P256).unwrap();
         b.generate("k3", KeyType::Ed25519).unwrap();
-        assert_eq!(b.public_key("k1").unwrap_err().code, ErrorCode::KeyNotLoaded);
+        assert_eq!(
+            b.public_key("k1").unwrap_err().code,
+            ErrorCode::KeyNotLoaded
+        );
         let info = b.load_sealed(k1.sealed.as_ref().unwrap()).unwrap();
         assert_eq!(info.public_key, k1.public_key);
         assert!(b.sign("k1", &[1; 32], None).is_ok());
@@ -190,15 +240,29 @@ mod tests {
     fn destroy_forgets_and_ids_are_checked() {
         let b = backend(4);
         b.generate("k1", KeyType::P256).unwrap();
-        assert_eq!(b.generate("k1", KeyType::P256).unwrap_err().code, ErrorCode::KeyExists);
+        assert_eq!(
+            b.generate("k1", KeyType::P256).unwrap_err().code,
+            ErrorCode::KeyExists
+        );
         assert!(b.destroy("k1").unwrap());
         assert!(!b.destroy("k1").unwrap());
         let sealed = b.generate("k2", KeyType::P256).unwrap().sealed.unwrap();
         b.destroy("k2").unwrap();
-        assert_eq!(b.load_sealed(&sealed).unwrap_err().code, ErrorCode::KeyNotFound, "destroyed keys stay destroyed");
-        assert_eq!(b.sign("k1", &[1; 32], None).unwrap_err().code, ErrorCode::KeyNotLoaded);
+        assert_eq!(
+            b.load_sealed(&sealed).unwrap_err().code,
+            ErrorCode::KeyNotFound,
+            "destroyed keys stay destroyed"
+        );
+        assert_eq!(
+            b.sign("k1", &[1; 32], None).unwrap_err().code,
+            ErrorCode::KeyNotLoaded
+        );
         for bad in ["", "a b", "../x", &"x".repeat(129)] {
-            assert_eq!(b.generate(bad, KeyType::P256).unwrap_err().code, ErrorCode::BadRequest, "{bad}");
+            assert_eq!(
+                b.generate(bad, KeyType::P256).unwrap_err().code,
+                ErrorCode::BadRequest,
+                "{bad}"
+            );
         }
     }
 }

@@ -15,7 +15,10 @@ pub struct SignerError {
 impl SignerError {
     /// An error with `code`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     /// `bad_request`.
@@ -26,6 +29,9 @@ impl SignerError {
     /// The wire form.
     #[must_use]
     pub fn into_response(self) -> Response {
-        Response::Error { code: self.code, message: self.message }
+        Response::Error {
+            code: self.code,
+            message: self.message,
+        }
     }
 }

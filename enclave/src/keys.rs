@@ -48,10 +48,19 @@ impl SoftKey {
 
     /// Rebuilds a key from its 32 secret bytes (after unsealing).
     pub fn from_secret(key_type: KeyType, secret: &[u8]) -> Result<Self, SignerError> {
-        let bad = || SignerError::new(ErrorCode::SealedKeyInvalid, "sealed key material is not a valid key");
+        let bad = || {
+            SignerError::new(
+                ErrorCode::SealedKeyInvalid,
+                "sealed key material is not a valid key",
+            )
+        };
         Ok(match key_type {
-            KeyType::Secp256k1 => Self::Secp256k1(k256::ecdsa::SigningKey::from_slice(secret).map_err(|_| bad())?),
-            KeyType::P256 => Self::P256(p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| bad())?),
+            KeyType::Secp256k1 => {
+                Self::Secp256k1(k256::ecdsa::SigningKey::from_slice(secret).map_err(|_| bad())?)
+            }
+            KeyType::P256 => {
+                Self::P256(p256::ecdsa::SigningKey::from_slice(secret).map_err(|_| bad())?)
+            }
             KeyType::Ed25519 => {
                 let bytes: &[u8; 32] = secret.try_into().map_err(|_| bad())?;
                 Self::Ed25519(ed25519_dalek::SigningKey::from_bytes(bytes))
@@ -83,8 +92,16 @@ impl SoftKey {
     #[must_use]
     pub fn public_key(&self) -> Vec<u8> {
         match self {
-            Self::Secp256k1(k) => k.verifying_key().to_encoded_point(false).as_bytes().to_vec(),
-            Self::P256(k) => k.verifying_key().to_encoded_point(false).as_bytes().to_vec(),
+            Self::Secp256k1(k) => k
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+            Self::P256(k) => k
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
             Self::Ed25519(k) => k.verifying_key().to_bytes().to_vec(),
         }
     }
@@ -95,7 +112,9 @@ impl SoftKey {
     pub fn sign(&self, digest: &[u8], message: Option<&[u8]>) -> Result<RawSignature, SignerError> {
         let ecdsa_input = || -> Result<&[u8], SignerError> {
             if message.is_some() {
-                return Err(SignerError::bad_request("ECDSA keys sign a digest, not a message"));
+                return Err(SignerError::bad_request(
+                    "ECDSA keys sign a digest, not a message",
+                ));
             }
             if digest.len() != 32 {
                 return Err(SignerError::bad_request("digest must be 32 bytes"));
@@ -107,16 +126,27 @@ impl SoftKey {
             Self::Secp256k1(k) => {
                 // k256 normalizes s to the low half and adjusts the recovery id.
                 let (sig, recid) = k.sign_prehash_recoverable(ecdsa_input()?).map_err(failed)?;
-                Ok(RawSignature { bytes: sig.to_bytes().to_vec(), recovery_id: Some(recid.to_byte()) })
+                Ok(RawSignature {
+                    bytes: sig.to_bytes().to_vec(),
+                    recovery_id: Some(recid.to_byte()),
+                })
             }
             Self::P256(k) => {
                 let sig: p256::ecdsa::Signature = k.sign_prehash(ecdsa_input()?).map_err(failed)?;
                 let sig = sig.normalize_s().unwrap_or(sig);
-                Ok(RawSignature { bytes: sig.to_bytes().to_vec(), recovery_id: None })
+                Ok(RawSignature {
+                    bytes: sig.to_bytes().to_vec(),
+                    recovery_id: None,
+                })
             }
             Self::Ed25519(k) => {
-                let message = message.ok_or_else(|| SignerError::bad_request("Ed25519 signs a message; none was sent"))?;
-                Ok(RawSignature { bytes: k.sign(message).to_bytes().to_vec(), recovery_id: None })
+                let message = message.ok_or_else(|| {
+                    SignerError::bad_request("Ed25519 signs a message; none was sent")
+                })?;
+                Ok(RawSignature {
+                    bytes: k.sign(message).to_bytes().to_vec(),
+                    recovery_id: None,
+                })
             }
         }
     }
@@ -149,12 +179,24 @@ mod tests {
     #[test]
     fn wrong_inputs_are_bad_requests() {
         let ec = SoftKey::generate(KeyType::Secp256k1);
-        assert_eq!(ec.sign(&[0; 31], None).unwrap_err().code, ErrorCode::BadRequest);
-        assert_eq!(ec.sign(&[0; 32], Some(b"m")).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(
+            ec.sign(&[0; 31], None).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            ec.sign(&[0; 32], Some(b"m")).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
         let ed = SoftKey::generate(KeyType::Ed25519);
-        assert_eq!(ed.sign(&[0; 32], None).unwrap_err().code, ErrorCode::BadRequest);
+        assert_eq!(
+            ed.sign(&[0; 32], None).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
         assert!(SoftKey::from_secret(KeyType::Ed25519, &[1; 31]).is_err());
-        assert!(SoftKey::from_secret(KeyType::Secp256k1, &[0; 32]).is_err(), "zero scalar");
+        assert!(
+            SoftKey::from_secret(KeyType::Secp256k1, &[0; 32]).is_err(),
+            "zero scalar"
+        );
         assert!(format!("{ec:?}").contains("redacted"));
     }
 }

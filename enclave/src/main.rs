@@ -73,7 +73,9 @@ enum LogFormat {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SIGNET_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -83,7 +85,9 @@ fn init_logging(format: LogFormat) {
 /// Reads a secret from the environment; weak values are refused, except in
 /// dev mode where they only warn.
 fn secret(name: &str, dev: bool) -> Result<Option<SharedSecret>, String> {
-    let Ok(value) = std::env::var(name) else { return Ok(None) };
+    let Ok(value) = std::env::var(name) else {
+        return Ok(None);
+    };
     match SharedSecret::from_config(&value) {
         Ok(s) => Ok(Some(s)),
         Err(e) if dev => {
@@ -103,8 +107,12 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
     let attestor: Arc<dyn Attestor> = match args.attestation {
         AttestationKind::Nsm => Arc::new(NsmAttestor::open()?),
         AttestationKind::Dev => {
-            let dir = args.dev_dir.as_ref().ok_or("--attestation dev needs --dev-dir")?;
-            let exe = std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
+            let dir = args
+                .dev_dir
+                .as_ref()
+                .ok_or("--attestation dev needs --dev-dir")?;
+            let exe =
+                std::env::current_exe().map_err(|e| format!("cannot find own binary: {e}"))?;
             tracing::warn!(dir = %dir.display(), "INSECURE dev attestation: documents are signed by a local CA, not by Nitro hardware");
             Arc::new(DevAttestor::new(&dir.join("attestation"), &exe)?)
         }
@@ -126,7 +134,13 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
             Arc::new(SoftwareBackend::new(sealing, args.key_cache_size))
         }
     };
-    let signer = Signer::new(backend, attestor, TicketKeys::new(ticket, previous), internal, args.replay_cache_size);
+    let signer = Signer::new(
+        backend,
+        attestor,
+        TicketKeys::new(ticket, previous),
+        internal,
+        args.replay_cache_size,
+    );
     Ok((signer, dev))
 }
 
@@ -144,7 +158,10 @@ async fn shutdown_signal() {
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("signet-enclave: cannot start runtime: {e}");
@@ -178,7 +195,10 @@ fn main() -> ExitCode {
                 }
             })
         };
-        let limits = ServerLimits { max_connections: args.max_connections.max(1), ..ServerLimits::default() };
+        let limits = ServerLimits {
+            max_connections: args.max_connections.max(1),
+            ..ServerLimits::default()
+        };
         serve(listener, signer, limits, shutdown_signal()).await;
         pruner.abort();
         tracing::info!("signer stopped");

@@ -30,7 +30,9 @@ impl ReplayCache {
 
     fn shard(&self, jti: &str) -> &Mutex<HashMap<String, u64>> {
         // FNV-1a: jti values are random, any spread will do.
-        let h = jti.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let h = jti.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
         &self.shards[usize::try_from(h % SHARDS as u64).unwrap_or(0)]
     }
 
@@ -41,12 +43,18 @@ impl ReplayCache {
             .lock()
             .map_err(|_| SignerError::new(ErrorCode::Internal, "replay cache lock poisoned"))?;
         if shard.contains_key(jti) {
-            return Err(SignerError::new(ErrorCode::TicketReplayed, "ticket was already used"));
+            return Err(SignerError::new(
+                ErrorCode::TicketReplayed,
+                "ticket was already used",
+            ));
         }
         if shard.len() >= self.max_per_shard {
             shard.retain(|_, e| e.saturating_add(SKEW_SECONDS) >= now);
             if shard.len() >= self.max_per_shard {
-                return Err(SignerError::new(ErrorCode::Busy, "replay cache full; retry shortly"));
+                return Err(SignerError::new(
+                    ErrorCode::Busy,
+                    "replay cache full; retry shortly",
+                ));
             }
         }
         shard.insert(jti.to_owned(), exp);
@@ -65,7 +73,10 @@ impl ReplayCache {
     /// Live entries.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().map_or(0, |s| s.len())).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |s| s.len()))
+            .sum()
     }
 
     /// Whether no entry is held.
@@ -83,7 +94,10 @@ mod tests {
     fn second_use_is_refused() {
         let c = ReplayCache::new(100);
         c.consume("a", 100, 50).unwrap();
-        assert_eq!(c.consume("a", 100, 51).unwrap_err().code, ErrorCode::TicketReplayed);
+        assert_eq!(
+            c.consume("a", 100, 51).unwrap_err().code,
+            ErrorCode::TicketReplayed
+        );
         c.consume("b", 100, 51).unwrap();
     }
 

@@ -36,7 +36,10 @@ impl SealingKey {
     /// A sealing key from 32 bytes.
     #[must_use]
     pub fn new(version: u32, key: &Zeroizing<[u8; 32]>) -> Self {
-        Self { version, cipher: Aes256Gcm::new(key.as_ref().into()) }
+        Self {
+            version,
+            cipher: Aes256Gcm::new(key.as_ref().into()),
+        }
     }
 
     /// Its version.
@@ -84,7 +87,12 @@ impl SealingKeys {
     }
 
     /// Seals `secret` for `key_id`/`key_type` under the current key.
-    pub fn seal(&self, key_id: &str, key_type: KeyType, secret: &[u8]) -> Result<SealedKey, SignerError> {
+    pub fn seal(
+        &self,
+        key_id: &str,
+        key_type: KeyType,
+        secret: &[u8],
+    ) -> Result<SealedKey, SignerError> {
         let key = self
             .keys
             .get(&self.current)
@@ -94,7 +102,13 @@ impl SealingKeys {
         let aad = aad(key_id, key_type, self.current);
         let ciphertext = key
             .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: secret, aad: &aad })
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: secret,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| SignerError::new(ErrorCode::Internal, "sealing failed"))?;
         Ok(SealedKey {
             format: SEALED_FORMAT,
@@ -118,15 +132,24 @@ impl SealingKeys {
             .as_slice()
             .try_into()
             .map_err(|_| invalid("nonce must be 12 bytes"))?;
-        let key = self
-            .keys
-            .get(&sealed.sealing_key_version)
-            .ok_or_else(|| invalid("sealed under a sealing key version this signer does not hold"))?;
+        let key = self.keys.get(&sealed.sealing_key_version).ok_or_else(|| {
+            invalid("sealed under a sealing key version this signer does not hold")
+        })?;
         let aad = aad(&sealed.key_id, sealed.key_type, sealed.sealing_key_version);
         key.cipher
-            .decrypt(&Nonce::from(nonce), Payload { msg: &sealed.ciphertext, aad: &aad })
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad: &aad,
+                },
+            )
             .map(Zeroizing::new)
-            .map_err(|_| invalid("authentication failed: tampered, sealed under another key, or for another key"))
+            .map_err(|_| {
+                invalid(
+                    "authentication failed: tampered, sealed under another key, or for another key",
+                )
+            })
     }
 }
 
@@ -142,12 +165,20 @@ pub fn load_or_create_dev_sealing_key(dir: &Path) -> std::io::Result<SealingKey>
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let path = dir.join(DEV_SEALING_KEY_FILE);
     if !path.exists() {
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         let mut key = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(key.as_mut());
         let hex = Zeroizing::new(hex::encode(key.as_ref()));
         let tmp = path.with_extension("tmp");
-        let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         file.write_all(hex.as_bytes())?;
         file.sync_all()?;
         fs::rename(&tmp, &path)?;
@@ -155,7 +186,10 @@ pub fn load_or_create_dev_sealing_key(dir: &Path) -> std::io::Result<SealingKey>
     let text = Zeroizing::new(fs::read_to_string(&path)?);
     let mut key = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(text.trim(), key.as_mut()).map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{} is not 64 hex digits", path.display()))
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not 64 hex digits", path.display()),
+        )
     })?;
     Ok(SealingKey::new(1, &key))
 }
@@ -223,7 +257,12 @@ mod tests {
         .unwrap();
         assert_eq!(both.current_version(), 2);
         assert_eq!(both.unseal(&sealed).unwrap().as_slice(), &[3; 32]);
-        assert_eq!(both.seal("w1", KeyType::Ed25519, &[3; 32]).unwrap().sealing_key_version, 2);
+        assert_eq!(
+            both.seal("w1", KeyType::Ed25519, &[3; 32])
+                .unwrap()
+                .sealing_key_version,
+            2
+        );
     }
 
     #[test]
@@ -231,10 +270,16 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let a = load_or_create_dev_sealing_key(dir.path()).unwrap();
-        let sealed = SealingKeys::new(vec![a]).unwrap().seal("w", KeyType::P256, &[1; 32]).unwrap();
+        let sealed = SealingKeys::new(vec![a])
+            .unwrap()
+            .seal("w", KeyType::P256, &[1; 32])
+            .unwrap();
         let b = load_or_create_dev_sealing_key(dir.path()).unwrap();
         assert!(SealingKeys::new(vec![b]).unwrap().unseal(&sealed).is_ok());
-        let mode = fs::metadata(dir.path().join(DEV_SEALING_KEY_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(DEV_SEALING_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         fs::write(dir.path().join(DEV_SEALING_KEY_FILE), "zz").unwrap();
         assert!(load_or_create_dev_sealing_key(dir.path()).is_err());

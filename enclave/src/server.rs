@@ -29,7 +29,11 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { max_connections: 64, max_in_flight: 256, hello_timeout: Duration::from_secs(10) }
+        Self {
+            max_connections: 64,
+            max_in_flight: 256,
+            hello_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -79,7 +83,11 @@ pub async fn serve<L: Listener>(
     .await;
 }
 
-async fn serve_connection(stream: Box<dyn SignerStream>, signer: Arc<Signer>, limits: &ServerLimits) {
+async fn serve_connection(
+    stream: Box<dyn SignerStream>,
+    signer: Arc<Signer>,
+    limits: &ServerLimits,
+) {
     let (mut read, write) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(limits.max_in_flight);
     let writer = tokio::spawn(write_loop(write, rx));
@@ -94,10 +102,18 @@ async fn serve_connection(stream: Box<dyn SignerStream>, signer: Arc<Signer>, li
 
     let mut challenge = vec![0u8; 32];
     rand_core::OsRng.fill_bytes(&mut challenge);
-    send(0, Response::Challenge { version: PROTOCOL_VERSION, challenge: challenge.clone() }).await;
+    send(
+        0,
+        Response::Challenge {
+            version: PROTOCOL_VERSION,
+            challenge: challenge.clone(),
+        },
+    )
+    .await;
 
     let mut buf = Vec::new();
-    let hello = tokio::time::timeout(limits.hello_timeout, frame::read_frame(&mut read, &mut buf)).await;
+    let hello =
+        tokio::time::timeout(limits.hello_timeout, frame::read_frame(&mut read, &mut buf)).await;
     let hello_id_and_request = match hello {
         Ok(Ok(true)) => frame::decode::<Request>(&buf).map_err(|e| e.to_string()),
         Ok(Ok(false)) => Err("closed before hello".to_owned()),
@@ -118,7 +134,11 @@ async fn serve_connection(stream: Box<dyn SignerStream>, signer: Arc<Signer>, li
         },
         Err(reason) => {
             tracing::warn!(%reason, "hello failed");
-            send(0, Response::error(ErrorCode::Unauthenticated, "a valid hello is required")).await;
+            send(
+                0,
+                Response::error(ErrorCode::Unauthenticated, "a valid hello is required"),
+            )
+            .await;
             false
         }
     };
@@ -132,7 +152,14 @@ async fn serve_connection(stream: Box<dyn SignerStream>, signer: Arc<Signer>, li
                 Ok(false) => break,
                 Err(FrameError::TooLarge(len)) => {
                     tracing::warn!(len, "oversized frame; closing connection");
-                    send(0, Response::error(ErrorCode::FrameTooLarge, format!("frame of {len} bytes exceeds the limit"))).await;
+                    send(
+                        0,
+                        Response::error(
+                            ErrorCode::FrameTooLarge,
+                            format!("frame of {len} bytes exceeds the limit"),
+                        ),
+                    )
+                    .await;
                     break;
                 }
                 Err(e) => {
@@ -148,7 +175,9 @@ async fn serve_connection(stream: Box<dyn SignerStream>, signer: Arc<Signer>, li
                     break;
                 }
             };
-            let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else { break };
+            let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+                break;
+            };
             let signer = Arc::clone(&signer);
             let tx = tx.clone();
             tasks.spawn(async move {

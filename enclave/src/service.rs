@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest as _, Sha256};
 use signet_attestation::{key_binding, signature_binding};
 use signet_proto::message::{
-    GeneratedKey, HelloInfo, PublicKeyInfo, SignRequest, SignatureInfo, SignerStatus, HELLO_NONCE_LEN,
-    MAX_MESSAGE_LEN, PROTOCOL_VERSION,
+    GeneratedKey, HelloInfo, PublicKeyInfo, SignRequest, SignatureInfo, SignerStatus,
+    HELLO_NONCE_LEN, MAX_MESSAGE_LEN, PROTOCOL_VERSION,
 };
 use signet_proto::ticket::{Expected, TicketKeys};
 use signet_proto::{hello, ErrorCode, Request, Response, SharedSecret};
@@ -32,7 +32,9 @@ pub struct Signer {
 }
 
 fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Signer {
@@ -63,8 +65,16 @@ impl Signer {
     /// Answers the hello that follows `challenge`. `Err` means the connection
     /// must be closed after sending the error.
     pub fn hello(&self, challenge: &[u8], request: Request) -> Result<Response, SignerError> {
-        let Request::Hello { version, client_nonce, proof } = request else {
-            return Err(SignerError::new(ErrorCode::Unauthenticated, "the first message must be a hello"));
+        let Request::Hello {
+            version,
+            client_nonce,
+            proof,
+        } = request
+        else {
+            return Err(SignerError::new(
+                ErrorCode::Unauthenticated,
+                "the first message must be a hello",
+            ));
         };
         if version != PROTOCOL_VERSION {
             return Err(SignerError::new(
@@ -75,7 +85,10 @@ impl Signer {
         if client_nonce.len() != HELLO_NONCE_LEN
             || !hello::verify_host_proof(&self.internal_api_key, challenge, &client_nonce, &proof)
         {
-            return Err(SignerError::new(ErrorCode::Unauthenticated, "hello proof is wrong"));
+            return Err(SignerError::new(
+                ErrorCode::Unauthenticated,
+                "hello proof is wrong",
+            ));
         }
         let attestation = self.attestor.attest(None, None, Some(&client_nonce))?;
         Ok(Response::Hello(HelloInfo {
@@ -93,23 +106,37 @@ impl Signer {
         let result = match request {
             Request::Hello { .. } => Err(SignerError::bad_request("hello was already done")),
             Request::Generate { key_id, key_type } => self.generate(&key_id, key_type),
-            Request::LoadSealed { sealed } => self.backend.load_sealed(&sealed).map(Response::Loaded),
+            Request::LoadSealed { sealed } => {
+                self.backend.load_sealed(&sealed).map(Response::Loaded)
+            }
             Request::Sign(sign) => self.sign(sign),
             Request::Destroy { key_id } => self.destroy(&key_id),
-            Request::List => Ok(Response::Keys { key_ids: self.backend.loaded_ids() }),
+            Request::List => Ok(Response::Keys {
+                key_ids: self.backend.loaded_ids(),
+            }),
             Request::Status => Ok(self.status()),
             Request::Attest { nonce, key_id } => self.attest(nonce.as_deref(), key_id.as_deref()),
         };
         result.unwrap_or_else(SignerError::into_response)
     }
 
-    fn generate(&self, key_id: &str, key_type: signet_proto::KeyType) -> Result<Response, SignerError> {
+    fn generate(
+        &self,
+        key_id: &str,
+        key_type: signet_proto::KeyType,
+    ) -> Result<Response, SignerError> {
         let new = self.backend.generate(key_id, key_type)?;
         let binding = key_binding(key_id, key_type.as_str(), &new.public_key);
-        let attestation = self.attestor.attest(Some(&new.public_key), Some(&binding), None)?;
+        let attestation = self
+            .attestor
+            .attest(Some(&new.public_key), Some(&binding), None)?;
         tracing::info!(key_id, %key_type, "key generated");
         Ok(Response::Generated(GeneratedKey {
-            key: PublicKeyInfo { key_id: key_id.to_owned(), key_type, public_key: new.public_key },
+            key: PublicKeyInfo {
+                key_id: key_id.to_owned(),
+                key_type,
+                public_key: new.public_key,
+            },
             sealed: new.sealed,
             attestation,
         }))
@@ -120,14 +147,21 @@ impl Signer {
         if req.digest.len() != 32 {
             return Err(SignerError::bad_request("digest must be 32 bytes"));
         }
-        if req.message.as_ref().is_some_and(|m| m.len() > MAX_MESSAGE_LEN) {
+        if req
+            .message
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_MESSAGE_LEN)
+        {
             return Err(SignerError::bad_request("message exceeds 64 KiB"));
         }
         let (key_type, public_key) = match self.backend.public_key(&req.key_id) {
             Err(e) if e.code == ErrorCode::KeyNotLoaded && req.sealed.is_some() => {
                 let sealed = req.sealed.as_ref().ok_or_else(|| e.clone())?;
                 if sealed.key_id != req.key_id {
-                    return Err(SignerError::new(ErrorCode::SealedKeyInvalid, "sealed blob is for another key"));
+                    return Err(SignerError::new(
+                        ErrorCode::SealedKeyInvalid,
+                        "sealed blob is for another key",
+                    ));
                 }
                 let info = self.backend.load_sealed(sealed)?;
                 (info.key_type, info.public_key)
@@ -137,19 +171,33 @@ impl Signer {
         let now = now_s();
         let claims = self
             .tickets
-            .verify(&req.ticket, now, &Expected { wid: &req.key_id, digest: &req.digest, kty: key_type })
+            .verify(
+                &req.ticket,
+                now,
+                &Expected {
+                    wid: &req.key_id,
+                    digest: &req.digest,
+                    kty: key_type,
+                },
+            )
             .map_err(|e| SignerError::new(e.code(), e.to_string()))?;
         if let Some(message) = &req.message {
             if Sha256::digest(message)[..] != req.digest[..] {
-                return Err(SignerError::new(ErrorCode::TicketInvalid, "SHA-256 of the message is not the ticket's digest"));
+                return Err(SignerError::new(
+                    ErrorCode::TicketInvalid,
+                    "SHA-256 of the message is not the ticket's digest",
+                ));
             }
         }
         // Last check before signing: a ticket refused above may be retried.
         self.replay.consume(&claims.jti, claims.exp, now)?;
-        let signature = self.backend.sign(&req.key_id, &req.digest, req.message.as_deref())?;
+        let signature = self
+            .backend
+            .sign(&req.key_id, &req.digest, req.message.as_deref())?;
         let attestation = if req.attest {
             let binding = signature_binding(&req.key_id, &req.digest, &signature.bytes);
-            self.attestor.attest(Some(&public_key), Some(&binding), None)?
+            self.attestor
+                .attest(Some(&public_key), Some(&binding), None)?
         } else {
             None
         };
@@ -165,7 +213,9 @@ impl Signer {
         check_key_id(key_id)?;
         let was_loaded = self.backend.destroy(key_id)?;
         tracing::info!(key_id, was_loaded, "key destroyed");
-        Ok(Response::Destroyed { key_id: key_id.to_owned() })
+        Ok(Response::Destroyed {
+            key_id: key_id.to_owned(),
+        })
     }
 
     fn attest(&self, nonce: Option<&[u8]>, key_id: Option<&str>) -> Result<Response, SignerError> {
@@ -177,7 +227,8 @@ impl Signer {
                 check_key_id(key_id)?;
                 let (key_type, public_key) = self.backend.public_key(key_id)?;
                 let binding = key_binding(key_id, key_type.as_str(), &public_key);
-                self.attestor.attest(Some(&public_key), Some(&binding), nonce)?
+                self.attestor
+                    .attest(Some(&public_key), Some(&binding), nonce)?
             }
             None => self.attestor.attest(None, None, nonce)?,
         };

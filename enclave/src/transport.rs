@@ -9,7 +9,9 @@ use signet_proto::SignerAddr;
 /// Accepts connections from the host.
 pub trait Listener: Send + Sync + 'static {
     /// The next connection.
-    fn accept(&self) -> impl std::future::Future<Output = std::io::Result<Box<dyn SignerStream>>> + Send;
+    fn accept(
+        &self,
+    ) -> impl std::future::Future<Output = std::io::Result<Box<dyn SignerStream>>> + Send;
     /// Where it listens, for logs.
     fn describe(&self) -> String;
 }
@@ -42,7 +44,10 @@ impl UnixSocketListener {
         }
         let inner = tokio::net::UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(Self { inner, path: path.to_owned() })
+        Ok(Self {
+            inner,
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -128,17 +133,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.sock");
         let first = UnixSocketListener::bind(&path).await.unwrap();
-        assert!(UnixSocketListener::bind(&path).await.is_err(), "live socket");
+        assert!(
+            UnixSocketListener::bind(&path).await.is_err(),
+            "live socket"
+        );
         std::mem::forget(first); // leaves a stale file behind, as a crash would
-        // The forgotten listener's fd still accepts connects, so close it by
-        // replacing the file: a stale path is one nobody accepts on.
+                                 // The forgotten listener's fd still accepts connects, so close it by
+                                 // replacing the file: a stale path is one nobody accepts on.
         std::fs::remove_file(&path).unwrap();
-        std::os::unix::net::UnixListener::bind(&path).map(drop).unwrap();
+        std::os::unix::net::UnixListener::bind(&path)
+            .map(drop)
+            .unwrap();
         let again = UnixSocketListener::bind(&path).await.unwrap();
         drop(again);
         assert!(!path.exists(), "removed on drop");
         std::fs::write(&path, b"x").unwrap();
-        assert!(UnixSocketListener::bind(&path).await.is_err(), "regular file");
+        assert!(
+            UnixSocketListener::bind(&path).await.is_err(),
+            "regular file"
+        );
     }
 
     #[tokio::test]

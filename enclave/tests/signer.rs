@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{claims, internal_key, ticket, ticket_keys, verify_independently, Checked, SignerProcess};
+use common::{
+    claims, internal_key, ticket, ticket_keys, verify_independently, Checked, SignerProcess,
+};
 use sha2::{Digest as _, Sha256};
 use signet_attestation::dev::dev_pcrs;
 use signet_attestation::{PcrPolicy, PcrSet, TrustAnchor, Verifier};
@@ -18,14 +20,30 @@ use signet_proto::{hello, ErrorCode, KeyType, Request, Response, SealedKey, Shar
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 fn dev_verifier(signer: &SignerProcess) -> Verifier {
-    let pem = std::fs::read_to_string(signer.dev_dir.join("attestation").join(signet_attestation::dev::ROOT_CERT_FILE)).unwrap();
+    let pem = std::fs::read_to_string(
+        signer
+            .dev_dir
+            .join("attestation")
+            .join(signet_attestation::dev::ROOT_CERT_FILE),
+    )
+    .unwrap();
     let binary = std::fs::read(env!("CARGO_BIN_EXE_signet-enclave")).unwrap();
     let pcrs = PcrSet::new(dev_pcrs(&binary)).unwrap();
-    Verifier::new(TrustAnchor::from_pem(&pem).unwrap(), PcrPolicy::exactly(pcrs))
+    Verifier::new(
+        TrustAnchor::from_pem(&pem).unwrap(),
+        PcrPolicy::exactly(pcrs),
+    )
 }
 
 async fn generate(client: &SignerClient, key_id: &str, key_type: KeyType) -> GeneratedKey {
-    match client.call(Request::Generate { key_id: key_id.into(), key_type }).await.unwrap() {
+    match client
+        .call(Request::Generate {
+            key_id: key_id.into(),
+            key_type,
+        })
+        .await
+        .unwrap()
+    {
         Response::Generated(g) => g,
         other => panic!("{other:?}"),
     }
@@ -54,7 +72,10 @@ async fn sign(client: &SignerClient, req: SignRequest) -> Result<SignatureInfo, 
 }
 
 fn code(result: Result<impl std::fmt::Debug, ClientError>) -> ErrorCode {
-    result.unwrap_err().code().unwrap_or_else(|| panic!("not a signer refusal"))
+    result
+        .unwrap_err()
+        .code()
+        .unwrap_or_else(|| panic!("not a signer refusal"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -67,18 +88,26 @@ async fn every_key_type_generates_signs_and_verifies_independently() {
     let verifier = dev_verifier(&signer);
 
     // The hello's document is fresh: it carries our nonce.
-    let doc = verifier.clone().expect_nonce(hello.client_nonce.clone()).verify(hello.info.attestation.as_ref().unwrap()).unwrap();
+    let doc = verifier
+        .clone()
+        .expect_nonce(hello.client_nonce.clone())
+        .verify(hello.info.attestation.as_ref().unwrap())
+        .unwrap();
     assert!(doc.doc.module_id.starts_with("dev-"));
 
     let mut checked = Vec::new();
     for (i, kt) in KeyType::ALL.into_iter().enumerate() {
         let id = format!("wallet-{i}");
         let g = generate(&client, &id, kt).await;
-        assert_eq!(g.key.public_key.len(), if kt == KeyType::Ed25519 { 32 } else { 65 });
+        assert_eq!(
+            g.key.public_key.len(),
+            if kt == KeyType::Ed25519 { 32 } else { 65 }
+        );
         assert!(g.sealed.is_some());
         // The key's document binds its public key.
         let v = verifier.verify(g.attestation.as_ref().unwrap()).unwrap();
-        v.check_key_binding(&id, kt.as_str(), &g.key.public_key).unwrap();
+        v.check_key_binding(&id, kt.as_str(), &g.key.public_key)
+            .unwrap();
 
         for n in 0..8u8 {
             let payload = format!("message {n} for {id}").into_bytes();
@@ -89,7 +118,8 @@ async fn every_key_type_generates_signs_and_verifies_independently() {
             assert_eq!(s.signature.len(), 64);
             if n == 0 {
                 let v = verifier.verify(s.attestation.as_ref().unwrap()).unwrap();
-                v.check_signature_binding(&id, &req.digest, &s.signature).unwrap();
+                v.check_signature_binding(&id, &req.digest, &s.signature)
+                    .unwrap();
                 assert_eq!(v.doc.public_key.as_deref(), Some(&g.key.public_key[..]));
             }
             if kt == KeyType::Secp256k1 {
@@ -97,7 +127,13 @@ async fn every_key_type_generates_signs_and_verifies_independently() {
             } else {
                 assert_eq!(s.recovery_id, None);
             }
-            checked.push(Checked { key_type: kt, public_key: g.key.public_key.clone(), digest: req.digest, message: req.message, signature: s.signature });
+            checked.push(Checked {
+                key_type: kt,
+                public_key: g.key.public_key.clone(),
+                digest: req.digest,
+                message: req.message,
+                signature: s.signature,
+            });
         }
     }
     verify_independently(&checked);
@@ -129,7 +165,10 @@ async fn tickets_are_refused_for_every_reason() {
     // Replayed.
     let req = sign_request("w1", KeyType::Secp256k1, b"once");
     sign(&client, req.clone()).await.unwrap();
-    assert_eq!(code(sign(&client, req.clone()).await), ErrorCode::TicketReplayed);
+    assert_eq!(
+        code(sign(&client, req.clone()).await),
+        ErrorCode::TicketReplayed
+    );
     // Replay on another connection is refused too.
     let (other, _) = signer.client().await;
     assert_eq!(code(sign(&other, req).await), ErrorCode::TicketReplayed);
@@ -160,7 +199,10 @@ async fn tickets_are_refused_for_every_reason() {
 
     // Minted with a secret the signer does not hold (unknown kid).
     let mut req = sign_request("w1", KeyType::Secp256k1, b"kid");
-    let foreign = signet_proto::ticket::TicketKeys::new(SharedSecret::new_unchecked(b"another-secret-0123456789abcdef0123".to_vec()), None);
+    let foreign = signet_proto::ticket::TicketKeys::new(
+        SharedSecret::new_unchecked(b"another-secret-0123456789abcdef0123".to_vec()),
+        None,
+    );
     req.ticket = foreign.mint(&claims("w1", &req.digest, KeyType::Secp256k1));
     assert_eq!(code(sign(&client, req).await), ErrorCode::TicketInvalid);
 
@@ -185,7 +227,10 @@ async fn tickets_are_refused_for_every_reason() {
     let mut req = sign_request("w1", KeyType::Secp256k1, b"msg");
     req.message = Some(b"msg".to_vec());
     assert_eq!(code(sign(&client, req).await), ErrorCode::BadRequest);
-    assert_eq!(code(sign(&client, sign_request("nope", KeyType::P256, b"x")).await), ErrorCode::KeyNotLoaded);
+    assert_eq!(
+        code(sign(&client, sign_request("nope", KeyType::P256, b"x")).await),
+        ErrorCode::KeyNotLoaded
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -193,13 +238,26 @@ async fn a_wrong_internal_api_key_gets_nothing_but_a_refusal() {
     let dir = tempfile::tempdir().unwrap();
     let signer = SignerProcess::start(dir.path());
     let wrong = SharedSecret::new_unchecked(b"wrong-internal-api-key-0123456789abcdef".to_vec());
-    let err = SignerClient::connect(&signer.addr(), &wrong, Duration::from_secs(5)).await.err().unwrap();
+    let err = SignerClient::connect(&signer.addr(), &wrong, Duration::from_secs(5))
+        .await
+        .err()
+        .unwrap();
     assert_eq!(err.code(), Some(ErrorCode::Unauthenticated), "{err}");
 
     // Raw: skip the hello and ask for work; the answer is a refusal, then EOF.
-    let mut raw = tokio::net::UnixStream::connect(&signer.socket).await.unwrap();
+    let mut raw = tokio::net::UnixStream::connect(&signer.socket)
+        .await
+        .unwrap();
     let _challenge = read_raw(&mut raw).await.unwrap();
-    raw.write_all(&frame::encode(&Envelope { id: 5, body: Request::Status }).unwrap()).await.unwrap();
+    raw.write_all(
+        &frame::encode(&Envelope {
+            id: 5,
+            body: Request::Status,
+        })
+        .unwrap(),
+    )
+    .await
+    .unwrap();
     match read_raw(&mut raw).await.unwrap().body {
         Response::Error { code, .. } => assert_eq!(code, ErrorCode::Unauthenticated),
         other => panic!("{other:?}"),
@@ -218,13 +276,26 @@ async fn read_raw(stream: &mut tokio::net::UnixStream) -> Option<Envelope<Respon
 }
 
 async fn raw_authenticated(signer: &SignerProcess) -> tokio::net::UnixStream {
-    let mut raw = tokio::net::UnixStream::connect(&signer.socket).await.unwrap();
-    let Response::Challenge { challenge, .. } = read_raw(&mut raw).await.unwrap().body else { panic!() };
+    let mut raw = tokio::net::UnixStream::connect(&signer.socket)
+        .await
+        .unwrap();
+    let Response::Challenge { challenge, .. } = read_raw(&mut raw).await.unwrap().body else {
+        panic!()
+    };
     let nonce = vec![7u8; 32];
     let proof = hello::host_proof(&internal_key(), &challenge, &nonce);
-    let hello = Request::Hello { version: 1, client_nonce: nonce, proof };
-    raw.write_all(&frame::encode(&Envelope { id: 1, body: hello }).unwrap()).await.unwrap();
-    assert!(matches!(read_raw(&mut raw).await.unwrap().body, Response::Hello(_)));
+    let hello = Request::Hello {
+        version: 1,
+        client_nonce: nonce,
+        proof,
+    };
+    raw.write_all(&frame::encode(&Envelope { id: 1, body: hello }).unwrap())
+        .await
+        .unwrap();
+    assert!(matches!(
+        read_raw(&mut raw).await.unwrap().body,
+        Response::Hello(_)
+    ));
     raw
 }
 
@@ -234,11 +305,15 @@ async fn oversized_and_garbage_frames_close_only_their_connection() {
     let signer = SignerProcess::start(dir.path());
     let (client, _) = signer.client().await;
     generate(&client, "w", KeyType::P256).await;
-    sign(&client, sign_request("w", KeyType::P256, b"before")).await.unwrap();
+    sign(&client, sign_request("w", KeyType::P256, b"before"))
+        .await
+        .unwrap();
 
     // Oversized: the prefix alone is refused; the body is never read.
     let mut raw = raw_authenticated(&signer).await;
-    raw.write_all(&(frame::MAX_FRAME_LEN as u32 + 1).to_be_bytes()).await.unwrap();
+    raw.write_all(&(frame::MAX_FRAME_LEN as u32 + 1).to_be_bytes())
+        .await
+        .unwrap();
     match read_raw(&mut raw).await.unwrap().body {
         Response::Error { code, .. } => assert_eq!(code, ErrorCode::FrameTooLarge),
         other => panic!("{other:?}"),
@@ -248,7 +323,9 @@ async fn oversized_and_garbage_frames_close_only_their_connection() {
     // Garbage CBOR of a valid length.
     let mut raw = raw_authenticated(&signer).await;
     let garbage = [0xffu8, 0x00, 0x13, 0x37, 0x42];
-    raw.write_all(&(garbage.len() as u32).to_be_bytes()).await.unwrap();
+    raw.write_all(&(garbage.len() as u32).to_be_bytes())
+        .await
+        .unwrap();
     raw.write_all(&garbage).await.unwrap();
     match read_raw(&mut raw).await.unwrap().body {
         Response::Error { code, .. } => assert_eq!(code, ErrorCode::BadRequest),
@@ -258,9 +335,19 @@ async fn oversized_and_garbage_frames_close_only_their_connection() {
 
     // A frame that is well-formed CBOR but not a request (unknown field).
     let mut raw = raw_authenticated(&signer).await;
-    let bogus = frame::encode(&Envelope { id: 3, body: Response::Keys { key_ids: vec![] } }).unwrap();
+    let bogus = frame::encode(&Envelope {
+        id: 3,
+        body: Response::Keys { key_ids: vec![] },
+    })
+    .unwrap();
     raw.write_all(&bogus).await.unwrap();
-    assert!(matches!(read_raw(&mut raw).await.unwrap().body, Response::Error { code: ErrorCode::BadRequest, .. }));
+    assert!(matches!(
+        read_raw(&mut raw).await.unwrap().body,
+        Response::Error {
+            code: ErrorCode::BadRequest,
+            ..
+        }
+    ));
 
     // Zero-length frame, then a connection cut mid-frame.
     let mut raw = raw_authenticated(&signer).await;
@@ -272,7 +359,9 @@ async fn oversized_and_garbage_frames_close_only_their_connection() {
     drop(raw);
 
     // The first connection never noticed.
-    sign(&client, sign_request("w", KeyType::P256, b"after")).await.unwrap();
+    sign(&client, sign_request("w", KeyType::P256, b"after"))
+        .await
+        .unwrap();
     assert!(!client.is_closed());
 }
 
@@ -293,22 +382,40 @@ async fn a_killed_signer_recovers_every_key_from_sealed_blobs() {
     let mut checked = Vec::new();
     for (id, kt, g) in &keys {
         // Not in the restarted signer's memory ...
-        assert_eq!(code(sign(&client, sign_request(id, *kt, b"after crash")).await), ErrorCode::KeyNotLoaded);
+        assert_eq!(
+            code(sign(&client, sign_request(id, *kt, b"after crash")).await),
+            ErrorCode::KeyNotLoaded
+        );
         // ... the same ticket works once the sealed blob is attached.
         let mut req = sign_request(id, *kt, b"after crash, with blob");
         req.sealed = g.sealed.clone();
         let s = sign(&client, req.clone()).await.unwrap();
         assert_eq!(s.public_key, g.key.public_key, "same key after restart");
-        checked.push(Checked { key_type: *kt, public_key: s.public_key, digest: req.digest, message: req.message, signature: s.signature });
+        checked.push(Checked {
+            key_type: *kt,
+            public_key: s.public_key,
+            digest: req.digest,
+            message: req.message,
+            signature: s.signature,
+        });
     }
     // LoadSealed also works and is idempotent.
     let (id, _, g) = &keys[0];
-    match client.call(Request::LoadSealed { sealed: g.sealed.clone().unwrap() }).await.unwrap() {
+    match client
+        .call(Request::LoadSealed {
+            sealed: g.sealed.clone().unwrap(),
+        })
+        .await
+        .unwrap()
+    {
         Response::Loaded(info) => assert_eq!(&info.key_id, id),
         other => panic!("{other:?}"),
     }
     verify_independently(&checked);
-    assert!(signer.log().contains("INSECURE"), "dev mode is flagged loudly");
+    assert!(
+        signer.log().contains("INSECURE"),
+        "dev mode is flagged loudly"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -329,7 +436,14 @@ async fn tampered_foreign_and_relabelled_sealed_blobs_are_refused() {
     let other_dir = tempfile::tempdir().unwrap();
     let other = SignerProcess::start(other_dir.path());
     let (other_client, _) = other.client().await;
-    let foreign = match other_client.call(Request::Generate { key_id: "foreign".into(), key_type: KeyType::Secp256k1 }).await.unwrap() {
+    let foreign = match other_client
+        .call(Request::Generate {
+            key_id: "foreign".into(),
+            key_type: KeyType::Secp256k1,
+        })
+        .await
+        .unwrap()
+    {
         Response::Generated(g) => g.sealed.unwrap(),
         r => panic!("{r:?}"),
     };
@@ -347,13 +461,25 @@ async fn tampered_foreign_and_relabelled_sealed_blobs_are_refused() {
         let client = &client;
         async move { client.call(Request::LoadSealed { sealed: s }).await }
     };
-    assert_eq!(code(load(flipped).await), ErrorCode::SealedKeyInvalid, "one flipped bit");
+    assert_eq!(
+        code(load(flipped).await),
+        ErrorCode::SealedKeyInvalid,
+        "one flipped bit"
+    );
     let mut relabelled = sealed.clone();
     relabelled.key_id = "attacker-wallet".into();
-    assert_eq!(code(load(relabelled).await), ErrorCode::SealedKeyInvalid, "another key id");
+    assert_eq!(
+        code(load(relabelled).await),
+        ErrorCode::SealedKeyInvalid,
+        "another key id"
+    );
     let mut retyped = sealed.clone();
     retyped.key_type = KeyType::P256;
-    assert_eq!(code(load(retyped).await), ErrorCode::SealedKeyInvalid, "another key type");
+    assert_eq!(
+        code(load(retyped).await),
+        ErrorCode::SealedKeyInvalid,
+        "another key type"
+    );
     // A sealed blob for one id attached to a sign request for another.
     let mut req = sign_request("attacker-wallet", KeyType::Secp256k1, b"x");
     req.sealed = Some(sealed.clone());
@@ -371,14 +497,36 @@ async fn destroy_status_list_and_attest() {
     let g = generate(&client, "d1", KeyType::Ed25519).await;
     generate(&client, "d2", KeyType::P256).await;
 
-    match client.call(Request::Attest { nonce: Some(vec![1, 2, 3]), key_id: Some("d1".into()) }).await.unwrap() {
+    match client
+        .call(Request::Attest {
+            nonce: Some(vec![1, 2, 3]),
+            key_id: Some("d1".into()),
+        })
+        .await
+        .unwrap()
+    {
         Response::Attestation { document } => {
-            let v = verifier.clone().expect_nonce(vec![1, 2, 3]).verify(&document.unwrap()).unwrap();
-            v.check_key_binding("d1", "ed25519", &g.key.public_key).unwrap();
+            let v = verifier
+                .clone()
+                .expect_nonce(vec![1, 2, 3])
+                .verify(&document.unwrap())
+                .unwrap();
+            v.check_key_binding("d1", "ed25519", &g.key.public_key)
+                .unwrap();
         }
         r => panic!("{r:?}"),
     }
-    assert_eq!(code(client.call(Request::Attest { nonce: Some(vec![0; 513]), key_id: None }).await), ErrorCode::BadRequest);
+    assert_eq!(
+        code(
+            client
+                .call(Request::Attest {
+                    nonce: Some(vec![0; 513]),
+                    key_id: None
+                })
+                .await
+        ),
+        ErrorCode::BadRequest
+    );
 
     match client.call(Request::List).await.unwrap() {
         Response::Keys { mut key_ids } => {
@@ -387,11 +535,26 @@ async fn destroy_status_list_and_attest() {
         }
         r => panic!("{r:?}"),
     }
-    assert!(matches!(client.call(Request::Destroy { key_id: "d1".into() }).await.unwrap(), Response::Destroyed { .. }));
-    assert_eq!(code(sign(&client, sign_request("d1", KeyType::Ed25519, b"gone")).await), ErrorCode::KeyNotLoaded);
+    assert!(matches!(
+        client
+            .call(Request::Destroy {
+                key_id: "d1".into()
+            })
+            .await
+            .unwrap(),
+        Response::Destroyed { .. }
+    ));
+    assert_eq!(
+        code(sign(&client, sign_request("d1", KeyType::Ed25519, b"gone")).await),
+        ErrorCode::KeyNotLoaded
+    );
     let mut req = sign_request("d1", KeyType::Ed25519, b"gone, with blob");
     req.sealed = g.sealed.clone();
-    assert_eq!(code(sign(&client, req).await), ErrorCode::KeyNotFound, "a destroyed key is not resurrected from its blob");
+    assert_eq!(
+        code(sign(&client, req).await),
+        ErrorCode::KeyNotFound,
+        "a destroyed key is not resurrected from its blob"
+    );
     match client.call(Request::Status).await.unwrap() {
         Response::Status(s) => {
             assert_eq!(s.loaded_keys, 1);
@@ -416,7 +579,13 @@ async fn pipelined_requests_on_one_connection_all_complete() {
             let payload = i.to_be_bytes();
             let req = sign_request("p", KeyType::Secp256k1, &payload);
             let s = sign(&client, req.clone()).await.unwrap();
-            Checked { key_type: KeyType::Secp256k1, public_key: s.public_key, digest: req.digest, message: None, signature: s.signature }
+            Checked {
+                key_type: KeyType::Secp256k1,
+                public_key: s.public_key,
+                digest: req.digest,
+                message: None,
+                signature: s.signature,
+            }
         });
     }
     let mut checked = Vec::new();
@@ -433,10 +602,15 @@ async fn weak_or_missing_secrets_stop_a_non_dev_signer() {
     let dir = tempfile::tempdir().unwrap();
     let run = |env: &[(&str, &str)], attestation: &str| {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_signet-enclave"));
-        cmd.args(["--listen", &format!("unix:{}", dir.path().join("s.sock").display()), "--attestation", attestation])
-            .arg("--dev-dir")
-            .arg(dir.path().join("dev"))
-            .env_clear();
+        cmd.args([
+            "--listen",
+            &format!("unix:{}", dir.path().join("s.sock").display()),
+            "--attestation",
+            attestation,
+        ])
+        .arg("--dev-dir")
+        .arg(dir.path().join("dev"))
+        .env_clear();
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -445,13 +619,31 @@ async fn weak_or_missing_secrets_stop_a_non_dev_signer() {
     let out = run(&[("TICKET_SIGNING_SECRET", common::TICKET_SECRET)], "none");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("INTERNAL_API_KEY is not set"));
-    let out = run(&[("INTERNAL_API_KEY", "short"), ("TICKET_SIGNING_SECRET", common::TICKET_SECRET)], "none");
+    let out = run(
+        &[
+            ("INTERNAL_API_KEY", "short"),
+            ("TICKET_SIGNING_SECRET", common::TICKET_SECRET),
+        ],
+        "none",
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("INTERNAL_API_KEY") && stderr.contains("32"), "{stderr}");
-    assert!(!stderr.contains("short"), "the secret itself is never printed");
+    assert!(
+        stderr.contains("INTERNAL_API_KEY") && stderr.contains("32"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("short"),
+        "the secret itself is never printed"
+    );
     // nsm outside Nitro: a clear refusal.
-    let out = run(&[("INTERNAL_API_KEY", common::INTERNAL_KEY), ("TICKET_SIGNING_SECRET", common::TICKET_SECRET)], "nsm");
+    let out = run(
+        &[
+            ("INTERNAL_API_KEY", common::INTERNAL_KEY),
+            ("TICKET_SIGNING_SECRET", common::TICKET_SECRET),
+        ],
+        "nsm",
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/dev/nsm"));
 }

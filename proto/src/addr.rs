@@ -33,10 +33,19 @@ impl FromStr for SignerAddr {
             return Ok(Self::Unix(PathBuf::from(path)));
         }
         if let Some(rest) = s.strip_prefix("vsock://") {
-            let num = |v: &str| v.parse::<u32>().map_err(|_| format!("`{v}` is not a number in `{s}`"));
+            let num = |v: &str| {
+                v.parse::<u32>()
+                    .map_err(|_| format!("`{v}` is not a number in `{s}`"))
+            };
             return match rest.split_once(':') {
-                Some((cid, port)) => Ok(Self::Vsock { cid: num(cid)?, port: num(port)? }),
-                None => Ok(Self::Vsock { cid: VSOCK_CID_ANY, port: num(rest)? }),
+                Some((cid, port)) => Ok(Self::Vsock {
+                    cid: num(cid)?,
+                    port: num(port)?,
+                }),
+                None => Ok(Self::Vsock {
+                    cid: VSOCK_CID_ANY,
+                    port: num(rest)?,
+                }),
             };
         }
         Err(format!("`{s}` is neither unix:PATH nor vsock://[CID:]PORT"))
@@ -59,12 +68,35 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        assert_eq!("unix:/tmp/s.sock".parse(), Ok(SignerAddr::Unix("/tmp/s.sock".into())));
-        assert_eq!("vsock://16:5000".parse(), Ok(SignerAddr::Vsock { cid: 16, port: 5000 }));
-        assert_eq!("vsock://5000".parse(), Ok(SignerAddr::Vsock { cid: VSOCK_CID_ANY, port: 5000 }));
-        for bad in ["tcp://1.2.3.4:5", "unix:", "vsock://x:1", "vsock://1:99999999999"] {
+        assert_eq!(
+            "unix:/tmp/s.sock".parse(),
+            Ok(SignerAddr::Unix("/tmp/s.sock".into()))
+        );
+        assert_eq!(
+            "vsock://16:5000".parse(),
+            Ok(SignerAddr::Vsock {
+                cid: 16,
+                port: 5000
+            })
+        );
+        assert_eq!(
+            "vsock://5000".parse(),
+            Ok(SignerAddr::Vsock {
+                cid: VSOCK_CID_ANY,
+                port: 5000
+            })
+        );
+        for bad in [
+            "tcp://1.2.3.4:5",
+            "unix:",
+            "vsock://x:1",
+            "vsock://1:99999999999",
+        ] {
             assert!(bad.parse::<SignerAddr>().is_err(), "{bad}");
         }
-        assert_eq!(SignerAddr::Vsock { cid: 3, port: 9 }.to_string(), "vsock://3:9");
+        assert_eq!(
+            SignerAddr::Vsock { cid: 3, port: 9 }.to_string(),
+            "vsock://3:9"
+        );
     }
 }

@@ -49,7 +49,9 @@ pub enum ClientError {
     #[error("signer protocol: {0}")]
     Protocol(String),
     /// The signer could not prove it knows `INTERNAL_API_KEY`.
-    #[error("the signer's hello proof is wrong (INTERNAL_API_KEY differs, or not a Signet signer)")]
+    #[error(
+        "the signer's hello proof is wrong (INTERNAL_API_KEY differs, or not a Signet signer)"
+    )]
     SignerNotAuthenticated,
     /// The signer refused the request.
     #[error("signer refused: {code}: {message}")]
@@ -135,7 +137,9 @@ impl SignerClient {
         let challenge = match read_response(&mut stream, &mut buf).await?.body {
             Response::Challenge { version, challenge } if version == PROTOCOL_VERSION => challenge,
             Response::Challenge { version, .. } => {
-                return Err(ClientError::Protocol(format!("signer speaks version {version}, we speak {PROTOCOL_VERSION}")))
+                return Err(ClientError::Protocol(format!(
+                    "signer speaks version {version}, we speak {PROTOCOL_VERSION}"
+                )))
             }
             other => return Err(unexpected(&other)),
         };
@@ -146,7 +150,11 @@ impl SignerClient {
             client_nonce: client_nonce.clone(),
             proof: hello::host_proof(key, &challenge, &client_nonce),
         };
-        frame::write_frame(&mut stream, &frame::encode(&Envelope { id: 1, body: hello })?).await?;
+        frame::write_frame(
+            &mut stream,
+            &frame::encode(&Envelope { id: 1, body: hello })?,
+        )
+        .await?;
         let info = match read_response(&mut stream, &mut buf).await?.body {
             Response::Hello(info) => info,
             Response::Error { code, message } => return Err(ClientError::Signer { code, message }),
@@ -265,6 +273,9 @@ fn unexpected(response: &Response) -> ClientError {
             code: *code,
             message: message.clone(),
         },
-        other => ClientError::Protocol(format!("unexpected response {:?}", std::mem::discriminant(other))),
+        other => ClientError::Protocol(format!(
+            "unexpected response {:?}",
+            std::mem::discriminant(other)
+        )),
     }
 }

@@ -49,9 +49,13 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<Envelope<T>, FrameErro
         return Err(FrameError::TooLarge(body.len()));
     }
     let mut rest = body;
-    let envelope = ciborium::de::from_reader(&mut rest).map_err(|e| FrameError::Malformed(short(&e)))?;
+    let envelope =
+        ciborium::de::from_reader(&mut rest).map_err(|e| FrameError::Malformed(short(&e)))?;
     if !rest.is_empty() {
-        return Err(FrameError::Malformed(format!("{} trailing bytes", rest.len())));
+        return Err(FrameError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(envelope)
 }
@@ -98,7 +102,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 /// Writes a complete frame (as made by [`encode`]).
-pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) -> std::io::Result<()> {
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    frame: &[u8],
+) -> std::io::Result<()> {
     writer.write_all(frame).await
 }
 
@@ -118,33 +125,57 @@ mod tests {
             },
         };
         let frame = encode(&env).unwrap();
-        assert_eq!(parse_prefix(frame[..4].try_into().unwrap()).unwrap(), frame.len() - 4);
+        assert_eq!(
+            parse_prefix(frame[..4].try_into().unwrap()).unwrap(),
+            frame.len() - 4
+        );
         assert_eq!(decode::<Request>(&frame[4..]).unwrap(), env);
     }
 
     #[test]
     fn prefix_limits() {
         assert!(matches!(parse_prefix([0, 0, 0, 0]), Err(FrameError::Empty)));
-        assert!(matches!(parse_prefix([0xff, 0xff, 0xff, 0xff]), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            parse_prefix([0xff, 0xff, 0xff, 0xff]),
+            Err(FrameError::TooLarge(_))
+        ));
         let max = u32::try_from(MAX_FRAME_LEN).unwrap().to_be_bytes();
         assert_eq!(parse_prefix(max).unwrap(), MAX_FRAME_LEN);
     }
 
     #[test]
     fn unknown_fields_and_trailing_bytes_are_refused() {
-        let env = Envelope { id: 1, body: Response::error(ErrorCode::Busy, "x") };
+        let env = Envelope {
+            id: 1,
+            body: Response::error(ErrorCode::Busy, "x"),
+        };
         let mut frame = encode(&env).unwrap();
         frame.push(0);
-        assert!(matches!(decode::<Response>(&frame[4..]), Err(FrameError::Malformed(_))));
+        assert!(matches!(
+            decode::<Response>(&frame[4..]),
+            Err(FrameError::Malformed(_))
+        ));
         // A request body where a response is expected.
-        let req = encode(&Envelope { id: 1, body: Request::List }).unwrap();
+        let req = encode(&Envelope {
+            id: 1,
+            body: Request::List,
+        })
+        .unwrap();
         assert!(decode::<Response>(&req[4..]).is_err());
     }
 
     #[tokio::test]
     async fn reads_frames_and_clean_eof() {
-        let a = encode(&Envelope { id: 1, body: Request::Status }).unwrap();
-        let b = encode(&Envelope { id: 2, body: Request::List }).unwrap();
+        let a = encode(&Envelope {
+            id: 1,
+            body: Request::Status,
+        })
+        .unwrap();
+        let b = encode(&Envelope {
+            id: 2,
+            body: Request::List,
+        })
+        .unwrap();
         let mut input: &[u8] = &[a.clone(), b].concat();
         let mut buf = Vec::new();
         assert!(read_frame(&mut input, &mut buf).await.unwrap());
@@ -161,7 +192,10 @@ mod tests {
     async fn oversized_prefix_is_refused_before_reading_the_body() {
         let mut input: &[u8] = &[0x7f, 0xff, 0xff, 0xff];
         let mut buf = Vec::new();
-        assert!(matches!(read_frame(&mut input, &mut buf).await, Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame(&mut input, &mut buf).await,
+            Err(FrameError::TooLarge(_))
+        ));
         assert_eq!(buf.capacity(), 0, "nothing was allocated");
     }
 }

@@ -108,7 +108,10 @@ impl SealedKey {
     /// Decodes stored bytes (size-capped, no trailing bytes).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
         if bytes.len() > MAX_SEALED_LEN {
-            return Err(format!("sealed key is {} bytes, over {MAX_SEALED_LEN}", bytes.len()));
+            return Err(format!(
+                "sealed key is {} bytes, over {MAX_SEALED_LEN}",
+                bytes.len()
+            ));
         }
         let mut rest = bytes;
         let sealed: Self =

@@ -41,9 +41,16 @@ impl SharedSecret {
         distinct.sort_unstable();
         distinct.dedup();
         let lowered = text.to_ascii_lowercase();
-        let placeholder = ["changeme", "change-me", "secret", "password", "example", "replace"]
-            .iter()
-            .any(|p| lowered.contains(p));
+        let placeholder = [
+            "changeme",
+            "change-me",
+            "secret",
+            "password",
+            "example",
+            "replace",
+        ]
+        .iter()
+        .any(|p| lowered.contains(p));
         if distinct.len() < 8 || placeholder {
             return Err(WeakSecret::Obvious);
         }
@@ -85,9 +92,18 @@ mod tests {
 
     #[test]
     fn refuses_short_and_obvious_secrets() {
-        assert_eq!(SharedSecret::from_config("short").unwrap_err(), WeakSecret::TooShort(5));
-        assert_eq!(SharedSecret::from_config(&"a".repeat(40)).unwrap_err(), WeakSecret::Obvious);
-        assert_eq!(SharedSecret::from_config(&"01".repeat(20)).unwrap_err(), WeakSecret::Obvious);
+        assert_eq!(
+            SharedSecret::from_config("short").unwrap_err(),
+            WeakSecret::TooShort(5)
+        );
+        assert_eq!(
+            SharedSecret::from_config(&"a".repeat(40)).unwrap_err(),
+            WeakSecret::Obvious
+        );
+        assert_eq!(
+            SharedSecret::from_config(&"01".repeat(20)).unwrap_err(),
+            WeakSecret::Obvious
+        );
         assert_eq!(
             SharedSecret::from_config("changeme-changeme-changeme-changeme-1234").unwrap_err(),
             WeakSecret::Obvious

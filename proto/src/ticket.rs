@@ -165,7 +165,11 @@ impl TicketKeys {
             kid: self.current.kid.clone(),
         };
         let signing_input = format!("{}.{}", b64_json(&header), b64_json(claims));
-        let tag = self.current.mac(signing_input.as_bytes()).finalize().into_bytes();
+        let tag = self
+            .current
+            .mac(signing_input.as_bytes())
+            .finalize()
+            .into_bytes();
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
@@ -198,7 +202,8 @@ impl TicketKeys {
             return Err(TicketError::Invalid("too long"));
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(t), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(c), Some(t), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TicketError::Invalid("not a three-part JWT"));
         };
@@ -226,7 +231,10 @@ impl TicketKeys {
             return Err(TicketError::Invalid("wrong audience"));
         }
         if claims.exp.saturating_add(SKEW_SECONDS) < now {
-            return Err(TicketError::Expired { exp: claims.exp, now });
+            return Err(TicketError::Expired {
+                exp: claims.exp,
+                now,
+            });
         }
         if claims.iat > now.saturating_add(SKEW_SECONDS) {
             return Err(TicketError::Invalid("issued in the future"));
@@ -245,7 +253,8 @@ fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TicketEr
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| TicketError::Invalid("part is not base64url"))?;
-    serde_json::from_slice(&bytes).map_err(|_| TicketError::Invalid("part is not the expected JSON"))
+    serde_json::from_slice(&bytes)
+        .map_err(|_| TicketError::Invalid("part is not the expected JSON"))
 }
 
 /// base64url(JSON(value)); these plain structs always serialize.
@@ -258,7 +267,10 @@ mod tests {
     use super::*;
 
     fn keys(secret: &str) -> TicketKeys {
-        TicketKeys::new(SharedSecret::new_unchecked(secret.as_bytes().to_vec()), None)
+        TicketKeys::new(
+            SharedSecret::new_unchecked(secret.as_bytes().to_vec()),
+            None,
+        )
     }
 
     fn claims(now: u64) -> TicketClaims {
@@ -277,14 +289,21 @@ mod tests {
     const NOW: u64 = 1_700_000_000;
 
     fn expected() -> Expected<'static> {
-        Expected { wid: "w1", digest: &[7u8; 32], kty: KeyType::Secp256k1 }
+        Expected {
+            wid: "w1",
+            digest: &[7u8; 32],
+            kty: KeyType::Secp256k1,
+        }
     }
 
     #[test]
     fn mint_then_verify() {
         let k = keys("s1-0123456789abcdef0123456789abcdef");
         let token = k.mint(&claims(NOW));
-        assert_eq!(k.verify(&token, NOW + 10, &expected()).unwrap(), claims(NOW));
+        assert_eq!(
+            k.verify(&token, NOW + 10, &expected()).unwrap(),
+            claims(NOW)
+        );
     }
 
     #[test]
@@ -292,17 +311,38 @@ mod tests {
         let k = keys("s1-0123456789abcdef0123456789abcdef");
         let token = k.mint(&claims(NOW));
         let e = expected();
-        assert_eq!(k.verify(&token, NOW + 66, &e).unwrap_err().code(), ErrorCode::TicketExpired);
+        assert_eq!(
+            k.verify(&token, NOW + 66, &e).unwrap_err().code(),
+            ErrorCode::TicketExpired
+        );
         assert!(k.verify(&token, NOW + 65, &e).is_ok(), "skew allowed");
         let other_wallet = Expected { wid: "w2", ..e };
-        assert_eq!(k.verify(&token, NOW, &other_wallet), Err(TicketError::Invalid("issued for another wallet")));
-        let other_digest = Expected { digest: &[8u8; 32], ..e };
-        assert_eq!(k.verify(&token, NOW, &other_digest), Err(TicketError::Invalid("issued for another digest")));
-        let other_type = Expected { kty: KeyType::P256, ..e };
-        assert_eq!(k.verify(&token, NOW, &other_type), Err(TicketError::Invalid("issued for another key type")));
+        assert_eq!(
+            k.verify(&token, NOW, &other_wallet),
+            Err(TicketError::Invalid("issued for another wallet"))
+        );
+        let other_digest = Expected {
+            digest: &[8u8; 32],
+            ..e
+        };
+        assert_eq!(
+            k.verify(&token, NOW, &other_digest),
+            Err(TicketError::Invalid("issued for another digest"))
+        );
+        let other_type = Expected {
+            kty: KeyType::P256,
+            ..e
+        };
+        assert_eq!(
+            k.verify(&token, NOW, &other_type),
+            Err(TicketError::Invalid("issued for another key type"))
+        );
         // Another secret: its kid is unknown.
         let other = keys("s2-0123456789abcdef0123456789abcdef");
-        assert_eq!(other.verify(&token, NOW, &e), Err(TicketError::Invalid("unknown kid")));
+        assert_eq!(
+            other.verify(&token, NOW, &e),
+            Err(TicketError::Invalid("unknown kid"))
+        );
     }
 
     #[test]
@@ -313,17 +353,34 @@ mod tests {
         // Claims swapped for another wallet, MAC kept.
         let mut c = claims(NOW);
         c.wid = "w2".into();
-        let forged = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap()), parts[2]);
-        assert_eq!(k.verify(&forged, NOW, &expected()), Err(TicketError::Invalid("bad MAC")));
+        let forged = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap()),
+            parts[2]
+        );
+        assert_eq!(
+            k.verify(&forged, NOW, &expected()),
+            Err(TicketError::Invalid("bad MAC"))
+        );
         // alg none.
         let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"x"}"#);
         let forged = format!("{none}.{}.", parts[1]);
-        assert_eq!(k.verify(&forged, NOW, &expected()), Err(TicketError::Invalid("alg is not HS256")));
+        assert_eq!(
+            k.verify(&forged, NOW, &expected()),
+            Err(TicketError::Invalid("alg is not HS256"))
+        );
         // Truncated MAC, extra part, too long.
         let cut = &token[..token.len() - 4];
-        assert_eq!(k.verify(cut, NOW, &expected()), Err(TicketError::Invalid("bad MAC")));
+        assert_eq!(
+            k.verify(cut, NOW, &expected()),
+            Err(TicketError::Invalid("bad MAC"))
+        );
         assert!(k.verify(&format!("{token}.x"), NOW, &expected()).is_err());
-        assert_eq!(k.verify(&"a".repeat(3000), NOW, &expected()), Err(TicketError::Invalid("too long")));
+        assert_eq!(
+            k.verify(&"a".repeat(3000), NOW, &expected()),
+            Err(TicketError::Invalid("too long"))
+        );
     }
 
     #[test]
@@ -342,9 +399,15 @@ mod tests {
         let k = keys("s1-0123456789abcdef0123456789abcdef");
         let mut c = claims(NOW);
         c.aud = "someone-else".into();
-        assert_eq!(k.verify(&k.mint(&c), NOW, &expected()), Err(TicketError::Invalid("wrong audience")));
+        assert_eq!(
+            k.verify(&k.mint(&c), NOW, &expected()),
+            Err(TicketError::Invalid("wrong audience"))
+        );
         let mut c = claims(NOW);
         c.iat = NOW + 100;
-        assert_eq!(k.verify(&k.mint(&c), NOW, &expected()), Err(TicketError::Invalid("issued in the future")));
+        assert_eq!(
+            k.verify(&k.mint(&c), NOW, &expected()),
+            Err(TicketError::Invalid("issued in the future"))
+        );
     }
 }

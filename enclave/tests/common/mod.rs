@@ -23,7 +23,14 @@ pub struct SignerProcess {
 impl SignerProcess {
     /// Starts the signer with dev attestation, its dev material in `dir/dev`.
     pub fn start(dir: &Path) -> Self {
-        Self::start_with(dir, &[("INTERNAL_API_KEY", INTERNAL_KEY), ("TICKET_SIGNING_SECRET", TICKET_SECRET)], &[])
+        Self::start_with(
+            dir,
+            &[
+                ("INTERNAL_API_KEY", INTERNAL_KEY),
+                ("TICKET_SIGNING_SECRET", TICKET_SECRET),
+            ],
+            &[],
+        )
     }
 
     pub fn start_with(dir: &Path, env: &[(&str, &str)], extra: &[&str]) -> Self {
@@ -38,12 +45,18 @@ impl SignerProcess {
             .env_clear()
             .env("SIGNET_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(dir.join("signer.log")).unwrap()));
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("signer.log")).unwrap(),
+            ));
         for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd.spawn().unwrap();
-        let process = Self { child, socket, dev_dir };
+        let process = Self {
+            child,
+            socket,
+            dev_dir,
+        };
         process.wait_ready();
         process
     }
@@ -55,7 +68,10 @@ impl SignerProcess {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!("signer did not start; log: {}", std::fs::read_to_string(self.socket.with_file_name("signer.log")).unwrap_or_default());
+        panic!(
+            "signer did not start; log: {}",
+            std::fs::read_to_string(self.socket.with_file_name("signer.log")).unwrap_or_default()
+        );
     }
 
     pub fn addr(&self) -> SignerAddr {
@@ -63,7 +79,9 @@ impl SignerProcess {
     }
 
     pub async fn client(&self) -> (SignerClient, signet_proto::client::Hello) {
-        SignerClient::connect(&self.addr(), &internal_key(), Duration::from_secs(10)).await.unwrap()
+        SignerClient::connect(&self.addr(), &internal_key(), Duration::from_secs(10))
+            .await
+            .unwrap()
     }
 
     /// SIGKILL, as a crash would.
@@ -89,11 +107,17 @@ pub fn internal_key() -> SharedSecret {
 }
 
 pub fn ticket_keys() -> TicketKeys {
-    TicketKeys::new(SharedSecret::new_unchecked(TICKET_SECRET.as_bytes().to_vec()), None)
+    TicketKeys::new(
+        SharedSecret::new_unchecked(TICKET_SECRET.as_bytes().to_vec()),
+        None,
+    )
 }
 
 pub fn now_s() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 pub fn claims(wid: &str, digest: &[u8], kty: KeyType) -> TicketClaims {
@@ -136,7 +160,9 @@ pub fn verify_independently(items: &[Checked]) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {python} (run scripts/test.sh, which installs it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (run scripts/test.sh, which installs it): {e}")
+        });
     {
         let mut stdin = child.stdin.take().unwrap();
         for item in items {
