@@ -11,8 +11,8 @@ use signet_attestation::{
 };
 
 use crate::input::{decode_document, read_source};
-use crate::timefmt::rfc3339_ms;
 use crate::Outcome;
+use signet_proto::time::rfc3339_ms;
 
 /// `signet attest …`
 #[derive(Subcommand)]

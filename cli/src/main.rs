@@ -5,7 +5,6 @@
 
 mod attest;
 mod input;
-mod timefmt;
 
 use std::process::ExitCode;
 

@@ -14,6 +14,7 @@
 //! - [`client`]: an async, pipelining client over unix or vsock sockets.
 
 pub mod addr;
+pub mod audit;
 pub mod client;
 pub mod error;
 pub mod frame;
@@ -21,6 +22,7 @@ pub mod hello;
 pub mod message;
 pub mod secret;
 pub mod ticket;
+pub mod time;
 
 pub use addr::SignerAddr;
 pub use error::ErrorCode;

@@ -1,7 +1,19 @@
-//! RFC 3339 rendering of Unix milliseconds (UTC), without a date-time crate.
+//! Time helpers shared by host, CLI and the audit chain: RFC 3339 rendering of
+//! Unix milliseconds (UTC), without a date-time crate.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch (0 if the clock is before 1970).
+#[must_use]
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// `2024-04-03T12:34:56.789Z` for `ms` since the Unix epoch.
-pub(crate) fn rfc3339_ms(ms: u64) -> String {
+#[must_use]
+pub fn rfc3339_ms(ms: u64) -> String {
     let secs = ms / 1000;
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
     let rem = secs % 86_400;

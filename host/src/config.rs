@@ -1,0 +1,447 @@
+//! The host's configuration: one loader for the environment variables of
+//! DESIGN.md, optionally layered over a TOML file of the same names.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use signet_proto::secret::WeakSecret;
+use signet_proto::{SharedSecret, SignerAddr};
+
+/// Every variable the host reads (for the TOML file and `check-config`).
+pub const VARIABLES: &[&str] = &[
+    "SIGNET_LISTEN",
+    "SIGNET_TLS_CERT",
+    "SIGNET_TLS_KEY",
+    "SIGNET_DATABASE_URL",
+    "ENCLAVE_ADDR",
+    "ENCLAVE_BASE_URL",
+    "INTERNAL_API_KEY",
+    "TICKET_SIGNING_SECRET",
+    "TICKET_SIGNING_SECRET_PREVIOUS",
+    "SESSION_SIGNING_SECRET",
+    "TELEGRAM_BOT_TOKEN",
+    "TELEGRAM_BOT_USERNAME",
+    "TELEGRAM_WEBHOOK_SECRET",
+    "TELEGRAM_API_BASE",
+    "CHALLENGE_TTL_SECONDS",
+    "TICKET_TTL_SECONDS",
+    "SESSION_TTL_SECONDS",
+    "ALLOWED_ORIGINS",
+    "RATE_LIMIT_WINDOW_MS",
+    "RATE_LIMIT_PER_USER",
+    "RATE_LIMIT_PER_IDENTITY_SIGN",
+    "METRICS_REQUIRE_API_KEY",
+    "ATTESTATION_POLICY",
+    "SIGNET_LOG_FORMAT",
+    "SIGNET_ENCLAVE_CONNECTIONS",
+];
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    /// The variable.
+    pub variable: &'static str,
+    /// What is wrong (never the secret's value).
+    pub problem: String,
+}
+
+fn err(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+/// Where values come from: the environment over an optional TOML file.
+#[derive(Clone, Debug, Default)]
+pub struct Source {
+    values: BTreeMap<String, String>,
+}
+
+impl Source {
+    /// The process environment layered over `file` (a TOML table whose keys
+    /// are the variable names above; unknown keys are refused).
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut values = BTreeMap::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err("--config", format!("{}: {e}", path.display())))?;
+            let table: toml::Table = text
+                .parse()
+                .map_err(|e| err("--config", format!("{}: {e}", path.display())))?;
+            for (key, value) in table {
+                if !VARIABLES.contains(&key.as_str()) {
+                    return Err(err("--config", format!("unknown key `{key}`")));
+                }
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    _ => {
+                        return Err(err(
+                            "--config",
+                            format!("`{key}` must be a string, integer or boolean"),
+                        ))
+                    }
+                };
+                values.insert(key, value);
+            }
+        }
+        for name in VARIABLES {
+            if let Ok(v) = std::env::var(name) {
+                values.insert((*name).to_owned(), v);
+            }
+        }
+        Ok(Self { values })
+    }
+
+    /// Builds a source from pairs (tests, `dev`).
+    #[must_use]
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self {
+            values: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// Sets a value unless already present.
+    pub fn default_value(&mut self, key: &str, value: impl Into<String>) {
+        self.values
+            .entry(key.to_owned())
+            .or_insert_with(|| value.into());
+    }
+
+    /// Sets a value, overriding the environment and file.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_owned(), value.into());
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    fn number<T: std::str::FromStr>(
+        &self,
+        key: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| err(key, format!("`{v}` is not a valid number"))),
+        }
+    }
+}
+
+/// How the host checks the signer's attestation document at every hello.
+#[derive(Clone, Debug)]
+pub enum AttestationCheck {
+    /// A policy file (root, PCR sets, debug, maximum age).
+    Policy {
+        /// Where it came from, for logs.
+        path: PathBuf,
+        /// The verifier.
+        verifier: Box<signet_attestation::Verifier>,
+    },
+    /// `ATTESTATION_POLICY=insecure-skip`: no check (loudly logged).
+    InsecureSkip,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// TLS certificate and key (PEM files), when serving HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `sqlite://…` (or, later, `postgres://…`).
+    pub database_url: String,
+    /// The signer.
+    pub enclave_addr: SignerAddr,
+    /// Connections to the signer.
+    pub enclave_connections: usize,
+    /// Hello proof key.
+    pub internal_api_key: SharedSecret,
+    /// Ticket MAC key.
+    pub ticket_secret: SharedSecret,
+    /// Previous ticket MAC key (rotation).
+    pub ticket_secret_previous: Option<SharedSecret>,
+    /// Session JWT key.
+    pub session_secret: SharedSecret,
+    /// Ticket lifetime.
+    pub ticket_ttl: Duration,
+    /// Attestation check at every signer hello.
+    pub attestation: AttestationCheck,
+    /// Per-client requests per window (0 = unlimited).
+    pub rate_limit_per_client: u64,
+    /// Per-wallet signatures per window (0 = unlimited).
+    pub rate_limit_per_wallet_sign: u64,
+    /// The rate-limit window.
+    pub rate_limit_window: Duration,
+    /// `json` or `text`.
+    pub log_json: bool,
+}
+
+fn secret(
+    source: &Source,
+    key: &'static str,
+    dev: bool,
+) -> Result<Option<SharedSecret>, ConfigError> {
+    let Some(value) = source.get(key) else {
+        return Ok(None);
+    };
+    match SharedSecret::from_config(value) {
+        Ok(s) => Ok(Some(s)),
+        Err(_) if dev => Ok(Some(SharedSecret::new_unchecked(value.as_bytes().to_vec()))),
+        Err(e @ (WeakSecret::TooShort(_) | WeakSecret::Obvious)) => Err(err(key, e.to_string())),
+        Err(e) => Err(err(key, e.to_string())),
+    }
+}
+
+fn required(source: &Source, key: &'static str, dev: bool) -> Result<SharedSecret, ConfigError> {
+    secret(source, key, dev)?.ok_or_else(|| err(key, "is required (at least 32 random bytes)"))
+}
+
+impl Config {
+    /// Validates `source`. Outside dev mode, secrets under 32 bytes or
+    /// obviously weak are refused, and an attestation policy is required.
+    pub fn from_source(source: &Source, dev: bool) -> Result<Self, ConfigError> {
+        let listen = source
+            .get("SIGNET_LISTEN")
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|_| err("SIGNET_LISTEN", "is not HOST:PORT"))?;
+        let tls = match (source.get("SIGNET_TLS_CERT"), source.get("SIGNET_TLS_KEY")) {
+            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(err("SIGNET_TLS_KEY", "is required with SIGNET_TLS_CERT"))
+            }
+            (None, Some(_)) => {
+                return Err(err("SIGNET_TLS_CERT", "is required with SIGNET_TLS_KEY"))
+            }
+        };
+        let database_url = source
+            .get("SIGNET_DATABASE_URL")
+            .unwrap_or("sqlite://signet.db")
+            .to_owned();
+        if !database_url.starts_with("sqlite:") {
+            return Err(err(
+                "SIGNET_DATABASE_URL",
+                "only sqlite://PATH is supported by this build",
+            ));
+        }
+        let enclave = source
+            .get("ENCLAVE_ADDR")
+            .or_else(|| source.get("ENCLAVE_BASE_URL"))
+            .ok_or_else(|| {
+                err(
+                    "ENCLAVE_ADDR",
+                    "is required (vsock://CID:PORT or unix:PATH)",
+                )
+            })?;
+        let enclave_addr = enclave
+            .parse()
+            .map_err(|e: String| err("ENCLAVE_ADDR", e))?;
+        let attestation = match source.get("ATTESTATION_POLICY") {
+            Some("insecure-skip") => AttestationCheck::InsecureSkip,
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let verifier = load_policy(&path).map_err(|e| err("ATTESTATION_POLICY", e))?;
+                AttestationCheck::Policy { path, verifier: Box::new(verifier) }
+            }
+            None if dev => AttestationCheck::InsecureSkip,
+            None => {
+                return Err(err(
+                    "ATTESTATION_POLICY",
+                    "is required: a policy file (root, expected PCRs) the signer's attestation must satisfy, or `insecure-skip`",
+                ))
+            }
+        };
+        let window_ms: u64 = source.number("RATE_LIMIT_WINDOW_MS", 1_000)?;
+        if window_ms == 0 {
+            return Err(err("RATE_LIMIT_WINDOW_MS", "must be positive"));
+        }
+        let ticket_ttl: u64 = source.number("TICKET_TTL_SECONDS", 60)?;
+        if !(1..=3600).contains(&ticket_ttl) {
+            return Err(err("TICKET_TTL_SECONDS", "must be 1 to 3600"));
+        }
+        let log_json = match source.get("SIGNET_LOG_FORMAT") {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(_) => return Err(err("SIGNET_LOG_FORMAT", "must be json or text")),
+        };
+        Ok(Self {
+            listen,
+            tls,
+            database_url,
+            enclave_addr,
+            enclave_connections: source
+                .number("SIGNET_ENCLAVE_CONNECTIONS", 4usize)?
+                .clamp(1, 64),
+            internal_api_key: required(source, "INTERNAL_API_KEY", dev)?,
+            ticket_secret: required(source, "TICKET_SIGNING_SECRET", dev)?,
+            ticket_secret_previous: secret(source, "TICKET_SIGNING_SECRET_PREVIOUS", dev)?,
+            session_secret: required(source, "SESSION_SIGNING_SECRET", dev)?,
+            ticket_ttl: Duration::from_secs(ticket_ttl),
+            attestation,
+            rate_limit_per_client: source.number("RATE_LIMIT_PER_USER", 0)?,
+            rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
+            rate_limit_window: Duration::from_millis(window_ms),
+            log_json,
+        })
+    }
+}
+
+/// Reads an attestation policy file: the JSON of
+/// [`signet_attestation::PolicyFile`] plus an optional `"root"` (`"aws"`, the
+/// default, or a PEM file path). The verifier requires the hello's nonce and
+/// a document at most `max_age_seconds` (default 300) old.
+pub fn load_policy(path: &std::path::Path) -> Result<signet_attestation::Verifier, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let root = json.as_object_mut().and_then(|o| o.remove("root"));
+    let anchor = match root.as_ref().and_then(serde_json::Value::as_str) {
+        None | Some("aws") => signet_attestation::TrustAnchor::aws_nitro_root_g1(),
+        Some(pem_path) => {
+            let pem =
+                std::fs::read_to_string(pem_path).map_err(|e| format!("root {pem_path}: {e}"))?;
+            signet_attestation::TrustAnchor::from_pem(&pem)
+                .map_err(|e| format!("root {pem_path}: {e}"))?
+        }
+    };
+    let policy =
+        signet_attestation::PolicyFile::from_json(&json.to_string()).map_err(|e| e.to_string())?;
+    let pcrs = policy.pcr_policy().map_err(|e| e.to_string())?;
+    Ok(signet_attestation::Verifier::new(anchor, pcrs)
+        .allow_debug(policy.allow_debug)
+        .max_age(Duration::from_secs(policy.max_age_seconds.unwrap_or(300))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRONG: &str = "9f8e7d6c5b4a39281706f5e4d3c2b1a0ffeeddccbbaa";
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("ENCLAVE_ADDR", "unix:/tmp/s.sock"),
+            ("INTERNAL_API_KEY", STRONG),
+            (
+                "TICKET_SIGNING_SECRET",
+                "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d",
+            ),
+            (
+                "SESSION_SIGNING_SECRET",
+                "ffe1d2c3b4a5968778695a4b3c2d1e0f11223344",
+            ),
+            ("ATTESTATION_POLICY", "insecure-skip"),
+        ]
+    }
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = base();
+        for (k, v) in extra {
+            pairs.retain(|(key, _)| key != k);
+            pairs.push((k, v));
+        }
+        Config::from_source(&Source::from_pairs(&pairs), false)
+    }
+
+    #[test]
+    fn a_complete_config_loads() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.ticket_ttl, Duration::from_secs(60));
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn each_problem_names_its_variable() {
+        assert_eq!(
+            with(&[("INTERNAL_API_KEY", "short")]).unwrap_err().variable,
+            "INTERNAL_API_KEY"
+        );
+        assert_eq!(
+            with(&[("TICKET_SIGNING_SECRET", "")]).unwrap_err().variable,
+            "TICKET_SIGNING_SECRET"
+        );
+        assert_eq!(
+            with(&[("SESSION_SIGNING_SECRET", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")])
+                .unwrap_err()
+                .variable,
+            "SESSION_SIGNING_SECRET"
+        );
+        assert_eq!(
+            with(&[("ENCLAVE_ADDR", "tcp://x")]).unwrap_err().variable,
+            "ENCLAVE_ADDR"
+        );
+        assert_eq!(
+            with(&[("SIGNET_LISTEN", "nowhere")]).unwrap_err().variable,
+            "SIGNET_LISTEN"
+        );
+        assert_eq!(
+            with(&[("SIGNET_TLS_CERT", "/c.pem")]).unwrap_err().variable,
+            "SIGNET_TLS_KEY"
+        );
+        assert_eq!(
+            with(&[("TICKET_TTL_SECONDS", "0")]).unwrap_err().variable,
+            "TICKET_TTL_SECONDS"
+        );
+        assert_eq!(
+            with(&[("ATTESTATION_POLICY", "/nonexistent.json")])
+                .unwrap_err()
+                .variable,
+            "ATTESTATION_POLICY"
+        );
+        assert_eq!(
+            with(&[("SIGNET_DATABASE_URL", "mysql://x")])
+                .unwrap_err()
+                .variable,
+            "SIGNET_DATABASE_URL"
+        );
+        let e = with(&[("INTERNAL_API_KEY", "short")]).unwrap_err();
+        assert!(
+            !e.to_string().contains("short"),
+            "the value is never echoed"
+        );
+    }
+
+    #[test]
+    fn the_signer_address_alias_works() {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| *k != "ENCLAVE_ADDR");
+        pairs.push(("ENCLAVE_BASE_URL", "vsock://16:5000"));
+        let c = Config::from_source(&Source::from_pairs(&pairs), false).unwrap();
+        assert_eq!(
+            c.enclave_addr,
+            SignerAddr::Vsock {
+                cid: 16,
+                port: 5000
+            }
+        );
+    }
+
+    #[test]
+    fn policy_is_required_outside_dev() {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| *k != "ATTESTATION_POLICY");
+        assert_eq!(
+            Config::from_source(&Source::from_pairs(&pairs), false)
+                .unwrap_err()
+                .variable,
+            "ATTESTATION_POLICY"
+        );
+        assert!(Config::from_source(&Source::from_pairs(&pairs), true).is_ok());
+    }
+}

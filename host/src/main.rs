@@ -1,0 +1,213 @@
+//! `signet-host`: the API server and its operator commands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use signet_host::config::{AttestationCheck, Config, Source};
+use signet_host::dev::{self, DevOptions};
+
+/// Signet host: HTTPS API in front of the signer.
+#[derive(Parser)]
+#[command(name = "signet-host", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (configuration from the environment, over an optional TOML file).
+    Serve {
+        /// TOML file with the same variable names as the environment.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate the configuration and secret strength; exit 1 naming the variable.
+    CheckConfig {
+        /// TOML file with the same variable names as the environment.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The embedded default: a supervised signer child, SQLite and dev
+    /// material under --data-dir, an admin token, the API. INSECURE (dev keys on disk).
+    Dev {
+        /// Data directory (created 0700).
+        #[arg(long, default_value = "signet-data")]
+        data_dir: PathBuf,
+        /// Listen address (default 127.0.0.1:8080; port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<String>,
+        /// The signer binary (default: signet-enclave beside this executable).
+        #[arg(long)]
+        enclave_bin: Option<PathBuf>,
+    },
+    /// Offline operator commands on the database (SIGNET_DATABASE_URL).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an API client and print its token once (to bootstrap `serve`).
+    CreateClient {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Tenant.
+        #[arg(long)]
+        tenant: String,
+        /// Comma-separated scopes (e.g. `*`, `wallets:*,sign`).
+        #[arg(long, value_delimiter = ',')]
+        scopes: Vec<String>,
+    },
+    /// List API clients (never tokens).
+    ListClients,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::CheckConfig { config } => check_config(config),
+        Command::Serve { config } => serve(config),
+        Command::Dev {
+            data_dir,
+            listen,
+            enclave_bin,
+        } => {
+            signet_host::init_logging(
+                std::env::var("SIGNET_LOG_FORMAT").is_ok_and(|v| v == "json"),
+            );
+            runtime().and_then(|rt| {
+                rt.block_on(dev::run(DevOptions {
+                    data_dir,
+                    listen,
+                    enclave_bin,
+                }))
+            })
+        }
+        Command::Admin(cmd) => admin(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("signet-host: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(config: Option<PathBuf>) -> Result<Config, String> {
+    let source = Source::load(config.as_deref()).map_err(|e| e.to_string())?;
+    Config::from_source(&source, false).map_err(|e| e.to_string())
+}
+
+fn check_config(config: Option<PathBuf>) -> Result<(), String> {
+    let config = load(config)?;
+    if let Some((cert, key)) = &config.tls {
+        signet_host::server::tls_config(cert, key)?;
+    }
+    println!(
+        "configuration OK: listen {} ({}), signer {}, database {}, attestation {}",
+        config.listen,
+        if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        config.enclave_addr,
+        config.database_url.split('?').next().unwrap_or_default(),
+        match &config.attestation {
+            AttestationCheck::Policy { path, .. } => path.display().to_string(),
+            AttestationCheck::InsecureSkip => "NOT CHECKED (insecure-skip)".into(),
+        }
+    );
+    Ok(())
+}
+
+fn serve(config: Option<PathBuf>) -> Result<(), String> {
+    let config = load(config)?;
+    signet_host::init_logging(config.log_json);
+    if matches!(config.attestation, AttestationCheck::InsecureSkip) {
+        tracing::warn!("ATTESTATION_POLICY=insecure-skip: the signer's attestation is NOT checked");
+    }
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|(c, k)| signet_host::server::tls_config(c, k))
+        .transpose()?;
+    if tls.is_none() && !config.listen.ip().is_loopback() {
+        tracing::warn!(listen = %config.listen, "serving plain HTTP on a non-loopback address: put a TLS terminator in front or set SIGNET_TLS_CERT/KEY");
+    }
+    runtime()?.block_on(async move {
+        let state = signet_host::build_state(config.clone())
+            .await
+            .map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        tracing::info!(listen = %config.listen, tls = tls.is_some(), "signet-host serving");
+        let router = signet_host::api::router(Arc::clone(&state));
+        signet_host::server::serve(
+            listener,
+            router,
+            state,
+            tls,
+            signet_host::server::shutdown_signal(),
+        )
+        .await;
+        Ok(())
+    })
+}
+
+fn admin(cmd: AdminCommand) -> Result<(), String> {
+    let url = std::env::var("SIGNET_DATABASE_URL").unwrap_or_else(|_| "sqlite://signet.db".into());
+    runtime()?.block_on(async move {
+        let store = signet_host::store::Store::open(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        match cmd {
+            AdminCommand::CreateClient {
+                name,
+                tenant,
+                scopes,
+            } => {
+                let (row, token) =
+                    signet_host::api::create_api_client(&store, "operator", &name, &tenant, scopes)
+                        .await
+                        .map_err(|e| e.message)?;
+                eprintln!(
+                    "created API client {} (tenant {}, scopes {}); the token is shown once:",
+                    row.id,
+                    row.tenant,
+                    row.scopes.join(",")
+                );
+                println!("{}", token.as_str());
+            }
+            AdminCommand::ListClients => {
+                for c in store.clients().await.map_err(|e| e.to_string())? {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        c.id,
+                        c.name,
+                        c.tenant,
+                        c.scopes.join(","),
+                        c.revoked_at.map_or("active".into(), |t| format!(
+                            "revoked at {}",
+                            signet_proto::time::rfc3339_ms(t)
+                        ))
+                    );
+                }
+            }
+        }
+        Ok(())
+    })
+}

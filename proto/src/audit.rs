@@ -1,0 +1,232 @@
+//! The audit log's hash chain, shared by the host (which writes it) and the
+//! `signet audit verify` command (which recomputes it).
+//!
+//! `hash = SHA-256(prev_hash ‖ canonical_event)` where `prev_hash` is the
+//! previous event's hash as 32 raw bytes (all zero for the first event) and
+//! `canonical_event` is the compact JSON of [`AuditEventBody`] with its fields
+//! in declaration order.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The hashed part of an audit event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEventBody {
+    /// Position in the log, from 1, without gaps.
+    pub seq: u64,
+    /// RFC 3339 UTC time with milliseconds.
+    pub at: String,
+    /// Who: `client:<id>`, `user:<id>`, `operator`, `anonymous`, `system`.
+    pub actor: String,
+    /// What: `wallet.create`, `sign`, `AUTH_DENY`, …
+    pub action: String,
+    /// On what: a wallet id, client id, or request path.
+    pub target: String,
+    /// `ok`, `denied` or `error`, optionally with a code (`denied:ticket_replayed`).
+    pub outcome: String,
+}
+
+/// An event as stored and served: the body plus its chain links.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEvent {
+    /// Position in the log.
+    pub seq: u64,
+    /// Time.
+    pub at: String,
+    /// Actor.
+    pub actor: String,
+    /// Action.
+    pub action: String,
+    /// Target.
+    pub target: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Hex SHA-256 of the previous event (or [`GENESIS_HASH`]).
+    pub prev_hash: String,
+    /// Hex SHA-256 of `prev_hash ‖ canonical(body)`.
+    pub hash: String,
+}
+
+impl AuditEvent {
+    /// The hashed part.
+    #[must_use]
+    pub fn body(&self) -> AuditEventBody {
+        AuditEventBody {
+            seq: self.seq,
+            at: self.at.clone(),
+            actor: self.actor.clone(),
+            action: self.action.clone(),
+            target: self.target.clone(),
+            outcome: self.outcome.clone(),
+        }
+    }
+}
+
+/// Computes an event's hash from the previous hash (hex) and its body.
+/// An unparsable `prev_hash` hashes as given bytes, so it can never match.
+#[must_use]
+pub fn chain_hash(prev_hash: &str, body: &AuditEventBody) -> String {
+    let mut h = Sha256::new();
+    match hex::decode(prev_hash) {
+        Ok(prev) if prev.len() == 32 => h.update(prev),
+        _ => h.update(prev_hash.as_bytes()),
+    }
+    h.update(serde_json::to_vec(body).unwrap_or_default());
+    hex::encode(h.finalize())
+}
+
+/// Where a chain breaks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainBreak {
+    /// A sequence number is missing or out of order.
+    #[error("event {found} follows {expected_after}: a gap or reordering")]
+    Gap {
+        /// The previous event's seq.
+        expected_after: u64,
+        /// The seq found.
+        found: u64,
+    },
+    /// `prev_hash` is not the previous event's hash.
+    #[error("event {seq}: prev_hash does not match the hash of event {}", seq.saturating_sub(1))]
+    BrokenLink {
+        /// The event.
+        seq: u64,
+    },
+    /// The event's content does not hash to its `hash` (it was altered).
+    #[error("event {seq}: content does not match its hash (altered)")]
+    Altered {
+        /// The event.
+        seq: u64,
+    },
+}
+
+/// Incrementally checks a chain, page after page.
+#[derive(Clone, Debug)]
+pub struct ChainVerifier {
+    last_seq: u64,
+    last_hash: String,
+    checked: u64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            last_seq: 0,
+            last_hash: GENESIS_HASH.to_owned(),
+            checked: 0,
+        }
+    }
+}
+
+impl ChainVerifier {
+    /// Checks the next event.
+    pub fn push(&mut self, event: &AuditEvent) -> Result<(), ChainBreak> {
+        if event.seq != self.last_seq + 1 {
+            return Err(ChainBreak::Gap {
+                expected_after: self.last_seq,
+                found: event.seq,
+            });
+        }
+        if event.prev_hash != self.last_hash {
+            return Err(ChainBreak::BrokenLink { seq: event.seq });
+        }
+        if chain_hash(&event.prev_hash, &event.body()) != event.hash {
+            return Err(ChainBreak::Altered { seq: event.seq });
+        }
+        self.last_seq = event.seq;
+        self.last_hash.clone_from(&event.hash);
+        self.checked += 1;
+        Ok(())
+    }
+
+    /// Events checked so far.
+    #[must_use]
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// Hash of the last checked event (the chain head).
+    #[must_use]
+    pub fn head(&self) -> &str {
+        &self.last_hash
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(n: u64) -> Vec<AuditEvent> {
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let body = AuditEventBody {
+                    seq,
+                    at: "2026-01-01T00:00:00.000Z".into(),
+                    actor: "client:a".into(),
+                    action: "sign".into(),
+                    target: format!("w{seq}"),
+                    outcome: "ok".into(),
+                };
+                let hash = chain_hash(&prev, &body);
+                let e = AuditEvent {
+                    seq,
+                    at: body.at,
+                    actor: body.actor,
+                    action: body.action,
+                    target: body.target,
+                    outcome: body.outcome,
+                    prev_hash: prev.clone(),
+                    hash: hash.clone(),
+                };
+                prev = hash;
+                e
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let mut v = ChainVerifier::default();
+        for e in chain(5) {
+            v.push(&e).unwrap();
+        }
+        assert_eq!(v.checked(), 5);
+    }
+
+    #[test]
+    fn alterations_are_named() {
+        let mut events = chain(5);
+        events[2].outcome = "denied".into();
+        let mut v = ChainVerifier::default();
+        let err = events.iter().try_for_each(|e| v.push(e)).unwrap_err();
+        assert_eq!(err, ChainBreak::Altered { seq: 3 });
+
+        let mut events = chain(5);
+        events.remove(2);
+        let mut v = ChainVerifier::default();
+        assert_eq!(
+            events.iter().try_for_each(|e| v.push(e)).unwrap_err(),
+            ChainBreak::Gap {
+                expected_after: 2,
+                found: 4
+            }
+        );
+
+        // Rewriting an event and its hash breaks the next link.
+        let mut events = chain(5);
+        events[1].target = "forged".into();
+        events[1].hash = chain_hash(&events[1].prev_hash, &events[1].body());
+        let mut v = ChainVerifier::default();
+        assert_eq!(
+            events.iter().try_for_each(|e| v.push(e)).unwrap_err(),
+            ChainBreak::BrokenLink { seq: 3 }
+        );
+    }
+}
