@@ -41,6 +41,24 @@ Examples:
 pub(crate) struct VerifyArgs {
     /// The document: a file with raw COSE bytes, base64 or hex (detected), or `-` for stdin.
     doc: String,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Require this nonce (hex).
+    #[arg(long, value_name = "HEX")]
+    nonce: Option<String>,
+    /// Refuse documents older than this many seconds at the verification time.
+    #[arg(long, value_name = "SECONDS")]
+    max_age: Option<u64>,
+    /// Print one JSON object: {valid, module_id, timestamp_ms, pcrs, public_key,
+    /// user_data, nonce, debug_mode, root_sha256, checked_at_ms, error?, error_code?}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which root, time and measurements a verifier trusts (shared by
+/// `signet attest verify` and `signet verify-signature`).
+#[derive(Args)]
+pub(crate) struct PolicyArgs {
     /// Trusted root: `aws` (the pinned AWS Nitro Enclaves Root-G1) or a PEM file
     /// (for example a `signet-host dev` data dir's dev-root.pem). The copy of the
     /// root inside the document is never trusted.
@@ -58,24 +76,14 @@ pub(crate) struct VerifyArgs {
     /// "allow_debug": false, "max_age_seconds": N}`; several sets allow rolling upgrades.
     #[arg(long, value_name = "FILE", conflicts_with = "pcrs")]
     policy: Option<String>,
-    /// Skip the PCR check. The document then proves only that *some* Nitro
-    /// enclave made it, not that it runs your image: never trust a key on this.
+    /// Skip the PCR check. The document then proves only that *some* enclave
+    /// under the root made it, not that it runs your image: never trust a key on this.
     #[arg(long, conflicts_with_all = ["pcrs", "policy"])]
     any_pcrs: bool,
     /// Accept debug-mode documents (PCR0/1/2 all zero). A debug enclave's memory
     /// is readable by its host, so such documents prove nothing about secrecy.
     #[arg(long)]
     allow_debug: bool,
-    /// Require this nonce (hex).
-    #[arg(long, value_name = "HEX")]
-    nonce: Option<String>,
-    /// Refuse documents older than this many seconds at the verification time.
-    #[arg(long, value_name = "SECONDS")]
-    max_age: Option<u64>,
-    /// Print one JSON object: {valid, module_id, timestamp_ms, pcrs, public_key,
-    /// user_data, nonce, debug_mode, root_sha256, checked_at_ms, error?, error_code?}.
-    #[arg(long)]
-    json: bool,
 }
 
 pub(crate) fn run(cmd: AttestCommand) -> Outcome {
@@ -107,7 +115,7 @@ fn verify(args: &VerifyArgs) -> Outcome {
     match result {
         Ok(verified) => {
             if !args.json {
-                print_human(&verified, verifier.anchor(), args.any_pcrs);
+                print_human(&verified, verifier.anchor(), args.policy.any_pcrs);
             }
             Outcome::Valid
         }
@@ -119,57 +127,67 @@ fn verify(args: &VerifyArgs) -> Outcome {
 }
 
 fn build_verifier(args: &VerifyArgs) -> Result<Verifier, String> {
-    let anchor = if args.root == "aws" {
-        TrustAnchor::aws_nitro_root_g1()
-    } else {
-        let pem = std::fs::read_to_string(&args.root)
-            .map_err(|e| format!("cannot read root {}: {e}", args.root))?;
-        TrustAnchor::from_pem(&pem).map_err(|e| format!("--root {}: {e}", args.root))?
-    };
-    let mut allow_debug = args.allow_debug;
-    let mut max_age = args.max_age;
-    let pcrs = if args.any_pcrs {
-        PcrPolicy::accept_any_measurement_insecure()
-    } else if let Some(path) = &args.policy {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| format!("cannot read policy {path}: {e}"))?;
-        let file = PolicyFile::from_json(&text).map_err(|e| format!("--policy {path}: {e}"))?;
-        allow_debug |= file.allow_debug;
-        max_age = max_age.or(file.max_age_seconds);
-        file.pcr_policy()
-            .map_err(|e| format!("--policy {path}: {e}"))?
-    } else if args.pcrs.is_empty() {
-        return Err("expected PCRs are required: pass --pcr IDX=HEX (repeatable) or --policy FILE \
-                    (`signet attest inspect DOC` shows a document's PCRs; --any-pcrs skips the check \
-                    and proves nothing about which image runs)"
-            .into());
-    } else {
-        let pairs = args
-            .pcrs
-            .iter()
-            .map(|a| PcrSet::parse_arg(a).map_err(|e| e.to_string()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let set = PcrSet::from_hex(pairs.iter().map(|(i, h)| (*i, h.as_str())))
-            .map_err(|e| e.to_string())?;
-        PcrPolicy::exactly(set)
-    };
-    let at = match args.at.as_str() {
-        "now" => VerifyAt::Now,
-        "doc" => VerifyAt::DocumentTimestamp,
-        ms => VerifyAt::UnixMs(
-            ms.parse()
-                .map_err(|_| format!("--at must be now, doc or Unix milliseconds, not `{ms}`"))?,
-        ),
-    };
-    let mut verifier = Verifier::new(anchor, pcrs).allow_debug(allow_debug).at(at);
-    if let Some(nonce) = &args.nonce {
-        let nonce = hex::decode(nonce.trim()).map_err(|_| "--nonce must be hex".to_owned())?;
-        verifier = verifier.expect_nonce(nonce);
+    let verifier = args.policy.build(args.max_age)?;
+    match &args.nonce {
+        None => Ok(verifier),
+        Some(n) => {
+            let nonce = hex::decode(n.trim()).map_err(|_| "--nonce must be hex".to_owned())?;
+            Ok(verifier.expect_nonce(nonce))
+        }
     }
-    if let Some(secs) = max_age {
-        verifier = verifier.max_age(Duration::from_secs(secs));
+}
+
+impl PolicyArgs {
+    /// The verifier these flags describe (`max_age` from the caller or the policy file).
+    pub(crate) fn build(&self, max_age: Option<u64>) -> Result<Verifier, String> {
+        let anchor = if self.root == "aws" {
+            TrustAnchor::aws_nitro_root_g1()
+        } else {
+            let pem = std::fs::read_to_string(&self.root)
+                .map_err(|e| format!("cannot read root {}: {e}", self.root))?;
+            TrustAnchor::from_pem(&pem).map_err(|e| format!("--root {}: {e}", self.root))?
+        };
+        let mut allow_debug = self.allow_debug;
+        let mut max_age = max_age;
+        let pcrs = if self.any_pcrs {
+            PcrPolicy::accept_any_measurement_insecure()
+        } else if let Some(path) = &self.policy {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read policy {path}: {e}"))?;
+            let file = PolicyFile::from_json(&text).map_err(|e| format!("--policy {path}: {e}"))?;
+            allow_debug |= file.allow_debug;
+            max_age = max_age.or(file.max_age_seconds);
+            file.pcr_policy()
+                .map_err(|e| format!("--policy {path}: {e}"))?
+        } else if self.pcrs.is_empty() {
+            return Err("expected PCRs are required: pass --pcr IDX=HEX (repeatable) or --policy FILE \
+                        (`signet attest inspect DOC` shows a document's PCRs; --any-pcrs skips the check \
+                        and proves nothing about which image runs)"
+                .into());
+        } else {
+            let pairs = self
+                .pcrs
+                .iter()
+                .map(|a| PcrSet::parse_arg(a).map_err(|e| e.to_string()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let set = PcrSet::from_hex(pairs.iter().map(|(i, h)| (*i, h.as_str())))
+                .map_err(|e| e.to_string())?;
+            PcrPolicy::exactly(set)
+        };
+        let at =
+            match self.at.as_str() {
+                "now" => VerifyAt::Now,
+                "doc" => VerifyAt::DocumentTimestamp,
+                ms => VerifyAt::UnixMs(ms.parse().map_err(|_| {
+                    format!("--at must be now, doc or Unix milliseconds, not `{ms}`")
+                })?),
+            };
+        let mut verifier = Verifier::new(anchor, pcrs).allow_debug(allow_debug).at(at);
+        if let Some(secs) = max_age {
+            verifier = verifier.max_age(Duration::from_secs(secs));
+        }
+        Ok(verifier)
     }
-    Ok(verifier)
 }
 
 fn hex_opt(v: &Option<Vec<u8>>) -> Value {

@@ -4,6 +4,8 @@
 //! reason on stderr), 2 usage error (bad flags, unreadable input).
 
 mod attest;
+mod client;
+mod http;
 mod input;
 
 use std::process::ExitCode;
@@ -14,6 +16,8 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "signet", version, about, long_about = None)]
 struct Cli {
+    #[command(flatten)]
+    endpoint: http::Endpoint,
     #[command(subcommand)]
     command: Command,
 }
@@ -23,6 +27,22 @@ enum Command {
     /// Verify or inspect Nitro attestation documents (offline).
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Create, list, show and destroy wallets.
+    #[command(subcommand)]
+    Wallet(client::WalletCommand),
+    /// Sign a digest, an EIP-191 message or a file with a wallet.
+    Sign(client::SignArgs),
+    /// Offline: check a wallet's attestation (root, PCRs, key binding), then a signature by it.
+    VerifySignature(client::VerifySignatureArgs),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Fetch the whole audit log and recompute its hash chain; names the first broken link.
+    Verify,
 }
 
 /// How a command ended, mapped onto the documented exit codes.
@@ -39,6 +59,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Attest(cmd) => attest::run(cmd),
+        Command::Wallet(cmd) => client::wallet(&cli.endpoint, cmd),
+        Command::Sign(args) => client::sign(&cli.endpoint, &args),
+        Command::VerifySignature(args) => client::verify_signature(&args),
+        Command::Audit(AuditCommand::Verify) => client::audit_verify(&cli.endpoint),
     };
     match outcome {
         Outcome::Valid => ExitCode::SUCCESS,

@@ -377,9 +377,12 @@ mod tests {
             "TICKET_SIGNING_SECRET"
         );
         assert_eq!(
-            with(&[("SESSION_SIGNING_SECRET", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")])
-                .unwrap_err()
-                .variable,
+            with(&[(
+                "SESSION_SIGNING_SECRET",
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+            )])
+            .unwrap_err()
+            .variable,
             "SESSION_SIGNING_SECRET"
         );
         assert_eq!(

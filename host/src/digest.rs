@@ -3,7 +3,7 @@
 
 use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
-use sha3::Keccak256;
+pub use signet_proto::digest::{eip191_hash, eth_address};
 use signet_proto::message::MAX_MESSAGE_LEN;
 use signet_proto::KeyType;
 
@@ -78,62 +78,9 @@ fn eip191_bytes(message: &str) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
-/// `keccak256("\x19Ethereum Signed Message:\n" ‖ len ‖ message)`.
-#[must_use]
-pub fn eip191_hash(message: &[u8]) -> [u8; 32] {
-    let mut h = Keccak256::new();
-    h.update(b"\x19Ethereum Signed Message:\n");
-    h.update(message.len().to_string().as_bytes());
-    h.update(message);
-    h.finalize().into()
-}
-
-/// The EIP-55 checksummed address of an uncompressed secp256k1 public key.
-#[must_use]
-pub fn eth_address(public_key: &[u8]) -> Option<String> {
-    if public_key.len() != 65 || public_key[0] != 4 {
-        return None;
-    }
-    let hash = Keccak256::digest(&public_key[1..]);
-    let lower = hex::encode(&hash[12..]);
-    let check = hex::encode(Keccak256::digest(lower.as_bytes()));
-    let mut out = String::from("0x");
-    for (c, h) in lower.chars().zip(check.chars()) {
-        let upper = h.to_digit(16).is_some_and(|v| v >= 8);
-        out.push(if upper { c.to_ascii_uppercase() } else { c });
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn eip191_matches_known_vector() {
-        // personal_sign("hello"): well-known hash.
-        assert_eq!(
-            hex::encode(eip191_hash(b"hello")),
-            "50b2c43fd39106bafbba0da34fc430e1f91e3c96ea2acee2bc34119f92b37750"
-        );
-    }
-
-    #[test]
-    fn eip55_matches_known_vector() {
-        // Private key 1: address 0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf.
-        let pk = k256::SecretKey::from_slice(&{
-            let mut k = [0u8; 32];
-            k[31] = 1;
-            k
-        })
-        .unwrap();
-        let point =
-            k256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&pk.public_key(), false);
-        assert_eq!(
-            eth_address(point.as_bytes()).unwrap(),
-            "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
-        );
-    }
 
     #[test]
     fn rules() {

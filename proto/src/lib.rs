@@ -16,6 +16,7 @@
 pub mod addr;
 pub mod audit;
 pub mod client;
+pub mod digest;
 pub mod error;
 pub mod frame;
 pub mod hello;

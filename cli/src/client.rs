@@ -1,0 +1,389 @@
+//! The API client commands: wallets, signing, offline signature
+//! verification, and the audit chain check.
+
+use std::io::Read as _;
+
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use signet_proto::audit::{AuditEvent, ChainVerifier};
+use signet_proto::digest::{eip191_hash, eth_address};
+
+use crate::attest::PolicyArgs;
+use crate::http::{CallFailed, Endpoint};
+use crate::Outcome;
+
+/// `signet wallet …`
+#[derive(Subcommand)]
+pub(crate) enum WalletCommand {
+    /// Create a wallet (key generated inside the signer); prints it as JSON.
+    Create {
+        /// secp256k1, p256 or ed25519.
+        #[arg(long)]
+        key_type: String,
+        /// A label.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List your tenant's wallets (all pages).
+    List,
+    /// Show one wallet, with its creation attestation document.
+    Show {
+        /// Wallet id.
+        id: String,
+    },
+    /// Destroy a wallet: the key is zeroized in the signer and its sealed copy shredded.
+    Destroy {
+        /// Wallet id.
+        id: String,
+    },
+}
+
+/// What to sign or check: exactly one of these.
+#[derive(Args, Clone)]
+#[group(required = true, multiple = false)]
+pub(crate) struct Data {
+    /// A 32-byte prehash, hex (ECDSA wallets).
+    #[arg(long)]
+    digest: Option<String>,
+    /// A text message: EIP-191 `personal_sign` for ECDSA wallets (`0x…` is
+    /// bytes), the UTF-8 bytes themselves for ed25519.
+    #[arg(long)]
+    message: Option<String>,
+    /// A file: its SHA-256 is the digest for ECDSA wallets; its bytes are the
+    /// message for ed25519 (at most 64 KiB). `-` reads stdin.
+    #[arg(long)]
+    file: Option<String>,
+}
+
+/// The API body for `data` and a wallet of `key_type`, and the 32-byte digest.
+fn sign_body(key_type: &str, data: &Data) -> Result<(Value, Vec<u8>, Option<Vec<u8>>), String> {
+    let ed = key_type == "ed25519";
+    if let Some(d) = &data.digest {
+        if ed {
+            return Err("ed25519 wallets sign messages: use --message or --file".into());
+        }
+        let bytes = hex::decode(d.trim_start_matches("0x"))
+            .map_err(|_| "--digest is not hex".to_owned())?;
+        if bytes.len() != 32 {
+            return Err("--digest must be 32 bytes".into());
+        }
+        return Ok((json!({"digest": hex::encode(&bytes)}), bytes, None));
+    }
+    let bytes = match (&data.message, &data.file) {
+        (Some(m), _) if !ed => {
+            let msg = match m.strip_prefix("0x") {
+                Some(h) => hex::decode(h)
+                    .map_err(|_| "--message starts with 0x but is not hex".to_owned())?,
+                None => m.as_bytes().to_vec(),
+            };
+            return Ok((
+                json!({"message": m, "encoding": "eip191"}),
+                eip191_hash(&msg).to_vec(),
+                None,
+            ));
+        }
+        (Some(m), _) => m.as_bytes().to_vec(),
+        (None, Some(path)) => read_file(path)?,
+        (None, None) => return Err("give --digest, --message or --file".into()),
+    };
+    if ed {
+        let body = json!({"message": base64::engine::general_purpose::STANDARD.encode(&bytes), "encoding": "raw"});
+        Ok((body, Sha256::digest(&bytes).to_vec(), Some(bytes)))
+    } else {
+        let digest = Sha256::digest(&bytes).to_vec();
+        Ok((json!({"digest": hex::encode(&digest)}), digest, None))
+    }
+}
+
+fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    let limit = 64 * 1024 + 1;
+    let r = if path == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut buf)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(limit).read_to_end(&mut buf))
+    };
+    r.map_err(|e| format!("cannot read {path}: {e}"))?;
+    if buf.len() as u64 >= limit {
+        return Err(format!(
+            "{path} is over 64 KiB; for ECDSA sign its hash with --digest"
+        ));
+    }
+    Ok(buf)
+}
+
+fn print(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn failed(f: CallFailed) -> Outcome {
+    eprintln!("signet: {}", f.message);
+    if f.usage {
+        Outcome::Usage
+    } else {
+        Outcome::Invalid
+    }
+}
+
+pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
+    let result = match cmd {
+        WalletCommand::Create { key_type, label } => {
+            let mut body = json!({"key_type": key_type});
+            if let Some(l) = label {
+                body["label"] = json!(l);
+            }
+            endpoint.call("POST", "/v1/wallets", Some(&body))
+        }
+        WalletCommand::List => list(endpoint),
+        WalletCommand::Show { id } => endpoint.call("GET", &format!("/v1/wallets/{id}"), None),
+        WalletCommand::Destroy { id } => {
+            endpoint.call("DELETE", &format!("/v1/wallets/{id}"), None)
+        }
+    };
+    match result {
+        Ok(v) => {
+            print(&v);
+            Outcome::Valid
+        }
+        Err(f) => failed(f),
+    }
+}
+
+fn list(endpoint: &Endpoint) -> Result<Value, CallFailed> {
+    let mut all = Vec::new();
+    let mut path = "/v1/wallets?limit=500".to_owned();
+    loop {
+        let page = endpoint.call("GET", &path, None)?;
+        all.extend(page["wallets"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/wallets?limit=500&after={next}"),
+            None => return Ok(json!({"wallets": all})),
+        }
+    }
+}
+
+/// `signet sign WALLET …`
+#[derive(Args)]
+pub(crate) struct SignArgs {
+    /// Wallet id.
+    wallet: String,
+    #[command(flatten)]
+    data: Data,
+    /// Also return an attestation document binding the signature.
+    #[arg(long)]
+    attest: bool,
+}
+
+pub(crate) fn sign(endpoint: &Endpoint, args: &SignArgs) -> Outcome {
+    let wallet = match endpoint.call("GET", &format!("/v1/wallets/{}", args.wallet), None) {
+        Ok(w) => w,
+        Err(f) => return failed(f),
+    };
+    let key_type = wallet["key_type"].as_str().unwrap_or_default();
+    let (mut body, _, _) = match sign_body(key_type, &args.data) {
+        Ok(b) => b,
+        Err(m) => {
+            return failed(CallFailed {
+                message: m,
+                usage: true,
+            })
+        }
+    };
+    if args.attest {
+        body["attest"] = json!(true);
+    }
+    match endpoint.call(
+        "POST",
+        &format!("/v1/wallets/{}/sign", args.wallet),
+        Some(&body),
+    ) {
+        Ok(v) => {
+            print(&v);
+            Outcome::Valid
+        }
+        Err(f) => failed(f),
+    }
+}
+
+/// `signet verify-signature …`: offline.
+#[derive(Args)]
+pub(crate) struct VerifySignatureArgs {
+    /// The wallet as JSON (`signet wallet show ID > wallet.json`).
+    #[arg(long)]
+    wallet: String,
+    /// The signature as JSON (`signet sign … > sig.json`).
+    #[arg(long)]
+    signature: String,
+    #[command(flatten)]
+    data: Data,
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+fn read_json(path: &str) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))
+}
+
+fn hex_field(v: &Value, field: &str) -> Result<Vec<u8>, String> {
+    v[field]
+        .as_str()
+        .and_then(|s| hex::decode(s).ok())
+        .ok_or_else(|| format!("`{field}` is missing or not hex"))
+}
+
+fn document(v: &Value) -> Option<Vec<u8>> {
+    v["attestation"]["document"]
+        .as_str()
+        .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+}
+
+pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
+    let inputs = (|| {
+        let wallet = read_json(&args.wallet)?;
+        let signature = read_json(&args.signature)?;
+        let verifier = args.policy.build(None)?;
+        Ok::<_, String>((wallet, signature, verifier))
+    })();
+    let (wallet, signature, verifier) = match inputs {
+        Ok(i) => i,
+        Err(m) => {
+            return failed(CallFailed {
+                message: m,
+                usage: true,
+            })
+        }
+    };
+    match check_signature(&wallet, &signature, &args.data, &verifier) {
+        Ok(summary) => {
+            println!("VALID: {summary}");
+            Outcome::Valid
+        }
+        Err(reason) => {
+            eprintln!("INVALID: {reason}");
+            Outcome::Invalid
+        }
+    }
+}
+
+fn check_signature(
+    wallet: &Value,
+    signature: &Value,
+    data: &Data,
+    verifier: &signet_attestation::Verifier,
+) -> Result<String, String> {
+    let id = wallet["id"].as_str().ok_or("wallet `id` is missing")?;
+    let key_type = wallet["key_type"]
+        .as_str()
+        .ok_or("wallet `key_type` is missing")?;
+    let public_key = hex_field(wallet, "public_key")?;
+    // 1. The key is attested: the document verifies and binds this wallet's key.
+    let doc = document(wallet).ok_or("the wallet has no attestation document")?;
+    let verified = verifier
+        .verify(&doc)
+        .map_err(|e| format!("wallet attestation: {e}"))?;
+    verified
+        .check_key_binding(id, key_type, &public_key)
+        .map_err(|e| format!("wallet attestation: {e}"))?;
+    if let Some(address) = wallet["address"].as_str() {
+        if eth_address(&public_key).as_deref() != Some(address) {
+            return Err("the wallet's address does not belong to its public key".into());
+        }
+    }
+    // 2. The signature is by that key over the data.
+    if hex_field(signature, "public_key")? != public_key {
+        return Err("the signature names another public key".into());
+    }
+    let sig = hex_field(signature, "signature")?;
+    let (_, digest, message) = sign_body(key_type, data)?;
+    match key_type {
+        "secp256k1" => {
+            use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
+            let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(&public_key)
+                .map_err(|_| "bad secp256k1 public key")?;
+            let s = k256::ecdsa::Signature::from_slice(&sig).map_err(|_| "malformed signature")?;
+            vk.verify_prehash(&digest, &s)
+                .map_err(|_| "signature does not verify")?;
+            if let Some(recid) = signature["recovery_id"].as_u64() {
+                let recid = k256::ecdsa::RecoveryId::from_byte(u8::try_from(recid).unwrap_or(9))
+                    .ok_or("bad recovery_id")?;
+                let recovered = k256::ecdsa::VerifyingKey::recover_from_prehash(&digest, &s, recid)
+                    .map_err(|_| "recovery failed")?;
+                if recovered != vk {
+                    return Err("recovery_id recovers another key".into());
+                }
+            }
+        }
+        "p256" => {
+            use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
+            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&public_key)
+                .map_err(|_| "bad p256 public key")?;
+            let s = p256::ecdsa::Signature::from_slice(&sig).map_err(|_| "malformed signature")?;
+            vk.verify_prehash(&digest, &s)
+                .map_err(|_| "signature does not verify")?;
+        }
+        "ed25519" => {
+            let pk: [u8; 32] = public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| "bad ed25519 public key")?;
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
+                .map_err(|_| "bad ed25519 public key")?;
+            let s =
+                ed25519_dalek::Signature::from_slice(&sig).map_err(|_| "malformed signature")?;
+            vk.verify_strict(message.as_deref().unwrap_or_default(), &s)
+                .map_err(|_| "signature does not verify")?;
+        }
+        other => return Err(format!("unknown key type `{other}`")),
+    }
+    // 3. If the signature came with a document, it must bind this signature.
+    if let Some(sig_doc) = document(signature) {
+        let v = verifier
+            .verify(&sig_doc)
+            .map_err(|e| format!("signature attestation: {e}"))?;
+        v.check_signature_binding(id, &digest, &sig)
+            .map_err(|e| format!("signature attestation: {e}"))?;
+    }
+    Ok(format!(
+        "{key_type} signature by wallet {id}; key attested by {} (root sha256:{})",
+        verified.doc.module_id,
+        hex::encode(verified.root_sha256)
+    ))
+}
+
+pub(crate) fn audit_verify(endpoint: &Endpoint) -> Outcome {
+    let mut chain = ChainVerifier::default();
+    let mut after = 0u64;
+    loop {
+        let page = match endpoint.call("GET", &format!("/v1/audit?after={after}&limit=1000"), None)
+        {
+            Ok(p) => p,
+            Err(f) => return failed(f),
+        };
+        let events: Vec<AuditEvent> = match serde_json::from_value(page["events"].clone()) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("INVALID: audit page does not parse: {e}");
+                return Outcome::Invalid;
+            }
+        };
+        for event in &events {
+            if let Err(e) = chain.push(event) {
+                eprintln!("BROKEN: {e} (after {} intact events)", chain.checked());
+                return Outcome::Invalid;
+            }
+        }
+        match page["next"].as_u64() {
+            Some(next) if !events.is_empty() => after = next,
+            _ => break,
+        }
+    }
+    println!(
+        "audit chain intact: {} events, head {}",
+        chain.checked(),
+        chain.head()
+    );
+    Outcome::Valid
+}
