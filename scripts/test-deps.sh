@@ -19,6 +19,8 @@ need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v c++ >/dev/null 2>&1 || need+=(g++)        # libFuzzer, for the fuzz target build
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
+command -v curl >/dev/null 2>&1 || need+=(curl)         # TLS checks in the host tests
+command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates
 if ((${#need[@]})); then signet_apt "${need[@]}"; fi
 
 for tool in cargo rustfmt cargo-clippy; do

@@ -39,7 +39,8 @@ Examples:
 /// Flags of `signet attest verify`.
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
-    /// The document: a file with raw COSE bytes, base64 or hex (detected), or `-` for stdin.
+    /// The document: a file with raw COSE bytes, base64 or hex, or a wallet or
+    /// signature JSON from the API (detected), or `-` for stdin.
     doc: String,
     #[command(flatten)]
     policy: PolicyArgs,

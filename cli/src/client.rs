@@ -57,8 +57,11 @@ pub(crate) struct Data {
     file: Option<String>,
 }
 
-/// The API body for `data` and a wallet of `key_type`, and the 32-byte digest.
-fn sign_body(key_type: &str, data: &Data) -> Result<(Value, Vec<u8>, Option<Vec<u8>>), String> {
+/// The API body for `data` and a wallet of `key_type`, the 32-byte digest,
+/// and (Ed25519) the message.
+type SignBody = (Value, Vec<u8>, Option<Vec<u8>>);
+
+fn sign_body(key_type: &str, data: &Data) -> Result<SignBody, String> {
     let ed = key_type == "ed25519";
     if let Some(d) = &data.digest {
         if ed {

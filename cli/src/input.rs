@@ -34,6 +34,19 @@ pub(crate) fn decode_document(input: &[u8]) -> Vec<u8> {
     let Ok(text) = std::str::from_utf8(input) else {
         return input.to_vec();
     };
+    if text.trim_start().starts_with('{') {
+        // A wallet or signature JSON from the API: take its document.
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
+            let doc = v["attestation"]["document"]
+                .as_str()
+                .or_else(|| v["document"].as_str());
+            if let Some(bytes) =
+                doc.and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
+            {
+                return bytes;
+            }
+        }
+    }
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let compact = compact.strip_prefix("0x").unwrap_or(&compact);
     if !compact.is_empty()
@@ -72,6 +85,8 @@ mod tests {
         assert_eq!(decode_document(format!("{b64}\n").as_bytes()), raw);
         let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw);
         assert_eq!(decode_document(url.as_bytes()), raw);
+        let wallet = format!(r#"{{"id":"w","attestation":{{"format":"x","document":"{b64}"}}}}"#);
+        assert_eq!(decode_document(wallet.as_bytes()), raw);
         // Garbage is passed through to be refused by the verifier.
         assert_eq!(
             decode_document(b"not a document!"),
