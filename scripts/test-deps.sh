@@ -21,6 +21,7 @@ command -v c++ >/dev/null 2>&1 || need+=(g++)        # libFuzzer, for the fuzz t
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
 command -v curl >/dev/null 2>&1 || need+=(curl)         # TLS checks in the host tests
 command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates
+command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)   # the PKCS#11 backend's tests
 if ((${#need[@]})); then signet_apt "${need[@]}"; fi
 
 for tool in cargo rustfmt cargo-clippy; do
@@ -40,4 +41,7 @@ if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
   SIGNET_PYTHON="$venv/bin/python"
 fi
 export SIGNET_PYTHON
-echo "test prerequisites present: $(cargo --version); $(cc --version | head -n1); $("$SIGNET_PYTHON" -c 'import cryptography, sys; print("python", sys.version.split()[0], "cryptography", cryptography.__version__)')"
+# The PKCS#11 tests skip (loudly) where SoftHSM2 is missing; here it was just
+# installed, so they must run.
+export SIGNET_REQUIRE_SOFTHSM=1
+echo "test prerequisites present: $(cargo --version); $(cc --version | head -n1); $("$SIGNET_PYTHON" -c 'import cryptography, sys; print("python", sys.version.split()[0], "cryptography", cryptography.__version__)'); SoftHSM $(softhsm2-util --version)"

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use signet_enclave::attestor::{Attestor, DevAttestor, NoAttestor, NsmAttestor};
 use signet_enclave::backend::{KeyBackend, SoftwareBackend};
+use signet_enclave::pkcs11::Pkcs11Backend;
 use signet_enclave::sealing::{load_or_create_dev_sealing_key, SealingKeys};
 use signet_enclave::server::{serve, ServerLimits};
 use signet_enclave::service::Signer;
@@ -33,6 +34,13 @@ struct Args {
     /// Attestation: nsm (/dev/nsm inside Nitro), dev (local CA in --dev-dir; INSECURE), none.
     #[arg(long, value_enum, default_value_t = AttestationKind::Nsm)]
     attestation: AttestationKind,
+    /// PKCS#11 module (`--backend pkcs11`), e.g. /usr/lib/softhsm/libsofthsm2.so.
+    /// The user PIN comes from PKCS11_PIN, never from a flag.
+    #[arg(long, value_name = "PATH")]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token holding Signet's keys.
+    #[arg(long, value_name = "LABEL")]
+    pkcs11_token_label: Option<String>,
     /// Directory of dev material: the dev attestation CA and the dev sealing
     /// key. INSECURE: anyone who reads it can unseal keys and forge documents.
     #[arg(long, value_name = "DIR")]
@@ -55,6 +63,8 @@ struct Args {
 enum BackendKind {
     /// Keys in enclave memory, sealed under the sealing key for storage by the host.
     Software,
+    /// Keys generated and used inside a PKCS#11 HSM (non-extractable token objects).
+    Pkcs11,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -132,6 +142,23 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
             tracing::warn!(dir = %dir.display(), "INSECURE dev sealing key: anyone who reads this file can unseal every key");
             let sealing = SealingKeys::new(vec![key]).map_err(|e| e.to_string())?;
             Arc::new(SoftwareBackend::new(sealing, args.key_cache_size))
+        }
+        BackendKind::Pkcs11 => {
+            let module = args
+                .pkcs11_module
+                .as_ref()
+                .ok_or("--backend pkcs11 needs --pkcs11-module PATH")?;
+            let label = args
+                .pkcs11_token_label
+                .as_ref()
+                .ok_or("--backend pkcs11 needs --pkcs11-token-label LABEL")?;
+            let pin = std::env::var("PKCS11_PIN")
+                .map_err(|_| "--backend pkcs11 needs the user PIN in PKCS11_PIN")?;
+            // Unset it so no child or crash report can see it.
+            std::env::remove_var("PKCS11_PIN");
+            let backend = Pkcs11Backend::open(module, label, pin)?;
+            tracing::info!(module = %module.display(), token = %label, "PKCS#11 token opened");
+            Arc::new(backend)
         }
     };
     let signer = Signer::new(

@@ -24,6 +24,23 @@ pub struct DevOptions {
     pub listen: Option<String>,
     /// The signer binary (default: `signet-enclave` beside this executable).
     pub enclave_bin: Option<PathBuf>,
+    /// The signer's key backend.
+    pub backend: Backend,
+}
+
+/// Which key backend the dev signer uses.
+#[derive(Clone, Debug, Default)]
+pub enum Backend {
+    /// Software keys sealed under the dev sealing key.
+    #[default]
+    Software,
+    /// A PKCS#11 token (PIN from `PKCS11_PIN`, passed to the signer only).
+    Pkcs11 {
+        /// Module path.
+        module: PathBuf,
+        /// Token label.
+        token_label: String,
+    },
 }
 
 fn private_dir(dir: &Path) -> std::io::Result<()> {
@@ -134,6 +151,7 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
         internal_api_key: config.internal_api_key.clone(),
         ticket_secret: config.ticket_secret.clone(),
         ticket_secret_previous: config.ticket_secret_previous.clone(),
+        backend: options.backend.clone(),
     })
     .await?;
     Ok(Prepared {
@@ -180,6 +198,7 @@ pub struct SignerCommand {
     internal_api_key: SharedSecret,
     ticket_secret: SharedSecret,
     ticket_secret_previous: Option<SharedSecret>,
+    backend: Backend,
 }
 
 impl SignerCommand {
@@ -192,7 +211,7 @@ impl SignerCommand {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--listen")
             .arg(format!("unix:{}", self.socket.display()))
-            .args(["--backend", "software", "--attestation", "dev", "--dev-dir"])
+            .args(["--attestation", "dev", "--dev-dir"])
             .arg(&self.dev_dir)
             .env_clear()
             .env("INTERNAL_API_KEY", secret(&self.internal_api_key))
@@ -204,7 +223,25 @@ impl SignerCommand {
         if let Some(prev) = &self.ticket_secret_previous {
             cmd.env("TICKET_SIGNING_SECRET_PREVIOUS", secret(prev));
         }
-        for name in ["SIGNET_LOG_FORMAT", "SIGNET_LOG"] {
+        match &self.backend {
+            Backend::Software => {
+                cmd.args(["--backend", "software"]);
+            }
+            Backend::Pkcs11 {
+                module,
+                token_label,
+            } => {
+                cmd.args(["--backend", "pkcs11", "--pkcs11-module"])
+                    .arg(module)
+                    .args(["--pkcs11-token-label", token_label]);
+            }
+        }
+        for name in [
+            "SIGNET_LOG_FORMAT",
+            "SIGNET_LOG",
+            "PKCS11_PIN",
+            "SOFTHSM2_CONF",
+        ] {
             if let Ok(v) = std::env::var(name) {
                 cmd.env(name, v);
             }

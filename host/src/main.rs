@@ -42,6 +42,15 @@ enum Command {
         /// The signer binary (default: signet-enclave beside this executable).
         #[arg(long)]
         enclave_bin: Option<PathBuf>,
+        /// The signer's key backend: software (sealed keys) or pkcs11 (an HSM; PIN in PKCS11_PIN).
+        #[arg(long, default_value = "software", value_parser = ["software", "pkcs11"])]
+        backend: String,
+        /// PKCS#11 module, with --backend pkcs11.
+        #[arg(long)]
+        pkcs11_module: Option<PathBuf>,
+        /// PKCS#11 token label, with --backend pkcs11.
+        #[arg(long)]
+        pkcs11_token_label: Option<String>,
     },
     /// Offline operator commands on the database (SIGNET_DATABASE_URL).
     #[command(subcommand)]
@@ -82,16 +91,27 @@ fn main() -> ExitCode {
             data_dir,
             listen,
             enclave_bin,
+            backend,
+            pkcs11_module,
+            pkcs11_token_label,
         } => {
             signet_host::init_logging(
                 std::env::var("SIGNET_LOG_FORMAT").is_ok_and(|v| v == "json"),
             );
-            runtime().and_then(|rt| {
-                rt.block_on(dev::run(DevOptions {
-                    data_dir,
-                    listen,
-                    enclave_bin,
-                }))
+            let backend = match (backend.as_str(), pkcs11_module, pkcs11_token_label) {
+                ("pkcs11", Some(module), Some(token_label)) => Ok(dev::Backend::Pkcs11 { module, token_label }),
+                ("pkcs11", _, _) => Err("--backend pkcs11 needs --pkcs11-module and --pkcs11-token-label (PIN in PKCS11_PIN)".to_owned()),
+                _ => Ok(dev::Backend::Software),
+            };
+            backend.and_then(|backend| {
+                runtime().and_then(|rt| {
+                    rt.block_on(dev::run(DevOptions {
+                        data_dir,
+                        listen,
+                        enclave_bin,
+                        backend,
+                    }))
+                })
             })
         }
         Command::Admin(cmd) => admin(cmd),

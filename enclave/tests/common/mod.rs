@@ -11,6 +11,8 @@ use signet_proto::client::SignerClient;
 use signet_proto::ticket::{TicketClaims, TicketKeys, AUDIENCE};
 use signet_proto::{KeyType, SharedSecret, SignerAddr};
 
+pub mod softhsm;
+
 pub const INTERNAL_KEY: &str = "test-internal-api-key-4f9c2a7e1b3d5f60";
 pub const TICKET_SECRET: &str = "test-ticket-mac-key-9a8b7c6d5e4f3a2b1c0d";
 

@@ -1,0 +1,544 @@
+//! The PKCS#11 backend: keys are generated inside an HSM as non-extractable,
+//! sensitive token objects and used through a pool of logged-in sessions. The
+//! HSM is the persistence: no sealed blob exists for these keys.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use signet_proto::message::PublicKeyInfo;
+use signet_proto::{ErrorCode, KeyType, SealedKey};
+
+use crate::backend::{check_key_id, KeyBackend, NewKey};
+use crate::error::SignerError;
+use crate::keys::RawSignature;
+
+/// DER OID of secp256k1 (1.3.132.0.10).
+const OID_SECP256K1: &[u8] = &[0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a];
+/// DER OID of prime256v1 / P-256 (1.2.840.10045.3.1.7).
+const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+/// DER OID of Ed25519 (1.3.101.112).
+const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
+/// Label prefix of Signet's objects on the token.
+const LABEL_PREFIX: &str = "signet:";
+
+fn ec_params(kt: KeyType) -> &'static [u8] {
+    match kt {
+        KeyType::Secp256k1 => OID_SECP256K1,
+        KeyType::P256 => OID_P256,
+        KeyType::Ed25519 => OID_ED25519,
+    }
+}
+
+fn key_type_of(params: &[u8]) -> Option<KeyType> {
+    KeyType::ALL.into_iter().find(|kt| ec_params(*kt) == params)
+}
+
+/// Whether a PKCS#11 error means the session or device is gone (worth one
+/// retry on a fresh session).
+fn is_token_error(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::DeviceRemoved
+                | RvError::DeviceError
+                | RvError::TokenNotPresent
+                | RvError::UserNotLoggedIn,
+            _
+        )
+    )
+}
+
+fn hsm_error(e: &CkError) -> SignerError {
+    // PKCS#11 errors name functions and return values, never PINs or keys.
+    SignerError::new(ErrorCode::HsmUnavailable, format!("HSM: {e}"))
+}
+
+/// Keys in a PKCS#11 token.
+pub struct Pkcs11Backend {
+    ctx: Pkcs11,
+    slot: Slot,
+    pin: AuthPin,
+    idle: Mutex<Vec<Session>>,
+    public_keys: Mutex<HashMap<String, (KeyType, Vec<u8>)>>,
+}
+
+impl Pkcs11Backend {
+    /// Loads `module`, finds the token labelled `token_label`, and logs in
+    /// as user with `pin` (from `PKCS11_PIN`; never from a flag, never logged).
+    pub fn open(module: &Path, token_label: &str, pin: String) -> Result<Self, String> {
+        let ctx = Pkcs11::new(module)
+            .map_err(|e| format!("cannot load PKCS#11 module {}: {e}", module.display()))?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .map_err(|e| format!("C_Initialize: {e}"))?;
+        let slot = ctx
+            .get_slots_with_token()
+            .map_err(|e| format!("C_GetSlotList: {e}"))?
+            .into_iter()
+            .find(|s| {
+                ctx.get_token_info(*s)
+                    .is_ok_and(|t| t.label().trim_end() == token_label)
+            })
+            .ok_or_else(|| format!("no PKCS#11 token labelled `{token_label}`"))?;
+        let backend = Self {
+            ctx,
+            slot,
+            pin: AuthPin::from(pin),
+            idle: Mutex::new(Vec::new()),
+            public_keys: Mutex::new(HashMap::new()),
+        };
+        // Log in now so a wrong PIN stops the signer at start.
+        let session = backend.new_session().map_err(|e| e.message)?;
+        backend.put_back(session);
+        Ok(backend)
+    }
+
+    fn new_session(&self) -> Result<Session, SignerError> {
+        let session = self
+            .ctx
+            .open_rw_session(self.slot)
+            .map_err(|e| hsm_error(&e))?;
+        match session.login(UserType::User, Some(&self.pin)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
+            Err(CkError::Pkcs11(
+                RvError::PinIncorrect | RvError::PinInvalid | RvError::PinLenRange,
+                _,
+            )) => Err(SignerError::new(
+                ErrorCode::HsmUnavailable,
+                "PKCS#11 login refused: wrong PKCS11_PIN",
+            )),
+            Err(e) => Err(hsm_error(&e)),
+        }
+    }
+
+    fn take(&self) -> Result<Session, SignerError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match pooled {
+            Some(s) => Ok(s),
+            None => self.new_session(),
+        }
+    }
+
+    fn put_back(&self, session: Session) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < 64 {
+                idle.push(session);
+            }
+        }
+    }
+
+    /// Runs `f` on a pooled session; on a token error, once more on a fresh
+    /// session, then `hsm_unavailable`.
+    fn with_session<T>(
+        &self,
+        f: impl Fn(&Session) -> Result<T, CkError>,
+    ) -> Result<T, SignerError> {
+        let session = self.take()?;
+        match f(&session) {
+            Ok(v) => {
+                self.put_back(session);
+                Ok(v)
+            }
+            Err(e) if is_token_error(&e) => {
+                tracing::warn!(error = %e, "HSM session failed; retrying on a fresh session");
+                drop(session);
+                let session = self.new_session()?;
+                let result = f(&session).map_err(|e| hsm_error(&e));
+                if result.is_ok() {
+                    self.put_back(session);
+                }
+                result
+            }
+            Err(e) => {
+                self.put_back(session);
+                Err(hsm_error(&e))
+            }
+        }
+    }
+
+    fn find(
+        &self,
+        session: &Session,
+        key_id: &str,
+        class: ObjectClass,
+    ) -> Result<Vec<ObjectHandle>, CkError> {
+        session.find_objects(&[
+            Attribute::Class(class),
+            Attribute::Token(true),
+            Attribute::Id(key_id.as_bytes().to_vec()),
+        ])
+    }
+
+    fn read_public(&self, key_id: &str) -> Result<Option<(KeyType, Vec<u8>)>, SignerError> {
+        if let Some(found) = self
+            .public_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key_id).cloned())
+        {
+            return Ok(Some(found));
+        }
+        let attrs = self.with_session(|s| {
+            let Some(handle) = self
+                .find(s, key_id, ObjectClass::PUBLIC_KEY)?
+                .first()
+                .copied()
+            else {
+                return Ok(None);
+            };
+            s.get_attributes(handle, &[AttributeType::EcParams, AttributeType::EcPoint])
+                .map(Some)
+        })?;
+        let Some(attrs) = attrs else { return Ok(None) };
+        let (mut params, mut point) = (None, None);
+        for a in attrs {
+            match a {
+                Attribute::EcParams(p) => params = Some(p),
+                Attribute::EcPoint(p) => point = Some(p),
+                _ => {}
+            }
+        }
+        let bad = || {
+            SignerError::new(
+                ErrorCode::Internal,
+                "HSM public key object is not one of Signet's key types",
+            )
+        };
+        let kt = params.as_deref().and_then(key_type_of).ok_or_else(bad)?;
+        let point = point
+            .as_deref()
+            .and_then(unwrap_octet_string)
+            .ok_or_else(bad)?;
+        let found = (kt, point.to_vec());
+        if let Ok(mut m) = self.public_keys.lock() {
+            m.insert(key_id.to_owned(), found.clone());
+        }
+        Ok(Some(found))
+    }
+}
+
+/// `CKA_EC_POINT` is a DER OCTET STRING around the point.
+fn unwrap_octet_string(der: &[u8]) -> Option<&[u8]> {
+    let (&tag, rest) = der.split_first()?;
+    if tag != 0x04 {
+        return None;
+    }
+    let (&len, rest) = rest.split_first()?;
+    let (len, rest) = match len {
+        l if l < 0x80 => (usize::from(l), rest),
+        0x81 => (usize::from(*rest.first()?), rest.get(1..)?),
+        _ => return None,
+    };
+    (rest.len() == len).then_some(rest)
+}
+
+/// Normalizes an ECDSA `r‖s` to low S, and checks it against the public key;
+/// for secp256k1 also finds the recovery id.
+fn finish_ecdsa(
+    kt: KeyType,
+    public_key: &[u8],
+    digest: &[u8],
+    raw: &[u8],
+) -> Result<RawSignature, SignerError> {
+    use k256::ecdsa::signature::hazmat::PrehashVerifier as _;
+    let bad =
+        |m: &str| SignerError::new(ErrorCode::Internal, format!("HSM signature rejected: {m}"));
+    match kt {
+        KeyType::Secp256k1 => {
+            let sig = k256::ecdsa::Signature::from_slice(raw).map_err(|_| bad("malformed"))?;
+            let sig = sig.normalize_s().unwrap_or(sig);
+            let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+                .map_err(|_| bad("public key"))?;
+            vk.verify_prehash(digest, &sig)
+                .map_err(|_| bad("does not verify"))?;
+            let recid = [0u8, 1]
+                .into_iter()
+                .find(|id| {
+                    k256::ecdsa::RecoveryId::from_byte(*id)
+                        .and_then(|rid| {
+                            k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &sig, rid).ok()
+                        })
+                        .is_some_and(|k| k == vk)
+                })
+                .ok_or_else(|| bad("no recovery id"))?;
+            Ok(RawSignature {
+                bytes: sig.to_bytes().to_vec(),
+                recovery_id: Some(recid),
+            })
+        }
+        KeyType::P256 => {
+            let sig = p256::ecdsa::Signature::from_slice(raw).map_err(|_| bad("malformed"))?;
+            let sig = sig.normalize_s().unwrap_or(sig);
+            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
+                .map_err(|_| bad("public key"))?;
+            vk.verify_prehash(digest, &sig)
+                .map_err(|_| bad("does not verify"))?;
+            Ok(RawSignature {
+                bytes: sig.to_bytes().to_vec(),
+                recovery_id: None,
+            })
+        }
+        KeyType::Ed25519 => Err(bad("not ECDSA")),
+    }
+}
+
+impl KeyBackend for Pkcs11Backend {
+    fn name(&self) -> &'static str {
+        "pkcs11"
+    }
+
+    fn generate(&self, key_id: &str, key_type: KeyType) -> Result<NewKey, SignerError> {
+        check_key_id(key_id)?;
+        if self.read_public(key_id)?.is_some() {
+            return Err(SignerError::new(
+                ErrorCode::KeyExists,
+                "a key with this id exists on the token",
+            ));
+        }
+        let id = key_id.as_bytes().to_vec();
+        let label = format!("{LABEL_PREFIX}{key_id}").into_bytes();
+        let mechanism = match key_type {
+            KeyType::Ed25519 => Mechanism::EccEdwardsKeyPairGen,
+            _ => Mechanism::EccKeyPairGen,
+        };
+        let public_template = [
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcParams(ec_params(key_type).to_vec()),
+            Attribute::Id(id.clone()),
+            Attribute::Label(label.clone()),
+        ];
+        let private_template = [
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Id(id),
+            Attribute::Label(label),
+        ];
+        self.with_session(|s| {
+            s.generate_key_pair(&mechanism, &public_template, &private_template)
+        })?;
+        let (_, public_key) = self.read_public(key_id)?.ok_or_else(|| {
+            SignerError::new(
+                ErrorCode::HsmUnavailable,
+                "the generated key is not on the token",
+            )
+        })?;
+        tracing::info!(key_id, %key_type, "key generated in the HSM");
+        Ok(NewKey {
+            public_key,
+            sealed: None,
+        })
+    }
+
+    fn load_sealed(&self, sealed: &SealedKey) -> Result<PublicKeyInfo, SignerError> {
+        // HSM keys never leave the token; a sealed blob for this backend is a
+        // host mistake, but the key may exist: answer with it if so.
+        match self.read_public(&sealed.key_id)? {
+            Some((key_type, public_key)) => Ok(PublicKeyInfo {
+                key_id: sealed.key_id.clone(),
+                key_type,
+                public_key,
+            }),
+            None => Err(SignerError::new(
+                ErrorCode::KeyNotFound,
+                "no such key on the HSM (it does not use sealed blobs)",
+            )),
+        }
+    }
+
+    fn public_key(&self, key_id: &str) -> Result<(KeyType, Vec<u8>), SignerError> {
+        check_key_id(key_id)?;
+        self.read_public(key_id)?
+            .ok_or_else(|| SignerError::new(ErrorCode::KeyNotFound, "no such key on the HSM"))
+    }
+
+    fn sign(
+        &self,
+        key_id: &str,
+        digest: &[u8],
+        message: Option<&[u8]>,
+    ) -> Result<RawSignature, SignerError> {
+        let (kt, public_key) = self.public_key(key_id)?;
+        let input = match (kt, message) {
+            (KeyType::Ed25519, Some(m)) => m,
+            (KeyType::Ed25519, None) => {
+                return Err(SignerError::bad_request(
+                    "Ed25519 signs a message; none was sent",
+                ))
+            }
+            (_, Some(_)) => {
+                return Err(SignerError::bad_request(
+                    "ECDSA keys sign a digest, not a message",
+                ))
+            }
+            (_, None) if digest.len() != 32 => {
+                return Err(SignerError::bad_request("digest must be 32 bytes"))
+            }
+            (_, None) => digest,
+        };
+        let mechanism = match kt {
+            KeyType::Ed25519 => Mechanism::Eddsa(EddsaParams::new(EddsaSignatureScheme::Pure)),
+            _ => Mechanism::Ecdsa,
+        };
+        let raw = self.with_session(|s| {
+            let handle = self
+                .find(s, key_id, ObjectClass::PRIVATE_KEY)?
+                .first()
+                .copied()
+                .ok_or(CkError::Pkcs11(
+                    RvError::KeyHandleInvalid,
+                    cryptoki::context::Function::Sign,
+                ))?;
+            s.sign(&mechanism, handle, input)
+        })?;
+        match kt {
+            KeyType::Ed25519 => {
+                let pk: [u8; 32] = public_key
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
+                let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
+                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
+                let sig = ed25519_dalek::Signature::from_slice(&raw).map_err(|_| {
+                    SignerError::new(ErrorCode::Internal, "HSM signature malformed")
+                })?;
+                vk.verify_strict(input, &sig).map_err(|_| {
+                    SignerError::new(ErrorCode::Internal, "HSM signature does not verify")
+                })?;
+                Ok(RawSignature {
+                    bytes: raw,
+                    recovery_id: None,
+                })
+            }
+            _ => finish_ecdsa(kt, &public_key, digest, &raw),
+        }
+    }
+
+    fn destroy(&self, key_id: &str) -> Result<bool, SignerError> {
+        check_key_id(key_id)?;
+        let removed = self.with_session(|s| {
+            let mut n = 0;
+            for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                for handle in self.find(s, key_id, class)? {
+                    s.destroy_object(handle)?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })?;
+        if let Ok(mut m) = self.public_keys.lock() {
+            m.remove(key_id);
+        }
+        Ok(removed > 0)
+    }
+
+    fn loaded_ids(&self) -> Vec<String> {
+        self.with_session(|s| {
+            let handles = s.find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Token(true),
+            ])?;
+            let mut ids = Vec::new();
+            for h in handles {
+                for a in s.get_attributes(h, &[AttributeType::Id, AttributeType::Label])? {
+                    if let Attribute::Label(l) = a {
+                        if let Some(id) = String::from_utf8(l)
+                            .ok()
+                            .and_then(|l| l.strip_prefix(LABEL_PREFIX).map(str::to_owned))
+                        {
+                            ids.push(id);
+                        }
+                    }
+                }
+            }
+            Ok(ids)
+        })
+        .unwrap_or_default()
+    }
+
+    fn capacity(&self) -> usize {
+        0
+    }
+
+    fn sealing_key_version(&self) -> Option<u32> {
+        None
+    }
+}
+
+/// The PKCS#11 key type of Signet's key types (for tests and tools).
+#[must_use]
+pub fn ck_key_type(kt: KeyType) -> CkKeyType {
+    match kt {
+        KeyType::Ed25519 => CkKeyType::EC_EDWARDS,
+        _ => CkKeyType::EC,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn octet_strings_unwrap() {
+        let mut der = vec![0x04, 0x41];
+        der.extend([4u8; 65]);
+        assert_eq!(unwrap_octet_string(&der).unwrap().len(), 65);
+        assert!(unwrap_octet_string(&[0x04, 0x05, 1]).is_none());
+        assert!(unwrap_octet_string(&[0x03, 0x01, 1]).is_none());
+        assert_eq!(key_type_of(OID_P256), Some(KeyType::P256));
+        assert_eq!(key_type_of(&[0x06, 0x01, 0x00]), None);
+    }
+
+    #[test]
+    fn high_s_hsm_signatures_are_normalized_with_the_right_recovery_id() {
+        use k256::ecdsa::signature::hazmat::PrehashSigner as _;
+        let key = k256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let pk = key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        for i in 0..16u8 {
+            let digest = [i; 32];
+            let (low, recid) = key.sign_prehash_recoverable(&digest).unwrap();
+            // What an HSM may return: the same signature with s -> n - s.
+            let high = k256::ecdsa::Signature::from_scalars(low.r(), -*low.s()).unwrap();
+            for raw in [low.to_bytes(), high.to_bytes()] {
+                let out = finish_ecdsa(KeyType::Secp256k1, &pk, &digest, &raw).unwrap();
+                assert_eq!(out.bytes, low.to_bytes().to_vec());
+                assert_eq!(out.recovery_id, Some(recid.to_byte()));
+            }
+        }
+        let p = p256::ecdsa::SigningKey::from_slice(&[9u8; 32]).unwrap();
+        let ppk = p
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec();
+        let sig: p256::ecdsa::Signature = p.sign_prehash(&[1; 32]).unwrap();
+        let high = p256::ecdsa::Signature::from_scalars(sig.r(), -*sig.s()).unwrap();
+        let out = finish_ecdsa(KeyType::P256, &ppk, &[1; 32], &high.to_bytes()).unwrap();
+        assert!(p256::ecdsa::Signature::from_slice(&out.bytes)
+            .unwrap()
+            .normalize_s()
+            .is_none());
+        assert!(
+            finish_ecdsa(KeyType::P256, &ppk, &[2; 32], &sig.to_bytes()).is_err(),
+            "wrong digest is caught"
+        );
+    }
+}

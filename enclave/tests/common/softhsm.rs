@@ -1,0 +1,96 @@
+//! A throwaway SoftHSM2 token in a temporary directory, via its own
+//! `SOFTHSM2_CONF`: the system token directory is never touched.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const TOKEN_LABEL: &str = "signet-test";
+/// Distinctive, so a test can prove it never appears in logs.
+pub const USER_PIN: &str = "918273645";
+const SO_PIN: &str = "5647382910";
+
+pub struct SoftHsm {
+    pub conf: PathBuf,
+    pub module: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn module() -> Option<PathBuf> {
+    [
+        "/usr/lib/softhsm/libsofthsm2.so",
+        "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+        "/usr/local/lib/softhsm/libsofthsm2.so",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+impl SoftHsm {
+    /// A fresh token, or `None` (with a loud note) where SoftHSM2 is not
+    /// installed and `SIGNET_REQUIRE_SOFTHSM` is unset; scripts/test.sh installs
+    /// it and sets that variable, so CI never skips.
+    pub fn new() -> Option<Self> {
+        let Some(module) = module() else {
+            if std::env::var_os("SIGNET_REQUIRE_SOFTHSM").is_some() {
+                panic!("SoftHSM2 is required (SIGNET_REQUIRE_SOFTHSM) but libsofthsm2.so is not installed");
+            }
+            eprintln!("SKIPPED: SoftHSM2 is not installed (scripts/test.sh installs it); PKCS#11 test not run");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = dir.path().join("tokens");
+        std::fs::create_dir(&tokens).unwrap();
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n", tokens.display())).unwrap();
+        let out = Command::new("softhsm2-util")
+            .args([
+                "--init-token",
+                "--free",
+                "--label",
+                TOKEN_LABEL,
+                "--pin",
+                USER_PIN,
+                "--so-pin",
+                SO_PIN,
+            ])
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "softhsm2-util: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Self {
+            conf,
+            module,
+            _dir: dir,
+        })
+    }
+
+    /// Environment for a signer using this token.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("SOFTHSM2_CONF".into(), self.conf.display().to_string()),
+            ("PKCS11_PIN".into(), USER_PIN.into()),
+        ]
+    }
+
+    /// Signer flags for this token.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--backend".into(),
+            "pkcs11".into(),
+            "--pkcs11-module".into(),
+            self.module.display().to_string(),
+            "--pkcs11-token-label".into(),
+            TOKEN_LABEL.into(),
+        ]
+    }
+
+    pub fn module(&self) -> &Path {
+        &self.module
+    }
+}
