@@ -1,0 +1,534 @@
+//! `signet-bench`: drives a real `signet-host` (its own `signet-host dev` by
+//! default) over keep-alive HTTP/1.1 connections, and reports throughput,
+//! latency percentiles, errors by status, the server's CPU time and peak
+//! memory, and the ratio to raw single-core k256 signing measured in the same
+//! run. A sample of signatures is re-verified with libsecp256k1, so a fast
+//! wrong answer counts as an error.
+
+mod http;
+mod server;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use clap::{Parser, ValueEnum};
+use rand_core::RngCore as _;
+use serde_json::{json, Value};
+
+use crate::http::Conn;
+use crate::server::{cpu_seconds, rss_kb, DevHost};
+
+/// Load generator for Signet.
+#[derive(Parser, Clone)]
+#[command(name = "signet-bench", version)]
+struct Args {
+    /// Scenarios to run, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Scenario::Sign, Scenario::IntentSign, Scenario::Keygen, Scenario::Attest, Scenario::Verify])]
+    scenarios: Vec<Scenario>,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Wallets to spread signing over.
+    #[arg(long, default_value_t = 16)]
+    wallets: usize,
+    /// Target an existing host instead of starting `signet-host dev`.
+    #[arg(long, requires = "token")]
+    url: Option<String>,
+    /// API token for --url.
+    #[arg(long, env = "SIGNET_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Server process ids to measure CPU/RSS of, with --url.
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
+    /// Flags passed to the started `signet-host dev` (e.g. `--backend=pkcs11`).
+    #[arg(long = "dev-arg", allow_hyphen_values = true)]
+    dev_args: Vec<String>,
+    /// One JSON object per scenario instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Direct digest signing (the host mints and consumes the ticket).
+    Sign,
+    /// The two-step flow: sign-intent, then sign with the ticket.
+    IntentSign,
+    /// Wallet creation, each with its attestation document.
+    Keygen,
+    /// A fresh, nonce-bound attestation document of the signer.
+    Attest,
+    /// Offline verification of a wallet attestation document (no server).
+    Verify,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sign => "sign",
+            Self::IntentSign => "intent-sign",
+            Self::Keygen => "keygen",
+            Self::Attest => "attest",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+/// What one worker saw.
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u32>,
+    errors: BTreeMap<String, u64>,
+    checked: u64,
+}
+
+impl Tally {
+    fn error(&mut self, kind: impl Into<String>) {
+        *self.errors.entry(kind.into()).or_default() += 1;
+    }
+}
+
+struct Target {
+    authority: String,
+    token: String,
+    pids: Vec<u32>,
+    dev_root: Option<std::path::PathBuf>,
+}
+
+fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand_core::OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// Single-core raw k256 `sign_prehash_recoverable` per second.
+fn raw_k256_per_second(seconds: f64) -> f64 {
+    let key = k256::ecdsa::SigningKey::from_slice(&[0x42; 32])
+        .unwrap_or_else(|_| k256::ecdsa::SigningKey::random(&mut rand_core::OsRng));
+    let mut digest = [0u8; 32];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        digest[..8].copy_from_slice(&n.to_be_bytes());
+        let _ = std::hint::black_box(key.sign_prehash_recoverable(&digest));
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Checks a secp256k1 signature with libsecp256k1 (not the signer's k256).
+fn check_signature(public_key: &[u8], digest_hex: &str, response: &Value) -> bool {
+    let (Ok(digest), Some(sig)) = (
+        hex::decode(digest_hex),
+        response["signature"]
+            .as_str()
+            .and_then(|s| hex::decode(s).ok()),
+    ) else {
+        return false;
+    };
+    let (Ok(pk), Ok(sig), Ok(digest)) = (
+        secp256k1::PublicKey::from_slice(public_key),
+        secp256k1::ecdsa::Signature::from_compact(&sig),
+        <[u8; 32]>::try_from(digest.as_slice()),
+    ) else {
+        return false;
+    };
+    secp256k1::SECP256K1
+        .verify_ecdsa(&secp256k1::Message::from_digest(digest), &sig, &pk)
+        .is_ok()
+}
+
+async fn prepare_wallets(target: &Target, n: usize) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut conn = Conn::open(&target.authority, &target.token).await?;
+    let mut wallets = Vec::new();
+    for _ in 0..n {
+        let (status, body) = conn
+            .call(
+                "POST",
+                "/v1/wallets",
+                Some(json!({"key_type": "secp256k1", "label": "bench"}).to_string()),
+            )
+            .await?;
+        let v: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        if status != 201 {
+            return Err(format!("creating a wallet: {status} {v}"));
+        }
+        let pk = v["public_key"]
+            .as_str()
+            .and_then(|p| hex::decode(p).ok())
+            .ok_or("no public key")?;
+        wallets.push((v["id"].as_str().unwrap_or_default().to_owned(), pk));
+    }
+    Ok(wallets)
+}
+
+async fn worker(
+    scenario: Scenario,
+    target: Arc<Target>,
+    wallets: Arc<Vec<(String, Vec<u8>)>>,
+    index: usize,
+    deadline: Instant,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut conn = match Conn::open(&target.authority, &target.token).await {
+        Ok(c) => c,
+        Err(e) => {
+            tally.error(format!("connect: {e}"));
+            return tally;
+        }
+    };
+    let mut n = 0usize;
+    while Instant::now() < deadline {
+        let (wallet, pk) = &wallets[(index + n) % wallets.len().max(1)];
+        let started = Instant::now();
+        let outcome = one_op(scenario, &mut conn, wallet, pk, n % 50 == 0, &mut tally).await;
+        match outcome {
+            Ok(()) => tally
+                .latencies_us
+                .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)),
+            Err(kind) => {
+                tally.error(kind);
+                // A broken connection is replaced.
+                if let Ok(c) = Conn::open(&target.authority, &target.token).await {
+                    conn = c;
+                }
+            }
+        }
+        n += 1;
+    }
+    tally
+}
+
+async fn one_op(
+    scenario: Scenario,
+    conn: &mut Conn,
+    wallet: &str,
+    pk: &[u8],
+    check: bool,
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let expect = |status: u16, body: &[u8], want: u16| -> Result<Value, String> {
+        if status != want {
+            let code = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Err(format!("{status} {code}"));
+        }
+        serde_json::from_slice(body).map_err(|_| format!("{status} unparsable body"))
+    };
+    match scenario {
+        Scenario::Sign => {
+            let digest = random_hex(32);
+            let (s, b) = conn
+                .call(
+                    "POST",
+                    &format!("/v1/wallets/{wallet}/sign"),
+                    Some(format!(r#"{{"digest":"{digest}"}}"#)),
+                )
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let v = expect(s, &b, 200)?;
+            if check {
+                tally.checked += 1;
+                if !check_signature(pk, &digest, &v) {
+                    return Err("wrong signature".into());
+                }
+            }
+        }
+        Scenario::IntentSign => {
+            let digest = random_hex(32);
+            let (s, b) = conn
+                .call(
+                    "POST",
+                    &format!("/v1/wallets/{wallet}/sign-intent"),
+                    Some(format!(r#"{{"digest":"{digest}"}}"#)),
+                )
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let intent = expect(s, &b, 201)?;
+            let ticket = intent["ticket"].as_str().unwrap_or_default();
+            let (s, b) = conn
+                .call(
+                    "POST",
+                    &format!("/v1/wallets/{wallet}/sign"),
+                    Some(format!(r#"{{"ticket":"{ticket}"}}"#)),
+                )
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let v = expect(s, &b, 200)?;
+            if check {
+                tally.checked += 1;
+                if !check_signature(pk, &digest, &v) {
+                    return Err("wrong signature".into());
+                }
+            }
+        }
+        Scenario::Keygen => {
+            let (s, b) = conn
+                .call(
+                    "POST",
+                    "/v1/wallets",
+                    Some(r#"{"key_type":"secp256k1"}"#.into()),
+                )
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let v = expect(s, &b, 201)?;
+            if v["attestation"]["document"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                return Err("wallet without attestation".into());
+            }
+        }
+        Scenario::Attest => {
+            let nonce = random_hex(16);
+            let (s, b) = conn
+                .call("GET", &format!("/v1/attestation?nonce={nonce}"), None)
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let v = expect(s, &b, 200)?;
+            if v["attestation"]["document"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                return Err("no document".into());
+            }
+        }
+        Scenario::Verify => return Err("verify runs offline".into()),
+    }
+    Ok(())
+}
+
+/// Offline verification throughput of one wallet document on `threads` threads.
+fn run_verify(
+    target: &Target,
+    doc: &[u8],
+    threads: usize,
+    duration: Duration,
+) -> Result<Tally, String> {
+    let root = target
+        .dev_root
+        .as_ref()
+        .ok_or("verify needs the dev root (started host)")?;
+    let pem = std::fs::read_to_string(root).map_err(|e| e.to_string())?;
+    let anchor = signet_attestation::TrustAnchor::from_pem(&pem).map_err(|e| e.to_string())?;
+    let parsed = signet_attestation::inspect_unverified(doc).map_err(|e| e.to_string())?;
+    let set = signet_attestation::PcrSet::new(parsed.pcrs.clone()).map_err(|e| e.to_string())?;
+    let verifier =
+        signet_attestation::Verifier::new(anchor, signet_attestation::PcrPolicy::exactly(set));
+    let deadline = Instant::now() + duration;
+    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|_| {
+                let verifier = verifier.clone();
+                scope.spawn(move || {
+                    let mut t = Tally::default();
+                    while Instant::now() < deadline {
+                        let started = Instant::now();
+                        match verifier.verify(doc) {
+                            Ok(_) => t.latencies_us.push(
+                                u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX),
+                            ),
+                            Err(e) => t.error(e.code()),
+                        }
+                    }
+                    t
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    Ok(merge(tallies))
+}
+
+fn merge(tallies: Vec<Tally>) -> Tally {
+    let mut all = Tally::default();
+    for t in tallies {
+        all.latencies_us.extend(t.latencies_us);
+        all.checked += t.checked;
+        for (k, v) in t.errors {
+            *all.errors.entry(k).or_default() += v;
+        }
+    }
+    all
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i.min(sorted.len() - 1)]) / 1000.0
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(clean) if clean => std::process::ExitCode::SUCCESS,
+        Ok(_) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("signet-bench: {e}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<bool, String> {
+    let dev = match &args.url {
+        Some(_) => None,
+        None => Some(DevHost::start(&args.dev_args, &[])?),
+    };
+    let target = Arc::new(match (&dev, &args.url) {
+        (Some(d), _) => Target {
+            authority: d.authority.clone(),
+            token: d.token.clone(),
+            pids: d.pids(),
+            dev_root: Some(d.dev_root()),
+        },
+        (None, Some(url)) => Target {
+            authority: url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_owned(),
+            token: args.token.clone().unwrap_or_default(),
+            pids: args.server_pids.clone(),
+            dev_root: None,
+        },
+        (None, None) => return Err("no target".into()),
+    });
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets))?);
+    // A wallet document for the offline scenario.
+    let doc = rt.block_on(async {
+        let mut c = Conn::open(&target.authority, &target.token).await?;
+        let (_, b) = c
+            .call("GET", &format!("/v1/wallets/{}", wallets[0].0), None)
+            .await?;
+        let v: Value = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
+        base64::engine::general_purpose::STANDARD
+            .decode(v["attestation"]["document"].as_str().unwrap_or_default())
+            .map_err(|e| e.to_string())
+    })?;
+
+    // The baseline, in this run, before the load starts.
+    let raw = raw_k256_per_second(2.0);
+    if !args.json {
+        println!("signet-bench: {} connections, {} s per scenario, {} wallets; {cores} cores on this machine", args.connections, args.duration, args.wallets);
+        println!("raw k256 sign_prehash_recoverable, one core: {raw:.0}/s (same run)\n");
+        println!(
+            "{:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>10} {:>7}",
+            "scenario",
+            "ops/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "srv cores",
+            "srv MB pk",
+            "ratio"
+        );
+    }
+    let mut clean = true;
+    for scenario in &args.scenarios {
+        let cpu0: Vec<f64> = target.pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
+        let started = Instant::now();
+        let duration = Duration::from_secs(args.duration);
+        let mut tally = if *scenario == Scenario::Verify {
+            run_verify(&target, &doc, cores, duration)?
+        } else {
+            let deadline = Instant::now() + duration;
+            let tallies = rt.block_on(async {
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..args.connections {
+                    set.spawn(worker(
+                        *scenario,
+                        Arc::clone(&target),
+                        Arc::clone(&wallets),
+                        i,
+                        deadline,
+                    ));
+                }
+                let mut all = Vec::new();
+                while let Some(t) = set.join_next().await {
+                    if let Ok(t) = t {
+                        all.push(t);
+                    }
+                }
+                all
+            });
+            merge(tallies)
+        };
+        let wall = started.elapsed().as_secs_f64();
+        let cpu1: Vec<f64> = target.pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
+        let server_cpu: f64 = cpu1.iter().zip(&cpu0).map(|(b, a)| b - a).sum();
+        let peak_kb: u64 = target
+            .pids
+            .iter()
+            .filter_map(|p| rss_kb(*p))
+            .map(|(_, hwm)| hwm)
+            .sum();
+        tally.latencies_us.sort_unstable();
+        let ops = tally.latencies_us.len() as f64 / wall;
+        let errors: u64 = tally.errors.values().sum();
+        clean &= errors == 0;
+        let server_cores =
+            (!target.pids.is_empty() && *scenario != Scenario::Verify).then(|| server_cpu / wall);
+        let ratio = match scenario {
+            Scenario::Sign | Scenario::IntentSign => {
+                server_cores.filter(|c| *c > 0.0).map(|c| ops / (raw * c))
+            }
+            _ => None,
+        };
+        let (p50, p90, p99, max) = (
+            percentile(&tally.latencies_us, 0.5),
+            percentile(&tally.latencies_us, 0.9),
+            percentile(&tally.latencies_us, 0.99),
+            percentile(&tally.latencies_us, 1.0),
+        );
+        if args.json {
+            println!(
+                "{}",
+                json!({
+                    "scenario": scenario.name(), "ops_per_s": ops, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
+                    "errors": errors, "errors_by_kind": tally.errors, "signatures_checked": tally.checked,
+                    "raw_k256_sign_per_s": raw, "server_cores": server_cores, "server_cpu_s": server_cpu,
+                    "server_peak_rss_mb": peak_kb as f64 / 1024.0, "ratio": ratio, "connections": args.connections, "duration_s": wall,
+                })
+            );
+        } else {
+            println!(
+                "{:<12} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>9} {:>10.1} {:>7}",
+                scenario.name(),
+                ops,
+                p50,
+                p90,
+                p99,
+                max,
+                errors,
+                server_cores.map_or("-".into(), |c| format!("{c:.2}")),
+                peak_kb as f64 / 1024.0,
+                ratio.map_or("-".into(), |r| format!("{r:.2}")),
+            );
+            for (kind, n) in &tally.errors {
+                println!("    error {kind}: {n}");
+            }
+        }
+    }
+    if !args.json {
+        println!("\nratio = ops/s / (raw k256 per core x server cores used); sampled signatures re-verified with libsecp256k1");
+    }
+    drop(dev);
+    Ok(clean)
+}
