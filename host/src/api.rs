@@ -200,7 +200,15 @@ async fn owned_wallet(
     principal: &Principal,
     id: &str,
 ) -> Result<WalletRow, ApiError> {
-    match state.store.wallet(id).await? {
+    let wallet = match state.wallets.get(id) {
+        Some(w) => w,
+        None => {
+            let w = state.store.wallet(id).await?;
+            state.wallets.put(id, w.clone());
+            w
+        }
+    };
+    match wallet {
         Some(w) if w.owner == principal.owner() => Ok(w),
         Some(_) => {
             record_denial(state, &principal.actor(), "TENANT_DENY", id, "other_tenant").await;
@@ -275,6 +283,7 @@ async fn create_wallet(
             .await;
         return Err(e.into());
     }
+    state.wallets.forget(&id);
     Ok((StatusCode::CREATED, Json(wallet_json(&row))).into_response())
 }
 

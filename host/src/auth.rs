@@ -105,47 +105,8 @@ fn parse_token(token: &str) -> Option<(&str, &str)> {
         .then_some((id, secret))
 }
 
-/// Recently read API clients (revocations take effect within the TTL on
-/// other replicas, at once on this one).
-pub struct ClientCache {
-    entries: Mutex<HashMap<String, (Option<ApiClientRow>, Instant)>>,
-    ttl: Duration,
-}
-
-impl ClientCache {
-    /// A cache keeping entries for `ttl`.
-    #[must_use]
-    pub fn new(ttl: Duration) -> Self {
-        Self {
-            entries: Mutex::new(HashMap::new()),
-            ttl,
-        }
-    }
-
-    fn get(&self, id: &str) -> Option<Option<ApiClientRow>> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(id)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(row, _)| row.clone())
-    }
-
-    fn put(&self, id: &str, row: Option<ApiClientRow>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 100_000 {
-                entries.clear();
-            }
-            entries.insert(id.to_owned(), (row, Instant::now()));
-        }
-    }
-
-    /// Forgets a client (after revocation).
-    pub fn forget(&self, id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(id);
-        }
-    }
-}
+/// Recently read API clients (`None` = no such client).
+pub type ClientCache = crate::cache::TtlCache<Option<ApiClientRow>>;
 
 /// Fixed-window counters (per client, per wallet).
 pub struct RateLimiter {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod dev;
 pub mod digest;
@@ -41,6 +42,7 @@ pub async fn build_state(config: Config) -> Result<Arc<AppState>, StoreError> {
     Ok(Arc::new(AppState {
         limits: RateLimiter::new(config.rate_limit_window),
         clients: ClientCache::new(Duration::from_secs(2)),
+        wallets: crate::cache::TtlCache::new(Duration::from_secs(2)),
         config,
         store,
         enclave,

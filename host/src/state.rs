@@ -22,6 +22,8 @@ pub struct AppState {
     pub tickets: TicketKeys,
     /// Recently read API clients.
     pub clients: ClientCache,
+    /// Recently read wallets (`None` = absent or destroyed).
+    pub wallets: crate::cache::TtlCache<Option<crate::store::WalletRow>>,
     /// Rate-limit counters.
     pub limits: RateLimiter,
     /// Set while shutting down: `/ready` answers 503.

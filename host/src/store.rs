@@ -538,32 +538,89 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<bool, sqlx::
     }
 }
 
-async fn append_event(
+/// Rows per multi-row INSERT (SQLite's bound-parameter limit is 32,766).
+const ROWS_PER_INSERT: usize = 500;
+
+/// `($1, $2, …), (…)` for `rows` rows of `cols` parameters.
+fn values_clause(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            format!(
+                "({})",
+                (1..=cols)
+                    .map(|c| format!("${}", r * cols + c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Consumes tickets with one statement per chunk; returns, per ticket,
+/// whether it was fresh (a jti repeated within the batch is fresh once).
+async fn consume_tickets(
+    conn: &mut SqliteConnection,
+    tickets: &[(&str, &str, u64)],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let now = i64_of(signet_proto::time::now_ms() / 1000);
+    let mut fresh = Vec::with_capacity(tickets.len());
+    for chunk in tickets.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
+            values_clause(chunk.len(), 4)
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for (jti, wallet, exp) in chunk {
+            q = q.bind(*jti).bind(*wallet).bind(now).bind(i64_of(*exp));
+        }
+        let mut inserted: std::collections::HashSet<String> =
+            q.fetch_all(&mut *conn).await?.into_iter().collect();
+        fresh.extend(chunk.iter().map(|(jti, _, _)| inserted.remove(*jti)));
+    }
+    Ok(fresh)
+}
+
+/// Appends events to the chain, one statement per chunk.
+async fn append_events(
     conn: &mut SqliteConnection,
     head: &mut (u64, String),
-    event: &NewEvent,
+    events: &[NewEvent],
 ) -> Result<(), sqlx::Error> {
-    let body = AuditEventBody {
-        seq: head.0 + 1,
-        at: rfc3339_ms(signet_proto::time::now_ms()),
-        actor: event.actor.clone(),
-        action: event.action.clone(),
-        target: event.target.clone(),
-        outcome: event.outcome.clone(),
-    };
-    let hash = chain_hash(&head.1, &body);
-    sqlx::query("INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-        .bind(i64_of(body.seq))
-        .bind(&body.at)
-        .bind(&body.actor)
-        .bind(&body.action)
-        .bind(&body.target)
-        .bind(&body.outcome)
-        .bind(&head.1)
-        .bind(&hash)
-        .execute(&mut *conn)
-        .await?;
-    *head = (body.seq, hash);
+    let at = rfc3339_ms(signet_proto::time::now_ms());
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for event in chunk {
+            let body = AuditEventBody {
+                seq: head.0 + 1,
+                at: at.clone(),
+                actor: event.actor.clone(),
+                action: event.action.clone(),
+                target: event.target.clone(),
+                outcome: event.outcome.clone(),
+            };
+            let hash = chain_hash(&head.1, &body);
+            rows.push((body, head.1.clone(), hash.clone()));
+            *head = (head.0 + 1, hash);
+        }
+        let sql = format!(
+            "INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash) VALUES {}",
+            values_clause(rows.len(), 8)
+        );
+        let mut q = sqlx::query(&sql);
+        for (body, prev, hash) in &rows {
+            q = q
+                .bind(i64_of(body.seq))
+                .bind(&body.at)
+                .bind(&body.actor)
+                .bind(&body.action)
+                .bind(&body.target)
+                .bind(&body.outcome)
+                .bind(prev)
+                .bind(hash);
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -596,22 +653,44 @@ async fn journal_loop(
     }
 }
 
+/// Applies a batch in one transaction: rare writes one by one, ticket
+/// consumptions and audit events in multi-row statements (each statement
+/// crossing to SQLite's thread costs a context switch).
 async fn run_batch(
     conn: &mut SqliteConnection,
     batch: &[Job],
     head: &mut (u64, String),
 ) -> Result<Vec<bool>, sqlx::Error> {
     let mut tx = conn.begin().await?;
-    let mut applied = Vec::with_capacity(batch.len());
-    for job in batch {
-        let done = apply(&mut tx, &job.op).await?;
-        let mut event = job.event.clone();
-        if !done && matches!(job.op, WriteOp::ConsumeTicket { .. }) {
-            event.outcome = "denied:ticket_replayed".into();
+    let mut applied = vec![true; batch.len()];
+    let mut tickets = Vec::new();
+    for (i, job) in batch.iter().enumerate() {
+        match &job.op {
+            WriteOp::Audit => {}
+            WriteOp::ConsumeTicket {
+                jti,
+                wallet_id,
+                expires_at,
+            } => tickets.push((i, (jti.as_str(), wallet_id.as_str(), *expires_at))),
+            op => applied[i] = apply(&mut tx, op).await?,
         }
-        append_event(&mut tx, head, &event).await?;
-        applied.push(done);
     }
+    let rows: Vec<(&str, &str, u64)> = tickets.iter().map(|(_, t)| *t).collect();
+    for ((i, _), fresh) in tickets.iter().zip(consume_tickets(&mut tx, &rows).await?) {
+        applied[*i] = fresh;
+    }
+    let events: Vec<NewEvent> = batch
+        .iter()
+        .zip(&applied)
+        .map(|(job, done)| {
+            let mut event = job.event.clone();
+            if !done && matches!(job.op, WriteOp::ConsumeTicket { .. }) {
+                event.outcome = "denied:ticket_replayed".into();
+            }
+            event
+        })
+        .collect();
+    append_events(&mut tx, head, &events).await?;
     tx.commit().await?;
     Ok(applied)
 }
@@ -703,6 +782,40 @@ mod tests {
         assert_eq!(events.len(), 500);
         let mut v = ChainVerifier::default();
         events.iter().try_for_each(|e| v.push(e)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_ticket_repeated_within_one_batch_is_fresh_once() {
+        let (_d, s) = store().await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let j = s.journal().clone();
+            tasks.spawn(async move {
+                j.write(
+                    WriteOp::ConsumeTicket {
+                        jti: "same".into(),
+                        wallet_id: "w".into(),
+                        expires_at: 9,
+                    },
+                    NewEvent::new("a", "sign", "w", "ok"),
+                )
+                .await
+                .unwrap()
+            });
+        }
+        let mut fresh = 0;
+        while let Some(r) = tasks.join_next().await {
+            fresh += usize::from(r.unwrap());
+        }
+        assert_eq!(fresh, 1);
+        let events = s.audit(0, 100).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.outcome == "denied:ticket_replayed")
+                .count(),
+            49
+        );
     }
 
     #[tokio::test]
