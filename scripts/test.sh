@@ -20,6 +20,9 @@ cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 step "fuzz targets build (run them with scripts/fuzz.sh)"
 cargo build -p signet-fuzz --locked
 
+step "deployment checks (HCL, checkov, KMS attestation policy)"
+scripts/test-infra.sh
+
 step "cargo test (workspace, all features)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,0 +1,38 @@
+# A single-region Signet deployment. Build the image first (eif/build.sh),
+# then: signet-eif tfvars signet.eif > pcrs.auto.tfvars.json ; terraform apply.
+
+terraform {
+  required_version = ">= 1.5.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.40.0, < 7.0.0"
+    }
+  }
+}
+
+provider "aws" {
+  region = var.region
+}
+
+module "signet" {
+  source = "../../modules/signet"
+
+  name                 = "signet"
+  vpc_id               = var.vpc_id
+  private_subnet_ids   = var.private_subnet_ids
+  allowed_client_cidrs = var.allowed_client_cidrs
+  ami_id               = var.ami_id
+  eif_s3_uri           = var.eif_s3_uri
+  eif_bucket_arn       = var.eif_bucket_arn
+  tls_certificate_arn  = var.tls_certificate_arn
+  kms_admin_role_arns  = var.kms_admin_role_arns
+
+  # From `signet-eif tfvars signet.eif` (never typed by hand).
+  enclave_pcr0 = var.enclave_pcr0
+  enclave_pcr1 = var.enclave_pcr1
+  enclave_pcr2 = var.enclave_pcr2
+  enclave_pcr8 = var.enclave_pcr8
+
+  tags = { project = "signet", environment = "production" }
+}

@@ -1,0 +1,66 @@
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "vpc_id" {
+  description = "VPC id."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets in two or more AZs."
+  type        = list(string)
+}
+
+variable "allowed_client_cidrs" {
+  description = "Client networks allowed to call the API."
+  type        = list(string)
+}
+
+variable "ami_id" {
+  description = "Host AMI (nitro-cli and signet-host installed)."
+  type        = string
+}
+
+variable "eif_s3_uri" {
+  description = "s3://… of the enclave image."
+  type        = string
+}
+
+variable "eif_bucket_arn" {
+  description = "ARN of the bucket holding the image."
+  type        = string
+}
+
+variable "tls_certificate_arn" {
+  description = "ACM certificate for the API."
+  type        = string
+}
+
+variable "kms_admin_role_arns" {
+  description = "Roles administering (never using) the sealing key."
+  type        = list(string)
+}
+
+variable "enclave_pcr0" {
+  description = "PCR0, from signet-eif tfvars."
+  type        = string
+}
+
+variable "enclave_pcr1" {
+  description = "PCR1, from signet-eif tfvars."
+  type        = string
+}
+
+variable "enclave_pcr2" {
+  description = "PCR2, from signet-eif tfvars."
+  type        = string
+}
+
+variable "enclave_pcr8" {
+  description = "PCR8, from signet-eif tfvars (null when unsigned)."
+  type        = string
+  default     = null
+}

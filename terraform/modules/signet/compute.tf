@@ -1,0 +1,110 @@
+locals {
+  database_url = var.enable_rds ? "postgres://${one(aws_db_instance.signet[*].endpoint)}/signet" : "sqlite:///var/lib/signet/signet.db"
+  attestation_policy = jsonencode({
+    root      = "aws"
+    pcr_sets  = [merge({ "0" = var.enclave_pcr0, "1" = var.enclave_pcr1, "2" = var.enclave_pcr2 }, var.enclave_pcr8 == null ? {} : { "8" = var.enclave_pcr8 })]
+    max_age_seconds = 300
+  })
+  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
+    name               = var.name
+    region             = data.aws_region.current.name
+    eif_s3_uri         = var.eif_s3_uri
+    enclave_memory_mib = var.enclave_memory_mib
+    enclave_cpu_count  = var.enclave_cpu_count
+    enclave_cid        = 16
+    log_group          = aws_cloudwatch_log_group.signet.name
+    secret_prefix      = "${var.name}/"
+    database_url       = local.database_url
+    attestation_policy = local.attestation_policy
+  })
+}
+
+resource "aws_launch_template" "signet" {
+  name_prefix   = "${var.name}-"
+  image_id      = var.ami_id
+  instance_type = var.instance_type
+  ebs_optimized = true
+  user_data     = base64encode(local.user_data)
+
+  enclave_options {
+    enabled = true
+  }
+
+  iam_instance_profile {
+    arn = aws_iam_instance_profile.instance.arn
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+    instance_metadata_tags      = "disabled"
+  }
+
+  monitoring {
+    enabled = true
+  }
+
+  network_interfaces {
+    associate_public_ip_address = false
+    delete_on_termination       = true
+    security_groups             = [aws_security_group.instances.id]
+  }
+
+  block_device_mappings {
+    device_name = "/dev/xvda"
+    ebs {
+      volume_size           = 30
+      volume_type           = "gp3"
+      encrypted             = true
+      kms_key_id            = aws_kms_key.ops.arn
+      delete_on_termination = true
+    }
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(var.tags, { Name = "${var.name}-host" })
+  }
+
+  tags = var.tags
+}
+
+resource "aws_autoscaling_group" "signet" {
+  name                      = "${var.name}-hosts"
+  min_size                  = var.desired_capacity
+  max_size                  = var.desired_capacity + 1
+  desired_capacity          = var.desired_capacity
+  vpc_zone_identifier       = var.private_subnet_ids
+  target_group_arns         = [aws_lb_target_group.api.arn]
+  health_check_type         = "ELB"
+  health_check_grace_period = 300
+
+  launch_template {
+    id      = aws_launch_template.signet.id
+    version = aws_launch_template.signet.latest_version
+  }
+
+  instance_refresh {
+    strategy = "Rolling"
+    preferences {
+      min_healthy_percentage = 50
+    }
+  }
+
+  dynamic "tag" {
+    for_each = merge(var.tags, { Name = "${var.name}-host" })
+    content {
+      key                 = tag.key
+      value               = tag.value
+      propagate_at_launch = true
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.desired_capacity == 1 || var.enable_rds
+      error_message = "Several replicas share one database: set enable_rds = true when desired_capacity > 1."
+    }
+  }
+}

@@ -1,0 +1,190 @@
+# The sealing key: releases data keys only to an enclave running the measured
+# image. Every statement that allows a decrypt-class action carries the
+# attestation condition; tests/check_kms_policy.py fails the build otherwise.
+
+data "aws_caller_identity" "current" {}
+data "aws_region" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  # PCR conditions; PCR8 only when the image is signed.
+  attestation_pcrs = merge(
+    {
+      "kms:RecipientAttestation:ImageSha384" = var.enclave_pcr0
+      "kms:RecipientAttestation:PCR1"        = var.enclave_pcr1
+      "kms:RecipientAttestation:PCR2"        = var.enclave_pcr2
+    },
+    var.enclave_pcr8 == null ? {} : { "kms:RecipientAttestation:PCR8" = var.enclave_pcr8 },
+  )
+  decrypt_class_actions = [
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:CreateGrant",
+  ]
+}
+
+data "aws_iam_policy_document" "sealing_key" {
+  #checkov:skip=CKV_AWS_111:A key policy's resource "*" means this key only; writes are limited to named roles.
+  #checkov:skip=CKV_AWS_356:A key policy's resource "*" means this key only (AWS requires "*" in key policies).
+  #checkov:skip=CKV_AWS_109:Key administration (PutKeyPolicy) is limited to the named admin roles, who are denied decryption.
+  statement {
+    sid    = "KeyAdministrationWithoutUse"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = var.kms_admin_role_arns
+    }
+    # Explicit list: no kms:Create* (it would include CreateGrant) and no use.
+    actions = [
+      "kms:CreateAlias",
+      "kms:DeleteAlias",
+      "kms:UpdateAlias",
+      "kms:DescribeKey",
+      "kms:EnableKey",
+      "kms:DisableKey",
+      "kms:EnableKeyRotation",
+      "kms:DisableKeyRotation",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListAliases",
+      "kms:ListGrants",
+      "kms:ListKeyPolicies",
+      "kms:ListResourceTags",
+      "kms:PutKeyPolicy",
+      "kms:RevokeGrant",
+      "kms:RetireGrant",
+      "kms:ScheduleKeyDeletion",
+      "kms:CancelKeyDeletion",
+      "kms:TagResource",
+      "kms:UntagResource",
+      "kms:UpdateKeyDescription",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "EnclaveDecryptOnlyWithAttestation"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.instance.arn]
+    }
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+    dynamic "condition" {
+      for_each = local.attestation_pcrs
+      content {
+        test     = "StringEqualsIgnoreCase"
+        variable = condition.key
+        values   = [condition.value]
+      }
+    }
+  }
+
+  statement {
+    sid    = "DenyUseWithoutAttestation"
+    effect = "Deny"
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.instance.arn]
+    }
+    actions   = local.decrypt_class_actions
+    resources = ["*"]
+    condition {
+      test     = "Null"
+      variable = "kms:RecipientAttestation:ImageSha384"
+      values   = ["true"]
+    }
+  }
+
+  statement {
+    sid    = "DenyAdministratorsDecryption"
+    effect = "Deny"
+    principals {
+      type        = "AWS"
+      identifiers = var.kms_admin_role_arns
+    }
+    actions   = local.decrypt_class_actions
+    resources = ["*"]
+  }
+}
+
+resource "aws_kms_key" "sealing" {
+  description             = "${var.name}: Signet sealing key, released only to the attested enclave image"
+  key_usage               = "ENCRYPT_DECRYPT"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.sealing_key.json
+  tags                    = var.tags
+}
+
+resource "aws_kms_alias" "sealing" {
+  name          = "alias/${var.name}-sealing"
+  target_key_id = aws_kms_key.sealing.key_id
+}
+
+# A second key for operational data (secrets, logs, database): usable by the
+# instances and AWS services, never by the enclave's attestation path.
+data "aws_iam_policy_document" "ops_key" {
+  #checkov:skip=CKV_AWS_111:A key policy's resource "*" means this key only; writes are limited to named roles.
+  #checkov:skip=CKV_AWS_356:A key policy's resource "*" means this key only (AWS requires "*" in key policies).
+  #checkov:skip=CKV_AWS_109:Key administration (PutKeyPolicy) is limited to the named admin roles, who are denied decryption.
+  statement {
+    sid    = "KeyAdministration"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = var.kms_admin_role_arns
+    }
+    actions = [
+      "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:DescribeKey", "kms:EnableKey", "kms:DisableKey",
+      "kms:EnableKeyRotation", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases", "kms:ListGrants",
+      "kms:ListKeyPolicies", "kms:ListResourceTags", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+      "kms:TagResource", "kms:UntagResource", "kms:UpdateKeyDescription",
+    ]
+    resources = ["*"]
+  }
+  statement {
+    sid    = "InstancesReadSecrets"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.instance.arn]
+    }
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+  statement {
+    sid    = "ServicesInThisAccount"
+    effect = "Allow"
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com", "secretsmanager.amazonaws.com", "rds.amazonaws.com"]
+    }
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "ops" {
+  description             = "${var.name}: secrets, logs and database encryption"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.ops_key.json
+  tags                    = var.tags
+}
