@@ -6,6 +6,7 @@
 //! wrong answer counts as an error.
 
 mod http;
+mod pkcs11;
 mod server;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,14 @@ struct Args {
     /// One JSON object per scenario instead of the table.
     #[arg(long)]
     json: bool,
+    /// Run the started host with the PKCS#11 backend on this module (PIN in
+    /// PKCS11_PIN, token config e.g. SOFTHSM2_CONF from the environment), and
+    /// measure raw `C_Sign` on the same token as the baseline.
+    #[arg(long, requires = "pkcs11_token_label")]
+    pkcs11_module: Option<std::path::PathBuf>,
+    /// Token label, with --pkcs11-module.
+    #[arg(long)]
+    pkcs11_token_label: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -380,9 +389,20 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: &Args) -> Result<bool, String> {
+    let mut dev_args = args.dev_args.clone();
+    if let (Some(module), Some(label)) = (&args.pkcs11_module, &args.pkcs11_token_label) {
+        dev_args.extend([
+            "--backend".into(),
+            "pkcs11".into(),
+            "--pkcs11-module".into(),
+            module.display().to_string(),
+            "--pkcs11-token-label".into(),
+            label.clone(),
+        ]);
+    }
     let dev = match &args.url {
         Some(_) => None,
-        None => Some(DevHost::start(&args.dev_args, &[])?),
+        None => Some(DevHost::start(&dev_args, &[])?),
     };
     let target = Arc::new(match (&dev, &args.url) {
         (Some(d), _) => Target {
@@ -421,8 +441,17 @@ fn run(args: &Args) -> Result<bool, String> {
             .map_err(|e| e.to_string())
     })?;
 
-    // The baseline, in this run, before the load starts.
+    // The baselines, in this run, before the load starts.
     let raw = raw_k256_per_second(2.0);
+    let raw_c_sign = match (&args.pkcs11_module, &args.pkcs11_token_label) {
+        (Some(m), Some(l)) => Some(pkcs11::raw_c_sign_per_second(m, l, cores, 3.0)?),
+        _ => None,
+    };
+    if let Some(r) = raw_c_sign {
+        if !args.json {
+            println!("raw PKCS#11 C_Sign (CKM_ECDSA, secp256k1) on the same token, {cores} threads: {r:.0}/s (same run)");
+        }
+    }
     if !args.json {
         println!("signet-bench: {} connections, {} s per scenario, {} wallets; {cores} cores on this machine", args.connections, args.duration, args.wallets);
         println!("raw k256 sign_prehash_recoverable, one core: {raw:.0}/s (same run)\n");
@@ -503,7 +532,7 @@ fn run(args: &Args) -> Result<bool, String> {
                 json!({
                     "scenario": scenario.name(), "ops_per_s": ops, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
                     "errors": errors, "errors_by_kind": tally.errors, "signatures_checked": tally.checked,
-                    "raw_k256_sign_per_s": raw, "server_cores": server_cores, "server_cpu_s": server_cpu,
+                    "raw_k256_sign_per_s": raw, "raw_pkcs11_c_sign_per_s": raw_c_sign, "server_cores": server_cores, "server_cpu_s": server_cpu,
                     "server_peak_rss_mb": peak_kb as f64 / 1024.0, "ratio": ratio, "connections": args.connections, "duration_s": wall,
                 })
             );
@@ -527,7 +556,11 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     if !args.json {
-        println!("\nratio = ops/s / (raw k256 per core x server cores used); sampled signatures re-verified with libsecp256k1");
+        if raw_c_sign.is_some() {
+            println!("\nratio (sign) = ops/s / raw C_Sign/s on the same token; sampled signatures re-verified with libsecp256k1");
+        } else {
+            println!("\nratio = ops/s / (raw k256 per core x server cores used); sampled signatures re-verified with libsecp256k1");
+        }
     }
     drop(dev);
     Ok(clean)

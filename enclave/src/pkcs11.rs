@@ -71,6 +71,9 @@ pub struct Pkcs11Backend {
     pin: AuthPin,
     idle: Mutex<Vec<Session>>,
     public_keys: Mutex<HashMap<String, (KeyType, Vec<u8>)>>,
+    /// Private key handles by key id (token object handles stay valid for the
+    /// life of the application; a stale one is looked up again).
+    private_handles: Mutex<HashMap<String, ObjectHandle>>,
 }
 
 impl Pkcs11Backend {
@@ -96,6 +99,7 @@ impl Pkcs11Backend {
             pin: AuthPin::from(pin),
             idle: Mutex::new(Vec::new()),
             public_keys: Mutex::new(HashMap::new()),
+            private_handles: Mutex::new(HashMap::new()),
         };
         // Log in now so a wrong PIN stops the signer at start.
         let session = backend.new_session().map_err(|e| e.message)?;
@@ -270,7 +274,7 @@ fn finish_ecdsa(
                         })
                         .is_some_and(|k| k == vk)
                 })
-                .ok_or_else(|| bad("no recovery id"))?;
+                .ok_or_else(|| bad("does not verify (no recovery id yields the key)"))?;
             Ok(RawSignature {
                 bytes: sig.to_bytes().to_vec(),
                 recovery_id: Some(recid),
@@ -441,6 +445,9 @@ impl KeyBackend for Pkcs11Backend {
             Ok(n)
         })?;
         if let Ok(mut m) = self.public_keys.lock() {
+            m.remove(key_id);
+        }
+        if let Ok(mut m) = self.private_handles.lock() {
             m.remove(key_id);
         }
         Ok(removed > 0)
