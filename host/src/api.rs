@@ -120,6 +120,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A page size: `default` when absent, refused outside 1..=`max`.
+fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::bad_request(format!("`limit` must be 1 to {max}")));
+    }
+    Ok(limit)
+}
+
 fn query<T: DeserializeOwned>(
     q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> Result<T, ApiError> {
@@ -303,10 +312,7 @@ async fn list_wallets(
 ) -> Result<Json<Value>, ApiError> {
     require_scope(&state, &p, "wallets:read", "wallets").await?;
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be 1 to 500"));
-    }
+    let limit = page_limit(q.limit, 50, 500)?;
     let after = q
         .after
         .map(|cursor| {
@@ -368,6 +374,7 @@ async fn destroy_wallet(
             event,
         )
         .await?;
+    state.wallets.forget(&id);
     Ok((StatusCode::OK, Json(json!({"id": id, "destroyed": true}))).into_response())
 }
 
@@ -763,10 +770,7 @@ async fn audit(
 ) -> Result<Json<Value>, ApiError> {
     require_scope(&state, &p, "audit:read", "audit").await?;
     let q = query(q)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be 1 to 1000"));
-    }
+    let limit = page_limit(q.limit, 100, 1000)?;
     let events = state.store.audit(q.after.unwrap_or(0), limit).await?;
     let next = (events.len() == limit as usize)
         .then(|| events.last().map(|e| e.seq))

@@ -466,7 +466,8 @@ fn i64_of(v: u64) -> i64 {
 /// Applies one op inside the batch transaction.
 async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<bool, sqlx::Error> {
     match op {
-        WriteOp::Audit => Ok(true),
+        // Ticket consumptions are applied together by `consume_tickets`.
+        WriteOp::Audit | WriteOp::ConsumeTicket { .. } => Ok(true),
         WriteOp::CreateClient(c) => {
             sqlx::query("INSERT INTO api_clients (id, name, tenant, scopes, secret_sha256, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)")
                 .bind(&c.id)
@@ -520,20 +521,6 @@ async fn apply(conn: &mut SqliteConnection, op: &WriteOp) -> Result<bool, sqlx::
                 .execute(&mut *conn)
                 .await?;
             Ok(true)
-        }
-        WriteOp::ConsumeTicket {
-            jti,
-            wallet_id,
-            expires_at,
-        } => {
-            let r = sqlx::query("INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING")
-                .bind(jti)
-                .bind(wallet_id)
-                .bind(i64_of(signet_proto::time::now_ms() / 1000))
-                .bind(i64_of(*expires_at))
-                .execute(&mut *conn)
-                .await?;
-            Ok(r.rows_affected() == 1)
         }
     }
 }

@@ -548,7 +548,7 @@ fn the_runbook_end_to_end() {
         Some(&alice),
         "POST",
         &sign_path,
-        Some(json!({"digest": "11".repeat(200_000)})),
+        Some(json!({"digest": "11".repeat(66_000)})),
     );
     assert_eq!((s, code(&v)), (413, "too_large"));
     let (s, v) = call(&host, None, "GET", "/v1/wallets", None);

@@ -277,14 +277,11 @@ fn check_config_names_the_variable_and_serve_refuses_weak_secrets() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ATTESTATION_POLICY"));
 }
 
-#[test]
-fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    // A signer on a unix socket, as an operator would run it beside `serve`.
-    let internal = "4e3d2c1b0a99887766554433221100ffeeddccbb";
-    let ticket = "b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e";
-    let socket = dir.join("signer.sock");
+const INTERNAL: &str = "4e3d2c1b0a99887766554433221100ffeeddccbb";
+const TICKET: &str = "b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e";
+
+/// A dev-attested signer on a unix socket, as an operator would run it beside `serve`.
+fn start_signer(dir: &Path, socket: &Path) -> Running {
     let signer = Running(
         Command::new(sibling("signet-enclave"))
             .arg("--listen")
@@ -292,8 +289,8 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
             .args(["--attestation", "dev", "--dev-dir"])
             .arg(dir.join("dev"))
             .env_clear()
-            .env("INTERNAL_API_KEY", internal)
-            .env("TICKET_SIGNING_SECRET", ticket)
+            .env("INTERNAL_API_KEY", INTERNAL)
+            .env("TICKET_SIGNING_SECRET", TICKET)
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
@@ -304,6 +301,16 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+    signer
+}
+
+#[test]
+fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let (internal, ticket) = (INTERNAL, TICKET);
+    let socket = dir.join("signer.sock");
+    let signer = start_signer(dir, &socket);
     // The policy: the dev root and the signer binary's PCRs.
     let root = dir
         .join("dev/attestation")
@@ -455,28 +462,9 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
 fn serve_refuses_a_signer_that_fails_the_policy() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let internal = "4e3d2c1b0a99887766554433221100ffeeddccbb";
-    let ticket = "b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e";
+    let (internal, ticket) = (INTERNAL, TICKET);
     let socket = dir.join("signer.sock");
-    let _signer = Running(
-        Command::new(sibling("signet-enclave"))
-            .arg("--listen")
-            .arg(format!("unix:{}", socket.display()))
-            .args(["--attestation", "dev", "--dev-dir"])
-            .arg(dir.join("dev"))
-            .env_clear()
-            .env("INTERNAL_API_KEY", internal)
-            .env("TICKET_SIGNING_SECRET", ticket)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..400 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    let _signer = start_signer(dir, &socket);
     // Right root, wrong image.
     let root = dir
         .join("dev/attestation")
