@@ -232,42 +232,26 @@ async fn one_op(
         serde_json::from_slice(body).map_err(|_| format!("{status} unparsable body"))
     };
     match scenario {
-        Scenario::Sign => {
+        Scenario::Sign | Scenario::IntentSign => {
             let digest = random_hex(32);
+            let digest_body = Some(format!(r#"{{"digest":"{digest}"}}"#));
+            let sign_body = if scenario == Scenario::IntentSign {
+                let (s, b) = conn
+                    .call(
+                        "POST",
+                        &format!("/v1/wallets/{wallet}/sign-intent"),
+                        digest_body,
+                    )
+                    .await
+                    .map_err(|e| format!("io: {e}"))?;
+                let intent = expect(s, &b, 201)?;
+                let ticket = intent["ticket"].as_str().unwrap_or_default();
+                Some(format!(r#"{{"ticket":"{ticket}"}}"#))
+            } else {
+                digest_body
+            };
             let (s, b) = conn
-                .call(
-                    "POST",
-                    &format!("/v1/wallets/{wallet}/sign"),
-                    Some(format!(r#"{{"digest":"{digest}"}}"#)),
-                )
-                .await
-                .map_err(|e| format!("io: {e}"))?;
-            let v = expect(s, &b, 200)?;
-            if check {
-                tally.checked += 1;
-                if !check_signature(pk, &digest, &v) {
-                    return Err("wrong signature".into());
-                }
-            }
-        }
-        Scenario::IntentSign => {
-            let digest = random_hex(32);
-            let (s, b) = conn
-                .call(
-                    "POST",
-                    &format!("/v1/wallets/{wallet}/sign-intent"),
-                    Some(format!(r#"{{"digest":"{digest}"}}"#)),
-                )
-                .await
-                .map_err(|e| format!("io: {e}"))?;
-            let intent = expect(s, &b, 201)?;
-            let ticket = intent["ticket"].as_str().unwrap_or_default();
-            let (s, b) = conn
-                .call(
-                    "POST",
-                    &format!("/v1/wallets/{wallet}/sign"),
-                    Some(format!(r#"{{"ticket":"{ticket}"}}"#)),
-                )
+                .call("POST", &format!("/v1/wallets/{wallet}/sign"), sign_body)
                 .await
                 .map_err(|e| format!("io: {e}"))?;
             let v = expect(s, &b, 200)?;
