@@ -428,7 +428,15 @@ fn run(args: &Args) -> Result<bool, String> {
     // The baselines, in this run, before the load starts.
     let raw = raw_k256_per_second(2.0);
     let raw_c_sign = match (&args.pkcs11_module, &args.pkcs11_token_label) {
-        (Some(m), Some(l)) => Some(pkcs11::raw_c_sign_per_second(m, l, cores, 3.0)?),
+        (Some(m), Some(l)) => Some(pkcs11::raw_c_sign_per_second(
+            m,
+            l,
+            std::env::var("RAWT")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(cores),
+            3.0,
+        )?),
         _ => None,
     };
     if let Some(r) = raw_c_sign {
@@ -498,8 +506,11 @@ fn run(args: &Args) -> Result<bool, String> {
         clean &= errors == 0;
         let server_cores =
             (!target.pids.is_empty() && *scenario != Scenario::Verify).then(|| server_cpu / wall);
-        let ratio = match scenario {
-            Scenario::Sign | Scenario::IntentSign => {
+        let ratio = match (scenario, raw_c_sign) {
+            // With an HSM the baseline is the token's own C_Sign rate.
+            (Scenario::Sign, Some(c_sign)) => Some(ops / c_sign),
+            (Scenario::IntentSign, Some(_)) => None,
+            (Scenario::Sign | Scenario::IntentSign, None) => {
                 server_cores.filter(|c| *c > 0.0).map(|c| ops / (raw * c))
             }
             _ => None,

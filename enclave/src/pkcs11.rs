@@ -229,6 +229,68 @@ impl Pkcs11Backend {
         }
         Ok(Some(found))
     }
+
+    /// The handle of `key_id`'s private key, cached after the first lookup
+    /// (token object handles stay valid for the life of the application).
+    fn private_handle(&self, session: &Session, key_id: &str) -> Result<ObjectHandle, CkError> {
+        if let Some(h) = self
+            .private_handles
+            .lock()
+            .ok()
+            .and_then(|m| m.get(key_id).copied())
+        {
+            return Ok(h);
+        }
+        let handle = self
+            .find(session, key_id, ObjectClass::PRIVATE_KEY)?
+            .first()
+            .copied()
+            .ok_or(CkError::Pkcs11(
+                RvError::KeyHandleInvalid,
+                cryptoki::context::Function::Sign,
+            ))?;
+        if let Ok(mut m) = self.private_handles.lock() {
+            m.insert(key_id.to_owned(), handle);
+        }
+        Ok(handle)
+    }
+
+    fn forget_handle(&self, key_id: &str) {
+        if let Ok(mut m) = self.private_handles.lock() {
+            m.remove(key_id);
+        }
+    }
+
+    /// Checks what the HSM returned against the public key before it leaves
+    /// the signer (normalizing ECDSA to low S, with the secp256k1 recovery id).
+    fn check_signature(
+        kt: KeyType,
+        public_key: &[u8],
+        digest: &[u8],
+        input: &[u8],
+        raw: Vec<u8>,
+    ) -> Result<RawSignature, SignerError> {
+        match kt {
+            KeyType::Ed25519 => {
+                let pk: [u8; 32] = public_key
+                    .try_into()
+                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
+                let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
+                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
+                let sig = ed25519_dalek::Signature::from_slice(&raw).map_err(|_| {
+                    SignerError::new(ErrorCode::Internal, "HSM signature malformed")
+                })?;
+                vk.verify_strict(input, &sig).map_err(|_| {
+                    SignerError::new(ErrorCode::Internal, "HSM signature does not verify")
+                })?;
+                Ok(RawSignature {
+                    bytes: raw,
+                    recovery_id: None,
+                })
+            }
+            _ => finish_ecdsa(kt, public_key, digest, &raw),
+        }
+    }
 }
 
 /// `CKA_EC_POINT` is a DER OCTET STRING around the point.
@@ -261,23 +323,12 @@ fn finish_ecdsa(
         KeyType::Secp256k1 => {
             let sig = k256::ecdsa::Signature::from_slice(raw).map_err(|_| bad("malformed"))?;
             let sig = sig.normalize_s().unwrap_or(sig);
-            let vk = k256::ecdsa::VerifyingKey::from_sec1_bytes(public_key)
-                .map_err(|_| bad("public key"))?;
-            vk.verify_prehash(digest, &sig)
-                .map_err(|_| bad("does not verify"))?;
-            let recid = [0u8, 1]
-                .into_iter()
-                .find(|id| {
-                    k256::ecdsa::RecoveryId::from_byte(*id)
-                        .and_then(|rid| {
-                            k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &sig, rid).ok()
-                        })
-                        .is_some_and(|k| k == vk)
-                })
-                .ok_or_else(|| bad("does not verify (no recovery id yields the key)"))?;
+            let bytes: [u8; 64] = sig.to_bytes().into();
+            let recovery_id = verify_and_recovery_id(public_key, digest, &bytes)
+                .ok_or_else(|| bad("does not verify"))?;
             Ok(RawSignature {
-                bytes: sig.to_bytes().to_vec(),
-                recovery_id: Some(recid),
+                bytes: bytes.to_vec(),
+                recovery_id: Some(recovery_id),
             })
         }
         KeyType::P256 => {
@@ -294,6 +345,27 @@ fn finish_ecdsa(
         }
         KeyType::Ed25519 => Err(bad("not ECDSA")),
     }
+}
+
+/// Verifies a (low-S) secp256k1 signature over a 32-byte prehash against
+/// `public_key` and finds its recovery id in the same step, with
+/// libsecp256k1: the id whose recovered key is `public_key` (recovering `Q`
+/// from `(r, s, id)` and comparing it with the key is equivalent to
+/// verifying). Costs one recovery when the id is 0 and two when it is 1,
+/// against a verification plus one or two recoveries done separately.
+/// `None` if no id yields the key (the signature does not verify).
+fn verify_and_recovery_id(public_key: &[u8], digest: &[u8], sig: &[u8; 64]) -> Option<u8> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let expected = secp256k1::PublicKey::from_slice(public_key).ok()?;
+    let message = secp256k1::Message::from_digest(digest.try_into().ok()?);
+    (0..=3).find_map(|id| {
+        let recoverable =
+            RecoverableSignature::from_compact(sig, RecoveryId::from_i32(id).ok()?).ok()?;
+        let recovered = secp256k1::SECP256K1
+            .recover_ecdsa(&message, &recoverable)
+            .ok()?;
+        (recovered == expected).then_some(id as u8)
+    })
 }
 
 impl KeyBackend for Pkcs11Backend {
@@ -399,37 +471,27 @@ impl KeyBackend for Pkcs11Backend {
             _ => Mechanism::Ecdsa,
         };
         let raw = self.with_session(|s| {
-            let handle = self
-                .find(s, key_id, ObjectClass::PRIVATE_KEY)?
-                .first()
-                .copied()
-                .ok_or(CkError::Pkcs11(
-                    RvError::KeyHandleInvalid,
-                    cryptoki::context::Function::Sign,
-                ))?;
-            s.sign(&mechanism, handle, input)
-        })?;
-        match kt {
-            KeyType::Ed25519 => {
-                let pk: [u8; 32] = public_key
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
-                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
-                let sig = ed25519_dalek::Signature::from_slice(&raw).map_err(|_| {
-                    SignerError::new(ErrorCode::Internal, "HSM signature malformed")
-                })?;
-                vk.verify_strict(input, &sig).map_err(|_| {
-                    SignerError::new(ErrorCode::Internal, "HSM signature does not verify")
-                })?;
-                Ok(RawSignature {
-                    bytes: raw,
-                    recovery_id: None,
-                })
+            let handle = self.private_handle(s, key_id)?;
+            match s.sign(&mechanism, handle, input) {
+                // Destroyed and re-created behind our back (another process
+                // on the same token): look it up again, once.
+                Err(CkError::Pkcs11(
+                    RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid,
+                    _,
+                )) => {
+                    self.forget_handle(key_id);
+                    let handle = self.private_handle(s, key_id)?;
+                    s.sign(&mechanism, handle, input)
+                }
+                other => other,
             }
-            _ => finish_ecdsa(kt, &public_key, digest, &raw),
+        })?;
+        let checked = Self::check_signature(kt, &public_key, digest, input, raw);
+        if checked.is_err() {
+            // A handle that signs with another key must not be used again.
+            self.forget_handle(key_id);
         }
+        checked
     }
 
     fn destroy(&self, key_id: &str) -> Result<bool, SignerError> {
@@ -498,6 +560,7 @@ pub fn ck_key_type(kt: KeyType) -> CkKeyType {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest as _;
 
     #[test]
     fn octet_strings_unwrap() {
@@ -508,6 +571,49 @@ mod tests {
         assert!(unwrap_octet_string(&[0x03, 0x01, 1]).is_none());
         assert_eq!(key_type_of(OID_P256), Some(KeyType::P256));
         assert_eq!(key_type_of(&[0x06, 0x01, 0x00]), None);
+    }
+
+    #[test]
+    fn one_verification_yields_the_recovery_id_k256_computes() {
+        for k in 1..=24u8 {
+            let key = k256::ecdsa::SigningKey::from_slice(&[k; 32]).unwrap();
+            let other = k256::ecdsa::SigningKey::from_slice(&[k.wrapping_add(100); 32]).unwrap();
+            let digest = sha2::Sha256::digest([k]);
+            let pk = key.verifying_key().to_encoded_point(false);
+            let other_pk = other.verifying_key().to_encoded_point(false);
+            let (sig, recid) = key.sign_prehash_recoverable(&digest).unwrap();
+            let sig: [u8; 64] = sig.to_bytes().into();
+            assert_eq!(
+                verify_and_recovery_id(pk.as_bytes(), &digest, &sig),
+                Some(recid.to_byte())
+            );
+            let compressed = key.verifying_key().to_encoded_point(true);
+            assert_eq!(
+                verify_and_recovery_id(compressed.as_bytes(), &digest, &sig),
+                Some(recid.to_byte())
+            );
+            let mut wrong = digest;
+            wrong[0] ^= 1;
+            assert_eq!(verify_and_recovery_id(pk.as_bytes(), &wrong, &sig), None);
+            assert_eq!(
+                verify_and_recovery_id(other_pk.as_bytes(), &digest, &sig),
+                None
+            );
+            assert_eq!(
+                verify_and_recovery_id(pk.as_bytes(), &digest[..31], &sig),
+                None
+            );
+            assert_eq!(
+                verify_and_recovery_id(&pk.as_bytes()[1..], &digest, &sig),
+                None
+            );
+            let mut flipped = sig;
+            flipped[40] ^= 1;
+            assert_eq!(
+                verify_and_recovery_id(pk.as_bytes(), &digest, &flipped),
+                None
+            );
+        }
     }
 
     #[test]
