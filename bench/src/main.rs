@@ -88,6 +88,17 @@ impl Scenario {
     }
 }
 
+/// One scenario's measurements, printed once the closing baseline is in.
+struct Row {
+    scenario: Scenario,
+    ops: f64,
+    wall: f64,
+    server_cpu: f64,
+    cpu_by_process: Vec<f64>,
+    peak_kb: u64,
+    tally: Tally,
+}
+
 /// What one worker saw.
 #[derive(Default)]
 struct Tally {
@@ -425,42 +436,28 @@ fn run(args: &Args) -> Result<bool, String> {
             .map_err(|e| e.to_string())
     })?;
 
-    // The baselines, in this run, before the load starts.
+    // The baselines, in this run, before the load starts (raw C_Sign also
+    // after it: the machine is shared, and the mean of both brackets the load).
     let raw = raw_k256_per_second(2.0);
-    let raw_c_sign = match (&args.pkcs11_module, &args.pkcs11_token_label) {
-        (Some(m), Some(l)) => Some(pkcs11::raw_c_sign_per_second(
-            m,
-            l,
-            std::env::var("RAWT")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(cores),
-            3.0,
-        )?),
-        _ => None,
-    };
-    if let Some(r) = raw_c_sign {
+    let c_sign = |when: &str| -> Result<Option<pkcs11::RawCSign>, String> {
+        let (Some(m), Some(l)) = (&args.pkcs11_module, &args.pkcs11_token_label) else {
+            return Ok(None);
+        };
+        let r = pkcs11::raw_c_sign_per_second(m, l, cores, 3.0)?;
         if !args.json {
-            println!("raw PKCS#11 C_Sign (CKM_ECDSA, secp256k1) on the same token, {cores} threads: {r:.0}/s (same run)");
+            println!(
+                "raw PKCS#11 C_Sign (CKM_ECDSA, secp256k1) on the same token, {cores} threads, {when} the load: {:.0}/s, {:.0} µs CPU each",
+                r.per_s, r.cpu_us_per_op
+            );
         }
-    }
+        Ok(Some(r))
+    };
+    let c_sign_before = c_sign("before")?;
     if !args.json {
         println!("signet-bench: {} connections, {} s per scenario, {} wallets; {cores} cores on this machine", args.connections, args.duration, args.wallets);
-        println!("raw k256 sign_prehash_recoverable, one core: {raw:.0}/s (same run)\n");
-        println!(
-            "{:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>10} {:>7}",
-            "scenario",
-            "ops/s",
-            "p50 ms",
-            "p90 ms",
-            "p99 ms",
-            "max ms",
-            "errors",
-            "srv cores",
-            "srv MB pk",
-            "ratio"
-        );
+        println!("raw k256 sign_prehash_recoverable, one core: {raw:.0}/s (same run)");
     }
+    let mut rows = Vec::new();
     let mut clean = true;
     for scenario in &args.scenarios {
         let cpu0: Vec<f64> = target.pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
@@ -493,7 +490,8 @@ fn run(args: &Args) -> Result<bool, String> {
         };
         let wall = started.elapsed().as_secs_f64();
         let cpu1: Vec<f64> = target.pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
-        let server_cpu: f64 = cpu1.iter().zip(&cpu0).map(|(b, a)| b - a).sum();
+        let cpu_by_process: Vec<f64> = cpu1.iter().zip(&cpu0).map(|(b, a)| b - a).collect();
+        let server_cpu: f64 = cpu_by_process.iter().sum();
         let peak_kb: u64 = target
             .pids
             .iter()
@@ -501,11 +499,67 @@ fn run(args: &Args) -> Result<bool, String> {
             .map(|(_, hwm)| hwm)
             .sum();
         tally.latencies_us.sort_unstable();
-        let ops = tally.latencies_us.len() as f64 / wall;
         let errors: u64 = tally.errors.values().sum();
         clean &= errors == 0;
+        rows.push(Row {
+            scenario: *scenario,
+            ops: tally.latencies_us.len() as f64 / wall,
+            wall,
+            server_cpu,
+            cpu_by_process,
+            peak_kb,
+            tally,
+        });
+    }
+    let c_sign_after = c_sign("after")?;
+    let raw_c_sign = c_sign_before
+        .zip(c_sign_after)
+        .map(|(a, b)| (a.per_s + b.per_s) / 2.0);
+    let raw_c_sign_cpu_us = c_sign_before
+        .zip(c_sign_after)
+        .map(|(a, b)| (a.cpu_us_per_op + b.cpu_us_per_op) / 2.0);
+    if !args.json {
+        println!(
+            "\n{:<12} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9} {:>10} {:>7}",
+            "scenario",
+            "ops/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "srv cores",
+            "µs cpu/op",
+            "srv MB pk",
+            "ratio"
+        );
+    }
+    for row in &rows {
+        let Row {
+            scenario,
+            ops,
+            wall,
+            server_cpu,
+            cpu_by_process,
+            peak_kb,
+            tally,
+        } = row;
+        // Host first, then the signer (the order of `Target::pids`).
+        let us_per_op: Vec<f64> = cpu_by_process
+            .iter()
+            .map(|c| {
+                if *ops > 0.0 {
+                    c * 1e6 / (ops * wall)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         let server_cores =
             (!target.pids.is_empty() && *scenario != Scenario::Verify).then(|| server_cpu / wall);
+        let cpu_us_per_op = server_cores
+            .filter(|_| *ops > 0.0)
+            .map(|_| server_cpu * 1e6 / (ops * wall));
         let ratio = match (scenario, raw_c_sign) {
             // With an HSM the baseline is the token's own C_Sign rate.
             (Scenario::Sign, Some(c_sign)) => Some(ops / c_sign),
@@ -521,19 +575,24 @@ fn run(args: &Args) -> Result<bool, String> {
             percentile(&tally.latencies_us, 0.99),
             percentile(&tally.latencies_us, 1.0),
         );
+        let errors: u64 = tally.errors.values().sum();
         if args.json {
             println!(
                 "{}",
                 json!({
                     "scenario": scenario.name(), "ops_per_s": ops, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
                     "errors": errors, "errors_by_kind": tally.errors, "signatures_checked": tally.checked,
-                    "raw_k256_sign_per_s": raw, "raw_pkcs11_c_sign_per_s": raw_c_sign, "server_cores": server_cores, "server_cpu_s": server_cpu,
-                    "server_peak_rss_mb": peak_kb as f64 / 1024.0, "ratio": ratio, "connections": args.connections, "duration_s": wall,
+                    "raw_k256_sign_per_s": raw, "raw_pkcs11_c_sign_per_s": raw_c_sign,
+                    "raw_pkcs11_c_sign_before_per_s": c_sign_before.map(|r| r.per_s),
+                    "raw_pkcs11_c_sign_after_per_s": c_sign_after.map(|r| r.per_s),
+                    "raw_pkcs11_c_sign_cpu_us": raw_c_sign_cpu_us,
+                    "server_cores": server_cores, "server_cpu_s": server_cpu, "server_cpu_us_per_op": cpu_us_per_op, "cpu_us_per_op_by_process": us_per_op,
+                    "server_peak_rss_mb": *peak_kb as f64 / 1024.0, "ratio": ratio, "connections": args.connections, "duration_s": wall,
                 })
             );
         } else {
             println!(
-                "{:<12} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>9} {:>10.1} {:>7}",
+                "{:<12} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>9} {:>9} {:>10.1} {:>7}",
                 scenario.name(),
                 ops,
                 p50,
@@ -542,7 +601,8 @@ fn run(args: &Args) -> Result<bool, String> {
                 max,
                 errors,
                 server_cores.map_or("-".into(), |c| format!("{c:.2}")),
-                peak_kb as f64 / 1024.0,
+                cpu_us_per_op.map_or("-".into(), |c| format!("{c:.0}")),
+                *peak_kb as f64 / 1024.0,
                 ratio.map_or("-".into(), |r| format!("{r:.2}")),
             );
             for (kind, n) in &tally.errors {
@@ -551,8 +611,9 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     if !args.json {
-        if raw_c_sign.is_some() {
-            println!("\nratio (sign) = ops/s / raw C_Sign/s on the same token; sampled signatures re-verified with libsecp256k1");
+        if let (Some(r), Some(cpu)) = (raw_c_sign, raw_c_sign_cpu_us) {
+            println!("\nratio (sign) = ops/s / raw C_Sign/s on the same token (mean of before and after: {r:.0}/s, {cpu:.0} µs CPU each);");
+            println!("µs cpu/op = host + signer CPU per operation (SoftHSM computes inside the signer); sampled signatures re-verified with libsecp256k1");
         } else {
             println!("\nratio = ops/s / (raw k256 per core x server cores used); sampled signatures re-verified with libsecp256k1");
         }

@@ -9,6 +9,16 @@ use cryptoki::object::Attribute;
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 
+/// What one raw `C_Sign` run measured.
+#[derive(Clone, Copy)]
+pub struct RawCSign {
+    /// Signatures per second over all threads.
+    pub per_s: f64,
+    /// CPU time of this process per signature (µs): the token's own cost,
+    /// as SoftHSM computes in the caller's process.
+    pub cpu_us_per_op: f64,
+}
+
 /// `C_Sign`s per second on `threads` sessions for `seconds`, with a key pair
 /// made like the signer's (a sensitive, non-extractable *token* object —
 /// SoftHSM re-reads token objects from disk on use, so a session object would
@@ -18,7 +28,7 @@ pub fn raw_c_sign_per_second(
     label: &str,
     threads: usize,
     seconds: f64,
-) -> Result<f64, String> {
+) -> Result<RawCSign, String> {
     let pin = std::env::var("PKCS11_PIN")
         .map_err(|_| "PKCS11_PIN is required with --pkcs11-module".to_owned())?;
     let ctx = Pkcs11::new(module).map_err(|e| format!("{}: {e}", module.display()))?;
@@ -57,6 +67,7 @@ pub fn raw_c_sign_per_second(
             ],
         )
         .map_err(|e| e.to_string())?;
+    let cpu0 = crate::server::cpu_seconds(std::process::id());
     let start = Instant::now();
     let counts: Vec<u64> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads.max(1))
@@ -81,8 +92,15 @@ pub fn raw_c_sign_per_second(
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or(0)).collect()
     });
-    let per_s = counts.iter().sum::<u64>() as f64 / start.elapsed().as_secs_f64();
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = crate::server::cpu_seconds(std::process::id())
+        .zip(cpu0)
+        .map_or(0.0, |(b, a)| b - a);
+    let n = counts.iter().sum::<u64>().max(1) as f64;
     let _ = setup.destroy_object(private);
     let _ = setup.destroy_object(public);
-    Ok(per_s)
+    Ok(RawCSign {
+        per_s: n / wall,
+        cpu_us_per_op: cpu * 1e6 / n,
+    })
 }

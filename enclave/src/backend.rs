@@ -47,6 +47,12 @@ pub trait KeyBackend: Send + Sync {
     fn capacity(&self) -> usize;
     /// The sealing key version, for backends that seal.
     fn sealing_key_version(&self) -> Option<u32>;
+    /// `Some(n)` for backends whose calls block on a device (PKCS#11): they
+    /// run on at most `n` dedicated threads, off the async workers, so a slow
+    /// HSM never stalls the sockets. `None`: fast in-memory calls, run inline.
+    fn blocking_concurrency(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Checks a key id from the wire.

@@ -41,6 +41,13 @@ struct Args {
     /// Label of the PKCS#11 token holding Signet's keys.
     #[arg(long, value_name = "LABEL")]
     pkcs11_token_label: Option<String>,
+    /// Dedicated threads for PKCS#11 calls (each with its own logged-in
+    /// session), for HSMs whose calls wait on a device or network: set it to
+    /// the HSM's parallelism. 0 (default) calls the token on the async
+    /// workers, one session per worker: fastest for in-process software
+    /// tokens (SoftHSM), whose calls are CPU work anyway.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pkcs11_threads: usize,
     /// Directory of dev material: the dev attestation CA and the dev sealing
     /// key. INSECURE: anyone who reads it can unseal keys and forge documents.
     #[arg(long, value_name = "DIR")]
@@ -156,7 +163,7 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
                 .map_err(|_| "--backend pkcs11 needs the user PIN in PKCS11_PIN")?;
             // Unset it so no child or crash report can see it.
             std::env::remove_var("PKCS11_PIN");
-            let backend = Pkcs11Backend::open(module, label, pin)?;
+            let backend = Pkcs11Backend::open(module, label, pin, args.pkcs11_threads)?;
             tracing::info!(module = %module.display(), token = %label, "PKCS#11 token opened");
             Arc::new(backend)
         }

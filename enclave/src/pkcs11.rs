@@ -70,6 +70,10 @@ pub struct Pkcs11Backend {
     slot: Slot,
     pin: AuthPin,
     idle: Mutex<Vec<Session>>,
+    /// Sessions kept logged in (as many as calls can be in flight).
+    max_sessions: usize,
+    /// Dedicated threads for calls (0: the caller's thread).
+    threads: usize,
     public_keys: Mutex<HashMap<String, (KeyType, Vec<u8>)>>,
     /// Private key handles by key id (token object handles stay valid for the
     /// life of the application; a stale one is looked up again).
@@ -79,7 +83,15 @@ pub struct Pkcs11Backend {
 impl Pkcs11Backend {
     /// Loads `module`, finds the token labelled `token_label`, and logs in
     /// as user with `pin` (from `PKCS11_PIN`; never from a flag, never logged).
-    pub fn open(module: &Path, token_label: &str, pin: String) -> Result<Self, String> {
+    /// With `threads` > 0 the signer runs calls on that many dedicated
+    /// threads ([`KeyBackend::blocking_concurrency`]); with 0 on its async
+    /// workers. Either way each call in flight has its own session.
+    pub fn open(
+        module: &Path,
+        token_label: &str,
+        pin: String,
+        threads: usize,
+    ) -> Result<Self, String> {
         let ctx = Pkcs11::new(module)
             .map_err(|e| format!("cannot load PKCS#11 module {}: {e}", module.display()))?;
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
@@ -98,6 +110,9 @@ impl Pkcs11Backend {
             slot,
             pin: AuthPin::from(pin),
             idle: Mutex::new(Vec::new()),
+            max_sessions: threads
+                .max(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)),
+            threads,
             public_keys: Mutex::new(HashMap::new()),
             private_handles: Mutex::new(HashMap::new()),
         };
@@ -135,7 +150,7 @@ impl Pkcs11Backend {
 
     fn put_back(&self, session: Session) {
         if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < 64 {
+            if idle.len() < self.max_sessions {
                 idle.push(session);
             }
         }
@@ -545,6 +560,10 @@ impl KeyBackend for Pkcs11Backend {
 
     fn sealing_key_version(&self) -> Option<u32> {
         None
+    }
+
+    fn blocking_concurrency(&self) -> Option<usize> {
+        (self.threads > 0).then_some(self.threads)
     }
 }
 

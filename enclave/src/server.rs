@@ -181,7 +181,7 @@ async fn serve_connection(
             let signer = Arc::clone(&signer);
             let tx = tx.clone();
             tasks.spawn(async move {
-                let response = signer.handle(body);
+                let response = signer.serve(body).await;
                 if let Ok(bytes) = frame::encode(&Envelope { id, body: response }) {
                     let _ = tx.send(bytes).await;
                 }

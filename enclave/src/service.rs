@@ -29,6 +29,8 @@ pub struct Signer {
     replay: ReplayCache,
     internal_api_key: SharedSecret,
     started: Instant,
+    /// Bounds the dedicated threads of a blocking backend.
+    blocking: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 fn now_s() -> u64 {
@@ -47,7 +49,11 @@ impl Signer {
         internal_api_key: SharedSecret,
         replay_capacity: usize,
     ) -> Self {
+        let blocking = backend
+            .blocking_concurrency()
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
         Self {
+            blocking,
             backend,
             attestor,
             tickets,
@@ -99,6 +105,21 @@ impl Signer {
             attestation_mode: self.attestor.mode().to_owned(),
             sealing_key_version: self.backend.sealing_key_version(),
         }))
+    }
+
+    /// Answers one request of an authenticated connection from async code:
+    /// inline for in-memory backends, on a bounded set of dedicated threads
+    /// for blocking ones (PKCS#11).
+    pub async fn serve(self: Arc<Self>, request: Request) -> Response {
+        let Some(gate) = self.blocking.clone() else {
+            return self.handle(request);
+        };
+        let Ok(_permit) = gate.acquire_owned().await else {
+            return Response::error(ErrorCode::Internal, "signer is shutting down");
+        };
+        tokio::task::spawn_blocking(move || self.handle(request))
+            .await
+            .unwrap_or_else(|_| Response::error(ErrorCode::Internal, "signer task failed"))
     }
 
     /// Answers one request of an authenticated connection.

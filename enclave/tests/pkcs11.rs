@@ -12,6 +12,10 @@ use signet_proto::message::{GeneratedKey, SignRequest};
 use signet_proto::{ErrorCode, KeyType, Request, Response};
 
 fn start(dir: &std::path::Path, hsm: &SoftHsm) -> SignerProcess {
+    start_with(dir, hsm, &[])
+}
+
+fn start_with(dir: &std::path::Path, hsm: &SoftHsm, extra: &[&str]) -> SignerProcess {
     let env: Vec<(String, String)> = hsm
         .env()
         .into_iter()
@@ -22,7 +26,7 @@ fn start(dir: &std::path::Path, hsm: &SoftHsm) -> SignerProcess {
         .collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let args = hsm.args();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
     SignerProcess::start_with(dir, &env, &args)
 }
 
@@ -117,22 +121,42 @@ async fn conformance_on_softhsm() {
     }
     verify_independently(&checked);
 
-    // Restart everything: the HSM is the persistence.
+    // Restart everything: the HSM is the persistence. This time calls run
+    // on dedicated threads (the setting for network HSMs), many at once.
     drop(client);
     signer.kill();
-    let signer = start(dir.path(), &hsm);
+    let signer = start_with(dir.path(), &hsm, &["--pkcs11-threads", "3"]);
     let (client, _) = signer.client().await;
-    for (id, kt, g) in &keys {
-        let s = match client
-            .call(Request::Sign(request(id, *kt, b"after restart")))
-            .await
-            .unwrap()
-        {
-            Response::Signed(s) => s,
-            r => panic!("{r:?}"),
-        };
-        assert_eq!(s.public_key, g.key.public_key);
+    let client = std::sync::Arc::new(client);
+    let mut calls = tokio::task::JoinSet::new();
+    for (id, kt, g) in keys.clone() {
+        for n in 0..8u32 {
+            let client = std::sync::Arc::clone(&client);
+            let (id, public_key) = (id.clone(), g.key.public_key.clone());
+            calls.spawn(async move {
+                let req = request(&id, kt, format!("after restart {n}").as_bytes());
+                match client.call(Request::Sign(req.clone())).await.unwrap() {
+                    Response::Signed(s) => {
+                        assert_eq!(s.public_key, public_key);
+                        Checked {
+                            key_type: kt,
+                            public_key: s.public_key,
+                            digest: req.digest,
+                            message: req.message,
+                            signature: s.signature,
+                        }
+                    }
+                    r => panic!("{r:?}"),
+                }
+            });
+        }
     }
+    let mut after_restart = Vec::new();
+    while let Some(c) = calls.join_next().await {
+        after_restart.push(c.unwrap());
+    }
+    assert_eq!(after_restart.len(), 24);
+    verify_independently(&after_restart);
     // Destroy removes both objects.
     client
         .call(Request::Destroy {
