@@ -26,7 +26,11 @@ fn start_with(dir: &std::path::Path, hsm: &SoftHsm, extra: &[&str]) -> SignerPro
         .collect();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let args = hsm.args();
-    let args: Vec<&str> = args.iter().map(String::as_str).chain(extra.iter().copied()).collect();
+    let args: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .chain(extra.iter().copied())
+        .collect();
     SignerProcess::start_with(dir, &env, &args)
 }
 

@@ -546,17 +546,20 @@ fn values_clause(rows: usize, cols: usize) -> String {
 
 /// Consumes tickets with one statement per chunk; returns, per ticket,
 /// whether it was fresh (a jti repeated within the batch is fresh once).
+/// `begin` is put before the first statement (see [`run_batch`]).
 async fn consume_tickets(
     conn: &mut SqliteConnection,
     tickets: &[(&str, &str, u64)],
+    mut begin: &str,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let now = i64_of(signet_proto::time::now_ms() / 1000);
     let mut fresh = Vec::with_capacity(tickets.len());
     for chunk in tickets.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
+            "{begin}INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
             values_clause(chunk.len(), 4)
         );
+        begin = "";
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for (jti, wallet, exp) in chunk {
             q = q.bind(*jti).bind(*wallet).bind(now).bind(i64_of(*exp));
@@ -568,14 +571,26 @@ async fn consume_tickets(
     Ok(fresh)
 }
 
-/// Appends events to the chain, one statement per chunk.
+/// Appends events to the chain, one statement per chunk; `begin` is put
+/// before the first statement and `commit` after the last (see [`run_batch`]).
 async fn append_events(
     conn: &mut SqliteConnection,
     head: &mut (u64, String),
     events: &[NewEvent],
+    mut begin: &str,
+    commit: &str,
 ) -> Result<(), sqlx::Error> {
     let at = rfc3339_ms(signet_proto::time::now_ms());
-    for chunk in events.chunks(ROWS_PER_INSERT) {
+    let chunks = events.len().div_ceil(ROWS_PER_INSERT);
+    if chunks == 0 {
+        for sql in [begin, commit] {
+            let sql = sql.trim_matches(|c| c == ';' || c == ' ');
+            if !sql.is_empty() {
+                sqlx::query(sql).execute(&mut *conn).await?;
+            }
+        }
+    }
+    for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
         let mut rows = Vec::with_capacity(chunk.len());
         for event in chunk {
             let body = AuditEventBody {
@@ -591,9 +606,11 @@ async fn append_events(
             *head = (head.0 + 1, hash);
         }
         let sql = format!(
-            "INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash) VALUES {}",
-            values_clause(rows.len(), 8)
+            "{begin}INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash) VALUES {}{}",
+            values_clause(rows.len(), 8),
+            if n + 1 == chunks { commit } else { "" }
         );
+        begin = "";
         let mut q = sqlx::query(&sql);
         for (body, prev, hash) in &rows {
             q = q
@@ -641,14 +658,34 @@ async fn journal_loop(
 }
 
 /// Applies a batch in one transaction: rare writes one by one, ticket
-/// consumptions and audit events in multi-row statements (each statement
-/// crossing to SQLite's thread costs a context switch).
+/// consumptions and audit events in multi-row statements. Each trip to
+/// SQLite's worker thread costs two context switches, so `BEGIN` travels with
+/// the first statement and `COMMIT` with the last (sqlx-sqlite runs a
+/// multi-statement query in one trip): a batch of signatures is two trips.
+/// On any error the transaction is rolled back and nothing of the batch stays.
 async fn run_batch(
     conn: &mut SqliteConnection,
     batch: &[Job],
     head: &mut (u64, String),
 ) -> Result<Vec<bool>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
+    let result = write_batch(conn, batch, head).await;
+    if result.is_err() {
+        // Whether or not a transaction is still open (a failed COMMIT has
+        // already ended it), nothing of this batch may stay.
+        if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+            tracing::debug!(error = %e, "rollback after a failed batch");
+        }
+    }
+    result
+}
+
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    batch: &[Job],
+    head: &mut (u64, String),
+) -> Result<Vec<bool>, sqlx::Error> {
+    const BEGIN: &str = "BEGIN IMMEDIATE; ";
+    let mut begin = BEGIN;
     let mut applied = vec![true; batch.len()];
     let mut tickets = Vec::new();
     for (i, job) in batch.iter().enumerate() {
@@ -659,12 +696,24 @@ async fn run_batch(
                 wallet_id,
                 expires_at,
             } => tickets.push((i, (jti.as_str(), wallet_id.as_str(), *expires_at))),
-            op => applied[i] = apply(&mut tx, op).await?,
+            op => {
+                if !begin.is_empty() {
+                    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+                    begin = "";
+                }
+                applied[i] = apply(&mut *conn, op).await?;
+            }
         }
     }
     let rows: Vec<(&str, &str, u64)> = tickets.iter().map(|(_, t)| *t).collect();
-    for ((i, _), fresh) in tickets.iter().zip(consume_tickets(&mut tx, &rows).await?) {
-        applied[*i] = fresh;
+    if !rows.is_empty() {
+        for ((i, _), fresh) in tickets
+            .iter()
+            .zip(consume_tickets(&mut *conn, &rows, begin).await?)
+        {
+            applied[*i] = fresh;
+        }
+        begin = "";
     }
     let events: Vec<NewEvent> = batch
         .iter()
@@ -677,8 +726,7 @@ async fn run_batch(
             event
         })
         .collect();
-    append_events(&mut tx, head, &events).await?;
-    tx.commit().await?;
+    append_events(&mut *conn, head, &events, begin, "; COMMIT").await?;
     Ok(applied)
 }
 
@@ -767,6 +815,64 @@ mod tests {
         while tasks.join_next().await.is_some() {}
         let events = s.audit(0, 1000).await.unwrap();
         assert_eq!(events.len(), 500);
+        let mut v = ChainVerifier::default();
+        events.iter().try_for_each(|e| v.push(e)).unwrap();
+    }
+
+    async fn consumed(conn: &mut SqliteConnection) -> i64 {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM consumed_tickets")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
+        let (dir, s) = store().await;
+        s.journal()
+            .write(
+                WriteOp::Audit,
+                NewEvent::new("system", "test", "first", "ok"),
+            )
+            .await
+            .unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let mut conn = SqliteConnection::connect_with(&sqlite_options(&url).unwrap())
+            .await
+            .unwrap();
+        let jobs = |jti: &str| {
+            let (reply, _) = oneshot::channel();
+            vec![Job {
+                op: WriteOp::ConsumeTicket {
+                    jti: jti.into(),
+                    wallet_id: "w".into(),
+                    expires_at: 4_000_000_000,
+                },
+                event: NewEvent::new("client", "sign", "w", "ok"),
+                reply,
+            }]
+        };
+        // A stale chain head: the audit insert collides with seq 1 after the
+        // ticket insert succeeded; the ticket must not stay consumed.
+        let mut stale = (0, GENESIS_HASH.to_owned());
+        assert!(run_batch(&mut conn, &jobs("t1"), &mut stale).await.is_err());
+        assert_eq!(consumed(&mut conn).await, 0, "the failed batch left a row");
+        // The connection is not left inside a transaction.
+        let head = s.audit(0, 10).await.unwrap().pop().unwrap();
+        let mut head = (head.seq, head.hash);
+        assert_eq!(
+            run_batch(&mut conn, &jobs("t1"), &mut head).await.unwrap(),
+            [true]
+        );
+        assert_eq!(consumed(&mut conn).await, 1);
+        assert_eq!(
+            run_batch(&mut conn, &jobs("t1"), &mut head).await.unwrap(),
+            [false],
+            "a consumed ticket stays consumed"
+        );
+        let events = s.audit(0, 10).await.unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[2].outcome, "denied:ticket_replayed");
         let mut v = ChainVerifier::default();
         events.iter().try_for_each(|e| v.push(e)).unwrap();
     }
