@@ -247,31 +247,43 @@ impl Pkcs11Backend {
 
     /// The handle of `key_id`'s private key, cached after the first lookup
     /// (token object handles stay valid for the life of the application).
-    fn private_handle(&self, session: &Session, key_id: &str) -> Result<ObjectHandle, CkError> {
+    /// `None` if the token has no such private key.
+    fn private_handle(
+        &self,
+        session: &Session,
+        key_id: &str,
+    ) -> Result<Option<ObjectHandle>, CkError> {
         if let Some(h) = self
             .private_handles
             .lock()
             .ok()
             .and_then(|m| m.get(key_id).copied())
         {
-            return Ok(h);
+            return Ok(Some(h));
         }
-        let handle = self
+        let Some(handle) = self
             .find(session, key_id, ObjectClass::PRIVATE_KEY)?
             .first()
             .copied()
-            .ok_or(CkError::Pkcs11(
-                RvError::KeyHandleInvalid,
-                cryptoki::context::Function::Sign,
-            ))?;
+        else {
+            return Ok(None);
+        };
         if let Ok(mut m) = self.private_handles.lock() {
             m.insert(key_id.to_owned(), handle);
         }
-        Ok(handle)
+        Ok(Some(handle))
     }
 
     fn forget_handle(&self, key_id: &str) {
         if let Ok(mut m) = self.private_handles.lock() {
+            m.remove(key_id);
+        }
+    }
+
+    /// Forgets everything cached about `key_id` (it changed on the token).
+    fn forget_key(&self, key_id: &str) {
+        self.forget_handle(key_id);
+        if let Ok(mut m) = self.public_keys.lock() {
             m.remove(key_id);
         }
     }
@@ -486,24 +498,36 @@ impl KeyBackend for Pkcs11Backend {
             _ => Mechanism::Ecdsa,
         };
         let raw = self.with_session(|s| {
-            let handle = self.private_handle(s, key_id)?;
+            let Some(handle) = self.private_handle(s, key_id)? else {
+                return Ok(None);
+            };
             match s.sign(&mechanism, handle, input) {
-                // Destroyed and re-created behind our back (another process
-                // on the same token): look it up again, once.
+                // Destroyed (and perhaps re-created) behind our back by
+                // another process on the same token: look it up again, once.
                 Err(CkError::Pkcs11(
                     RvError::KeyHandleInvalid | RvError::ObjectHandleInvalid,
                     _,
                 )) => {
                     self.forget_handle(key_id);
-                    let handle = self.private_handle(s, key_id)?;
-                    s.sign(&mechanism, handle, input)
+                    match self.private_handle(s, key_id)? {
+                        Some(handle) => s.sign(&mechanism, handle, input).map(Some),
+                        None => Ok(None),
+                    }
                 }
-                other => other,
+                other => other.map(Some),
             }
         })?;
+        let Some(raw) = raw else {
+            self.forget_key(key_id);
+            return Err(SignerError::new(
+                ErrorCode::KeyNotFound,
+                "no such key on the HSM (it was removed from the token)",
+            ));
+        };
+        // Checked against the public key this signer knows for the id: a key
+        // replaced on the token behind Signet's back is refused, never used.
         let checked = Self::check_signature(kt, &public_key, digest, input, raw);
         if checked.is_err() {
-            // A handle that signs with another key must not be used again.
             self.forget_handle(key_id);
         }
         checked

@@ -7,6 +7,8 @@ mod common;
 
 use common::softhsm::{SoftHsm, TOKEN_LABEL, USER_PIN};
 use common::{ticket, verify_independently, Checked, SignerProcess, INTERNAL_KEY, TICKET_SECRET};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass};
 use sha2::{Digest as _, Sha256};
 use signet_proto::message::{GeneratedKey, SignRequest};
 use signet_proto::{ErrorCode, KeyType, Request, Response};
@@ -180,25 +182,80 @@ async fn conformance_on_softhsm() {
         }
         r => panic!("{r:?}"),
     }
+    // The private keys are sensitive and never extractable: ask the token directly.
+    let token = token_session(&hsm);
+    check_non_extractable(&token);
+
+    // Keys changed on the token by another process, behind the signer's
+    // back: a removed key is `key_not_found`; a key replaced under the same
+    // id is refused (it is not the key this signer generated), never used.
+    let destroy = |id: &str| {
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            for h in token
+                .find_objects(&[
+                    Attribute::Class(class),
+                    Attribute::Id(id.as_bytes().to_vec()),
+                ])
+                .unwrap()
+            {
+                token.destroy_object(h).unwrap();
+            }
+        }
+    };
+    destroy("hsm-0");
+    let err = client
+        .call(Request::Sign(request("hsm-0", KeyType::Secp256k1, b"gone")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::KeyNotFound), "{err}");
+    destroy("hsm-2");
+    token
+        .generate_key_pair(
+            &Mechanism::EccEdwardsKeyPairGen,
+            &[
+                Attribute::Token(true),
+                Attribute::Verify(true),
+                Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70]),
+                Attribute::Id(b"hsm-2".to_vec()),
+                Attribute::Label(b"signet:hsm-2".to_vec()),
+            ],
+            &[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Sign(true),
+                Attribute::Id(b"hsm-2".to_vec()),
+                Attribute::Label(b"signet:hsm-2".to_vec()),
+            ],
+        )
+        .unwrap();
+    let err = client
+        .call(Request::Sign(request(
+            "hsm-2",
+            KeyType::Ed25519,
+            b"swapped",
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Internal), "{err}");
+    assert!(err.to_string().contains("does not verify"), "{err}");
+
     drop(client);
     drop(signer);
     let log = std::fs::read_to_string(dir.path().join("signer.log")).unwrap();
     assert!(!log.contains(USER_PIN), "the PIN appears in the signer log");
     assert!(log.contains("PKCS#11 token opened"));
-
-    // The private keys are sensitive and never extractable: ask the token directly.
-    check_non_extractable(&hsm);
 }
 
-fn check_non_extractable(hsm: &SoftHsm) {
+/// A logged-in session on the test token, from this process (SoftHSM
+/// shares token objects between processes through its files).
+fn token_session(hsm: &SoftHsm) -> cryptoki::session::Session {
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-    use cryptoki::mechanism::Mechanism;
-    use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
     use cryptoki::session::UserType;
     use cryptoki::types::AuthPin;
-    // SAFETY-free: this process only reads SOFTHSM2_CONF at C_Initialize.
-    let ctx = Pkcs11::new(hsm.module()).unwrap();
+    // This process reads SOFTHSM2_CONF only at C_Initialize.
     std::env::set_var("SOFTHSM2_CONF", &hsm.conf);
+    let ctx = Pkcs11::new(hsm.module()).unwrap();
     ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
         .unwrap();
     let slot = ctx
@@ -211,6 +268,11 @@ fn check_non_extractable(hsm: &SoftHsm) {
     session
         .login(UserType::User, Some(&AuthPin::from(USER_PIN.to_owned())))
         .unwrap();
+    session
+}
+
+fn check_non_extractable(session: &cryptoki::session::Session) {
+    use cryptoki::object::{AttributeInfo, AttributeType};
     let private = session
         .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
         .unwrap();

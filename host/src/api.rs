@@ -705,7 +705,15 @@ async fn signer_sign(
             .call(SignerRequest::Sign(request.clone()))
             .await
         {
-            Ok(SignerResponse::Signed(s)) => return Ok(s),
+            Ok(SignerResponse::Signed(s)) if s.public_key == wallet.public_key => return Ok(s),
+            Ok(SignerResponse::Signed(_)) => {
+                // E.g. an HSM key replaced on the token behind Signet's back:
+                // a signature by any other key is not the wallet's.
+                tracing::error!(wallet = %wallet.id, "the signer signed with a key other than the wallet's; refused");
+                return Err(ApiError::internal(
+                    "the signer signed with a key other than the wallet's; refused",
+                ));
+            }
             Ok(_) => return Err(ApiError::internal("unexpected signer response to sign")),
             Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) if request.sealed.is_none() => {
                 request.sealed = Some(sealed_of(wallet)?);
