@@ -198,21 +198,21 @@ impl Pkcs11Backend {
         ])
     }
 
+    fn find_one(
+        &self,
+        session: &Session,
+        key_id: &str,
+        class: ObjectClass,
+    ) -> Result<Option<ObjectHandle>, CkError> {
+        Ok(self.find(session, key_id, class)?.first().copied())
+    }
+
     fn read_public(&self, key_id: &str) -> Result<Option<(KeyType, Vec<u8>)>, SignerError> {
-        if let Some(found) = self
-            .public_keys
-            .lock()
-            .ok()
-            .and_then(|m| m.get(key_id).cloned())
-        {
+        if let Some(found) = cached(&self.public_keys, key_id) {
             return Ok(Some(found));
         }
         let attrs = self.with_session(|s| {
-            let Some(handle) = self
-                .find(s, key_id, ObjectClass::PUBLIC_KEY)?
-                .first()
-                .copied()
-            else {
+            let Some(handle) = self.find_one(s, key_id, ObjectClass::PUBLIC_KEY)? else {
                 return Ok(None);
             };
             s.get_attributes(handle, &[AttributeType::EcParams, AttributeType::EcPoint])
@@ -253,19 +253,10 @@ impl Pkcs11Backend {
         session: &Session,
         key_id: &str,
     ) -> Result<Option<ObjectHandle>, CkError> {
-        if let Some(h) = self
-            .private_handles
-            .lock()
-            .ok()
-            .and_then(|m| m.get(key_id).copied())
-        {
+        if let Some(h) = cached(&self.private_handles, key_id) {
             return Ok(Some(h));
         }
-        let Some(handle) = self
-            .find(session, key_id, ObjectClass::PRIVATE_KEY)?
-            .first()
-            .copied()
-        else {
+        let Some(handle) = self.find_one(session, key_id, ObjectClass::PRIVATE_KEY)? else {
             return Ok(None);
         };
         if let Ok(mut m) = self.private_handles.lock() {
@@ -318,6 +309,11 @@ impl Pkcs11Backend {
             _ => finish_ecdsa(kt, public_key, digest, &raw),
         }
     }
+}
+
+/// A copy of what `cache` holds for `key_id`.
+fn cached<T: Clone>(cache: &Mutex<HashMap<String, T>>, key_id: &str) -> Option<T> {
+    cache.lock().ok().and_then(|m| m.get(key_id).cloned())
 }
 
 /// `CKA_EC_POINT` is a DER OCTET STRING around the point.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::softhsm::{SoftHsm, TOKEN_LABEL, USER_PIN};
+use common::softhsm::{destroy_key_pair, replace_key_pair, SoftHsm, TOKEN_LABEL, USER_PIN};
 use common::{ticket, verify_independently, Checked, SignerProcess, INTERNAL_KEY, TICKET_SECRET};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass};
@@ -183,52 +183,19 @@ async fn conformance_on_softhsm() {
         r => panic!("{r:?}"),
     }
     // The private keys are sensitive and never extractable: ask the token directly.
-    let token = token_session(&hsm);
+    let token = hsm.session();
     check_non_extractable(&token);
 
     // Keys changed on the token by another process, behind the signer's
     // back: a removed key is `key_not_found`; a key replaced under the same
     // id is refused (it is not the key this signer generated), never used.
-    let destroy = |id: &str| {
-        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
-            for h in token
-                .find_objects(&[
-                    Attribute::Class(class),
-                    Attribute::Id(id.as_bytes().to_vec()),
-                ])
-                .unwrap()
-            {
-                token.destroy_object(h).unwrap();
-            }
-        }
-    };
-    destroy("hsm-0");
+    destroy_key_pair(&token, "hsm-0");
     let err = client
         .call(Request::Sign(request("hsm-0", KeyType::Secp256k1, b"gone")))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::KeyNotFound), "{err}");
-    destroy("hsm-2");
-    token
-        .generate_key_pair(
-            &Mechanism::EccEdwardsKeyPairGen,
-            &[
-                Attribute::Token(true),
-                Attribute::Verify(true),
-                Attribute::EcParams(vec![0x06, 0x03, 0x2b, 0x65, 0x70]),
-                Attribute::Id(b"hsm-2".to_vec()),
-                Attribute::Label(b"signet:hsm-2".to_vec()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Sign(true),
-                Attribute::Id(b"hsm-2".to_vec()),
-                Attribute::Label(b"signet:hsm-2".to_vec()),
-            ],
-        )
-        .unwrap();
+    replace_key_pair(&token, "hsm-2", true);
     let err = client
         .call(Request::Sign(request(
             "hsm-2",
@@ -245,30 +212,6 @@ async fn conformance_on_softhsm() {
     let log = std::fs::read_to_string(dir.path().join("signer.log")).unwrap();
     assert!(!log.contains(USER_PIN), "the PIN appears in the signer log");
     assert!(log.contains("PKCS#11 token opened"));
-}
-
-/// A logged-in session on the test token, from this process (SoftHSM
-/// shares token objects between processes through its files).
-fn token_session(hsm: &SoftHsm) -> cryptoki::session::Session {
-    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-    use cryptoki::session::UserType;
-    use cryptoki::types::AuthPin;
-    // This process reads SOFTHSM2_CONF only at C_Initialize.
-    std::env::set_var("SOFTHSM2_CONF", &hsm.conf);
-    let ctx = Pkcs11::new(hsm.module()).unwrap();
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
-    let slot = ctx
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == TOKEN_LABEL)
-        .unwrap();
-    let session = ctx.open_rw_session(slot).unwrap();
-    session
-        .login(UserType::User, Some(&AuthPin::from(USER_PIN.to_owned())))
-        .unwrap();
-    session
 }
 
 fn check_non_extractable(session: &cryptoki::session::Session) {

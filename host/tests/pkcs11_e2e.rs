@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use softhsm::{SoftHsm, TOKEN_LABEL, USER_PIN};
+use softhsm::{replace_key_pair, SoftHsm, TOKEN_LABEL, USER_PIN};
 
 struct Host(Child, String);
 
@@ -158,7 +158,7 @@ fn dev_with_an_hsm_survives_restarts() {
     // restart the signer knows only the token's new key, and the host refuses
     // a signature by any key other than the wallet's.
     let id = wallets[0]["id"].as_str().unwrap();
-    replace_secp256k1_key_on_token(&hsm, id);
+    replace_key_pair(&hsm.session(), id, false);
     let host = start(&dir, &hsm);
     let (body, _, _) = sign_body("secp256k1");
     let err = ureq::post(&format!("{}/v1/wallets/{id}/sign", host.1))
@@ -176,55 +176,4 @@ fn dev_with_an_hsm_survives_restarts() {
         log.contains("the signer signed with a key other than the wallet's"),
         "{log}"
     );
-}
-
-/// Destroys the key pair with CKA_ID `id` and makes another one under the
-/// same id and label, from this process, as an intruder on the token would.
-fn replace_secp256k1_key_on_token(hsm: &SoftHsm, id: &str) {
-    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-    use cryptoki::mechanism::Mechanism;
-    use cryptoki::object::{Attribute, ObjectClass};
-    use cryptoki::session::UserType;
-    use cryptoki::types::AuthPin;
-    std::env::set_var("SOFTHSM2_CONF", &hsm.conf);
-    let ctx = Pkcs11::new(hsm.module()).unwrap();
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .unwrap();
-    let slot = ctx.get_slots_with_token().unwrap()[0];
-    let session = ctx.open_rw_session(slot).unwrap();
-    session
-        .login(UserType::User, Some(&AuthPin::from(USER_PIN.to_owned())))
-        .unwrap();
-    for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
-        for h in session
-            .find_objects(&[
-                Attribute::Class(class),
-                Attribute::Id(id.as_bytes().to_vec()),
-            ])
-            .unwrap()
-        {
-            session.destroy_object(h).unwrap();
-        }
-    }
-    let label = format!("signet:{id}").into_bytes();
-    session
-        .generate_key_pair(
-            &Mechanism::EccKeyPairGen,
-            &[
-                Attribute::Token(true),
-                Attribute::Verify(true),
-                Attribute::EcParams(vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a]),
-                Attribute::Id(id.as_bytes().to_vec()),
-                Attribute::Label(label.clone()),
-            ],
-            &[
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Sign(true),
-                Attribute::Id(id.as_bytes().to_vec()),
-                Attribute::Label(label),
-            ],
-        )
-        .unwrap();
 }

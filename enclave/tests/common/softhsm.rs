@@ -94,3 +94,87 @@ impl SoftHsm {
         &self.module
     }
 }
+
+impl SoftHsm {
+    /// A logged-in user session on this token from the test process itself,
+    /// as another process on the token (an operator tool, an intruder) would
+    /// have. This process reads `SOFTHSM2_CONF` only at `C_Initialize`, so one
+    /// test binary can open one token this way.
+    pub fn session(&self) -> cryptoki::session::Session {
+        use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+        use cryptoki::session::UserType;
+        use cryptoki::types::AuthPin;
+        std::env::set_var("SOFTHSM2_CONF", &self.conf);
+        let ctx = Pkcs11::new(&self.module).unwrap();
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+            .unwrap();
+        let slot = ctx
+            .get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == TOKEN_LABEL)
+            .unwrap();
+        let session = ctx.open_rw_session(slot).unwrap();
+        session
+            .login(UserType::User, Some(&AuthPin::from(USER_PIN.to_owned())))
+            .unwrap();
+        session
+    }
+}
+
+/// Destroys the key pair with `CKA_ID` = `id` and makes another one (secp256k1
+/// or Ed25519) under the same id and label, through `session`: what an
+/// intruder or a careless operator on the token could do behind Signet's back.
+pub fn replace_key_pair(session: &cryptoki::session::Session, id: &str, ed25519: bool) {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::Attribute;
+    destroy_key_pair(session, id);
+    let (mechanism, params) = if ed25519 {
+        (
+            Mechanism::EccEdwardsKeyPairGen,
+            vec![0x06, 0x03, 0x2b, 0x65, 0x70],
+        )
+    } else {
+        (
+            Mechanism::EccKeyPairGen,
+            vec![0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x0a],
+        )
+    };
+    let label = format!("signet:{id}").into_bytes();
+    session
+        .generate_key_pair(
+            &mechanism,
+            &[
+                Attribute::Token(true),
+                Attribute::Verify(true),
+                Attribute::EcParams(params),
+                Attribute::Id(id.as_bytes().to_vec()),
+                Attribute::Label(label.clone()),
+            ],
+            &[
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Sign(true),
+                Attribute::Id(id.as_bytes().to_vec()),
+                Attribute::Label(label),
+            ],
+        )
+        .unwrap();
+}
+
+/// Destroys both objects with `CKA_ID` = `id`, through `session`.
+pub fn destroy_key_pair(session: &cryptoki::session::Session, id: &str) {
+    use cryptoki::object::{Attribute, ObjectClass};
+    for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+        for h in session
+            .find_objects(&[
+                Attribute::Class(class),
+                Attribute::Id(id.as_bytes().to_vec()),
+            ])
+            .unwrap()
+        {
+            session.destroy_object(h).unwrap();
+        }
+    }
+}
