@@ -278,37 +278,6 @@ impl Pkcs11Backend {
             m.remove(key_id);
         }
     }
-
-    /// Checks what the HSM returned against the public key before it leaves
-    /// the signer (normalizing ECDSA to low S, with the secp256k1 recovery id).
-    fn check_signature(
-        kt: KeyType,
-        public_key: &[u8],
-        digest: &[u8],
-        input: &[u8],
-        raw: Vec<u8>,
-    ) -> Result<RawSignature, SignerError> {
-        match kt {
-            KeyType::Ed25519 => {
-                let pk: [u8; 32] = public_key
-                    .try_into()
-                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
-                let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
-                    .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
-                let sig = ed25519_dalek::Signature::from_slice(&raw).map_err(|_| {
-                    SignerError::new(ErrorCode::Internal, "HSM signature malformed")
-                })?;
-                vk.verify_strict(input, &sig).map_err(|_| {
-                    SignerError::new(ErrorCode::Internal, "HSM signature does not verify")
-                })?;
-                Ok(RawSignature {
-                    bytes: raw,
-                    recovery_id: None,
-                })
-            }
-            _ => finish_ecdsa(kt, public_key, digest, &raw),
-        }
-    }
 }
 
 /// A copy of what `cache` holds for `key_id`.
@@ -329,6 +298,36 @@ fn unwrap_octet_string(der: &[u8]) -> Option<&[u8]> {
         _ => return None,
     };
     (rest.len() == len).then_some(rest)
+}
+
+/// Checks what the HSM returned against the public key before it leaves
+/// the signer (normalizing ECDSA to low S, with the secp256k1 recovery id).
+fn check_hsm_signature(
+    kt: KeyType,
+    public_key: &[u8],
+    digest: &[u8],
+    input: &[u8],
+    raw: Vec<u8>,
+) -> Result<RawSignature, SignerError> {
+    match kt {
+        KeyType::Ed25519 => {
+            let pk: [u8; 32] = public_key
+                .try_into()
+                .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
+            let vk = ed25519_dalek::VerifyingKey::from_bytes(&pk)
+                .map_err(|_| SignerError::new(ErrorCode::Internal, "bad Ed25519 public key"))?;
+            let sig = ed25519_dalek::Signature::from_slice(&raw)
+                .map_err(|_| SignerError::new(ErrorCode::Internal, "HSM signature malformed"))?;
+            vk.verify_strict(input, &sig).map_err(|_| {
+                SignerError::new(ErrorCode::Internal, "HSM signature does not verify")
+            })?;
+            Ok(RawSignature {
+                bytes: raw,
+                recovery_id: None,
+            })
+        }
+        _ => finish_ecdsa(kt, public_key, digest, &raw),
+    }
 }
 
 /// Normalizes an ECDSA `r‖s` to low S, and checks it against the public key;
@@ -522,7 +521,7 @@ impl KeyBackend for Pkcs11Backend {
         };
         // Checked against the public key this signer knows for the id: a key
         // replaced on the token behind Signet's back is refused, never used.
-        let checked = Self::check_signature(kt, &public_key, digest, input, raw);
+        let checked = check_hsm_signature(kt, &public_key, digest, input, raw);
         if checked.is_err() {
             self.forget_handle(key_id);
         }

@@ -546,20 +546,20 @@ fn values_clause(rows: usize, cols: usize) -> String {
 
 /// Consumes tickets with one statement per chunk; returns, per ticket,
 /// whether it was fresh (a jti repeated within the batch is fresh once).
-/// `begin` is put before the first statement (see [`run_batch`]).
+/// A pending `begin` is sent with the first statement (see [`run_batch`]).
 async fn consume_tickets(
     conn: &mut SqliteConnection,
     tickets: &[(&str, &str, u64)],
-    mut begin: &str,
+    begin: &mut &str,
 ) -> Result<Vec<bool>, sqlx::Error> {
     let now = i64_of(signet_proto::time::now_ms() / 1000);
     let mut fresh = Vec::with_capacity(tickets.len());
     for chunk in tickets.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "{begin}INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
+            "{}INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
+            std::mem::take(begin),
             values_clause(chunk.len(), 4)
         );
-        begin = "";
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for (jti, wallet, exp) in chunk {
             q = q.bind(*jti).bind(*wallet).bind(now).bind(i64_of(*exp));
@@ -571,25 +571,18 @@ async fn consume_tickets(
     Ok(fresh)
 }
 
-/// Appends events to the chain, one statement per chunk; `begin` is put
-/// before the first statement and `commit` after the last (see [`run_batch`]).
+/// Appends events (at least one) to the chain, one statement per chunk; a
+/// pending `begin` is sent with the first statement and `commit` with the
+/// last (see [`run_batch`]).
 async fn append_events(
     conn: &mut SqliteConnection,
     head: &mut (u64, String),
     events: &[NewEvent],
-    mut begin: &str,
+    begin: &mut &str,
     commit: &str,
 ) -> Result<(), sqlx::Error> {
     let at = rfc3339_ms(signet_proto::time::now_ms());
     let chunks = events.len().div_ceil(ROWS_PER_INSERT);
-    if chunks == 0 {
-        for sql in [begin, commit] {
-            let sql = sql.trim_matches(|c| c == ';' || c == ' ');
-            if !sql.is_empty() {
-                sqlx::query(sql).execute(&mut *conn).await?;
-            }
-        }
-    }
     for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
         let mut rows = Vec::with_capacity(chunk.len());
         for event in chunk {
@@ -606,11 +599,11 @@ async fn append_events(
             *head = (head.0 + 1, hash);
         }
         let sql = format!(
-            "{begin}INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash) VALUES {}{}",
+            "{}INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash) VALUES {}{}",
+            std::mem::take(begin),
             values_clause(rows.len(), 8),
             if n + 1 == chunks { commit } else { "" }
         );
-        begin = "";
         let mut q = sqlx::query(&sql);
         for (body, prev, hash) in &rows {
             q = q
@@ -684,8 +677,11 @@ async fn write_batch(
     batch: &[Job],
     head: &mut (u64, String),
 ) -> Result<Vec<bool>, sqlx::Error> {
-    const BEGIN: &str = "BEGIN IMMEDIATE; ";
-    let mut begin = BEGIN;
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Sent with the first statement of the batch, whichever it is.
+    let mut begin = "BEGIN IMMEDIATE; ";
     let mut applied = vec![true; batch.len()];
     let mut tickets = Vec::new();
     for (i, job) in batch.iter().enumerate() {
@@ -698,22 +694,20 @@ async fn write_batch(
             } => tickets.push((i, (jti.as_str(), wallet_id.as_str(), *expires_at))),
             op => {
                 if !begin.is_empty() {
-                    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-                    begin = "";
+                    sqlx::query(std::mem::take(&mut begin))
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 applied[i] = apply(&mut *conn, op).await?;
             }
         }
     }
     let rows: Vec<(&str, &str, u64)> = tickets.iter().map(|(_, t)| *t).collect();
-    if !rows.is_empty() {
-        for ((i, _), fresh) in tickets
-            .iter()
-            .zip(consume_tickets(&mut *conn, &rows, begin).await?)
-        {
-            applied[*i] = fresh;
-        }
-        begin = "";
+    for ((i, _), fresh) in tickets
+        .iter()
+        .zip(consume_tickets(&mut *conn, &rows, &mut begin).await?)
+    {
+        applied[*i] = fresh;
     }
     let events: Vec<NewEvent> = batch
         .iter()
@@ -726,7 +720,8 @@ async fn write_batch(
             event
         })
         .collect();
-    append_events(&mut *conn, head, &events, begin, "; COMMIT").await?;
+    // Every job carries an event, so this is never empty and COMMIT is sent.
+    append_events(&mut *conn, head, &events, &mut begin, "; COMMIT").await?;
     Ok(applied)
 }
 

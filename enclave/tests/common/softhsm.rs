@@ -93,9 +93,7 @@ impl SoftHsm {
     pub fn module(&self) -> &Path {
         &self.module
     }
-}
 
-impl SoftHsm {
     /// A logged-in user session on this token from the test process itself,
     /// as another process on the token (an operator tool, an intruder) would
     /// have. This process reads `SOFTHSM2_CONF` only at `C_Initialize`, so one
