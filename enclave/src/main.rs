@@ -64,6 +64,12 @@ struct Args {
     /// Log format.
     #[arg(long, env = "SIGNET_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Stop when standard input closes. A supervising parent (`signet-host
+    /// dev`) passes a pipe it never writes to: when the parent dies, even by
+    /// SIGKILL, the kernel closes it and the signer stops instead of
+    /// lingering as an orphan.
+    #[arg(long)]
+    exit_with_stdin: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -178,14 +184,37 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
     Ok((signer, dev))
 }
 
-async fn shutdown_signal() {
+/// Resolves when standard input reaches its end (or fails). A plain thread
+/// reads it, so a blocked read never holds up the runtime's shutdown.
+fn stdin_closed() -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 64];
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(());
+    });
+    rx
+}
+
+async fn shutdown_signal(exit_with_stdin: bool) {
+    let parent_gone = async {
+        if exit_with_stdin {
+            let _ = stdin_closed().await;
+            tracing::info!("standard input closed (the parent is gone); stopping");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
-        Err(_) => return std::future::pending().await,
+        Err(_) => return parent_gone.await,
     };
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
+        () = parent_gone => {}
     }
 }
 
@@ -233,7 +262,13 @@ fn main() -> ExitCode {
             max_connections: args.max_connections.max(1),
             ..ServerLimits::default()
         };
-        serve(listener, signer, limits, shutdown_signal()).await;
+        serve(
+            listener,
+            signer,
+            limits,
+            shutdown_signal(args.exit_with_stdin),
+        )
+        .await;
         pruner.abort();
         tracing::info!("signer stopped");
         ExitCode::SUCCESS

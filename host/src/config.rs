@@ -36,6 +36,7 @@ pub const VARIABLES: &[&str] = &[
     "ATTESTATION_POLICY",
     "SIGNET_LOG_FORMAT",
     "SIGNET_ENCLAVE_CONNECTIONS",
+    "RATE_LIMIT_AUTH_FAILURES_PER_IP",
 ];
 
 /// A configuration problem, naming the variable.
@@ -163,7 +164,7 @@ pub struct Config {
     pub listen: SocketAddr,
     /// TLS certificate and key (PEM files), when serving HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
-    /// `sqlite://…` (or, later, `postgres://…`).
+    /// `sqlite://…` or `postgres://…`.
     pub database_url: String,
     /// The signer.
     pub enclave_addr: SignerAddr,
@@ -187,6 +188,9 @@ pub struct Config {
     pub rate_limit_per_wallet_sign: u64,
     /// The rate-limit window.
     pub rate_limit_window: Duration,
+    /// Failed authentications per peer address per minute before the peer
+    /// is refused without a lookup (0 = unlimited).
+    pub auth_failures_per_peer: u64,
     /// `json` or `text`.
     pub log_json: bool,
 }
@@ -234,12 +238,7 @@ impl Config {
             .get("SIGNET_DATABASE_URL")
             .unwrap_or("sqlite://signet.db")
             .to_owned();
-        if !database_url.starts_with("sqlite:") {
-            return Err(err(
-                "SIGNET_DATABASE_URL",
-                "only sqlite://PATH is supported by this build",
-            ));
-        }
+        crate::store::Dialect::of(&database_url).map_err(|e| err("SIGNET_DATABASE_URL", e))?;
         let enclave = source
             .get("ENCLAVE_ADDR")
             .or_else(|| source.get("ENCLAVE_BASE_URL"))
@@ -297,6 +296,7 @@ impl Config {
             rate_limit_per_client: source.number("RATE_LIMIT_PER_USER", 0)?,
             rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
             rate_limit_window: Duration::from_millis(window_ms),
+            auth_failures_per_peer: source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60)?,
             log_json,
         })
     }

@@ -67,7 +67,8 @@ enum AdminCommand {
         /// Tenant.
         #[arg(long)]
         tenant: String,
-        /// Comma-separated scopes (e.g. `*`, `wallets:*,sign`).
+        /// Comma-separated scopes (e.g. `*,operator` for an operator,
+        /// `wallets:*,sign` for a tenant's signing client).
         #[arg(long, value_delimiter = ',')]
         scopes: Vec<String>,
     },
@@ -133,7 +134,7 @@ fn load(config: Option<PathBuf>) -> Result<Config, String> {
 fn check_config(config: Option<PathBuf>) -> Result<(), String> {
     let config = load(config)?;
     if let Some((cert, key)) = &config.tls {
-        signet_host::server::tls_config(cert, key)?;
+        signet_host::http::server::tls_config(cert, key)?;
     }
     println!(
         "configuration OK: listen {} ({}), signer {}, database {}, attestation {}",
@@ -162,28 +163,32 @@ fn serve(config: Option<PathBuf>) -> Result<(), String> {
     let tls = config
         .tls
         .as_ref()
-        .map(|(c, k)| signet_host::server::tls_config(c, k))
+        .map(|(c, k)| signet_host::http::server::tls_config(c, k))
         .transpose()?;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         tracing::warn!(listen = %config.listen, "serving plain HTTP on a non-loopback address: put a TLS terminator in front or set SIGNET_TLS_CERT/KEY");
     }
     runtime()?.block_on(async move {
-        let state = signet_host::build_state(config.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let service = Arc::new(
+            signet_host::service::Service::open(config.clone())
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+        let background = service.start_background();
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         tracing::info!(listen = %config.listen, tls = tls.is_some(), "signet-host serving");
-        let router = signet_host::api::router(Arc::clone(&state));
-        signet_host::server::serve(
+        let router = signet_host::http::router(Arc::clone(&service));
+        signet_host::http::server::serve(
             listener,
             router,
-            state,
+            service,
             tls,
-            signet_host::server::shutdown_signal(),
+            signet_host::http::server::shutdown_signal(),
         )
         .await;
+        drop(background);
         Ok(())
     })
 }
@@ -200,10 +205,15 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 tenant,
                 scopes,
             } => {
-                let (row, token) =
-                    signet_host::api::create_api_client(&store, "operator", &name, &tenant, scopes)
-                        .await
-                        .map_err(|e| e.message)?;
+                let (row, token) = signet_host::service::clients::create_client(
+                    &store,
+                    signet_host::service::clients::Creator::Operator,
+                    &name,
+                    &tenant,
+                    scopes,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 eprintln!(
                     "created API client {} (tenant {}, scopes {}); the token is shown once:",
                     row.id,
@@ -213,7 +223,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                 println!("{}", token.as_str());
             }
             AdminCommand::ListClients => {
-                for c in store.clients().await.map_err(|e| e.to_string())? {
+                for c in store.clients(None).await.map_err(|e| e.to_string())? {
                     println!(
                         "{}\t{}\t{}\t{}\t{}",
                         c.id,

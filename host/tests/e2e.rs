@@ -1,272 +1,190 @@
 //! End to end, over real HTTP: `signet-host dev` with its real signer child,
-//! walked the way docs/RUNBOOK.md walks it.
+//! walked the way docs/RUNBOOK.md walks it. One happy path; every refusal
+//! (DESIGN.md, "HTTP API" and "Auth") is its own test on its own host, so the
+//! first failure hides none of the others.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
-use signet_attestation::dev::dev_pcrs;
-use signet_attestation::{PcrPolicy, PcrSet, TrustAnchor, Verifier};
-use signet_proto::audit::{AuditEvent, ChainVerifier};
+use signet_proto::audit::ChainBreak;
 use signet_proto::ticket::{TicketClaims, TicketKeys, AUDIENCE};
 use signet_proto::{KeyType, SharedSecret};
 
+use common::{
+    assert_audited, audit_verify, call, check_chain, check_recovery, code, create_client,
+    dev_verifier, eip191, eip55, eventually, fetch_audit, now_s, pid_alive, send_signal, sigkill,
+    try_read_pid, verified_audit, verify_independently, DevHost,
+};
+
+/// The dev host's ticket secret, so tests can mint tickets of their own.
 const TICKET_SECRET: &str = "e2e-ticket-mac-key-5d4c3b2a1908f7e6d5c4";
 
-fn sibling(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_signet-host")).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} is not built: run the workspace tests (scripts/test.sh) so every binary is built",
-        p.display()
-    );
-    p
+/// A dev host of its own (in its own temporary directory, with
+/// [`TICKET_SECRET`]), its admin token, and tenant `alice`'s client.
+struct Fixture {
+    /// Declared before `_tmp`: the host is killed before its directory goes.
+    host: DevHost,
+    admin: String,
+    alice: String,
+    _tmp: tempfile::TempDir,
 }
 
-struct Host {
-    child: Child,
-    url: String,
-    dir: PathBuf,
+fn start_host(dir: &Path) -> DevHost {
+    DevHost::command(dir)
+        .env("TICKET_SIGNING_SECRET", TICKET_SECRET)
+        .start()
 }
 
-impl Host {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_signet-host"))
-            .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .env("TICKET_SIGNING_SECRET", TICKET_SECRET)
-            .env("SIGNET_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.with_extension("host.log")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().expect("host printed nothing").unwrap();
-        let url = first
-            .split("listening on ")
-            .nth(1)
-            .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-            .trim()
-            .to_owned();
-        // Keep draining stdout so the host never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
+impl Fixture {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let host = start_host(&tmp.path().join("data"));
+        let admin = host.admin_token();
+        let alice = create_client(
+            host.url(),
+            &admin,
+            "alice",
+            &["wallets:*", "sign", "audit:read"],
+        );
         Self {
-            child,
-            url,
-            dir: dir.to_owned(),
+            host,
+            admin,
+            alice,
+            _tmp: tmp,
         }
     }
 
-    fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.dir.join("admin-token"))
-            .unwrap()
-            .trim()
-            .to_owned()
+    fn url(&self) -> &str {
+        self.host.url()
     }
 
-    fn signer_pid(&self) -> u32 {
-        std::fs::read_to_string(self.dir.join("signer.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap()
+    /// A client of `tenant` with `scopes`.
+    fn client(&self, tenant: &str, scopes: &[&str]) -> String {
+        create_client(self.url(), &self.admin, tenant, scopes)
     }
 
-    fn stop(mut self) {
-        unsafe_free_sigterm(self.child.id());
-        let _ = self.child.wait();
+    /// A new wallet of alice's.
+    fn wallet(&self, kt: KeyType) -> Value {
+        let (s, w) = call(
+            self.url(),
+            Some(&self.alice),
+            "POST",
+            "/v1/wallets",
+            Some(json!({"key_type": kt.as_str()})),
+        );
+        assert_eq!(s, 201, "{w}");
+        w
     }
-}
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// `POST /v1/wallets/{id}/sign` as `token`.
+    fn sign(&self, token: &str, id: &str, body: Value) -> (u16, Value) {
+        call(
+            self.url(),
+            Some(token),
+            "POST",
+            &format!("/v1/wallets/{id}/sign"),
+            Some(body),
+        )
     }
-}
 
-/// SIGTERM via the `kill` command (no unsafe code in tests either).
-fn unsafe_free_sigterm(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    std::thread::sleep(Duration::from_millis(300));
-}
-
-fn sigkill(pid: u32) {
-    assert!(Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
-}
-
-/// (status, JSON body)
-fn call(
-    host: &Host,
-    token: Option<&str>,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req =
-        ureq::request(method, &format!("{}{path}", host.url)).timeout(Duration::from_secs(30));
-    if let Some(t) = token {
-        req = req.set("Authorization", &format!("Bearer {t}"));
+    /// `POST /v1/wallets/{id}/sign-intent` as alice: the ticket.
+    fn intent(&self, id: &str, body: Value) -> String {
+        let (s, intent) = call(
+            self.url(),
+            Some(&self.alice),
+            "POST",
+            &format!("/v1/wallets/{id}/sign-intent"),
+            Some(body),
+        );
+        assert_eq!(s, 201, "{intent}");
+        intent["ticket"].as_str().unwrap().to_owned()
     }
-    let resp = match body {
-        Some(b) => req.send_json(b),
-        None => req.call(),
-    };
-    match resp {
-        Ok(r) => (r.status(), r.into_json().unwrap_or(Value::Null)),
-        Err(ureq::Error::Status(s, r)) => {
-            let retry_after = r.header("retry-after").map(str::to_owned);
-            let mut v: Value = r.into_json().unwrap_or(Value::Null);
-            if let Some(ra) = retry_after {
-                v["retry_after"] = json!(ra);
-            }
-            (s, v)
+
+    /// Stops the host (SIGTERM), runs `while_down` on the data directory, and
+    /// starts a host on it again.
+    fn restart(self, while_down: impl FnOnce(&Path)) -> Self {
+        let Self {
+            host,
+            admin,
+            alice,
+            _tmp,
+        } = self;
+        let dir = host.dir().to_owned();
+        host.stop();
+        while_down(&dir);
+        Self {
+            host: start_host(&dir),
+            admin,
+            alice,
+            _tmp,
         }
-        Err(e) => panic!("{method} {path}: {e}"),
     }
 }
 
-fn code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or("")
-}
-
-fn create_client(host: &Host, admin: &str, tenant: &str, scopes: &[&str]) -> String {
-    let (s, v) = call(
-        host,
-        Some(admin),
-        "POST",
-        "/v1/admin/api-clients",
-        Some(json!({"name": tenant, "tenant": tenant, "scopes": scopes})),
-    );
-    assert_eq!(s, 201, "{v}");
-    v["token"].as_str().unwrap().to_owned()
-}
-
-fn dev_verifier(host: &Host) -> Verifier {
-    let pem = std::fs::read_to_string(host.dir.join("dev-root.pem")).unwrap();
-    let pcrs = PcrSet::new(dev_pcrs(&std::fs::read(sibling("signet-enclave")).unwrap())).unwrap();
-    Verifier::new(
-        TrustAnchor::from_pem(&pem).unwrap(),
-        PcrPolicy::exactly(pcrs),
-    )
+fn id(w: &Value) -> &str {
+    w["id"].as_str().unwrap()
 }
 
 fn b64d(v: &Value) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(v.as_str().unwrap())
-        .unwrap()
+    STANDARD.decode(v.as_str().unwrap()).unwrap()
 }
 
 fn hexd(v: &Value) -> Vec<u8> {
     hex::decode(v.as_str().unwrap()).unwrap()
 }
 
-/// EIP-55 computed here with the sha3 crate, independently of the host's code.
-fn eip55(public_key: &[u8]) -> String {
-    use sha3::Keccak256;
-    let lower = hex::encode(&Keccak256::digest(&public_key[1..])[12..]);
-    let check = hex::encode(Keccak256::digest(lower.as_bytes()));
-    let mut out = String::from("0x");
-    for (c, h) in lower.chars().zip(check.chars()) {
-        out.push(if u8::from_str_radix(&h.to_string(), 16).unwrap() >= 8 {
-            c.to_ascii_uppercase()
-        } else {
-            c
-        });
+/// Ticket keys with the host's secret.
+fn host_ticket_keys() -> TicketKeys {
+    TicketKeys::new(
+        SharedSecret::new_unchecked(TICKET_SECRET.as_bytes().to_vec()),
+        None,
+    )
+}
+
+/// Claims for a secp256k1 signature of `11…11` by `wid`, valid for a minute.
+fn claims(jti: &str, wid: &str) -> TicketClaims {
+    TicketClaims {
+        jti: jti.into(),
+        sub: "t".into(),
+        wid: wid.into(),
+        dig: "11".repeat(32),
+        kty: KeyType::Secp256k1,
+        iat: now_s(),
+        exp: now_s() + 60,
+        aud: AUDIENCE.into(),
     }
-    out
 }
 
-/// pyca/cryptography (OpenSSL) checks every signature.
-fn verify_independently(items: &[Value]) {
-    let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/independent_verify.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for item in items {
-            writeln!(stdin, "{item}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "independent verification: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("ok {}", items.len())
-    );
-}
-
-/// libsecp256k1 recovers the wallet's key from signature and recovery id.
-fn check_recovery(sig: &Value, digest: &[u8], public_key: &[u8]) {
-    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
-    let recid =
-        RecoveryId::from_i32(i32::try_from(sig["recovery_id"].as_u64().unwrap()).unwrap()).unwrap();
-    let rec = RecoverableSignature::from_compact(&hexd(&sig["signature"]), recid).unwrap();
-    let msg = secp256k1::Message::from_digest(digest.try_into().unwrap());
-    let pk = secp256k1::SECP256K1.recover_ecdsa(&msg, &rec).unwrap();
-    assert_eq!(pk.serialize_uncompressed().to_vec(), public_key);
-}
-
-fn eip191(message: &[u8]) -> Vec<u8> {
-    use sha3::Keccak256;
-    let mut h = Keccak256::new();
-    h.update(format!("\x19Ethereum Signed Message:\n{}", message.len()).as_bytes());
-    h.update(message);
-    h.finalize().to_vec()
-}
-
-fn now_s() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+// ---------------------------------------------------------------------------
+// The happy path
 
 #[test]
 fn the_runbook_end_to_end() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let host = Host::start(&dir);
-    let admin = host.admin_token();
-    let verifier = dev_verifier(&host);
+    let fx = Fixture::new();
+    let (url, alice) = (fx.url(), fx.alice.as_str());
+    let verifier = dev_verifier(&fx.host);
 
     // Startup and health.
-    assert_eq!(call(&host, None, "GET", "/health", None).0, 200);
-    let (s, v) = call(&host, None, "GET", "/ready", None);
+    assert_eq!(call(url, None, "GET", "/health", None).0, 200);
+    let (s, v) = call(url, None, "GET", "/ready", None);
     assert_eq!((s, &v["ready"]), (200, &json!(true)));
-    let mode = std::fs::metadata(dir.join("admin-token")).unwrap();
+    let mode = std::fs::metadata(fx.host.dir().join("admin-token")).unwrap();
     assert_eq!(
         std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
         0o600
     );
 
-    // API clients: two tenants and a read-only one.
-    let alice = create_client(&host, &admin, "alice", &["wallets:*", "sign", "audit:read"]);
-    let bob = create_client(&host, &admin, "bob", &["wallets:*", "sign"]);
-    let reader = create_client(&host, &admin, "alice", &["wallets:read"]);
-    let (s, v) = call(&host, Some(&admin), "GET", "/v1/admin/api-clients", None);
+    // API clients are listed, never with their tokens.
+    let (s, v) = call(url, Some(&fx.admin), "GET", "/v1/admin/api-clients", None);
     assert_eq!(s, 200);
     assert!(!v.to_string().contains("sgn_"), "tokens are never listed");
 
@@ -274,8 +192,8 @@ fn the_runbook_end_to_end() {
     let mut wallets = Vec::new();
     for kt in KeyType::ALL {
         let (s, w) = call(
-            &host,
-            Some(&alice),
+            url,
+            Some(alice),
             "POST",
             "/v1/wallets",
             Some(json!({"key_type": kt.as_str(), "label": format!("{kt} wallet")})),
@@ -285,8 +203,7 @@ fn the_runbook_end_to_end() {
         let doc = verifier
             .verify(&b64d(&w["attestation"]["document"]))
             .unwrap();
-        doc.check_key_binding(w["id"].as_str().unwrap(), kt.as_str(), &pk)
-            .unwrap();
+        doc.check_key_binding(id(&w), kt.as_str(), &pk).unwrap();
         if kt == KeyType::Secp256k1 {
             assert_eq!(w["address"].as_str().unwrap(), eip55(&pk));
         } else {
@@ -294,13 +211,10 @@ fn the_runbook_end_to_end() {
         }
         // A fresh, nonce-bound document for the wallet.
         let (s, a) = call(
-            &host,
-            Some(&alice),
+            url,
+            Some(alice),
             "GET",
-            &format!(
-                "/v1/wallets/{}/attestation?nonce=c0ffee",
-                w["id"].as_str().unwrap()
-            ),
+            &format!("/v1/wallets/{}/attestation?nonce=c0ffee", id(&w)),
             None,
         );
         assert_eq!(s, 200, "{a}");
@@ -309,23 +223,21 @@ fn the_runbook_end_to_end() {
             .expect_nonce(vec![0xc0, 0xff, 0xee])
             .verify(&b64d(&a["attestation"]["document"]))
             .unwrap();
-        fresh
-            .check_key_binding(w["id"].as_str().unwrap(), kt.as_str(), &pk)
-            .unwrap();
+        fresh.check_key_binding(id(&w), kt.as_str(), &pk).unwrap();
         wallets.push((kt, w));
     }
-    let (_, list) = call(&host, Some(&alice), "GET", "/v1/wallets?limit=2", None);
+    let (_, list) = call(url, Some(alice), "GET", "/v1/wallets?limit=2", None);
     assert_eq!(list["wallets"].as_array().unwrap().len(), 2);
     let next = list["next"].as_str().unwrap();
     let (_, rest) = call(
-        &host,
-        Some(&alice),
+        url,
+        Some(alice),
         "GET",
         &format!("/v1/wallets?limit=2&after={next}"),
         None,
     );
     assert_eq!(rest["wallets"].as_array().unwrap().len(), 1);
-    let (_, alias) = call(&host, Some(&alice), "GET", "/v1/identities", None);
+    let (_, alias) = call(url, Some(alice), "GET", "/v1/identities", None);
     assert_eq!(
         alias["wallets"].as_array().unwrap().len(),
         3,
@@ -335,13 +247,12 @@ fn the_runbook_end_to_end() {
     // Signatures, each checked by an independent implementation.
     let mut checked = Vec::new();
     for (kt, w) in &wallets {
-        let id = w["id"].as_str().unwrap();
         let pk = hexd(&w["public_key"]);
         let bodies: Vec<(Value, Vec<u8>, Option<Vec<u8>>)> = match kt {
             KeyType::Ed25519 => {
                 let msg = b"an ed25519 message".to_vec();
                 vec![(
-                    json!({"message": base64::engine::general_purpose::STANDARD.encode(&msg), "encoding": "raw", "attest": true}),
+                    json!({"message": STANDARD.encode(&msg), "encoding": "raw", "attest": true}),
                     Sha256::digest(&msg).to_vec(),
                     Some(msg),
                 )]
@@ -371,13 +282,7 @@ fn the_runbook_end_to_end() {
         };
         for (body, digest, message) in bodies {
             let attest = body["attest"] == json!(true);
-            let (s, sig) = call(
-                &host,
-                Some(&alice),
-                "POST",
-                &format!("/v1/wallets/{id}/sign"),
-                Some(body),
-            );
+            let (s, sig) = fx.sign(alice, id(w), body);
             assert_eq!(s, 200, "{sig}");
             assert_eq!(hexd(&sig["public_key"]), pk);
             if *kt == KeyType::Secp256k1 {
@@ -391,7 +296,7 @@ fn the_runbook_end_to_end() {
                 let d = verifier
                     .verify(&b64d(&sig["attestation"]["document"]))
                     .unwrap();
-                d.check_signature_binding(id, &digest, &hexd(&sig["signature"]))
+                d.check_signature_binding(id(w), &digest, &hexd(&sig["signature"]))
                     .unwrap();
             }
             checked.push(json!({"key_type": kt.as_str(), "public_key": hex::encode(&pk), "digest": hex::encode(&digest), "message": message.map(hex::encode), "signature": sig["signature"]}));
@@ -399,283 +304,34 @@ fn the_runbook_end_to_end() {
     }
     verify_independently(&checked);
 
-    let (_, secp) = &wallets[0];
-    let secp_id = secp["id"].as_str().unwrap().to_owned();
-
-    // Two-step signing: intent, then ticket; a replay is refused.
-    let (s, intent) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{secp_id}/sign-intent"),
-        Some(json!({"digest": "11".repeat(32)})),
-    );
-    assert_eq!(s, 201, "{intent}");
-    let ticket = intent["ticket"].as_str().unwrap();
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{secp_id}/sign"),
-        Some(json!({"ticket": ticket})),
-    );
+    // Two-step signing: intent, then ticket.
+    let secp = &wallets[0].1;
+    let ticket = fx.intent(id(secp), json!({"digest": "11".repeat(32)}));
+    let (s, v) = fx.sign(alice, id(secp), json!({"ticket": ticket}));
     assert_eq!(s, 200, "{v}");
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{secp_id}/sign"),
-        Some(json!({"ticket": ticket})),
-    );
-    assert_eq!((s, code(&v)), (409, "ticket_replayed"));
+    assert_eq!(v["public_key"], secp["public_key"]);
+    check_recovery(&v, &[0x11; 32], &hexd(&secp["public_key"]));
     // Ed25519 intents keep the message for the ticket.
-    let (_, ed) = &wallets[2];
-    let ed_id = ed["id"].as_str().unwrap();
-    let (s, intent) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{ed_id}/sign-intent"),
-        Some(json!({"message": "aGk=", "encoding": "raw"})),
-    );
-    assert_eq!(s, 201);
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{ed_id}/sign"),
-        Some(json!({"ticket": intent["ticket"]})),
-    );
+    let ed = &wallets[2].1;
+    let ticket = fx.intent(id(ed), json!({"message": "aGk=", "encoding": "raw"}));
+    let (s, v) = fx.sign(alice, id(ed), json!({"ticket": ticket}));
     assert_eq!(s, 200, "{v}");
     verify_independently(&[
         json!({"key_type": "ed25519", "public_key": ed["public_key"], "message": hex::encode(b"hi"), "digest": "", "signature": v["signature"]}),
     ]);
 
-    // Expired ticket (minted with the configured secret, exp in the past).
-    let keys = TicketKeys::new(
-        SharedSecret::new_unchecked(TICKET_SECRET.as_bytes().to_vec()),
-        None,
-    );
-    let old = TicketClaims {
-        jti: "expired-1".into(),
-        sub: "t".into(),
-        wid: secp_id.clone(),
-        dig: "11".repeat(32),
-        kty: KeyType::Secp256k1,
-        iat: now_s() - 600,
-        exp: now_s() - 540,
-        aud: AUDIENCE.into(),
-    };
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{secp_id}/sign"),
-        Some(json!({"ticket": keys.mint(&old)})),
-    );
-    assert_eq!((s, code(&v)), (410, "ticket_expired"));
-    // A ticket for another wallet, and a forged one.
-    let other = TicketClaims {
-        jti: "other-1".into(),
-        exp: now_s() + 60,
-        iat: now_s(),
-        wid: wallets[1].1["id"].as_str().unwrap().into(),
-        ..old.clone()
-    };
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{secp_id}/sign"),
-        Some(json!({"ticket": keys.mint(&other)})),
-    );
-    assert_eq!((s, code(&v)), (403, "ticket_invalid"));
-    let forged = TicketKeys::new(
-        SharedSecret::new_unchecked(b"forged-key-0123456789abcdef0123456789".to_vec()),
-        None,
-    )
-    .mint(&TicketClaims {
-        wid: secp_id.clone(),
-        ..other
-    });
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{secp_id}/sign"),
-        Some(json!({"ticket": forged})),
-    );
-    assert_eq!((s, code(&v)), (403, "ticket_invalid"));
-
-    // Another tenant sees nothing.
-    for (method, path, body) in [
-        ("GET", format!("/v1/wallets/{secp_id}"), None),
-        (
-            "POST",
-            format!("/v1/wallets/{secp_id}/sign"),
-            Some(json!({"digest": "11".repeat(32)})),
-        ),
-        ("DELETE", format!("/v1/wallets/{secp_id}"), None),
-    ] {
-        let (s, v) = call(&host, Some(&bob), method, &path, body);
-        assert_eq!((s, code(&v)), (404, "not_found"), "{method} {path}");
-    }
-    let (_, v) = call(&host, Some(&bob), "GET", "/v1/wallets", None);
-    assert_eq!(v["wallets"], json!([]));
-
-    // Bad inputs.
-    let sign_path = format!("/v1/wallets/{secp_id}/sign");
-    for (body, status) in [
-        (json!({"digest": "11".repeat(32), "extra": 1}), 400),
-        (json!({"digest": "zz"}), 400),
-        (json!({"digest": "11".repeat(31)}), 400),
-        (json!({"message": "x", "encoding": "raw"}), 400),
-        (json!({}), 400),
-    ] {
-        let (s, v) = call(&host, Some(&alice), "POST", &sign_path, Some(body.clone()));
-        assert_eq!((s, code(&v)), (status, "bad_request"), "{body}");
-    }
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        "/v1/wallets",
-        Some(json!({"key_type": "rsa"})),
-    );
-    assert_eq!((s, code(&v)), (400, "bad_request"));
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &sign_path,
-        Some(json!({"digest": "11".repeat(66_000)})),
-    );
-    assert_eq!((s, code(&v)), (413, "too_large"));
-    let (s, v) = call(&host, None, "GET", "/v1/wallets", None);
-    assert_eq!((s, code(&v)), (401, "unauthenticated"));
-    let (s, _) = call(
-        &host,
-        Some("sgn_000000000000000000000000_nope"),
-        "GET",
-        "/v1/wallets",
-        None,
-    );
-    assert_eq!(s, 401);
-    let (s, _) = call(
-        &host,
-        None,
-        "GET",
-        &format!("/v1/wallets?token={alice}"),
-        None,
-    );
-    assert_eq!(s, 400, "tokens in query strings are refused");
-    let (s, v) = call(
-        &host,
-        Some(&reader),
-        "POST",
-        "/v1/wallets",
-        Some(json!({"key_type": "p256"})),
-    );
-    assert_eq!((s, code(&v)), (403, "scope_denied"));
-    let (s, v) = call(&host, Some(&reader), "GET", "/v1/audit", None);
-    assert_eq!((s, code(&v)), (403, "scope_denied"));
-
-    // Destroy: gone for good.
-    let p256_id = wallets[1].1["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        call(
-            &host,
-            Some(&alice),
-            "DELETE",
-            &format!("/v1/wallets/{p256_id}"),
-            None
-        )
-        .0,
-        200
-    );
-    assert_eq!(
-        call(
-            &host,
-            Some(&alice),
-            "GET",
-            &format!("/v1/wallets/{p256_id}"),
-            None
-        )
-        .0,
-        404
-    );
-    assert_eq!(
-        call(
-            &host,
-            Some(&alice),
-            "POST",
-            &format!("/v1/wallets/{p256_id}/sign"),
-            Some(json!({"digest": "11".repeat(32)}))
-        )
-        .0,
-        404
-    );
-
-    // Revocation with a grace period, then at once.
-    let doomed = create_client(&host, &admin, "alice", &["wallets:read"]);
-    let doomed_id = doomed.split('_').nth(1).unwrap();
-    assert_eq!(
-        call(
-            &host,
-            Some(&admin),
-            "DELETE",
-            &format!("/v1/admin/api-clients/{doomed_id}?grace_seconds=3600"),
-            None
-        )
-        .0,
-        200
-    );
-    assert_eq!(
-        call(&host, Some(&doomed), "GET", "/v1/wallets", None).0,
-        200,
-        "still valid during grace"
-    );
-    assert_eq!(
-        call(
-            &host,
-            Some(&admin),
-            "DELETE",
-            &format!("/v1/admin/api-clients/{doomed_id}"),
-            None
-        )
-        .0,
-        200
-    );
-    assert_eq!(
-        call(&host, Some(&doomed), "GET", "/v1/wallets", None).0,
-        401
-    );
-
-    // The audit chain verifies, and records the refusals.
-    let events = fetch_audit(&host, &alice);
-    let mut chain = ChainVerifier::default();
-    events.iter().try_for_each(|e| chain.push(e)).unwrap();
-    for action in [
-        "TENANT_DENY",
-        "SCOPE_DENY",
-        "AUTH_DENY",
-        "wallet.create",
-        "wallet.destroy",
-        "sign",
-        "api_client.revoke",
-    ] {
+    // The audit log: alice may read it; the whole chain (read by the
+    // operator) verifies, here and with `signet audit verify`.
+    let (s, v) = call(url, Some(alice), "GET", "/v1/audit", None);
+    assert_eq!(s, 200, "{v}");
+    let events = verified_audit(url, &fx.admin);
+    for action in ["wallet.create", "sign"] {
         assert!(
             events.iter().any(|e| e.action == action),
             "no {action} event"
         );
     }
-    assert!(events.iter().any(|e| e.outcome == "denied:ticket_replayed"));
-    let cli = sibling("signet");
-    let out = Command::new(&cli)
-        .args(["audit", "verify", "--url", &host.url])
-        .env("SIGNET_TOKEN", &alice)
-        .output()
-        .unwrap();
+    let out = audit_verify(url, &fx.admin);
     assert!(
         out.status.success(),
         "{}",
@@ -683,134 +339,536 @@ fn the_runbook_end_to_end() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("audit chain intact"));
 
-    // Restart the host with the same data dir: wallets survive.
-    host.stop();
-    let host = Host::start(&dir);
-    let (s, v) = call(
-        &host,
-        Some(&alice),
-        "POST",
-        &format!("/v1/wallets/{secp_id}/sign"),
-        Some(json!({"digest": "22".repeat(32)})),
-    );
+    // Restart the host with the same data dir: wallets and the admin token survive.
+    let (secp_id, secp_key) = (id(secp).to_owned(), secp["public_key"].clone());
+    let admin = fx.admin.clone();
+    let fx = fx.restart(|_| {});
+    let (s, v) = fx.sign(&fx.alice, &secp_id, json!({"digest": "22".repeat(32)}));
     assert_eq!(s, 200, "{v}");
-    assert_eq!(v["public_key"], secp["public_key"]);
+    assert_eq!(v["public_key"], secp_key);
     assert_eq!(
-        host.admin_token(),
+        fx.host.admin_token(),
         admin,
         "the admin token survives restarts"
     );
-
-    // A tampered audit row is found, and named.
-    drop(host);
-    let db = dir.join("signet.db");
-    let status = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE audit_events SET target='forged' WHERE seq=3\"); c.commit()"])
-        .arg(&db)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let host = Host::start(&dir);
-    let out = Command::new(&cli)
-        .args(["audit", "verify", "--url", &host.url])
-        .env("SIGNET_TOKEN", &alice)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("event 3"), "{stderr}");
 }
 
-fn fetch_audit(host: &Host, token: &str) -> Vec<AuditEvent> {
-    let mut all = Vec::new();
-    let mut after = 0;
-    loop {
-        let (s, v) = call(
-            host,
-            Some(token),
-            "GET",
-            &format!("/v1/audit?after={after}&limit=1000"),
+// ---------------------------------------------------------------------------
+// Tickets
+
+#[test]
+fn a_replayed_ticket_is_409_and_audited() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    let ticket = fx.intent(id(&w), json!({"digest": "11".repeat(32)}));
+    let (s, v) = fx.sign(&fx.alice, id(&w), json!({"ticket": ticket}));
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = fx.sign(&fx.alice, id(&w), json!({"ticket": ticket}));
+    assert_eq!((s, code(&v)), (409, "ticket_replayed"), "{v}");
+    assert_audited(fx.url(), &fx.admin, "denied:ticket_replayed", |e| {
+        e.outcome == "denied:ticket_replayed"
+    });
+}
+
+#[test]
+fn an_expired_ticket_is_410() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    // Minted with the configured secret, expired long past the skew.
+    let old = TicketClaims {
+        iat: now_s() - 600,
+        exp: now_s() - 540,
+        ..claims("expired-1", id(&w))
+    };
+    let (s, v) = fx.sign(
+        &fx.alice,
+        id(&w),
+        json!({"ticket": host_ticket_keys().mint(&old)}),
+    );
+    assert_eq!((s, code(&v)), (410, "ticket_expired"), "{v}");
+}
+
+#[test]
+fn a_ticket_for_another_wallet_is_403() {
+    let fx = Fixture::new();
+    let secp = fx.wallet(KeyType::Secp256k1);
+    let p256 = fx.wallet(KeyType::P256);
+    // Minted with the configured secret for the P-256 wallet.
+    let other = host_ticket_keys().mint(&claims("other-1", id(&p256)));
+    let (s, v) = fx.sign(&fx.alice, id(&secp), json!({"ticket": other}));
+    assert_eq!((s, code(&v)), (403, "ticket_invalid"), "{v}");
+    // A real intent's ticket, redeemed at another wallet.
+    let ticket = fx.intent(id(&p256), json!({"digest": "11".repeat(32)}));
+    let (s, v) = fx.sign(&fx.alice, id(&secp), json!({"ticket": ticket}));
+    assert_eq!((s, code(&v)), (403, "ticket_invalid"), "{v}");
+}
+
+#[test]
+fn a_ticket_minted_with_another_secret_is_403() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    let forged = TicketKeys::new(
+        SharedSecret::new_unchecked(b"forged-key-0123456789abcdef0123456789".to_vec()),
+        None,
+    )
+    .mint(&claims("forged-1", id(&w)));
+    let (s, v) = fx.sign(&fx.alice, id(&w), json!({"ticket": forged}));
+    assert_eq!((s, code(&v)), (403, "ticket_invalid"), "{v}");
+}
+
+#[test]
+fn a_tampered_ticket_is_403() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    let ticket = fx.intent(id(&w), json!({"digest": "11".repeat(32)}));
+    let parts: Vec<&str> = ticket.split('.').collect();
+    assert_eq!(parts.len(), 3, "a ticket is a three-part JWT: {ticket}");
+    // Another digest in the claims, under the original MAC.
+    let mut payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    payload["dig"] = json!("22".repeat(32));
+    let altered_claims = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        parts[2]
+    );
+    let (s, v) = fx.sign(&fx.alice, id(&w), json!({"ticket": altered_claims}));
+    assert_eq!(
+        (s, code(&v)),
+        (403, "ticket_invalid"),
+        "altered claims: {v}"
+    );
+    // The original claims under a MAC with one bit flipped.
+    let mut mac = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+    mac[0] ^= 1;
+    let altered_mac = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(mac));
+    let (s, v) = fx.sign(&fx.alice, id(&w), json!({"ticket": altered_mac}));
+    assert_eq!((s, code(&v)), (403, "ticket_invalid"), "altered MAC: {v}");
+}
+
+// ---------------------------------------------------------------------------
+// Tenants, scopes, tokens
+
+#[test]
+fn another_tenants_wallet_is_404_and_audited() {
+    let fx = Fixture::new();
+    let bob = fx.client("bob", &["wallets:*", "sign"]);
+    let w = fx.wallet(KeyType::Secp256k1);
+    for (method, path, body) in [
+        ("GET", format!("/v1/wallets/{}", id(&w)), None),
+        (
+            "POST",
+            format!("/v1/wallets/{}/sign", id(&w)),
+            Some(json!({"digest": "11".repeat(32)})),
+        ),
+        ("DELETE", format!("/v1/wallets/{}", id(&w)), None),
+    ] {
+        let (s, v) = call(fx.url(), Some(&bob), method, &path, body);
+        assert_eq!((s, code(&v)), (404, "not_found"), "{method} {path}");
+    }
+    let (s, v) = call(fx.url(), Some(&bob), "GET", "/v1/wallets", None);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["wallets"], json!([]));
+    // Bob's DELETE destroyed nothing.
+    let (s, v) = call(
+        fx.url(),
+        Some(&fx.alice),
+        "GET",
+        &format!("/v1/wallets/{}", id(&w)),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_audited(fx.url(), &fx.admin, "TENANT_DENY", |e| {
+        e.action == "TENANT_DENY"
+    });
+}
+
+#[test]
+fn a_read_only_client_is_403_scope_denied_and_audited() {
+    let fx = Fixture::new();
+    let reader = fx.client("alice", &["wallets:read"]);
+    let (s, v) = call(fx.url(), Some(&reader), "GET", "/v1/wallets", None);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(
+        fx.url(),
+        Some(&reader),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "p256"})),
+    );
+    assert_eq!((s, code(&v)), (403, "scope_denied"), "{v}");
+    let (s, v) = call(fx.url(), Some(&reader), "GET", "/v1/audit", None);
+    assert_eq!((s, code(&v)), (403, "scope_denied"), "{v}");
+    assert_audited(fx.url(), &fx.admin, "SCOPE_DENY", |e| {
+        e.action == "SCOPE_DENY"
+    });
+}
+
+#[test]
+fn a_request_without_a_token_is_401_and_audited() {
+    let fx = Fixture::new();
+    let (s, v) = call(fx.url(), None, "GET", "/v1/wallets", None);
+    assert_eq!((s, code(&v)), (401, "unauthenticated"), "{v}");
+    assert_audited(fx.url(), &fx.admin, "AUTH_DENY", |e| {
+        e.action == "AUTH_DENY"
+    });
+}
+
+#[test]
+fn an_unknown_token_is_401() {
+    let fx = Fixture::new();
+    let (s, v) = call(
+        fx.url(),
+        Some("sgn_000000000000000000000000_nope"),
+        "GET",
+        "/v1/wallets",
+        None,
+    );
+    assert_eq!((s, code(&v)), (401, "unauthenticated"), "{v}");
+}
+
+#[test]
+fn a_token_in_the_query_string_is_401() {
+    let fx = Fixture::new();
+    for (token, path) in [
+        (None, format!("/v1/wallets?token={}", fx.alice)),
+        (
             None,
+            format!("/v1/wallets?limit=5&access_token={}", fx.alice),
+        ),
+        // Refused even beside a valid header: the token is in logs by now.
+        (
+            Some(fx.alice.as_str()),
+            format!("/v1/wallets?token={}", fx.alice),
+        ),
+    ] {
+        let (s, v) = call(fx.url(), token, "GET", &path, None);
+        assert_eq!(
+            (s, code(&v)),
+            (401, "unauthenticated"),
+            "tokens in query strings are refused: {path} {v}"
         );
-        assert_eq!(s, 200);
-        let page: Vec<AuditEvent> = serde_json::from_value(v["events"].clone()).unwrap();
-        all.extend(page);
-        match v["next"].as_u64() {
-            Some(n) => after = n,
-            None => return all,
-        }
+    }
+    assert_audited(fx.url(), &fx.admin, "AUTH_DENY", |e| {
+        e.action == "AUTH_DENY"
+    });
+}
+
+#[test]
+fn a_client_revoked_now_is_refused_at_once() {
+    let fx = Fixture::new();
+    let doomed = fx.client("alice", &["wallets:read"]);
+    let doomed_id = doomed.split('_').nth(1).unwrap();
+    assert_eq!(
+        call(fx.url(), Some(&doomed), "GET", "/v1/wallets", None).0,
+        200
+    );
+    let (s, v) = call(
+        fx.url(),
+        Some(&fx.admin),
+        "DELETE",
+        &format!("/v1/admin/api-clients/{doomed_id}"),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(fx.url(), Some(&doomed), "GET", "/v1/wallets", None);
+    assert_eq!((s, code(&v)), (401, "unauthenticated"), "{v}");
+    assert_audited(fx.url(), &fx.admin, "api_client.revoke", |e| {
+        e.action == "api_client.revoke"
+    });
+}
+
+#[test]
+fn a_revoked_client_is_refused_after_its_grace() {
+    let fx = Fixture::new();
+    // A long grace: still valid.
+    let rotated = fx.client("alice", &["wallets:read"]);
+    let rotated_id = rotated.split('_').nth(1).unwrap();
+    let (s, v) = call(
+        fx.url(),
+        Some(&fx.admin),
+        "DELETE",
+        &format!("/v1/admin/api-clients/{rotated_id}?grace_seconds=3600"),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        call(fx.url(), Some(&rotated), "GET", "/v1/wallets", None).0,
+        200,
+        "still valid during grace"
+    );
+    // Revoking it again without a grace ends the grace at once.
+    let (s, v) = call(
+        fx.url(),
+        Some(&fx.admin),
+        "DELETE",
+        &format!("/v1/admin/api-clients/{rotated_id}"),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(fx.url(), Some(&rotated), "GET", "/v1/wallets", None);
+    assert_eq!((s, code(&v)), (401, "unauthenticated"), "{v}");
+    // A short grace: refused once it has run out.
+    let doomed = fx.client("alice", &["wallets:read"]);
+    let doomed_id = doomed.split('_').nth(1).unwrap();
+    let (s, v) = call(
+        fx.url(),
+        Some(&fx.admin),
+        "DELETE",
+        &format!("/v1/admin/api-clients/{doomed_id}?grace_seconds=1"),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    let mut last = (0, Value::Null);
+    let refused = eventually(Duration::from_secs(15), || {
+        last = call(fx.url(), Some(&doomed), "GET", "/v1/wallets", None);
+        last.0 == 401
+    });
+    assert!(refused, "still accepted 15 s after a 1 s grace: {last:?}");
+    assert_eq!(code(&last.1), "unauthenticated");
+}
+
+// ---------------------------------------------------------------------------
+// Bad input
+
+#[test]
+fn unknown_fields_are_400() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    let (s, v) = fx.sign(
+        &fx.alice,
+        id(&w),
+        json!({"digest": "11".repeat(32), "extra": 1}),
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"), "{v}");
+    let (s, v) = call(
+        fx.url(),
+        Some(&fx.alice),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "p256", "colour": "red"})),
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"), "{v}");
+}
+
+#[test]
+fn malformed_sign_requests_are_400() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    for body in [
+        json!({"digest": "zz"}),
+        json!({"digest": "11".repeat(31)}),
+        json!({"message": "x", "encoding": "raw"}),
+        json!({}),
+    ] {
+        let (s, v) = fx.sign(&fx.alice, id(&w), body.clone());
+        assert_eq!((s, code(&v)), (400, "bad_request"), "{body}: {v}");
     }
 }
 
 #[test]
+fn an_unknown_key_type_is_400() {
+    let fx = Fixture::new();
+    let (s, v) = call(
+        fx.url(),
+        Some(&fx.alice),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "rsa"})),
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"), "{v}");
+}
+
+#[test]
+fn oversized_body_is_413() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    let (s, v) = fx.sign(&fx.alice, id(&w), json!({"digest": "11".repeat(66_000)}));
+    assert_eq!((s, code(&v)), (413, "too_large"), "{v}");
+}
+
+// ---------------------------------------------------------------------------
+// Destruction and the audit log
+
+#[test]
+fn a_destroyed_wallet_is_gone_for_good() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::P256);
+    let path = format!("/v1/wallets/{}", id(&w));
+    assert_eq!(
+        call(fx.url(), Some(&fx.alice), "DELETE", &path, None).0,
+        200
+    );
+    assert_eq!(call(fx.url(), Some(&fx.alice), "GET", &path, None).0, 404);
+    assert_eq!(
+        fx.sign(&fx.alice, id(&w), json!({"digest": "11".repeat(32)}))
+            .0,
+        404
+    );
+    assert_audited(fx.url(), &fx.admin, "wallet.destroy", |e| {
+        e.action == "wallet.destroy"
+    });
+}
+
+#[test]
+fn a_tampered_audit_row_is_named_by_audit_verify() {
+    let fx = Fixture::new();
+    fx.wallet(KeyType::P256);
+    let w = fx.wallet(KeyType::Secp256k1);
+    let (s, v) = fx.sign(&fx.alice, id(&w), json!({"digest": "11".repeat(32)}));
+    assert_eq!(s, 200, "{v}");
+    let events = verified_audit(fx.url(), &fx.admin);
+    assert!(events.len() >= 3, "{events:#?}");
+    assert!(audit_verify(fx.url(), &fx.admin).status.success());
+
+    let fx = fx.restart(|dir| {
+        let status = Command::new("python3")
+            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE audit_events SET target='forged' WHERE seq=3\"); c.commit()"])
+            .arg(dir.join("signet.db"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+    let out = audit_verify(fx.url(), &fx.admin);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("event 3"), "{stderr}");
+    assert_eq!(
+        check_chain(&fetch_audit(fx.url(), &fx.admin)),
+        Err(ChainBreak::Altered { seq: 3 })
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The signer child
+
+#[test]
 fn killing_the_signer_mid_signing_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let host = Host::start(&dir);
-    let admin = host.admin_token();
+    let host = DevHost::start(&tmp.path().join("data"));
+    let (url, admin) = (host.url(), host.admin_token());
     let mut wallets = Vec::new();
     for kt in KeyType::ALL {
         let (s, w) = call(
-            &host,
+            url,
             Some(&admin),
             "POST",
             "/v1/wallets",
             Some(json!({"key_type": kt.as_str()})),
         );
-        assert_eq!(s, 201);
+        assert_eq!(s, 201, "{w}");
         wallets.push(w);
     }
     let body = |w: &Value| match w["key_type"].as_str().unwrap() {
         "ed25519" => json!({"message": "aGVsbG8=", "encoding": "raw"}),
         _ => json!({"digest": "33".repeat(32)}),
     };
-    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    // (status, error code, Retry-After) of every signature asked for.
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let pid_file = host.dir().join("signer.pid");
     std::thread::scope(|scope| {
         for w in &wallets {
-            let (host, admin, statuses) = (&host, &admin, std::sync::Arc::clone(&statuses));
+            let (admin, statuses) = (&admin, Arc::clone(&statuses));
             scope.spawn(move || {
                 for _ in 0..60 {
                     let (s, v) = call(
-                        host,
+                        url,
                         Some(admin),
                         "POST",
-                        &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+                        &format!("/v1/wallets/{}/sign", id(w)),
                         Some(body(w)),
                     );
                     if s == 200 {
                         assert_eq!(v["public_key"], w["public_key"]);
                     }
-                    statuses.lock().unwrap().push((s, code(&v).to_owned()));
+                    let retry_after = v["retry_after"].as_str().map(str::to_owned);
+                    statuses
+                        .lock()
+                        .unwrap()
+                        .push((s, code(&v).to_owned(), retry_after));
                     std::thread::sleep(Duration::from_millis(10));
                 }
             });
         }
-        std::thread::sleep(Duration::from_millis(150));
-        sigkill(host.signer_pid());
-        std::thread::sleep(Duration::from_millis(200));
-        sigkill(host.signer_pid()); // the restarted one too
+        // Kill the signer once signatures are flowing, then the one the
+        // supervisor starts in its place.
+        assert!(eventually(Duration::from_secs(30), || {
+            statuses.lock().unwrap().len() >= 6
+        }));
+        let first = host.signer_pid();
+        sigkill(first);
+        let mut second = None;
+        let restarted = eventually(Duration::from_secs(10), || {
+            second = try_read_pid(&pid_file).filter(|p| *p != first && pid_alive(*p));
+            second.is_some()
+        });
+        assert!(restarted, "the supervisor did not restart the signer");
+        sigkill(second.unwrap());
     });
     let statuses = statuses.lock().unwrap();
     assert!(
-        statuses
-            .iter()
-            .all(|(s, c)| *s == 200 || (*s == 503 && c == "enclave_unavailable")),
+        statuses.iter().all(|(s, c, retry)| *s == 200
+            || (*s == 503 && c == "enclave_unavailable" && retry.as_deref() == Some("1"))),
         "{statuses:?}"
     );
-    assert!(statuses.iter().filter(|(s, _)| *s == 200).count() > 100);
-    // After the supervisor restarted it, every wallet signs with its original key.
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(statuses.iter().filter(|(s, _, _)| *s == 200).count() > 100);
+    // Once the supervisor restarted it, every wallet signs with its original key.
+    let ready = || call(url, None, "GET", "/ready", None).0 == 200;
+    assert!(
+        eventually(Duration::from_secs(15), ready),
+        "the signer did not come back"
+    );
     for w in &wallets {
         let (s, v) = call(
-            &host,
+            url,
             Some(&admin),
             "POST",
-            &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+            &format!("/v1/wallets/{}/sign", id(w)),
             Some(body(w)),
         );
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["public_key"], w["public_key"]);
     }
-    let (s, _) = call(&host, None, "GET", "/ready", None);
+    let (s, _) = call(url, None, "GET", "/ready", None);
     assert_eq!(s, 200);
+}
+
+#[test]
+fn signer_child_dies_with_a_killed_dev_host() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let host = DevHost::start(&dir);
+    let signer = host.signer_pid();
+    assert!(pid_alive(signer), "the signer runs beside its host");
+    host.kill();
+    if !eventually(Duration::from_secs(10), || !pid_alive(signer)) {
+        // Leave no orphan behind a failed test.
+        send_signal("KILL", signer);
+        panic!("signer {signer} outlived its SIGKILLed dev host by 10 s");
+    }
+    // The dead signer's socket is stale: the next host on the same directory
+    // takes it over and works.
+    let host = DevHost::start(&dir);
+    let restarted = host.signer_pid();
+    assert_ne!(restarted, signer);
+    assert!(pid_alive(restarted));
+    let admin = host.admin_token();
+    let (s, w) = call(
+        host.url(),
+        Some(&admin),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "secp256k1"})),
+    );
+    assert_eq!(s, 201, "{w}");
+    let (s, v) = call(
+        host.url(),
+        Some(&admin),
+        "POST",
+        &format!("/v1/wallets/{}/sign", id(&w)),
+        Some(json!({"digest": "44".repeat(32)})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["public_key"], w["public_key"]);
 }

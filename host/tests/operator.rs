@@ -3,55 +3,22 @@
 //! `admin`, and the `signet` CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-fn sibling(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_signet-host")).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} is not built: run scripts/test.sh",
-        p.display()
-    );
-    p
-}
+use common::{
+    call, eventually, host_binary, signer_pcrs, signet_cli, DevHost, ServeHost, Signer,
+    INTERNAL_API_KEY, SIGNER_TICKET_SECRET,
+};
 
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_dev(dir: &Path) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_signet-host"))
-        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir)
-        .env("SIGNET_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let url = first
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
-    (Running(child), url)
-}
-
+/// `signet ARGS --url URL --token-file FILE`.
 fn signet(url: &str, token_file: &Path, args: &[&str]) -> Output {
-    Command::new(sibling("signet"))
+    signet_cli()
         .args(args)
         .args(["--url", url, "--token-file"])
         .arg(token_file)
@@ -72,11 +39,11 @@ fn ok_json(out: &Output) -> Value {
 fn quick_start_with_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("signet-data");
-    let (_host, url) = start_dev(&data);
+    let host = DevHost::start(&data);
+    let url = host.url();
     let token = data.join("admin-token");
     let root = data.join("dev-root.pem");
-    let enclave = std::fs::read(sibling("signet-enclave")).unwrap();
-    let pcrs = signet_attestation::dev::dev_pcrs(&enclave);
+    let pcrs = signer_pcrs();
     let pcr_args: Vec<String> = pcrs
         .iter()
         .flat_map(|(i, v)| ["--pcr".to_owned(), format!("{i}={}", hex::encode(v))])
@@ -88,7 +55,7 @@ fn quick_start_with_the_cli() {
         ("ed25519", vec!["--message", "an ed25519 message"]),
     ] {
         let wallet = ok_json(&signet(
-            &url,
+            url,
             &token,
             &[
                 "wallet",
@@ -100,12 +67,12 @@ fn quick_start_with_the_cli() {
             ],
         ));
         let id = wallet["id"].as_str().unwrap();
-        let shown = ok_json(&signet(&url, &token, &["wallet", "show", id]));
+        let shown = ok_json(&signet(url, &token, &["wallet", "show", id]));
         assert_eq!(shown["public_key"], wallet["public_key"]);
         let wallet_file = tmp.path().join(format!("{kt}-wallet.json"));
         std::fs::write(&wallet_file, serde_json::to_vec(&shown).unwrap()).unwrap();
         // The README's way to read a dev signer's PCRs: inspect the wallet JSON.
-        let inspect = Command::new(sibling("signet"))
+        let inspect = signet_cli()
             .args(["attest", "inspect"])
             .arg(&wallet_file)
             .output()
@@ -116,24 +83,25 @@ fn quick_start_with_the_cli() {
         let mut sign_args = vec!["sign", id];
         sign_args.extend(data_args.iter().copied());
         sign_args.push("--attest");
-        let sig = ok_json(&signet(&url, &token, &sign_args));
+        let sig = ok_json(&signet(url, &token, &sign_args));
         let sig_file = tmp.path().join(format!("{kt}-sig.json"));
         std::fs::write(&sig_file, serde_json::to_vec(&sig).unwrap()).unwrap();
 
-        // Offline verification, as an auditor would.
-        let verify = |data: &[&str], pcrs: &[String]| {
-            let mut cmd = Command::new(sibling("signet"));
+        // Offline verification, as an auditor would; `root: None` trusts no
+        // dev root (the default).
+        let verify = |data: &[&str], root: Option<&Path>, pcrs: &[String]| {
+            let mut cmd = signet_cli();
             cmd.args(["verify-signature", "--wallet"])
                 .arg(&wallet_file)
                 .arg("--signature")
                 .arg(&sig_file)
-                .args(data)
-                .arg("--root")
-                .arg(&root)
-                .args(pcrs);
-            cmd.output().unwrap()
+                .args(data);
+            if let Some(root) = root {
+                cmd.arg("--root").arg(root);
+            }
+            cmd.args(pcrs).output().unwrap()
         };
-        let out = verify(&data_args, &pcr_args);
+        let out = verify(&data_args, Some(root.as_path()), &pcr_args);
         assert!(
             out.status.success(),
             "{kt}: {}",
@@ -148,54 +116,52 @@ fn quick_start_with_the_cli() {
         };
         let other: Vec<&str> = other.iter().map(String::as_str).collect();
         assert_eq!(
-            verify(&other, &pcr_args).status.code(),
+            verify(&other, Some(root.as_path()), &pcr_args)
+                .status
+                .code(),
             Some(1),
             "{kt}: other data"
         );
         let wrong_pcr = vec!["--pcr".to_owned(), format!("0={}", "00".repeat(48))];
         assert_eq!(
-            verify(&data_args, &wrong_pcr).status.code(),
+            verify(&data_args, Some(root.as_path()), &wrong_pcr)
+                .status
+                .code(),
             Some(1),
             "{kt}: other image"
         );
-        let mut cmd = Command::new(sibling("signet"));
-        let out = cmd
-            .args(["verify-signature", "--wallet"])
-            .arg(&wallet_file)
-            .arg("--signature")
-            .arg(&sig_file)
-            .args(&data_args)
-            .args(&pcr_args)
-            .output()
-            .unwrap();
         assert_eq!(
-            out.status.code(),
+            verify(&data_args, None, &pcr_args).status.code(),
             Some(1),
             "{kt}: the dev root is not trusted by default"
         );
     }
-    let list = ok_json(&signet(&url, &token, &["wallet", "list"]));
+    let list = ok_json(&signet(url, &token, &["wallet", "list"]));
     assert_eq!(list["wallets"].as_array().unwrap().len(), 3);
     let id = list["wallets"][0]["id"].as_str().unwrap().to_owned();
-    ok_json(&signet(&url, &token, &["wallet", "destroy", &id]));
-    let out = signet(&url, &token, &["wallet", "show", &id]);
+    ok_json(&signet(url, &token, &["wallet", "destroy", &id]));
+    let out = signet(url, &token, &["wallet", "show", &id]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
-    let out = signet(&url, &token, &["audit", "verify"]);
-    assert!(out.status.success());
+    let out = signet(url, &token, &["audit", "verify"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // The signer's attestation through the API, verified with `signet attest verify`.
-    let bearer = format!("Bearer {}", std::fs::read_to_string(&token).unwrap().trim());
-    let v: Value = ureq::get(&format!("{url}/v1/attestation?nonce=0102"))
-        .set("Authorization", &bearer)
-        .call()
-        .unwrap()
-        .into_json()
-        .unwrap();
+    let (s, v) = call(
+        url,
+        Some(&host.admin_token()),
+        "GET",
+        "/v1/attestation?nonce=0102",
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
     let doc = tmp.path().join("signer.doc");
     std::fs::write(&doc, v["attestation"]["document"].as_str().unwrap()).unwrap();
-    let mut cmd = Command::new(sibling("signet"));
-    let out = cmd
+    let out = signet_cli()
         .args(["attest", "verify"])
         .arg(&doc)
         .arg("--root")
@@ -214,7 +180,7 @@ fn quick_start_with_the_cli() {
 #[test]
 fn check_config_names_the_variable_and_serve_refuses_weak_secrets() {
     let run = |args: &[&str], env: &[(&str, &str)]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet-host"));
+        let mut cmd = Command::new(host_binary());
         cmd.args(args).env_clear();
         for (k, v) in env {
             cmd.env(k, v);
@@ -277,56 +243,44 @@ fn check_config_names_the_variable_and_serve_refuses_weak_secrets() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ATTESTATION_POLICY"));
 }
 
-const INTERNAL: &str = "4e3d2c1b0a99887766554433221100ffeeddccbb";
-const TICKET: &str = "b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e";
+/// An attestation policy file in `dir`: `root` and one PCR set.
+fn write_policy(dir: &Path, root: &Path, pcr_set: &serde_json::Map<String, Value>) -> PathBuf {
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({"root": root, "pcr_sets": [pcr_set]}).to_string(),
+    )
+    .unwrap();
+    policy
+}
 
-/// A dev-attested signer on a unix socket, as an operator would run it beside `serve`.
-fn start_signer(dir: &Path, socket: &Path) -> Running {
-    let signer = Running(
-        Command::new(sibling("signet-enclave"))
-            .arg("--listen")
-            .arg(format!("unix:{}", socket.display()))
-            .args(["--attestation", "dev", "--dev-dir"])
-            .arg(dir.join("dev"))
-            .env_clear()
-            .env("INTERNAL_API_KEY", INTERNAL)
-            .env("TICKET_SIGNING_SECRET", TICKET)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    for _ in 0..400 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    signer
+/// The environment of a `serve` beside `signer`, with SQLite at `db` and `policy`.
+fn serve_env(signer: &Signer, db: &str, policy: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("SIGNET_DATABASE_URL", db.to_owned()),
+        ("ENCLAVE_ADDR", signer.addr()),
+        ("INTERNAL_API_KEY", INTERNAL_API_KEY.to_owned()),
+        ("TICKET_SIGNING_SECRET", SIGNER_TICKET_SECRET.to_owned()),
+        (
+            "SESSION_SIGNING_SECRET",
+            "c0d1e2f3a4b5968778695a4b3c2d1e0f99aabbcc".to_owned(),
+        ),
+        ("ATTESTATION_POLICY", policy.display().to_string()),
+        ("SIGNET_LOG", "warn".to_owned()),
+    ]
 }
 
 #[test]
 fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (internal, ticket) = (INTERNAL, TICKET);
-    let socket = dir.join("signer.sock");
-    let signer = start_signer(dir, &socket);
+    let signer = Signer::start(dir);
     // The policy: the dev root and the signer binary's PCRs.
-    let root = dir
-        .join("dev/attestation")
-        .join(signet_attestation::dev::ROOT_CERT_FILE);
-    let pcrs =
-        signet_attestation::dev::dev_pcrs(&std::fs::read(sibling("signet-enclave")).unwrap());
-    let set: serde_json::Map<String, Value> = pcrs
+    let set: serde_json::Map<String, Value> = signer_pcrs()
         .iter()
         .map(|(i, v)| (i.to_string(), Value::String(hex::encode(v))))
         .collect();
-    let policy = dir.join("policy.json");
-    std::fs::write(
-        &policy,
-        serde_json::json!({"root": root, "pcr_sets": [set]}).to_string(),
-    )
-    .unwrap();
+    let policy = write_policy(dir, &signer.dev_root(), &set);
     // A self-signed TLS certificate.
     let key = dir.join("tls.key");
     let cert = dir.join("tls.crt");
@@ -354,29 +308,12 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
         .status()
         .unwrap();
     assert!(ok.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let db = format!("sqlite://{}", dir.join("serve.db").display());
-    let env = [
-        ("SIGNET_LISTEN", format!("127.0.0.1:{port}")),
-        ("SIGNET_DATABASE_URL", db.clone()),
-        ("ENCLAVE_ADDR", format!("unix:{}", socket.display())),
-        ("INTERNAL_API_KEY", internal.to_owned()),
-        ("TICKET_SIGNING_SECRET", ticket.to_owned()),
-        (
-            "SESSION_SIGNING_SECRET",
-            "c0d1e2f3a4b5968778695a4b3c2d1e0f99aabbcc".to_owned(),
-        ),
-        ("ATTESTATION_POLICY", policy.display().to_string()),
-        ("SIGNET_TLS_CERT", cert.display().to_string()),
-        ("SIGNET_TLS_KEY", key.display().to_string()),
-        ("SIGNET_LOG", "warn".to_owned()),
-    ];
+    let mut env = serve_env(&signer, &db, &policy);
+    env.push(("SIGNET_TLS_CERT", cert.display().to_string()));
+    env.push(("SIGNET_TLS_KEY", key.display().to_string()));
     // Bootstrap: an operator creates the first client offline.
-    let out = Command::new(env!("CARGO_BIN_EXE_signet-host"))
+    let out = Command::new(host_binary())
         .args([
             "admin",
             "create-client",
@@ -397,13 +334,9 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
     );
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(token.starts_with("sgn_"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_signet-host"));
-    cmd.arg("serve").env_clear().stderr(Stdio::null());
-    for (k, v) in &env {
-        cmd.env(k, v);
-    }
-    let _host = Running(cmd.spawn().unwrap());
-    let url = format!("https://127.0.0.1:{port}");
+    let host = ServeHost::start(dir, &env);
+    let url = host.url();
+    assert!(url.starts_with("https://"), "{url}");
     let curl = |args: &[&str]| {
         Command::new("curl")
             .args(["-s", "--cacert"])
@@ -412,8 +345,7 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
             .output()
             .unwrap()
     };
-    let mut ready = None;
-    for _ in 0..100 {
+    let ready = eventually(Duration::from_secs(10), || {
         let out = curl(&[
             "-o",
             "/dev/null",
@@ -421,15 +353,12 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
             "%{http_code}",
             &format!("{url}/ready"),
         ]);
-        if out.stdout == b"200" {
-            ready = Some(());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        out.stdout == b"200"
+    });
     assert!(
-        ready.is_some(),
-        "serve over TLS with an attested signer became ready"
+        ready,
+        "serve over TLS with an attested signer became ready; its log:\n{}",
+        common::log_text(host.log_path())
     );
     let out = curl(&[
         "-H",
@@ -450,71 +379,26 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
             "/dev/null",
             "-w",
             "%{http_code}",
-            &format!("http://127.0.0.1:{port}/health"),
+            &format!("http://127.0.0.1:{}/health", host.port()),
         ])
         .output()
         .unwrap();
     assert_ne!(out.stdout, b"200");
-    drop(signer);
 }
 
 #[test]
 fn serve_refuses_a_signer_that_fails_the_policy() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (internal, ticket) = (INTERNAL, TICKET);
-    let socket = dir.join("signer.sock");
-    let _signer = start_signer(dir, &socket);
+    let signer = Signer::start(dir);
     // Right root, wrong image.
-    let root = dir
-        .join("dev/attestation")
-        .join(signet_attestation::dev::ROOT_CERT_FILE);
-    let policy = dir.join("policy.json");
-    std::fs::write(
-        &policy,
-        serde_json::json!({"root": root, "pcr_sets": [{"0": "ab".repeat(48)}]}).to_string(),
-    )
-    .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _host = Running(
-        Command::new(env!("CARGO_BIN_EXE_signet-host"))
-            .arg("serve")
-            .env_clear()
-            .env("SIGNET_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "SIGNET_DATABASE_URL",
-                format!("sqlite://{}", dir.join("x.db").display()),
-            )
-            .env("ENCLAVE_ADDR", format!("unix:{}", socket.display()))
-            .env("INTERNAL_API_KEY", internal)
-            .env("TICKET_SIGNING_SECRET", ticket)
-            .env(
-                "SESSION_SIGNING_SECRET",
-                "c0d1e2f3a4b5968778695a4b3c2d1e0f99aabbcc",
-            )
-            .env("ATTESTATION_POLICY", &policy)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut last = String::new();
-    for _ in 0..100 {
-        if let Ok(out) = Command::new("curl")
-            .args(["-s", &format!("http://127.0.0.1:{port}/ready")])
-            .output()
-        {
-            last = String::from_utf8_lossy(&out.stdout).into_owned();
-            if !last.is_empty() {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let v: Value = serde_json::from_str(&last).unwrap();
+    let mut wrong = serde_json::Map::new();
+    wrong.insert("0".into(), Value::String("ab".repeat(48)));
+    let policy = write_policy(dir, &signer.dev_root(), &wrong);
+    let db = format!("sqlite://{}", dir.join("x.db").display());
+    let host = ServeHost::start(dir, &serve_env(&signer, &db, &policy));
+    let (s, v) = call(host.url(), None, "GET", "/ready", None);
+    assert_eq!(s, 503, "{v}");
     assert_eq!(v["ready"], false);
     assert!(v["reasons"].to_string().contains("PCR0"), "{v}");
 }

@@ -5,74 +5,23 @@
 #[path = "../../enclave/tests/common/softhsm.rs"]
 mod softhsm;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::{json, Value};
-use softhsm::{replace_key_pair, SoftHsm, TOKEN_LABEL, USER_PIN};
+use softhsm::{replace_key_pair, SoftHsm, USER_PIN};
 
-struct Host(Child, String);
+use common::{call, code, verify_independently, DevHost};
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(dir: &Path, hsm: &SoftHsm) -> Host {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_signet-host"))
-        .args([
-            "dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--backend",
-            "pkcs11",
-            "--pkcs11-token-label",
-            TOKEN_LABEL,
-            "--pkcs11-module",
-        ])
-        .arg(hsm.module())
-        .arg("--data-dir")
-        .arg(dir)
-        .env("SOFTHSM2_CONF", &hsm.conf)
-        .env("PKCS11_PIN", USER_PIN)
+/// `signet-host dev` on `hsm`'s token (the PIN reaches it through `PKCS11_PIN`).
+fn start(dir: &Path, hsm: &SoftHsm) -> DevHost {
+    DevHost::command(dir)
+        .args(hsm.args())
+        .envs(hsm.env())
         .env("SIGNET_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.with_extension("log"))
-                .unwrap(),
-        ))
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    std::thread::spawn(move || for _ in lines {});
-    let url = first
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
-    Host(child, url)
-}
-
-fn post(host: &Host, token: &str, path: &str, body: Value) -> Value {
-    ureq::post(&format!("{}{path}", host.1))
-        .set("Authorization", &format!("Bearer {token}"))
-        .send_json(body)
-        .unwrap()
-        .into_json()
-        .unwrap()
+        .start()
 }
 
 fn sign_body(kt: &str) -> (Value, String, Option<String>) {
@@ -86,62 +35,59 @@ fn sign_body(kt: &str) -> (Value, String, Option<String>) {
     }
 }
 
+/// `POST /v1/wallets/{id}/sign` with the body for its key type.
+fn sign(host: &DevHost, token: &str, w: &Value) -> (u16, Value) {
+    let (body, _, _) = sign_body(w["key_type"].as_str().unwrap());
+    call(
+        host.url(),
+        Some(token),
+        "POST",
+        &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+        Some(body),
+    )
+}
+
 #[test]
 fn dev_with_an_hsm_survives_restarts() {
     let Some(hsm) = SoftHsm::new() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let host = start(&dir, &hsm);
-    let token = std::fs::read_to_string(dir.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = host.admin_token();
     let mut wallets = Vec::new();
     for kt in ["secp256k1", "p256", "ed25519"] {
-        wallets.push(post(&host, &token, "/v1/wallets", json!({"key_type": kt})));
+        let (s, w) = call(
+            host.url(),
+            Some(&token),
+            "POST",
+            "/v1/wallets",
+            Some(json!({"key_type": kt})),
+        );
+        assert_eq!(s, 201, "{w}");
+        wallets.push(w);
     }
     let mut checks = Vec::new();
     for w in &wallets {
         let kt = w["key_type"].as_str().unwrap();
-        let (body, digest, message) = sign_body(kt);
-        let s = post(
-            &host,
-            &token,
-            &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
-            body,
-        );
+        let (_, digest, message) = sign_body(kt);
+        let (status, s) = sign(&host, &token, w);
+        assert_eq!(status, 200, "{s}");
         assert_eq!(s["public_key"], w["public_key"]);
         checks.push(json!({"key_type": kt, "public_key": w["public_key"], "digest": digest, "message": message, "signature": s["signature"]}));
     }
     // Independent check (pyca/cryptography).
-    let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut child = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/independent_verify.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    for c in &checks {
-        writeln!(child.stdin.as_mut().unwrap(), "{c}").unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok 3");
+    verify_independently(&checks);
 
     // Restart everything: host and signer; the token keeps the keys.
-    drop(host);
+    host.stop();
     let host = start(&dir, &hsm);
     for w in &wallets {
-        let (body, _, _) = sign_body(w["key_type"].as_str().unwrap());
-        let s = post(
-            &host,
-            &token,
-            &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
-            body,
-        );
+        let (status, s) = sign(&host, &token, w);
+        assert_eq!(status, 200, "{s}");
         assert_eq!(s["public_key"], w["public_key"], "same key after a restart");
     }
-    drop(host);
+    let host_log = host.log_path().to_owned();
+    host.stop();
     // No sealed blobs are stored for HSM wallets, and the PIN is in no log.
     let out = Command::new("python3")
         .args(["-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM wallets WHERE sealed IS NOT NULL').fetchone()[0])"])
@@ -149,7 +95,7 @@ fn dev_with_an_hsm_survives_restarts() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
-    for log in [dir.join("signer.log"), dir.with_extension("log")] {
+    for log in [dir.join("signer.log"), host_log.clone()] {
         let text = std::fs::read_to_string(&log).unwrap();
         assert!(!text.contains(USER_PIN), "PIN in {}", log.display());
     }
@@ -160,18 +106,10 @@ fn dev_with_an_hsm_survives_restarts() {
     let id = wallets[0]["id"].as_str().unwrap();
     replace_key_pair(&hsm.session(), id, false);
     let host = start(&dir, &hsm);
-    let (body, _, _) = sign_body("secp256k1");
-    let err = ureq::post(&format!("{}/v1/wallets/{id}/sign", host.1))
-        .set("Authorization", &format!("Bearer {token}"))
-        .send_json(body)
-        .unwrap_err();
-    let ureq::Error::Status(500, response) = err else {
-        panic!("{err:?}")
-    };
-    let v: Value = response.into_json().unwrap();
-    assert_eq!(v["error"]["code"], "internal", "{v}");
-    drop(host);
-    let log = std::fs::read_to_string(dir.with_extension("log")).unwrap();
+    let (status, v) = sign(&host, &token, &wallets[0]);
+    assert_eq!((status, code(&v)), (500, "internal"), "{v}");
+    host.stop();
+    let log = std::fs::read_to_string(&host_log).unwrap();
     assert!(
         log.contains("the signer signed with a key other than the wallet's"),
         "{log}"

@@ -7,7 +7,7 @@ pub use signet_proto::digest::{eip191_hash, eth_address};
 use signet_proto::message::MAX_MESSAGE_LEN;
 use signet_proto::KeyType;
 
-use crate::error::ApiError;
+use super::Error;
 
 /// The digest to sign and, for Ed25519, the message itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,55 +25,55 @@ pub fn sign_input(
     digest: Option<&str>,
     message: Option<&str>,
     encoding: Option<&str>,
-) -> Result<SignInput, ApiError> {
+) -> Result<SignInput, Error> {
     match (key_type, digest, message) {
-        (_, Some(_), Some(_)) => Err(ApiError::bad_request("send either `digest` or `message`, not both")),
-        (_, None, None) => Err(ApiError::bad_request("send `digest` (hex) or `message` with `encoding`")),
-        (KeyType::Ed25519, Some(_), None) => Err(ApiError::bad_request(
+        (_, Some(_), Some(_)) => Err(Error::bad_request("send either `digest` or `message`, not both")),
+        (_, None, None) => Err(Error::bad_request("send `digest` (hex) or `message` with `encoding`")),
+        (KeyType::Ed25519, Some(_), None) => Err(Error::bad_request(
             "ed25519 signs the message itself: send `message` (base64) with `encoding: \"raw\"`",
         )),
         (KeyType::Ed25519, None, Some(m)) => match encoding {
             Some("raw") => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(m)
-                    .map_err(|_| ApiError::bad_request("`message` is not valid base64"))?;
+                    .map_err(|_| Error::bad_request("`message` is not valid base64"))?;
                 if bytes.len() > MAX_MESSAGE_LEN {
-                    return Err(ApiError::too_large("ed25519 messages are at most 64 KiB"));
+                    return Err(Error::TooLarge("ed25519 messages are at most 64 KiB".into()));
                 }
                 Ok(SignInput { digest: Sha256::digest(&bytes).to_vec(), message: Some(bytes) })
             }
-            _ => Err(ApiError::bad_request("ed25519 messages need `encoding: \"raw\"` (base64)")),
+            _ => Err(Error::bad_request("ed25519 messages need `encoding: \"raw\"` (base64)")),
         },
         (_, Some(d), None) => {
             if encoding.is_some() {
-                return Err(ApiError::bad_request("`encoding` goes with `message`, not with `digest`"));
+                return Err(Error::bad_request("`encoding` goes with `message`, not with `digest`"));
             }
             let d = d.strip_prefix("0x").unwrap_or(d);
-            let bytes = hex::decode(d).map_err(|_| ApiError::bad_request("`digest` is not hex"))?;
+            let bytes = hex::decode(d).map_err(|_| Error::bad_request("`digest` is not hex"))?;
             if bytes.len() != 32 {
-                return Err(ApiError::bad_request(format!("`digest` must be 32 bytes, got {}", bytes.len())));
+                return Err(Error::bad_request(format!("`digest` must be 32 bytes, got {}", bytes.len())));
             }
             Ok(SignInput { digest: bytes, message: None })
         }
         (_, None, Some(m)) => match encoding {
             Some("eip191") => Ok(SignInput { digest: eip191_hash(&eip191_bytes(m)?).to_vec(), message: None }),
-            Some("raw") => Err(ApiError::bad_request(
+            Some("raw") => Err(Error::bad_request(
                 "raw messages are for ed25519; for ECDSA send the 32-byte `digest` or use `encoding: \"eip191\"`",
             )),
-            _ => Err(ApiError::bad_request("`encoding` must be `eip191` (or `raw` for ed25519)")),
+            _ => Err(Error::bad_request("`encoding` must be `eip191` (or `raw` for ed25519)")),
         },
     }
 }
 
 /// The bytes of an EIP-191 message: `0x…` hex is bytes, anything else UTF-8 text.
-fn eip191_bytes(message: &str) -> Result<Vec<u8>, ApiError> {
+fn eip191_bytes(message: &str) -> Result<Vec<u8>, Error> {
     let bytes = match message.strip_prefix("0x") {
         Some(h) => hex::decode(h)
-            .map_err(|_| ApiError::bad_request("`message` starts with 0x but is not hex"))?,
+            .map_err(|_| Error::bad_request("`message` starts with 0x but is not hex"))?,
         None => message.as_bytes().to_vec(),
     };
     if bytes.len() > MAX_MESSAGE_LEN {
-        return Err(ApiError::too_large("messages are at most 64 KiB"));
+        return Err(Error::TooLarge("messages are at most 64 KiB".into()));
     }
     Ok(bytes)
 }
@@ -120,9 +120,8 @@ mod tests {
         assert_eq!(
             sign_input(KeyType::Ed25519, None, Some(&big), Some("raw"))
                 .unwrap_err()
-                .status
-                .as_u16(),
-            413
+                .code(),
+            "too_large"
         );
         assert!(sign_input(KeyType::P256, Some(&d), Some("x"), Some("eip191")).is_err());
     }

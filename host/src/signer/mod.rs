@@ -1,17 +1,19 @@
 //! The host's connections to the signer: a small pool of pipelining
 //! connections, each opened with a hello whose attestation document must pass
-//! the configured policy before the connection is used.
+//! the configured policy before the connection is used, and a typed client
+//! (one method per signer request) on top of it.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use signet_proto::client::{ClientError, SignerClient};
-use signet_proto::{Request, Response, SharedSecret, SignerAddr};
+use signet_proto::message::{GeneratedKey, SignRequest, SignatureInfo, SignerStatus};
+use signet_proto::{KeyType, Request, Response, SealedKey, SharedSecret, SignerAddr};
 use tokio::sync::Mutex;
 
 use crate::config::AttestationCheck;
-use crate::error::ApiError;
+use crate::service::Error;
 
 /// What the last successful hello told us.
 #[derive(Clone, Debug, Default)]
@@ -25,7 +27,7 @@ pub struct SignerInfo {
 }
 
 /// Connections to one signer.
-pub struct EnclavePool {
+pub struct SignerPool {
     addr: SignerAddr,
     key: SharedSecret,
     check: AttestationCheck,
@@ -43,18 +45,23 @@ pub enum CallError {
     Unavailable(String),
     /// The signer answered with a refusal.
     Refused(signet_proto::ErrorCode, String),
+    /// The signer answered with a response of another kind (a bug).
+    Unexpected(&'static str),
 }
 
-impl From<CallError> for ApiError {
+impl From<CallError> for Error {
     fn from(e: CallError) -> Self {
         match e {
-            CallError::Unavailable(m) => ApiError::enclave_unavailable(m),
-            CallError::Refused(code, m) => ApiError::from_signer(code, &m),
+            CallError::Unavailable(m) => Error::SignerUnavailable(m),
+            CallError::Refused(code, m) => Error::from_signer(code, &m),
+            CallError::Unexpected(what) => {
+                Error::internal(format!("unexpected signer response to {what}"))
+            }
         }
     }
 }
 
-impl EnclavePool {
+impl SignerPool {
     /// A pool of `size` connections to `addr`.
     #[must_use]
     pub fn new(addr: SignerAddr, key: SharedSecret, check: AttestationCheck, size: usize) -> Self {
@@ -144,6 +151,74 @@ impl EnclavePool {
         match self.client().await {
             Ok(_) => Ok(()),
             Err(CallError::Unavailable(m) | CallError::Refused(_, m)) => Err(m),
+            Err(CallError::Unexpected(what)) => Err(what.to_owned()),
+        }
+    }
+
+    /// Generates a key in the signer.
+    pub async fn generate(
+        &self,
+        key_id: &str,
+        key_type: KeyType,
+    ) -> Result<GeneratedKey, CallError> {
+        match self
+            .call(Request::Generate {
+                key_id: key_id.to_owned(),
+                key_type,
+            })
+            .await?
+        {
+            Response::Generated(g) => Ok(g),
+            _ => Err(CallError::Unexpected("generate")),
+        }
+    }
+
+    /// Signs.
+    pub async fn sign(&self, request: SignRequest) -> Result<SignatureInfo, CallError> {
+        match self.call(Request::Sign(request)).await? {
+            Response::Signed(s) => Ok(s),
+            _ => Err(CallError::Unexpected("sign")),
+        }
+    }
+
+    /// A fresh attestation document (of the signer, or binding a key).
+    pub async fn attest(
+        &self,
+        nonce: Option<Vec<u8>>,
+        key_id: Option<String>,
+    ) -> Result<Option<Vec<u8>>, CallError> {
+        match self.call(Request::Attest { nonce, key_id }).await? {
+            Response::Attestation { document } => Ok(document),
+            _ => Err(CallError::Unexpected("attest")),
+        }
+    }
+
+    /// Destroys a key (zeroized in the signer, never loadable again there).
+    pub async fn destroy(&self, key_id: &str) -> Result<(), CallError> {
+        match self
+            .call(Request::Destroy {
+                key_id: key_id.to_owned(),
+            })
+            .await?
+        {
+            Response::Destroyed { .. } => Ok(()),
+            _ => Err(CallError::Unexpected("destroy")),
+        }
+    }
+
+    /// Loads a sealed key into the signer's cache.
+    pub async fn load_sealed(&self, sealed: SealedKey) -> Result<(), CallError> {
+        match self.call(Request::LoadSealed { sealed }).await? {
+            Response::Loaded(_) => Ok(()),
+            _ => Err(CallError::Unexpected("load_sealed")),
+        }
+    }
+
+    /// The signer's status.
+    pub async fn status(&self) -> Result<SignerStatus, CallError> {
+        match self.call(Request::Status).await? {
+            Response::Status(s) => Ok(s),
+            _ => Err(CallError::Unexpected("status")),
         }
     }
 }

@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-use crate::state::AppState;
+use crate::service::Service;
 
 /// Loads a rustls server config from PEM files.
 pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
@@ -47,7 +47,7 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Strin
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    state: Arc<AppState>,
+    service: Arc<Service>,
     tls: Option<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
@@ -68,7 +68,16 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        // The peer's address, for the per-peer authentication limit.
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router.clone(),
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            },
+        ));
         let acceptor = acceptor.clone();
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
@@ -98,7 +107,7 @@ pub async fn serve(
         });
         while connections.try_join_next().is_some() {}
     }
-    state.draining.store(true, Ordering::Relaxed);
+    service.draining.store(true, Ordering::Relaxed);
     tracing::info!("draining: no new connections, finishing open requests");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), async {

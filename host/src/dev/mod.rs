@@ -1,0 +1,179 @@
+//! `signet-host dev`: the embedded default. Spawns and supervises a
+//! `signet-enclave` child (software keys, dev attestation, unix socket) with
+//! generated secrets, keeps SQLite and dev material under `--data-dir`,
+//! creates an admin API client, and serves the API.
+
+mod bootstrap;
+mod supervisor;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use signet_attestation::dev::{dev_pcrs, DevIssuer};
+use signet_attestation::{PcrPolicy, PcrSet, Verifier};
+use signet_proto::SharedSecret;
+
+pub use self::bootstrap::{ensure_admin, private_dir, write_file, ADMIN_SCOPES};
+pub use self::supervisor::{SignerCommand, Supervisor};
+use crate::config::{AttestationCheck, Config, Source};
+
+/// Options of `signet-host dev`.
+#[derive(Clone, Debug)]
+pub struct DevOptions {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listen address (overrides `SIGNET_LISTEN`).
+    pub listen: Option<String>,
+    /// The signer binary (default: `signet-enclave` beside this executable).
+    pub enclave_bin: Option<PathBuf>,
+    /// The signer's key backend.
+    pub backend: Backend,
+}
+
+/// Which key backend the dev signer uses.
+#[derive(Clone, Debug, Default)]
+pub enum Backend {
+    /// Software keys sealed under the dev sealing key.
+    #[default]
+    Software,
+    /// A PKCS#11 token (PIN from `PKCS11_PIN`, passed to the signer only).
+    Pkcs11 {
+        /// Module path.
+        module: PathBuf,
+        /// Token label.
+        token_label: String,
+    },
+}
+
+/// Finds the signer binary.
+pub fn enclave_binary(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return Ok(p.to_owned());
+    }
+    if let Ok(p) = std::env::var("SIGNET_ENCLAVE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+    let beside = exe.with_file_name("signet-enclave");
+    if beside.exists() {
+        Ok(beside)
+    } else {
+        Err(format!(
+            "{} not found: build it (cargo build --release -p signet-enclave) or pass --enclave-bin",
+            beside.display()
+        ))
+    }
+}
+
+/// Everything `dev` prepared.
+pub struct Prepared {
+    /// The configuration to serve with.
+    pub config: Config,
+    /// The supervisor of the signer child (stops it when dropped).
+    pub supervisor: Supervisor,
+    /// Where the admin token is.
+    pub admin_token_path: PathBuf,
+    /// Where the dev root is.
+    pub dev_root_path: PathBuf,
+}
+
+/// Prepares the data directory, dev CA, secrets and the signer child.
+pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
+    let dir = &options.data_dir;
+    private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let enclave_bin = enclave_binary(options.enclave_bin.as_deref())?;
+    let dev_dir = dir.join("dev");
+    let issuer =
+        DevIssuer::load_or_create(&dev_dir.join("attestation")).map_err(|e| e.to_string())?;
+    let root_pem = issuer.root_pem().map_err(|e| e.to_string())?;
+    let dev_root_path = dir.join("dev-root.pem");
+    write_file(&dev_root_path, root_pem.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", dev_root_path.display()))?;
+    let binary =
+        std::fs::read(&enclave_bin).map_err(|e| format!("{}: {e}", enclave_bin.display()))?;
+    let pcrs = PcrSet::new(dev_pcrs(&binary)).map_err(|e| e.to_string())?;
+    let verifier = Verifier::new(
+        issuer.trust_anchor().map_err(|e| e.to_string())?,
+        PcrPolicy::exactly(pcrs),
+    )
+    .max_age(Duration::from_secs(300));
+
+    let mut source = Source::load(None).map_err(|e| e.to_string())?;
+    let socket = dir.join("signer.sock");
+    source.default_value("ENCLAVE_ADDR", format!("unix:{}", socket.display()));
+    source.default_value(
+        "SIGNET_DATABASE_URL",
+        format!("sqlite://{}", dir.join("signet.db").display()),
+    );
+    for name in [
+        "INTERNAL_API_KEY",
+        "TICKET_SIGNING_SECRET",
+        "SESSION_SIGNING_SECRET",
+    ] {
+        source.default_value(name, SharedSecret::generate_hex().as_str());
+    }
+    if let Some(listen) = &options.listen {
+        source.set("SIGNET_LISTEN", listen);
+    }
+    let mut config = Config::from_source(&source, true).map_err(|e| e.to_string())?;
+    config.attestation = AttestationCheck::Policy {
+        path: dev_root_path.clone(),
+        verifier: Box::new(verifier),
+    };
+
+    let supervisor = Supervisor::start(SignerCommand {
+        binary: enclave_bin,
+        socket,
+        dev_dir,
+        pid_file: dir.join("signer.pid"),
+        log_file: dir.join("signer.log"),
+        internal_api_key: config.internal_api_key.clone(),
+        ticket_secret: config.ticket_secret.clone(),
+        ticket_secret_previous: config.ticket_secret_previous.clone(),
+        backend: options.backend.clone(),
+    })
+    .await?;
+    Ok(Prepared {
+        config,
+        supervisor,
+        admin_token_path: dir.join("admin-token"),
+        dev_root_path,
+    })
+}
+
+/// Runs `dev` until SIGTERM/Ctrl-C.
+pub async fn run(options: DevOptions) -> Result<(), String> {
+    let prepared = prepare(&options).await?;
+    let service = Arc::new(
+        crate::service::Service::open(prepared.config.clone())
+            .await
+            .map_err(|e| e.to_string())?,
+    );
+    ensure_admin(&service.store, &prepared.admin_token_path).await?;
+    let background = service.start_background();
+    let listener = tokio::net::TcpListener::bind(prepared.config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", prepared.config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let router = crate::http::router(Arc::clone(&service));
+    println!("signet-host dev: listening on http://{addr}");
+    println!("  admin token:  {}", prepared.admin_token_path.display());
+    println!(
+        "  dev root:     {} (trust it explicitly: signet attest verify --root …)",
+        prepared.dev_root_path.display()
+    );
+    println!("  data:         {}", options.data_dir.display());
+    println!("  INSECURE dev mode: dev attestation and a dev sealing key on disk; never hold real funds with it");
+    crate::http::server::serve(
+        listener,
+        router,
+        service,
+        None,
+        crate::http::server::shutdown_signal(),
+    )
+    .await;
+    drop(background);
+    drop(prepared.supervisor);
+    Ok(())
+}

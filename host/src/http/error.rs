@@ -1,0 +1,205 @@
+//! The one mapping from failures to HTTP: `{"error":{"code","message"}}`
+//! with DESIGN.md's statuses. A 500 is a bug and says so in the log.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::service::Error;
+
+/// An error as sent to API clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// snake_case code.
+    pub code: &'static str,
+    /// Message for the client (never secrets or internals).
+    pub message: String,
+    /// Seconds for `Retry-After`.
+    pub retry_after: Option<u64>,
+}
+
+/// The body of every error response.
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    /// The error.
+    pub error: ErrorDetail<'a>,
+}
+
+/// `{code, message}`.
+#[derive(Serialize)]
+pub struct ErrorDetail<'a> {
+    /// snake_case code.
+    pub code: &'a str,
+    /// What went wrong.
+    pub message: &'a str,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 404 for a route that does not exist.
+    #[must_use]
+    pub fn no_route() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "route not found")
+    }
+
+    /// 413.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let code = e.code();
+        match e {
+            Error::BadRequest(m) => Self::new(StatusCode::BAD_REQUEST, code, m),
+            Error::Unauthenticated(m) => Self::new(StatusCode::UNAUTHORIZED, code, m),
+            Error::ScopeDenied(_) | Error::Forbidden(_) => {
+                Self::new(StatusCode::FORBIDDEN, code, e.to_string())
+            }
+            Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, e.to_string()),
+            Error::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, m),
+            Error::RateLimited { retry_after } => Self {
+                retry_after: Some(retry_after.max(1)),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, e.to_string())
+            },
+            Error::Ticket { code: c, message } | Error::Signer { code: c, message } => Self::new(
+                StatusCode::from_u16(c.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                code,
+                message,
+            ),
+            Error::SignerUnavailable(m) => Self {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, m)
+            },
+            Error::Storage(detail) => {
+                tracing::error!(error = %detail, "storage failure");
+                Self {
+                    retry_after: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        code,
+                        "storage is unavailable; retry",
+                    )
+                }
+            }
+            // Logged with its detail where it was made.
+            Error::Internal(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, "internal error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signet_proto::ErrorCode;
+
+    #[test]
+    fn statuses_follow_design() {
+        let cases: Vec<(Error, u16, &str)> = vec![
+            (Error::bad_request("x"), 400, "bad_request"),
+            (Error::Unauthenticated("x"), 401, "unauthenticated"),
+            (
+                Error::ScopeDenied(crate::service::authz::Scope::Sign),
+                403,
+                "scope_denied",
+            ),
+            (Error::Forbidden("x".into()), 403, "forbidden"),
+            (Error::NotFound("wallet"), 404, "not_found"),
+            (Error::TooLarge("x".into()), 413, "too_large"),
+            (Error::RateLimited { retry_after: 3 }, 429, "rate_limited"),
+            (
+                Error::ticket(ErrorCode::TicketInvalid, "x"),
+                403,
+                "ticket_invalid",
+            ),
+            (
+                Error::ticket(ErrorCode::TicketReplayed, "x"),
+                409,
+                "ticket_replayed",
+            ),
+            (
+                Error::ticket(ErrorCode::TicketExpired, "x"),
+                410,
+                "ticket_expired",
+            ),
+            (
+                Error::SignerUnavailable("x".into()),
+                503,
+                "enclave_unavailable",
+            ),
+            (
+                Error::Storage(crate::store::StoreError("disk".into())),
+                503,
+                "storage_unavailable",
+            ),
+            (Error::Internal("bug".into()), 500, "internal"),
+            (
+                Error::from_signer(ErrorCode::KeyNotFound, "x"),
+                404,
+                "not_found",
+            ),
+            (
+                Error::from_signer(ErrorCode::Busy, "x"),
+                503,
+                "enclave_unavailable",
+            ),
+        ];
+        for (e, status, code) in cases {
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
+        }
+    }
+
+    #[test]
+    fn internals_are_not_sent() {
+        let api = ApiError::from(Error::Storage(crate::store::StoreError(
+            "/var/lib/signet/signet.db: disk I/O error".into(),
+        )));
+        assert!(!api.message.contains("/var/lib"));
+        assert_eq!(api.retry_after, Some(1));
+        let api = ApiError::from(Error::Internal("secret detail".into()));
+        assert_eq!(api.message, "internal error");
+    }
+}

@@ -1,0 +1,82 @@
+//! Extractors with DESIGN.md's errors: JSON bodies (unknown fields and bad
+//! JSON are 400, oversized bodies 413), query strings (400), and the
+//! authenticated principal set by the authentication layer.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use super::MAX_BODY;
+use crate::service::authz::Principal;
+use crate::service::Error;
+
+/// A JSON body.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::too_large(format!(
+                    "request bodies are at most {MAX_BODY} bytes"
+                )))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::bad_request(
+                "expected `Content-Type: application/json`",
+            )),
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+/// A query string.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e: QueryRejection| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// The caller, as authenticated by [`super::auth::authenticate`].
+pub struct Authn(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Self)
+            .ok_or_else(|| {
+                ApiError::from(Error::Unauthenticated(
+                    "a valid API token is required: `Authorization: Bearer sgn_…`",
+                ))
+            })
+    }
+}
+
+/// A page size: `default` when absent, refused outside 1..=`max`.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::bad_request(format!("`limit` must be 1 to {max}")));
+    }
+    Ok(limit)
+}

@@ -1,0 +1,94 @@
+//! The HTTP adapter (axum only): the router and its tower layers, the
+//! extractors, the one error mapping and the typed response views. Handlers
+//! call [`crate::service`]; nothing here knows SQL or the signer protocol.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod server;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::Router;
+use rand_core::RngCore as _;
+
+use self::error::ApiError;
+use self::routes::{admin, audit, health, signing, wallets};
+use crate::service::Service;
+
+/// Largest request body accepted (a 64 KiB Ed25519 message in base64 fits).
+pub const MAX_BODY: usize = 128 * 1024;
+
+/// The router: public health endpoints and the authenticated `/v1` API.
+pub fn router(service: Arc<Service>) -> Router {
+    let wallets = Router::new()
+        .route("/", post(wallets::create).get(wallets::list))
+        .route("/{id}", get(wallets::show).delete(wallets::destroy))
+        .route("/{id}/attestation", get(wallets::attestation))
+        .route("/{id}/sign-intent", post(signing::sign_intent))
+        .route("/{id}/sign", post(signing::sign));
+    let v1 = Router::new()
+        .nest("/wallets", wallets.clone())
+        .nest("/identities", wallets)
+        .route("/attestation", get(wallets::signer_attestation))
+        .route("/audit", get(audit::page))
+        .route(
+            "/admin/api-clients",
+            post(admin::create_client).get(admin::list_clients),
+        )
+        .route("/admin/api-clients/{id}", delete(admin::revoke_client))
+        .route("/admin/status", get(admin::status))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
+            auth::authenticate,
+        ));
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::no_route() })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(request_id))
+        .with_state(service)
+}
+
+/// Tags every request with an `x-request-id` (the caller's, if sane) and logs it.
+async fn request_id(mut request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let mut b = [0u8; 8];
+            rand_core::OsRng.fill_bytes(&mut b);
+            hex::encode(b)
+        });
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let path = route.unwrap_or_else(|| crate::service::audit::cap_target(request.uri().path()));
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", v);
+    }
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "request");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}

@@ -1,0 +1,138 @@
+//! `/v1/admin/api-clients` and `/v1/admin/status`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use signet_proto::time::rfc3339_ms;
+
+use super::Shared;
+use crate::http::error::ApiError;
+use crate::http::extract::{ApiJson, ApiQuery, Authn};
+use crate::http::views::{ClientList, ClientView, RevokedView};
+use crate::service::authz::Scope;
+
+/// `POST /v1/admin/api-clients` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateClientBody {
+    name: String,
+    tenant: String,
+    scopes: Vec<String>,
+}
+
+/// `?grace_seconds=N`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeQuery {
+    #[serde(default)]
+    grace_seconds: Option<u64>,
+}
+
+/// → 201 client with its token (shown once).
+pub async fn create_client(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    ApiJson(body): ApiJson<CreateClientBody>,
+) -> Result<(StatusCode, Json<ClientView>), ApiError> {
+    let (row, token) = service
+        .create_client(&p, &body.name, &body.tenant, body.scopes)
+        .await?;
+    let mut view = ClientView::from(&row);
+    view.token = Some(token.as_str().to_owned());
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// The clients the caller may see.
+pub async fn list_clients(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+) -> Result<Json<ClientList>, ApiError> {
+    let clients = service.list_clients(&p).await?;
+    Ok(Json(ClientList {
+        api_clients: clients.iter().map(ClientView::from).collect(),
+    }))
+}
+
+/// Revokes now or after `grace_seconds`.
+pub async fn revoke_client(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<RevokeQuery>,
+) -> Result<Json<RevokedView>, ApiError> {
+    let at = service
+        .revoke_client(&p, &id, q.grace_seconds.unwrap_or(0))
+        .await?;
+    Ok(Json(RevokedView {
+        id,
+        revoked_at: rfc3339_ms(at),
+    }))
+}
+
+/// `GET /v1/admin/status`.
+#[derive(Serialize)]
+pub struct StatusView {
+    host: HostStatus,
+    signer: SignerStatusView,
+    storage: StorageStatus,
+}
+
+#[derive(Serialize)]
+struct HostStatus {
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+#[derive(Serialize)]
+struct StorageStatus {
+    dialect: &'static str,
+}
+
+#[derive(Serialize)]
+struct SignerStatusView {
+    backend: String,
+    attestation_mode: String,
+    module_id: Option<String>,
+    loaded_keys: u64,
+    key_cache_capacity: u64,
+    replay_cache_entries: u64,
+    sealing_key_version: Option<u32>,
+    uptime_seconds: u64,
+}
+
+/// The host, its storage and its signer.
+pub async fn status(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+) -> Result<Json<StatusView>, ApiError> {
+    service.require(&p, Scope::AdminStatus, "status").await?;
+    let signer = service
+        .signer
+        .status()
+        .await
+        .map_err(crate::service::Error::from)?;
+    let info = service.signer.info();
+    Ok(Json(StatusView {
+        host: HostStatus {
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: service.started.elapsed().as_secs(),
+        },
+        storage: StorageStatus {
+            dialect: match service.store.dialect() {
+                crate::store::Dialect::Sqlite => "sqlite",
+                crate::store::Dialect::Postgres => "postgres",
+            },
+        },
+        signer: SignerStatusView {
+            backend: signer.backend,
+            attestation_mode: signer.attestation_mode,
+            module_id: info.module_id,
+            loaded_keys: signer.loaded_keys,
+            key_cache_capacity: signer.key_cache_capacity,
+            replay_cache_entries: signer.replay_cache_entries,
+            sealing_key_version: signer.sealing_key_version,
+            uptime_seconds: signer.uptime_seconds,
+        },
+    }))
+}

@@ -1,0 +1,47 @@
+//! `/health` (liveness) and `/ready` (storage and an attested signer).
+
+use std::sync::atomic::Ordering;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::Shared;
+use crate::http::views::{HealthView, ReadyView};
+
+/// `GET /health`.
+pub async fn health() -> Json<HealthView> {
+    Json(HealthView {
+        ok: true,
+        service: "signet-host",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// `GET /ready`: 200 when storage and an attested signer are reachable,
+/// else 503 with reasons; 503 while draining.
+pub async fn ready(State(service): State<Shared>) -> (StatusCode, Json<ReadyView>) {
+    let mut reasons = Vec::new();
+    if service.draining.load(Ordering::Relaxed) {
+        reasons.push("draining: shutting down".to_owned());
+    }
+    if let Err(e) = service.store.ping().await {
+        tracing::warn!(error = %e, "readiness: storage");
+        reasons.push("storage: unavailable".to_owned());
+    }
+    if let Err(e) = service.signer.ready().await {
+        reasons.push(e);
+    }
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(ReadyView {
+            ready: reasons.is_empty(),
+            reasons,
+        }),
+    )
+}

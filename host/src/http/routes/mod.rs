@@ -1,0 +1,15 @@
+//! Handlers, one file per resource. Each parses its input, calls the
+//! service once, and returns a typed view.
+
+pub mod admin;
+pub mod audit;
+pub mod health;
+pub mod signing;
+pub mod wallets;
+
+use std::sync::Arc;
+
+use crate::service::Service;
+
+/// The state handlers receive.
+pub type Shared = Arc<Service>;

@@ -1,0 +1,231 @@
+//! Response bodies: typed views of the service's results, separate from the
+//! database rows (DESIGN.md's wallet, signature, client and audit forms).
+
+use base64::Engine as _;
+use serde::Serialize;
+use signet_proto::audit::AuditEvent;
+use signet_proto::message::SignatureInfo;
+use signet_proto::time::rfc3339_ms;
+use signet_proto::KeyType;
+
+use crate::service::digest::eth_address;
+use crate::store::{ApiClientRow, WalletRow};
+
+/// An attestation document.
+#[derive(Serialize)]
+pub struct AttestationView {
+    /// Always `aws-nitro-cose-sign1`.
+    pub format: &'static str,
+    /// Base64 of the COSE_Sign1 bytes.
+    pub document: String,
+}
+
+impl AttestationView {
+    /// The view of a document, if any.
+    #[must_use]
+    pub fn of(doc: Option<&[u8]>) -> Option<Self> {
+        doc.map(|d| Self {
+            format: "aws-nitro-cose-sign1",
+            document: base64::engine::general_purpose::STANDARD.encode(d),
+        })
+    }
+}
+
+/// `{attestation}` (null when the signer runs without attestation).
+#[derive(Serialize)]
+pub struct AttestationResponse {
+    /// The document.
+    pub attestation: Option<AttestationView>,
+}
+
+/// A wallet.
+#[derive(Serialize)]
+pub struct WalletView {
+    /// Id.
+    pub id: String,
+    /// `secp256k1 | p256 | ed25519`.
+    pub key_type: &'static str,
+    /// Hex public key (SEC1 uncompressed for ECDSA, 32 bytes for Ed25519).
+    pub public_key: String,
+    /// EIP-55 address (secp256k1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The creation attestation document.
+    pub attestation: Option<AttestationView>,
+}
+
+impl From<&WalletRow> for WalletView {
+    fn from(w: &WalletRow) -> Self {
+        Self {
+            id: w.id.clone(),
+            key_type: w.key_type.as_str(),
+            public_key: hex::encode(&w.public_key),
+            address: (w.key_type == KeyType::Secp256k1)
+                .then(|| eth_address(&w.public_key))
+                .flatten(),
+            label: w.label.clone(),
+            created_at: rfc3339_ms(w.created_at),
+            attestation: AttestationView::of(w.attestation.as_deref()),
+        }
+    }
+}
+
+/// A page of wallets.
+#[derive(Serialize)]
+pub struct WalletPage {
+    /// Wallets.
+    pub wallets: Vec<WalletView>,
+    /// Cursor of the next page (`after=`), null on the last.
+    pub next: Option<String>,
+}
+
+/// A destroyed wallet.
+#[derive(Serialize)]
+pub struct DestroyedView {
+    /// Id.
+    pub id: String,
+    /// Always true.
+    pub destroyed: bool,
+}
+
+/// A signature.
+#[derive(Serialize)]
+pub struct SignatureView {
+    /// Hex raw `r||s` (low-S) or Ed25519 signature, 64 bytes.
+    pub signature: String,
+    /// 0/1 for secp256k1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_id: Option<u8>,
+    /// Hex DER for ECDSA.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_der: Option<String>,
+    /// Hex public key.
+    pub public_key: String,
+    /// Key type.
+    pub key_type: &'static str,
+    /// Document binding the signature (with `attest: true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<AttestationView>,
+}
+
+impl SignatureView {
+    /// The view of a signature by `wallet`.
+    #[must_use]
+    pub fn new(wallet: &WalletRow, s: &SignatureInfo) -> Self {
+        let der = match wallet.key_type {
+            KeyType::Secp256k1 => k256::ecdsa::Signature::from_slice(&s.signature)
+                .ok()
+                .map(|sig| hex::encode(sig.to_der().as_bytes())),
+            KeyType::P256 => p256::ecdsa::Signature::from_slice(&s.signature)
+                .ok()
+                .map(|sig| hex::encode(sig.to_der().as_bytes())),
+            KeyType::Ed25519 => None,
+        };
+        Self {
+            signature: hex::encode(&s.signature),
+            recovery_id: s.recovery_id,
+            signature_der: der,
+            public_key: hex::encode(&s.public_key),
+            key_type: wallet.key_type.as_str(),
+            attestation: AttestationView::of(s.attestation.as_deref()),
+        }
+    }
+}
+
+/// A minted sign intent.
+#[derive(Serialize)]
+pub struct IntentView {
+    /// The ticket's id.
+    pub intent_id: String,
+    /// The ticket to present to `sign`.
+    pub ticket: String,
+    /// Hex digest it authorizes.
+    pub digest: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// An API client (never its token, except once at creation).
+#[derive(Serialize)]
+pub struct ClientView {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Scopes as granted.
+    pub scopes: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339 time from which it is refused, if revoked.
+    pub revoked_at: Option<String>,
+    /// The token, only in the creation response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl From<&ApiClientRow> for ClientView {
+    fn from(c: &ApiClientRow) -> Self {
+        Self {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            tenant: c.tenant.clone(),
+            scopes: c.scopes.clone(),
+            created_at: rfc3339_ms(c.created_at),
+            revoked_at: c.revoked_at.map(rfc3339_ms),
+            token: None,
+        }
+    }
+}
+
+/// The API clients.
+#[derive(Serialize)]
+pub struct ClientList {
+    /// Clients.
+    pub api_clients: Vec<ClientView>,
+}
+
+/// A revocation.
+#[derive(Serialize)]
+pub struct RevokedView {
+    /// Client id.
+    pub id: String,
+    /// RFC 3339 time from which the client is refused.
+    pub revoked_at: String,
+}
+
+/// A page of the audit log.
+#[derive(Serialize)]
+pub struct AuditPage {
+    /// Events.
+    pub events: Vec<AuditEvent>,
+    /// `after=` of the next page, null on the last.
+    pub next: Option<u64>,
+}
+
+/// `/health`.
+#[derive(Serialize)]
+pub struct HealthView {
+    /// Always true.
+    pub ok: bool,
+    /// `signet-host`.
+    pub service: &'static str,
+    /// Version.
+    pub version: &'static str,
+}
+
+/// `/ready`.
+#[derive(Serialize)]
+pub struct ReadyView {
+    /// Whether the host can serve.
+    pub ready: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}

@@ -1,0 +1,209 @@
+//! The one place that writes audit events. Actions and outcomes are enums;
+//! what a denial records is capped, so an anonymous caller cannot grow the
+//! append-only log with large rows.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::store::{Journal, NewEvent, StoreError, WriteOp};
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A wallet was created.
+    WalletCreate,
+    /// A wallet was destroyed.
+    WalletDestroy,
+    /// A sign intent (and its ticket) was minted.
+    SignIntent,
+    /// A signature was made (or refused).
+    Sign,
+    /// A client-presented ticket was consumed.
+    TicketConsume,
+    /// An API client was created.
+    ApiClientCreate,
+    /// An API client was revoked.
+    ApiClientRevoke,
+    /// Authentication refused.
+    AuthDeny,
+    /// A scope was missing.
+    ScopeDeny,
+    /// Another tenant's object was asked for.
+    TenantDeny,
+    /// A rate limit refused a request.
+    RateLimit,
+    /// Authentication refusals from one peer that were counted, not recorded
+    /// one by one (a flood).
+    AuthDenyFlood,
+}
+
+impl Action {
+    /// The name in the log.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WalletCreate => "wallet.create",
+            Self::WalletDestroy => "wallet.destroy",
+            Self::SignIntent => "sign.intent",
+            Self::Sign => "sign",
+            Self::TicketConsume => "ticket.consume",
+            Self::ApiClientCreate => "api_client.create",
+            Self::ApiClientRevoke => "api_client.revoke",
+            Self::AuthDeny => "AUTH_DENY",
+            Self::ScopeDeny => "SCOPE_DENY",
+            Self::TenantDeny => "TENANT_DENY",
+            Self::RateLimit => "RATE_LIMIT",
+            Self::AuthDenyFlood => "AUTH_DENY_FLOOD",
+        }
+    }
+}
+
+/// How it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Ok,
+    /// Refused, with the reason's code.
+    Denied(String),
+    /// Failed on the service's side, with the error's code.
+    Error(String),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ok => f.write_str("ok"),
+            Self::Denied(code) => write!(f, "denied:{code}"),
+            Self::Error(code) => write!(f, "error:{code}"),
+        }
+    }
+}
+
+/// Longest target recorded as given; longer ones keep a prefix and a hash.
+pub const MAX_TARGET: usize = 128;
+
+/// `target` if short, else its first characters and the SHA-256 of the whole
+/// (so equal long targets stay recognizable without being stored).
+#[must_use]
+pub fn cap_target(target: &str) -> String {
+    if target.len() <= MAX_TARGET {
+        return target.to_owned();
+    }
+    let mut cut = 64;
+    while !target.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = Sha256::digest(target.as_bytes());
+    format!(
+        "{}…[{} bytes, sha256:{}]",
+        &target[..cut],
+        target.len(),
+        hex::encode(&digest[..16])
+    )
+}
+
+/// Writes audit events through the journal.
+#[derive(Clone)]
+pub struct Auditor {
+    journal: Journal,
+}
+
+/// One event to record.
+pub struct Event<'a> {
+    /// Who.
+    pub actor: &'a str,
+    /// What.
+    pub action: Action,
+    /// On what (capped).
+    pub target: &'a str,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Whose view of the log includes it (`None`: operators only).
+    pub tenant: Option<&'a str>,
+}
+
+impl<'a> Event<'a> {
+    /// An event.
+    #[must_use]
+    pub fn new(actor: &'a str, action: Action, target: &'a str, outcome: Outcome) -> Self {
+        Self {
+            actor,
+            action,
+            target,
+            outcome,
+            tenant: None,
+        }
+    }
+
+    /// In `tenant`'s view of the log.
+    #[must_use]
+    pub fn tenant(mut self, tenant: &'a str) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    /// The journal's form.
+    #[must_use]
+    pub fn into_new_event(self) -> NewEvent {
+        NewEvent::new(
+            self.actor,
+            self.action.as_str(),
+            cap_target(self.target),
+            self.outcome.to_string(),
+            self.tenant.map(str::to_owned),
+        )
+    }
+}
+
+impl Auditor {
+    /// Writes through `journal`.
+    #[must_use]
+    pub fn new(journal: Journal) -> Self {
+        Self { journal }
+    }
+
+    /// Applies `op` and records `event` in one transaction; returns whether
+    /// a conditional write applied.
+    pub async fn write(&self, op: WriteOp, event: Event<'_>) -> Result<bool, StoreError> {
+        self.journal.write(op, event.into_new_event()).await
+    }
+
+    /// Records an event alone; a storage failure is logged, never returned
+    /// (a refusal is not turned into a 503 by its own audit record).
+    pub async fn record(&self, event: Event<'_>) {
+        let action = event.action;
+        if let Err(e) = self.write(WriteOp::Audit, event).await {
+            tracing::error!(error = %e, action = action.as_str(), "could not record an audit event");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_targets_are_capped_and_hashed() {
+        assert_eq!(cap_target("/v1/wallets/w_1"), "/v1/wallets/w_1");
+        let long = format!("/v1/wallets/{}", "a".repeat(60_000));
+        let capped = cap_target(&long);
+        assert!(capped.len() < 200, "{}", capped.len());
+        assert!(capped.starts_with("/v1/wallets/aaa"));
+        assert_ne!(capped, cap_target(&format!("{long}b")));
+        // Multi-byte characters are cut on a boundary.
+        let wide = "é".repeat(200);
+        assert!(cap_target(&wide).starts_with("éé"));
+    }
+
+    #[test]
+    fn outcomes_read_as_before() {
+        assert_eq!(Outcome::Ok.to_string(), "ok");
+        assert_eq!(
+            Outcome::Denied("ticket_replayed".into()).to_string(),
+            "denied:ticket_replayed"
+        );
+        assert_eq!(
+            Outcome::Error("enclave_unavailable".into()).to_string(),
+            "error:enclave_unavailable"
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! Who may do what: scopes, owners and the tenancy model.
+//!
+//! An API client belongs to one tenant and holds scopes. `*` and `prefix:*`
+//! grant every scope (of the prefix) **except `operator`**, which is only
+//! ever granted by name. Without `operator`, a client acts inside its own
+//! tenant: it sees its tenant's wallets and audit events, and with
+//! `admin:clients` it creates, lists and revokes clients of its own tenant,
+//! granting at most the scopes it holds itself. An operator client acts across
+//! tenants (creates clients anywhere, reads the whole audit log).
+
+use super::error::{Error, Result};
+
+/// A permission an API client can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// List and show wallets, fetch their attestation.
+    WalletsRead,
+    /// Create and destroy wallets.
+    WalletsWrite,
+    /// Sign and mint sign intents.
+    Sign,
+    /// Read the audit log (the own tenant's part, or all of it with `operator`).
+    AuditRead,
+    /// Scrape `/metrics` when it requires a token.
+    MetricsRead,
+    /// Manage API clients (of the own tenant, or any with `operator`).
+    AdminClients,
+    /// Read `/v1/admin/status`.
+    AdminStatus,
+    /// Act across tenants. Never granted by a wildcard.
+    Operator,
+}
+
+impl Scope {
+    /// Every scope.
+    pub const ALL: [Self; 8] = [
+        Self::WalletsRead,
+        Self::WalletsWrite,
+        Self::Sign,
+        Self::AuditRead,
+        Self::MetricsRead,
+        Self::AdminClients,
+        Self::AdminStatus,
+        Self::Operator,
+    ];
+
+    /// The name clients are given and the API takes.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WalletsRead => "wallets:read",
+            Self::WalletsWrite => "wallets:write",
+            Self::Sign => "sign",
+            Self::AuditRead => "audit:read",
+            Self::MetricsRead => "metrics:read",
+            Self::AdminClients => "admin:clients",
+            Self::AdminStatus => "admin:status",
+            Self::Operator => "operator",
+        }
+    }
+}
+
+/// What a stored scope string grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// `*`: every scope but `operator`.
+    All,
+    /// `wallets:*` / `admin:*`: every scope of the prefix.
+    Prefix(&'static str),
+    /// One scope by name.
+    One(Scope),
+}
+
+impl Grant {
+    /// Parses a scope string; unknown ones are refused.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "*" => Ok(Self::All),
+            "wallets:*" => Ok(Self::Prefix("wallets")),
+            "admin:*" => Ok(Self::Prefix("admin")),
+            other => Scope::ALL
+                .into_iter()
+                .find(|scope| scope.as_str() == other)
+                .map(Self::One)
+                .ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "unknown scope `{other}`; known: *, wallets:*, admin:*, {}",
+                        Scope::ALL.map(Scope::as_str).join(", ")
+                    ))
+                }),
+        }
+    }
+
+    /// Whether this grant covers `scope`.
+    #[must_use]
+    pub fn covers(self, scope: Scope) -> bool {
+        match self {
+            Self::One(s) => s == scope,
+            Self::All => scope != Scope::Operator,
+            Self::Prefix(prefix) => {
+                scope != Scope::Operator && scope.as_str().split(':').next() == Some(prefix)
+            }
+        }
+    }
+
+    /// Whether this grant covers everything `other` covers.
+    #[must_use]
+    pub fn includes(self, other: Self) -> bool {
+        Scope::ALL
+            .into_iter()
+            .filter(|s| other.covers(*s))
+            .all(|s| self.covers(s))
+    }
+}
+
+/// Who owns a wallet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A tenant (its API clients share its wallets).
+    Tenant(String),
+    /// A signed-in user (sessions).
+    User(String),
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tenant(t) => write!(f, "tenant:{t}"),
+            Self::User(u) => write!(f, "user:{u}"),
+        }
+    }
+}
+
+/// An authenticated API client.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    /// Client id.
+    pub client_id: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Granted scopes (parsed from the stored strings; unknown ones dropped).
+    pub grants: Vec<Grant>,
+}
+
+impl Principal {
+    /// A principal from a stored client.
+    #[must_use]
+    pub fn from_client(row: &crate::store::ApiClientRow) -> Self {
+        Self {
+            client_id: row.id.clone(),
+            tenant: row.tenant.clone(),
+            grants: row
+                .scopes
+                .iter()
+                .filter_map(|s| Grant::parse(s).ok())
+                .collect(),
+        }
+    }
+
+    /// `client:<id>`, the audit actor.
+    #[must_use]
+    pub fn actor(&self) -> String {
+        format!("client:{}", self.client_id)
+    }
+
+    /// The owner of wallets this principal creates and sees.
+    #[must_use]
+    pub fn owner(&self) -> Owner {
+        Owner::Tenant(self.tenant.clone())
+    }
+
+    /// Whether `scope` is granted.
+    #[must_use]
+    pub fn has(&self, scope: Scope) -> bool {
+        self.grants.iter().any(|g| g.covers(scope))
+    }
+
+    /// Whether this principal acts across tenants.
+    #[must_use]
+    pub fn is_operator(&self) -> bool {
+        self.has(Scope::Operator)
+    }
+
+    /// The tenant whose data this principal is limited to (`None`: all).
+    #[must_use]
+    pub fn tenant_filter(&self) -> Option<&str> {
+        (!self.is_operator()).then_some(self.tenant.as_str())
+    }
+
+    /// Refuses to act on `tenant` unless it is the principal's own or the
+    /// principal is an operator.
+    pub fn check_tenant(&self, tenant: &str) -> Result<()> {
+        if self.is_operator() || tenant == self.tenant {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!(
+                "this API client may only act inside its tenant `{}` (the `operator` scope acts across tenants)",
+                self.tenant
+            )))
+        }
+    }
+
+    /// Refuses to grant scope strings this principal does not hold itself.
+    pub fn check_can_grant(&self, scopes: &[String]) -> Result<()> {
+        for s in scopes {
+            let wanted = Grant::parse(s)?;
+            if !self.grants.iter().any(|g| g.includes(wanted)) {
+                return Err(Error::Forbidden(format!(
+                    "cannot grant `{s}`: an API client grants at most the scopes it holds"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(scopes: &[&str]) -> Principal {
+        Principal {
+            client_id: "c".into(),
+            tenant: "t".into(),
+            grants: scopes.iter().map(|s| Grant::parse(s).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn wildcards_cover_their_prefix() {
+        assert!(p(&["*"]).has(Scope::AdminClients));
+        assert!(p(&["wallets:*"]).has(Scope::WalletsWrite));
+        assert!(!p(&["wallets:*"]).has(Scope::Sign));
+        assert!(p(&["sign"]).has(Scope::Sign));
+        assert!(!p(&["wallets:read"]).has(Scope::WalletsWrite));
+        assert!(p(&["admin:*"]).has(Scope::AdminStatus));
+    }
+
+    #[test]
+    fn no_wildcard_grants_operator() {
+        assert!(!p(&["*"]).is_operator());
+        assert!(!p(&["*", "admin:*"]).is_operator());
+        assert!(p(&["operator"]).is_operator());
+    }
+
+    #[test]
+    fn unknown_scopes_are_refused() {
+        assert!(Grant::parse("adminx:clients").is_err());
+        assert!(Grant::parse("sign:*").is_err());
+        assert!(Grant::parse("").is_err());
+    }
+
+    #[test]
+    fn a_tenant_admin_stays_in_its_tenant() {
+        let admin = p(&["*"]);
+        assert!(admin.check_tenant("t").is_ok());
+        assert!(admin.check_tenant("other").is_err());
+        assert!(p(&["admin:clients", "operator"])
+            .check_tenant("other")
+            .is_ok());
+        assert_eq!(admin.tenant_filter(), Some("t"));
+        assert_eq!(p(&["operator"]).tenant_filter(), None);
+    }
+
+    #[test]
+    fn nobody_grants_more_than_it_holds() {
+        let admin = p(&["admin:clients", "wallets:*"]);
+        assert!(admin.check_can_grant(&["wallets:read".into()]).is_ok());
+        assert!(admin.check_can_grant(&["wallets:*".into()]).is_ok());
+        assert!(admin.check_can_grant(&["sign".into()]).is_err());
+        assert!(admin.check_can_grant(&["*".into()]).is_err());
+        assert!(p(&["*"]).check_can_grant(&["operator".into()]).is_err());
+        assert!(p(&["*"]).check_can_grant(&["*".into()]).is_ok());
+        assert!(p(&["*", "operator"])
+            .check_can_grant(&["operator".into()])
+            .is_ok());
+    }
+}

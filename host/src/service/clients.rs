@@ -1,0 +1,281 @@
+//! API clients: tokens (`sgn_<id>_<secret>`, only SHA-256 of the secret is
+//! stored, compared in constant time), authentication, and the client
+//! administration of the tenancy model in [`super::authz`].
+
+use rand_core::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use signet_proto::time::now_ms;
+use subtle::ConstantTimeEq as _;
+
+use super::audit::{Action, Event, Outcome};
+use super::authz::{Grant, Principal, Scope};
+use super::{Error, Result, Service};
+use crate::store::{ApiClientRow, Store, WriteOp};
+
+/// A freshly made token: shown once, stored as SHA-256 of its secret.
+pub struct NewToken {
+    /// Client id.
+    pub id: String,
+    /// The whole token `sgn_<id>_<secret>`.
+    pub token: zeroize::Zeroizing<String>,
+    /// Hex SHA-256 of the secret.
+    pub secret_sha256: String,
+}
+
+/// Makes a client id and token.
+#[must_use]
+pub fn new_token() -> NewToken {
+    let mut id = [0u8; 12];
+    let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+    rand_core::OsRng.fill_bytes(&mut id);
+    rand_core::OsRng.fill_bytes(secret.as_mut());
+    let id = hex::encode(id);
+    let secret_hex = zeroize::Zeroizing::new(hex::encode(secret.as_ref()));
+    NewToken {
+        token: zeroize::Zeroizing::new(format!("sgn_{id}_{}", secret_hex.as_str())),
+        secret_sha256: hex::encode(Sha256::digest(secret_hex.as_bytes())),
+        id,
+    }
+}
+
+/// Splits `sgn_<id>_<secret>`.
+#[must_use]
+pub fn parse_token(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix("sgn_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 24
+        && id.bytes().all(|b| b.is_ascii_hexdigit())
+        && !secret.is_empty()
+        && secret.len() <= 128)
+        .then_some((id, secret))
+}
+
+/// Why authentication failed (the audit reason; the caller only learns 401).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    MissingToken,
+    /// Not `Bearer <token>`.
+    MalformedAuthorization,
+    /// Not `sgn_<id>_<secret>`.
+    MalformedToken,
+    /// No such client, or the wrong secret.
+    BadToken,
+    /// Revoked.
+    RevokedToken,
+    /// The token was in the query string.
+    TokenInQuery,
+    /// Storage failed while looking the client up.
+    Storage,
+}
+
+impl AuthFailure {
+    /// The reason code in the audit log.
+    #[must_use]
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::MalformedAuthorization => "malformed_authorization",
+            Self::MalformedToken => "malformed_token",
+            Self::BadToken => "bad_token",
+            Self::RevokedToken => "revoked_token",
+            Self::TokenInQuery => "token_in_query",
+            Self::Storage => "storage",
+        }
+    }
+}
+
+/// Who creates a client.
+#[derive(Clone, Copy, Debug)]
+pub enum Creator<'a> {
+    /// The operator at the console of the database (`signet-host admin`,
+    /// the dev bootstrap): any tenant, any scopes.
+    Operator,
+    /// An API client with `admin:clients`, inside the tenancy model.
+    Client(&'a Principal),
+}
+
+impl Service {
+    /// The principal of an `Authorization` header value.
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> std::result::Result<Principal, AuthFailure> {
+        let header = authorization.ok_or(AuthFailure::MissingToken)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .ok_or(AuthFailure::MalformedAuthorization)?;
+        let (id, secret) = parse_token(token).ok_or(AuthFailure::MalformedToken)?;
+        let row = match self.clients.get(id) {
+            Some(row) => row,
+            None => {
+                let row = self.store.client(id).await.map_err(|e| {
+                    tracing::error!(error = %e, "storage failure during authentication");
+                    AuthFailure::Storage
+                })?;
+                self.clients.put(id, row.clone());
+                row
+            }
+        };
+        // Hash and compare even for unknown ids, so timing does not reveal which exist.
+        let presented = hex::encode(Sha256::digest(secret.as_bytes()));
+        let stored = row.as_ref().map_or("", |r| r.secret_sha256.as_str());
+        let matches: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
+        let row = row.filter(|_| matches).ok_or(AuthFailure::BadToken)?;
+        if row.revoked_at.is_some_and(|at| at <= now_ms()) {
+            return Err(AuthFailure::RevokedToken);
+        }
+        Ok(Principal::from_client(&row))
+    }
+
+    /// API clients the principal may see (`admin:clients`): its tenant's,
+    /// or every tenant's for operators.
+    pub async fn list_clients(&self, principal: &Principal) -> Result<Vec<ApiClientRow>> {
+        self.require(principal, Scope::AdminClients, "api-clients")
+            .await?;
+        Ok(self.store.clients(principal.tenant_filter()).await?)
+    }
+
+    /// Creates a client as `principal` (see [`create_client`]).
+    pub async fn create_client(
+        &self,
+        principal: &Principal,
+        name: &str,
+        tenant: &str,
+        scopes: Vec<String>,
+    ) -> Result<(ApiClientRow, zeroize::Zeroizing<String>)> {
+        self.require(principal, Scope::AdminClients, "api-clients")
+            .await?;
+        create_client(
+            &self.store,
+            Creator::Client(principal),
+            name,
+            tenant,
+            scopes,
+        )
+        .await
+    }
+
+    /// Revokes a client now or after `grace_seconds` (at most 30 days). A
+    /// client already revoked earlier stays revoked from that earlier time;
+    /// the time returned is the one that applies.
+    pub async fn revoke_client(
+        &self,
+        principal: &Principal,
+        id: &str,
+        grace_seconds: u64,
+    ) -> Result<u64> {
+        self.require(principal, Scope::AdminClients, id).await?;
+        if grace_seconds > 30 * 24 * 3600 {
+            return Err(Error::bad_request("`grace_seconds` is at most 30 days"));
+        }
+        let client = self
+            .store
+            .client(id)
+            .await?
+            .filter(|c| principal.is_operator() || c.tenant == principal.tenant)
+            .ok_or(Error::NotFound("API client"))?;
+        let at = now_ms() + grace_seconds * 1000;
+        self.audit
+            .write(
+                WriteOp::RevokeClient {
+                    id: id.to_owned(),
+                    at,
+                },
+                Event::new(&principal.actor(), Action::ApiClientRevoke, id, Outcome::Ok)
+                    .tenant(&client.tenant),
+            )
+            .await?;
+        self.clients.forget(id);
+        let applied = self
+            .store
+            .client(id)
+            .await?
+            .and_then(|c| c.revoked_at)
+            .unwrap_or(at);
+        Ok(applied)
+    }
+}
+
+/// Validates and creates an API client (the API, `admin create-client` and
+/// the dev bootstrap). A client creator stays inside its tenant and grants
+/// at most what it holds, unless it is an operator.
+pub async fn create_client(
+    store: &Store,
+    by: Creator<'_>,
+    name: &str,
+    tenant: &str,
+    scopes: Vec<String>,
+) -> Result<(ApiClientRow, zeroize::Zeroizing<String>)> {
+    let printable = |s: &str, max: usize| {
+        !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
+    };
+    if !printable(name, 128) {
+        return Err(Error::bad_request(
+            "`name` is 1 to 128 printable characters",
+        ));
+    }
+    if !printable(tenant, 64) || tenant.contains(':') {
+        return Err(Error::bad_request(
+            "`tenant` is 1 to 64 printable characters without ':'",
+        ));
+    }
+    if scopes.is_empty() {
+        return Err(Error::bad_request("`scopes` must not be empty"));
+    }
+    for s in &scopes {
+        Grant::parse(s)?;
+    }
+    let actor = match by {
+        Creator::Operator => "operator".to_owned(),
+        Creator::Client(p) => {
+            p.check_tenant(tenant)?;
+            p.check_can_grant(&scopes)?;
+            p.actor()
+        }
+    };
+    let token = new_token();
+    let row = ApiClientRow {
+        id: token.id.clone(),
+        name: name.to_owned(),
+        tenant: tenant.to_owned(),
+        scopes,
+        secret_sha256: token.secret_sha256.clone(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    super::audit::Auditor::new(store.journal().clone())
+        .write(
+            WriteOp::CreateClient(row.clone()),
+            Event::new(&actor, Action::ApiClientCreate, &row.id, Outcome::Ok).tenant(tenant),
+        )
+        .await?;
+    Ok((row, token.token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_and_hash() {
+        let t = new_token();
+        let (id, secret) = parse_token(&t.token).unwrap();
+        assert_eq!(id, t.id);
+        assert_eq!(
+            hex::encode(Sha256::digest(secret.as_bytes())),
+            t.secret_sha256
+        );
+        for bad in [
+            "",
+            "sgn_",
+            "Bearer x",
+            "sgn_abc_def",
+            &format!("sgx_{}_x", t.id),
+            &format!("sgn_{}_", t.id),
+        ] {
+            assert!(parse_token(bad).is_none(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! What the service layer refuses or fails with, as data. The HTTP layer
+//! maps each kind to one status (`http::error`); the audit log records
+//! [`Error::outcome`].
+
+use signet_proto::ErrorCode;
+
+use super::authz::Scope;
+use crate::store::StoreError;
+
+/// A refusal or failure of a service call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Malformed or out-of-range input (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No valid credentials (401).
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller lacks a scope (403 `scope_denied`).
+    #[error("this API client lacks the `{}` scope", .0.as_str())]
+    ScopeDenied(Scope),
+    /// The caller may not do this to that (403 `forbidden`), e.g. a tenant's
+    /// admin acting on another tenant or granting more than it holds.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Unknown, or not the caller's (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Too large (413).
+    #[error("{0}")]
+    TooLarge(String),
+    /// Over a rate limit (429 with `Retry-After`).
+    #[error("rate limit exceeded; retry later")]
+    RateLimited {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
+    /// A ticket refusal (403 `ticket_invalid`, 409 `ticket_replayed`, 410
+    /// `ticket_expired`), by the host's own check or the signer's.
+    #[error("{message}")]
+    Ticket {
+        /// `TicketInvalid`, `TicketReplayed` or `TicketExpired`.
+        code: ErrorCode,
+        /// What was wrong.
+        message: String,
+    },
+    /// The signer cannot be reached or is busy (503 `enclave_unavailable`).
+    #[error("{0}")]
+    SignerUnavailable(String),
+    /// Any other refusal by the signer, by its code.
+    #[error("{message}")]
+    Signer {
+        /// The signer's code.
+        code: ErrorCode,
+        /// Safe to show.
+        message: String,
+    },
+    /// The database failed (503 `storage_unavailable`; detail logged only).
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+    /// A bug (500; detail logged only).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Service results.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A bad-request error.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    /// A ticket refusal.
+    pub fn ticket(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Ticket {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A bug: logged with its detail here, shown as "internal error".
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        tracing::error!(detail = %detail, "internal error (a bug)");
+        Self::Internal(detail)
+    }
+
+    /// A signer refusal, by its code.
+    #[must_use]
+    pub fn from_signer(code: ErrorCode, message: &str) -> Self {
+        match code {
+            ErrorCode::KeyNotLoaded
+            | ErrorCode::Busy
+            | ErrorCode::HsmUnavailable
+            | ErrorCode::AttestationUnavailable => {
+                Self::SignerUnavailable(format!("signer: {message}"))
+            }
+            ErrorCode::KeyNotFound => Self::NotFound("wallet key"),
+            ErrorCode::TicketInvalid | ErrorCode::TicketExpired | ErrorCode::TicketReplayed => {
+                Self::ticket(code, message)
+            }
+            ErrorCode::SealedKeyInvalid | ErrorCode::Internal | ErrorCode::Unknown => {
+                tracing::error!(%code, message, "signer failure");
+                Self::Signer {
+                    code,
+                    message: "the signer could not complete the request".into(),
+                }
+            }
+            _ => Self::Signer {
+                code,
+                message: message.to_owned(),
+            },
+        }
+    }
+
+    /// The snake_case code of DESIGN.md's error bodies.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::ScopeDenied(_) => "scope_denied",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::TooLarge(_) => "too_large",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Ticket { code, .. } | Self::Signer { code, .. } => code.as_str(),
+            Self::SignerUnavailable(_) => "enclave_unavailable",
+            Self::Storage(_) => "storage_unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether the failure is the service's (5xx) rather than the caller's.
+    #[must_use]
+    pub fn is_server_side(&self) -> bool {
+        match self {
+            Self::SignerUnavailable(_) | Self::Storage(_) | Self::Internal(_) => true,
+            Self::Signer { code, .. } => code.http_status() >= 500,
+            _ => false,
+        }
+    }
+
+    /// The audit outcome of a request that failed with this error.
+    #[must_use]
+    pub fn outcome(&self) -> String {
+        if self.is_server_side() {
+            format!("error:{}", self.code())
+        } else {
+            format!("denied:{}", self.code())
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Rate limits.
+//!
+//! [`RateLimiter`]: fixed windows on wall-clock boundaries, shared by every
+//! replica through the database. Each replica counts locally and adds its
+//! hits to the shared counter every [`RateLimiter::flush_interval`]; the
+//! decision uses the shared total last read plus the local hits not yet
+//! added, so all replicas together admit at most the limit plus what the
+//! others admitted within one flush interval.
+//!
+//! [`PeerGuard`]: authentication failures per peer address, checked before
+//! authentication. Past the limit a peer is refused (429) without a
+//! database lookup, and its refusals are counted rather than recorded one
+//! by one: the first [`PeerGuard::LOGGED_PER_WINDOW`] of a window are audit
+//! events, the rest are summed into one `AUTH_DENY_FLOOD` event.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use signet_proto::time::now_ms;
+
+use crate::store::Store;
+
+/// Most keys tracked before old windows are dropped.
+const MAX_KEYS: usize = 200_000;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Counter {
+    window: u64,
+    /// Hits admitted here and not yet added to the shared counter.
+    pending: u64,
+    /// The shared total when last flushed.
+    shared: u64,
+}
+
+/// Shared fixed-window counters.
+pub struct RateLimiter {
+    window_ms: u64,
+    counters: Mutex<HashMap<String, Counter>>,
+}
+
+impl RateLimiter {
+    /// Counters over windows of `window`.
+    #[must_use]
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1),
+            counters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How often local hits are added to the shared counters.
+    #[must_use]
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis((self.window_ms / 10).clamp(20, 1000))
+    }
+
+    /// The window length in ms.
+    #[must_use]
+    pub fn window_ms(&self) -> u64 {
+        self.window_ms
+    }
+
+    /// Counts one hit on `key`; `Err(retry_after_seconds)` past `limit`
+    /// (0 = unlimited, nothing counted).
+    pub fn hit(&self, key: &str, limit: u64) -> Result<(), u64> {
+        self.hit_at(key, limit, now_ms())
+    }
+
+    fn hit_at(&self, key: &str, limit: u64, now: u64) -> Result<(), u64> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let window = now - now % self.window_ms;
+        let Ok(mut counters) = self.counters.lock() else {
+            return Ok(());
+        };
+        if counters.len() >= MAX_KEYS {
+            counters.retain(|_, c| c.window == window);
+        }
+        let c = counters.entry(key.to_owned()).or_default();
+        if c.window != window {
+            *c = Counter {
+                window,
+                ..Counter::default()
+            };
+        }
+        if c.shared + c.pending >= limit {
+            let left_ms = window + self.window_ms - now;
+            return Err(left_ms.div_ceil(1000).max(1));
+        }
+        c.pending += 1;
+        Ok(())
+    }
+
+    /// Adds local hits to the shared counters and learns the totals.
+    pub async fn flush(&self, store: &Store) {
+        let batch: Vec<(String, u64, u64)> = match self.counters.lock() {
+            Ok(mut counters) => counters
+                .iter_mut()
+                .filter(|(_, c)| c.pending > 0)
+                .map(|(k, c)| (k.clone(), c.window, std::mem::take(&mut c.pending)))
+                .collect(),
+            Err(_) => return,
+        };
+        if batch.is_empty() {
+            return;
+        }
+        match store.add_rate_hits(&batch).await {
+            Ok(totals) => {
+                if let Ok(mut counters) = self.counters.lock() {
+                    for ((key, window, _), total) in batch.iter().zip(totals) {
+                        if let Some(c) = counters.get_mut(key).filter(|c| c.window == *window) {
+                            c.shared = c.shared.max(total);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "rate-limit counters not shared this round");
+                if let Ok(mut counters) = self.counters.lock() {
+                    for (key, window, n) in batch {
+                        if let Some(c) = counters.get_mut(&key).filter(|c| c.window == window) {
+                            c.pending += n;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What to do with one more authentication failure of a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureRecord {
+    /// Record it as its own audit event.
+    Log,
+    /// Count it only (summed into the peer's next `AUTH_DENY_FLOOD`).
+    Count,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct PeerWindow {
+    window: u64,
+    failures: u64,
+    unlogged: u64,
+}
+
+/// Authentication failures per peer address.
+pub struct PeerGuard {
+    limit: u64,
+    window_ms: u64,
+    peers: Mutex<HashMap<IpAddr, PeerWindow>>,
+}
+
+impl PeerGuard {
+    /// Failures recorded one by one per peer and window; the rest are counted.
+    pub const LOGGED_PER_WINDOW: u64 = 10;
+
+    /// At most `limit` failures per peer per `window` (0 = no limit).
+    #[must_use]
+    pub fn new(limit: u64, window: Duration) -> Self {
+        Self {
+            limit,
+            window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1),
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn entry(
+        peers: &mut HashMap<IpAddr, PeerWindow>,
+        peer: IpAddr,
+        window: u64,
+    ) -> &mut PeerWindow {
+        if peers.len() >= MAX_KEYS {
+            peers.retain(|_, w| w.window == window || w.unlogged > 0);
+        }
+        let w = peers.entry(peer).or_default();
+        if w.window != window {
+            // A new window: the count restarts; unlogged failures wait for
+            // the next summary.
+            w.window = window;
+            w.failures = 0;
+        }
+        w
+    }
+
+    /// Before authentication: `Err(retry_after_seconds)` if `peer` is over
+    /// its failure limit (the refusal is counted as one more failure).
+    pub fn check(&self, peer: IpAddr) -> Result<(), u64> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        let window = now - now % self.window_ms;
+        let Ok(mut peers) = self.peers.lock() else {
+            return Ok(());
+        };
+        let w = Self::entry(&mut peers, peer, window);
+        if w.failures >= self.limit {
+            w.unlogged += 1;
+            return Err((window + self.window_ms - now).div_ceil(1000).max(1));
+        }
+        Ok(())
+    }
+
+    /// After a failed authentication: whether to record it or only count it.
+    pub fn failed(&self, peer: IpAddr) -> FailureRecord {
+        let now = now_ms();
+        let window = now - now % self.window_ms;
+        let Ok(mut peers) = self.peers.lock() else {
+            return FailureRecord::Count;
+        };
+        let w = Self::entry(&mut peers, peer, window);
+        w.failures += 1;
+        if w.failures <= Self::LOGGED_PER_WINDOW {
+            FailureRecord::Log
+        } else {
+            w.unlogged += 1;
+            FailureRecord::Count
+        }
+    }
+
+    /// Takes the counted-only failures per peer (for the flood summary).
+    pub fn take_unlogged(&self) -> Vec<(IpAddr, u64)> {
+        let Ok(mut peers) = self.peers.lock() else {
+            return Vec::new();
+        };
+        let out = peers
+            .iter_mut()
+            .filter(|(_, w)| w.unlogged > 0)
+            .map(|(ip, w)| (*ip, std::mem::take(&mut w.unlogged)))
+            .collect();
+        let now = now_ms();
+        let window = now - now % self.window_ms;
+        peers.retain(|_, w| w.window == window);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_key_and_window() {
+        let l = RateLimiter::new(Duration::from_secs(60));
+        let t = 1_000_020_000;
+        assert!(l.hit_at("a", 2, t).is_ok());
+        assert!(l.hit_at("a", 2, t + 1).is_ok());
+        let retry = l.hit_at("a", 2, t + 2).unwrap_err();
+        assert!((1..=60).contains(&retry), "{retry}");
+        assert!(l.hit_at("b", 2, t).is_ok());
+        assert!(l.hit_at("c", 0, t).is_ok());
+        assert!(
+            l.hit_at("a", 2, t + 60_000).is_ok(),
+            "a new window starts over"
+        );
+    }
+
+    #[test]
+    fn a_peer_over_its_failure_limit_is_refused_and_flood_is_counted() {
+        let g = PeerGuard::new(15, Duration::from_secs(60));
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        let mut logged = 0;
+        for _ in 0..15 {
+            assert!(g.check(ip).is_ok());
+            if g.failed(ip) == FailureRecord::Log {
+                logged += 1;
+            }
+        }
+        assert_eq!(logged, PeerGuard::LOGGED_PER_WINDOW);
+        assert!(g.check(ip).is_err());
+        assert!(g.check(ip).is_err());
+        assert!(g.check(other).is_ok(), "other peers are not affected");
+        let unlogged = g.take_unlogged();
+        assert_eq!(unlogged, vec![(ip, 5 + 2)]);
+        assert!(g.take_unlogged().is_empty());
+    }
+}

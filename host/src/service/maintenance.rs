@@ -1,0 +1,118 @@
+//! Background work of every replica: sharing rate-limit counters, pruning
+//! what has expired (every replica may prune; deleting twice is harmless),
+//! and summarizing authentication floods into one audit event per peer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use signet_proto::time::now_ms;
+
+use super::audit::{Action, Event, Outcome};
+use super::Service;
+
+/// How often expired rows are pruned.
+pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How long past its expiry a consumed ticket or an intent is kept (beyond
+/// the signer's clock-skew allowance, so a ticket is refused as expired
+/// before its consumption record is gone).
+pub const PRUNE_GRACE_SECONDS: u64 = 300;
+
+/// How often flood summaries are written.
+pub const FLOOD_SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+/// The running background tasks; dropping this stops them.
+pub struct Background {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Service {
+    /// Starts the background tasks.
+    #[must_use]
+    pub fn start_background(self: &Arc<Self>) -> Background {
+        let flush = {
+            let service = Arc::clone(self);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(service.limits.flush_interval());
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    service.limits.flush(&service.store).await;
+                }
+            })
+        };
+        let prune = {
+            let service = Arc::clone(self);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(PRUNE_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    service.prune_once().await;
+                }
+            })
+        };
+        let floods = {
+            let service = Arc::clone(self);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(FLOOD_SUMMARY_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    service.summarize_floods().await;
+                }
+            })
+        };
+        Background {
+            tasks: vec![flush, prune, floods],
+        }
+    }
+
+    /// One pruning pass (logged; failures are retried next time).
+    pub async fn prune_once(&self) {
+        let now = now_ms();
+        let keep_windows_ms = self.limits.window_ms().max(60_000) * 2;
+        match self
+            .store
+            .prune(
+                now / 1000,
+                PRUNE_GRACE_SECONDS,
+                now.saturating_sub(keep_windows_ms),
+            )
+            .await
+        {
+            Ok(p) if p == crate::store::Pruned::default() => {}
+            Ok(p) => tracing::info!(
+                intents = p.intents,
+                tickets = p.tickets,
+                rate_windows = p.rate_windows,
+                "pruned expired rows"
+            ),
+            Err(e) => tracing::warn!(error = %e, "pruning failed; will retry"),
+        }
+    }
+
+    /// Records one `AUTH_DENY_FLOOD` event per peer whose refusals were
+    /// counted, not recorded, since the last summary.
+    pub async fn summarize_floods(&self) {
+        for (peer, count) in self.peers.take_unlogged() {
+            let target = format!("peer:{peer}");
+            self.audit
+                .record(Event::new(
+                    "anonymous",
+                    Action::AuthDenyFlood,
+                    &target,
+                    Outcome::Denied(format!("unauthenticated:{count}")),
+                ))
+                .await;
+        }
+    }
+}

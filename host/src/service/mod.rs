@@ -1,0 +1,158 @@
+//! The service: what the host does, without HTTP or SQL. Handlers in
+//! [`crate::http`] call it; it calls [`crate::store`] and [`crate::signer`].
+
+pub mod audit;
+pub mod authz;
+pub mod cache;
+pub mod clients;
+pub mod digest;
+pub mod error;
+pub mod limits;
+pub mod maintenance;
+pub mod signing;
+pub mod wallets;
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use signet_proto::ticket::TicketKeys;
+
+use self::audit::{Action, Auditor, Event, Outcome};
+use self::authz::{Principal, Scope};
+use self::cache::TtlCache;
+use self::limits::{PeerGuard, RateLimiter};
+use crate::config::Config;
+use crate::signer::SignerPool;
+use crate::store::{ApiClientRow, Store, StoreError, WalletRow};
+
+pub use self::error::{Error, Result};
+
+/// How long a replica serves a client or wallet row it read before reading
+/// it again: a change made on another replica (a revocation, a destroyed
+/// wallet) applies here within this time. Changes made on this replica
+/// apply at once.
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Everything the service needs; one per process, shared by handlers.
+pub struct Service {
+    /// Validated configuration.
+    pub config: Config,
+    /// Database.
+    pub store: Store,
+    /// Signer connections.
+    pub signer: SignerPool,
+    /// Ticket keys (the same secrets as the signer's).
+    pub tickets: TicketKeys,
+    /// The audit writer.
+    pub audit: Auditor,
+    /// Recently read API clients.
+    pub clients: TtlCache<Option<ApiClientRow>>,
+    /// Recently read wallets (`None` = absent or destroyed).
+    pub wallets: TtlCache<Option<WalletRow>>,
+    /// Per-client and per-wallet limits, shared through the database.
+    pub limits: RateLimiter,
+    /// Authentication failures per peer address.
+    pub peers: PeerGuard,
+    /// Set while shutting down: `/ready` answers 503.
+    pub draining: AtomicBool,
+    /// Start time.
+    pub started: Instant,
+}
+
+impl Service {
+    /// Opens storage and prepares the signer pool for `config`.
+    pub async fn open(config: Config) -> std::result::Result<Self, StoreError> {
+        let store = Store::open(&config.database_url).await?;
+        let signer = SignerPool::new(
+            config.enclave_addr.clone(),
+            config.internal_api_key.clone(),
+            config.attestation.clone(),
+            config.enclave_connections,
+        );
+        let tickets = TicketKeys::new(
+            config.ticket_secret.clone(),
+            config.ticket_secret_previous.clone(),
+        );
+        Ok(Self {
+            audit: Auditor::new(store.journal().clone()),
+            limits: RateLimiter::new(config.rate_limit_window),
+            peers: PeerGuard::new(config.auth_failures_per_peer, limits_window()),
+            clients: TtlCache::new(CACHE_TTL),
+            wallets: TtlCache::new(CACHE_TTL),
+            config,
+            store,
+            signer,
+            tickets,
+            draining: AtomicBool::new(false),
+            started: Instant::now(),
+        })
+    }
+
+    /// Refuses (with a `SCOPE_DENY` event) unless `principal` holds `scope`.
+    pub async fn require(&self, principal: &Principal, scope: Scope, target: &str) -> Result<()> {
+        if principal.has(scope) {
+            return Ok(());
+        }
+        self.audit
+            .record(
+                Event::new(
+                    &principal.actor(),
+                    Action::ScopeDeny,
+                    target,
+                    Outcome::Denied(scope.as_str().to_owned()),
+                )
+                .tenant(&principal.tenant),
+            )
+            .await;
+        Err(Error::ScopeDenied(scope))
+    }
+
+    /// Counts a hit on a rate-limit key; past `limit`, records a
+    /// `RATE_LIMIT` event and refuses.
+    pub async fn rate_limit(
+        &self,
+        principal: &Principal,
+        key: &str,
+        limit: u64,
+        target: &str,
+    ) -> Result<()> {
+        match self.limits.hit(key, limit) {
+            Ok(()) => Ok(()),
+            Err(retry_after) => {
+                self.audit
+                    .record(
+                        Event::new(
+                            &principal.actor(),
+                            Action::RateLimit,
+                            target,
+                            Outcome::Denied("rate_limited".into()),
+                        )
+                        .tenant(&principal.tenant),
+                    )
+                    .await;
+                Err(Error::RateLimited { retry_after })
+            }
+        }
+    }
+
+    /// Audit events the principal may read (`audit:read`): every tenant's
+    /// for operators, else the principal's tenant's.
+    pub async fn audit_page(
+        &self,
+        principal: &Principal,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<signet_proto::audit::AuditEvent>> {
+        self.require(principal, Scope::AuditRead, "audit").await?;
+        Ok(self
+            .store
+            .audit(after, limit, principal.tenant_filter())
+            .await?)
+    }
+}
+
+/// The window of the per-peer authentication failure limit.
+#[must_use]
+pub fn limits_window() -> Duration {
+    Duration::from_secs(60)
+}

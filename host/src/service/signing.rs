@@ -1,0 +1,321 @@
+//! The ticket lifecycle, in one place: **mint** (after authz and limits),
+//! **consume** (recorded in the database, so a ticket is single-use across
+//! restarts and replicas), **sign** (the signer checks the ticket again),
+//! **audit** (the outcome, once).
+//!
+//! Two ways in: `sign-intent` mints a ticket for the caller to present
+//! later (consumed before signing), and a direct `sign` mints and presents
+//! its own (consumed with the signature's audit event).
+
+use rand_core::RngCore as _;
+use signet_proto::message::{SignRequest, SignatureInfo};
+use signet_proto::ticket::{TicketClaims, AUDIENCE};
+use signet_proto::time::now_ms;
+use signet_proto::{ErrorCode, KeyType};
+
+use super::audit::{Action, Event, Outcome};
+use super::authz::{Principal, Scope};
+use super::digest::{sign_input, SignInput};
+use super::wallets::sealed_of;
+use super::{Error, Result, Service};
+use crate::signer::CallError;
+use crate::store::{IntentRow, WalletRow, WriteOp};
+
+/// What a caller asks to have signed (DESIGN.md's digest rules).
+#[derive(Clone, Debug, Default)]
+pub struct SignArgs {
+    /// A ticket from `sign-intent` (then nothing else but `attest`).
+    pub ticket: Option<String>,
+    /// Hex 32-byte prehash (ECDSA).
+    pub digest: Option<String>,
+    /// A message, with `encoding`.
+    pub message: Option<String>,
+    /// `eip191` or `raw` (ed25519).
+    pub encoding: Option<String>,
+    /// Whether to return an attestation document binding the signature.
+    pub attest: bool,
+}
+
+/// A minted sign intent.
+#[derive(Clone, Debug)]
+pub struct Intent {
+    /// The ticket's `jti`.
+    pub intent_id: String,
+    /// The ticket.
+    pub ticket: String,
+    /// The digest it authorizes.
+    pub digest: Vec<u8>,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+impl Service {
+    fn mint(
+        &self,
+        principal: &Principal,
+        wallet: &WalletRow,
+        digest: &[u8],
+    ) -> (TicketClaims, String) {
+        let mut jti = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut jti);
+        let now = now_ms() / 1000;
+        let claims = TicketClaims {
+            jti: hex::encode(jti),
+            sub: principal.actor(),
+            wid: wallet.id.clone(),
+            dig: hex::encode(digest),
+            kty: wallet.key_type,
+            iat: now,
+            exp: now + self.config.ticket_ttl.as_secs(),
+            aud: AUDIENCE.into(),
+        };
+        let token = self.tickets.mint(&claims);
+        (claims, token)
+    }
+
+    /// Mints a ticket for `args`' digest or message, recorded as an intent.
+    pub async fn sign_intent(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+        args: SignArgs,
+    ) -> Result<Intent> {
+        self.require(principal, Scope::Sign, wallet_id).await?;
+        if args.ticket.is_some() || args.attest {
+            return Err(Error::bad_request(
+                "sign-intent takes `digest` or `message`/`encoding` only",
+            ));
+        }
+        let wallet = self.owned_wallet(principal, wallet_id).await?;
+        let input = sign_input(
+            wallet.key_type,
+            args.digest.as_deref(),
+            args.message.as_deref(),
+            args.encoding.as_deref(),
+        )?;
+        let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
+        let intent = IntentRow {
+            jti: claims.jti.clone(),
+            wallet_id: wallet.id.clone(),
+            digest: input.digest.clone(),
+            message: input.message,
+            created_by: principal.actor(),
+            expires_at: claims.exp,
+        };
+        self.audit
+            .write(
+                WriteOp::CreateIntent(intent),
+                Event::new(
+                    &principal.actor(),
+                    Action::SignIntent,
+                    &wallet.id,
+                    Outcome::Ok,
+                )
+                .tenant(&principal.tenant),
+            )
+            .await?;
+        Ok(Intent {
+            intent_id: claims.jti,
+            ticket,
+            digest: input.digest,
+            expires_at: claims.exp,
+        })
+    }
+
+    /// Signs with a presented ticket or directly; returns the wallet (for
+    /// the view) and the signature.
+    pub async fn sign(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+        args: SignArgs,
+    ) -> Result<(WalletRow, SignatureInfo)> {
+        self.require(principal, Scope::Sign, wallet_id).await?;
+        let wallet = self.owned_wallet(principal, wallet_id).await?;
+        self.rate_limit(
+            principal,
+            &format!("wallet:{}", wallet.id),
+            self.config.rate_limit_per_wallet_sign,
+            &wallet.id,
+        )
+        .await?;
+        let (claims, ticket, input, direct) = match &args.ticket {
+            Some(ticket) => {
+                if args.digest.is_some() || args.message.is_some() || args.encoding.is_some() {
+                    return Err(Error::bad_request(
+                        "send either `ticket` or `digest`/`message`, not both",
+                    ));
+                }
+                let (claims, input) = self
+                    .consume_client_ticket(principal, &wallet, ticket)
+                    .await?;
+                (claims, ticket.clone(), input, false)
+            }
+            None => {
+                let input = sign_input(
+                    wallet.key_type,
+                    args.digest.as_deref(),
+                    args.message.as_deref(),
+                    args.encoding.as_deref(),
+                )?;
+                let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
+                (claims, ticket, input, true)
+            }
+        };
+        let request = SignRequest {
+            key_id: wallet.id.clone(),
+            ticket,
+            digest: input.digest.clone(),
+            message: input.message.clone(),
+            attest: args.attest,
+            sealed: None,
+        };
+        let actor = principal.actor();
+        let event = |outcome| {
+            Event::new(&actor, Action::Sign, &wallet.id, outcome).tenant(&principal.tenant)
+        };
+        let signature = match self.signer_sign(principal, &wallet, request).await {
+            Ok(s) => s,
+            Err(e) => {
+                let outcome = if e.is_server_side() {
+                    Outcome::Error(e.code().to_owned())
+                } else {
+                    Outcome::Denied(e.code().to_owned())
+                };
+                self.audit.record(event(outcome)).await;
+                return Err(e);
+            }
+        };
+        // Host-minted tickets are consumed with the signature's audit event;
+        // a client's ticket was consumed before signing.
+        let op = if direct {
+            WriteOp::ConsumeTicket {
+                jti: claims.jti.clone(),
+                wallet_id: wallet.id.clone(),
+                expires_at: claims.exp,
+            }
+        } else {
+            WriteOp::Audit
+        };
+        self.audit.write(op, event(Outcome::Ok)).await?;
+        Ok((wallet, signature))
+    }
+
+    /// Verifies a client-presented ticket (MAC, audience, expiry, wallet, key
+    /// type) and consumes it in storage before anything is signed.
+    async fn consume_client_ticket(
+        &self,
+        principal: &Principal,
+        wallet: &WalletRow,
+        ticket: &str,
+    ) -> Result<(TicketClaims, SignInput)> {
+        let deny = |code: ErrorCode| async move {
+            self.audit
+                .record(
+                    Event::new(
+                        &principal.actor(),
+                        Action::Sign,
+                        &wallet.id,
+                        Outcome::Denied(code.as_str().to_owned()),
+                    )
+                    .tenant(&principal.tenant),
+                )
+                .await;
+        };
+        let claims = match self.tickets.verify_unbound(ticket, now_ms() / 1000) {
+            Ok(c) => c,
+            Err(e) => {
+                deny(e.code()).await;
+                return Err(Error::ticket(e.code(), e.to_string()));
+            }
+        };
+        if claims.wid != wallet.id || claims.kty != wallet.key_type {
+            deny(ErrorCode::TicketInvalid).await;
+            return Err(Error::ticket(
+                ErrorCode::TicketInvalid,
+                "ticket invalid: issued for another wallet",
+            ));
+        }
+        let digest =
+            hex::decode(&claims.dig).map_err(|_| Error::bad_request("ticket digest is not hex"))?;
+        let message = if wallet.key_type == KeyType::Ed25519 {
+            let intent = self
+                .store
+                .intent(&claims.jti)
+                .await?
+                .filter(|i| i.wallet_id == wallet.id);
+            Some(intent.and_then(|i| i.message).ok_or_else(|| {
+                Error::ticket(
+                    ErrorCode::TicketInvalid,
+                    "ticket invalid: no recorded intent",
+                )
+            })?)
+        } else {
+            None
+        };
+        let fresh = self
+            .audit
+            .write(
+                WriteOp::ConsumeTicket {
+                    jti: claims.jti.clone(),
+                    wallet_id: wallet.id.clone(),
+                    expires_at: claims.exp,
+                },
+                Event::new(
+                    &principal.actor(),
+                    Action::TicketConsume,
+                    &wallet.id,
+                    Outcome::Ok,
+                )
+                .tenant(&principal.tenant),
+            )
+            .await?;
+        if !fresh {
+            return Err(Error::ticket(
+                ErrorCode::TicketReplayed,
+                "ticket was already used",
+            ));
+        }
+        Ok((claims, SignInput { digest, message }))
+    }
+
+    /// Sends a sign request; reloads the sealed key if the signer lost it,
+    /// and if the connection broke (signer restarting), waits for it and
+    /// retries with a fresh host-minted ticket for the same wallet and digest.
+    async fn signer_sign(
+        &self,
+        principal: &Principal,
+        wallet: &WalletRow,
+        mut request: SignRequest,
+    ) -> Result<SignatureInfo> {
+        for attempt in 0..3u64 {
+            match self.signer.sign(request.clone()).await {
+                Ok(s) if s.public_key == wallet.public_key => return Ok(s),
+                Ok(_) => {
+                    // E.g. an HSM key replaced on the token behind Signet's
+                    // back: a signature by any other key is not the wallet's.
+                    tracing::error!(wallet = %wallet.id, "the signer signed with a key other than the wallet's; refused");
+                    return Err(Error::internal(
+                        "the signer signed with a key other than the wallet's",
+                    ));
+                }
+                Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) if request.sealed.is_none() => {
+                    request.sealed = Some(sealed_of(wallet)?);
+                }
+                Err(CallError::Unavailable(m)) if attempt < 2 => {
+                    tracing::warn!(wallet = %wallet.id, reason = %m, "signer unavailable; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * (attempt + 1))).await;
+                    let (_, ticket) = self.mint(principal, wallet, &request.digest);
+                    request.ticket = ticket;
+                    request.sealed = wallet
+                        .sealed
+                        .as_ref()
+                        .map(|_| sealed_of(wallet))
+                        .transpose()?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::SignerUnavailable("the signer did not answer".into()))
+    }
+}

@@ -1,0 +1,204 @@
+//! Wallets: created in the signer, stored with their sealed key, visible
+//! only to their owner (another tenant's wallet is a 404, recorded as
+//! `TENANT_DENY`), destroyed in the signer and shredded in storage.
+
+use rand_core::RngCore as _;
+use signet_proto::time::now_ms;
+use signet_proto::{ErrorCode, KeyType, SealedKey};
+
+use super::audit::{Action, Event, Outcome};
+use super::authz::{Principal, Scope};
+use super::{Error, Result, Service};
+use crate::signer::CallError;
+use crate::store::{WalletRow, WriteOp};
+
+/// Parses a `nonce` given as hex (at most 512 bytes).
+pub fn parse_nonce(nonce: Option<&str>) -> Result<Option<Vec<u8>>> {
+    nonce
+        .map(|n| {
+            let bytes = hex::decode(n).map_err(|_| Error::bad_request("`nonce` must be hex"))?;
+            if bytes.len() > 512 {
+                return Err(Error::bad_request("`nonce` is at most 512 bytes"));
+            }
+            Ok(bytes)
+        })
+        .transpose()
+}
+
+/// The stored sealed key of `wallet`, for the signer to load.
+pub(super) fn sealed_of(wallet: &WalletRow) -> Result<SealedKey> {
+    let bytes = wallet.sealed.as_ref().ok_or_else(|| {
+        Error::SignerUnavailable(
+            "the signer does not hold this key and no sealed copy is stored".into(),
+        )
+    })?;
+    SealedKey::from_bytes(bytes)
+        .map_err(|e| Error::internal(format!("stored sealed key of {}: {e}", wallet.id)))
+}
+
+impl Service {
+    /// A wallet the principal may use; another owner's is a 404 (and a
+    /// `TENANT_DENY` event), indistinguishable from a missing one.
+    pub async fn owned_wallet(&self, principal: &Principal, id: &str) -> Result<WalletRow> {
+        let wallet = match self.wallets.get(id) {
+            Some(w) => w,
+            None => {
+                let w = self.store.wallet(id).await?;
+                self.wallets.put(id, w.clone());
+                w
+            }
+        };
+        match wallet {
+            Some(w) if w.owner == principal.owner().to_string() => Ok(w),
+            Some(_) => {
+                self.audit
+                    .record(
+                        Event::new(
+                            &principal.actor(),
+                            Action::TenantDeny,
+                            id,
+                            Outcome::Denied("other_tenant".into()),
+                        )
+                        .tenant(&principal.tenant),
+                    )
+                    .await;
+                Err(Error::NotFound("wallet"))
+            }
+            None => Err(Error::NotFound("wallet")),
+        }
+    }
+
+    /// Creates a wallet of `key_type` (`secp256k1`, `p256`, `ed25519`).
+    pub async fn create_wallet(
+        &self,
+        principal: &Principal,
+        key_type: &str,
+        label: Option<String>,
+    ) -> Result<WalletRow> {
+        self.require(principal, Scope::WalletsWrite, "wallets")
+            .await?;
+        let key_type: KeyType = key_type
+            .parse()
+            .map_err(|()| Error::bad_request("`key_type` must be secp256k1, p256 or ed25519"))?;
+        if label
+            .as_ref()
+            .is_some_and(|l| l.chars().count() > 128 || l.chars().any(char::is_control))
+        {
+            return Err(Error::bad_request(
+                "`label` is at most 128 printable characters",
+            ));
+        }
+        let mut raw = [0u8; 16];
+        rand_core::OsRng.fill_bytes(&mut raw);
+        let id = format!("w_{}", hex::encode(raw));
+        let generated = self.signer.generate(&id, key_type).await?;
+        let row = WalletRow {
+            id: id.clone(),
+            owner: principal.owner().to_string(),
+            key_type,
+            public_key: generated.key.public_key,
+            label,
+            sealed: generated.sealed.as_ref().map(SealedKey::to_bytes),
+            attestation: generated.attestation,
+            created_at: now_ms(),
+        };
+        let actor = principal.actor();
+        let event =
+            Event::new(&actor, Action::WalletCreate, &id, Outcome::Ok).tenant(&principal.tenant);
+        if let Err(e) = self
+            .audit
+            .write(WriteOp::CreateWallet(row.clone()), event)
+            .await
+        {
+            // Not stored, so not created: drop the key from the signer too.
+            if let Err(destroy) = self.signer.destroy(&id).await {
+                tracing::warn!(wallet = %id, error = ?destroy, "could not drop an unstored key from the signer");
+            }
+            return Err(e.into());
+        }
+        self.wallets.forget(&id);
+        Ok(row)
+    }
+
+    /// A page of the principal's wallets after the cursor `after`
+    /// (`<created_at>.<id>`), and the cursor of the next page.
+    pub async fn list_wallets(
+        &self,
+        principal: &Principal,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<(Vec<WalletRow>, Option<String>)> {
+        self.require(principal, Scope::WalletsRead, "wallets")
+            .await?;
+        let after = after
+            .map(|cursor| {
+                let bad = || Error::bad_request("bad `after` cursor");
+                let (at, id) = cursor.split_once('.').ok_or_else(bad)?;
+                Ok::<_, Error>((at.parse::<u64>().map_err(|_| bad())?, id.to_owned()))
+            })
+            .transpose()?;
+        let rows = self
+            .store
+            .wallets(&principal.owner().to_string(), after, limit)
+            .await?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|w| format!("{}.{}", w.created_at, w.id)))
+            .flatten();
+        Ok((rows, next))
+    }
+
+    /// One of the principal's wallets.
+    pub async fn show_wallet(&self, principal: &Principal, id: &str) -> Result<WalletRow> {
+        self.require(principal, Scope::WalletsRead, id).await?;
+        self.owned_wallet(principal, id).await
+    }
+
+    /// Destroys a wallet: the key is zeroized in the signer, then the
+    /// wallet is marked destroyed and its sealed copy shredded.
+    pub async fn destroy_wallet(&self, principal: &Principal, id: &str) -> Result<()> {
+        self.require(principal, Scope::WalletsWrite, id).await?;
+        let wallet = self.owned_wallet(principal, id).await?;
+        match self.signer.destroy(&wallet.id).await {
+            Ok(()) | Err(CallError::Refused(ErrorCode::KeyNotFound, _)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.audit
+            .write(
+                WriteOp::DestroyWallet {
+                    id: id.to_owned(),
+                    at: now_ms(),
+                },
+                Event::new(&principal.actor(), Action::WalletDestroy, id, Outcome::Ok)
+                    .tenant(&principal.tenant),
+            )
+            .await?;
+        self.wallets.forget(id);
+        Ok(())
+    }
+
+    /// A fresh attestation document binding the wallet's key.
+    pub async fn wallet_attestation(
+        &self,
+        principal: &Principal,
+        id: &str,
+        nonce: Option<&str>,
+    ) -> Result<Option<Vec<u8>>> {
+        self.require(principal, Scope::WalletsRead, id).await?;
+        let nonce = parse_nonce(nonce)?;
+        let wallet = self.owned_wallet(principal, id).await?;
+        let attest = || self.signer.attest(nonce.clone(), Some(wallet.id.clone()));
+        match attest().await {
+            Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) => {
+                self.signer.load_sealed(sealed_of(&wallet)?).await?;
+                Ok(attest().await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// A fresh attestation document of the signer.
+    pub async fn signer_attestation(&self, nonce: Option<&str>) -> Result<Option<Vec<u8>>> {
+        let nonce = parse_nonce(nonce)?;
+        Ok(self.signer.attest(nonce, None).await?)
+    }
+}

@@ -1,0 +1,447 @@
+//! The journal: the one writer of audited changes. Concurrent writes are
+//! batched into one transaction; their audit events are appended to the
+//! hash chain in that same transaction, after reading the chain head inside
+//! it under the database's writer lock. Nothing is cached across
+//! transactions, so other replicas, the `admin` commands and a failed batch
+//! can never leave the journal with a stale head.
+
+use signet_proto::audit::{chain_hash, AuditEventBody, GENESIS_HASH};
+use signet_proto::time::rfc3339_ms;
+use sqlx::any::AnyConnectOptions;
+use sqlx::{AnyConnection, Row as _};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{connect, i64_of, ApiClientRow, Dialect, IntentRow, StoreError, WalletRow};
+
+/// An audit event to append (seq, time and hashes are the journal's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewEvent {
+    /// Actor.
+    pub actor: String,
+    /// Action.
+    pub action: String,
+    /// Target.
+    pub target: String,
+    /// Outcome.
+    pub outcome: String,
+    /// The tenant whose view of the log includes this event (not hashed;
+    /// `None`: operators only).
+    pub tenant: Option<String>,
+}
+
+impl NewEvent {
+    /// An event.
+    pub fn new(
+        actor: impl Into<String>,
+        action: impl Into<String>,
+        target: impl Into<String>,
+        outcome: impl Into<String>,
+        tenant: Option<String>,
+    ) -> Self {
+        Self {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            outcome: outcome.into(),
+            tenant,
+        }
+    }
+}
+
+/// A write and the audit event recorded with it, atomically.
+#[derive(Debug)]
+pub enum WriteOp {
+    /// Only the audit event.
+    Audit,
+    /// A new API client.
+    CreateClient(ApiClientRow),
+    /// Revoke a client from a time on (an earlier revocation stays).
+    RevokeClient {
+        /// Client id.
+        id: String,
+        /// Unix ms.
+        at: u64,
+    },
+    /// A new wallet.
+    CreateWallet(WalletRow),
+    /// Mark destroyed and shred the sealed key and document.
+    DestroyWallet {
+        /// Wallet id.
+        id: String,
+        /// Unix ms.
+        at: u64,
+    },
+    /// Record a sign intent.
+    CreateIntent(IntentRow),
+    /// Consume a ticket: `Applied(false)` if it was already consumed (then
+    /// the audit event given is recorded with outcome `denied:ticket_replayed`).
+    ConsumeTicket {
+        /// jti.
+        jti: String,
+        /// Wallet.
+        wallet_id: String,
+        /// Unix seconds.
+        expires_at: u64,
+    },
+}
+
+pub(super) struct Job {
+    op: WriteOp,
+    event: NewEvent,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// The single writer of this process. Cloning shares it.
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Journal {
+    pub(super) fn start(dialect: Dialect, conn: AnyConnection, options: AnyConnectOptions) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(journal_loop(
+            Writer {
+                dialect,
+                conn: Some(conn),
+                options,
+            },
+            rx,
+        ));
+        Self { tx }
+    }
+
+    /// Applies `op` and appends `event`, durably, in one transaction (shared
+    /// with other concurrent writes). Returns whether a conditional write
+    /// applied (always `true` for unconditional ones).
+    pub async fn write(&self, op: WriteOp, event: NewEvent) -> Result<bool, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { op, event, reply })
+            .await
+            .map_err(|_| StoreError("journal stopped".into()))?;
+        rx.await.map_err(|_| StoreError("journal stopped".into()))?
+    }
+}
+
+/// The journal's connection, reopened after a failure (a PostgreSQL server
+/// restart, a dropped connection).
+struct Writer {
+    dialect: Dialect,
+    conn: Option<AnyConnection>,
+    options: AnyConnectOptions,
+}
+
+/// Most writes folded into one transaction.
+const MAX_BATCH: usize = 1024;
+
+async fn journal_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let result = match writer.conn.as_mut() {
+            Some(conn) => run_batch(writer.dialect, conn, &batch).await,
+            None => match Box::pin(connect(writer.dialect, &writer.options)).await {
+                Ok(conn) => run_batch(writer.dialect, writer.conn.insert(conn), &batch).await,
+                Err(e) => Err(sqlx::Error::Protocol(e.0)),
+            },
+        };
+        match result {
+            Ok(applied) => {
+                for (job, applied) in batch.drain(..).zip(applied) {
+                    let _ = job.reply.send(Ok(applied));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = batch.len(), "journal batch failed; nothing of it was written");
+                // Start the next batch on a fresh connection: whatever state
+                // this one is in (broken socket, aborted transaction) stays behind.
+                writer.conn = None;
+                for job in batch.drain(..) {
+                    let _ = job.reply.send(Err(StoreError(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Applies a batch in one transaction: the writer lock is taken and the
+/// chain head read first (one trip), rare writes go one by one, ticket
+/// consumptions and audit events in multi-row statements. On SQLite the
+/// `COMMIT` travels with the last statement. On any error the transaction is
+/// rolled back and nothing of the batch stays.
+///
+/// Boxed: it names one lifetime for the connection's executor, which keeps
+/// the spawned journal task `Send` (rustc cannot prove it through sqlx's
+/// higher-ranked executor bounds otherwise).
+fn run_batch<'a>(
+    dialect: Dialect,
+    conn: &'a mut AnyConnection,
+    batch: &'a [Job],
+) -> BatchFuture<'a> {
+    Box::pin(async move {
+        let result = write_batch(dialect, conn, batch).await;
+        if result.is_err() {
+            // Whether or not a transaction is still open (a failed COMMIT
+            // has already ended it), nothing of this batch may stay.
+            if let Err(e) = super::exec_raw(&mut *conn, "ROLLBACK").await {
+                tracing::debug!(error = %e, "rollback after a failed batch");
+            }
+        }
+        result
+    })
+}
+
+type BatchFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send + 'a>,
+>;
+
+async fn write_batch(
+    dialect: Dialect,
+    conn: &mut AnyConnection,
+    batch: &[Job],
+) -> Result<Vec<bool>, sqlx::Error> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    // All rows, then the first: the statements before the SELECT yield
+    // none, and a "fetch one" stops SQLite's worker after the first statement.
+    let head = sqlx::Executor::fetch_all(&mut *conn, sqlx::raw_sql(dialect.begin_and_read_head()))
+        .await?
+        .into_iter()
+        .next();
+    let mut head = match head {
+        Some(row) => (
+            u64::try_from(row.try_get::<i64, _>(0)?)
+                .map_err(|_| sqlx::Error::Protocol("negative audit seq".into()))?,
+            row.try_get::<String, _>(1)?,
+        ),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    let mut applied = vec![true; batch.len()];
+    let mut tickets = Vec::new();
+    let mut shredded = false;
+    for (i, job) in batch.iter().enumerate() {
+        match &job.op {
+            WriteOp::Audit => {}
+            WriteOp::ConsumeTicket {
+                jti,
+                wallet_id,
+                expires_at,
+            } => tickets.push((i, (jti.as_str(), wallet_id.as_str(), *expires_at))),
+            op => {
+                shredded |= matches!(op, WriteOp::DestroyWallet { .. });
+                applied[i] = apply(&mut *conn, op).await?;
+            }
+        }
+    }
+    let rows: Vec<(&str, &str, u64)> = tickets.iter().map(|(_, t)| *t).collect();
+    for ((i, _), fresh) in tickets
+        .iter()
+        .zip(consume_tickets(&mut *conn, &rows).await?)
+    {
+        applied[*i] = fresh;
+    }
+    let events: Vec<NewEvent> = batch
+        .iter()
+        .zip(&applied)
+        .map(|(job, done)| {
+            let mut event = job.event.clone();
+            if !done && matches!(job.op, WriteOp::ConsumeTicket { .. }) {
+                event.outcome = "denied:ticket_replayed".into();
+            }
+            event
+        })
+        .collect();
+    // Every job carries an event, so this is never empty.
+    let commit_inline = dialect == Dialect::Sqlite;
+    append_events(&mut *conn, &mut head, &events, commit_inline).await?;
+    if !commit_inline {
+        super::exec_raw(&mut *conn, "COMMIT").await?;
+    }
+    if shredded && dialect == Dialect::Sqlite {
+        // Best effort: the shredded row is committed either way.
+        if let Err(e) = super::exec_raw(&mut *conn, super::sqlite::AFTER_SHRED).await {
+            tracing::warn!(error = %e, "WAL checkpoint after a destroy failed");
+        }
+    }
+    Ok(applied)
+}
+
+/// Applies one op inside the batch transaction.
+async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Error> {
+    match op {
+        // Ticket consumptions are applied together by `consume_tickets`.
+        WriteOp::Audit | WriteOp::ConsumeTicket { .. } => Ok(true),
+        WriteOp::CreateClient(c) => {
+            sqlx::query("INSERT INTO api_clients (id, name, tenant, scopes, secret_sha256, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)")
+                .bind(&c.id)
+                .bind(&c.name)
+                .bind(&c.tenant)
+                .bind(serde_json::to_string(&c.scopes).unwrap_or_default())
+                .bind(&c.secret_sha256)
+                .bind(i64_of(c.created_at))
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        }
+        WriteOp::RevokeClient { id, at } => {
+            let r = sqlx::query("UPDATE api_clients SET revoked_at = $2 WHERE id = $1 AND (revoked_at IS NULL OR revoked_at > $2)")
+                .bind(id)
+                .bind(i64_of(*at))
+                .execute(&mut *conn)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::CreateWallet(w) => {
+            sqlx::query("INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
+                .bind(&w.id)
+                .bind(&w.owner)
+                .bind(w.key_type.as_str())
+                .bind(&w.public_key)
+                .bind(&w.label)
+                .bind(&w.sealed)
+                .bind(&w.attestation)
+                .bind(i64_of(w.created_at))
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        }
+        WriteOp::DestroyWallet { id, at } => {
+            let r = sqlx::query("UPDATE wallets SET destroyed_at = $2, sealed = NULL, attestation = NULL WHERE id = $1 AND destroyed_at IS NULL")
+                .bind(id)
+                .bind(i64_of(*at))
+                .execute(&mut *conn)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::CreateIntent(i) => {
+            sqlx::query("INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&i.jti)
+                .bind(&i.wallet_id)
+                .bind(&i.digest)
+                .bind(&i.message)
+                .bind(&i.created_by)
+                .bind(i64_of(i.expires_at))
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        }
+    }
+}
+
+/// Rows per multi-row INSERT (within SQLite's 32,766 and PostgreSQL's 65,535
+/// bound parameters).
+pub(super) const ROWS_PER_INSERT: usize = 500;
+
+/// `($1, $2, …), (…)` for `rows` rows of `cols` parameters.
+pub(super) fn values_clause(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 1..=cols {
+            if c > 1 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Consumes tickets with one statement per chunk; returns, per ticket,
+/// whether it was fresh (a jti repeated within the batch is fresh once).
+async fn consume_tickets(
+    conn: &mut AnyConnection,
+    tickets: &[(&str, &str, u64)],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let now = i64_of(signet_proto::time::now_ms() / 1000);
+    let mut fresh = Vec::with_capacity(tickets.len());
+    for chunk in tickets.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
+            values_clause(chunk.len(), 4)
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for (jti, wallet, exp) in chunk {
+            q = q.bind(*jti).bind(*wallet).bind(now).bind(i64_of(*exp));
+        }
+        let mut inserted: std::collections::HashSet<String> =
+            q.fetch_all(&mut *conn).await?.into_iter().collect();
+        fresh.extend(chunk.iter().map(|(jti, _, _)| inserted.remove(*jti)));
+    }
+    Ok(fresh)
+}
+
+/// Appends events (at least one) to the chain after `head`, one statement
+/// per chunk; with `commit_inline` the last statement carries the `COMMIT`.
+async fn append_events(
+    conn: &mut AnyConnection,
+    head: &mut (u64, String),
+    events: &[NewEvent],
+    commit_inline: bool,
+) -> Result<(), sqlx::Error> {
+    let at = rfc3339_ms(signet_proto::time::now_ms());
+    let chunks = events.len().div_ceil(ROWS_PER_INSERT);
+    for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
+        let mut rows = Vec::with_capacity(chunk.len());
+        for event in chunk {
+            let body = AuditEventBody {
+                seq: head.0 + 1,
+                at: at.clone(),
+                actor: event.actor.clone(),
+                action: event.action.clone(),
+                target: event.target.clone(),
+                outcome: event.outcome.clone(),
+            };
+            let hash = chain_hash(&head.1, &body);
+            rows.push((body, head.1.clone(), hash.clone(), event.tenant.as_deref()));
+            *head = (head.0 + 1, hash);
+        }
+        let sql = format!(
+            "INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash, tenant) VALUES {}{}",
+            values_clause(rows.len(), 9),
+            if commit_inline && n + 1 == chunks { "; COMMIT" } else { "" }
+        );
+        let mut q = sqlx::query(&sql);
+        for (body, prev, hash, tenant) in &rows {
+            q = q
+                .bind(i64_of(body.seq))
+                .bind(&body.at)
+                .bind(&body.actor)
+                .bind(&body.action)
+                .bind(&body.target)
+                .bind(&body.outcome)
+                .bind(prev)
+                .bind(hash)
+                .bind(*tenant);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(super) mod testing {
+    //! Lets the store's tests run a batch on a connection of their own.
+    use super::*;
+
+    /// A job whose reply nobody awaits.
+    pub(in crate::store) fn job(op: WriteOp, event: NewEvent) -> Job {
+        let (reply, _) = oneshot::channel();
+        Job { op, event, reply }
+    }
+
+    /// Runs one batch on `conn`.
+    pub(in crate::store) async fn batch(
+        dialect: Dialect,
+        conn: &mut AnyConnection,
+        jobs: &[Job],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        run_batch(dialect, conn, jobs).await
+    }
+}

@@ -1,0 +1,505 @@
+//! Storage: one interface over SQLite (the embedded default) and PostgreSQL
+//! (several replicas share it). One schema, migrations per dialect, run at
+//! start. Reads go through a pool; every audited write goes through the
+//! [`Journal`], which batches writes into one transaction each and appends
+//! their audit events to the hash chain in that transaction, reading the
+//! chain head inside it (never caching it), so other replicas and the
+//! `admin` commands can write to the same database at any time.
+//!
+//! SQL is written once for both dialects (`$N` parameters, `RETURNING`,
+//! `ON CONFLICT`) through sqlx's `Any` driver; what differs (locking, pragmas,
+//! migrations, shredding) lives in [`sqlite`] and [`postgres`].
+
+mod journal;
+mod postgres;
+mod sqlite;
+
+use std::sync::Once;
+
+use signet_proto::audit::AuditEvent;
+use signet_proto::KeyType;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyConnection, AnyPool, Connection as _, Row as _};
+
+pub use journal::{Journal, NewEvent, WriteOp};
+
+/// A storage failure. Details go to the log, never to API clients.
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(pub String);
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// Which database the URL names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `sqlite://PATH`: one file, one writing host (plus the `admin` commands).
+    Sqlite,
+    /// `postgres://…`: shared by host replicas.
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect of `url`, or why it is not supported.
+    pub fn of(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err("must be sqlite://PATH or postgres://USER@HOST/DB".into())
+        }
+    }
+
+    /// Schema versions for this dialect, applied in order, each once.
+    fn migrations(self) -> &'static [(i64, &'static str)] {
+        match self {
+            Self::Sqlite => sqlite::MIGRATIONS,
+            Self::Postgres => postgres::MIGRATIONS,
+        }
+    }
+
+    /// Starts a write transaction holding the database's writer lock and
+    /// reads the audit chain head in the same trip (one row or none).
+    fn begin_and_read_head(self) -> &'static str {
+        match self {
+            Self::Sqlite => sqlite::BEGIN_AND_READ_HEAD,
+            Self::Postgres => postgres::BEGIN_AND_READ_HEAD,
+        }
+    }
+}
+
+/// An API client as stored (the token's secret only as SHA-256).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiClientRow {
+    /// Id (the middle part of the token).
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Granted scopes as written (`*` and `prefix:*` wildcards included).
+    pub scopes: Vec<String>,
+    /// Hex SHA-256 of the token secret.
+    pub secret_sha256: String,
+    /// Unix ms.
+    pub created_at: u64,
+    /// Unix ms from which the client is refused.
+    pub revoked_at: Option<u64>,
+}
+
+/// A wallet as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletRow {
+    /// Id (also the signer's key id).
+    pub id: String,
+    /// `tenant:<t>` or `user:<id>`.
+    pub owner: String,
+    /// Key type.
+    pub key_type: KeyType,
+    /// Public key bytes.
+    pub public_key: Vec<u8>,
+    /// Label.
+    pub label: Option<String>,
+    /// Sealed private key (CBOR bytes), for software-backend wallets.
+    pub sealed: Option<Vec<u8>>,
+    /// Creation attestation document.
+    pub attestation: Option<Vec<u8>>,
+    /// Unix ms.
+    pub created_at: u64,
+}
+
+/// A sign intent: what a ticket from `sign-intent` authorizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IntentRow {
+    /// The ticket's `jti`.
+    pub jti: String,
+    /// Wallet.
+    pub wallet_id: String,
+    /// 32-byte digest.
+    pub digest: Vec<u8>,
+    /// Ed25519 message.
+    pub message: Option<Vec<u8>>,
+    /// Who asked.
+    pub created_by: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// What one pruning pass removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Expired sign intents (and their Ed25519 messages).
+    pub intents: u64,
+    /// Consumed tickets past their expiry.
+    pub tickets: u64,
+    /// Rate-limit windows that ended.
+    pub rate_windows: u64,
+}
+
+/// The database: a read pool and the journal (the only audited writer).
+#[derive(Clone)]
+pub struct Store {
+    dialect: Dialect,
+    pool: AnyPool,
+    journal: Journal,
+}
+
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+/// Connection options for `url`: SQLite files are created if missing.
+fn connect_options(dialect: Dialect, url: &str) -> Result<AnyConnectOptions, StoreError> {
+    install_drivers();
+    let url = match dialect {
+        Dialect::Sqlite => sqlite::normalize_url(url),
+        Dialect::Postgres => url.to_owned(),
+    };
+    url.parse::<AnyConnectOptions>()
+        .map_err(|e| StoreError(format!("SIGNET_DATABASE_URL: {e}")))
+}
+
+/// Runs statements without parameters (several in one trip). Through the
+/// executor's method: `RawSql::execute` trips a rustc limitation in spawned
+/// tasks (sqlx issue 3150).
+async fn exec_raw(conn: &mut AnyConnection, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::Executor::execute(conn, sqlx::raw_sql(sql)).await?;
+    Ok(())
+}
+
+/// Opens one connection with the dialect's session settings.
+async fn connect(
+    dialect: Dialect,
+    options: &AnyConnectOptions,
+) -> Result<AnyConnection, StoreError> {
+    let mut conn = AnyConnection::connect_with(options).await?;
+    if let Dialect::Sqlite = dialect {
+        exec_raw(&mut conn, sqlite::SESSION_PRAGMAS).await?;
+    }
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating a SQLite file if needed) the database at `url`, runs
+    /// the migrations it lacks (one migrator at a time across processes) and
+    /// starts the journal.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let dialect =
+            Dialect::of(url).map_err(|e| StoreError(format!("SIGNET_DATABASE_URL {e}")))?;
+        let options = connect_options(dialect, url)?;
+        let mut writer = connect(dialect, &options).await?;
+        migrate(dialect, &mut writer).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if let Dialect::Sqlite = dialect {
+                        sqlx::Executor::execute(&mut *conn, sqlx::raw_sql(sqlite::SESSION_PRAGMAS))
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options.clone())
+            .await?;
+        let journal = Journal::start(dialect, writer, options);
+        Ok(Self {
+            dialect,
+            pool,
+            journal,
+        })
+    }
+
+    /// The journal (all audited writes).
+    #[must_use]
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Which database this is.
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// An API client by id.
+    pub async fn client(&self, id: &str) -> Result<Option<ApiClientRow>, StoreError> {
+        let row = sqlx::query(&format!("{CLIENT_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| client_from_row(&r)).transpose()
+    }
+
+    /// API clients, oldest first: every tenant's, or one tenant's.
+    pub async fn clients(&self, tenant: Option<&str>) -> Result<Vec<ApiClientRow>, StoreError> {
+        let rows = match tenant {
+            None => {
+                sqlx::query(&format!("{CLIENT_COLUMNS} ORDER BY created_at, id"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(t) => {
+                sqlx::query(&format!(
+                    "{CLIENT_COLUMNS} WHERE tenant = $1 ORDER BY created_at, id"
+                ))
+                .bind(t)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(client_from_row).collect()
+    }
+
+    /// A live (not destroyed) wallet by id.
+    pub async fn wallet(&self, id: &str) -> Result<Option<WalletRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "{WALLET_COLUMNS} WHERE id = $1 AND destroyed_at IS NULL"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| wallet_from_row(&r)).transpose()
+    }
+
+    /// Live wallets of `owner` after the cursor `(created_at, id)`, at most `limit`.
+    pub async fn wallets(
+        &self,
+        owner: &str,
+        after: Option<(u64, String)>,
+        limit: u32,
+    ) -> Result<Vec<WalletRow>, StoreError> {
+        let (after_at, after_id) = after.unwrap_or((0, String::new()));
+        let rows = sqlx::query(&format!(
+            "{WALLET_COLUMNS} WHERE owner = $1 AND destroyed_at IS NULL AND (created_at > $2 OR (created_at = $2 AND id > $3)) ORDER BY created_at, id LIMIT $4"
+        ))
+        .bind(owner)
+        .bind(i64_of(after_at))
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(wallet_from_row).collect()
+    }
+
+    /// A sign intent by ticket id.
+    pub async fn intent(&self, jti: &str) -> Result<Option<IntentRow>, StoreError> {
+        let row = sqlx::query("SELECT jti, wallet_id, digest, message, created_by, expires_at FROM sign_intents WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(IntentRow {
+                jti: r.try_get(0)?,
+                wallet_id: r.try_get(1)?,
+                digest: r.try_get(2)?,
+                message: r.try_get(3)?,
+                created_by: r.try_get(4)?,
+                expires_at: u64_col(&r, 5)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Audit events with `seq > after`, at most `limit`: the whole log, or
+    /// only the events recorded for `tenant`.
+    pub async fn audit(
+        &self,
+        after: u64,
+        limit: u32,
+        tenant: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        const COLUMNS: &str =
+            "SELECT seq, at, actor, action, target, outcome, prev_hash, hash FROM audit_events";
+        let rows = match tenant {
+            None => {
+                sqlx::query(&format!("{COLUMNS} WHERE seq > $1 ORDER BY seq LIMIT $2"))
+                    .bind(i64_of(after))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(t) => {
+                sqlx::query(&format!(
+                    "{COLUMNS} WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+                ))
+                .bind(t)
+                .bind(i64_of(after))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    seq: u64_col(r, 0)?,
+                    at: r.try_get(1)?,
+                    actor: r.try_get(2)?,
+                    action: r.try_get(3)?,
+                    target: r.try_get(4)?,
+                    outcome: r.try_get(5)?,
+                    prev_hash: r.try_get(6)?,
+                    hash: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds `hits` to shared rate-limit counters (`(key, window_start_ms,
+    /// hits)`, keys unique) and returns each counter's total across every
+    /// replica. Not audited, so not through the journal.
+    pub async fn add_rate_hits(&self, hits: &[(String, u64, u64)]) -> Result<Vec<u64>, StoreError> {
+        let mut totals = Vec::with_capacity(hits.len());
+        for chunk in hits.chunks(journal::ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO rate_limits (bucket, window_start, hits) VALUES {} ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + excluded.hits RETURNING bucket, hits",
+                journal::values_clause(chunk.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for (key, window, n) in chunk {
+                q = q.bind(key.as_str()).bind(i64_of(*window)).bind(i64_of(*n));
+            }
+            let rows = q.fetch_all(&self.pool).await?;
+            let mut by_key = std::collections::HashMap::with_capacity(rows.len());
+            for r in &rows {
+                by_key.insert(r.try_get::<String, _>(0)?, u64_col(r, 1)?);
+            }
+            totals.extend(
+                chunk
+                    .iter()
+                    .map(|(k, _, _)| by_key.get(k).copied().unwrap_or(0)),
+            );
+        }
+        Ok(totals)
+    }
+
+    /// Removes what has expired: intents (`expires_at` in seconds) and
+    /// consumed tickets past `now_s - grace_s`, rate-limit windows that began
+    /// before `windows_before_ms`. The audit log is never pruned.
+    pub async fn prune(
+        &self,
+        now_s: u64,
+        grace_s: u64,
+        windows_before_ms: u64,
+    ) -> Result<Pruned, StoreError> {
+        let cutoff = i64_of(now_s.saturating_sub(grace_s));
+        let intents = sqlx::query("DELETE FROM sign_intents WHERE expires_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let tickets = sqlx::query("DELETE FROM consumed_tickets WHERE expires_at < $1")
+            .bind(cutoff)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let rate_windows = sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+            .bind(i64_of(windows_before_ms))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(Pruned {
+            intents,
+            tickets,
+            rate_windows,
+        })
+    }
+}
+
+const CLIENT_COLUMNS: &str =
+    "SELECT id, name, tenant, scopes, secret_sha256, created_at, revoked_at FROM api_clients";
+const WALLET_COLUMNS: &str =
+    "SELECT id, owner, key_type, public_key, label, sealed, attestation, created_at FROM wallets";
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u64_col(r: &AnyRow, i: usize) -> Result<u64, StoreError> {
+    u64::try_from(r.try_get::<i64, _>(i)?)
+        .map_err(|_| StoreError(format!("negative value in column {i}")))
+}
+
+fn client_from_row(r: &AnyRow) -> Result<ApiClientRow, StoreError> {
+    let scopes: String = r.try_get(3)?;
+    Ok(ApiClientRow {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        tenant: r.try_get(2)?,
+        scopes: serde_json::from_str(&scopes).map_err(|_| StoreError("corrupt scopes".into()))?,
+        secret_sha256: r.try_get(4)?,
+        created_at: u64_col(r, 5)?,
+        revoked_at: r
+            .try_get::<Option<i64>, _>(6)?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
+    })
+}
+
+fn wallet_from_row(r: &AnyRow) -> Result<WalletRow, StoreError> {
+    let key_type: String = r.try_get(2)?;
+    Ok(WalletRow {
+        id: r.try_get(0)?,
+        owner: r.try_get(1)?,
+        key_type: key_type
+            .parse()
+            .map_err(|()| StoreError(format!("unknown key type {key_type}")))?,
+        public_key: r.try_get(3)?,
+        label: r.try_get(4)?,
+        sealed: r.try_get(5)?,
+        attestation: r.try_get(6)?,
+        created_at: u64_col(r, 7)?,
+    })
+}
+
+/// Applies the dialect's missing migrations, each in its own transaction,
+/// while holding the dialect's migration lock (two replicas starting at once
+/// do not both migrate).
+async fn migrate(dialect: Dialect, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
+        .execute(&mut *conn)
+        .await?;
+    for (version, sql) in dialect.migrations() {
+        let mut tx = match dialect {
+            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => {
+                let mut tx = conn.begin().await?;
+                exec_raw(&mut tx, postgres::MIGRATION_LOCK).await?;
+                tx
+            }
+        };
+        let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if done {
+            tx.rollback().await?;
+            continue;
+        }
+        exec_raw(&mut tx, sql).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(i64_of(signet_proto::time::now_ms()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, ?dialect, "database migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

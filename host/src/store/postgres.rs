@@ -1,0 +1,21 @@
+//! PostgreSQL specifics. Replicas serialize their audit appends with an
+//! `EXCLUSIVE` lock on `audit_events` taken first in each journal
+//! transaction (reads are not blocked; under READ COMMITTED the head read
+//! after the lock sees every committed event). TLS to the server is set in
+//! the URL (`sslmode=verify-full&sslrootcert=CA.pem`, as RDS needs).
+//!
+//! Shredding: a destroyed wallet's `sealed` column is set to NULL; the old
+//! row version stays in the table file until VACUUM reclaims it and may
+//! survive in WAL archives and backups. The blob is sealed under the
+//! signer's key either way; see docs/storage.md.
+
+/// Schema versions.
+pub(super) const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+
+/// Held for the migration transaction: one migrator at a time.
+pub(super) const MIGRATION_LOCK: &str = "SELECT 1 FROM pg_advisory_xact_lock(7368756)";
+
+/// Serializes writers and reads the chain head in one round trip (simple
+/// query protocol: several statements, no parameters).
+pub(super) const BEGIN_AND_READ_HEAD: &str = "BEGIN; LOCK TABLE audit_events IN EXCLUSIVE MODE; SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";

@@ -1,0 +1,36 @@
+//! SQLite specifics: the file is created if missing, WAL with `synchronous =
+//! FULL` (a commit is on disk before the journal answers), `secure_delete`
+//! (freed pages are zeroed, so a destroyed wallet's sealed blob does not
+//! linger in the file), and `BEGIN IMMEDIATE` as the writer lock.
+
+/// Schema versions.
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_initial.sql")),
+    (
+        2,
+        include_str!("migrations/sqlite/0002_bytes_tenants_limits.sql"),
+    ),
+];
+
+/// Run on every new connection.
+pub(super) const SESSION_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;";
+
+/// Takes the write lock (waiting up to the busy timeout for another writer)
+/// and reads the chain head in one trip to SQLite's thread.
+pub(super) const BEGIN_AND_READ_HEAD: &str =
+    "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+
+/// After a wallet's sealed blob was shredded: fold the WAL (which still
+/// holds the old page images) into the file and truncate it.
+pub(super) const AFTER_SHRED: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+
+/// `sqlite://PATH` with `mode=rwc` (create if missing) unless a mode is given.
+pub(super) fn normalize_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
