@@ -27,7 +27,7 @@ pub struct SignerCommand {
 }
 
 impl SignerCommand {
-    fn spawn(&self) -> std::io::Result<tokio::process::Child> {
+    fn spawn(&self) -> std::io::Result<Running> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -74,12 +74,21 @@ impl SignerCommand {
                 cmd.env(name, v);
             }
         }
-        let child = cmd.spawn()?;
+        let mut child = cmd.spawn()?;
         if let Some(pid) = child.id() {
             let _ = std::fs::write(&self.pid_file, format!("{pid}\n"));
         }
-        Ok(child)
+        // Held apart from the child: `Child::wait` closes a stdin it holds.
+        let pipe = child.stdin.take();
+        Ok(Running { child, _pipe: pipe })
     }
+}
+
+/// A started signer and the write end of its standard input, which stays
+/// open exactly as long as this process runs.
+struct Running {
+    child: tokio::process::Child,
+    _pipe: Option<tokio::process::ChildStdin>,
 }
 
 /// Keeps the signer child running: restarts it (with backoff) whenever it
@@ -93,32 +102,29 @@ impl Supervisor {
     /// waits until its socket accepts connections.
     pub async fn start(command: SignerCommand) -> Result<Self, String> {
         stop_stale_signer(&command.pid_file, &command.socket).await;
-        let mut child = command
+        let mut running = command
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", command.binary.display()))?;
-        wait_for_socket(&command.socket, &mut child).await?;
+        wait_for_socket(&command.socket, &mut running.child).await?;
         let task = tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
-                let status = child.wait().await;
+                let status = running.child.wait().await;
                 tracing::warn!(
                     ?status,
                     "signer exited; restarting it (sealed keys come back on demand)"
                 );
-                tokio::time::sleep(backoff).await;
-                match command.spawn() {
-                    Ok(c) => {
-                        child = c;
-                        backoff = Duration::from_millis(100);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot restart the signer");
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        tokio::time::sleep(backoff).await;
-                        if let Ok(c) = command.spawn() {
-                            child = c;
-                        } else {
-                            continue;
+                loop {
+                    tokio::time::sleep(backoff).await;
+                    match command.spawn() {
+                        Ok(r) => {
+                            running = r;
+                            backoff = Duration::from_millis(100);
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot restart the signer");
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
                         }
                     }
                 }
