@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Checks the deployment code: every .tf parses (python-hcl2), checkov passes
-# (each skipped check is justified inline), and the KMS policy test proves the
-# sealing key cannot decrypt without Nitro attestation (and fails on broken
-# policies). Installs its tools into a private virtualenv, idempotently.
+# (each skipped check is justified inline), the KMS policy test proves the
+# sealing key cannot decrypt without Nitro attestation, and the database test
+# proves the hosts get PostgreSQL over verified TLS with the RDS-managed
+# password (never in plain text) or SQLite on one host with its data on a
+# volume that survives instance replacement (both fail on broken modules).
+# Installs its tools into a private virtualenv, idempotently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/infra-venv"
@@ -12,6 +15,7 @@ if ! "$venv/bin/python" -c 'import hcl2' >/dev/null 2>&1 || ! [ -x "$venv/bin/ch
   "$venv/bin/pip" install -q --disable-pip-version-check checkov python-hcl2
 fi
 echo "checkov $("$venv/bin/checkov" --version)"
-(cd terraform/tests && "$venv/bin/python" -m unittest -v test_kms_policy)
+(cd terraform/tests && "$venv/bin/python" -m unittest -v test_kms_policy test_database)
 "$venv/bin/python" terraform/tests/check_kms_policy.py terraform/modules/signet
+"$venv/bin/python" terraform/tests/check_database.py terraform/modules/signet terraform/examples/single-region
 "$venv/bin/checkov" -d terraform --framework terraform --quiet --compact --skip-download

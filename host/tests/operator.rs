@@ -5,15 +5,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use common::{
-    call, eventually, host_binary, signer_pcrs, signet_cli, DevHost, ServeHost, Signer,
-    INTERNAL_API_KEY, SIGNER_TICKET_SECRET,
+    call, eventually, host_binary, serve_env, signer_pcrs, signet_cli, write_policy, DevHost,
+    ServeHost, Signer,
 };
 
 /// `signet ARGS --url URL --token-file FILE`.
@@ -241,33 +241,6 @@ fn check_config_names_the_variable_and_serve_refuses_weak_secrets() {
     let out = run(&["check-config"], &env);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("ATTESTATION_POLICY"));
-}
-
-/// An attestation policy file in `dir`: `root` and one PCR set.
-fn write_policy(dir: &Path, root: &Path, pcr_set: &serde_json::Map<String, Value>) -> PathBuf {
-    let policy = dir.join("policy.json");
-    std::fs::write(
-        &policy,
-        serde_json::json!({"root": root, "pcr_sets": [pcr_set]}).to_string(),
-    )
-    .unwrap();
-    policy
-}
-
-/// The environment of a `serve` beside `signer`, with SQLite at `db` and `policy`.
-fn serve_env(signer: &Signer, db: &str, policy: &Path) -> Vec<(&'static str, String)> {
-    vec![
-        ("SIGNET_DATABASE_URL", db.to_owned()),
-        ("ENCLAVE_ADDR", signer.addr()),
-        ("INTERNAL_API_KEY", INTERNAL_API_KEY.to_owned()),
-        ("TICKET_SIGNING_SECRET", SIGNER_TICKET_SECRET.to_owned()),
-        (
-            "SESSION_SIGNING_SECRET",
-            "c0d1e2f3a4b5968778695a4b3c2d1e0f99aabbcc".to_owned(),
-        ),
-        ("ATTESTATION_POLICY", policy.display().to_string()),
-        ("SIGNET_LOG", "warn".to_owned()),
-    ]
 }
 
 #[test]

@@ -426,6 +426,93 @@ impl Drop for Signer {
     }
 }
 
+/// An attestation policy file in `dir`: `root` and one PCR set.
+pub fn write_policy(dir: &Path, root: &Path, pcr_set: &serde_json::Map<String, Value>) -> PathBuf {
+    let policy = dir.join("policy.json");
+    std::fs::write(
+        &policy,
+        serde_json::json!({"root": root, "pcr_sets": [pcr_set]}).to_string(),
+    )
+    .unwrap();
+    policy
+}
+
+/// The environment of a `serve` beside `signer`, with the database `db` and `policy`.
+pub fn serve_env(signer: &Signer, db: &str, policy: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("SIGNET_DATABASE_URL", db.to_owned()),
+        ("ENCLAVE_ADDR", signer.addr()),
+        ("INTERNAL_API_KEY", INTERNAL_API_KEY.to_owned()),
+        ("TICKET_SIGNING_SECRET", SIGNER_TICKET_SECRET.to_owned()),
+        (
+            "SESSION_SIGNING_SECRET",
+            "c0d1e2f3a4b5968778695a4b3c2d1e0f99aabbcc".to_owned(),
+        ),
+        ("ATTESTATION_POLICY", policy.display().to_string()),
+        ("SIGNET_LOG", "warn".to_owned()),
+    ]
+}
+
+impl Signer {
+    /// A policy file in `dir` trusting this signer's dev root and the signer
+    /// binary's PCRs.
+    pub fn policy(&self, dir: &Path) -> PathBuf {
+        let set: serde_json::Map<String, Value> = signer_pcrs()
+            .iter()
+            .map(|(i, v)| (i.to_string(), Value::String(hex::encode(v))))
+            .collect();
+        write_policy(dir, &self.dev_root(), &set)
+    }
+}
+
+/// Runs `signet-host admin ARGS` on the database `db`; its stdout, or a
+/// panic with its stderr.
+pub fn admin(db: &str, args: &[&str]) -> String {
+    let out = Command::new(host_binary())
+        .arg("admin")
+        .args(args)
+        .env("SIGNET_DATABASE_URL", db)
+        .env("SIGNET_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "signet-host admin {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A fresh PostgreSQL database on the server of `SIGNET_TEST_POSTGRES_URL`
+/// (scripts/test.sh sets it and `SIGNET_REQUIRE_POSTGRES=1`), or `None`,
+/// said loudly, where no server is configured.
+pub fn fresh_postgres_db(label: &str) -> Option<String> {
+    let Ok(admin_url) = std::env::var("SIGNET_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("SIGNET_REQUIRE_POSTGRES").is_err(),
+            "SIGNET_REQUIRE_POSTGRES is set but SIGNET_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("SKIPPED {label}: SIGNET_TEST_POSTGRES_URL is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let name = format!("signet_t_{label}_{}_{}", std::process::id(), now_s());
+    let out = Command::new("psql")
+        .arg(&admin_url)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql CREATE DATABASE: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    Some(format!("{base}/{name}"))
+}
+
 /// A running `signet-host serve`. Killed and reaped when dropped.
 pub struct ServeHost {
     child: Child,
@@ -493,6 +580,11 @@ impl ServeHost {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Its output.

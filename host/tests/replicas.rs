@@ -1,0 +1,451 @@
+//! Several writers on one database, for real: two `signet-host serve`
+//! replicas on a fresh PostgreSQL database (the server of
+//! `SIGNET_TEST_POSTGRES_URL`; scripts/test.sh sets it up) beside one real
+//! signer, plus the `signet-host admin` commands writing at the same time.
+//! Where it applies, the same on SQLite (one replica plus the admin
+//! commands), including the regression of the journal that cached the chain
+//! head.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use signet_proto::audit::AuditEvent;
+
+use common::{
+    admin, audit_verify, call, check_chain, code, create_client, eventually, fetch_audit,
+    fresh_postgres_db, pid_alive, serve_env, sigkill, verify_independently, DevHost, ServeHost,
+    Signer,
+};
+
+/// One signer, `n` serve replicas on `db`, an operator token.
+struct Cluster {
+    db: String,
+    replicas: Vec<ServeHost>,
+    operator: String,
+    _signer: Signer,
+    _tmp: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(db: String, n: usize) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let signer = Signer::start(tmp.path());
+        let policy = signer.policy(tmp.path());
+        let operator = admin(
+            &db,
+            &[
+                "create-client",
+                "--name",
+                "ops",
+                "--tenant",
+                "ops",
+                "--scopes",
+                "*,operator",
+            ],
+        )
+        .trim()
+        .to_owned();
+        let replicas = (0..n)
+            .map(|i| {
+                let dir = tmp.path().join(format!("replica-{i}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                ServeHost::start(&dir, &serve_env(&signer, &db, &policy))
+            })
+            .collect();
+        Self {
+            db,
+            replicas,
+            operator,
+            _signer: signer,
+            _tmp: tmp,
+        }
+    }
+
+    fn url(&self, i: usize) -> &str {
+        self.replicas[i].url()
+    }
+}
+
+/// A request that may fail at the transport (a replica being killed).
+fn try_call(url: &str, token: &str, method: &str, path: &str, body: Value) -> Option<(u16, Value)> {
+    let req = ureq::request(method, &format!("{url}{path}"))
+        .timeout(Duration::from_secs(30))
+        .set("Authorization", &format!("Bearer {token}"));
+    match req.send_json(body) {
+        Ok(r) => Some((r.status(), r.into_json().unwrap_or(Value::Null))),
+        Err(ureq::Error::Status(s, r)) => Some((s, r.into_json().unwrap_or(Value::Null))),
+        Err(_) => None,
+    }
+}
+
+fn new_wallet(url: &str, token: &str, key_type: &str) -> Value {
+    let (s, w) = call(
+        url,
+        Some(token),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": key_type})),
+    );
+    assert_eq!(s, 201, "{w}");
+    w
+}
+
+fn digest(i: u64) -> String {
+    format!("{i:064x}")
+}
+
+fn checked(wallet: &Value, digest: &str, sig: &Value) -> Value {
+    json!({"key_type": wallet["key_type"], "public_key": wallet["public_key"], "digest": digest, "message": null, "signature": sig["signature"]})
+}
+
+fn postgres_cluster(label: &str, n: usize) -> Option<Cluster> {
+    fresh_postgres_db(label).map(|db| Cluster::start(db, n))
+}
+
+#[test]
+fn a_wallet_created_on_one_replica_signs_on_the_other() {
+    let Some(c) = postgres_cluster("crossreplica", 2) else {
+        return;
+    };
+    let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);
+    let w = new_wallet(c.url(0), &alice, "secp256k1");
+    let id = w["id"].as_str().unwrap();
+    let (s, shown) = call(
+        c.url(1),
+        Some(&alice),
+        "GET",
+        &format!("/v1/wallets/{id}"),
+        None,
+    );
+    assert_eq!(s, 200, "{shown}");
+    assert_eq!(shown["public_key"], w["public_key"]);
+    let d = digest(7);
+    let (s, sig) = call(
+        c.url(1),
+        Some(&alice),
+        "POST",
+        &format!("/v1/wallets/{id}/sign"),
+        Some(json!({"digest": d})),
+    );
+    assert_eq!(s, 200, "{sig}");
+    verify_independently(&[checked(&w, &d, &sig)]);
+}
+
+#[test]
+fn an_intent_minted_on_one_replica_is_consumed_on_the_other_and_replays_nowhere() {
+    let Some(c) = postgres_cluster("intent", 2) else {
+        return;
+    };
+    let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);
+    let w = new_wallet(c.url(0), &alice, "p256");
+    let id = w["id"].as_str().unwrap();
+    let (s, intent) = call(
+        c.url(0),
+        Some(&alice),
+        "POST",
+        &format!("/v1/wallets/{id}/sign-intent"),
+        Some(json!({"digest": digest(9)})),
+    );
+    assert_eq!(s, 201, "{intent}");
+    let ticket = json!({"ticket": intent["ticket"]});
+    let path = format!("/v1/wallets/{id}/sign");
+    let (s, sig) = call(c.url(1), Some(&alice), "POST", &path, Some(ticket.clone()));
+    assert_eq!(s, 200, "{sig}");
+    verify_independently(&[checked(&w, &digest(9), &sig)]);
+    for replica in [0, 1] {
+        let (s, v) = call(
+            c.url(replica),
+            Some(&alice),
+            "POST",
+            &path,
+            Some(ticket.clone()),
+        );
+        assert_eq!(
+            (s, code(&v)),
+            (409, "ticket_replayed"),
+            "replica {replica}: {v}"
+        );
+    }
+}
+
+#[test]
+fn a_client_revoked_on_one_replica_is_refused_on_both_within_the_cache_ttl() {
+    let Some(c) = postgres_cluster("revoke", 2) else {
+        return;
+    };
+    let (s, made) = call(
+        c.url(0),
+        Some(&c.operator),
+        "POST",
+        "/v1/admin/api-clients",
+        Some(json!({"name": "bob", "tenant": "bob", "scopes": ["wallets:read"]})),
+    );
+    assert_eq!(s, 201, "{made}");
+    let bob = made["token"].as_str().unwrap().to_owned();
+    // Both replicas have read (and cached) bob.
+    for r in [0, 1] {
+        assert_eq!(
+            call(c.url(r), Some(&bob), "GET", "/v1/wallets", None).0,
+            200
+        );
+    }
+    let (s, v) = call(
+        c.url(0),
+        Some(&c.operator),
+        "DELETE",
+        &format!("/v1/admin/api-clients/{}", made["id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        call(c.url(0), Some(&bob), "GET", "/v1/wallets", None).0,
+        401
+    );
+    // The other replica within its cache TTL (2 s; 10 s allowed for a loaded box).
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            call(c.url(1), Some(&bob), "GET", "/v1/wallets", None).0 == 401
+        }),
+        "replica 1 still accepts a revoked client"
+    );
+}
+
+/// Both replicas sign while `signet-host admin create-client` runs again
+/// and again on the same database: one chain, no gap, verified by the CLI.
+fn concurrent_writers_keep_one_chain(c: &Cluster) {
+    let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);
+    let wallets: Vec<Value> = (0..c.replicas.len())
+        .map(|r| new_wallet(c.url(r), &alice, "secp256k1"))
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let admins = {
+        let (db, stop) = (c.db.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut made = 0;
+            while !stop.load(Ordering::Relaxed) || made < 3 {
+                admin(
+                    &db,
+                    &[
+                        "create-client",
+                        "--name",
+                        "x",
+                        "--tenant",
+                        "t",
+                        "--scopes",
+                        "sign",
+                    ],
+                );
+                made += 1;
+            }
+            made
+        })
+    };
+    std::thread::scope(|scope| {
+        for (r, w) in wallets.iter().enumerate() {
+            for t in 0..3u64 {
+                let (url, alice) = (c.url(r), alice.as_str());
+                let id = w["id"].as_str().unwrap().to_owned();
+                scope.spawn(move || {
+                    for i in 0..25u64 {
+                        let (s, v) = call(
+                            url,
+                            Some(alice),
+                            "POST",
+                            &format!("/v1/wallets/{id}/sign"),
+                            Some(json!({"digest": digest(t * 1000 + i)})),
+                        );
+                        assert_eq!(s, 200, "{v}");
+                    }
+                });
+            }
+        }
+    });
+    stop.store(true, Ordering::Relaxed);
+    let made = admins.join().unwrap();
+    let events = fetch_audit(c.url(0), &c.operator);
+    let checked_events = check_chain(&events).unwrap();
+    assert_eq!(checked_events, events.len() as u64);
+    assert_eq!(
+        events.last().unwrap().seq,
+        events.len() as u64,
+        "seq has a gap"
+    );
+    let signed = events
+        .iter()
+        .filter(|e| e.action == "sign" && e.outcome == "ok")
+        .count();
+    assert_eq!(signed, c.replicas.len() * 3 * 25);
+    let created = events
+        .iter()
+        .filter(|e| e.action == "api_client.create" && e.actor == "operator")
+        .count();
+    assert_eq!(
+        created,
+        made + 1,
+        "every admin command's event is in the chain"
+    );
+    let out = audit_verify(c.url(c.replicas.len() - 1), &c.operator);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn replicas_and_admin_commands_write_one_gapless_chain_on_postgres() {
+    if let Some(c) = postgres_cluster("chain", 2) {
+        concurrent_writers_keep_one_chain(&c);
+    }
+}
+
+#[test]
+fn a_replica_and_admin_commands_write_one_gapless_chain_on_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("shared.db").display());
+    concurrent_writers_keep_one_chain(&Cluster::start(db, 1));
+}
+
+/// SIGKILL one replica while both sign: every 200 it returned is in the
+/// audit log with a signature that verifies independently, and the other
+/// replica never stops serving.
+#[test]
+fn killing_one_replica_mid_signing_loses_no_acknowledged_signature() {
+    let Some(c) = postgres_cluster("sigkill", 2) else {
+        return;
+    };
+    let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);
+    let workers = 6u64;
+    let wallets: Vec<Value> = (0..workers)
+        .map(|_| new_wallet(c.url(1), &alice, "secp256k1"))
+        .collect();
+    let acknowledged: Mutex<HashMap<String, Vec<Value>>> = Mutex::new(HashMap::new());
+    let cut_off = std::sync::atomic::AtomicUsize::new(0);
+    let victim = c.replicas[0].pid();
+    std::thread::scope(|scope| {
+        for (k, w) in wallets.iter().enumerate() {
+            let (c, alice, acknowledged, cut_off) = (&c, alice.as_str(), &acknowledged, &cut_off);
+            scope.spawn(move || {
+                // Even workers sign on the replica that dies, odd ones on the survivor.
+                let replica = k % 2;
+                let id = w["id"].as_str().unwrap();
+                for i in 0..60u64 {
+                    let d = digest(k as u64 * 10_000 + i);
+                    let reply = try_call(
+                        c.url(replica),
+                        alice,
+                        "POST",
+                        &format!("/v1/wallets/{id}/sign"),
+                        json!({"digest": d}),
+                    );
+                    match reply {
+                        Some((200, sig)) => acknowledged
+                            .lock()
+                            .unwrap()
+                            .entry(id.to_owned())
+                            .or_default()
+                            .push(checked(w, &d, &sig)),
+                        Some((s, v)) => panic!("replica {replica}: {s} {v}"),
+                        None => {
+                            assert_eq!(replica, 0, "the surviving replica failed a request");
+                            cut_off.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        scope.spawn(move || {
+            std::thread::sleep(Duration::from_millis(700));
+            sigkill(victim);
+        });
+    });
+    assert!(eventually(Duration::from_secs(5), || !pid_alive(victim)));
+    let acknowledged = acknowledged.into_inner().unwrap();
+    let victim_acknowledged: usize = wallets
+        .iter()
+        .step_by(2)
+        .map(|w| {
+            acknowledged
+                .get(w["id"].as_str().unwrap())
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    assert!(
+        victim_acknowledged > 0 && cut_off.into_inner() > 0,
+        "the kill must land mid-signing ({victim_acknowledged} acknowledged before it)"
+    );
+    let events: Vec<AuditEvent> = fetch_audit(c.url(1), &c.operator);
+    check_chain(&events).unwrap();
+    let mut all = Vec::new();
+    for (id, sigs) in &acknowledged {
+        let audited = events
+            .iter()
+            .filter(|e| e.action == "sign" && e.outcome == "ok" && &e.target == id)
+            .count();
+        assert!(
+            audited >= sigs.len(),
+            "wallet {id}: {} signatures acknowledged, {audited} audited",
+            sigs.len()
+        );
+        all.extend(sigs.iter().cloned());
+    }
+    // The survivor served all of its workers' requests.
+    let survivor_sigs: usize = wallets
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| k % 2 == 1)
+        .map(|(_, w)| {
+            acknowledged
+                .get(w["id"].as_str().unwrap())
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(survivor_sigs, 3 * 60);
+    verify_independently(&all);
+}
+
+/// The regression behind the journal rebuild: `signet-host admin
+/// create-client` against a live host's database used to make every later
+/// write of that host fail with 503 until it restarted.
+#[test]
+fn admin_commands_against_a_live_dev_host_never_wedge_its_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let host = DevHost::start(&dir);
+    let admin_token = host.admin_token();
+    let db = format!("sqlite://{}", dir.join("signet.db").display());
+    let _ = new_wallet(host.url(), &admin_token, "ed25519");
+    for round in 0..3 {
+        let token = admin(
+            &db,
+            &[
+                "create-client",
+                "--name",
+                "ci",
+                "--tenant",
+                "default",
+                "--scopes",
+                "wallets:*",
+            ],
+        );
+        let w = new_wallet(host.url(), &admin_token, "p256");
+        assert!(w["id"].as_str().is_some(), "round {round}");
+        // The offline client works on the live host at once.
+        let (s, v) = call(host.url(), Some(token.trim()), "GET", "/v1/wallets", None);
+        assert_eq!(s, 200, "{v}");
+    }
+    let out = audit_verify(host.url(), &admin_token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(Path::new(&dir.join("signet.db")).exists());
+}
