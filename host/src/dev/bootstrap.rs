@@ -49,8 +49,7 @@ pub async fn ensure_admin(store: &Store, path: &Path) -> Result<(), String> {
                         .iter()
                         .filter_map(|s| Grant::parse(s).ok())
                         .collect();
-                    grants.iter().any(|g| g.covers(Scope::Operator))
-                        && grants.iter().any(|g| *g == Grant::All)
+                    grants.iter().any(|g| g.covers(Scope::Operator)) && grants.contains(&Grant::All)
                 }
             });
             if is_admin {

@@ -164,7 +164,7 @@ fn is_our_signer(pid: u32, socket: &Path) -> bool {
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let socket_arg = format!("unix:{}", socket.display());
     args.first().is_some_and(|a| a.ends_with(b"signet-enclave"))
-        && args.iter().any(|a| *a == socket_arg.as_bytes())
+        && args.contains(&socket_arg.as_bytes())
 }
 
 /// Sends `signal` to `pid` with the `kill` command (no unsafe code here).

@@ -28,6 +28,12 @@ module "signet" {
   tls_certificate_arn  = var.tls_certificate_arn
   kms_admin_role_arns  = var.kms_admin_role_arns
 
+  # Database: SQLite on a persistent EBS volume with one host (default), or
+  # PostgreSQL (RDS, TLS verify-full) for several: docs/RUNBOOK.md, section 6.
+  enable_rds           = var.enable_rds
+  desired_capacity     = var.desired_capacity
+  rds_ca_bundle_s3_uri = var.rds_ca_bundle_s3_uri
+
   # From `signet-eif tfvars signet.eif` (never typed by hand).
   enclave_pcr0 = var.enclave_pcr0
   enclave_pcr1 = var.enclave_pcr1

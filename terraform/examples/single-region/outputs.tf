@@ -7,3 +7,13 @@ output "attestation_policy" {
   description = "ATTESTATION_POLICY used by the hosts; also valid for `signet attest verify --policy`."
   value       = module.signet.attestation_policy
 }
+
+output "database" {
+  description = "postgres (RDS) or sqlite (persistent data volume)."
+  value       = module.signet.database
+}
+
+output "data_volume_id" {
+  description = "The EBS volume holding the SQLite database (null with RDS)."
+  value       = module.signet.data_volume_id
+}

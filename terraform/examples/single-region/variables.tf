@@ -64,3 +64,21 @@ variable "enclave_pcr8" {
   type        = string
   default     = null
 }
+
+variable "enable_rds" {
+  description = "PostgreSQL (RDS) shared by the hosts; false: SQLite on a persistent volume, one host."
+  type        = bool
+  default     = false
+}
+
+variable "desired_capacity" {
+  description = "Number of hosts (more than one needs enable_rds = true)."
+  type        = number
+  default     = 1
+}
+
+variable "rds_ca_bundle_s3_uri" {
+  description = "s3://… of the RDS CA bundle when the hosts have no Internet egress (null: downloaded from the RDS truststore)."
+  type        = string
+  default     = null
+}

@@ -1,10 +1,11 @@
 locals {
-  database_url = var.enable_rds ? "postgres://${one(aws_db_instance.signet[*].endpoint)}/signet" : "sqlite:///var/lib/signet/signet.db"
   attestation_policy = jsonencode({
-    root      = "aws"
-    pcr_sets  = [merge({ "0" = var.enclave_pcr0, "1" = var.enclave_pcr1, "2" = var.enclave_pcr2 }, var.enclave_pcr8 == null ? {} : { "8" = var.enclave_pcr8 })]
+    root            = "aws"
+    pcr_sets        = [merge({ "0" = var.enclave_pcr0, "1" = var.enclave_pcr1, "2" = var.enclave_pcr2 }, var.enclave_pcr8 == null ? {} : { "8" = var.enclave_pcr8 })]
     max_age_seconds = 300
   })
+  # No secret goes into the user data: the instance reads them from Secrets
+  # Manager at boot (and the database password at each start of the host).
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
     name               = var.name
     region             = data.aws_region.current.name
@@ -14,8 +15,13 @@ locals {
     enclave_cid        = 16
     log_group          = aws_cloudwatch_log_group.signet.name
     secret_prefix      = "${var.name}/"
-    database_url       = local.database_url
     attestation_policy = local.attestation_policy
+    database_url       = local.database_url
+    db_secret_arn      = local.database_secret_arn
+    rds_ca_file        = local.rds_ca_file
+    rds_ca_source      = local.rds_ca_source
+    data_dir           = local.data_dir
+    data_volume_id     = local.data_volume_id
   })
 }
 
@@ -51,6 +57,8 @@ resource "aws_launch_template" "signet" {
     security_groups             = [aws_security_group.instances.id]
   }
 
+  # The root volume only: it dies with the instance and holds no data. The
+  # SQLite database lives on the separate data volume (database.tf).
   block_device_mappings {
     device_name = "/dev/xvda"
     ebs {
@@ -70,12 +78,14 @@ resource "aws_launch_template" "signet" {
   tags = var.tags
 }
 
+# With SQLite: one instance (max_size = 1, replaced by terminating first), in
+# the AZ of the data volume (database.tf). With RDS: the replicas across AZs.
 resource "aws_autoscaling_group" "signet" {
   name                      = "${var.name}-hosts"
   min_size                  = var.desired_capacity
-  max_size                  = var.desired_capacity + 1
+  max_size                  = var.enable_rds ? var.desired_capacity + 1 : 1
   desired_capacity          = var.desired_capacity
-  vpc_zone_identifier       = var.private_subnet_ids
+  vpc_zone_identifier       = var.enable_rds ? var.private_subnet_ids : data.aws_subnet.data[*].id
   target_group_arns         = [aws_lb_target_group.api.arn]
   health_check_type         = "ELB"
   health_check_grace_period = 300
@@ -88,7 +98,7 @@ resource "aws_autoscaling_group" "signet" {
   instance_refresh {
     strategy = "Rolling"
     preferences {
-      min_healthy_percentage = 50
+      min_healthy_percentage = var.enable_rds ? 50 : 0
     }
   }
 
@@ -101,10 +111,13 @@ resource "aws_autoscaling_group" "signet" {
     }
   }
 
+  # The instances read their secrets and attach the data volume at boot.
+  depends_on = [aws_iam_role_policy.instance]
+
   lifecycle {
     precondition {
-      condition     = var.desired_capacity == 1 || var.enable_rds
-      error_message = "Several replicas share one database: set enable_rds = true when desired_capacity > 1."
+      condition     = var.enable_rds || var.desired_capacity == 1
+      error_message = "SQLite cannot be shared by several hosts: set enable_rds = true for more than one instance (desired_capacity > 1), or desired_capacity = 1."
     }
   }
 }

@@ -128,12 +128,21 @@ resource "aws_kms_alias" "sealing" {
   target_key_id = aws_kms_key.sealing.key_id
 }
 
-# A second key for operational data (secrets, logs, database): usable by the
-# instances and AWS services, never by the enclave's attestation path.
+# A second key for operational data (secrets, logs, database, the SQLite data
+# volume, root volumes): usable by the instances and AWS services, never by the
+# enclave's attestation path.
+locals {
+  ops_key_services = [
+    "ec2.${data.aws_region.current.name}.amazonaws.com",
+    "rds.${data.aws_region.current.name}.amazonaws.com",
+    "secretsmanager.${data.aws_region.current.name}.amazonaws.com",
+  ]
+}
+
 data "aws_iam_policy_document" "ops_key" {
-  #checkov:skip=CKV_AWS_111:A key policy's resource "*" means this key only; writes are limited to named roles.
+  #checkov:skip=CKV_AWS_111:A key policy's resource "*" means this key only; other principals than the named roles use it only through EC2, RDS and Secrets Manager (kms:ViaService).
   #checkov:skip=CKV_AWS_356:A key policy's resource "*" means this key only (AWS requires "*" in key policies).
-  #checkov:skip=CKV_AWS_109:Key administration (PutKeyPolicy) is limited to the named admin roles, who are denied decryption.
+  #checkov:skip=CKV_AWS_109:Key administration (PutKeyPolicy) is limited to the named admin roles; grants only for AWS resources (kms:GrantIsForAWSResource).
   statement {
     sid    = "KeyAdministration"
     effect = "Allow"
@@ -165,6 +174,117 @@ data "aws_iam_policy_document" "ops_key" {
     }
   }
   statement {
+    # EC2 attaches the SQLite data volume (database.tf) to the instance that asks.
+    sid    = "InstancesAttachTheDataVolume"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.instance.arn]
+    }
+    actions   = ["kms:Decrypt", "kms:DescribeKey"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ec2.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+  statement {
+    sid    = "InstancesGrantEc2TheDataVolume"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = [aws_iam_role.instance.arn]
+    }
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ec2.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+  statement {
+    # Auto Scaling launches the instances, whose root volume uses this key.
+    sid    = "AutoScalingLaunchesEncryptedVolumes"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = [data.aws_iam_role.autoscaling.arn]
+    }
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
+    resources = ["*"]
+  }
+  statement {
+    sid    = "AutoScalingAttachesEncryptedVolumes"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = [data.aws_iam_role.autoscaling.arn]
+    }
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+  statement {
+    # Whoever applies this module (IAM-authorised principals of this account)
+    # creates the encrypted data volume, database and secrets: EC2, RDS and
+    # Secrets Manager use the key with the caller's identity, only through
+    # those services.
+    sid    = "AccountUseThroughEc2RdsAndSecretsManager"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = local.ops_key_services
+    }
+  }
+  statement {
+    sid    = "AccountGrantsThroughEc2AndRds"
+    effect = "Allow"
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+    actions   = ["kms:CreateGrant"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = local.ops_key_services
+    }
+    condition {
+      test     = "Bool"
+      variable = "kms:GrantIsForAWSResource"
+      values   = ["true"]
+    }
+  }
+  statement {
     sid    = "ServicesInThisAccount"
     effect = "Allow"
     principals {
@@ -179,6 +299,14 @@ data "aws_iam_policy_document" "ops_key" {
       values   = [data.aws_caller_identity.current.account_id]
     }
   }
+}
+
+# Auto Scaling's service-linked role: it exists in every account that has had
+# an Auto Scaling group (otherwise: aws iam create-service-linked-role
+# --aws-service-name autoscaling.amazonaws.com). Without access to the key
+# that encrypts the root volume, no instance launches.
+data "aws_iam_role" "autoscaling" {
+  name = "AWSServiceRoleForAutoScaling"
 }
 
 resource "aws_kms_key" "ops" {

@@ -22,3 +22,23 @@ output "attestation_policy" {
   description = "The ATTESTATION_POLICY JSON the hosts use (same PCRs as the KMS key policy)."
   value       = local.attestation_policy
 }
+
+output "database" {
+  description = "Where the hosts keep their data: postgres (RDS, TLS verify-full) or sqlite (on the persistent data volume, one host)."
+  value       = var.enable_rds ? "postgres" : "sqlite"
+}
+
+output "database_endpoint" {
+  description = "RDS endpoint (address:port) with enable_rds; null with SQLite."
+  value       = one(aws_db_instance.signet[*].endpoint)
+}
+
+output "database_secret_arn" {
+  description = "ARN (not the value) of the RDS-managed Secrets Manager secret holding the database credentials; null with SQLite."
+  value       = var.enable_rds ? local.database_secret_arn : null
+}
+
+output "data_volume_id" {
+  description = "The persistent EBS volume holding the SQLite database (snapshotted daily); null with RDS."
+  value       = one(aws_ebs_volume.data[*].id)
+}

@@ -1,4 +1,7 @@
-# Optional PostgreSQL shared by several host replicas.
+# Optional PostgreSQL shared by several host replicas. The hosts connect with
+# sslmode=verify-full against the RDS CA bundle (rds.force_ssl refuses plain
+# connections) as the RDS-managed master user, whose secret they read at each
+# start (database.tf, user_data.sh.tftpl).
 
 resource "aws_db_subnet_group" "signet" {
   count      = var.enable_rds ? 1 : 0
@@ -53,7 +56,8 @@ resource "aws_db_instance" "signet" {
   allocated_storage                   = 50
   db_name                             = "signet"
   username                            = "signet"
-  manage_master_user_password         = true
+  manage_master_user_password         = true # the password lives in Secrets Manager only (rotated by RDS)
+  ca_cert_identifier                  = "rds-ca-rsa2048-g1"
   master_user_secret_kms_key_id       = aws_kms_key.ops.arn
   storage_encrypted                   = true
   kms_key_id                          = aws_kms_key.ops.arn

@@ -128,7 +128,7 @@ variable "kms_admin_role_arns" {
 }
 
 variable "desired_capacity" {
-  description = "Instances in the Auto Scaling group (several need PostgreSQL: enable_rds)."
+  description = "Instances in the Auto Scaling group. SQLite (the default) allows exactly one; several need PostgreSQL (enable_rds = true)."
   type        = number
   default     = 1
   validation {
@@ -158,9 +158,29 @@ variable "enclave_cpu_count" {
 }
 
 variable "enable_rds" {
-  description = "Create an encrypted PostgreSQL (RDS) database shared by the replicas."
+  description = "Create an encrypted PostgreSQL (RDS) database shared by the replicas (TLS verify-full, RDS-managed password). false: SQLite on a persistent EBS volume, one instance."
   type        = bool
   default     = false
+}
+
+variable "data_volume_size_gib" {
+  description = "Size of the persistent EBS volume that holds the SQLite database (enable_rds = false)."
+  type        = number
+  default     = 20
+  validation {
+    condition     = var.data_volume_size_gib >= 1 && var.data_volume_size_gib <= 16384
+    error_message = "data_volume_size_gib must be 1 to 16384."
+  }
+}
+
+variable "rds_ca_bundle_s3_uri" {
+  description = "s3://bucket/key of the RDS CA bundle (PEM) when the instances cannot reach https://truststore.pki.rds.amazonaws.com (no Internet egress); null: the instances download the region's bundle from there."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.rds_ca_bundle_s3_uri == null || can(regex("^s3://[a-z0-9.-]{3,63}/.+\\.pem$", var.rds_ca_bundle_s3_uri))
+    error_message = "rds_ca_bundle_s3_uri must be null or s3://bucket/path/name.pem."
+  }
 }
 
 variable "log_retention_days" {

@@ -1,0 +1,452 @@
+//! The router in process, without any spawned binary: authentication,
+//! scopes, the tenancy model of API clients and the audit log, bounded
+//! denial records, body and route errors. The signer address points
+//! nowhere; these paths never reach it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use serde_json::{json, Value};
+use signet_host::config::{Config, Source};
+use signet_host::service::clients::{create_client, Creator};
+use signet_host::service::Service;
+use tower::ServiceExt as _;
+
+struct App {
+    router: Router,
+    service: Arc<Service>,
+    operator: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn app(extra: &[(&str, &str)]) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("r.db").display());
+    let socket = format!("unix:{}", dir.path().join("nowhere.sock").display());
+    let mut pairs = vec![
+        ("SIGNET_DATABASE_URL", db.as_str()),
+        ("ENCLAVE_ADDR", socket.as_str()),
+        (
+            "INTERNAL_API_KEY",
+            "router-test-internal-key-0123456789abcdef",
+        ),
+        (
+            "TICKET_SIGNING_SECRET",
+            "router-test-ticket-key-0123456789abcdef0",
+        ),
+        (
+            "SESSION_SIGNING_SECRET",
+            "router-test-session-key-0123456789abcdef",
+        ),
+    ];
+    pairs.extend_from_slice(extra);
+    let config = Config::from_source(&Source::from_pairs(&pairs), true).unwrap();
+    let service = Arc::new(Service::open(config).await.unwrap());
+    let (_, token) = create_client(
+        &service.store,
+        Creator::Operator,
+        "ops",
+        "ops",
+        vec!["*".into(), "operator".into()],
+    )
+    .await
+    .unwrap();
+    App {
+        router: signet_host::http::router(Arc::clone(&service)),
+        service,
+        operator: token.as_str().to_owned(),
+        _dir: dir,
+    }
+}
+
+impl App {
+    async fn call_from(
+        &self,
+        peer: [u8; 4],
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let body = match body {
+            Some(v) => {
+                req = req.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        let mut request = req.body(body).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((peer, 40000))));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn call(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call_from([127, 0, 0, 1], token, method, path, body)
+            .await
+    }
+
+    /// A client made by the operator.
+    async fn client(&self, tenant: &str, scopes: &[&str]) -> (String, String) {
+        let (s, v) = self
+            .call(
+                Some(&self.operator),
+                "POST",
+                "/v1/admin/api-clients",
+                Some(json!({"name": tenant, "tenant": tenant, "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (
+            v["id"].as_str().unwrap().to_owned(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn audit_bytes(&self) -> usize {
+        self.service
+            .store
+            .audit(0, 100_000, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap().len())
+            .sum()
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn health_needs_no_token_and_v1_does() {
+    let a = app(&[]).await;
+    let (s, v) = a.call(None, "GET", "/health", None).await;
+    assert_eq!((s, v["ok"].clone()), (StatusCode::OK, json!(true)));
+    let (s, v) = a.call(None, "GET", "/v1/wallets", None).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+}
+
+#[tokio::test]
+async fn a_token_in_the_query_string_is_401_even_with_a_valid_header() {
+    let a = app(&[]).await;
+    let path = format!("/v1/wallets?token={}", a.operator);
+    let (s, v) = a.call(Some(&a.operator), "GET", &path, None).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    let events = a.service.store.audit(0, 100, None).await.unwrap();
+    let deny = events.iter().find(|e| e.action == "AUTH_DENY").unwrap();
+    assert_eq!(deny.outcome, "denied:token_in_query");
+    assert!(!deny.target.contains("sgn_"), "the token is not recorded");
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_json() {
+    let a = app(&[]).await;
+    let (s, v) = a.call(None, "GET", "/nope", None).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"));
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400_and_oversized_ones_413() {
+    let a = app(&[]).await;
+    let (s, v) = a
+        .call(
+            Some(&a.operator),
+            "POST",
+            "/v1/admin/api-clients",
+            Some(json!({"name": "x", "tenant": "t", "scopes": ["sign"], "extra": 1})),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "bad_request"),
+        "{v}"
+    );
+    let big = "a".repeat(200 * 1024);
+    let (s, v) = a
+        .call(
+            Some(&a.operator),
+            "POST",
+            "/v1/admin/api-clients",
+            Some(json!({"name": big, "tenant": "t", "scopes": ["sign"]})),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (StatusCode::PAYLOAD_TOO_LARGE, "too_large"));
+    let (s, v) = a
+        .call(Some(&a.operator), "GET", "/v1/audit?limit=0", None)
+        .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "bad_request"));
+}
+
+/// Review finding: 200 anonymous requests for a 60,000-character path
+/// added 12 MB of `AUTH_DENY` rows. Now targets are capped, the peer is
+/// limited before authentication, and the flood is summed into one event.
+#[tokio::test]
+async fn an_anonymous_flood_cannot_grow_the_audit_log() {
+    let a = app(&[]).await;
+    let before = a.audit_bytes().await;
+    let path = format!("/v1/wallets/{}", "a".repeat(60_000));
+    let mut limited = 0;
+    for _ in 0..200 {
+        let (s, v) = a
+            .call_from([198, 51, 100, 7], None, "GET", &path, None)
+            .await;
+        match s {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(code(&v), "rate_limited");
+                limited += 1;
+            }
+            other => panic!("{other} {v}"),
+        }
+    }
+    assert!(limited >= 100, "the peer was limited {limited} times");
+    a.service.summarize_floods().await;
+    let events = a.service.store.audit(0, 10_000, None).await.unwrap();
+    let denies = events.iter().filter(|e| e.action == "AUTH_DENY").count();
+    assert!(denies <= 10, "{denies} AUTH_DENY rows for one peer");
+    let flood: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "AUTH_DENY_FLOOD")
+        .collect();
+    assert_eq!(flood.len(), 1);
+    assert_eq!(flood[0].target, "peer:198.51.100.7");
+    assert_eq!(
+        flood[0].outcome,
+        format!("denied:unauthenticated:{}", 200 - denies)
+    );
+    let grown = a.audit_bytes().await - before;
+    assert!(grown < 8 * 1024, "the audit log grew by {grown} bytes");
+    // Another peer is not affected; a valid token from it works.
+    let (s, _) = a
+        .call_from(
+            [198, 51, 100, 8],
+            Some(&a.operator),
+            "GET",
+            "/v1/wallets",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+/// Review finding: `admin:clients` let a tenant's client mint a `*` client
+/// in another tenant.
+#[tokio::test]
+async fn a_tenant_admin_cannot_create_clients_in_another_tenant() {
+    let a = app(&[]).await;
+    let (_, acme_admin) = a.client("acme", &["*"]).await;
+    let (s, v) = a
+        .call(
+            Some(&acme_admin),
+            "POST",
+            "/v1/admin/api-clients",
+            Some(json!({"name": "evil", "tenant": "globex", "scopes": ["*"]})),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+    let (s, v) = a
+        .call(
+            Some(&acme_admin),
+            "POST",
+            "/v1/admin/api-clients",
+            Some(json!({"name": "ok", "tenant": "acme", "scopes": ["sign"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+}
+
+#[tokio::test]
+async fn nobody_grants_a_scope_it_lacks_and_wildcards_never_grant_operator() {
+    let a = app(&[]).await;
+    let (_, limited_admin) = a.client("acme", &["admin:clients", "wallets:read"]).await;
+    for scopes in [json!(["sign"]), json!(["*"]), json!(["operator"])] {
+        let (s, v) = a
+            .call(
+                Some(&limited_admin),
+                "POST",
+                "/v1/admin/api-clients",
+                Some(json!({"name": "x", "tenant": "acme", "scopes": scopes})),
+            )
+            .await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{scopes}: {v}"
+        );
+    }
+    let (_, star) = a.client("acme", &["*"]).await;
+    let (s, v) = a
+        .call(
+            Some(&star),
+            "POST",
+            "/v1/admin/api-clients",
+            Some(json!({"name": "x", "tenant": "acme", "scopes": ["*", "operator"]})),
+        )
+        .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "forbidden"), "{v}");
+    let (s, v) = a
+        .call(
+            Some(&a.operator),
+            "POST",
+            "/v1/admin/api-clients",
+            Some(json!({"name": "x", "tenant": "acme", "scopes": ["bogus"]})),
+        )
+        .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, "bad_request"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_admin_lists_and_revokes_only_its_tenants_clients() {
+    let a = app(&[]).await;
+    let (_, acme_admin) = a.client("acme", &["*"]).await;
+    let (globex_id, globex) = a.client("globex", &["wallets:read"]).await;
+    let (s, v) = a
+        .call(Some(&acme_admin), "GET", "/v1/admin/api-clients", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let tenants: Vec<&str> = v["api_clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tenant"].as_str().unwrap())
+        .collect();
+    assert!(tenants.iter().all(|t| *t == "acme"), "{tenants:?}");
+    let (s, v) = a
+        .call(
+            Some(&acme_admin),
+            "DELETE",
+            &format!("/v1/admin/api-clients/{globex_id}"),
+            None,
+        )
+        .await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "not_found"), "{v}");
+    let (s, _) = a.call(Some(&globex), "GET", "/v1/wallets", None).await;
+    assert_eq!(s, StatusCode::OK, "globex's client still works");
+    let (s, v) = a
+        .call(Some(&a.operator), "GET", "/v1/admin/api-clients", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        v["api_clients"].as_array().unwrap().len() >= 3,
+        "the operator sees all"
+    );
+}
+
+/// Review finding: `audit:read` read every tenant's events.
+#[tokio::test]
+async fn a_tenants_audit_reader_sees_only_its_tenants_events() {
+    let a = app(&[]).await;
+    let (_, acme) = a.client("acme", &["audit:read", "wallets:read"]).await;
+    let (_, globex) = a.client("globex", &["audit:read"]).await;
+    // Events of both tenants and an anonymous one.
+    assert_eq!(
+        a.call(Some(&acme), "GET", "/v1/wallets", None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        a.call(
+            Some(&globex),
+            "POST",
+            "/v1/wallets",
+            Some(json!({"key_type": "p256"}))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _) = a.call(None, "GET", "/v1/wallets", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = a.call(Some(&acme), "GET", "/v1/audit", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let events = v["events"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for e in events {
+        let actor = e["actor"].as_str().unwrap();
+        assert!(
+            !e["action"].as_str().unwrap().starts_with("AUTH_DENY"),
+            "anonymous denials are the operator's: {e}"
+        );
+        assert_ne!(
+            e["outcome"], "denied:wallets:write",
+            "globex's denial leaked: {e}"
+        );
+        assert!(actor != "anonymous", "{e}");
+    }
+    let (s, v) = a.call(Some(&a.operator), "GET", "/v1/audit", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let all = v["events"].as_array().unwrap();
+    assert!(all.len() > events.len());
+    assert!(all.iter().any(|e| e["outcome"] == "denied:wallets:write"));
+    assert!(all.iter().any(|e| e["action"] == "AUTH_DENY"));
+}
+
+#[tokio::test]
+async fn a_revocation_reports_the_time_that_applies() {
+    let a = app(&[]).await;
+    let (id, _) = a.client("acme", &["sign"]).await;
+    let path = format!("/v1/admin/api-clients/{id}");
+    let (s, first) = a.call(Some(&a.operator), "DELETE", &path, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let later = format!("{path}?grace_seconds=3600");
+    let (s, second) = a.call(Some(&a.operator), "DELETE", &later, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        second["revoked_at"], first["revoked_at"],
+        "an earlier revocation stays the one that applies"
+    );
+}
+
+#[tokio::test]
+async fn the_per_client_rate_limit_is_429_with_retry_after() {
+    let a = app(&[
+        ("RATE_LIMIT_PER_USER", "3"),
+        ("RATE_LIMIT_WINDOW_MS", "60000"),
+    ])
+    .await;
+    let (_, t) = a.client("acme", &["wallets:read"]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            a.call(Some(&t), "GET", "/v1/wallets", None).await.0,
+            StatusCode::OK
+        );
+    }
+    let (s, v) = a.call(Some(&t), "GET", "/v1/wallets", None).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    // Shared through the database: after a flush the counter holds the hits.
+    a.service.limits.flush(&a.service.store).await;
+    let events = a.service.store.audit(0, 100, Some("acme")).await.unwrap();
+    assert!(events.iter().any(|e| e.action == "RATE_LIMIT"));
+}
