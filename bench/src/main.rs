@@ -49,6 +49,12 @@ struct Args {
     /// Flags passed to the started `signet-host dev` (e.g. `--backend=pkcs11`).
     #[arg(long = "dev-arg", allow_hyphen_values = true)]
     dev_args: Vec<String>,
+    /// Also run every scenario against a `signet-host dev` on PostgreSQL: a
+    /// fresh database made (and dropped after) with `psql` on this server
+    /// URL, e.g. postgres://postgres@127.0.0.1:5432/postgres. Prints both
+    /// tables and the PostgreSQL/SQLite throughput ratios of the same run.
+    #[arg(long, conflicts_with = "url")]
+    postgres: Option<String>,
     /// One JSON object per scenario instead of the table.
     #[arg(long)]
     json: bool,
@@ -383,7 +389,93 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// A fresh PostgreSQL database for one bench run, dropped when done.
+struct BenchDatabase {
+    server: String,
+    name: String,
+}
+
+impl BenchDatabase {
+    fn psql(server: &str, sql: &str) -> Result<(), String> {
+        let out = std::process::Command::new("psql")
+            .arg(server)
+            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("psql: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+
+    fn create(server: &str) -> Result<Self, String> {
+        let name = format!("signet_bench_{}", std::process::id());
+        Self::psql(server, &format!("DROP DATABASE IF EXISTS {name}"))?;
+        Self::psql(server, &format!("CREATE DATABASE {name}"))?;
+        Ok(Self {
+            server: server.to_owned(),
+            name,
+        })
+    }
+
+    fn url(&self) -> String {
+        let base = self
+            .server
+            .rsplit_once('/')
+            .map_or(self.server.as_str(), |(b, _)| b);
+        format!("{base}/{}", self.name)
+    }
+}
+
+impl Drop for BenchDatabase {
+    fn drop(&mut self) {
+        let _ = Self::psql(
+            &self.server,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
 fn run(args: &Args) -> Result<bool, String> {
+    let Some(server) = &args.postgres else {
+        return run_once(args, &[], "").map(|(clean, _)| clean);
+    };
+    let (clean_sqlite, sqlite) = run_once(args, &[], "SQLite")?;
+    let database = BenchDatabase::create(server)?;
+    let (clean_pg, postgres) = run_once(
+        args,
+        &[("SIGNET_DATABASE_URL".to_owned(), database.url())],
+        "PostgreSQL",
+    )?;
+    drop(database);
+    for ((scenario, lite), (_, pg)) in sqlite.iter().zip(&postgres) {
+        if args.json {
+            println!(
+                "{}",
+                json!({"scenario": scenario.name(), "postgres_over_sqlite": pg / lite})
+            );
+        } else {
+            println!(
+                "{:<12} PostgreSQL/SQLite throughput, same run: {:.2} ({pg:.0}/s vs {lite:.0}/s)",
+                scenario.name(),
+                pg / lite
+            );
+        }
+    }
+    Ok(clean_sqlite && clean_pg)
+}
+
+/// Runs the scenarios against one target; returns whether no request
+/// failed and each scenario's ops/s.
+fn run_once(
+    args: &Args,
+    env: &[(String, String)],
+    label: &str,
+) -> Result<(bool, Vec<(Scenario, f64)>), String> {
+    if !label.is_empty() && !args.json {
+        println!("\n=== database: {label}");
+    }
     let mut dev_args = args.dev_args.clone();
     if let (Some(module), Some(label)) = (&args.pkcs11_module, &args.pkcs11_token_label) {
         dev_args.extend([
@@ -397,7 +489,7 @@ fn run(args: &Args) -> Result<bool, String> {
     }
     let dev = match &args.url {
         Some(_) => None,
-        None => Some(DevHost::start(&dev_args, &[])?),
+        None => Some(DevHost::start(&dev_args, env)?),
     };
     let target = Arc::new(match (&dev, &args.url) {
         (Some(d), _) => Target {
@@ -619,5 +711,5 @@ fn run(args: &Args) -> Result<bool, String> {
         }
     }
     drop(dev);
-    Ok(clean)
+    Ok((clean, rows.iter().map(|r| (r.scenario, r.ops)).collect()))
 }

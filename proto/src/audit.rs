@@ -112,6 +112,7 @@ pub struct ChainVerifier {
     last_seq: u64,
     last_hash: String,
     checked: u64,
+    gaps: u64,
 }
 
 impl Default for ChainVerifier {
@@ -120,6 +121,7 @@ impl Default for ChainVerifier {
             last_seq: 0,
             last_hash: GENESIS_HASH.to_owned(),
             checked: 0,
+            gaps: 0,
         }
     }
 }
@@ -143,6 +145,30 @@ impl ChainVerifier {
         self.last_hash.clone_from(&event.hash);
         self.checked += 1;
         Ok(())
+    }
+
+    /// Checks the next event of a *view* of the log (a tenant's events
+    /// only): an event that directly follows the previous one is checked as
+    /// by [`push`](Self::push); after a gap (other tenants' events) only its
+    /// own hash is recomputed, and the gap is counted. Order is still enforced.
+    pub fn push_view(&mut self, event: &AuditEvent) -> Result<(), ChainBreak> {
+        if event.seq > self.last_seq + 1 {
+            if chain_hash(&event.prev_hash, &event.body()) != event.hash {
+                return Err(ChainBreak::Altered { seq: event.seq });
+            }
+            self.gaps += 1;
+            self.last_seq = event.seq;
+            self.last_hash.clone_from(&event.hash);
+            self.checked += 1;
+            return Ok(());
+        }
+        self.push(event)
+    }
+
+    /// Gaps crossed by [`push_view`](Self::push_view).
+    #[must_use]
+    pub fn gaps(&self) -> u64 {
+        self.gaps
     }
 
     /// Events checked so far.
@@ -228,5 +254,41 @@ mod tests {
             events.iter().try_for_each(|e| v.push(e)).unwrap_err(),
             ChainBreak::BrokenLink { seq: 3 }
         );
+    }
+
+    #[test]
+    fn a_tenant_view_checks_hashes_across_gaps_and_links_where_consecutive() {
+        let all = chain(8);
+        let view: Vec<AuditEvent> = [0usize, 1, 4, 6, 7]
+            .iter()
+            .map(|i| all[*i].clone())
+            .collect();
+        let mut v = ChainVerifier::default();
+        view.iter().try_for_each(|e| v.push_view(e)).unwrap();
+        assert_eq!((v.checked(), v.gaps()), (5, 2));
+        // An altered event after a gap is caught by its own hash.
+        let mut altered = view.clone();
+        altered[2].outcome = "ok-forged".into();
+        let mut v = ChainVerifier::default();
+        assert_eq!(
+            altered.iter().try_for_each(|e| v.push_view(e)).unwrap_err(),
+            ChainBreak::Altered { seq: 5 }
+        );
+        // A consecutive pair is still linked.
+        let mut relinked = view.clone();
+        relinked[4].prev_hash = GENESIS_HASH.into();
+        relinked[4].hash = chain_hash(&relinked[4].prev_hash, &relinked[4].body());
+        let mut v = ChainVerifier::default();
+        assert_eq!(
+            relinked
+                .iter()
+                .try_for_each(|e| v.push_view(e))
+                .unwrap_err(),
+            ChainBreak::BrokenLink { seq: 8 }
+        );
+        // Order is enforced.
+        let mut v = ChainVerifier::default();
+        let reordered = [view[2].clone(), view[1].clone()];
+        assert!(reordered.iter().try_for_each(|e| v.push_view(e)).is_err());
     }
 }
