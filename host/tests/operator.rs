@@ -295,7 +295,7 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
             "--tenant",
             "ops",
             "--scopes",
-            "*",
+            "*,operator",
         ])
         .env("SIGNET_DATABASE_URL", &db)
         .output()

@@ -110,7 +110,7 @@ pub struct Auditor {
 /// One event to record.
 pub struct Event<'a> {
     /// Who.
-    pub actor: &'a str,
+    pub actor: String,
     /// What.
     pub action: Action,
     /// On what (capped).
@@ -124,14 +124,30 @@ pub struct Event<'a> {
 impl<'a> Event<'a> {
     /// An event.
     #[must_use]
-    pub fn new(actor: &'a str, action: Action, target: &'a str, outcome: Outcome) -> Self {
+    pub fn new(
+        actor: impl Into<String>,
+        action: Action,
+        target: &'a str,
+        outcome: Outcome,
+    ) -> Self {
         Self {
-            actor,
+            actor: actor.into(),
             action,
             target,
             outcome,
             tenant: None,
         }
+    }
+
+    /// An event by an API client, in its tenant's view of the log.
+    #[must_use]
+    pub fn by(
+        principal: &'a super::authz::Principal,
+        action: Action,
+        target: &'a str,
+        outcome: Outcome,
+    ) -> Self {
+        Self::new(principal.actor(), action, target, outcome).tenant(&principal.tenant)
     }
 
     /// In `tenant`'s view of the log.

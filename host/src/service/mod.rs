@@ -94,15 +94,12 @@ impl Service {
             return Ok(());
         }
         self.audit
-            .record(
-                Event::new(
-                    &principal.actor(),
-                    Action::ScopeDeny,
-                    target,
-                    Outcome::Denied(scope.as_str().to_owned()),
-                )
-                .tenant(&principal.tenant),
-            )
+            .record(Event::by(
+                principal,
+                Action::ScopeDeny,
+                target,
+                Outcome::Denied(scope.as_str().to_owned()),
+            ))
             .await;
         Err(Error::ScopeDenied(scope))
     }
@@ -120,15 +117,12 @@ impl Service {
             Ok(()) => Ok(()),
             Err(retry_after) => {
                 self.audit
-                    .record(
-                        Event::new(
-                            &principal.actor(),
-                            Action::RateLimit,
-                            target,
-                            Outcome::Denied("rate_limited".into()),
-                        )
-                        .tenant(&principal.tenant),
-                    )
+                    .record(Event::by(
+                        principal,
+                        Action::RateLimit,
+                        target,
+                        Outcome::Denied("rate_limited".into()),
+                    ))
                     .await;
                 Err(Error::RateLimited { retry_after })
             }

@@ -105,13 +105,7 @@ impl Service {
         self.audit
             .write(
                 WriteOp::CreateIntent(intent),
-                Event::new(
-                    &principal.actor(),
-                    Action::SignIntent,
-                    &wallet.id,
-                    Outcome::Ok,
-                )
-                .tenant(&principal.tenant),
+                Event::by(principal, Action::SignIntent, &wallet.id, Outcome::Ok),
             )
             .await?;
         Ok(Intent {
@@ -170,10 +164,7 @@ impl Service {
             attest: args.attest,
             sealed: None,
         };
-        let actor = principal.actor();
-        let event = |outcome| {
-            Event::new(&actor, Action::Sign, &wallet.id, outcome).tenant(&principal.tenant)
-        };
+        let event = |outcome| Event::by(principal, Action::Sign, &wallet.id, outcome);
         let signature = match self.signer_sign(principal, &wallet, request).await {
             Ok(s) => s,
             Err(e) => {
@@ -211,15 +202,12 @@ impl Service {
     ) -> Result<(TicketClaims, SignInput)> {
         let deny = |code: ErrorCode| async move {
             self.audit
-                .record(
-                    Event::new(
-                        &principal.actor(),
-                        Action::Sign,
-                        &wallet.id,
-                        Outcome::Denied(code.as_str().to_owned()),
-                    )
-                    .tenant(&principal.tenant),
-                )
+                .record(Event::by(
+                    principal,
+                    Action::Sign,
+                    &wallet.id,
+                    Outcome::Denied(code.as_str().to_owned()),
+                ))
                 .await;
         };
         let claims = match self.tickets.verify_unbound(ticket, now_ms() / 1000) {
@@ -261,13 +249,7 @@ impl Service {
                     wallet_id: wallet.id.clone(),
                     expires_at: claims.exp,
                 },
-                Event::new(
-                    &principal.actor(),
-                    Action::TicketConsume,
-                    &wallet.id,
-                    Outcome::Ok,
-                )
-                .tenant(&principal.tenant),
+                Event::by(principal, Action::TicketConsume, &wallet.id, Outcome::Ok),
             )
             .await?;
         if !fresh {

@@ -52,15 +52,12 @@ impl Service {
             Some(w) if w.owner == principal.owner().to_string() => Ok(w),
             Some(_) => {
                 self.audit
-                    .record(
-                        Event::new(
-                            &principal.actor(),
-                            Action::TenantDeny,
-                            id,
-                            Outcome::Denied("other_tenant".into()),
-                        )
-                        .tenant(&principal.tenant),
-                    )
+                    .record(Event::by(
+                        principal,
+                        Action::TenantDeny,
+                        id,
+                        Outcome::Denied("other_tenant".into()),
+                    ))
                     .await;
                 Err(Error::NotFound("wallet"))
             }
@@ -102,9 +99,7 @@ impl Service {
             attestation: generated.attestation,
             created_at: now_ms(),
         };
-        let actor = principal.actor();
-        let event =
-            Event::new(&actor, Action::WalletCreate, &id, Outcome::Ok).tenant(&principal.tenant);
+        let event = Event::by(principal, Action::WalletCreate, &id, Outcome::Ok);
         if let Err(e) = self
             .audit
             .write(WriteOp::CreateWallet(row.clone()), event)
@@ -168,8 +163,7 @@ impl Service {
                     id: id.to_owned(),
                     at: now_ms(),
                 },
-                Event::new(&principal.actor(), Action::WalletDestroy, id, Outcome::Ok)
-                    .tenant(&principal.tenant),
+                Event::by(principal, Action::WalletDestroy, id, Outcome::Ok),
             )
             .await?;
         self.wallets.forget(id);

@@ -8,6 +8,7 @@
 use signet_proto::audit::{chain_hash, AuditEventBody, GENESIS_HASH};
 use signet_proto::time::rfc3339_ms;
 use sqlx::any::AnyConnectOptions;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
@@ -203,23 +204,9 @@ async fn write_batch(
     if batch.is_empty() {
         return Ok(Vec::new());
     }
-    // All rows, then the first: the statements before the SELECT yield
-    // none, and a "fetch one" stops SQLite's worker after the first statement.
-    let head = sqlx::Executor::fetch_all(&mut *conn, sqlx::raw_sql(dialect.begin_and_read_head()))
-        .await?
-        .into_iter()
-        .next();
-    let mut head = match head {
-        Some(row) => (
-            u64::try_from(row.try_get::<i64, _>(0)?)
-                .map_err(|_| sqlx::Error::Protocol("negative audit seq".into()))?,
-            row.try_get::<String, _>(1)?,
-        ),
-        None => (0, GENESIS_HASH.to_owned()),
-    };
     let mut applied = vec![true; batch.len()];
     let mut tickets = Vec::new();
-    let mut shredded = false;
+    let mut others = Vec::new();
     for (i, job) in batch.iter().enumerate() {
         match &job.op {
             WriteOp::Audit => {}
@@ -228,18 +215,35 @@ async fn write_batch(
                 wallet_id,
                 expires_at,
             } => tickets.push((i, (jti.as_str(), wallet_id.as_str(), *expires_at))),
-            op => {
-                shredded |= matches!(op, WriteOp::DestroyWallet { .. });
-                applied[i] = apply(&mut *conn, op).await?;
-            }
+            op => others.push((i, op)),
         }
     }
+    // The writer lock and the chain head come first. On SQLite they travel
+    // with the first ticket insert (one trip to its worker thread instead of
+    // two); PostgreSQL cannot carry parameters in a multi-statement query.
     let rows: Vec<(&str, &str, u64)> = tickets.iter().map(|(_, t)| *t).collect();
-    for ((i, _), fresh) in tickets
-        .iter()
-        .zip(consume_tickets(&mut *conn, &rows).await?)
-    {
+    let (head, fresh) = if dialect == Dialect::Sqlite && !rows.is_empty() {
+        consume_tickets(&mut *conn, &rows, Some(dialect.begin_and_read_head())).await?
+    } else {
+        // All rows, then the first: the statements before the SELECT yield
+        // none, and a "fetch one" stops SQLite's worker after the first statement.
+        let head =
+            sqlx::Executor::fetch_all(&mut *conn, sqlx::raw_sql(dialect.begin_and_read_head()))
+                .await?
+                .into_iter()
+                .next()
+                .map(|row| head_of(&row))
+                .transpose()?;
+        (head, consume_tickets(&mut *conn, &rows, None).await?.1)
+    };
+    let mut head = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    for ((i, _), fresh) in tickets.iter().zip(fresh) {
         applied[*i] = fresh;
+    }
+    let mut shredded = false;
+    for (i, op) in others {
+        shredded |= matches!(op, WriteOp::DestroyWallet { .. });
+        applied[i] = apply(&mut *conn, op).await?;
     }
     let events: Vec<NewEvent> = batch
         .iter()
@@ -353,28 +357,50 @@ pub(super) fn values_clause(rows: usize, cols: usize) -> String {
     out
 }
 
+/// The chain head `(seq, hash)` of a `SELECT seq, hash` row.
+fn head_of(row: &AnyRow) -> Result<(u64, String), sqlx::Error> {
+    Ok((
+        u64::try_from(row.try_get::<i64, _>(0)?)
+            .map_err(|_| sqlx::Error::Protocol("negative audit seq".into()))?,
+        row.try_get::<String, _>(1)?,
+    ))
+}
+
 /// Consumes tickets with one statement per chunk; returns, per ticket,
 /// whether it was fresh (a jti repeated within the batch is fresh once).
+/// A `head_prefix` (SQLite: the writer lock and the head `SELECT`) is sent
+/// with the first statement; its two-column row is the chain head returned.
 async fn consume_tickets(
     conn: &mut AnyConnection,
     tickets: &[(&str, &str, u64)],
-) -> Result<Vec<bool>, sqlx::Error> {
+    mut head_prefix: Option<&str>,
+) -> Result<(Option<(u64, String)>, Vec<bool>), sqlx::Error> {
     let now = i64_of(signet_proto::time::now_ms() / 1000);
+    let mut head = None;
     let mut fresh = Vec::with_capacity(tickets.len());
     for chunk in tickets.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
+            "{}{}INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
+            head_prefix.unwrap_or_default(),
+            if head_prefix.is_some() { "; " } else { "" },
             values_clause(chunk.len(), 4)
         );
-        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        head_prefix = None;
+        let mut q = sqlx::query(&sql);
         for (jti, wallet, exp) in chunk {
             q = q.bind(*jti).bind(*wallet).bind(now).bind(i64_of(*exp));
         }
-        let mut inserted: std::collections::HashSet<String> =
-            q.fetch_all(&mut *conn).await?.into_iter().collect();
+        let mut inserted = std::collections::HashSet::new();
+        for row in q.fetch_all(&mut *conn).await? {
+            if row.columns().len() == 2 {
+                head = Some(head_of(&row)?);
+            } else {
+                inserted.insert(row.try_get::<String, _>(0)?);
+            }
+        }
         fresh.extend(chunk.iter().map(|(jti, _, _)| inserted.remove(*jti)));
     }
-    Ok(fresh)
+    Ok((head, fresh))
 }
 
 /// Appends events (at least one) to the chain after `head`, one statement
