@@ -20,9 +20,9 @@ use signet_proto::ticket::{TicketClaims, TicketKeys, AUDIENCE};
 use signet_proto::{KeyType, SharedSecret};
 
 use common::{
-    assert_audited, audit_verify, call, check_chain, check_recovery, code, create_client,
-    dev_verifier, eip191, eip55, eventually, fetch_audit, now_s, pid_alive, send_signal, sigkill,
-    try_read_pid, verified_audit, verify_independently, DevHost,
+    assert_audited, assert_ok, audit_verify, call, check_chain, check_recovery, code,
+    create_client, dev_verifier, eip191, eip55, eventually, fetch_audit, now_s, pid_alive,
+    send_signal, sigkill, try_read_pid, verified_audit, verify_independently, DevHost,
 };
 
 /// The dev host's ticket secret, so tests can mint tickets of their own.
@@ -332,11 +332,7 @@ fn the_runbook_end_to_end() {
         );
     }
     let out = audit_verify(url, &fx.admin);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("audit chain intact"));
 
     // Restart the host with the same data dir: wallets and the admin token survive.

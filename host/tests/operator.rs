@@ -6,14 +6,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use common::{
-    call, eventually, host_binary, serve_env, signer_pcrs, signet_cli, write_policy, DevHost,
-    ServeHost, Signer,
+    assert_ok, call, eventually, host_binary, self_signed, serve_env, signer_pcrs, signet_cli,
+    write_policy, DevHost, ServeHost, Signer,
 };
 
 /// `signet ARGS --url URL --token-file FILE`.
@@ -27,11 +27,7 @@ fn signet(url: &str, token_file: &Path, args: &[&str]) -> Output {
 }
 
 fn ok_json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(out);
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -144,11 +140,7 @@ fn quick_start_with_the_cli() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
     let out = signet(url, &token, &["audit", "verify"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 
     // The signer's attestation through the API, verified with `signet attest verify`.
     let (s, v) = call(
@@ -170,11 +162,7 @@ fn quick_start_with_the_cli() {
         .args(["--nonce", "0102", "--max-age", "60"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 }
 
 #[test]
@@ -204,11 +192,7 @@ fn check_config_names_the_variable_and_serve_refuses_weak_secrets() {
         ("ATTESTATION_POLICY", "insecure-skip"),
     ];
     let out = run(&["check-config"], &good);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
     for (var, value) in [
         ("INTERNAL_API_KEY", "short-key"),
@@ -255,32 +239,12 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
         .collect();
     let policy = write_policy(dir, &signer.dev_root(), &set);
     // A self-signed TLS certificate.
-    let key = dir.join("tls.key");
-    let cert = dir.join("tls.crt");
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let (key, cert) = self_signed(
+        dir,
+        "tls",
+        "localhost",
+        &["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+    );
     let db = format!("sqlite://{}", dir.join("serve.db").display());
     let mut env = serve_env(&signer, &db, &policy);
     env.push(("SIGNET_TLS_CERT", cert.display().to_string()));
@@ -300,11 +264,7 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
         .env("SIGNET_DATABASE_URL", &db)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     assert!(token.starts_with("sgn_"));
     let host = ServeHost::start(dir, &env);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{eventually, free_port, host_binary};
+use common::{eventually, free_port, host_binary, self_signed};
 
 /// The PostgreSQL server binaries (Debian's layout), if installed.
 fn pg_bin() -> Option<PathBuf> {
@@ -34,30 +34,6 @@ fn openssl(args: &[&str], dir: &Path) {
         .status()
         .unwrap();
     assert!(ok.success(), "openssl {args:?}");
-}
-
-/// A CA and, signed by it, a certificate for localhost / 127.0.0.1.
-fn certificates(dir: &Path, ca: &str) {
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            &format!("/CN={ca}"),
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-        ],
-        dir,
-    );
 }
 
 /// As the `postgres` user (the server refuses to run as root). `setpriv`
@@ -172,8 +148,8 @@ fn verify_full_with_a_ca_file_connects_and_anything_weaker_is_refused() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    certificates(dir, "ca");
-    certificates(dir, "other-ca");
+    self_signed(dir, "ca", "ca", &[]);
+    self_signed(dir, "other-ca", "other-ca", &[]);
     openssl(
         &[
             "req",

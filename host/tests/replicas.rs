@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use signet_proto::audit::AuditEvent;
 
 use common::{
-    admin, audit_verify, call, check_chain, code, create_client, eventually, fetch_audit,
-    fresh_postgres_db, pid_alive, serve_env, sigkill, verify_independently, DevHost, ServeHost,
-    Signer,
+    admin, assert_ok, audit_verify, call, check_chain, code, create_client, eventually,
+    fetch_audit, fresh_postgres_db, pid_alive, serve_env, sigkill, verify_independently, DevHost,
+    ServeHost, Signer,
 };
 
 /// One signer, `n` serve replicas on `db`, an operator token.
@@ -292,11 +292,7 @@ fn concurrent_writers_keep_one_chain(c: &Cluster) {
         "every admin command's event is in the chain"
     );
     let out = audit_verify(c.url(c.replicas.len() - 1), &c.operator);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 }
 
 #[test]
@@ -442,10 +438,6 @@ fn admin_commands_against_a_live_dev_host_never_wedge_its_writes() {
         assert_eq!(s, 200, "{v}");
     }
     let out = audit_verify(host.url(), &admin_token);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(Path::new(&dir.join("signet.db")).exists());
 }

@@ -183,7 +183,7 @@ impl Service {
                     id: id.to_owned(),
                     at,
                 },
-                Event::new(&principal.actor(), Action::ApiClientRevoke, id, Outcome::Ok)
+                Event::new(principal.actor(), Action::ApiClientRevoke, id, Outcome::Ok)
                     .tenant(&client.tenant),
             )
             .await?;

@@ -36,6 +36,18 @@ pub struct SignArgs {
     pub attest: bool,
 }
 
+impl SignArgs {
+    /// The digest (and Ed25519 message) to sign, by the digest rules.
+    fn input(&self, key_type: KeyType) -> Result<SignInput> {
+        sign_input(
+            key_type,
+            self.digest.as_deref(),
+            self.message.as_deref(),
+            self.encoding.as_deref(),
+        )
+    }
+}
+
 /// A minted sign intent.
 #[derive(Clone, Debug)]
 pub struct Intent {
@@ -87,12 +99,7 @@ impl Service {
             ));
         }
         let wallet = self.owned_wallet(principal, wallet_id).await?;
-        let input = sign_input(
-            wallet.key_type,
-            args.digest.as_deref(),
-            args.message.as_deref(),
-            args.encoding.as_deref(),
-        )?;
+        let input = args.input(wallet.key_type)?;
         let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
         let intent = IntentRow {
             jti: claims.jti.clone(),
@@ -146,12 +153,7 @@ impl Service {
                 (claims, ticket.clone(), input, false)
             }
             None => {
-                let input = sign_input(
-                    wallet.key_type,
-                    args.digest.as_deref(),
-                    args.message.as_deref(),
-                    args.encoding.as_deref(),
-                )?;
+                let input = args.input(wallet.key_type)?;
                 let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
                 (claims, ticket, input, true)
             }

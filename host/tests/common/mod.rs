@@ -513,6 +513,45 @@ pub fn fresh_postgres_db(label: &str) -> Option<String> {
     Some(format!("{base}/{name}"))
 }
 
+/// A P-256 key and a self-signed certificate for `cn` (`DIR/NAME.key`,
+/// `DIR/NAME.pem`; `extra` adds openssl arguments such as `-addext`).
+pub fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let (key, cert) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pem")),
+    );
+    let ok = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", &format!("/CN={cn}")])
+        .args(extra)
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "openssl req -x509 for {cn}");
+    (key, cert)
+}
+
+/// Asserts that a command exited 0, showing its stderr otherwise.
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A running `signet-host serve`. Killed and reaped when dropped.
 pub struct ServeHost {
     child: Child,
