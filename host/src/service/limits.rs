@@ -197,12 +197,14 @@ impl PeerGuard {
         let Ok(mut peers) = self.peers.lock() else {
             return Ok(());
         };
-        let w = Self::entry(&mut peers, peer, window);
-        if w.failures >= self.limit {
-            w.unlogged += 1;
-            return Err((window + self.window_ms - now).div_ceil(1000).max(1));
+        // Only peers that failed are tracked: no entry, nothing to refuse.
+        match peers.get_mut(&peer) {
+            Some(w) if w.window == window && w.failures >= self.limit => {
+                w.unlogged += 1;
+                Err((window + self.window_ms - now).div_ceil(1000).max(1))
+            }
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// After a failed authentication: whether to record it or only count it.
