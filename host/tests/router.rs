@@ -430,7 +430,7 @@ async fn a_revocation_reports_the_time_that_applies() {
 async fn the_per_client_rate_limit_is_429_with_retry_after() {
     let a = app(&[
         ("RATE_LIMIT_PER_USER", "3"),
-        ("RATE_LIMIT_WINDOW_MS", "60000"),
+        ("RATE_LIMIT_WINDOW_MS", "3600000"),
     ])
     .await;
     let (_, t) = a.client("acme", &["wallets:read"]).await;
@@ -449,4 +449,46 @@ async fn the_per_client_rate_limit_is_429_with_retry_after() {
     a.service.limits.flush(&a.service.store).await;
     let events = a.service.store.audit(0, 100, Some("acme")).await.unwrap();
     assert!(events.iter().any(|e| e.action == "RATE_LIMIT"));
+}
+
+/// Many addresses at once: one logging budget across peers, and a summary
+/// naming the worst peers and summing the rest.
+#[tokio::test]
+async fn a_flood_from_many_addresses_is_bounded_too() {
+    let a = app(&[]).await;
+    for i in 0..300u32 {
+        let [_, _, x, y] = i.to_be_bytes();
+        for _ in 0..12 {
+            let (s, _) = a
+                .call_from([203, 0, x, y], None, "GET", "/v1/wallets", None)
+                .await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+        }
+    }
+    a.service.summarize_floods().await;
+    let events = a.service.store.audit(0, 100_000, None).await.unwrap();
+    let denies = events.iter().filter(|e| e.action == "AUTH_DENY").count();
+    let floods: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "AUTH_DENY_FLOOD")
+        .collect();
+    assert_eq!(denies, 500, "one budget across peers");
+    assert_eq!(floods.len(), 21, "20 named peers and one for the others");
+    let counted: u64 = floods
+        .iter()
+        .map(|e| {
+            e.outcome
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(
+        counted + 500,
+        300 * 12,
+        "every failure is recorded or counted"
+    );
+    assert!(floods.last().unwrap().target.starts_with("peers:"));
 }

@@ -142,21 +142,51 @@ pub enum FailureRecord {
 
 #[derive(Clone, Copy, Debug, Default)]
 struct PeerWindow {
-    window: u64,
+    /// When this peer's current window began (its first failure in it), ms.
+    start: u64,
     failures: u64,
     unlogged: u64,
 }
 
-/// Authentication failures per peer address.
+/// Authentication failures per peer address (IPv6 peers by their /64: one
+/// host usually holds a whole /64). A peer's window begins at its first
+/// failure, so a burst is never split by a clock boundary.
 pub struct PeerGuard {
     limit: u64,
     window_ms: u64,
-    peers: Mutex<HashMap<IpAddr, PeerWindow>>,
+    peers: Mutex<Peers>,
+}
+
+#[derive(Default)]
+struct Peers {
+    by_peer: HashMap<IpAddr, PeerWindow>,
+    /// `(start, count)`: failures recorded one by one across every peer in
+    /// the window that began at `start`.
+    logged: (u64, u64),
+}
+
+/// The address failures are counted under.
+fn peer_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(_) => peer,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::V6(octets.into())
+            }
+        },
+    }
 }
 
 impl PeerGuard {
     /// Failures recorded one by one per peer and window; the rest are counted.
     pub const LOGGED_PER_WINDOW: u64 = 10;
+
+    /// Failures recorded one by one per window across all peers (many
+    /// addresses at once); the rest are counted.
+    pub const LOGGED_PER_WINDOW_IN_ALL: u64 = 500;
 
     /// At most `limit` failures per peer per `window` (0 = no limit).
     #[must_use]
@@ -164,26 +194,12 @@ impl PeerGuard {
         Self {
             limit,
             window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1),
-            peers: Mutex::new(HashMap::new()),
+            peers: Mutex::new(Peers::default()),
         }
     }
 
-    fn entry(
-        peers: &mut HashMap<IpAddr, PeerWindow>,
-        peer: IpAddr,
-        window: u64,
-    ) -> &mut PeerWindow {
-        if peers.len() >= MAX_KEYS {
-            peers.retain(|_, w| w.window == window || w.unlogged > 0);
-        }
-        let w = peers.entry(peer).or_default();
-        if w.window != window {
-            // A new window: the count restarts; unlogged failures wait for
-            // the next summary.
-            w.window = window;
-            w.failures = 0;
-        }
-        w
+    fn expired(&self, start: u64, now: u64) -> bool {
+        now >= start.saturating_add(self.window_ms)
     }
 
     /// Before authentication: `Err(retry_after_seconds)` if `peer` is over
@@ -193,15 +209,14 @@ impl PeerGuard {
             return Ok(());
         }
         let now = now_ms();
-        let window = now - now % self.window_ms;
         let Ok(mut peers) = self.peers.lock() else {
             return Ok(());
         };
         // Only peers that failed are tracked: no entry, nothing to refuse.
-        match peers.get_mut(&peer) {
-            Some(w) if w.window == window && w.failures >= self.limit => {
+        match peers.by_peer.get_mut(&peer_key(peer)) {
+            Some(w) if !self.expired(w.start, now) && w.failures >= self.limit => {
                 w.unlogged += 1;
-                Err((window + self.window_ms - now).div_ceil(1000).max(1))
+                Err((w.start + self.window_ms - now).div_ceil(1000).max(1))
             }
             _ => Ok(()),
         }
@@ -210,13 +225,26 @@ impl PeerGuard {
     /// After a failed authentication: whether to record it or only count it.
     pub fn failed(&self, peer: IpAddr) -> FailureRecord {
         let now = now_ms();
-        let window = now - now % self.window_ms;
         let Ok(mut peers) = self.peers.lock() else {
             return FailureRecord::Count;
         };
-        let w = Self::entry(&mut peers, peer, window);
+        let Peers { by_peer, logged } = &mut *peers;
+        if self.expired(logged.0, now) {
+            *logged = (now, 0);
+        }
+        if by_peer.len() >= MAX_KEYS {
+            by_peer.retain(|_, w| !self.expired(w.start, now) || w.unlogged > 0);
+        }
+        let w = by_peer.entry(peer_key(peer)).or_default();
+        if self.expired(w.start, now) {
+            // A new window: the count restarts; unlogged failures wait for
+            // the next summary.
+            w.start = now;
+            w.failures = 0;
+        }
         w.failures += 1;
-        if w.failures <= Self::LOGGED_PER_WINDOW {
+        if w.failures <= Self::LOGGED_PER_WINDOW && logged.1 < Self::LOGGED_PER_WINDOW_IN_ALL {
+            logged.1 += 1;
             FailureRecord::Log
         } else {
             w.unlogged += 1;
@@ -224,19 +252,20 @@ impl PeerGuard {
         }
     }
 
-    /// Takes the counted-only failures per peer (for the flood summary).
+    /// Takes the counted-only failures per peer (for the flood summary) and
+    /// forgets peers whose window has ended.
     pub fn take_unlogged(&self) -> Vec<(IpAddr, u64)> {
-        let Ok(mut peers) = self.peers.lock() else {
+        let Ok(mut guard) = self.peers.lock() else {
             return Vec::new();
         };
-        let out = peers
+        let out = guard
+            .by_peer
             .iter_mut()
             .filter(|(_, w)| w.unlogged > 0)
             .map(|(ip, w)| (*ip, std::mem::take(&mut w.unlogged)))
             .collect();
         let now = now_ms();
-        let window = now - now % self.window_ms;
-        peers.retain(|_, w| w.window == window);
+        guard.by_peer.retain(|_, w| !self.expired(w.start, now));
         out
     }
 }
@@ -280,5 +309,24 @@ mod tests {
         let unlogged = g.take_unlogged();
         assert_eq!(unlogged, vec![(ip, 5 + 2)]);
         assert!(g.take_unlogged().is_empty());
+    }
+
+    #[test]
+    fn ipv6_peers_count_by_their_64_and_many_peers_share_one_logging_budget() {
+        let g = PeerGuard::new(1_000_000, Duration::from_secs(60));
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        for _ in 0..PeerGuard::LOGGED_PER_WINDOW {
+            assert_eq!(g.failed(a), FailureRecord::Log);
+        }
+        assert_eq!(g.failed(b), FailureRecord::Count, "same /64, same budget");
+        let mut logged = PeerGuard::LOGGED_PER_WINDOW;
+        for i in 0..2_000u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0A00_0000 + i));
+            if g.failed(ip) == FailureRecord::Log {
+                logged += 1;
+            }
+        }
+        assert_eq!(logged, PeerGuard::LOGGED_PER_WINDOW_IN_ALL);
     }
 }

@@ -21,6 +21,9 @@ pub const PRUNE_GRACE_SECONDS: u64 = 300;
 /// How often flood summaries are written.
 pub const FLOOD_SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
+/// Peers named in one flood summary; the others are summed into one event.
+pub const FLOOD_PEERS_NAMED: usize = 20;
+
 /// The running background tasks; dropping this stops them.
 pub struct Background {
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -101,10 +104,21 @@ impl Service {
     }
 
     /// Records one `AUTH_DENY_FLOOD` event per peer whose refusals were
-    /// counted, not recorded, since the last summary.
+    /// counted, not recorded, since the last summary: the
+    /// [`FLOOD_PEERS_NAMED`] peers with most, and one event for all others.
     pub async fn summarize_floods(&self) {
-        for (peer, count) in self.peers.take_unlogged() {
-            let target = format!("peer:{peer}");
+        let mut floods = self.peers.take_unlogged();
+        floods.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        let others = floods.split_off(floods.len().min(FLOOD_PEERS_NAMED));
+        let rest: u64 = others.iter().map(|(_, n)| n).sum();
+        let mut events: Vec<(String, u64)> = floods
+            .into_iter()
+            .map(|(peer, n)| (format!("peer:{peer}"), n))
+            .collect();
+        if !others.is_empty() {
+            events.push((format!("peers:{} others", others.len()), rest));
+        }
+        for (target, count) in events {
             self.audit
                 .record(Event::new(
                     "anonymous",

@@ -468,10 +468,11 @@ fn wallet_from_row(r: &AnyRow) -> Result<WalletRow, StoreError> {
 /// while holding the dialect's migration lock (two replicas starting at once
 /// do not both migrate).
 async fn migrate(dialect: Dialect, conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
-        .execute(&mut *conn)
-        .await?;
+    const TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)";
     for (version, sql) in dialect.migrations() {
+        // Each migration in a transaction that holds the migration lock
+        // (PostgreSQL's `CREATE TABLE IF NOT EXISTS` itself races between
+        // sessions, so the lock comes first).
         let mut tx = match dialect {
             Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => {
@@ -480,6 +481,7 @@ async fn migrate(dialect: Dialect, conn: &mut AnyConnection) -> Result<(), Store
                 tx
             }
         };
+        exec_raw(&mut tx, TABLE).await?;
         let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
             .bind(version)
             .fetch_optional(&mut *tx)
