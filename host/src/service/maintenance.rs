@@ -108,7 +108,7 @@ impl Service {
     /// [`FLOOD_PEERS_NAMED`] peers with most, and one event for all others.
     pub async fn summarize_floods(&self) {
         let mut floods = self.peers.take_unlogged();
-        floods.sort_unstable_by(|a, b| b.1.cmp(&a.1));
+        floods.sort_unstable_by_key(|f| std::cmp::Reverse(f.1));
         let others = floods.split_off(floods.len().min(FLOOD_PEERS_NAMED));
         let rest: u64 = others.iter().map(|(_, n)| n).sum();
         let mut events: Vec<(String, u64)> = floods
