@@ -35,6 +35,10 @@ struct Cluster {
 
 impl Cluster {
     fn start(db: String, n: usize) -> Self {
+        Self::start_with(db, n, &[])
+    }
+
+    fn start_with(db: String, n: usize, extra: &[(&'static str, String)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let signer = Signer::start(tmp.path());
         let policy = signer.policy(tmp.path());
@@ -56,7 +60,9 @@ impl Cluster {
             .map(|i| {
                 let dir = tmp.path().join(format!("replica-{i}"));
                 std::fs::create_dir_all(&dir).unwrap();
-                ServeHost::start(&dir, &serve_env(&signer, &db, &policy))
+                let mut env = serve_env(&signer, &db, &policy);
+                env.extend_from_slice(extra);
+                ServeHost::start(&dir, &env)
             })
             .collect();
         Self {
@@ -136,6 +142,72 @@ fn a_wallet_created_on_one_replica_signs_on_the_other() {
     );
     assert_eq!(s, 200, "{sig}");
     verify_independently(&[checked(&w, &d, &sig)]);
+}
+
+#[test]
+fn a_wallet_destroyed_on_one_replica_is_gone_on_the_other_within_the_cache_ttl() {
+    let Some(c) = postgres_cluster("destroy", 2) else {
+        return;
+    };
+    let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);
+    let w = new_wallet(c.url(0), &alice, "ed25519");
+    let path = format!("/v1/wallets/{}", w["id"].as_str().unwrap());
+    assert_eq!(call(c.url(1), Some(&alice), "GET", &path, None).0, 200);
+    assert_eq!(call(c.url(0), Some(&alice), "DELETE", &path, None).0, 200);
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            call(c.url(1), Some(&alice), "GET", &path, None).0 == 404
+        }),
+        "replica 1 still serves a destroyed wallet"
+    );
+}
+
+/// The per-wallet limit is one budget across replicas: what one admitted,
+/// the other counts once the counters were shared (every tenth of a
+/// window, at most 1 s).
+#[test]
+fn a_rate_limit_is_shared_by_the_replicas() {
+    let Some(db) = fresh_postgres_db("ratelimit") else {
+        return;
+    };
+    let c = Cluster::start_with(
+        db,
+        2,
+        &[
+            ("RATE_LIMIT_PER_IDENTITY_SIGN", "10".to_owned()),
+            ("RATE_LIMIT_WINDOW_MS", "86400000".to_owned()),
+        ],
+    );
+    let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);
+    let w = new_wallet(c.url(0), &alice, "p256");
+    let path = format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap());
+    let sign = |r: usize, i: u64| {
+        call(
+            c.url(r),
+            Some(&alice),
+            "POST",
+            &path,
+            Some(json!({"digest": digest(i)})),
+        )
+    };
+    for i in 0..6 {
+        assert_eq!(sign(0, i).0, 200);
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    let statuses: Vec<u16> = (0..6).map(|i| sign(1, 100 + i).0).collect();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 429, 429],
+        "replica 1 counts replica 0's six"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let (s, v) = sign(0, 200);
+    assert_eq!(
+        (s, code(&v)),
+        (429, "rate_limited"),
+        "replica 0 counts replica 1's four"
+    );
+    assert!(v["retry_after"].as_str().is_some());
 }
 
 #[test]
@@ -324,16 +396,25 @@ fn killing_one_replica_mid_signing_loses_no_acknowledged_signature() {
         .collect();
     let acknowledged: Mutex<HashMap<String, Vec<Value>>> = Mutex::new(HashMap::new());
     let cut_off = std::sync::atomic::AtomicUsize::new(0);
+    let victim_acks = std::sync::atomic::AtomicUsize::new(0);
     let victim = c.replicas[0].pid();
+    const SURVIVOR_REQUESTS: u64 = 150;
     std::thread::scope(|scope| {
         for (k, w) in wallets.iter().enumerate() {
-            let (c, alice, acknowledged, cut_off) = (&c, alice.as_str(), &acknowledged, &cut_off);
+            let (c, alice, acknowledged, cut_off, victim_acks) =
+                (&c, alice.as_str(), &acknowledged, &cut_off, &victim_acks);
             scope.spawn(move || {
-                // Even workers sign on the replica that dies, odd ones on the survivor.
+                // Even workers sign on the replica that dies (until it does),
+                // odd ones on the survivor.
                 let replica = k % 2;
                 let id = w["id"].as_str().unwrap();
-                for i in 0..60u64 {
-                    let d = digest(k as u64 * 10_000 + i);
+                let requests = if replica == 0 {
+                    100_000
+                } else {
+                    SURVIVOR_REQUESTS
+                };
+                for i in 0..requests {
+                    let d = digest(k as u64 * 1_000_000 + i);
                     let reply = try_call(
                         c.url(replica),
                         alice,
@@ -342,23 +423,36 @@ fn killing_one_replica_mid_signing_loses_no_acknowledged_signature() {
                         json!({"digest": d}),
                     );
                     match reply {
-                        Some((200, sig)) => acknowledged
-                            .lock()
-                            .unwrap()
-                            .entry(id.to_owned())
-                            .or_default()
-                            .push(checked(w, &d, &sig)),
+                        Some((200, sig)) => {
+                            if replica == 0 {
+                                victim_acks.fetch_add(1, Ordering::Relaxed);
+                            }
+                            acknowledged
+                                .lock()
+                                .unwrap()
+                                .entry(id.to_owned())
+                                .or_default()
+                                .push(checked(w, &d, &sig));
+                        }
                         Some((s, v)) => panic!("replica {replica}: {s} {v}"),
                         None => {
                             assert_eq!(replica, 0, "the surviving replica failed a request");
                             cut_off.fetch_add(1, Ordering::Relaxed);
+                            break;
                         }
                     }
                 }
             });
         }
+        let victim_acks = &victim_acks;
         scope.spawn(move || {
-            std::thread::sleep(Duration::from_millis(700));
+            // Kill it once it has acknowledged some signatures, mid-load.
+            assert!(
+                eventually(Duration::from_secs(60), || {
+                    victim_acks.load(Ordering::Relaxed) >= 30
+                }),
+                "the replica to kill acknowledged nothing"
+            );
             sigkill(victim);
         });
     });
@@ -403,7 +497,7 @@ fn killing_one_replica_mid_signing_loses_no_acknowledged_signature() {
                 .map_or(0, Vec::len)
         })
         .sum();
-    assert_eq!(survivor_sigs, 3 * 60);
+    assert_eq!(survivor_sigs, 3 * SURVIVOR_REQUESTS as usize);
     verify_independently(&all);
 }
 

@@ -430,7 +430,7 @@ async fn a_revocation_reports_the_time_that_applies() {
 async fn the_per_client_rate_limit_is_429_with_retry_after() {
     let a = app(&[
         ("RATE_LIMIT_PER_USER", "3"),
-        ("RATE_LIMIT_WINDOW_MS", "3600000"),
+        ("RATE_LIMIT_WINDOW_MS", "86400000"),
     ])
     .await;
     let (_, t) = a.client("acme", &["wallets:read"]).await;

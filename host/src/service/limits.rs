@@ -63,9 +63,47 @@ impl RateLimiter {
     }
 
     /// Counts one hit on `key`; `Err(retry_after_seconds)` past `limit`
-    /// (0 = unlimited, nothing counted).
-    pub fn hit(&self, key: &str, limit: u64) -> Result<(), u64> {
-        self.hit_at(key, limit, now_ms())
+    /// (0 = unlimited, nothing counted). The first hit of a key in a window
+    /// reads what the other replicas counted so far.
+    pub async fn hit(&self, store: &Store, key: &str, limit: u64) -> Result<(), u64> {
+        if limit == 0 {
+            return Ok(());
+        }
+        let now = now_ms();
+        let window = now - now % self.window_ms;
+        let known = self
+            .counters
+            .lock()
+            .is_ok_and(|c| c.get(key).is_some_and(|c| c.window == window));
+        if !known {
+            match store.rate_totals(window, &[key.to_owned()]).await {
+                Ok(totals) => self.learn(
+                    window,
+                    &[(key.to_owned(), totals.first().copied().unwrap_or(0))],
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate-limit counter not read; counting locally")
+                }
+            }
+        }
+        self.hit_at(key, limit, now)
+    }
+
+    /// Records shared totals of `window`.
+    fn learn(&self, window: u64, totals: &[(String, u64)]) {
+        let Ok(mut counters) = self.counters.lock() else {
+            return;
+        };
+        for (key, total) in totals {
+            let c = counters.entry(key.clone()).or_default();
+            if c.window != window {
+                *c = Counter {
+                    window,
+                    ..Counter::default()
+                };
+            }
+            c.shared = c.shared.max(*total);
+        }
     }
 
     fn hit_at(&self, key: &str, limit: u64, now: u64) -> Result<(), u64> {
@@ -94,38 +132,61 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Adds local hits to the shared counters and learns the totals.
+    /// Adds local hits to the shared counters and learns the totals, also
+    /// of the keys counted this window without new local hits.
     pub async fn flush(&self, store: &Store) {
-        let batch: Vec<(String, u64, u64)> = match self.counters.lock() {
-            Ok(mut counters) => counters
-                .iter_mut()
-                .filter(|(_, c)| c.pending > 0)
-                .map(|(k, c)| (k.clone(), c.window, std::mem::take(&mut c.pending)))
-                .collect(),
+        let now = now_ms();
+        let window = now - now % self.window_ms;
+        let (batch, idle): (Vec<(String, u64, u64)>, Vec<String>) = match self.counters.lock() {
+            Ok(mut counters) => {
+                let mut batch = Vec::new();
+                let mut idle = Vec::new();
+                for (k, c) in counters.iter_mut() {
+                    if c.pending > 0 {
+                        batch.push((k.clone(), c.window, std::mem::take(&mut c.pending)));
+                    } else if c.window == window {
+                        idle.push(k.clone());
+                    }
+                }
+                (batch, idle)
+            }
             Err(_) => return,
         };
-        if batch.is_empty() {
-            return;
-        }
-        match store.add_rate_hits(&batch).await {
-            Ok(totals) => {
-                if let Ok(mut counters) = self.counters.lock() {
-                    for ((key, window, _), total) in batch.iter().zip(totals) {
-                        if let Some(c) = counters.get_mut(key).filter(|c| c.window == *window) {
-                            c.shared = c.shared.max(total);
+        if !batch.is_empty() {
+            match store.add_rate_hits(&batch).await {
+                Ok(totals) => {
+                    for ((key, w, _), total) in batch.iter().zip(totals) {
+                        self.learn_if_current(*w, key, total);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "rate-limit counters not shared this round");
+                    if let Ok(mut counters) = self.counters.lock() {
+                        for (key, w, n) in batch {
+                            if let Some(c) = counters.get_mut(&key).filter(|c| c.window == w) {
+                                c.pending += n;
+                            }
                         }
                     }
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "rate-limit counters not shared this round");
-                if let Ok(mut counters) = self.counters.lock() {
-                    for (key, window, n) in batch {
-                        if let Some(c) = counters.get_mut(&key).filter(|c| c.window == window) {
-                            c.pending += n;
-                        }
+        }
+        if !idle.is_empty() {
+            match store.rate_totals(window, &idle).await {
+                Ok(totals) => {
+                    for (key, total) in idle.iter().zip(totals) {
+                        self.learn_if_current(window, key, total);
                     }
                 }
+                Err(e) => tracing::warn!(error = %e, "rate-limit counters not read this round"),
+            }
+        }
+    }
+
+    fn learn_if_current(&self, window: u64, key: &str, total: u64) {
+        if let Ok(mut counters) = self.counters.lock() {
+            if let Some(c) = counters.get_mut(key).filter(|c| c.window == window) {
+                c.shared = c.shared.max(total);
             }
         }
     }

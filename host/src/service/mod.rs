@@ -113,7 +113,7 @@ impl Service {
         limit: u64,
         target: &str,
     ) -> Result<()> {
-        match self.limits.hit(key, limit) {
+        match self.limits.hit(&self.store, key, limit).await {
             Ok(()) => Ok(()),
             Err(retry_after) => {
                 self.audit

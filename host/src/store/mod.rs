@@ -386,6 +386,36 @@ impl Store {
         Ok(totals)
     }
 
+    /// The shared totals of `buckets` in the window starting at `window`
+    /// (0 where nobody counted yet), without adding anything.
+    pub async fn rate_totals(
+        &self,
+        window: u64,
+        buckets: &[String],
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut by_bucket = std::collections::HashMap::with_capacity(buckets.len());
+        for chunk in buckets.chunks(journal::ROWS_PER_INSERT) {
+            let list = (2..chunk.len() + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT bucket, hits FROM rate_limits WHERE window_start = $1 AND bucket IN ({list})"
+            );
+            let mut q = sqlx::query(&sql).bind(i64_of(window));
+            for b in chunk {
+                q = q.bind(b.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                by_bucket.insert(r.try_get::<String, _>(0)?, u64_col(&r, 1)?);
+            }
+        }
+        Ok(buckets
+            .iter()
+            .map(|b| by_bucket.get(b).copied().unwrap_or(0))
+            .collect())
+    }
+
     /// Removes what has expired: intents (`expires_at` in seconds) and
     /// consumed tickets past `now_s - grace_s`, rate-limit windows that began
     /// before `windows_before_ms`. The audit log is never pruned.
