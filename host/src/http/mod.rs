@@ -55,7 +55,23 @@ pub fn router(service: Arc<Service>) -> Router {
         .fallback(|| async { ApiError::no_route() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_id))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .with_state(service)
+}
+
+/// A handler that panicked: a bug. The connection survives, the caller gets
+/// DESIGN.md's 500, the log gets the panic's message.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    axum::response::IntoResponse::into_response(crate::service::Error::internal(format!(
+        "handler panicked: {detail}"
+    )))
 }
 
 /// Tags every request with an `x-request-id` (the caller's, if sane) and logs it.
@@ -91,4 +107,19 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", v);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_panic_is_a_json_500() {
+        let response = super::panic_response(Box::new("boom".to_owned()));
+        assert_eq!(response.status().as_u16(), 500);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(v["error"]["code"], "internal");
+        assert_eq!(v["error"]["message"], "internal error", "no detail is sent");
+    }
 }
