@@ -188,6 +188,8 @@ pub struct Config {
     pub rate_limit_per_wallet_sign: u64,
     /// The rate-limit window.
     pub rate_limit_window: Duration,
+    /// `/metrics` requires a token with `metrics:read`.
+    pub metrics_require_api_key: bool,
     /// Failed authentications per peer address per minute before the peer
     /// is refused without a lookup (0 = unlimited).
     pub auth_failures_per_peer: u64,
@@ -297,6 +299,11 @@ impl Config {
             rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
             rate_limit_window: Duration::from_millis(window_ms),
             auth_failures_per_peer: source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60)?,
+            metrics_require_api_key: match source.get("METRICS_REQUIRE_API_KEY") {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(_) => return Err(err("METRICS_REQUIRE_API_KEY", "must be true or false")),
+            },
             log_json,
         })
     }

@@ -11,6 +11,7 @@
 pub mod config;
 pub mod dev;
 pub mod http;
+pub mod metrics;
 pub mod service;
 pub mod signer;
 pub mod store;

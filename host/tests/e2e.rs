@@ -868,3 +868,42 @@ fn signer_child_dies_with_a_killed_dev_host() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["public_key"], w["public_key"]);
 }
+
+/// A Prometheus scrape of a live host: signatures by key type and outcome,
+/// ticket refusals by reason, the signer up.
+#[test]
+fn a_scrape_of_a_live_host_counts_signatures_and_refusals() {
+    let fx = Fixture::new();
+    let w = fx.wallet(KeyType::Secp256k1);
+    let (s, _) = fx.sign(&fx.alice, id(&w), json!({"digest": "22".repeat(32)}));
+    assert_eq!(s, 200);
+    let ticket = fx.intent(id(&w), json!({"digest": "33".repeat(32)}));
+    assert_eq!(fx.sign(&fx.alice, id(&w), json!({"ticket": ticket})).0, 200);
+    assert_eq!(fx.sign(&fx.alice, id(&w), json!({"ticket": ticket})).0, 409);
+    let text = ureq::get(&format!("{}/metrics", fx.url()))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{series} not in:\n{text}"))
+    };
+    assert_eq!(
+        value("signet_signatures_total{key_type=\"secp256k1\",outcome=\"ok\"}"),
+        2.0
+    );
+    assert_eq!(
+        value("signet_signatures_total{key_type=\"secp256k1\",outcome=\"denied\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("signet_ticket_refusals_total{reason=\"ticket_replayed\"}"),
+        1.0
+    );
+    assert_eq!(value("signet_signer_up"), 1.0);
+    assert!(
+        value("signet_http_requests_total{route=\"/v1/wallets/{id}/sign\",method=\"POST\",status=\"200\"}") >= 2.0
+    );
+}

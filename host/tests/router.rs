@@ -492,3 +492,114 @@ async fn a_flood_from_many_addresses_is_bounded_too() {
     );
     assert!(floods.last().unwrap().target.starts_with("peers:"));
 }
+
+async fn scrape(a: &App, token: Option<&str>) -> (StatusCode, String) {
+    let mut req = Request::builder().uri("/metrics");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let response = a
+        .router
+        .clone()
+        .oneshot(req.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22)
+        .await
+        .unwrap();
+    (status, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+/// The value of the sample `series` (name and labels as exported), or 0.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_have_every_design_name_and_label_routes_by_template() {
+    let a = app(&[]).await;
+    let id = "w_0123456789abcdef0123456789abcdef";
+    let (s, _) = a
+        .call(Some(&a.operator), "GET", &format!("/v1/wallets/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, text) = scrape(&a, None).await;
+    assert_eq!(s, StatusCode::OK);
+    for name in [
+        "signet_http_requests_total",
+        "signet_http_request_duration_seconds_bucket",
+        "signet_signatures_total",
+        "signet_ticket_refusals_total",
+        "signet_security_events_total",
+        "signet_rate_limited_total",
+        "signet_signer_up",
+        "signet_signer_restarts_total",
+        "signet_sealed_key_loads_total",
+        "signet_storage_errors_total",
+        "signet_journal_commit_seconds_bucket",
+        "signet_build_info",
+    ] {
+        assert!(text.contains(name), "{name} missing:\n{text}");
+    }
+    assert_eq!(
+        sample(
+            &text,
+            "signet_http_requests_total{route=\"/v1/wallets/{id}\",method=\"GET\",status=\"404\"}"
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(!text.contains(id), "a raw id is a label:\n{text}");
+    // The journal committed the operator's client creation.
+    assert!(sample(&text, "signet_journal_commit_seconds_count") >= 1.0);
+}
+
+#[tokio::test]
+async fn every_security_event_is_counted_even_when_the_audit_log_aggregates_it() {
+    let a = app(&[]).await;
+    for _ in 0..100 {
+        a.call_from([192, 0, 2, 44], None, "GET", "/v1/wallets", None)
+            .await;
+    }
+    let (_, viewer) = a.client("acme", &["wallets:read"]).await;
+    let (s, _) = a
+        .call(
+            Some(&viewer),
+            "POST",
+            "/v1/wallets",
+            Some(json!({"key_type": "p256"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, text) = scrape(&a, None).await;
+    // 60 failures, then 40 refusals before authentication: all 100 counted,
+    // though the audit log holds 10 rows and a summary.
+    assert_eq!(
+        sample(&text, "signet_security_events_total{type=\"AUTH_DENY\"}"),
+        100.0
+    );
+    assert_eq!(
+        sample(&text, "signet_security_events_total{type=\"RATE_LIMIT\"}"),
+        40.0
+    );
+    assert_eq!(sample(&text, "signet_rate_limited_total"), 40.0);
+    assert_eq!(
+        sample(&text, "signet_security_events_total{type=\"SCOPE_DENY\"}"),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_token_with_metrics_read() {
+    let a = app(&[("METRICS_REQUIRE_API_KEY", "true")]).await;
+    assert_eq!(scrape(&a, None).await.0, StatusCode::UNAUTHORIZED);
+    let (_, other) = a.client("acme", &["wallets:read"]).await;
+    assert_eq!(scrape(&a, Some(&other)).await.0, StatusCode::FORBIDDEN);
+    let (_, scraper) = a.client("ops", &["metrics:read"]).await;
+    let (s, text) = scrape(&a, Some(&scraper)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(text.contains("signet_build_info"));
+}

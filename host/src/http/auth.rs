@@ -54,6 +54,9 @@ pub async fn authenticate(
 ) -> Response {
     let peer = peer(&request);
     if let Err(retry_after) = service.peers.check(peer) {
+        service.metrics.rate_limited.inc();
+        service.metrics.security_event("RATE_LIMIT");
+        service.metrics.security_event("AUTH_DENY");
         return Error::RateLimited { retry_after }.into_response();
     }
     let result = if request.uri().query().is_some_and(query_has_credentials) {
@@ -72,6 +75,7 @@ pub async fn authenticate(
                 .into_response()
         }
         Err(failure) => {
+            service.metrics.security_event("AUTH_DENY");
             if service.peers.failed(peer) == FailureRecord::Log {
                 service
                     .audit

@@ -19,7 +19,7 @@ use axum::Router;
 use rand_core::RngCore as _;
 
 use self::error::ApiError;
-use self::routes::{admin, audit, health, signing, wallets};
+use self::routes::{admin, audit, health, metrics, signing, wallets};
 use crate::service::Service;
 
 /// Largest request body accepted (a 64 KiB Ed25519 message in base64 fits).
@@ -48,13 +48,28 @@ pub fn router(service: Arc<Service>) -> Router {
             Arc::clone(&service),
             auth::authenticate,
         ));
+    let scrape = if service.config.metrics_require_api_key {
+        Router::new()
+            .route("/metrics", get(metrics::authenticated))
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&service),
+                auth::authenticate,
+            ))
+    } else {
+        Router::new().route("/metrics", get(metrics::open))
+    };
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .merge(scrape)
         .nest("/v1", v1)
         .fallback(|| async { ApiError::no_route() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(request_id))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
+            observe,
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
@@ -72,6 +87,36 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     axum::response::IntoResponse::into_response(crate::service::Error::internal(format!(
         "handler panicked: {detail}"
     )))
+}
+
+/// Counts every request by route template, method and status, and its
+/// latency by route template (`unmatched` for paths no route matches).
+async fn observe(
+    axum::extract::State(service): axum::extract::State<Arc<Service>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let m = &service.metrics;
+    m.http_duration
+        .get_or_create(&crate::metrics::RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    m.http_requests
+        .get_or_create(&crate::metrics::HttpLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
 }
 
 /// Tags every request with an `x-request-id` (the caller's, if sane) and logs it.

@@ -53,6 +53,8 @@ pub struct Service {
     pub limits: RateLimiter,
     /// Authentication failures per peer address.
     pub peers: PeerGuard,
+    /// Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
     /// Set while shutting down: `/ready` answers 503.
     pub draining: AtomicBool,
     /// Start time.
@@ -62,12 +64,14 @@ pub struct Service {
 impl Service {
     /// Opens storage and prepares the signer pool for `config`.
     pub async fn open(config: Config) -> std::result::Result<Self, StoreError> {
-        let store = Store::open(&config.database_url).await?;
+        let metrics = crate::metrics::Metrics::default();
+        let store = Store::open_with(&config.database_url, metrics.store.clone()).await?;
         let signer = SignerPool::new(
             config.enclave_addr.clone(),
             config.internal_api_key.clone(),
             config.attestation.clone(),
             config.enclave_connections,
+            metrics.signer.clone(),
         );
         let tickets = TicketKeys::new(
             config.ticket_secret.clone(),
@@ -83,6 +87,7 @@ impl Service {
             store,
             signer,
             tickets,
+            metrics,
             draining: AtomicBool::new(false),
             started: Instant::now(),
         })
@@ -93,6 +98,7 @@ impl Service {
         if principal.has(scope) {
             return Ok(());
         }
+        self.metrics.security_event("SCOPE_DENY");
         self.audit
             .record(Event::by(
                 principal,
@@ -116,6 +122,8 @@ impl Service {
         match self.limits.hit(&self.store, key, limit).await {
             Ok(()) => Ok(()),
             Err(retry_after) => {
+                self.metrics.rate_limited.inc();
+                self.metrics.security_event("RATE_LIMIT");
                 self.audit
                     .record(Event::by(
                         principal,

@@ -18,6 +18,7 @@ use super::authz::{Principal, Scope};
 use super::digest::{sign_input, SignInput};
 use super::wallets::sealed_of;
 use super::{Error, Result, Service};
+use crate::metrics::{ReasonLabels, SignatureLabels};
 use crate::signer::CallError;
 use crate::store::{IntentRow, WalletRow, WriteOp};
 
@@ -147,9 +148,14 @@ impl Service {
                         "send either `ticket` or `digest`/`message`, not both",
                     ));
                 }
-                let (claims, input) = self
-                    .consume_client_ticket(principal, &wallet, ticket)
-                    .await?;
+                let (claims, input) =
+                    match self.consume_client_ticket(principal, &wallet, ticket).await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            self.count_signature(wallet.key_type, &e);
+                            return Err(e);
+                        }
+                    };
                 (claims, ticket.clone(), input, false)
             }
             None => {
@@ -170,6 +176,7 @@ impl Service {
         let signature = match self.signer_sign(principal, &wallet, request).await {
             Ok(s) => s,
             Err(e) => {
+                self.count_signature(wallet.key_type, &e);
                 let outcome = if e.is_server_side() {
                     Outcome::Error(e.code().to_owned())
                 } else {
@@ -191,7 +198,38 @@ impl Service {
             WriteOp::Audit
         };
         self.audit.write(op, event(Outcome::Ok)).await?;
+        self.metrics
+            .signatures
+            .get_or_create(&SignatureLabels {
+                key_type: wallet.key_type.as_str(),
+                outcome: "ok",
+            })
+            .inc();
         Ok((wallet, signature))
+    }
+
+    /// Counts a refused or failed signature (and a ticket refusal by reason).
+    fn count_signature(&self, key_type: KeyType, e: &Error) {
+        let outcome = if e.is_server_side() {
+            "error"
+        } else {
+            "denied"
+        };
+        self.metrics
+            .signatures
+            .get_or_create(&SignatureLabels {
+                key_type: key_type.as_str(),
+                outcome,
+            })
+            .inc();
+        if let Error::Ticket { code, .. } = e {
+            self.metrics
+                .ticket_refusals
+                .get_or_create(&ReasonLabels {
+                    reason: code.as_str(),
+                })
+                .inc();
+        }
     }
 
     /// Verifies a client-presented ticket (MAC, audience, expiry, wallet, key
@@ -284,6 +322,7 @@ impl Service {
                     ));
                 }
                 Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) if request.sealed.is_none() => {
+                    self.metrics.sealed_key_loads.inc();
                     request.sealed = Some(sealed_of(wallet)?);
                 }
                 Err(CallError::Unavailable(m)) if attempt < 2 => {

@@ -51,6 +51,7 @@ impl Service {
         match wallet {
             Some(w) if w.owner == principal.owner().to_string() => Ok(w),
             Some(_) => {
+                self.metrics.security_event("TENANT_DENY");
                 self.audit
                     .record(Event::by(
                         principal,
@@ -183,6 +184,7 @@ impl Service {
         let attest = || self.signer.attest(nonce.clone(), Some(wallet.id.clone()));
         match attest().await {
             Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) => {
+                self.metrics.sealed_key_loads.inc();
                 self.signer.load_sealed(sealed_of(&wallet)?).await?;
                 Ok(attest().await?)
             }

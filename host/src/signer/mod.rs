@@ -35,6 +35,7 @@ pub struct SignerPool {
     slots: Vec<Mutex<Option<Arc<SignerClient>>>>,
     next: AtomicUsize,
     info: std::sync::Mutex<SignerInfo>,
+    metrics: crate::metrics::SignerMetrics,
 }
 
 /// Why a signer call failed.
@@ -64,7 +65,13 @@ impl From<CallError> for Error {
 impl SignerPool {
     /// A pool of `size` connections to `addr`.
     #[must_use]
-    pub fn new(addr: SignerAddr, key: SharedSecret, check: AttestationCheck, size: usize) -> Self {
+    pub fn new(
+        addr: SignerAddr,
+        key: SharedSecret,
+        check: AttestationCheck,
+        size: usize,
+        metrics: crate::metrics::SignerMetrics,
+    ) -> Self {
         Self {
             addr,
             key,
@@ -73,6 +80,7 @@ impl SignerPool {
             slots: (0..size.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             info: std::sync::Mutex::new(SignerInfo::default()),
+            metrics,
         }
     }
 
@@ -129,8 +137,18 @@ impl SignerPool {
         if let Some(client) = slot.as_ref().filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(client));
         }
-        *slot = None;
-        let client = Arc::new(self.connect().await.map_err(CallError::Unavailable)?);
+        let lost = slot.take().is_some();
+        let client = match self.connect().await {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                self.metrics.up.set(0);
+                return Err(CallError::Unavailable(e));
+            }
+        };
+        self.metrics.up.set(1);
+        if lost {
+            self.metrics.restarts.inc();
+        }
         *slot = Some(Arc::clone(&client));
         Ok(client)
     }

@@ -99,7 +99,12 @@ pub struct Journal {
 }
 
 impl Journal {
-    pub(super) fn start(dialect: Dialect, conn: AnyConnection, options: AnyConnectOptions) -> Self {
+    pub(super) fn start(
+        dialect: Dialect,
+        conn: AnyConnection,
+        options: AnyConnectOptions,
+        metrics: crate::metrics::StoreMetrics,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         tokio::spawn(journal_loop(
             Writer {
@@ -108,6 +113,7 @@ impl Journal {
                 options,
             },
             rx,
+            metrics,
         ));
         Self { tx }
     }
@@ -136,9 +142,14 @@ struct Writer {
 /// Most writes folded into one transaction.
 const MAX_BATCH: usize = 1024;
 
-async fn journal_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
+async fn journal_loop(
+    mut writer: Writer,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: crate::metrics::StoreMetrics,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let result = match writer.conn.as_mut() {
             Some(conn) => run_batch(writer.dialect, conn, &batch).await,
             None => match Box::pin(connect(writer.dialect, &writer.options)).await {
@@ -146,6 +157,9 @@ async fn journal_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
                 Err(e) => Err(sqlx::Error::Protocol(e.0)),
             },
         };
+        metrics
+            .journal_commit
+            .observe(started.elapsed().as_secs_f64());
         match result {
             Ok(applied) => {
                 for (job, applied) in batch.drain(..).zip(applied) {
@@ -154,6 +168,7 @@ async fn journal_loop(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
             }
             Err(e) => {
                 tracing::error!(error = %e, writes = batch.len(), "journal batch failed; nothing of it was written");
+                metrics.storage_errors.inc();
                 // Start the next batch on a fresh connection: whatever state
                 // this one is in (broken socket, aborted transaction) stays behind.
                 writer.conn = None;

@@ -190,6 +190,14 @@ impl Store {
     /// the migrations it lacks (one migrator at a time across processes) and
     /// starts the journal.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, crate::metrics::StoreMetrics::default()).await
+    }
+
+    /// [`open`](Self::open), counting into `metrics`.
+    pub async fn open_with(
+        url: &str,
+        metrics: crate::metrics::StoreMetrics,
+    ) -> Result<Self, StoreError> {
         let dialect =
             Dialect::of(url).map_err(|e| StoreError(format!("SIGNET_DATABASE_URL {e}")))?;
         let options = connect_options(dialect, url)?;
@@ -208,7 +216,7 @@ impl Store {
             })
             .connect_with(options.clone())
             .await?;
-        let journal = Journal::start(dialect, writer, options);
+        let journal = Journal::start(dialect, writer, options, metrics);
         Ok(Self {
             dialect,
             pool,

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod health;
+pub mod metrics;
 pub mod signing;
 pub mod wallets;
 

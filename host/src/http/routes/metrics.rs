@@ -1,0 +1,28 @@
+//! `GET /metrics`: Prometheus' scrape (OpenMetrics text). Open by default;
+//! with `METRICS_REQUIRE_API_KEY=true` it sits behind the authentication
+//! layer and needs `metrics:read`.
+
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+
+use super::Shared;
+use crate::http::error::ApiError;
+use crate::http::extract::Authn;
+use crate::service::authz::Scope;
+
+const CONTENT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Without a token.
+pub async fn open(State(service): State<Shared>) -> Response {
+    ([(CONTENT_TYPE, CONTENT)], service.metrics.encode()).into_response()
+}
+
+/// With a token holding `metrics:read`.
+pub async fn authenticated(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+) -> Result<Response, ApiError> {
+    service.require(&p, Scope::MetricsRead, "metrics").await?;
+    Ok(([(CONTENT_TYPE, CONTENT)], service.metrics.encode()).into_response())
+}

@@ -1,0 +1,279 @@
+//! Prometheus metrics (DESIGN.md "Metrics and audit export"): one registry
+//! per process, handles cloned into the layers that count. HTTP metrics are
+//! labelled by the route template (`/v1/wallets/{id}`), never by the raw path.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+/// `{route, method, status}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// Route template, or `unmatched`.
+    pub route: String,
+    /// HTTP method.
+    pub method: String,
+    /// Status code.
+    pub status: u16,
+}
+
+/// `{route}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    /// Route template, or `unmatched`.
+    pub route: String,
+}
+
+/// `{key_type, outcome}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignatureLabels {
+    /// `secp256k1 | p256 | ed25519`.
+    pub key_type: &'static str,
+    /// `ok`, `denied` or `error`.
+    pub outcome: &'static str,
+}
+
+/// `{reason}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// `ticket_invalid | ticket_replayed | ticket_expired`.
+    pub reason: &'static str,
+}
+
+/// `{type}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TypeLabels {
+    /// `AUTH_DENY | SCOPE_DENY | TENANT_DENY | RATE_LIMIT`.
+    pub r#type: &'static str,
+}
+
+/// Histograms whose buckets suit request and commit latencies (0.5 ms–16 s).
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// What the store counts.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    /// Seconds per journal transaction.
+    pub journal_commit: Histogram,
+    /// Failed journal transactions.
+    pub storage_errors: Counter,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        Self {
+            journal_commit: latency_histogram(),
+            storage_errors: Counter::default(),
+        }
+    }
+}
+
+/// What the signer pool counts.
+#[derive(Clone, Default)]
+pub struct SignerMetrics {
+    /// 1 while an attested connection to the signer is open, else 0.
+    pub up: Gauge,
+    /// Connections re-established after one was lost (a signer restart or a
+    /// broken socket).
+    pub restarts: Counter,
+}
+
+/// Every metric of the host.
+#[derive(Clone)]
+pub struct Metrics {
+    /// `signet_http_requests_total{route,method,status}`.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// `signet_http_request_duration_seconds{route}`.
+    pub http_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    /// `signet_signatures_total{key_type,outcome}`.
+    pub signatures: Family<SignatureLabels, Counter>,
+    /// `signet_ticket_refusals_total{reason}`.
+    pub ticket_refusals: Family<ReasonLabels, Counter>,
+    /// `signet_security_events_total{type}`.
+    pub security_events: Family<TypeLabels, Counter>,
+    /// `signet_rate_limited_total`.
+    pub rate_limited: Counter,
+    /// `signet_sealed_key_loads_total`.
+    pub sealed_key_loads: Counter,
+    /// `signet_signer_up`, `signet_signer_restarts_total`.
+    pub signer: SignerMetrics,
+    /// `signet_journal_commit_seconds`, `signet_storage_errors_total`.
+    pub store: StoreMetrics,
+}
+
+impl Default for Metrics {
+    /// Every metric, with the series of known label values present at 0 (so
+    /// `rate()` and alerts see them from the first scrape).
+    fn default() -> Self {
+        let m = Self {
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(latency_histogram),
+            signatures: Family::default(),
+            ticket_refusals: Family::default(),
+            security_events: Family::default(),
+            rate_limited: Counter::default(),
+            sealed_key_loads: Counter::default(),
+            signer: SignerMetrics::default(),
+            store: StoreMetrics::default(),
+        };
+        for key_type in ["secp256k1", "p256", "ed25519"] {
+            for outcome in ["ok", "denied", "error"] {
+                let _ = m
+                    .signatures
+                    .get_or_create(&SignatureLabels { key_type, outcome });
+            }
+        }
+        for reason in ["ticket_invalid", "ticket_replayed", "ticket_expired"] {
+            let _ = m.ticket_refusals.get_or_create(&ReasonLabels { reason });
+        }
+        for kind in ["AUTH_DENY", "SCOPE_DENY", "TENANT_DENY", "RATE_LIMIT"] {
+            let _ = m
+                .security_events
+                .get_or_create(&TypeLabels { r#type: kind });
+        }
+        m
+    }
+}
+
+impl Metrics {
+    /// A registry holding every metric, for `/metrics`.
+    #[must_use]
+    pub fn registry(&self) -> Registry {
+        let mut r = Registry::default();
+        r.register(
+            "signet_http_requests",
+            "HTTP requests by route template, method and status",
+            self.http_requests.clone(),
+        );
+        r.register(
+            "signet_http_request_duration_seconds",
+            "HTTP request latency by route template",
+            self.http_duration.clone(),
+        );
+        r.register(
+            "signet_signatures",
+            "Signature requests by key type and outcome (ok, denied, error)",
+            self.signatures.clone(),
+        );
+        r.register(
+            "signet_ticket_refusals",
+            "Tickets refused, by reason",
+            self.ticket_refusals.clone(),
+        );
+        r.register(
+            "signet_security_events",
+            "Security events (AUTH_DENY, SCOPE_DENY, TENANT_DENY, RATE_LIMIT), each counted, also those the audit log aggregates",
+            self.security_events.clone(),
+        );
+        r.register(
+            "signet_rate_limited",
+            "Requests refused by a rate limit",
+            self.rate_limited.clone(),
+        );
+        r.register(
+            "signet_signer_up",
+            "1 while an attested connection to the signer is open",
+            self.signer.up.clone(),
+        );
+        r.register(
+            "signet_signer_restarts",
+            "Signer connections re-established after one was lost",
+            self.signer.restarts.clone(),
+        );
+        r.register(
+            "signet_sealed_key_loads",
+            "Sealed keys sent to a signer that did not hold them",
+            self.sealed_key_loads.clone(),
+        );
+        r.register(
+            "signet_storage_errors",
+            "Failed journal transactions",
+            self.store.storage_errors.clone(),
+        );
+        r.register(
+            "signet_journal_commit_seconds",
+            "Seconds per journal transaction (a batch of writes and their audit events)",
+            self.store.journal_commit.clone(),
+        );
+        r.register(
+            "signet_build",
+            "The host's version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        r
+    }
+
+    /// The Prometheus text exposition of every metric.
+    #[must_use]
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry()) {
+            tracing::error!(error = %e, "metrics encoding failed");
+        }
+        out
+    }
+
+    /// Counts a security event of `kind`.
+    pub fn security_event(&self, kind: &'static str) {
+        self.security_events
+            .get_or_create(&TypeLabels { r#type: kind })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_design_metric_is_exported() {
+        let m = Metrics::default();
+        m.http_requests
+            .get_or_create(&HttpLabels {
+                route: "/v1/wallets/{id}".into(),
+                method: "GET".into(),
+                status: 200,
+            })
+            .inc();
+        m.http_duration
+            .get_or_create(&RouteLabels {
+                route: "/v1/wallets/{id}".into(),
+            })
+            .observe(0.01);
+        m.signatures
+            .get_or_create(&SignatureLabels {
+                key_type: "p256",
+                outcome: "ok",
+            })
+            .inc();
+        m.ticket_refusals
+            .get_or_create(&ReasonLabels {
+                reason: "ticket_replayed",
+            })
+            .inc();
+        m.security_event("AUTH_DENY");
+        let text = m.encode();
+        for name in [
+            "signet_http_requests_total{route=\"/v1/wallets/{id}\",method=\"GET\",status=\"200\"} 1",
+            "signet_http_request_duration_seconds_bucket",
+            "signet_signatures_total{key_type=\"p256\",outcome=\"ok\"} 1",
+            "signet_ticket_refusals_total{reason=\"ticket_replayed\"} 1",
+            "signet_security_events_total{type=\"AUTH_DENY\"} 1",
+            "signet_rate_limited_total 0",
+            "signet_signer_up 0",
+            "signet_signer_restarts_total 0",
+            "signet_sealed_key_loads_total 0",
+            "signet_storage_errors_total 0",
+            "signet_journal_commit_seconds_bucket",
+            "signet_build_info{version=",
+        ] {
+            assert!(text.contains(name), "{name} missing from:\n{text}");
+        }
+    }
+}
