@@ -9,11 +9,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use common::{
-    assert_ok, call, eventually, host_binary, self_signed, serve_env, signer_pcrs, signet_cli,
-    write_policy, DevHost, ServeHost, Signer,
+    admin, assert_ok, call, code, eventually, host_binary, self_signed, serve_env, signer_pcrs,
+    signet_cli, write_policy, DevHost, ServeHost, Signer,
 };
 
 /// `signet ARGS --url URL --token-file FILE`.
@@ -333,5 +333,45 @@ fn serve_refuses_a_signer_that_fails_the_policy() {
     let (s, v) = call(host.url(), None, "GET", "/ready", None);
     assert_eq!(s, 503, "{v}");
     assert_eq!(v["ready"], false);
-    assert!(v["reasons"].to_string().contains("PCR0"), "{v}");
+    // Anyone may ask /ready: no PCR values, no socket path there.
+    assert_eq!(v["reasons"], json!(["signer: attestation refused"]), "{v}");
+    // The operator sees why.
+    let token = admin(
+        &db,
+        &[
+            "create-client",
+            "--name",
+            "ops",
+            "--tenant",
+            "ops",
+            "--scopes",
+            "*,operator",
+        ],
+    );
+    let (s, status) = call(
+        host.url(),
+        Some(token.trim()),
+        "GET",
+        "/v1/admin/status",
+        None,
+    );
+    assert_eq!(s, 200, "{status}");
+    assert_eq!(status["signer"]["reachable"], false);
+    let detail = status["signer"]["last_connect_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(detail.contains("PCR0"), "{status}");
+    // A client gets the same generic reason.
+    let (s, v) = call(
+        host.url(),
+        Some(token.trim()),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "p256"})),
+    );
+    assert_eq!((s, code(&v)), (503, "enclave_unavailable"), "{v}");
+    assert!(
+        !v.to_string().contains(".sock") && !v.to_string().contains("PCR"),
+        "{v}"
+    );
 }

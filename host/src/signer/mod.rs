@@ -36,6 +36,8 @@ pub struct SignerPool {
     next: AtomicUsize,
     info: std::sync::Mutex<SignerInfo>,
     metrics: crate::metrics::SignerMetrics,
+    /// Why the last connection attempt failed (for operators only).
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 /// Why a signer call failed.
@@ -81,7 +83,15 @@ impl SignerPool {
             next: AtomicUsize::new(0),
             info: std::sync::Mutex::new(SignerInfo::default()),
             metrics,
+            last_error: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Why the last connection attempt failed, with paths and PCR values
+    /// (operators only: `/v1/admin/status` and the log).
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().ok().and_then(|e| e.clone())
     }
 
     /// What the signer said in its last hello.
@@ -90,22 +100,31 @@ impl SignerPool {
         self.info.lock().map(|i| i.clone()).unwrap_or_default()
     }
 
-    async fn connect(&self) -> Result<SignerClient, String> {
+    /// Opens and checks a connection; on failure, what callers may be told
+    /// (no paths, no PCR values) and the operator's detail.
+    async fn connect(&self) -> Result<SignerClient, (&'static str, String)> {
         let (client, hello) = SignerClient::connect(&self.addr, &self.key, self.timeout)
             .await
             .map_err(|e| match e {
-                ClientError::SignerNotAuthenticated => {
-                    "the signer failed to prove it holds INTERNAL_API_KEY".to_owned()
-                }
-                other => format!("signer at {}: {other}", self.addr),
+                ClientError::SignerNotAuthenticated => (
+                    "signer: authentication failed",
+                    "the signer failed to prove it holds INTERNAL_API_KEY".to_owned(),
+                ),
+                other => (
+                    "signer: unreachable",
+                    format!("signer at {}: {other}", self.addr),
+                ),
             })?;
         let module_id = match &self.check {
             AttestationCheck::InsecureSkip => None,
             AttestationCheck::Policy { path, verifier } => {
                 let doc = hello.info.attestation.as_ref().ok_or_else(|| {
-                    format!(
-                        "the signer sent no attestation document, but {} requires one",
-                        path.display()
+                    (
+                        "signer: attestation refused",
+                        format!(
+                            "the signer sent no attestation document, but {} requires one",
+                            path.display()
+                        ),
                     )
                 })?;
                 let verified = verifier
@@ -115,7 +134,10 @@ impl SignerPool {
                     .verify(doc)
                     .map_err(|e| {
                         tracing::error!(error = %e, code = e.code(), "signer attestation refused; not using this signer");
-                        format!("signer attestation refused: {e}")
+                        (
+                            "signer: attestation refused",
+                            format!("signer attestation refused: {e}"),
+                        )
                     })?;
                 Some(verified.doc.module_id)
             }
@@ -140,12 +162,19 @@ impl SignerPool {
         let lost = slot.take().is_some();
         let client = match self.connect().await {
             Ok(c) => Arc::new(c),
-            Err(e) => {
+            Err((public, detail)) => {
                 self.metrics.up.set(0);
-                return Err(CallError::Unavailable(e));
+                tracing::warn!(reason = %detail, "no signer connection");
+                if let Ok(mut last) = self.last_error.lock() {
+                    *last = Some(detail);
+                }
+                return Err(CallError::Unavailable(public.to_owned()));
             }
         };
         self.metrics.up.set(1);
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = None;
+        }
         if lost {
             self.metrics.restarts.inc();
         }
@@ -160,7 +189,12 @@ impl SignerPool {
         match client.call(request).await {
             Ok(r) => Ok(r),
             Err(ClientError::Signer { code, message }) => Err(CallError::Refused(code, message)),
-            Err(e) => Err(CallError::Unavailable(format!("signer: {e}"))),
+            Err(e) => {
+                tracing::warn!(error = %e, "signer call failed");
+                Err(CallError::Unavailable(
+                    "signer: connection lost; retry".into(),
+                ))
+            }
         }
     }
 

@@ -91,14 +91,13 @@ struct StorageStatus {
 
 #[derive(Serialize)]
 struct SignerStatusView {
-    backend: String,
-    attestation_mode: String,
+    /// Whether the signer answered this status request.
+    reachable: bool,
+    /// Why the last connection attempt failed (paths, PCR values: operators only).
+    last_connect_error: Option<String>,
     module_id: Option<String>,
-    loaded_keys: u64,
-    key_cache_capacity: u64,
-    replay_cache_entries: u64,
-    sealing_key_version: Option<u32>,
-    uptime_seconds: u64,
+    #[serde(flatten)]
+    status: Option<signet_proto::message::SignerStatus>,
 }
 
 /// The host, its storage and its signer.
@@ -107,12 +106,8 @@ pub async fn status(
     Authn(p): Authn,
 ) -> Result<Json<StatusView>, ApiError> {
     service.require(&p, Scope::AdminStatus, "status").await?;
-    let signer = service
-        .signer
-        .status()
-        .await
-        .map_err(crate::service::Error::from)?;
-    let info = service.signer.info();
+    // An unreachable signer is part of the status, not a failure of it.
+    let status = service.signer.status().await.ok();
     Ok(Json(StatusView {
         host: HostStatus {
             version: env!("CARGO_PKG_VERSION"),
@@ -125,14 +120,10 @@ pub async fn status(
             },
         },
         signer: SignerStatusView {
-            backend: signer.backend,
-            attestation_mode: signer.attestation_mode,
-            module_id: info.module_id,
-            loaded_keys: signer.loaded_keys,
-            key_cache_capacity: signer.key_cache_capacity,
-            replay_cache_entries: signer.replay_cache_entries,
-            sealing_key_version: signer.sealing_key_version,
-            uptime_seconds: signer.uptime_seconds,
+            reachable: status.is_some(),
+            last_connect_error: service.signer.last_error(),
+            module_id: service.signer.info().module_id,
+            status,
         },
     }))
 }
