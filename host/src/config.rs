@@ -37,6 +37,8 @@ pub const VARIABLES: &[&str] = &[
     "SIGNET_LOG_FORMAT",
     "SIGNET_ENCLAVE_CONNECTIONS",
     "RATE_LIMIT_AUTH_FAILURES_PER_IP",
+    "SIGNET_HEADER_TIMEOUT_SECONDS",
+    "SIGNET_MAX_CONNECTIONS",
 ];
 
 /// A configuration problem, naming the variable.
@@ -188,6 +190,12 @@ pub struct Config {
     pub rate_limit_per_wallet_sign: u64,
     /// The rate-limit window.
     pub rate_limit_window: Duration,
+    /// Time a client has to send a request's headers (also how long an idle
+    /// keep-alive connection stays open).
+    pub header_timeout: Duration,
+    /// Open connections served at once; past it, new ones wait in the
+    /// kernel's backlog.
+    pub max_connections: usize,
     /// `/metrics` requires a token with `metrics:read`.
     pub metrics_require_api_key: bool,
     /// Failed authentications per peer address per minute before the peer
@@ -299,6 +307,16 @@ impl Config {
             rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
             rate_limit_window: Duration::from_millis(window_ms),
             auth_failures_per_peer: source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60)?,
+            header_timeout: Duration::from_secs(
+                match source.number("SIGNET_HEADER_TIMEOUT_SECONDS", 10u64)? {
+                    0 => return Err(err("SIGNET_HEADER_TIMEOUT_SECONDS", "must be positive")),
+                    n => n,
+                },
+            ),
+            max_connections: match source.number("SIGNET_MAX_CONNECTIONS", 4096usize)? {
+                0 => return Err(err("SIGNET_MAX_CONNECTIONS", "must be positive")),
+                n => n,
+            },
             metrics_require_api_key: match source.get("METRICS_REQUIRE_API_KEY") {
                 None | Some("false") => false,
                 Some("true") => true,
