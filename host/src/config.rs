@@ -196,6 +196,8 @@ pub struct Config {
     /// Open connections served at once; past it, new ones wait in the
     /// kernel's backlog.
     pub max_connections: usize,
+    /// Browser origins allowed to call the API (CORS), exact.
+    pub allowed_origins: Vec<String>,
     /// `/metrics` requires a token with `metrics:read`.
     pub metrics_require_api_key: bool,
     /// Failed authentications per peer address per minute before the peer
@@ -317,6 +319,7 @@ impl Config {
                 0 => return Err(err("SIGNET_MAX_CONNECTIONS", "must be positive")),
                 n => n,
             },
+            allowed_origins: allowed_origins(source.get("ALLOWED_ORIGINS"))?,
             metrics_require_api_key: match source.get("METRICS_REQUIRE_API_KEY") {
                 None | Some("false") => false,
                 Some("true") => true,
@@ -325,6 +328,38 @@ impl Config {
             log_json,
         })
     }
+}
+
+/// `ALLOWED_ORIGINS`: comma-separated exact origins (`https://app.example`,
+/// `http://localhost:5173`); no wildcard, no `null`, no path.
+fn allowed_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let rest = o
+                .strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .ok_or_else(|| err("ALLOWED_ORIGINS", format!("`{o}` is not an http(s) origin")))?;
+            let valid = !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+            if !valid {
+                return Err(err(
+                    "ALLOWED_ORIGINS",
+                    format!(
+                        "`{o}` must be scheme://host[:port] exactly (no wildcard, path or slash)"
+                    ),
+                ));
+            }
+            Ok(o.to_owned())
+        })
+        .collect()
 }
 
 /// Reads an attestation policy file: the JSON of
@@ -443,6 +478,33 @@ mod tests {
             !e.to_string().contains("short"),
             "the value is never echoed"
         );
+    }
+
+    #[test]
+    fn allowed_origins_are_exact() {
+        let c = with(&[(
+            "ALLOWED_ORIGINS",
+            "https://app.example, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            ["https://app.example", "http://localhost:5173"]
+        );
+        for bad in [
+            "*",
+            "https://*.example",
+            "null",
+            "app.example",
+            "https://app.example/",
+            "https://a.example/x",
+        ] {
+            assert_eq!(
+                with(&[("ALLOWED_ORIGINS", bad)]).unwrap_err().variable,
+                "ALLOWED_ORIGINS",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -603,3 +603,104 @@ async fn metrics_can_require_a_token_with_metrics_read() {
     assert_eq!(s, StatusCode::OK);
     assert!(text.contains("signet_build_info"));
 }
+
+async fn raw(a: &App, req: Request<Body>) -> axum::http::Response<Body> {
+    a.router.clone().oneshot(req).await.unwrap()
+}
+
+#[tokio::test]
+async fn cors_answers_preflights_for_allowed_origins_only() {
+    let a = app(&[(
+        "ALLOWED_ORIGINS",
+        "https://console.example,http://localhost:5173",
+    )])
+    .await;
+    let preflight = |origin: &str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/v1/wallets")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ok = raw(&a, preflight("https://console.example")).await;
+    assert!(ok.status().is_success(), "{}", ok.status());
+    let h = ok.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://console.example");
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("POST") && methods.contains("DELETE"),
+        "{methods}"
+    );
+    let headers = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(headers.contains("authorization"), "{headers}");
+    for other in [
+        "https://evil.example",
+        "https://console.example.evil",
+        "null",
+    ] {
+        let refused = raw(&a, preflight(other)).await;
+        assert!(
+            refused
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{other} was allowed"
+        );
+    }
+    // A real request from an allowed origin carries the header; from another, not.
+    let get = |origin: &str| {
+        Request::builder()
+            .uri("/health")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = raw(&a, get("http://localhost:5173")).await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let exposed = allowed.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("retry-after"),
+        "{exposed}"
+    );
+    assert!(raw(&a, get("https://evil.example"))
+        .await
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
+
+#[tokio::test]
+async fn without_allowed_origins_no_browser_origin_is_allowed() {
+    let a = app(&[]).await;
+    let response = raw(
+        &a,
+        Request::builder()
+            .uri("/health")
+            .header("origin", "https://console.example")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}

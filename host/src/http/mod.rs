@@ -73,7 +73,29 @@ pub fn router(service: Arc<Service>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        .layer(cors(&service.config.allowed_origins))
         .with_state(service)
+}
+
+/// CORS for the browser origins in `ALLOWED_ORIGINS` (exact; none by
+/// default): preflights answered, bearer tokens in `Authorization` (no
+/// cookies, so no credentials mode), `x-request-id` and `retry-after` exposed.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// A handler that panicked: a bug. The connection survives, the caller gets
