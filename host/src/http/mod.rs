@@ -141,7 +141,8 @@ async fn observe(
     response
 }
 
-/// Tags every request with an `x-request-id` (the caller's, if sane) and logs it.
+/// Tags every request with an `x-request-id` (the caller's, if sane), runs it
+/// in a span carrying the id, and logs it.
 async fn request_id(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -168,8 +169,10 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         request.headers_mut().insert("x-request-id", v);
     }
     let started = std::time::Instant::now();
-    let mut response = next.run(request).await;
-    tracing::info!(request_id = %id, %method, %path, status = response.status().as_u16(), ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "request");
+    // Every log line of the request (handlers, service, store) carries its id.
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    tracing::info!(parent: &span, %method, %path, status = response.status().as_u16(), ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "request");
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
