@@ -41,8 +41,10 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Fetch the whole audit log and recompute its hash chain; names the first broken link.
-    Verify,
+    /// Recompute the audit log's hash chain and name the first broken link:
+    /// fetched from the host, or read from an export (JSON lines, from
+    /// `signet-host audit export` or a SIEM) with --file.
+    Verify(client::AuditVerifyArgs),
 }
 
 /// How a command ended, mapped onto the documented exit codes.
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
         Command::Wallet(cmd) => client::wallet(&cli.endpoint, cmd),
         Command::Sign(args) => client::sign(&cli.endpoint, &args),
         Command::VerifySignature(args) => client::verify_signature(&args),
-        Command::Audit(AuditCommand::Verify) => client::audit_verify(&cli.endpoint),
+        Command::Audit(AuditCommand::Verify(args)) => client::audit_verify(&cli.endpoint, &args),
     };
     match outcome {
         Outcome::Valid => ExitCode::SUCCESS,

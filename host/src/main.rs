@@ -55,6 +55,25 @@ enum Command {
     /// Offline operator commands on the database (SIGNET_DATABASE_URL).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The audit log, read from the database (SIGNET_DATABASE_URL).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Write the audit log to stdout as JSON lines (one event each, with its
+    /// seq, prev_hash and hash), oldest first; `signet audit verify --file`
+    /// checks the result.
+    Export {
+        /// Only events after this seq (resume an export).
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Keep running and write new events as they are appended (until
+        /// SIGTERM or Ctrl-C).
+        #[arg(long)]
+        follow: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -116,6 +135,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Admin(cmd) => admin(cmd),
+        Command::Audit(AuditCommand::Export { after, follow }) => audit_export(after, follow),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -193,8 +213,51 @@ fn serve(config: Option<PathBuf>) -> Result<(), String> {
     })
 }
 
+fn database_url() -> String {
+    std::env::var("SIGNET_DATABASE_URL").unwrap_or_else(|_| "sqlite://signet.db".into())
+}
+
+fn audit_export(mut after: u64, follow: bool) -> Result<(), String> {
+    use std::io::Write as _;
+    let url = database_url();
+    runtime()?.block_on(async move {
+        let store = signet_host::store::Store::open(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        let stop = signet_host::http::server::shutdown_signal();
+        tokio::pin!(stop);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        loop {
+            let events = store
+                .audit(after, 1000, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            for event in &events {
+                let line = serde_json::to_string(event).map_err(|e| e.to_string())?;
+                if writeln!(out, "{line}").is_err() {
+                    return Ok(()); // the reader went away
+                }
+                after = event.seq;
+            }
+            if out.flush().is_err() {
+                return Ok(());
+            }
+            if events.len() == 1000 {
+                continue;
+            }
+            if !follow {
+                return Ok(());
+            }
+            tokio::select! {
+                () = &mut stop => return Ok(()),
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    })
+}
+
 fn admin(cmd: AdminCommand) -> Result<(), String> {
-    let url = std::env::var("SIGNET_DATABASE_URL").unwrap_or_else(|_| "sqlite://signet.db".into());
+    let url = database_url();
     runtime()?.block_on(async move {
         let store = signet_host::store::Store::open(&url)
             .await

@@ -375,3 +375,92 @@ fn serve_refuses_a_signer_that_fails_the_policy() {
         "{v}"
     );
 }
+
+/// `signet-host audit export` → JSON lines → `signet audit verify --file`:
+/// the whole log, a range given its predecessor's hash, a tampered line,
+/// and `--follow` picking up new events.
+#[test]
+fn audit_export_is_verified_offline_whole_as_a_range_and_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let host = DevHost::start(&dir);
+    let admin_token = host.admin_token();
+    for kt in ["p256", "ed25519", "secp256k1"] {
+        let (s, v) = call(
+            host.url(),
+            Some(&admin_token),
+            "POST",
+            "/v1/wallets",
+            Some(json!({"key_type": kt})),
+        );
+        assert_eq!(s, 201, "{v}");
+    }
+    let db = format!("sqlite://{}", dir.join("signet.db").display());
+    let export = |args: &[&str]| {
+        let out = Command::new(host_binary())
+            .args(["audit", "export"])
+            .args(args)
+            .env("SIGNET_DATABASE_URL", &db)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let verify = |text: &str, extra: &[&str]| {
+        let file = tmp.path().join("export.jsonl");
+        std::fs::write(&file, text).unwrap();
+        signet_cli()
+            .args(["audit", "verify", "--file"])
+            .arg(&file)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let whole = export(&[]);
+    let lines: Vec<&str> = whole.lines().collect();
+    assert!(lines.len() >= 4, "{whole}");
+    let out = verify(&whole, &[]);
+    assert_ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{} events", lines.len())));
+    // A range: refused without its anchor, valid with it, invalid with another.
+    let range = export(&["--after", "2"]);
+    assert_eq!(range.lines().count(), lines.len() - 2);
+    assert_eq!(verify(&range, &[]).status.code(), Some(2));
+    let second: Value = serde_json::from_str(lines[1]).unwrap();
+    let anchor = second["hash"].as_str().unwrap();
+    assert_ok(&verify(&range, &["--prev-hash", anchor]));
+    let wrong = "00".repeat(32);
+    assert_eq!(
+        verify(&range, &["--prev-hash", &wrong]).status.code(),
+        Some(1)
+    );
+    // A tampered line is named.
+    let tampered = whole.replacen("\"outcome\":\"ok\"", "\"outcome\":\"denied\"", 1);
+    let out = verify(&tampered, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BROKEN"));
+    // --follow writes what comes later.
+    let mut follower = Command::new(host_binary())
+        .args(["audit", "export", "--follow", "--after"])
+        .arg(lines.len().to_string())
+        .env("SIGNET_DATABASE_URL", &db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (s, _) = call(
+        host.url(),
+        Some(&admin_token),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "p256"})),
+    );
+    assert_eq!(s, 201);
+    let mut reader = std::io::BufReader::new(follower.stdout.take().unwrap());
+    let mut next = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut next).unwrap();
+    let event: Value = serde_json::from_str(&next).unwrap();
+    assert_eq!(event["seq"], json!(lines.len() + 1));
+    assert_eq!(event["action"], "wallet.create");
+    let _ = follower.kill();
+    let _ = follower.wait();
+}

@@ -147,6 +147,19 @@ impl ChainVerifier {
         Ok(())
     }
 
+    /// A verifier for a range of the log that starts after event `seq`,
+    /// whose hash is `hash` (the first event's `prev_hash`, obtained from a
+    /// trusted source: an earlier verified export or a recorded head).
+    #[must_use]
+    pub fn resume(seq: u64, hash: &str) -> Self {
+        Self {
+            last_seq: seq,
+            last_hash: hash.to_owned(),
+            checked: 0,
+            gaps: 0,
+        }
+    }
+
     /// Checks the next event of a *view* of the log (a tenant's events
     /// only): an event that directly follows the previous one is checked as
     /// by [`push`](Self::push); after a gap (other tenants' events) only its
