@@ -464,3 +464,81 @@ fn audit_export_is_verified_offline_whole_as_a_range_and_followed() {
     let _ = follower.kill();
     let _ = follower.wait();
 }
+
+/// SIGHUP reloads the TLS certificate: a connection made before keeps
+/// working, new handshakes get the new certificate, and a broken new pair
+/// is refused while the current one stays.
+#[test]
+fn sighup_reloads_the_tls_certificate_without_dropping_connections() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let signer = Signer::start(dir);
+    let policy = signer.policy(dir);
+    let san = ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"];
+    let (key_a, cert_a) = self_signed(dir, "a", "localhost", &san);
+    let (key_b, cert_b) = self_signed(dir, "b", "localhost", &san);
+    let (key, cert) = (dir.join("tls.key"), dir.join("tls.crt"));
+    std::fs::copy(&key_a, &key).unwrap();
+    std::fs::copy(&cert_a, &cert).unwrap();
+    let db = format!("sqlite://{}", dir.join("tls.db").display());
+    let mut env = serve_env(&signer, &db, &policy);
+    env.push(("SIGNET_TLS_CERT", cert.display().to_string()));
+    env.push(("SIGNET_TLS_KEY", key.display().to_string()));
+    let host = ServeHost::start(dir, &env);
+    let port = host.port();
+    let trusts = |ca: &Path| {
+        Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(ca)
+            .arg(format!("https://localhost:{port}/health"))
+            .output()
+            .unwrap()
+            .stdout
+            == b"200"
+    };
+    assert!(eventually(Duration::from_secs(10), || trusts(&cert_a)));
+    assert!(!trusts(&cert_b));
+    // A keep-alive connection made now, pinned to A, held across the reload.
+    let script = r#"
+import http.client, ssl, sys
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+c = http.client.HTTPSConnection("localhost", int(sys.argv[1]), context=ctx)
+c.request("GET", "/health"); r = c.getresponse(); r.read(); print("first", r.status, flush=True)
+sys.stdin.readline()
+c.request("GET", "/health"); r = c.getresponse(); r.read(); print("again", r.status, flush=True)
+"#;
+    let mut held = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .arg(&cert_a)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(held.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(line.trim(), "first 200");
+    // A broken pair (B's certificate with A's key) is refused; A stays.
+    std::fs::copy(&cert_b, &cert).unwrap();
+    assert!(common::send_signal("HUP", host.pid()));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(trusts(&cert_a), "a broken pair replaced the certificate");
+    // The real swap.
+    std::fs::copy(&key_b, &key).unwrap();
+    assert!(common::send_signal("HUP", host.pid()));
+    assert!(
+        eventually(Duration::from_secs(10), || trusts(&cert_b)),
+        "new handshakes do not get the new certificate"
+    );
+    assert!(!trusts(&cert_a));
+    std::io::Write::write_all(&mut held.stdin.take().unwrap(), b"go\n").unwrap();
+    line.clear();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "again 200",
+        "the connection made before the reload broke"
+    );
+    let _ = held.wait();
+    assert!(common::log_text(host.log_path()).contains("TLS reload failed"));
+}

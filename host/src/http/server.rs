@@ -2,43 +2,110 @@
 //! HTTPS with rustls, with graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use rustls::server::ResolvesServerCert;
+use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
 
 use crate::service::Service;
 
-/// Loads a rustls server config from PEM files.
-pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("SIGNET_TLS_CERT {}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "SIGNET_TLS_CERT {}: no certificate found",
-            cert.display()
-        ));
+/// The server's certificate and key, read from their PEM files at start and
+/// again on SIGHUP. Connections made before a reload keep the certificate
+/// they were made with; new handshakes get the new one.
+#[derive(Debug)]
+pub struct CertificateFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl CertificateFiles {
+    fn read(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
+        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+        let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("SIGNET_TLS_CERT {}: {e}", cert.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "SIGNET_TLS_CERT {}: no certificate found",
+                cert.display()
+            ));
+        }
+        let key_der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+            .map_err(|e| format!("SIGNET_TLS_KEY {}: {e}", key.display()))?
+            .ok_or_else(|| format!("SIGNET_TLS_KEY {}: no private key found", key.display()))?;
+        let signing_key = rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(key_der)
+            .map_err(|e| format!("SIGNET_TLS_KEY {}: {e}", key.display()))?;
+        let certified = CertifiedKey::new(certs, signing_key);
+        certified
+            .keys_match()
+            .map_err(|e| format!("SIGNET_TLS_CERT/KEY: {e}"))?;
+        Ok(certified)
     }
-    let key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|e| format!("SIGNET_TLS_KEY {}: {e}", key.display()))?
-        .ok_or_else(|| format!("SIGNET_TLS_KEY {}: no private key found", key.display()))?;
+
+    /// Reads the files again; on any problem the current pair stays.
+    pub fn reload(&self) -> Result<(), String> {
+        let fresh = Arc::new(Self::read(&self.cert, &self.key)?);
+        if let Ok(mut current) = self.current.write() {
+            *current = fresh;
+        }
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for CertificateFiles {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| Arc::clone(&c))
+    }
+}
+
+/// A rustls server config from PEM files, and the handle that reloads them.
+pub fn tls_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<(rustls::ServerConfig, Arc<CertificateFiles>), String> {
+    let files = Arc::new(CertificateFiles {
+        current: RwLock::new(Arc::new(CertificateFiles::read(cert, key)?)),
+        cert: cert.to_owned(),
+        key: key.to_owned(),
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .map_err(|e| e.to_string())?
     .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| format!("SIGNET_TLS_CERT/KEY: {e}"))?;
+    .with_cert_resolver(Arc::clone(&files) as Arc<dyn ResolvesServerCert>);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    Ok((config, files))
+}
+
+/// Reloads the certificate on every SIGHUP, for as long as the task runs.
+fn reload_on_sighup(files: Arc<CertificateFiles>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; the TLS certificate will not reload");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match files.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous certificate stays")
+                }
+            }
+        }
+    })
 }
 
 /// Serves `router` on `listener` until `shutdown`; then marks the state as
@@ -48,10 +115,13 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     service: Arc<Service>,
-    tls: Option<rustls::ServerConfig>,
+    tls: Option<(rustls::ServerConfig, Arc<CertificateFiles>)>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let acceptor = tls.map(|c| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
+    let reloader = tls
+        .as_ref()
+        .map(|(_, files)| reload_on_sighup(Arc::clone(files)));
+    let acceptor = tls.map(|(c, _)| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
     // A slow client (half a request line, an idle keep-alive connection)
     // holds a connection for at most the header timeout, and at most
     // `max_connections` are served at once.
@@ -132,6 +202,9 @@ pub async fn serve(
         while connections.join_next().await.is_some() {}
     })
     .await;
+    if let Some(r) = reloader {
+        r.abort();
+    }
 }
 
 /// SIGTERM or Ctrl-C.
