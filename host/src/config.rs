@@ -39,6 +39,7 @@ pub const VARIABLES: &[&str] = &[
     "RATE_LIMIT_AUTH_FAILURES_PER_IP",
     "SIGNET_HEADER_TIMEOUT_SECONDS",
     "SIGNET_MAX_CONNECTIONS",
+    "SIGNET_DRAIN_SECONDS",
 ];
 
 /// A configuration problem, naming the variable.
@@ -196,6 +197,9 @@ pub struct Config {
     /// Open connections served at once; past it, new ones wait in the
     /// kernel's backlog.
     pub max_connections: usize,
+    /// After SIGTERM, how long requests are still accepted while `/ready`
+    /// answers 503 (set it to the load balancer's deregistration delay).
+    pub drain_grace: Duration,
     /// Browser origins allowed to call the API (CORS), exact.
     pub allowed_origins: Vec<String>,
     /// `/metrics` requires a token with `metrics:read`.
@@ -320,6 +324,12 @@ impl Config {
                 n => n,
             },
             allowed_origins: allowed_origins(source.get("ALLOWED_ORIGINS"))?,
+            drain_grace: Duration::from_secs(
+                match source.number("SIGNET_DRAIN_SECONDS", 0u64)? {
+                    n @ 0..=300 => n,
+                    _ => return Err(err("SIGNET_DRAIN_SECONDS", "must be 0 to 300")),
+                },
+            ),
             metrics_require_api_key: match source.get("METRICS_REQUIRE_API_KEY") {
                 None | Some("false") => false,
                 Some("true") => true,

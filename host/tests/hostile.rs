@@ -129,3 +129,90 @@ fn past_the_connection_cap_new_connections_wait_until_one_closes() {
     );
     drop(held);
 }
+
+/// SIGTERM under load, with a ledger of every request: `/ready` turns 503
+/// while requests are still served (the drain grace), in-flight requests
+/// finish, the process exits, and every signature the audit log recorded was
+/// answered with a 200 — none accepted and lost — and vice versa.
+#[test]
+fn sigterm_under_load_drains_without_losing_an_accepted_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let host = DevHost::command(&dir)
+        .env("SIGNET_DRAIN_SECONDS", "2")
+        .start();
+    let url = host.url().to_owned();
+    let admin = host.admin_token();
+    let (s, w) = call(
+        &url,
+        Some(&admin),
+        "POST",
+        "/v1/wallets",
+        Some(serde_json::json!({"key_type": "p256"})),
+    );
+    assert_eq!(s, 201, "{w}");
+    let id = w["id"].as_str().unwrap().to_owned();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ledger: std::sync::Mutex<Vec<Option<u16>>> = std::sync::Mutex::new(Vec::new());
+    let mut saw_503 = false;
+    std::thread::scope(|scope| {
+        for t in 0..6u64 {
+            let (url, admin, id, stop, ledger) = (&url, &admin, &id, &stop, &ledger);
+            scope.spawn(move || {
+                let agent = ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(30))
+                    .build();
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = agent
+                        .post(&format!("{url}/v1/wallets/{id}/sign"))
+                        .set("Authorization", &format!("Bearer {admin}"))
+                        .send_json(
+                            serde_json::json!({"digest": format!("{:064x}", t * 1_000_000 + i)}),
+                        );
+                    let outcome = match r {
+                        Ok(r) => Some(r.status()),
+                        Err(ureq::Error::Status(s, _)) => Some(s),
+                        Err(_) => None,
+                    };
+                    ledger.lock().unwrap().push(outcome);
+                    if outcome.is_none() {
+                        break;
+                    }
+                    i += 1;
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(common::send_signal("TERM", host.pid()));
+        // During the grace, /ready says 503 to new connections.
+        saw_503 = common::eventually(Duration::from_secs(2), || {
+            ureq::get(&format!("{url}/ready"))
+                .timeout(Duration::from_secs(1))
+                .call()
+                .err()
+                .is_some_and(|e| matches!(e, ureq::Error::Status(503, _)))
+        });
+        let exited = common::eventually(Duration::from_secs(30), || !common::pid_alive(host.pid()));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(exited, "the host did not exit after SIGTERM");
+    });
+    assert!(saw_503, "/ready never answered 503 while draining");
+    let ledger = ledger.into_inner().unwrap();
+    let ok = ledger.iter().filter(|o| **o == Some(200)).count();
+    let other: Vec<_> = ledger
+        .iter()
+        .filter(|o| matches!(o, Some(s) if *s != 200))
+        .collect();
+    assert!(other.is_empty(), "refused during the drain: {other:?}");
+    assert!(ok > 0, "nothing was signed before the drain");
+    drop(host);
+    // Restarted on the same data: the audit log has exactly the 200s.
+    let again = DevHost::start(&dir);
+    let events = common::fetch_audit(again.url(), &again.admin_token());
+    let signed = events
+        .iter()
+        .filter(|e| e.action == "sign" && e.outcome == "ok" && e.target == id)
+        .count();
+    assert_eq!(signed, ok, "signatures recorded ≠ signatures answered");
+}

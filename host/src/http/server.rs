@@ -118,6 +118,20 @@ pub async fn serve(
     tls: Option<(rustls::ServerConfig, Arc<CertificateFiles>)>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    // On the signal, `/ready` turns 503 at once; requests are still accepted
+    // for the drain grace (a load balancer's deregistration delay), then no
+    // new connection is, and open ones finish what they are doing.
+    let grace = service.config.drain_grace;
+    let draining = Arc::clone(&service);
+    let shutdown = async move {
+        shutdown.await;
+        draining.draining.store(true, Ordering::Relaxed);
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "draining: /ready answers 503"
+        );
+        tokio::time::sleep(grace).await;
+    };
     let reloader = tls
         .as_ref()
         .map(|(_, files)| reload_on_sighup(Arc::clone(files)));
@@ -196,7 +210,7 @@ pub async fn serve(
         while connections.try_join_next().is_some() {}
     }
     service.draining.store(true, Ordering::Relaxed);
-    tracing::info!("draining: no new connections, finishing open requests");
+    tracing::info!("no new connections; finishing open requests");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         while connections.join_next().await.is_some() {}
