@@ -40,6 +40,7 @@ pub const VARIABLES: &[&str] = &[
     "SIGNET_HEADER_TIMEOUT_SECONDS",
     "SIGNET_MAX_CONNECTIONS",
     "SIGNET_DRAIN_SECONDS",
+    "SIGNET_REQUEST_TIMEOUT_SECONDS",
 ];
 
 /// A configuration problem, naming the variable.
@@ -200,6 +201,8 @@ pub struct Config {
     /// After SIGTERM, how long requests are still accepted while `/ready`
     /// answers 503 (set it to the load balancer's deregistration delay).
     pub drain_grace: Duration,
+    /// Longest a request may take before it is answered 503 `timeout`.
+    pub request_timeout: Duration,
     /// Browser origins allowed to call the API (CORS), exact.
     pub allowed_origins: Vec<String>,
     /// `/metrics` requires a token with `metrics:read`.
@@ -324,6 +327,12 @@ impl Config {
                 n => n,
             },
             allowed_origins: allowed_origins(source.get("ALLOWED_ORIGINS"))?,
+            request_timeout: Duration::from_secs(
+                match source.number("SIGNET_REQUEST_TIMEOUT_SECONDS", 30u64)? {
+                    n @ 1..=600 => n,
+                    _ => return Err(err("SIGNET_REQUEST_TIMEOUT_SECONDS", "must be 1 to 600")),
+                },
+            ),
             drain_grace: Duration::from_secs(
                 match source.number("SIGNET_DRAIN_SECONDS", 0u64)? {
                     n @ 0..=300 => n,

@@ -216,3 +216,47 @@ fn sigterm_under_load_drains_without_losing_an_accepted_request() {
         .count();
     assert_eq!(signed, ok, "signatures recorded ≠ signatures answered");
 }
+
+/// A request that outlives SIGNET_REQUEST_TIMEOUT_SECONDS (here: the signer
+/// is frozen with SIGSTOP) is answered 503 `timeout` with Retry-After, and
+/// the host serves again once the signer does.
+#[test]
+fn a_request_past_the_deadline_is_a_503_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = DevHost::command(&tmp.path().join("data"))
+        .env("SIGNET_REQUEST_TIMEOUT_SECONDS", "1")
+        .start();
+    let admin = host.admin_token();
+    let (s, w) = call(
+        host.url(),
+        Some(&admin),
+        "POST",
+        "/v1/wallets",
+        Some(serde_json::json!({"key_type": "p256"})),
+    );
+    assert_eq!(s, 201, "{w}");
+    let path = format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap());
+    let signer = host.signer_pid();
+    assert!(common::send_signal("STOP", signer));
+    let (s, v) = call(
+        host.url(),
+        Some(&admin),
+        "POST",
+        &path,
+        Some(serde_json::json!({"digest": "55".repeat(32)})),
+    );
+    assert!(common::send_signal("CONT", signer));
+    assert_eq!((s, common::code(&v)), (503, "timeout"), "{v}");
+    assert_eq!(v["retry_after"], "1");
+    let back = common::eventually(Duration::from_secs(15), || {
+        call(
+            host.url(),
+            Some(&admin),
+            "POST",
+            &path,
+            Some(serde_json::json!({"digest": "66".repeat(32)})),
+        )
+        .0 == 200
+    });
+    assert!(back, "the host did not sign again after the signer resumed");
+}

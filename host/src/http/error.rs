@@ -83,6 +83,10 @@ impl From<Error> for ApiError {
                 code,
                 message,
             ),
+            Error::Timeout => Self {
+                retry_after: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string())
+            },
             Error::SignerUnavailable(m) => Self {
                 retry_after: Some(1),
                 ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, m)
@@ -175,6 +179,7 @@ mod tests {
                 "storage_unavailable",
             ),
             (Error::Internal("bug".into()), 500, "internal"),
+            (Error::Timeout, 503, "timeout"),
             (
                 Error::from_signer(ErrorCode::KeyNotFound, "x"),
                 404,

@@ -65,6 +65,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .nest("/v1", v1)
         .fallback(|| async { ApiError::no_route() })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
+            deadline,
+        ))
         .layer(middleware::from_fn(request_id))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
@@ -109,6 +113,24 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     axum::response::IntoResponse::into_response(crate::service::Error::internal(format!(
         "handler panicked: {detail}"
     )))
+}
+
+/// Answers 503 `timeout` when a request outlives `SIGNET_REQUEST_TIMEOUT_SECONDS`.
+async fn deadline(
+    axum::extract::State(service): axum::extract::State<Arc<Service>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(service.config.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(
+                seconds = service.config.request_timeout.as_secs(),
+                "request timed out"
+            );
+            axum::response::IntoResponse::into_response(crate::service::Error::Timeout)
+        }
+    }
 }
 
 /// Counts every request by route template, method and status, and its

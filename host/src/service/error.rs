@@ -55,6 +55,11 @@ pub enum Error {
         /// Safe to show.
         message: String,
     },
+    /// The request took longer than `SIGNET_REQUEST_TIMEOUT_SECONDS` (503
+    /// `timeout`, retryable). What it did so far is not undone: a signature
+    /// made before the deadline is in the audit log.
+    #[error("the request took too long; retry")]
+    Timeout,
     /// The database failed (503 `storage_unavailable`; detail logged only).
     #[error(transparent)]
     Storage(#[from] StoreError),
@@ -129,6 +134,7 @@ impl Error {
             Self::Ticket { code, .. } | Self::Signer { code, .. } => code.as_str(),
             Self::SignerUnavailable(_) => "enclave_unavailable",
             Self::Storage(_) => "storage_unavailable",
+            Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
         }
     }
@@ -137,7 +143,9 @@ impl Error {
     #[must_use]
     pub fn is_server_side(&self) -> bool {
         match self {
-            Self::SignerUnavailable(_) | Self::Storage(_) | Self::Internal(_) => true,
+            Self::SignerUnavailable(_) | Self::Storage(_) | Self::Internal(_) | Self::Timeout => {
+                true
+            }
             Self::Signer { code, .. } => code.http_status() >= 500,
             _ => false,
         }
