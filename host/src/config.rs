@@ -41,6 +41,9 @@ pub const VARIABLES: &[&str] = &[
     "SIGNET_MAX_CONNECTIONS",
     "SIGNET_DRAIN_SECONDS",
     "SIGNET_REQUEST_TIMEOUT_SECONDS",
+    "AUDIT_EXPORT_URL",
+    "AUDIT_EXPORT_TOKEN",
+    "AUDIT_EXPORT_CA_FILE",
 ];
 
 /// A configuration problem, naming the variable.
@@ -203,6 +206,8 @@ pub struct Config {
     pub drain_grace: Duration,
     /// Longest a request may take before it is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Where the audit log is pushed (SIEM), if anywhere.
+    pub audit_export: Option<std::sync::Arc<crate::service::export::AuditSink>>,
     /// Browser origins allowed to call the API (CORS), exact.
     pub allowed_origins: Vec<String>,
     /// `/metrics` requires a token with `metrics:read`.
@@ -327,6 +332,18 @@ impl Config {
                 n => n,
             },
             allowed_origins: allowed_origins(source.get("ALLOWED_ORIGINS"))?,
+            audit_export: source
+                .get("AUDIT_EXPORT_URL")
+                .map(|url| {
+                    crate::service::export::AuditSink::new(
+                        url,
+                        source.get("AUDIT_EXPORT_TOKEN"),
+                        source.get("AUDIT_EXPORT_CA_FILE").map(std::path::Path::new),
+                    )
+                    .map(std::sync::Arc::new)
+                    .map_err(|e| err("AUDIT_EXPORT_URL", e))
+                })
+                .transpose()?,
             request_timeout: Duration::from_secs(
                 match source.number("SIGNET_REQUEST_TIMEOUT_SECONDS", 30u64)? {
                     n @ 1..=600 => n,

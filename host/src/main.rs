@@ -203,12 +203,13 @@ fn serve(config: Option<PathBuf>) -> Result<(), String> {
         signet_host::http::server::serve(
             listener,
             router,
-            service,
+            Arc::clone(&service),
             tls,
             signet_host::http::server::shutdown_signal(),
         )
         .await;
         drop(background);
+        service.release_leases().await;
         Ok(())
     })
 }

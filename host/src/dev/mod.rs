@@ -168,12 +168,13 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
     crate::http::server::serve(
         listener,
         router,
-        service,
+        Arc::clone(&service),
         None,
         crate::http::server::shutdown_signal(),
     )
     .await;
     drop(background);
+    service.release_leases().await;
     drop(prepared.supervisor);
     Ok(())
 }

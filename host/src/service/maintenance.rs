@@ -74,8 +74,21 @@ impl Service {
                 }
             })
         };
-        Background {
-            tasks: vec![flush, prune, floods],
+        let mut tasks = vec![flush, prune, floods];
+        if let Some(sink) = self.config.audit_export.clone() {
+            tasks.push(tokio::spawn(Arc::clone(self).run_audit_export(sink)));
+        }
+        Background { tasks }
+    }
+
+    /// Gives up this replica's leases (after serving, on a clean shutdown).
+    pub async fn release_leases(&self) {
+        if let Err(e) = self
+            .store
+            .release_lease(super::export::EXPORT_NAME, &self.replica_id)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release the audit export lease");
         }
     }
 

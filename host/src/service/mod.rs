@@ -7,6 +7,7 @@ pub mod cache;
 pub mod clients;
 pub mod digest;
 pub mod error;
+pub mod export;
 pub mod limits;
 pub mod maintenance;
 pub mod signing;
@@ -55,6 +56,8 @@ pub struct Service {
     pub peers: PeerGuard,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
+    /// This process's id in leases (one holder of a duty across replicas).
+    pub replica_id: String,
     /// Set while shutting down: `/ready` answers 503.
     pub draining: AtomicBool,
     /// Start time.
@@ -88,6 +91,7 @@ impl Service {
             signer,
             tickets,
             metrics,
+            replica_id: export::replica_id(),
             draining: AtomicBool::new(false),
             started: Instant::now(),
         })

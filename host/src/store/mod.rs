@@ -424,6 +424,63 @@ impl Store {
             .collect())
     }
 
+    /// Takes or renews the lease `name` for `holder` until `now_ms + ttl_ms`;
+    /// true if `holder` holds it now (it was free, expired, or already its).
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query("INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at WHERE leases.holder = excluded.holder OR leases.expires_at < $4 RETURNING holder")
+            .bind(name)
+            .bind(holder)
+            .bind(i64_of(now_ms.saturating_add(ttl_ms)))
+            .bind(i64_of(now_ms))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Gives the lease `name` up if `holder` has it (a clean shutdown: the
+    /// next replica need not wait for it to expire).
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The last event the sink `name` acknowledged (0: none yet).
+    pub async fn export_cursor(&self, name: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT last_seq FROM export_cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map_or(Ok(0), |r| u64_col(&r, 0))
+    }
+
+    /// Moves the cursor of `name` from `from` to `to`; false if another
+    /// writer moved it meanwhile (nothing changed then).
+    pub async fn advance_export_cursor(
+        &self,
+        name: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query("INSERT INTO export_cursors (name, last_seq, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at WHERE export_cursors.last_seq = $4 RETURNING last_seq")
+            .bind(name)
+            .bind(i64_of(to))
+            .bind(i64_of(signet_proto::time::now_ms()))
+            .bind(i64_of(from))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Removes what has expired: intents (`expires_at` in seconds) and
     /// consumed tickets past `now_s - grace_s`, rate-limit windows that began
     /// before `windows_before_ms`. The audit log is never pruned.

@@ -10,8 +10,13 @@
 //! signer's key either way; see docs/storage.md.
 
 /// Schema versions.
-pub(super) const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+pub(super) const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_initial.sql")),
+    (
+        2,
+        include_str!("migrations/postgres/0002_leases_export.sql"),
+    ),
+];
 
 /// Held for the migration transaction: one migrator at a time.
 pub(super) const MIGRATION_LOCK: &str = "SELECT 1 FROM pg_advisory_xact_lock(7368756)";

@@ -10,6 +10,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("migrations/sqlite/0002_bytes_tenants_limits.sql"),
     ),
+    (3, include_str!("migrations/sqlite/0003_leases_export.sql")),
 ];
 
 /// Run on every new connection.

@@ -441,3 +441,54 @@ async fn a_version_1_sqlite_database_is_migrated_with_its_data() {
     assert_eq!(w.label.as_deref(), Some("l"));
     assert_eq!(s.audit(0, 10, None).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
+    for db in databases().await {
+        let a = Store::open(&db.url).await.unwrap();
+        let b = Store::open(&db.url).await.unwrap();
+        assert!(a.try_lease("duty", "A", 1_000, 100).await.unwrap());
+        assert!(
+            !b.try_lease("duty", "B", 1_050, 100).await.unwrap(),
+            "{}",
+            db.url
+        );
+        assert!(
+            a.try_lease("duty", "A", 1_090, 100).await.unwrap(),
+            "renewed"
+        );
+        assert!(
+            !b.try_lease("duty", "B", 1_150, 100).await.unwrap(),
+            "renewal counted"
+        );
+        assert!(
+            b.try_lease("duty", "B", 1_200, 100).await.unwrap(),
+            "expired"
+        );
+        assert!(!a.try_lease("duty", "A", 1_210, 100).await.unwrap());
+        b.release_lease("duty", "A").await.unwrap();
+        assert!(
+            !a.try_lease("duty", "A", 1_220, 100).await.unwrap(),
+            "only its holder releases it"
+        );
+        b.release_lease("duty", "B").await.unwrap();
+        assert!(a.try_lease("duty", "A", 1_230, 100).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn an_export_cursor_moves_only_from_where_it_is() {
+    for db in databases().await {
+        let s = Store::open(&db.url).await.unwrap();
+        assert_eq!(s.export_cursor("sink").await.unwrap(), 0);
+        assert!(s.advance_export_cursor("sink", 0, 5).await.unwrap());
+        assert!(
+            !s.advance_export_cursor("sink", 0, 7).await.unwrap(),
+            "{}",
+            db.url
+        );
+        assert_eq!(s.export_cursor("sink").await.unwrap(), 5);
+        assert!(s.advance_export_cursor("sink", 5, 9).await.unwrap());
+        assert_eq!(s.export_cursor("sink").await.unwrap(), 9);
+    }
+}

@@ -543,6 +543,62 @@ pub fn self_signed(dir: &Path, name: &str, cn: &str, extra: &[&str]) -> (PathBuf
     (key, cert)
 }
 
+/// A CA (`DIR/CA.pem`, `.key`) and a server certificate for localhost and
+/// 127.0.0.1 issued by it (`DIR/NAME.pem`, `DIR/NAME.key`): what TLS
+/// clients that refuse a CA certificate as a server's (webpki) accept.
+pub fn issued_for_localhost(dir: &Path, ca: &str, name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca_key, ca_cert) = self_signed(dir, ca, ca, &[]);
+    let (key, cert) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pem")),
+    );
+    let csr = dir.join(format!("{name}.csr"));
+    let ext = dir.join(format!("{name}.ext"));
+    std::fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "openssl {args:?}");
+    };
+    let s = |v: &str| std::ffi::OsString::from(v);
+    run(&[
+        &s("req"),
+        &s("-newkey"),
+        &s("ec"),
+        &s("-pkeyopt"),
+        &s("ec_paramgen_curve:P-256"),
+        &s("-nodes"),
+        &s("-subj"),
+        &s("/CN=localhost"),
+        &s("-keyout"),
+        key.as_os_str(),
+        &s("-out"),
+        csr.as_os_str(),
+    ]);
+    run(&[
+        &s("x509"),
+        &s("-req"),
+        &s("-in"),
+        csr.as_os_str(),
+        &s("-CA"),
+        ca_cert.as_os_str(),
+        &s("-CAkey"),
+        ca_key.as_os_str(),
+        &s("-CAcreateserial"),
+        &s("-days"),
+        &s("1"),
+        &s("-extfile"),
+        ext.as_os_str(),
+        &s("-out"),
+        cert.as_os_str(),
+    ]);
+    (ca_cert, key, cert)
+}
+
 /// Asserts that a command exited 0, showing its stderr otherwise.
 pub fn assert_ok(out: &Output) {
     assert!(
