@@ -23,6 +23,9 @@ cargo build -p signet-fuzz --locked
 step "deployment checks (HCL, checkov, KMS attestation policy)"
 scripts/test-infra.sh
 
+step "operations checks (Prometheus alert rules: promtool check + rule tests)"
+scripts/test-ops.sh
+
 step "cargo test (workspace, all features)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

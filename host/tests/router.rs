@@ -704,3 +704,60 @@ async fn without_allowed_origins_no_browser_origin_is_allowed() {
         .get("access-control-allow-origin")
         .is_none());
 }
+
+/// The shipped alert rules and dashboard use only metrics this host really
+/// exports, and the dashboard is a well-formed Grafana dashboard.
+#[tokio::test]
+async fn alerts_and_dashboard_use_only_exported_metrics() {
+    let a = app(&[]).await;
+    let _ = a.call(Some(&a.operator), "GET", "/v1/wallets", None).await;
+    let (_, text) = scrape(&a, None).await;
+    let exported: std::collections::BTreeSet<String> = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next().map(str::to_owned))
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops");
+    let alerts = std::fs::read_to_string(root.join("prometheus/alerts.yml")).unwrap();
+    let dashboard = std::fs::read_to_string(root.join("grafana/signet.json")).unwrap();
+    let dash: Value = serde_json::from_str(&dashboard).unwrap();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    for p in panels {
+        assert!(p["title"].as_str().is_some_and(|t| !t.is_empty()), "{p}");
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{p}");
+        assert!(targets.iter().all(|t| t["expr"].as_str().is_some()), "{p}");
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for source in [&alerts, &dashboard] {
+        for (i, _) in source.match_indices("signet_") {
+            let name: String = source[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if name.len() > "signet_".len() {
+                used.insert(name);
+            }
+        }
+    }
+    assert!(used.len() >= 10, "{used:?}");
+    let missing: Vec<_> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "used but not exported: {missing:?}\nexported: {exported:?}"
+    );
+    // Every DESIGN.md metric has a panel.
+    for name in [
+        "signet_http_requests_total",
+        "signet_signatures_total",
+        "signet_ticket_refusals_total",
+        "signet_security_events_total",
+        "signet_signer_up",
+        "signet_signer_restarts_total",
+        "signet_journal_commit_seconds_bucket",
+        "signet_storage_errors_total",
+    ] {
+        assert!(dashboard.contains(name), "no panel for {name}");
+    }
+}

@@ -26,6 +26,21 @@ pub struct CertificateFiles {
     current: RwLock<Arc<CertifiedKey>>,
 }
 
+/// When the leaf certificate of `key` expires (Unix seconds), if readable.
+fn not_after(key: &CertifiedKey) -> Option<i64> {
+    use der::Decode as _;
+    let leaf = key.cert.first()?;
+    let cert = x509_cert::Certificate::from_der(leaf.as_ref()).ok()?;
+    i64::try_from(
+        cert.tbs_certificate
+            .validity
+            .not_after
+            .to_unix_duration()
+            .as_secs(),
+    )
+    .ok()
+}
+
 impl CertificateFiles {
     fn read(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
         let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
@@ -50,6 +65,12 @@ impl CertificateFiles {
             .keys_match()
             .map_err(|e| format!("SIGNET_TLS_CERT/KEY: {e}"))?;
         Ok(certified)
+    }
+
+    /// When the certificate served now expires (Unix seconds).
+    #[must_use]
+    pub fn not_after(&self) -> Option<i64> {
+        self.current.read().ok().and_then(|c| not_after(&c))
     }
 
     /// Reads the files again; on any problem the current pair stays.
@@ -90,7 +111,11 @@ pub fn tls_config(
 }
 
 /// Reloads the certificate on every SIGHUP, for as long as the task runs.
-fn reload_on_sighup(files: Arc<CertificateFiles>) -> tokio::task::JoinHandle<()> {
+fn reload_on_sighup(
+    files: Arc<CertificateFiles>,
+    metrics: crate::metrics::Metrics,
+) -> tokio::task::JoinHandle<()> {
+    metrics.tls_expiry.set(files.not_after().unwrap_or(0));
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
@@ -99,7 +124,10 @@ fn reload_on_sighup(files: Arc<CertificateFiles>) -> tokio::task::JoinHandle<()>
         };
         while hup.recv().await.is_some() {
             match files.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificate and key reloaded"),
+                Ok(()) => {
+                    metrics.tls_expiry.set(files.not_after().unwrap_or(0));
+                    tracing::info!("SIGHUP: TLS certificate and key reloaded");
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous certificate stays")
                 }
@@ -134,7 +162,7 @@ pub async fn serve(
     };
     let reloader = tls
         .as_ref()
-        .map(|(_, files)| reload_on_sighup(Arc::clone(files)));
+        .map(|(_, files)| reload_on_sighup(Arc::clone(files), service.metrics.clone()));
     let acceptor = tls.map(|(c, _)| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
     // A slow client (half a request line, an idle keep-alive connection)
     // holds a connection for at most the header timeout, and at most
