@@ -761,3 +761,85 @@ async fn alerts_and_dashboard_use_only_exported_metrics() {
         assert!(dashboard.contains(name), "no panel for {name}");
     }
 }
+
+/// `/openapi.json` is OpenAPI 3.1 generated from the code and covers every
+/// route, its errors and the bearer scheme.
+#[tokio::test]
+async fn the_openapi_document_covers_every_route() {
+    let a = app(&[]).await;
+    let (s, doc) = a.call(None, "GET", "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/v1/attestation", "get"),
+        ("/v1/audit", "get"),
+        ("/v1/admin/api-clients", "post"),
+        ("/v1/admin/api-clients", "get"),
+        ("/v1/admin/api-clients/{id}", "delete"),
+        ("/v1/admin/status", "get"),
+    ];
+    let mut wanted: Vec<(String, &str)> = expected
+        .iter()
+        .map(|(p, m)| ((*p).to_owned(), *m))
+        .collect();
+    for prefix in ["/v1/wallets", "/v1/identities"] {
+        for (rest, m) in [
+            ("", "post"),
+            ("", "get"),
+            ("/{id}", "get"),
+            ("/{id}", "delete"),
+            ("/{id}/attestation", "get"),
+            ("/{id}/sign-intent", "post"),
+            ("/{id}/sign", "post"),
+        ] {
+            wanted.push((format!("{prefix}{rest}"), m));
+        }
+    }
+    for (path, method) in &wanted {
+        let op = &paths[path.as_str()][*method];
+        assert!(op.is_object(), "{method} {path} is not described");
+        let responses = op["responses"].as_object().unwrap();
+        if path.starts_with("/v1/") {
+            assert!(responses.contains_key("401"), "{method} {path}: no 401");
+            assert!(responses.contains_key("503"), "{method} {path}: no 503");
+            assert_eq!(op["security"], json!([{"bearer": []}]), "{method} {path}");
+        }
+    }
+    let described: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        described,
+        wanted.len(),
+        "a route is described that the test does not know"
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for schema in [
+        "WalletView",
+        "SignatureView",
+        "ErrorBody",
+        "AuditPage",
+        "SignBody",
+        "CreateClientBody",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} missing"
+        );
+    }
+    // Unknown fields are refused, as the handlers do.
+    assert_eq!(
+        doc["components"]["schemas"]["SignBody"]["additionalProperties"],
+        json!(false)
+    );
+}

@@ -21,14 +21,14 @@ pub struct ApiError {
 }
 
 /// The body of every error response.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     /// The error.
     pub error: ErrorDetail<'a>,
 }
 
 /// `{code, message}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail<'a> {
     /// snake_case code.
     pub code: &'a str,

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod routes;
 pub mod server;
 pub mod views;
@@ -61,6 +62,7 @@ pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/openapi.json", get(openapi::serve))
         .merge(scrape)
         .nest("/v1", v1)
         .fallback(|| async { ApiError::no_route() })

@@ -12,7 +12,7 @@ use crate::service::digest::eth_address;
 use crate::store::{ApiClientRow, WalletRow};
 
 /// An attestation document.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttestationView {
     /// Always `aws-nitro-cose-sign1`.
     pub format: &'static str,
@@ -32,14 +32,14 @@ impl AttestationView {
 }
 
 /// `{attestation}` (null when the signer runs without attestation).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttestationResponse {
     /// The document.
     pub attestation: Option<AttestationView>,
 }
 
 /// A wallet.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WalletView {
     /// Id.
     pub id: String,
@@ -76,7 +76,7 @@ impl From<&WalletRow> for WalletView {
 }
 
 /// A page of wallets.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WalletPage {
     /// Wallets.
     pub wallets: Vec<WalletView>,
@@ -85,7 +85,7 @@ pub struct WalletPage {
 }
 
 /// A destroyed wallet.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DestroyedView {
     /// Id.
     pub id: String,
@@ -94,7 +94,7 @@ pub struct DestroyedView {
 }
 
 /// A signature.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SignatureView {
     /// Hex raw `r||s` (low-S) or Ed25519 signature, 64 bytes.
     pub signature: String,
@@ -138,7 +138,7 @@ impl SignatureView {
 }
 
 /// A minted sign intent.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IntentView {
     /// The ticket's id.
     pub intent_id: String,
@@ -151,7 +151,7 @@ pub struct IntentView {
 }
 
 /// An API client (never its token, except once at creation).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     /// Id.
     pub id: String,
@@ -185,14 +185,14 @@ impl From<&ApiClientRow> for ClientView {
 }
 
 /// The API clients.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ClientList {
     /// Clients.
     pub api_clients: Vec<ClientView>,
 }
 
 /// A revocation.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RevokedView {
     /// Client id.
     pub id: String,
@@ -200,17 +200,41 @@ pub struct RevokedView {
     pub revoked_at: String,
 }
 
+/// An audit event as served (DESIGN.md's form; `signet audit verify`
+/// recomputes `hash`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct AuditEventView {
+    /// Position in the log, from 1, without gaps.
+    seq: u64,
+    /// RFC 3339 UTC time with milliseconds.
+    at: String,
+    /// `client:<id>`, `operator`, `anonymous`, `system`.
+    actor: String,
+    /// `wallet.create`, `sign`, `AUTH_DENY`, …
+    action: String,
+    /// A wallet id, client id, or request path (capped).
+    target: String,
+    /// `ok`, `denied:<code>` or `error:<code>`.
+    outcome: String,
+    /// Hex SHA-256 of the previous event (64 zeros for the first).
+    prev_hash: String,
+    /// Hex SHA-256 of `prev_hash ‖ canonical event`.
+    hash: String,
+}
+
 /// A page of the audit log.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     /// Events.
+    #[schema(value_type = Vec<AuditEventView>)]
     pub events: Vec<AuditEvent>,
     /// `after=` of the next page, null on the last.
     pub next: Option<u64>,
 }
 
 /// `/health`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HealthView {
     /// Always true.
     pub ok: bool,
@@ -221,7 +245,7 @@ pub struct HealthView {
 }
 
 /// `/ready`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReadyView {
     /// Whether the host can serve.
     pub ready: bool,

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use signet_proto::time::rfc3339_ms;
 
 use super::Shared;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiQuery, Authn};
 use crate::http::views::{ClientList, ClientView, RevokedView};
 use crate::service::authz::Scope;
 
 /// `POST /v1/admin/api-clients` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientBody {
     name: String,
@@ -22,14 +22,16 @@ pub struct CreateClientBody {
 }
 
 /// `?grace_seconds=N`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RevokeQuery {
     #[serde(default)]
     grace_seconds: Option<u64>,
 }
 
 /// → 201 client with its token (shown once).
+#[utoipa::path(post, path = "/v1/admin/api-clients", tag = "admin", request_body = CreateClientBody, responses((status = 201, description = "The client and its token (shown once)", body = ClientView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create_client(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -44,6 +46,7 @@ pub async fn create_client(
 }
 
 /// The clients the caller may see.
+#[utoipa::path(get, path = "/v1/admin/api-clients", tag = "admin", responses((status = 200, description = "Clients the caller may see (never tokens)", body = ClientList), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list_clients(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -55,6 +58,7 @@ pub async fn list_clients(
 }
 
 /// Revokes now or after `grace_seconds`.
+#[utoipa::path(delete, path = "/v1/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn revoke_client(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -71,36 +75,41 @@ pub async fn revoke_client(
 }
 
 /// `GET /v1/admin/status`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusView {
     host: HostStatus,
     signer: SignerStatusView,
     storage: StorageStatus,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct HostStatus {
     version: &'static str,
     uptime_seconds: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct StorageStatus {
     dialect: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SignerStatusView {
     /// Whether the signer answered this status request.
     reachable: bool,
     /// Why the last connection attempt failed (paths, PCR values: operators only).
     last_connect_error: Option<String>,
     module_id: Option<String>,
+    /// The signer's own status (backend, attestation mode, loaded keys,
+    /// key cache capacity, replay cache entries, sealing key version,
+    /// uptime), when it answered.
     #[serde(flatten)]
+    #[schema(value_type = Option<Object>)]
     status: Option<signet_proto::message::SignerStatus>,
 }
 
 /// The host, its storage and its signer.
+#[utoipa::path(get, path = "/v1/admin/status", tag = "admin", responses((status = 200, description = "Host, storage and signer", body = StatusView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn status(
     State(service): State<Shared>,
     Authn(p): Authn,

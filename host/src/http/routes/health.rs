@@ -10,6 +10,7 @@ use super::Shared;
 use crate::http::views::{HealthView, ReadyView};
 
 /// `GET /health`.
+#[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, description = "The process is alive", body = HealthView)))]
 pub async fn health() -> Json<HealthView> {
     Json(HealthView {
         ok: true,
@@ -20,6 +21,7 @@ pub async fn health() -> Json<HealthView> {
 
 /// `GET /ready`: 200 when storage and an attested signer are reachable,
 /// else 503 with reasons; 503 while draining.
+#[utoipa::path(get, path = "/ready", tag = "health", responses((status = 200, description = "Storage and an attested signer are reachable", body = ReadyView), (status = 503, description = "Not ready, with reasons (no internal detail)", body = ReadyView)))]
 pub async fn ready(State(service): State<Shared>) -> (StatusCode, Json<ReadyView>) {
     let mut reasons = Vec::new();
     if service.draining.load(Ordering::Relaxed) {

@@ -14,6 +14,7 @@ use crate::service::authz::Scope;
 const CONTENT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Without a token.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus (OpenMetrics) text; with `METRICS_REQUIRE_API_KEY=true` a token with `metrics:read` is required (401/403)", content_type = "application/openmetrics-text")))]
 pub async fn open(State(service): State<Shared>) -> Response {
     ([(CONTENT_TYPE, CONTENT)], service.metrics.encode()).into_response()
 }

@@ -6,14 +6,14 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::Shared;
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{page_limit, ApiJson, ApiQuery, Authn};
 use crate::http::views::{
     AttestationResponse, AttestationView, DestroyedView, WalletPage, WalletView,
 };
 
 /// `POST /v1/wallets` body.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWalletBody {
     key_type: String,
@@ -22,8 +22,9 @@ pub struct CreateWalletBody {
 }
 
 /// `GET /v1/wallets` query.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default)]
     limit: Option<u32>,
@@ -32,14 +33,16 @@ pub struct ListQuery {
 }
 
 /// `?nonce=HEX`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NonceQuery {
     #[serde(default)]
     nonce: Option<String>,
 }
 
 /// `POST /v1/wallets` → 201 wallet.
+#[utoipa::path(post, path = "/v1/wallets", tag = "wallets", request_body = CreateWalletBody, responses((status = 201, description = "The wallet, with its creation attestation", body = WalletView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn create(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -52,6 +55,7 @@ pub async fn create(
 }
 
 /// `GET /v1/wallets` → a page.
+#[utoipa::path(get, path = "/v1/wallets", tag = "wallets", params(ListQuery), responses((status = 200, description = "A page of the caller's wallets", body = WalletPage), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -66,6 +70,7 @@ pub async fn list(
 }
 
 /// `GET /v1/wallets/{id}`.
+#[utoipa::path(get, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "The wallet", body = WalletView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn show(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -75,6 +80,7 @@ pub async fn show(
 }
 
 /// `DELETE /v1/wallets/{id}`.
+#[utoipa::path(delete, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Destroyed: the key zeroized in the signer, the sealed copy shredded", body = DestroyedView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn destroy(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -88,6 +94,7 @@ pub async fn destroy(
 }
 
 /// `GET /v1/wallets/{id}/attestation?nonce=HEX`.
+#[utoipa::path(get, path = "/v1/wallets/{id}/attestation", tag = "attestation", params(("id" = String, Path, description = "Wallet id"), NonceQuery), responses((status = 200, description = "A fresh document binding the wallet's key", body = AttestationResponse), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn attestation(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -103,6 +110,7 @@ pub async fn attestation(
 }
 
 /// `GET /v1/attestation?nonce=HEX` (any authenticated caller).
+#[utoipa::path(get, path = "/v1/attestation", tag = "attestation", params(NonceQuery), responses((status = 200, description = "A fresh document of the signer", body = AttestationResponse), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn signer_attestation(
     State(service): State<Shared>,
     Authn(_): Authn,
