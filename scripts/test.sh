@@ -26,6 +26,9 @@ scripts/test-infra.sh
 step "operations checks (Prometheus alert rules: promtool check + rule tests)"
 scripts/test-ops.sh
 
+step "API fuzzing against /openapi.json (schemathesis: no 5xx, every response conforms)"
+scripts/fuzz-api.sh
+
 step "cargo test (workspace, all features)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

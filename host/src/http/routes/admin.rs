@@ -16,10 +16,24 @@ use crate::service::authz::Scope;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientBody {
+    /// A human name.
+    #[schema(min_length = 1, max_length = 128)]
     name: String,
+    /// The tenant (its own tenant for a client without `operator`).
+    #[schema(min_length = 1, max_length = 64, pattern = "^[^:]+$")]
     tenant: String,
-    scopes: Vec<String>,
+    /// Scopes (see docs/access.md); at most those the caller holds.
+    #[schema(min_items = 1, inline)]
+    scopes: Vec<ScopeName>,
 }
+
+/// A scope as written.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(transparent)]
+#[schema(
+    pattern = "^(\\*|wallets:\\*|admin:\\*|wallets:read|wallets:write|sign|audit:read|metrics:read|admin:clients|admin:status|operator)$"
+)]
+pub struct ScopeName(String);
 
 /// `?grace_seconds=N`.
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -27,6 +41,8 @@ pub struct CreateClientBody {
 #[into_params(parameter_in = Query)]
 pub struct RevokeQuery {
     #[serde(default)]
+    /// Revoke after this many seconds (at most 30 days), for a rotation.
+    #[param(maximum = 2592000)]
     grace_seconds: Option<u64>,
 }
 
@@ -37,8 +53,9 @@ pub async fn create_client(
     Authn(p): Authn,
     ApiJson(body): ApiJson<CreateClientBody>,
 ) -> Result<(StatusCode, Json<ClientView>), ApiError> {
+    let scopes = body.scopes.into_iter().map(|s| s.0).collect();
     let (row, token) = service
-        .create_client(&p, &body.name, &body.tenant, body.scopes)
+        .create_client(&p, &body.name, &body.tenant, scopes)
         .await?;
     let mut view = ClientView::from(&row);
     view.token = Some(token.as_str().to_owned());

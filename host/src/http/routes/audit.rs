@@ -17,6 +17,8 @@ pub struct AuditQuery {
     #[serde(default)]
     after: Option<u64>,
     #[serde(default)]
+    /// Page size, 1 to 1000 (100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

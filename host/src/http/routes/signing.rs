@@ -19,10 +19,14 @@ pub struct SignBody {
     #[serde(default)]
     ticket: Option<String>,
     #[serde(default)]
+    /// Hex 32-byte prehash (ECDSA), optionally `0x`-prefixed.
+    #[schema(pattern = "^(0x)?[0-9a-fA-F]{64}$")]
     digest: Option<String>,
     #[serde(default)]
     message: Option<String>,
     #[serde(default)]
+    /// `eip191` (secp256k1/p256 messages) or `raw` (ed25519, base64).
+    #[schema(pattern = "^(eip191|raw)$")]
     encoding: Option<String>,
     #[serde(default)]
     attest: bool,

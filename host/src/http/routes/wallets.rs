@@ -16,8 +16,12 @@ use crate::http::views::{
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWalletBody {
+    /// `secp256k1`, `p256` or `ed25519`.
+    #[schema(pattern = "^(secp256k1|p256|ed25519)$")]
     key_type: String,
     #[serde(default)]
+    /// A label, at most 128 printable characters.
+    #[schema(max_length = 128)]
     label: Option<String>,
 }
 
@@ -27,6 +31,8 @@ pub struct CreateWalletBody {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     #[serde(default)]
+    /// Page size, 1 to 500 (50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     #[serde(default)]
     after: Option<String>,
@@ -38,6 +44,8 @@ pub struct ListQuery {
 #[into_params(parameter_in = Query)]
 pub struct NonceQuery {
     #[serde(default)]
+    /// Hex, at most 512 bytes; bound into the document.
+    #[param(pattern = "^([0-9a-fA-F]{2}){0,512}$")]
     nonce: Option<String>,
 }
 
