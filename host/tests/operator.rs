@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use common::{
-    admin, assert_ok, call, code, eventually, host_binary, self_signed, serve_env, signer_pcrs,
-    signet_cli, write_policy, DevHost, ServeHost, Signer,
+    assert_ok, bootstrap_operator, call, code, eventually, host_binary, self_signed, serve_env,
+    signer_pcrs, signet_cli, write_policy, DevHost, ServeHost, Signer,
 };
 
 /// `signet ARGS --url URL --token-file FILE`.
@@ -250,23 +250,7 @@ fn serve_with_a_policy_file_tls_and_an_admin_created_client() {
     env.push(("SIGNET_TLS_CERT", cert.display().to_string()));
     env.push(("SIGNET_TLS_KEY", key.display().to_string()));
     // Bootstrap: an operator creates the first client offline.
-    let out = Command::new(host_binary())
-        .args([
-            "admin",
-            "create-client",
-            "--name",
-            "ops",
-            "--tenant",
-            "ops",
-            "--scopes",
-            "*,operator",
-        ])
-        .env("SIGNET_DATABASE_URL", &db)
-        .output()
-        .unwrap();
-    assert_ok(&out);
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    assert!(token.starts_with("sgn_"));
+    let token = bootstrap_operator(&db);
     let host = ServeHost::start(dir, &env);
     let url = host.url();
     assert!(url.starts_with("https://"), "{url}");
@@ -336,21 +320,10 @@ fn serve_refuses_a_signer_that_fails_the_policy() {
     // Anyone may ask /ready: no PCR values, no socket path there.
     assert_eq!(v["reasons"], json!(["signer: attestation refused"]), "{v}");
     // The operator sees why.
-    let token = admin(
-        &db,
-        &[
-            "create-client",
-            "--name",
-            "ops",
-            "--tenant",
-            "ops",
-            "--scopes",
-            "*,operator",
-        ],
-    );
+    let token = bootstrap_operator(&db);
     let (s, status) = call(
         host.url(),
-        Some(token.trim()),
+        Some(token.as_str()),
         "GET",
         "/v1/admin/status",
         None,
@@ -364,7 +337,7 @@ fn serve_refuses_a_signer_that_fails_the_policy() {
     // A client gets the same generic reason.
     let (s, v) = call(
         host.url(),
-        Some(token.trim()),
+        Some(token.as_str()),
         "POST",
         "/v1/wallets",
         Some(json!({"key_type": "p256"})),

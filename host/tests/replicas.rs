@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use signet_proto::audit::AuditEvent;
 
 use common::{
-    admin, assert_ok, audit_verify, call, check_chain, code, create_client, eventually,
-    fetch_audit, fresh_postgres_db, pid_alive, serve_env, sigkill, verify_independently, DevHost,
-    ServeHost, Signer,
+    admin, assert_ok, audit_verify, bootstrap_operator, call, check_chain, code, create_client,
+    eventually, fetch_audit, fresh_postgres_db, pid_alive, serve_env, sigkill,
+    verify_independently, DevHost, ServeHost, Signer,
 };
 
 /// One signer, `n` serve replicas on `db`, an operator token.
@@ -42,20 +42,7 @@ impl Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let signer = Signer::start(tmp.path());
         let policy = signer.policy(tmp.path());
-        let operator = admin(
-            &db,
-            &[
-                "create-client",
-                "--name",
-                "ops",
-                "--tenant",
-                "ops",
-                "--scopes",
-                "*,operator",
-            ],
-        )
-        .trim()
-        .to_owned();
+        let operator = bootstrap_operator(&db);
         let replicas = (0..n)
             .map(|i| {
                 let dir = tmp.path().join(format!("replica-{i}"));

@@ -483,6 +483,27 @@ pub fn admin(db: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `signet-host admin create-client` of an operator (`*,operator`) on `db`,
+/// as the runbook bootstraps `serve`; its token.
+pub fn bootstrap_operator(db: &str) -> String {
+    let token = admin(
+        db,
+        &[
+            "create-client",
+            "--name",
+            "ops",
+            "--tenant",
+            "ops",
+            "--scopes",
+            "*,operator",
+        ],
+    )
+    .trim()
+    .to_owned();
+    assert!(token.starts_with("sgn_"), "{token}");
+    token
+}
+
 /// A fresh PostgreSQL database on the server of `SIGNET_TEST_POSTGRES_URL`
 /// (scripts/test.sh sets it and `SIGNET_REQUIRE_POSTGRES=1`), or `None`,
 /// said loudly, where no server is configured.
