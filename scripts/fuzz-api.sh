@@ -13,7 +13,7 @@ if ! [ -x "$venv/bin/st" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
 fi
-bin="${SIGNET_BIN_DIR:-target/debug}"
+bin="${SIGNET_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}"
 [ -x "$bin/signet-host" ] && [ -x "$bin/signet-enclave" ] || cargo build --locked -p signet-host -p signet-enclave
 data=$(mktemp -d)
 out="$data/host.out"
