@@ -55,28 +55,18 @@ fn a_full_walk_logs_json_lines_with_request_ids_and_no_secret() {
         assert_eq!(s, 201, "{intent}");
         let ticket = intent["ticket"].as_str().unwrap().to_owned();
         let path = format!("/v1/wallets/{id}/sign");
-        assert_eq!(
+        let redeem = || {
             call(
                 &url,
                 Some(&alice),
                 "POST",
                 &path,
-                Some(json!({"ticket": ticket}))
+                Some(json!({"ticket": ticket})),
             )
-            .0,
-            200
-        );
-        assert_eq!(
-            call(
-                &url,
-                Some(&alice),
-                "POST",
-                &path,
-                Some(json!({"ticket": ticket}))
-            )
-            .0,
-            409
-        );
+            .0
+        };
+        assert_eq!(redeem(), 200);
+        assert_eq!(redeem(), 409, "a replay");
         assert_eq!(call(&url, Some(&alice), "POST", &path, Some(body)).0, 200);
         tickets.push(ticket);
     }

@@ -212,27 +212,24 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout);
-            match acceptor {
+            let io: Box<dyn Io> = match acceptor {
                 Some(acceptor) => {
-                    let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await else {
+                    let Ok(Ok(tls)) =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await
+                    else {
                         tracing::debug!(%peer, "TLS handshake failed");
                         return;
                     };
-                    let conn = builder.serve_connection(TokioIo::new(tls), service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => { conn.as_mut().graceful_shutdown(); let _ = conn.await; }
-                    }
+                    Box::new(tls)
                 }
-                None => {
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        _ = stop.changed() => { conn.as_mut().graceful_shutdown(); let _ = conn.await; }
-                    }
-                }
+                None => Box::new(stream),
+            };
+            let conn = builder.serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => { conn.as_mut().graceful_shutdown(); let _ = conn.await; }
             }
         });
         while connections.try_join_next().is_some() {}
@@ -248,6 +245,11 @@ pub async fn serve(
         r.abort();
     }
 }
+
+/// A connection's byte stream: plain TCP or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 /// SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
