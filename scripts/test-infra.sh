@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Checks the deployment code: every .tf parses (python-hcl2), checkov passes
 # (each skipped check is justified inline), the KMS policy test proves the
-# sealing key cannot decrypt without Nitro attestation, and the database test
-# proves the hosts get PostgreSQL over verified TLS with the RDS-managed
-# password (never in plain text) or SQLite on one host with its data on a
-# volume that survives instance replacement (both fail on broken modules).
+# sealing key cannot decrypt without Nitro attestation and this deployment's
+# encryption context, and that retired sealing-key versions are denied to
+# everyone (on the policy JSON rendered by terraform/tests/render_kms_policy.py,
+# whose own tests show it renders what the AWS provider would and refuses what
+# it does not understand), and the database test proves the hosts get
+# PostgreSQL over verified TLS with the RDS-managed password (never in plain
+# text) or SQLite on one host with its data on a volume that survives instance
+# replacement (all fail on broken modules). The user data and enclave image
+# tests check the host's KMS sealing settings, the KMS-only vsock-proxy, no
+# secret at enclave launch, and the image's pinned configuration and required
+# build arguments (eif/Dockerfile, eif/build.sh).
 # Installs its tools into a private virtualenv, idempotently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +22,7 @@ if ! "$venv/bin/python" -c 'import hcl2' >/dev/null 2>&1 || ! [ -x "$venv/bin/ch
   "$venv/bin/pip" install -q --disable-pip-version-check checkov python-hcl2
 fi
 echo "checkov $("$venv/bin/checkov" --version)"
-(cd terraform/tests && "$venv/bin/python" -m unittest -v test_kms_policy test_database)
+(cd terraform/tests && "$venv/bin/python" -m unittest -v test_render_kms_policy test_kms_policy test_database test_user_data test_enclave_image)
 "$venv/bin/python" terraform/tests/check_kms_policy.py terraform/modules/signet
 "$venv/bin/python" terraform/tests/check_database.py terraform/modules/signet terraform/examples/single-region
 "$venv/bin/checkov" -d terraform --framework terraform --quiet --compact --skip-download

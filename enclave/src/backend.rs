@@ -46,13 +46,51 @@ pub trait KeyBackend: Send + Sync {
     /// How many keys the cache can hold (0 = unbounded/not a cache).
     fn capacity(&self) -> usize;
     /// The sealing key version, for backends that seal.
-    fn sealing_key_version(&self) -> Option<u32>;
+    fn sealing_key_version(&self) -> Option<u32> {
+        self.sealing_keys().and_then(|k| k.current_version())
+    }
+    /// The sealing keys, for backends that seal.
+    fn sealing_keys(&self) -> Option<&Arc<SealingKeys>> {
+        None
+    }
+    /// Re-seals a blob under the current sealing key version, inside the
+    /// signer; returns the new blob and the key's public half.
+    fn reseal(&self, _sealed: &SealedKey) -> Result<(SealedKey, Vec<u8>), SignerError> {
+        Err(SignerError::bad_request(
+            "this key backend does not seal keys",
+        ))
+    }
+    /// One page of [`KeyBackend::loaded_ids`] in id order: at most `limit`
+    /// ids after `after`, and the id to continue after if there are more.
+    fn loaded_ids_page(&self, after: Option<&str>, limit: usize) -> (Vec<String>, Option<String>) {
+        page(self.loaded_ids(), after, limit)
+    }
     /// `Some(n)` for backends whose calls block on a device (PKCS#11): they
     /// run on at most `n` dedicated threads, off the async workers, so a slow
     /// HSM never stalls the sockets. `None`: fast in-memory calls, run inline.
     fn blocking_concurrency(&self) -> Option<usize> {
         None
     }
+}
+
+/// Sorts `ids` and cuts the page after `after` of at most `limit` ids.
+#[must_use]
+pub fn page(
+    mut ids: Vec<String>,
+    after: Option<&str>,
+    limit: usize,
+) -> (Vec<String>, Option<String>) {
+    ids.sort_unstable();
+    let start = after.map_or(0, |a| ids.partition_point(|id| id.as_str() <= a));
+    let limit = limit.max(1);
+    let rest = ids.len().saturating_sub(start);
+    let page: Vec<String> = ids.into_iter().skip(start).take(limit).collect();
+    let next = if rest > limit {
+        page.last().cloned()
+    } else {
+        None
+    };
+    (page, next)
 }
 
 /// Checks a key id from the wire.
@@ -75,38 +113,67 @@ pub fn check_key_id(key_id: &str) -> Result<(), SignerError> {
 /// Unsealed keys sit in a bounded LRU cache: an evicted key is dropped (and
 /// zeroized) and comes back through [`KeyBackend::load_sealed`].
 pub struct SoftwareBackend {
-    sealing: SealingKeys,
-    cache: Mutex<LruCache<String, Arc<SoftKey>>>,
+    sealing: Arc<SealingKeys>,
+    /// The cache and the destroyed ids under ONE lock: a load racing a
+    /// destroy re-checks the destroyed ids in the same critical section in
+    /// which it inserts, so a destroyed key never comes back into the cache.
+    state: Mutex<CacheState>,
     capacity: usize,
+}
+
+struct CacheState {
+    cache: LruCache<String, Arc<SoftKey>>,
     /// Ids destroyed during this process's life: their sealed blobs are
-    /// refused even if a host kept a copy. (Across restarts only the host's
-    /// shredding of the blob, or a sealing-key rotation, makes destruction
-    /// final; SECURITY.md says so.)
-    destroyed: Mutex<std::collections::HashSet<String>>,
+    /// refused even if a host kept a copy. (Across restarts, a sealing-key
+    /// rotation followed by the retirement of the old version in the KMS
+    /// key policy makes destruction final; SECURITY.md says so.)
+    destroyed: std::collections::HashSet<String>,
 }
 
 impl SoftwareBackend {
     /// A backend caching at most `capacity` unsealed keys.
     #[must_use]
-    pub fn new(sealing: SealingKeys, capacity: NonZeroUsize) -> Self {
+    pub fn new(sealing: Arc<SealingKeys>, capacity: NonZeroUsize) -> Self {
         Self {
             sealing,
-            cache: Mutex::new(LruCache::new(capacity)),
+            state: Mutex::new(CacheState {
+                cache: LruCache::new(capacity),
+                destroyed: std::collections::HashSet::new(),
+            }),
             capacity: capacity.get(),
-            destroyed: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
-    fn cache(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, LruCache<String, Arc<SoftKey>>>, SignerError> {
-        self.cache
+    fn state(&self) -> Result<std::sync::MutexGuard<'_, CacheState>, SignerError> {
+        self.state
             .lock()
             .map_err(|_| SignerError::new(ErrorCode::Internal, "key cache lock poisoned"))
     }
 
+    fn destroyed_error() -> SignerError {
+        SignerError::new(ErrorCode::KeyNotFound, "key was destroyed")
+    }
+
+    /// The cached key for `sealed`, checking it is not destroyed and of the
+    /// blob's type; `None` if it is not cached.
+    fn cached_for(
+        state: &mut CacheState,
+        sealed: &SealedKey,
+    ) -> Result<Option<Arc<SoftKey>>, SignerError> {
+        if state.destroyed.contains(&sealed.key_id) {
+            return Err(Self::destroyed_error());
+        }
+        match state.cache.get(&sealed.key_id) {
+            Some(key) if key.key_type() != sealed.key_type => Err(SignerError::new(
+                ErrorCode::SealedKeyInvalid,
+                "a key of another type is loaded under this id",
+            )),
+            other => Ok(other.cloned()),
+        }
+    }
+
     fn get(&self, key_id: &str) -> Result<Arc<SoftKey>, SignerError> {
-        self.cache()?.get(key_id).cloned().ok_or_else(|| {
+        self.state()?.cache.get(key_id).cloned().ok_or_else(|| {
             SignerError::new(
                 ErrorCode::KeyNotLoaded,
                 "key is not loaded; send its sealed blob",
@@ -125,14 +192,20 @@ impl KeyBackend for SoftwareBackend {
         let key = SoftKey::generate(key_type);
         let sealed = self.sealing.seal(key_id, key_type, &key.secret_bytes())?;
         let public_key = key.public_key();
-        let mut cache = self.cache()?;
-        if cache.contains(key_id) {
+        let mut state = self.state()?;
+        if state.cache.contains(key_id) {
             return Err(SignerError::new(
                 ErrorCode::KeyExists,
                 "a key with this id is loaded",
             ));
         }
-        cache.put(key_id.to_owned(), Arc::new(key));
+        if state.destroyed.contains(key_id) {
+            return Err(SignerError::new(
+                ErrorCode::KeyExists,
+                "a key with this id was destroyed; ids are not reused",
+            ));
+        }
+        state.cache.put(key_id.to_owned(), Arc::new(key));
         Ok(NewKey {
             public_key,
             sealed: Some(sealed),
@@ -141,38 +214,25 @@ impl KeyBackend for SoftwareBackend {
 
     fn load_sealed(&self, sealed: &SealedKey) -> Result<PublicKeyInfo, SignerError> {
         check_key_id(&sealed.key_id)?;
-        if self
-            .destroyed
-            .lock()
-            .map_or(true, |d| d.contains(&sealed.key_id))
-        {
-            return Err(SignerError::new(
-                ErrorCode::KeyNotFound,
-                "key was destroyed",
-            ));
-        }
-        if let Some(key) = self.cache()?.get(&sealed.key_id).cloned() {
-            if key.key_type() != sealed.key_type {
-                return Err(SignerError::new(
-                    ErrorCode::SealedKeyInvalid,
-                    "a key of another type is loaded under this id",
-                ));
-            }
-            return Ok(PublicKeyInfo {
-                key_id: sealed.key_id.clone(),
-                key_type: key.key_type(),
-                public_key: key.public_key(),
-            });
-        }
-        let secret = self.sealing.unseal(sealed)?;
-        let key = SoftKey::from_secret(sealed.key_type, &secret)?;
-        let info = PublicKeyInfo {
+        let info = |key: &SoftKey| PublicKeyInfo {
             key_id: sealed.key_id.clone(),
             key_type: key.key_type(),
             public_key: key.public_key(),
         };
-        self.cache()?.put(sealed.key_id.clone(), Arc::new(key));
-        Ok(info)
+        if let Some(key) = Self::cached_for(&mut *self.state()?, sealed)? {
+            return Ok(info(&key));
+        }
+        // Unseal outside the lock (it is the slow part), then check again
+        // and insert in one critical section: a destroy that ran meanwhile
+        // wins.
+        let secret = self.sealing.unseal(sealed)?;
+        let key = Arc::new(SoftKey::from_secret(sealed.key_type, &secret)?);
+        let mut state = self.state()?;
+        if let Some(existing) = Self::cached_for(&mut state, sealed)? {
+            return Ok(info(&existing));
+        }
+        state.cache.put(sealed.key_id.clone(), Arc::clone(&key));
+        Ok(info(&key))
     }
 
     fn public_key(&self, key_id: &str) -> Result<(KeyType, Vec<u8>), SignerError> {
@@ -194,24 +254,40 @@ impl KeyBackend for SoftwareBackend {
     fn destroy(&self, key_id: &str) -> Result<bool, SignerError> {
         // Dropping the last Arc zeroizes the key (the curve crates' signing
         // keys zeroize on drop).
-        if let Ok(mut d) = self.destroyed.lock() {
-            d.insert(key_id.to_owned());
-        }
-        Ok(self.cache()?.pop(key_id).is_some())
+        let mut state = self.state()?;
+        state.destroyed.insert(key_id.to_owned());
+        Ok(state.cache.pop(key_id).is_some())
     }
 
     fn loaded_ids(&self) -> Vec<String> {
-        self.cache()
-            .map(|c| c.iter().map(|(k, _)| k.clone()).collect())
+        self.state()
+            .map(|s| s.cache.iter().map(|(k, _)| k.clone()).collect())
             .unwrap_or_default()
+    }
+
+    fn reseal(&self, sealed: &SealedKey) -> Result<(SealedKey, Vec<u8>), SignerError> {
+        check_key_id(&sealed.key_id)?;
+        if self.state()?.destroyed.contains(&sealed.key_id) {
+            return Err(Self::destroyed_error());
+        }
+        let secret = self.sealing.unseal(sealed)?;
+        let key = SoftKey::from_secret(sealed.key_type, &secret)?;
+        let public_key = key.public_key();
+        if self.sealing.current_version() == Some(sealed.sealing_key_version) {
+            return Ok((sealed.clone(), public_key));
+        }
+        let resealed = self
+            .sealing
+            .seal(&sealed.key_id, sealed.key_type, &key.secret_bytes())?;
+        Ok((resealed, public_key))
     }
 
     fn capacity(&self) -> usize {
         self.capacity
     }
 
-    fn sealing_key_version(&self) -> Option<u32> {
-        Some(self.sealing.current_version())
+    fn sealing_keys(&self) -> Option<&Arc<SealingKeys>> {
+        Some(&self.sealing)
     }
 }
 
@@ -223,7 +299,7 @@ mod tests {
 
     fn backend(capacity: usize) -> SoftwareBackend {
         let keys = SealingKeys::new(vec![SealingKey::new(1, &Zeroizing::new([5; 32]))]).unwrap();
-        SoftwareBackend::new(keys, NonZeroUsize::new(capacity).unwrap())
+        SoftwareBackend::new(Arc::new(keys), NonZeroUsize::new(capacity).unwrap())
     }
 
     #[test]
@@ -270,5 +346,89 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_load_racing_a_destroy_never_leaves_the_key_in_the_cache() {
+        // Many rounds of: threads loading the blob while another destroys
+        // it. After the destroy returns, the key must not be (or come back)
+        // in the cache, and later loads are refused.
+        for round in 0..200 {
+            let b = Arc::new(backend(16));
+            let id = format!("k{round}");
+            let sealed = b.generate(&id, KeyType::P256).unwrap().sealed.unwrap();
+            b.state().unwrap().cache.pop(&id);
+            let barrier = Arc::new(std::sync::Barrier::new(5));
+            let loaders: Vec<_> = (0..4)
+                .map(|_| {
+                    let (b, sealed, barrier) =
+                        (Arc::clone(&b), sealed.clone(), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        for _ in 0..5 {
+                            let _ = b.load_sealed(&sealed);
+                        }
+                    })
+                })
+                .collect();
+            barrier.wait();
+            b.destroy(&id).unwrap();
+            for l in loaders {
+                l.join().unwrap();
+            }
+            assert!(
+                !b.loaded_ids().contains(&id),
+                "round {round}: a destroyed key came back into the cache"
+            );
+            assert_eq!(
+                b.load_sealed(&sealed).unwrap_err().code,
+                ErrorCode::KeyNotFound
+            );
+            assert_eq!(b.reseal(&sealed).unwrap_err().code, ErrorCode::KeyNotFound);
+        }
+    }
+
+    #[test]
+    fn reseal_moves_a_blob_to_the_current_version_and_keeps_the_key() {
+        let b = backend(4);
+        let old = b.generate("k1", KeyType::Secp256k1).unwrap();
+        let sealed_v1 = old.sealed.unwrap();
+        b.sealing_keys()
+            .unwrap()
+            .install(SealingKey::new(2, &Zeroizing::new([6; 32])), true)
+            .unwrap();
+        let (v2, public_key) = b.reseal(&sealed_v1).unwrap();
+        assert_eq!(v2.sealing_key_version, 2);
+        assert_eq!(public_key, old.public_key);
+        let (again, _) = b.reseal(&v2).unwrap();
+        assert_eq!(again, v2, "a current blob is returned as is");
+        b.sealing_keys().unwrap().retire(1).unwrap();
+        assert!(b.reseal(&sealed_v1).is_err(), "v1 is gone");
+        b.state().unwrap().cache.pop("k1");
+        assert_eq!(b.load_sealed(&v2).unwrap().public_key, old.public_key);
+    }
+
+    #[test]
+    fn ids_page_in_order_without_gaps_or_repeats() {
+        let ids: Vec<String> = (0..2500).map(|i| format!("id-{i:05}")).rev().collect();
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (got, next) = page(ids.clone(), after.as_deref(), 1000);
+            assert!(got.len() <= 1000);
+            seen.extend(got);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        let mut expected = ids;
+        expected.sort();
+        assert_eq!(seen, expected);
+        assert_eq!(page(vec![], None, 10), (vec![], None));
+        assert_eq!(
+            page(vec!["a".into(), "b".into()], Some("a"), 1),
+            (vec!["b".to_owned()], None)
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod attestor;
 pub mod backend;
 pub mod error;
 pub mod keys;
+pub mod kms;
 pub mod pkcs11;
 pub mod replay;
 pub mod sealing;

@@ -9,19 +9,24 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use signet_enclave::attestor::{Attestor, DevAttestor, NoAttestor, NsmAttestor};
 use signet_enclave::backend::{KeyBackend, SoftwareBackend};
+use signet_enclave::kms::client::{KmsClient, KmsProxy};
+use signet_enclave::kms::sealer::KmsSealer;
 use signet_enclave::pkcs11::Pkcs11Backend;
 use signet_enclave::sealing::{load_or_create_dev_sealing_key, SealingKeys};
 use signet_enclave::server::{serve, ServerLimits};
-use signet_enclave::service::Signer;
+use signet_enclave::service::{Sealing, Signer};
 use signet_enclave::transport::AnyListener;
 use signet_proto::ticket::TicketKeys;
 use signet_proto::{SharedSecret, SignerAddr};
 
 /// The Signet signer: generates and seals keys, verifies tickets, signs, attests.
 ///
-/// Secrets come from the environment, never from flags: INTERNAL_API_KEY (the
-/// host proves knowledge of it in the hello), TICKET_SIGNING_SECRET and, during
-/// rotation, TICKET_SIGNING_SECRET_PREVIOUS.
+/// Secrets never come from flags. With `--secrets env` they come from the
+/// environment: INTERNAL_API_KEY (the host proves knowledge of it in the
+/// hello), TICKET_SIGNING_SECRET and, during rotation,
+/// TICKET_SIGNING_SECRET_PREVIOUS. With `--secrets host` (inside an enclave,
+/// where there is no environment) the host provisions them over the signer
+/// socket after checking this signer's attestation.
 #[derive(Parser, Debug)]
 #[command(name = "signet-enclave", version)]
 struct Args {
@@ -52,6 +57,35 @@ struct Args {
     /// key. INSECURE: anyone who reads it can unseal keys and forge documents.
     #[arg(long, value_name = "DIR")]
     dev_dir: Option<PathBuf>,
+    /// Where the software backend's sealing key comes from: dev (a key file
+    /// in --dev-dir; INSECURE) or kms (a KMS data key released only to this
+    /// attested signer).
+    #[arg(long, value_enum, default_value_t = SealingKind::Dev)]
+    sealing: SealingKind,
+    /// Where the runtime secrets come from: env, or host (provisioned over
+    /// the signer socket before the first hello).
+    #[arg(long, value_enum, default_value_t = SecretsFrom::Env)]
+    secrets: SecretsFrom,
+    /// The KMS key (ARN) that seals the data keys; pinned in the image.
+    #[arg(long, env = "SIGNET_KMS_KEY_ID", value_name = "ARN")]
+    kms_key_id: Option<String>,
+    /// The KMS key's region; the TLS name is kms.REGION.amazonaws.com.
+    #[arg(long, env = "SIGNET_KMS_REGION", value_name = "REGION")]
+    kms_region: Option<String>,
+    /// The host's relay to KMS: vsock://CID:PORT (vsock-proxy) or tcp://HOST:PORT.
+    #[arg(long, env = "SIGNET_KMS_PROXY", value_name = "ADDR")]
+    kms_proxy: Option<KmsProxy>,
+    /// An extra TLS root for KMS (tests and dev, with the project's KMS).
+    #[arg(long, value_name = "PEM")]
+    kms_ca: Option<PathBuf>,
+    /// The deployment's name, bound into the KMS encryption context.
+    #[arg(
+        long,
+        env = "SIGNET_DEPLOYMENT",
+        value_name = "NAME",
+        default_value = "signet"
+    )]
+    deployment: String,
     /// Unsealed keys kept in memory; others are reloaded from sealed blobs.
     #[arg(long, default_value_t = NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN))]
     key_cache_size: NonZeroUsize,
@@ -78,6 +112,22 @@ enum BackendKind {
     Software,
     /// Keys generated and used inside a PKCS#11 HSM (non-extractable token objects).
     Pkcs11,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SealingKind {
+    /// A key file in --dev-dir (INSECURE).
+    Dev,
+    /// A KMS data key obtained under attestation.
+    Kms,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SecretsFrom {
+    /// The process environment.
+    Env,
+    /// Provisioned by the host after it checked this signer's attestation.
+    Host,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,10 +173,6 @@ fn secret(name: &str, dev: bool) -> Result<Option<SharedSecret>, String> {
 
 fn build(args: &Args) -> Result<(Signer, bool), String> {
     let dev = args.attestation == AttestationKind::Dev;
-    let internal = secret("INTERNAL_API_KEY", dev)?.ok_or("INTERNAL_API_KEY is not set")?;
-    let ticket = secret("TICKET_SIGNING_SECRET", dev)?.ok_or("TICKET_SIGNING_SECRET is not set")?;
-    let previous = secret("TICKET_SIGNING_SECRET_PREVIOUS", dev)?;
-
     let attestor: Arc<dyn Attestor> = match args.attestation {
         AttestationKind::Nsm => Arc::new(NsmAttestor::open()?),
         AttestationKind::Dev => {
@@ -144,19 +190,57 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
             Arc::new(NoAttestor)
         }
     };
+    let mut sealing = Sealing::Local;
     let backend: Arc<dyn KeyBackend> = match args.backend {
         BackendKind::Software => {
-            let dir = args.dev_dir.as_ref().ok_or(
-                "the software backend needs a sealing key: --dev-dir DIR (INSECURE dev sealing key file); \
-                 KMS-provisioned sealing keys are not available in this build",
-            )?;
-            let key = load_or_create_dev_sealing_key(dir)
-                .map_err(|e| format!("dev sealing key in {}: {e}", dir.display()))?;
-            tracing::warn!(dir = %dir.display(), "INSECURE dev sealing key: anyone who reads this file can unseal every key");
-            let sealing = SealingKeys::new(vec![key]).map_err(|e| e.to_string())?;
-            Arc::new(SoftwareBackend::new(sealing, args.key_cache_size))
+            let keys = match args.sealing {
+                SealingKind::Dev => {
+                    let dir = args.dev_dir.as_ref().ok_or(
+                        "the software backend needs a sealing key: --sealing kms (a KMS data key \
+                         released under attestation), or --dev-dir DIR (an INSECURE dev key file)",
+                    )?;
+                    let key = load_or_create_dev_sealing_key(dir)
+                        .map_err(|e| format!("dev sealing key in {}: {e}", dir.display()))?;
+                    tracing::warn!(dir = %dir.display(), "INSECURE dev sealing key: anyone who reads this file can unseal every key");
+                    Arc::new(SealingKeys::new(vec![key]).map_err(|e| e.to_string())?)
+                }
+                SealingKind::Kms => {
+                    if args.attestation == AttestationKind::None {
+                        return Err("--sealing kms needs attestation (KMS releases the key only to an attested signer)".into());
+                    }
+                    let key_id = args
+                        .kms_key_id
+                        .as_deref()
+                        .ok_or("--sealing kms needs --kms-key-id ARN")?;
+                    let region = args
+                        .kms_region
+                        .as_deref()
+                        .ok_or("--sealing kms needs --kms-region REGION")?;
+                    let proxy = args.kms_proxy.clone().ok_or(
+                        "--sealing kms needs --kms-proxy vsock://CID:PORT|tcp://HOST:PORT",
+                    )?;
+                    let client = KmsClient::new(key_id, region, proxy, args.kms_ca.as_deref())?;
+                    let keys = Arc::new(SealingKeys::empty());
+                    let sealer = KmsSealer::new(
+                        client,
+                        Arc::clone(&attestor),
+                        Arc::clone(&keys),
+                        &args.deployment,
+                    )?;
+                    tracing::info!(key = key_id, region, deployment = %args.deployment, "KMS sealing: waiting for the host to have the sealing keys unsealed");
+                    sealing = Sealing::Kms(Arc::new(sealer));
+                    keys
+                }
+            };
+            Arc::new(SoftwareBackend::new(keys, args.key_cache_size))
         }
         BackendKind::Pkcs11 => {
+            if args.sealing == SealingKind::Kms {
+                return Err(
+                    "--sealing kms is for the software backend; PKCS#11 keys never leave the HSM"
+                        .into(),
+                );
+            }
             let module = args
                 .pkcs11_module
                 .as_ref()
@@ -174,13 +258,35 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
             Arc::new(backend)
         }
     };
-    let signer = Signer::new(
-        backend,
-        attestor,
-        TicketKeys::new(ticket, previous),
-        internal,
-        args.replay_cache_size,
-    );
+    let signer = match args.secrets {
+        SecretsFrom::Env => {
+            let internal = secret("INTERNAL_API_KEY", dev)?.ok_or("INTERNAL_API_KEY is not set")?;
+            let ticket =
+                secret("TICKET_SIGNING_SECRET", dev)?.ok_or("TICKET_SIGNING_SECRET is not set")?;
+            let previous = secret("TICKET_SIGNING_SECRET_PREVIOUS", dev)?;
+            Signer::new(
+                backend,
+                attestor,
+                TicketKeys::new(ticket, previous),
+                internal,
+                args.replay_cache_size,
+            )
+            .with_sealing(sealing)
+        }
+        SecretsFrom::Host => {
+            for name in [
+                "INTERNAL_API_KEY",
+                "TICKET_SIGNING_SECRET",
+                "TICKET_SIGNING_SECRET_PREVIOUS",
+            ] {
+                if std::env::var_os(name).is_some() {
+                    return Err(format!("{name} is set, but --secrets host: the host provisions the secrets; unset it"));
+                }
+            }
+            tracing::info!("waiting for the host to provision the runtime secrets");
+            Signer::awaiting_secrets(backend, attestor, sealing, args.replay_cache_size, dev)
+        }
+    };
     Ok((signer, dev))
 }
 

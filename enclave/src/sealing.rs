@@ -50,10 +50,16 @@ impl SealingKey {
 }
 
 /// The sealing keys a signer holds: the current one seals; every held version
-/// unseals (rotation re-seals under the current one).
-#[derive(Debug)]
+/// unseals (rotation re-seals under the current one). With KMS sealing the
+/// set starts empty and fills when the host has the signer unseal it.
+#[derive(Debug, Default)]
 pub struct SealingKeys {
-    current: u32,
+    inner: std::sync::RwLock<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    current: Option<u32>,
     keys: BTreeMap<u32, SealingKey>,
 }
 
@@ -69,6 +75,10 @@ fn aad(key_id: &str, key_type: KeyType, version: u32) -> Vec<u8> {
     aad
 }
 
+fn poisoned() -> SignerError {
+    SignerError::new(ErrorCode::Internal, "sealing key lock poisoned")
+}
+
 impl SealingKeys {
     /// Holds `keys`; the highest version seals.
     pub fn new(keys: Vec<SealingKey>) -> Result<Self, SignerError> {
@@ -77,13 +87,81 @@ impl SealingKeys {
             .keys()
             .next_back()
             .ok_or_else(|| SignerError::new(ErrorCode::Internal, "no sealing key"))?;
-        Ok(Self { current, keys })
+        Ok(Self {
+            inner: std::sync::RwLock::new(Held {
+                current: Some(current),
+                keys,
+            }),
+        })
     }
 
-    /// The sealing version new keys get.
+    /// No key yet (KMS sealing before the host has the signer unseal).
     #[must_use]
-    pub fn current_version(&self) -> u32 {
-        self.current
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Adds a version; with `current`, new keys are sealed under it from now
+    /// on (unless a higher version is current). A version already held is
+    /// kept as it is: blobs may already be sealed under it.
+    pub fn install(&self, key: SealingKey, current: bool) -> Result<(), SignerError> {
+        let mut held = self.inner.write().map_err(|_| poisoned())?;
+        let version = key.version;
+        held.keys.entry(version).or_insert(key);
+        if current && held.current.is_none_or(|c| c < version) {
+            held.current = Some(version);
+        }
+        Ok(())
+    }
+
+    /// Makes the held `version` the one new keys are sealed under (never
+    /// lower than the current one).
+    pub fn make_current(&self, version: u32) -> Result<(), SignerError> {
+        let mut held = self.inner.write().map_err(|_| poisoned())?;
+        if !held.keys.contains_key(&version) {
+            return Err(SignerError::new(
+                ErrorCode::Internal,
+                "sealing key version not held",
+            ));
+        }
+        if held.current.is_none_or(|c| c < version) {
+            held.current = Some(version);
+        }
+        Ok(())
+    }
+
+    /// Whether `version` is held.
+    #[must_use]
+    pub fn holds(&self, version: u32) -> bool {
+        self.inner
+            .read()
+            .is_ok_and(|held| held.keys.contains_key(&version))
+    }
+
+    /// Forgets `version` (zeroizing it); the current version cannot be retired.
+    pub fn retire(&self, version: u32) -> Result<bool, SignerError> {
+        let mut held = self.inner.write().map_err(|_| poisoned())?;
+        if held.current == Some(version) {
+            return Err(SignerError::bad_request(
+                "the current sealing key version cannot be retired",
+            ));
+        }
+        Ok(held.keys.remove(&version).is_some())
+    }
+
+    /// The sealing version new keys get; `None` before any key is held.
+    #[must_use]
+    pub fn current_version(&self) -> Option<u32> {
+        self.inner.read().ok().and_then(|held| held.current)
+    }
+
+    /// Every version held, ascending.
+    #[must_use]
+    pub fn versions(&self) -> Vec<u32> {
+        self.inner
+            .read()
+            .map(|held| held.keys.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Seals `secret` for `key_id`/`key_type` under the current key.
@@ -93,13 +171,19 @@ impl SealingKeys {
         key_type: KeyType,
         secret: &[u8],
     ) -> Result<SealedKey, SignerError> {
-        let key = self
-            .keys
-            .get(&self.current)
-            .ok_or_else(|| SignerError::new(ErrorCode::Internal, "no current sealing key"))?;
+        let held = self.inner.read().map_err(|_| poisoned())?;
+        let (current, key) = held
+            .current
+            .and_then(|c| held.keys.get(&c).map(|k| (c, k)))
+            .ok_or_else(|| {
+                SignerError::new(
+                    ErrorCode::SealingUnavailable,
+                    "the signer has no sealing key yet",
+                )
+            })?;
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
-        let aad = aad(key_id, key_type, self.current);
+        let aad = aad(key_id, key_type, current);
         let ciphertext = key
             .cipher
             .encrypt(
@@ -112,7 +196,7 @@ impl SealingKeys {
             .map_err(|_| SignerError::new(ErrorCode::Internal, "sealing failed"))?;
         Ok(SealedKey {
             format: SEALED_FORMAT,
-            sealing_key_version: self.current,
+            sealing_key_version: current,
             key_id: key_id.to_owned(),
             key_type,
             nonce: nonce.to_vec(),
@@ -132,8 +216,16 @@ impl SealingKeys {
             .as_slice()
             .try_into()
             .map_err(|_| invalid("nonce must be 12 bytes"))?;
-        let key = self.keys.get(&sealed.sealing_key_version).ok_or_else(|| {
-            invalid("sealed under a sealing key version this signer does not hold")
+        let held = self.inner.read().map_err(|_| poisoned())?;
+        let key = held.keys.get(&sealed.sealing_key_version).ok_or_else(|| {
+            if held.current.is_none() {
+                SignerError::new(
+                    ErrorCode::SealingUnavailable,
+                    "the signer has no sealing key yet",
+                )
+            } else {
+                invalid("sealed under a sealing key version this signer does not hold")
+            }
         })?;
         let aad = aad(&sealed.key_id, sealed.key_type, sealed.sealing_key_version);
         key.cipher
@@ -255,7 +347,7 @@ mod tests {
             SealingKey::new(2, &Zeroizing::new([2; 32])),
         ])
         .unwrap();
-        assert_eq!(both.current_version(), 2);
+        assert_eq!(both.current_version(), Some(2));
         assert_eq!(both.unseal(&sealed).unwrap().as_slice(), &[3; 32]);
         assert_eq!(
             both.seal("w1", KeyType::Ed25519, &[3; 32])
@@ -263,6 +355,34 @@ mod tests {
                 .sealing_key_version,
             2
         );
+    }
+
+    #[test]
+    fn an_empty_set_refuses_until_a_key_is_installed_and_retired_versions_unseal_nothing() {
+        let keys = SealingKeys::empty();
+        assert_eq!(keys.current_version(), None);
+        assert_eq!(
+            keys.seal("w1", KeyType::P256, &[1; 32]).unwrap_err().code,
+            ErrorCode::SealingUnavailable
+        );
+        keys.install(SealingKey::new(1, &Zeroizing::new([1; 32])), true)
+            .unwrap();
+        let old = keys.seal("w1", KeyType::P256, &[1; 32]).unwrap();
+        keys.install(SealingKey::new(2, &Zeroizing::new([2; 32])), true)
+            .unwrap();
+        assert_eq!(keys.current_version(), Some(2));
+        assert_eq!(keys.versions(), vec![1, 2]);
+        assert!(keys.retire(2).is_err(), "the current version stays");
+        assert!(keys.retire(1).unwrap());
+        assert_eq!(
+            keys.unseal(&old).unwrap_err().code,
+            ErrorCode::SealedKeyInvalid
+        );
+        // An older version installed later does not become current.
+        keys.install(SealingKey::new(1, &Zeroizing::new([1; 32])), true)
+            .unwrap();
+        assert_eq!(keys.current_version(), Some(2));
+        assert!(keys.unseal(&old).is_ok());
     }
 
     #[test]

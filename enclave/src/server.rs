@@ -102,44 +102,66 @@ async fn serve_connection(
 
     let mut challenge = vec![0u8; 32];
     rand_core::OsRng.fill_bytes(&mut challenge);
+    let provisioning = signer.needs_provisioning();
     send(
         0,
         Response::Challenge {
             version: PROTOCOL_VERSION,
             challenge: challenge.clone(),
+            provisioning,
         },
     )
     .await;
 
+    // A signer waiting for its secrets answers an `Attest` and the
+    // `Provision` before the hello; everything within the hello timeout.
+    let deadline = tokio::time::Instant::now() + limits.hello_timeout;
     let mut buf = Vec::new();
-    let hello =
-        tokio::time::timeout(limits.hello_timeout, frame::read_frame(&mut read, &mut buf)).await;
-    let hello_id_and_request = match hello {
-        Ok(Ok(true)) => frame::decode::<Request>(&buf).map_err(|e| e.to_string()),
-        Ok(Ok(false)) => Err("closed before hello".to_owned()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("hello timed out".to_owned()),
-    };
-    let authenticated = match hello_id_and_request {
-        Ok(Envelope { id, body }) => match signer.hello(&challenge, body) {
+    let mut pre_hello = 0;
+    let authenticated = loop {
+        let frame = tokio::time::timeout_at(deadline, frame::read_frame(&mut read, &mut buf)).await;
+        let request = match frame {
+            Ok(Ok(true)) => frame::decode::<Request>(&buf).map_err(|e| e.to_string()),
+            Ok(Ok(false)) => Err("closed before hello".to_owned()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("hello timed out".to_owned()),
+        };
+        let Envelope { id, body } = match request {
+            Ok(envelope) => envelope,
+            Err(reason) => {
+                tracing::warn!(%reason, "hello failed");
+                send(
+                    0,
+                    Response::error(ErrorCode::Unauthenticated, "a valid hello is required"),
+                )
+                .await;
+                break false;
+            }
+        };
+        if provisioning && !matches!(body, Request::Hello { .. }) && pre_hello < 4 {
+            pre_hello += 1;
+            match signer.pre_hello(body) {
+                Ok(response) => {
+                    send(id, response).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(code = %e.code, reason = %e.message, "pre-hello request refused");
+                    send(id, e.into_response()).await;
+                    break false;
+                }
+            }
+        }
+        match signer.hello(&challenge, body) {
             Ok(response) => {
                 send(id, response).await;
-                true
+                break true;
             }
             Err(e) => {
                 tracing::warn!(code = %e.code, "hello refused");
                 send(id, e.into_response()).await;
-                false
+                break false;
             }
-        },
-        Err(reason) => {
-            tracing::warn!(%reason, "hello failed");
-            send(
-                0,
-                Response::error(ErrorCode::Unauthenticated, "a valid hello is required"),
-            )
-            .await;
-            false
         }
     };
 

@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest as _, Sha256};
 use signet_attestation::{key_binding, signature_binding};
 use signet_proto::message::{
-    GeneratedKey, HelloInfo, PublicKeyInfo, SignRequest, SignatureInfo, SignerStatus,
-    HELLO_NONCE_LEN, MAX_MESSAGE_LEN, PROTOCOL_VERSION,
+    GeneratedKey, HelloInfo, ProvisionSecrets, PublicKeyInfo, SealingState, SignRequest,
+    SignatureInfo, SignerStatus, HELLO_NONCE_LEN, MAX_LIST_PAGE, MAX_MESSAGE_LEN, PROTOCOL_VERSION,
 };
 use signet_proto::ticket::{Expected, TicketKeys};
 use signet_proto::{hello, ErrorCode, Request, Response, SharedSecret};
@@ -16,18 +16,66 @@ use signet_proto::{hello, ErrorCode, Request, Response, SharedSecret};
 use crate::attestor::Attestor;
 use crate::backend::{check_key_id, KeyBackend};
 use crate::error::SignerError;
+use crate::kms::sealer::KmsSealer;
 use crate::replay::ReplayCache;
 
 /// Longest caller nonce accepted in an attestation request (NSM limit).
 pub const MAX_NONCE_LEN: usize = 512;
 
+/// The signer's runtime secrets.
+pub struct Secrets {
+    /// Verifies tickets.
+    pub tickets: TicketKeys,
+    /// The hello's shared key.
+    pub internal_api_key: SharedSecret,
+}
+
+impl Secrets {
+    /// Secrets handed over by the host (`--secrets host`); weak ones are
+    /// refused unless `allow_weak` (dev attestation).
+    pub fn from_provisioned(p: &ProvisionSecrets, allow_weak: bool) -> Result<Self, SignerError> {
+        let one = |name: &str, bytes: &[u8]| -> Result<SharedSecret, SignerError> {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| SignerError::bad_request(format!("{name} is not UTF-8")))?;
+            match SharedSecret::from_config(text) {
+                Ok(s) => Ok(s),
+                Err(_) if allow_weak && !bytes.is_empty() => {
+                    Ok(SharedSecret::new_unchecked(bytes.to_vec()))
+                }
+                Err(e) => Err(SignerError::bad_request(format!("{name} {e}"))),
+            }
+        };
+        let previous = p
+            .ticket_signing_secret_previous
+            .as_deref()
+            .map(|b| one("TICKET_SIGNING_SECRET_PREVIOUS", b))
+            .transpose()?;
+        Ok(Self {
+            tickets: TicketKeys::new(
+                one("TICKET_SIGNING_SECRET", &p.ticket_signing_secret)?,
+                previous,
+            ),
+            internal_api_key: one("INTERNAL_API_KEY", &p.internal_api_key)?,
+        })
+    }
+}
+
+/// How the signer's sealing keys come.
+pub enum Sealing {
+    /// A dev key file, or a backend that does not seal (PKCS#11).
+    Local,
+    /// KMS, through the host's relay.
+    Kms(Arc<KmsSealer>),
+}
+
 /// Everything a signer needs to answer requests.
 pub struct Signer {
     backend: Arc<dyn KeyBackend>,
     attestor: Arc<dyn Attestor>,
-    tickets: TicketKeys,
+    secrets: std::sync::OnceLock<Secrets>,
+    allow_weak_secrets: bool,
+    sealing: Sealing,
     replay: ReplayCache,
-    internal_api_key: SharedSecret,
     started: Instant,
     /// Bounds the dedicated threads of a blocking backend.
     blocking: Option<Arc<tokio::sync::Semaphore>>,
@@ -49,6 +97,24 @@ impl Signer {
         internal_api_key: SharedSecret,
         replay_capacity: usize,
     ) -> Self {
+        let signer =
+            Self::awaiting_secrets(backend, attestor, Sealing::Local, replay_capacity, false);
+        let _ = signer.secrets.set(Secrets {
+            tickets,
+            internal_api_key,
+        });
+        signer
+    }
+
+    /// A signer that gets its secrets from the host (`--secrets host`): it
+    /// answers only a pre-hello `Attest` and `Provision` until then.
+    pub fn awaiting_secrets(
+        backend: Arc<dyn KeyBackend>,
+        attestor: Arc<dyn Attestor>,
+        sealing: Sealing,
+        replay_capacity: usize,
+        allow_weak_secrets: bool,
+    ) -> Self {
         let blocking = backend
             .blocking_concurrency()
             .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
@@ -56,10 +122,80 @@ impl Signer {
             blocking,
             backend,
             attestor,
-            tickets,
+            secrets: std::sync::OnceLock::new(),
+            allow_weak_secrets,
+            sealing,
             replay: ReplayCache::new(replay_capacity),
-            internal_api_key,
             started: Instant::now(),
+        }
+    }
+
+    /// With secrets from the environment, and `sealing`.
+    #[must_use]
+    pub fn with_sealing(mut self, sealing: Sealing) -> Self {
+        self.sealing = sealing;
+        self
+    }
+
+    /// Whether the signer still waits for its secrets.
+    #[must_use]
+    pub fn needs_provisioning(&self) -> bool {
+        self.secrets.get().is_none()
+    }
+
+    /// Answers a frame sent before the hello of a signer that waits for its
+    /// secrets: an `Attest` without key (so the host can check what it is
+    /// about to trust) or the `Provision` itself (accepted once).
+    pub fn pre_hello(&self, request: Request) -> Result<Response, SignerError> {
+        if !self.needs_provisioning() {
+            return Err(SignerError::new(
+                ErrorCode::Unauthenticated,
+                "the first message must be a hello",
+            ));
+        }
+        match request {
+            Request::Attest {
+                nonce,
+                key_id: None,
+            } => self.attest(nonce.as_deref(), None),
+            Request::Provision(secrets) => {
+                let secrets = Secrets::from_provisioned(&secrets, self.allow_weak_secrets)?;
+                if self.secrets.set(secrets).is_err() {
+                    return Err(SignerError::new(
+                        ErrorCode::Unauthenticated,
+                        "this signer was already provisioned",
+                    ));
+                }
+                tracing::info!("runtime secrets provisioned by the host");
+                Ok(Response::Provisioned)
+            }
+            _ => Err(SignerError::new(
+                ErrorCode::Unauthenticated,
+                "this signer waits for its secrets: attest, then provision",
+            )),
+        }
+    }
+
+    fn secrets(&self) -> Result<&Secrets, SignerError> {
+        self.secrets.get().ok_or_else(|| {
+            SignerError::new(
+                ErrorCode::Unauthenticated,
+                "this signer waits for its secrets",
+            )
+        })
+    }
+
+    /// The sealing keys (software backend).
+    #[must_use]
+    pub fn sealing_state(&self) -> Option<SealingState> {
+        match &self.sealing {
+            Sealing::Kms(kms) => Some(kms.state()),
+            Sealing::Local => self.backend.sealing_keys().map(|keys| SealingState {
+                mode: "dev".into(),
+                current: keys.current_version(),
+                versions: keys.versions(),
+                kms_key_id: None,
+            }),
         }
     }
 
@@ -88,8 +224,14 @@ impl Signer {
                 format!("this signer speaks protocol version {PROTOCOL_VERSION}"),
             ));
         }
+        let secrets = self.secrets()?;
         if client_nonce.len() != HELLO_NONCE_LEN
-            || !hello::verify_host_proof(&self.internal_api_key, challenge, &client_nonce, &proof)
+            || !hello::verify_host_proof(
+                &secrets.internal_api_key,
+                challenge,
+                &client_nonce,
+                &proof,
+            )
         {
             return Err(SignerError::new(
                 ErrorCode::Unauthenticated,
@@ -99,11 +241,12 @@ impl Signer {
         let attestation = self.attestor.attest(None, None, Some(&client_nonce))?;
         Ok(Response::Hello(HelloInfo {
             version: PROTOCOL_VERSION,
-            proof: hello::signer_proof(&self.internal_api_key, challenge, &client_nonce),
+            proof: hello::signer_proof(&secrets.internal_api_key, challenge, &client_nonce),
             attestation,
             backend: self.backend.name().to_owned(),
             attestation_mode: self.attestor.mode().to_owned(),
             sealing_key_version: self.backend.sealing_key_version(),
+            sealing: self.sealing_state(),
         }))
     }
 
@@ -111,6 +254,15 @@ impl Signer {
     /// inline for in-memory backends, on a bounded set of dedicated threads
     /// for blocking ones (PKCS#11).
     pub async fn serve(self: Arc<Self>, request: Request) -> Response {
+        if let Request::Unseal(unseal) = request {
+            let result = match &self.sealing {
+                Sealing::Kms(kms) => kms.unseal(unseal).await.map(Response::Unsealed),
+                Sealing::Local => Err(SignerError::bad_request(
+                    "this signer does not use KMS sealing (--sealing kms)",
+                )),
+            };
+            return result.unwrap_or_else(SignerError::into_response);
+        }
         let Some(gate) = self.blocking.clone() else {
             return self.handle(request);
         };
@@ -125,16 +277,28 @@ impl Signer {
     /// Answers one request of an authenticated connection.
     pub fn handle(&self, request: Request) -> Response {
         let result = match request {
-            Request::Hello { .. } => Err(SignerError::bad_request("hello was already done")),
+            Request::Hello { .. } | Request::Provision(_) => {
+                Err(SignerError::bad_request("hello was already done"))
+            }
+            Request::Unseal(_) => Err(SignerError::bad_request("unseal is served asynchronously")),
+            Request::Reseal { sealed } => self
+                .backend
+                .reseal(&sealed)
+                .map(|(sealed, public_key)| Response::Resealed { sealed, public_key }),
+            Request::RetireSealingKey { version } => self.retire(version),
             Request::Generate { key_id, key_type } => self.generate(&key_id, key_type),
             Request::LoadSealed { sealed } => {
                 self.backend.load_sealed(&sealed).map(Response::Loaded)
             }
             Request::Sign(sign) => self.sign(sign),
             Request::Destroy { key_id } => self.destroy(&key_id),
-            Request::List => Ok(Response::Keys {
-                key_ids: self.backend.loaded_ids(),
-            }),
+            Request::List { after, limit } => {
+                let limit = limit.unwrap_or(MAX_LIST_PAGE).clamp(1, MAX_LIST_PAGE);
+                let (key_ids, next) = self
+                    .backend
+                    .loaded_ids_page(after.as_deref(), limit as usize);
+                Ok(Response::Keys { key_ids, next })
+            }
             Request::Status => Ok(self.status()),
             Request::Attest { nonce, key_id } => self.attest(nonce.as_deref(), key_id.as_deref()),
         };
@@ -191,6 +355,7 @@ impl Signer {
         };
         let now = now_s();
         let claims = self
+            .secrets()?
             .tickets
             .verify(
                 &req.ticket,
@@ -230,6 +395,19 @@ impl Signer {
         }))
     }
 
+    fn retire(&self, version: u32) -> Result<Response, SignerError> {
+        let keys = self
+            .backend
+            .sealing_keys()
+            .ok_or_else(|| SignerError::bad_request("this key backend does not seal keys"))?;
+        if keys.retire(version)? {
+            tracing::info!(version, "sealing key version retired");
+        }
+        self.sealing_state()
+            .map(Response::Sealing)
+            .ok_or_else(|| SignerError::bad_request("this key backend does not seal keys"))
+    }
+
     fn destroy(&self, key_id: &str) -> Result<Response, SignerError> {
         check_key_id(key_id)?;
         let was_loaded = self.backend.destroy(key_id)?;
@@ -264,6 +442,7 @@ impl Signer {
             key_cache_capacity: self.backend.capacity() as u64,
             replay_cache_entries: self.replay.len() as u64,
             sealing_key_version: self.backend.sealing_key_version(),
+            sealing: self.sealing_state(),
             uptime_seconds: self.started.elapsed().as_secs(),
         })
     }

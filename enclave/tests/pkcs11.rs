@@ -175,8 +175,15 @@ async fn conformance_on_softhsm() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::KeyNotFound));
-    match client.call(Request::List).await.unwrap() {
-        Response::Keys { mut key_ids } => {
+    match client
+        .call(Request::List {
+            after: None,
+            limit: None,
+        })
+        .await
+        .unwrap()
+    {
+        Response::Keys { mut key_ids, .. } => {
             key_ids.sort();
             assert_eq!(key_ids, ["hsm-0", "hsm-2"]);
         }

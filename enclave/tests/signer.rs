@@ -337,7 +337,10 @@ async fn oversized_and_garbage_frames_close_only_their_connection() {
     let mut raw = raw_authenticated(&signer).await;
     let bogus = frame::encode(&Envelope {
         id: 3,
-        body: Response::Keys { key_ids: vec![] },
+        body: Response::Keys {
+            key_ids: vec![],
+            next: None,
+        },
     })
     .unwrap();
     raw.write_all(&bogus).await.unwrap();
@@ -528,8 +531,15 @@ async fn destroy_status_list_and_attest() {
         ErrorCode::BadRequest
     );
 
-    match client.call(Request::List).await.unwrap() {
-        Response::Keys { mut key_ids } => {
+    match client
+        .call(Request::List {
+            after: None,
+            limit: None,
+        })
+        .await
+        .unwrap()
+    {
+        Response::Keys { mut key_ids, .. } => {
             key_ids.sort();
             assert_eq!(key_ids, ["d1", "d2"]);
         }

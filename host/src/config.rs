@@ -44,6 +44,11 @@ pub const VARIABLES: &[&str] = &[
     "AUDIT_EXPORT_URL",
     "AUDIT_EXPORT_TOKEN",
     "AUDIT_EXPORT_CA_FILE",
+    "SIGNET_SEALING",
+    "KMS_KEY_ID",
+    "AWS_REGION",
+    "KMS_ENDPOINT",
+    "KMS_CA_FILE",
 ];
 
 /// A configuration problem, naming the variable.
@@ -164,6 +169,77 @@ pub enum AttestationCheck {
     InsecureSkip,
 }
 
+/// Where the signer's sealing key comes from (`SIGNET_SEALING`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SealingConfig {
+    /// A dev key file in the signer's dev directory (INSECURE).
+    Dev,
+    /// A KMS data key the signer obtains under attestation.
+    Kms(KmsConfig),
+}
+
+/// KMS sealing settings of the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KmsConfig {
+    /// `KMS_KEY_ID`: the key ARN; the signer's pinned one must be the same.
+    pub key_id: String,
+    /// `AWS_REGION`.
+    pub region: String,
+    /// `KMS_ENDPOINT` (dev and tests): where `signet-host dev` relays the
+    /// signer's KMS connections (in Nitro, vsock-proxy relays them).
+    pub endpoint: Option<String>,
+    /// `KMS_CA_FILE` (dev and tests): an extra TLS root the dev signer trusts.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn sealing(source: &Source) -> Result<SealingConfig, ConfigError> {
+    match source.get("SIGNET_SEALING") {
+        None | Some("dev") => Ok(SealingConfig::Dev),
+        Some("kms") => {
+            let key_id = source.get("KMS_KEY_ID").ok_or_else(|| {
+                err(
+                    "KMS_KEY_ID",
+                    "is required with SIGNET_SEALING=kms (the key ARN)",
+                )
+            })?;
+            let mut parts = key_id.split(':');
+            let arn_region = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some("arn"), Some(_), Some("kms"), Some(region)) if key_id.contains(":key/") => {
+                    region
+                }
+                _ => {
+                    return Err(err(
+                        "KMS_KEY_ID",
+                        "must be a key ARN: arn:aws:kms:REGION:ACCOUNT:key/ID",
+                    ))
+                }
+            };
+            let region = source.get("AWS_REGION").unwrap_or(arn_region);
+            if region != arn_region {
+                return Err(err(
+                    "AWS_REGION",
+                    format!("is {region} but the key is in {arn_region}"),
+                ));
+            }
+            let endpoint = source.get("KMS_ENDPOINT").map(str::to_owned);
+            if let Some(e) = &endpoint {
+                if e.rsplit_once(':')
+                    .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+                {
+                    return Err(err("KMS_ENDPOINT", "must be HOST:PORT"));
+                }
+            }
+            Ok(SealingConfig::Kms(KmsConfig {
+                key_id: key_id.to_owned(),
+                region: region.to_owned(),
+                endpoint,
+                ca_file: source.get("KMS_CA_FILE").map(PathBuf::from),
+            }))
+        }
+        Some(_) => Err(err("SIGNET_SEALING", "must be dev or kms")),
+    }
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -217,6 +293,8 @@ pub struct Config {
     pub auth_failures_per_peer: u64,
     /// `json` or `text`.
     pub log_json: bool,
+    /// Where the signer's sealing key comes from.
+    pub sealing: SealingConfig,
 }
 
 fn secret(
@@ -362,6 +440,7 @@ impl Config {
                 Some(_) => return Err(err("METRICS_REQUIRE_API_KEY", "must be true or false")),
             },
             log_json,
+            sealing: sealing(source)?,
         })
     }
 }
@@ -556,6 +635,48 @@ mod tests {
                 port: 5000
             }
         );
+    }
+
+    #[test]
+    fn kms_sealing_needs_a_key_arn_in_its_region() {
+        assert_eq!(with(&[]).unwrap().sealing, SealingConfig::Dev);
+        let arn = "arn:aws:kms:eu-west-1:111122223333:key/k1";
+        let c = with(&[("SIGNET_SEALING", "kms"), ("KMS_KEY_ID", arn)]).unwrap();
+        assert_eq!(
+            c.sealing,
+            SealingConfig::Kms(KmsConfig {
+                key_id: arn.into(),
+                region: "eu-west-1".into(),
+                endpoint: None,
+                ca_file: None
+            })
+        );
+        for (extra, variable) in [
+            (vec![("SIGNET_SEALING", "hsm")], "SIGNET_SEALING"),
+            (vec![("SIGNET_SEALING", "kms")], "KMS_KEY_ID"),
+            (
+                vec![("SIGNET_SEALING", "kms"), ("KMS_KEY_ID", "alias/x")],
+                "KMS_KEY_ID",
+            ),
+            (
+                vec![
+                    ("SIGNET_SEALING", "kms"),
+                    ("KMS_KEY_ID", arn),
+                    ("AWS_REGION", "us-east-1"),
+                ],
+                "AWS_REGION",
+            ),
+            (
+                vec![
+                    ("SIGNET_SEALING", "kms"),
+                    ("KMS_KEY_ID", arn),
+                    ("KMS_ENDPOINT", "nowhere"),
+                ],
+                "KMS_ENDPOINT",
+            ),
+        ] {
+            assert_eq!(with(&extra).unwrap_err().variable, variable);
+        }
     }
 
     #[test]

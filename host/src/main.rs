@@ -51,6 +51,12 @@ enum Command {
         /// PKCS#11 token label, with --backend pkcs11.
         #[arg(long)]
         pkcs11_token_label: Option<String>,
+        /// The signer's sealing key: dev (a key file) or kms (the production
+        /// path: KMS_KEY_ID, KMS_ENDPOINT, KMS_CA_FILE and AWS credentials
+        /// from the environment; the signer is provisioned by this host and
+        /// reaches KMS through a relay here).
+        #[arg(long, default_value = "dev", value_parser = ["dev", "kms"])]
+        sealing: String,
     },
     /// Offline operator commands on the database (SIGNET_DATABASE_URL).
     #[command(subcommand)]
@@ -93,6 +99,19 @@ enum AdminCommand {
     },
     /// List API clients (never tokens).
     ListClients,
+    /// Rotate the KMS sealing key: a new data key version, every wallet's
+    /// sealed key re-sealed inside the signer, verified, the old versions
+    /// retired. Runs with the host's configuration (the same environment as
+    /// `serve`: the database, the signer, KMS settings); one runner across
+    /// replicas; resumes an unfinished rotation.
+    RotateSealingKey {
+        /// Only count what would be re-sealed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// TOML file with the same variable names as the environment.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -114,6 +133,7 @@ fn main() -> ExitCode {
             backend,
             pkcs11_module,
             pkcs11_token_label,
+            sealing,
         } => {
             signet_host::init_logging(
                 std::env::var("SIGNET_LOG_FORMAT").is_ok_and(|v| v == "json"),
@@ -130,6 +150,7 @@ fn main() -> ExitCode {
                         listen,
                         enclave_bin,
                         backend,
+                        kms_sealing: sealing == "kms",
                     }))
                 })
             })
@@ -257,7 +278,39 @@ fn audit_export(mut after: u64, follow: bool) -> Result<(), String> {
     })
 }
 
+fn rotate_sealing_key(dry_run: bool, config: Option<PathBuf>) -> Result<(), String> {
+    let config = load(config)?;
+    signet_host::init_logging(config.log_json);
+    runtime()?.block_on(async move {
+        let service = signet_host::service::Service::open(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        // Have the signer unseal first (this process's own connection).
+        service.sync_sealing().await;
+        let actor = format!("operator:{}", whoami());
+        let report = service
+            .rotate_sealing(&actor, dry_run)
+            .await
+            .map_err(|e| e.to_string())?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+        Ok(())
+    })
+}
+
+/// The local user, for the audit log's actor.
+fn whoami() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "cli".into())
+}
+
 fn admin(cmd: AdminCommand) -> Result<(), String> {
+    if let AdminCommand::RotateSealingKey { dry_run, config } = cmd {
+        return rotate_sealing_key(dry_run, config);
+    }
     let url = database_url();
     runtime()?.block_on(async move {
         let store = signet_host::store::Store::open(&url)
@@ -301,6 +354,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                     );
                 }
             }
+            AdminCommand::RotateSealingKey { .. } => {}
         }
         Ok(())
     })

@@ -15,7 +15,9 @@ use crate::addr::SignerAddr;
 use crate::error::ErrorCode;
 use crate::frame::{self, FrameError};
 use crate::hello;
-use crate::message::{Envelope, HelloInfo, Request, Response, HELLO_NONCE_LEN, PROTOCOL_VERSION};
+use crate::message::{
+    Envelope, HelloInfo, ProvisionSecrets, Request, Response, HELLO_NONCE_LEN, PROTOCOL_VERSION,
+};
 use crate::secret::SharedSecret;
 
 /// A byte stream to or from a signer.
@@ -53,6 +55,10 @@ pub enum ClientError {
         "the signer's hello proof is wrong (INTERNAL_API_KEY differs, or not a Signet signer)"
     )]
     SignerNotAuthenticated,
+    /// The signer asked for its secrets and we did not give them: no
+    /// provisioner, or its attestation document failed the check.
+    #[error("signer provisioning: {0}")]
+    Provisioning(String),
     /// The signer refused the request.
     #[error("signer refused: {code}: {message}")]
     Signer {
@@ -91,6 +97,16 @@ impl ClientError {
     }
 }
 
+/// What a host does when a signer started with `--secrets host` asks for
+/// its runtime secrets: check the signer's attestation first, then hand them.
+pub trait Provisioner: Send + Sync {
+    /// Checks the signer's attestation document, which must carry `nonce`;
+    /// `Err` (with the reason) means no secret is sent.
+    fn check(&self, document: Option<&[u8]>, nonce: &[u8]) -> Result<(), String>;
+    /// The secrets to send.
+    fn secrets(&self) -> ProvisionSecrets;
+}
+
 /// What the hello established.
 #[derive(Clone, Debug)]
 pub struct Hello {
@@ -120,22 +136,87 @@ impl SignerClient {
         key: &SharedSecret,
         timeout: Duration,
     ) -> Result<(Self, Hello), ClientError> {
+        Self::connect_provisioning(addr, key, timeout, None).await
+    }
+
+    /// [`SignerClient::connect`], provisioning a signer that asks for its
+    /// secrets with `provisioner` (after its attestation passes the check).
+    pub async fn connect_provisioning(
+        addr: &SignerAddr,
+        key: &SharedSecret,
+        timeout: Duration,
+        provisioner: Option<&dyn Provisioner>,
+    ) -> Result<(Self, Hello), ClientError> {
         let stream = tokio::time::timeout(timeout, connect_stream(addr))
             .await
             .map_err(|_| ClientError::Timeout(timeout))??;
-        tokio::time::timeout(timeout, Self::handshake(stream, key, timeout))
+        tokio::time::timeout(timeout, Self::handshake(stream, key, timeout, provisioner))
             .await
             .map_err(|_| ClientError::Timeout(timeout))?
+    }
+
+    /// Pre-hello provisioning: attest with a fresh nonce, check, send the
+    /// secrets.
+    async fn provision(
+        stream: &mut Box<dyn SignerStream>,
+        buf: &mut Vec<u8>,
+        provisioner: Option<&dyn Provisioner>,
+    ) -> Result<(), ClientError> {
+        let provisioner = provisioner.ok_or_else(|| {
+            ClientError::Provisioning(
+                "the signer waits for its secrets (--secrets host) and this client has none to give"
+                    .into(),
+            )
+        })?;
+        let mut nonce = vec![0u8; HELLO_NONCE_LEN];
+        rand_core::OsRng.fill_bytes(&mut nonce);
+        let attest = Request::Attest {
+            nonce: Some(nonce.clone()),
+            key_id: None,
+        };
+        frame::write_frame(
+            stream,
+            &frame::encode(&Envelope {
+                id: 1,
+                body: attest,
+            })?,
+        )
+        .await?;
+        let document = match read_response(stream, buf).await?.body {
+            Response::Attestation { document } => document,
+            Response::Error { code, message } => return Err(ClientError::Signer { code, message }),
+            other => return Err(unexpected(&other)),
+        };
+        provisioner
+            .check(document.as_deref(), &nonce)
+            .map_err(ClientError::Provisioning)?;
+        let body = Request::Provision(provisioner.secrets());
+        frame::write_frame(stream, &frame::encode(&Envelope { id: 2, body })?).await?;
+        match read_response(stream, buf).await?.body {
+            Response::Provisioned => Ok(()),
+            Response::Error { code, message } => Err(ClientError::Signer { code, message }),
+            other => Err(unexpected(&other)),
+        }
     }
 
     async fn handshake(
         mut stream: Box<dyn SignerStream>,
         key: &SharedSecret,
         timeout: Duration,
+        provisioner: Option<&dyn Provisioner>,
     ) -> Result<(Self, Hello), ClientError> {
         let mut buf = Vec::new();
         let challenge = match read_response(&mut stream, &mut buf).await?.body {
-            Response::Challenge { version, challenge } if version == PROTOCOL_VERSION => challenge,
+            Response::Challenge {
+                version,
+                challenge,
+                provisioning,
+            } if version == PROTOCOL_VERSION => {
+                if provisioning {
+                    Self::provision(&mut stream, &mut buf, provisioner).await?;
+                }
+                challenge
+            }
             Response::Challenge { version, .. } => {
                 return Err(ClientError::Protocol(format!(
                     "signer speaks version {version}, we speak {PROTOCOL_VERSION}"
@@ -169,7 +250,7 @@ impl SignerClient {
         let client = Self {
             writer: tokio::sync::Mutex::new(write),
             pending,
-            next_id: AtomicU64::new(2),
+            next_id: AtomicU64::new(4),
             reader,
             timeout,
         };
@@ -179,6 +260,16 @@ impl SignerClient {
     /// Sends a request and waits for its response; a signer refusal becomes
     /// [`ClientError::Signer`].
     pub async fn call(&self, body: Request) -> Result<Response, ClientError> {
+        self.call_within(body, self.timeout).await
+    }
+
+    /// [`SignerClient::call`] with another timeout (an `Unseal` waits on
+    /// KMS, with the signer's retries).
+    pub async fn call_within(
+        &self,
+        body: Request,
+        timeout: Duration,
+    ) -> Result<Response, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let bytes = frame::encode(&Envelope { id, body })?;
         let (tx, rx) = oneshot::channel();
@@ -195,10 +286,10 @@ impl SignerClient {
             self.forget(id);
             return Err(e.into());
         }
-        match tokio::time::timeout(self.timeout, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Err(_) => {
                 self.forget(id);
-                Err(ClientError::Timeout(self.timeout))
+                Err(ClientError::Timeout(timeout))
             }
             Ok(Err(_)) => Err(ClientError::Closed),
             Ok(Ok(Response::Error { code, message })) => Err(ClientError::Signer { code, message }),

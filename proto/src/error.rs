@@ -38,6 +38,19 @@ pub enum ErrorCode {
     /// The signer is at a capacity limit (replay cache or connection slots);
     /// retry shortly.
     Busy,
+    /// The signer has no sealing key yet (KMS sealing: the host has not
+    /// unsealed it, or KMS refused); retry once it is unsealed.
+    SealingUnavailable,
+    /// KMS could not be reached or kept failing (throttling, 5xx, network)
+    /// after the signer's retries; retryable.
+    KmsUnavailable,
+    /// KMS refused the call (key policy, disabled key, bad request) or its
+    /// answer failed the signer's checks (`Plaintext` present, another
+    /// `KeyId`, a CMS for another key, tampered): not retryable as is.
+    KmsRefused,
+    /// The AWS credentials the host handed over have expired: the host
+    /// refreshes them and asks again.
+    CredentialsExpired,
     /// A bug or an unexpected failure inside the signer.
     Internal,
     /// A code this build does not know (a newer signer).
@@ -64,6 +77,10 @@ impl ErrorCode {
             Self::HsmUnavailable => "hsm_unavailable",
             Self::AttestationUnavailable => "attestation_unavailable",
             Self::Busy => "busy",
+            Self::SealingUnavailable => "sealing_unavailable",
+            Self::KmsUnavailable => "kms_unavailable",
+            Self::KmsRefused => "kms_refused",
+            Self::CredentialsExpired => "credentials_expired",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
@@ -83,7 +100,11 @@ impl ErrorCode {
             Self::KeyNotLoaded
             | Self::HsmUnavailable
             | Self::AttestationUnavailable
+            | Self::SealingUnavailable
+            | Self::KmsUnavailable
+            | Self::CredentialsExpired
             | Self::Busy => 503,
+            Self::KmsRefused => 502,
             Self::SealedKeyInvalid | Self::Internal | Self::Unknown => 500,
         }
     }

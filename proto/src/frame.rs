@@ -158,7 +158,10 @@ mod tests {
         // A request body where a response is expected.
         let req = encode(&Envelope {
             id: 1,
-            body: Request::List,
+            body: Request::List {
+                after: None,
+                limit: None,
+            },
         })
         .unwrap();
         assert!(decode::<Response>(&req[4..]).is_err());
@@ -173,7 +176,10 @@ mod tests {
         .unwrap();
         let b = encode(&Envelope {
             id: 2,
-            body: Request::List,
+            body: Request::List {
+                after: None,
+                limit: None,
+            },
         })
         .unwrap();
         let mut input: &[u8] = &[a.clone(), b].concat();
@@ -181,7 +187,13 @@ mod tests {
         assert!(read_frame(&mut input, &mut buf).await.unwrap());
         assert_eq!(decode::<Request>(&buf).unwrap().id, 1);
         assert!(read_frame(&mut input, &mut buf).await.unwrap());
-        assert_eq!(decode::<Request>(&buf).unwrap().body, Request::List);
+        assert_eq!(
+            decode::<Request>(&buf).unwrap().body,
+            Request::List {
+                after: None,
+                limit: None
+            }
+        );
         assert!(!read_frame(&mut input, &mut buf).await.unwrap());
         // EOF inside a frame is an error, not a clean end.
         let mut cut: &[u8] = &a[..a.len() - 1];

@@ -181,10 +181,39 @@ pub enum Request {
         /// Key id.
         key_id: String,
     },
-    /// List the ids of keys currently loaded.
-    List,
+    /// List the ids of keys currently loaded, in id order, one page at a
+    /// time (a signer may hold more ids than one frame carries).
+    List {
+        /// Only ids after this one.
+        #[serde(default)]
+        after: Option<String>,
+        /// At most this many (capped by the signer at [`MAX_LIST_PAGE`]).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// Signer status.
     Status,
+    /// Hands a signer started with `--secrets host` its runtime secrets.
+    /// Accepted once, before the hello, on a signer that asked for it in its
+    /// challenge; the host sends it only after checking the signer's
+    /// attestation document (a pre-hello `Attest`).
+    Provision(ProvisionSecrets),
+    /// KMS sealing: obtain the sealing keys from KMS (Decrypt of each stored
+    /// `CiphertextBlob`) and, with `generate`, a new version
+    /// (GenerateDataKey), with the credentials given.
+    Unseal(UnsealRequest),
+    /// Re-seals a blob under the current sealing key version (rotation): the
+    /// key is unsealed and sealed again inside the signer, never outside.
+    Reseal {
+        /// The blob, sealed under an older version.
+        sealed: SealedKey,
+    },
+    /// Forgets a sealing key version (after a rotation re-sealed every blob):
+    /// blobs sealed under it are refused from then on.
+    RetireSealingKey {
+        /// The version.
+        version: u32,
+    },
     /// A fresh attestation document, optionally binding a key.
     Attest {
         /// Caller nonce (at most 512 bytes).
@@ -194,6 +223,136 @@ pub enum Request {
         #[serde(default)]
         key_id: Option<String>,
     },
+}
+
+/// Longest page of key ids a `List` answers.
+pub const MAX_LIST_PAGE: u32 = 1000;
+
+/// Runtime secrets a `--secrets host` signer receives from its host (inside
+/// an enclave there is no environment to read them from).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisionSecrets {
+    /// `INTERNAL_API_KEY`: the hello's shared key.
+    #[serde(with = "serde_bytes")]
+    pub internal_api_key: Vec<u8>,
+    /// `TICKET_SIGNING_SECRET`.
+    #[serde(with = "serde_bytes")]
+    pub ticket_signing_secret: Vec<u8>,
+    /// `TICKET_SIGNING_SECRET_PREVIOUS`, during a ticket secret rotation.
+    #[serde(default, with = "serde_bytes")]
+    pub ticket_signing_secret_previous: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ProvisionSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProvisionSecrets([redacted])")
+    }
+}
+
+impl Drop for ProvisionSecrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.internal_api_key.zeroize();
+        self.ticket_signing_secret.zeroize();
+        self.ticket_signing_secret_previous.zeroize();
+    }
+}
+
+/// AWS credentials the host hands the signer for its KMS calls, with their
+/// expiry (instance-role credentials expire; the host refreshes them).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsCredentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Session token (temporary credentials).
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// Unix seconds after which they are no longer valid.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+impl std::fmt::Debug for AwsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for AwsCredentials {
+    fn drop(&mut self) {
+        use zeroize::Zeroize as _;
+        self.secret_access_key.zeroize();
+        self.session_token.zeroize();
+    }
+}
+
+/// One sealing key version as the host stores it: the KMS `CiphertextBlob`
+/// of the data key (useless without KMS and the attested enclave).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredDataKey {
+    /// Sealing key version (also in the KMS encryption context).
+    pub version: u32,
+    /// KMS `CiphertextBlob`.
+    #[serde(with = "serde_bytes")]
+    pub ciphertext_blob: Vec<u8>,
+    /// SHA-256("signet/sealing-key-check/v1" ‖ data key), made by the signer
+    /// when the version was created: a later `Decrypt` must give a key with
+    /// the same check, or it is refused (a tampered answer never becomes a
+    /// sealing key). Reveals nothing of a 256-bit random key.
+    #[serde(default, with = "serde_bytes")]
+    pub key_check: Option<Vec<u8>>,
+}
+
+/// Ask a KMS-sealing signer for its sealing keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsealRequest {
+    /// Credentials for the KMS calls.
+    pub credentials: AwsCredentials,
+    /// Stored versions to obtain with KMS `Decrypt` (those the signer
+    /// already holds are skipped).
+    pub data_keys: Vec<StoredDataKey>,
+    /// Also create this new version with KMS `GenerateDataKey` (first boot,
+    /// rotation); it becomes the current one.
+    #[serde(default)]
+    pub generate: Option<u32>,
+}
+
+/// The signer's sealing keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealingState {
+    /// `dev` (a key file) or `kms`.
+    pub mode: String,
+    /// The version new keys are sealed under; `None` until unsealed.
+    #[serde(default)]
+    pub current: Option<u32>,
+    /// Every version held.
+    #[serde(default)]
+    pub versions: Vec<u32>,
+    /// The pinned KMS key (`--kms-key-id`), for `kms`.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+}
+
+/// The answer to an `Unseal`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsealed {
+    /// The sealing keys now held.
+    pub state: SealingState,
+    /// The version created by `generate`, for the host to store.
+    #[serde(default)]
+    pub generated: Option<StoredDataKey>,
 }
 
 /// What the signer says about itself in the hello.
@@ -215,6 +374,9 @@ pub struct HelloInfo {
     /// Current sealing key version (software backend).
     #[serde(default)]
     pub sealing_key_version: Option<u32>,
+    /// The sealing keys (software backend).
+    #[serde(default)]
+    pub sealing: Option<SealingState>,
 }
 
 /// A key's public half.
@@ -279,6 +441,9 @@ pub struct SignerStatus {
     /// Current sealing key version.
     #[serde(default)]
     pub sealing_key_version: Option<u32>,
+    /// The sealing keys (software backend).
+    #[serde(default)]
+    pub sealing: Option<SealingState>,
     /// Seconds since start.
     pub uptime_seconds: u64,
 }
@@ -294,7 +459,24 @@ pub enum Response {
         /// Fresh random challenge.
         #[serde(with = "serde_bytes")]
         challenge: Vec<u8>,
+        /// The signer (`--secrets host`) waits for its runtime secrets: a
+        /// pre-hello `Attest` then `Provision` are accepted.
+        #[serde(default)]
+        provisioning: bool,
     },
+    /// The secrets were accepted; go on with the hello.
+    Provisioned,
+    /// The sealing keys were obtained.
+    Unsealed(Unsealed),
+    /// A re-sealed blob.
+    Resealed {
+        /// The blob under the current version.
+        sealed: SealedKey,
+        /// The key's public half (the host checks it is the wallet's).
+        public_key: Vec<u8>,
+    },
+    /// The sealing keys after a change.
+    Sealing(SealingState),
     /// The hello succeeded.
     Hello(HelloInfo),
     /// A key was generated.
@@ -308,10 +490,13 @@ pub enum Response {
         /// Key id.
         key_id: String,
     },
-    /// Loaded key ids.
+    /// Loaded key ids, one page.
     Keys {
-        /// Ids.
+        /// Ids, in order.
         key_ids: Vec<String>,
+        /// The id to pass as `after` for the next page; `None` on the last.
+        #[serde(default)]
+        next: Option<String>,
     },
     /// Status.
     Status(SignerStatus),

@@ -712,6 +712,7 @@ USER_DATA_LIMIT = 16 * 1024
 TEST_SECRET = {"username": "signet", "password": "p@ss:w/rd?#&%x'\"y$(id)"}
 DB_ADDRESS = "signet-db.abcdefghijkl.eu-west-1.rds.amazonaws.com"
 VOLUME_ID = "vol-0123456789abcdef0"
+SEALING_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
 SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
 
 
@@ -809,6 +810,7 @@ class Checker:
             "data.aws_partition.current.partition": "aws",
             "data.aws_caller_identity.current.account_id": "123456789012",
             "aws_cloudwatch_log_group.signet.name": "/signet/signet",
+            "aws_kms_key.sealing.arn": SEALING_KEY_ARN,
             f"aws_db_instance.{db}[*].address": [DB_ADDRESS],
             f"aws_db_instance.{db}[*].port": [5432],
             f"aws_db_instance.{db}[*].endpoint": [f"{DB_ADDRESS}:5432"],

@@ -6,18 +6,38 @@ Reads the Terraform source of the module (every *.tf in a directory) with
 python-hcl2 and checks the `aws_iam_policy_document` that becomes the sealing
 key's policy (data source `sealing_key`):
 
-- every Allow statement with a decrypt-class action (Decrypt, GenerateDataKey*,
-  ReEncrypt*, CreateGrant, or a wildcard covering them) must be conditioned on
+- every Allow statement, static or in a `dynamic "statement"`, with a
+  decrypt-class action (Decrypt, GenerateDataKey*, ReEncrypt*, CreateGrant, or
+  a wildcard covering them) must be conditioned on
   kms:RecipientAttestation:ImageSha384 = var.enclave_pcr0 with StringEquals or
   StringEqualsIgnoreCase (directly, or through a `dynamic "condition"` over a
   local map that holds that key);
-- no statement may name a wildcard principal;
+- no Allow statement may name a wildcard principal (a Deny may: it takes
+  rights away from everyone);
 - no aws_kms_grant may exist (a grant carries no attestation condition and
   silently voids the policy's).
+
+Then (sealing_key only) it renders the policy with render_kms_policy.py for
+sample values, with and without retired sealing-key versions, and checks the
+JSON itself:
+
+- every Allow that covers a decrypt-class action is for named principals and
+  requires ImageSha384 = the PCR0 given, and the encryption context
+  signet-purpose = sealing-key and signet-deployment = var.name (StringEquals);
+- with retired_sealing_key_versions = [1, 3]: a Deny for every principal
+  ("*"), of every decrypt-class action, on StringEquals
+  kms:EncryptionContext:signet-sealing-key-version = "1", "3" and nothing
+  else; with none retired, no such statement;
+- checkov's cloudsplaining checks of policy documents (CKV_AWS_107
+  credentials exposure, CKV_AWS_108 data exfiltration, CKV_AWS_110 privilege
+  escalation) pass on it: checkov itself cannot run them on this document,
+  whose `dynamic "statement"` refers to a variable (checkov then leaves every
+  reference in the document unresolved and reports the checks as unknown).
 
 Usage: check_kms_policy.py MODULE_DIR [DOCUMENT_NAME]; exit 0 ok, 1 violations.
 """
 import fnmatch
+import json
 import re
 import sys
 from pathlib import Path
@@ -121,6 +141,19 @@ def has_attestation_condition(statement, local_vars):
     return False
 
 
+def statements_of(document):
+    """(label, body) of every statement: the static ones, then the content of
+    each `dynamic "statement"`."""
+    out = [(f"statement {i}", st) for i, st in enumerate(document.get("statement", []))]
+    for j, dyn in enumerate(document.get("dynamic", [])):
+        for label, body in dyn.items():
+            if label.strip('"') != "statement" or not isinstance(body, dict):
+                continue
+            for content in body.get("content", []):
+                out.append((f'dynamic "statement" {j}', content))
+    return out
+
+
 def check(module_dir, name="sealing_key"):
     docs = load(module_dir)
     problems = []
@@ -132,16 +165,139 @@ def check(module_dir, name="sealing_key"):
     if document is None:
         return problems + [f'no data "aws_iam_policy_document" "{name}" found']
     local_vars = locals_of(docs)
-    for i, statement in enumerate(document.get("statement", [])):
-        sid = one(statement.get("sid")) or f"statement {i}"
+    for label, statement in statements_of(document):
+        sid = one(statement.get("sid")) or label
+        # Anything but a literal Deny may allow.
         effect = one(statement.get("effect")) or "Allow"
         for p in statement.get("principals", []):
-            if any(str(x) == "*" for x in as_list(p.get("identifiers"))):
-                problems.append(f"{sid}: wildcard principal")
+            if effect != "Deny" and any(str(x) == "*" for x in as_list(p.get("identifiers"))):
+                problems.append(f"{sid}: wildcard principal in a statement that allows")
         actions = resolve(as_list(statement.get("actions")), local_vars)
         hits = decrypt_actions(actions)
-        if effect == "Allow" and hits and not has_attestation_condition(statement, local_vars):
+        if effect != "Deny" and hits and not has_attestation_condition(statement, local_vars):
             problems.append(f"{sid}: allows {', '.join(hits)} without {ATTESTATION_KEY} = {PCR0_REF}")
+    if name == "sealing_key":
+        problems += check_rendered(module_dir)
+    return problems
+
+
+# --------------------------------------------------------------------------
+# The rendered policy.
+
+SAMPLE = {
+    "name": "signet-check",
+    "enclave_pcr0": "a0" * 48,
+    "enclave_pcr1": "b1" * 48,
+    "enclave_pcr2": "c2" * 48,
+    "kms_admin_role_arns": ["arn:aws:iam::111122223333:role/admin-1", "arn:aws:iam::111122223333:role/admin-2"],
+}
+SAMPLE_ACCOUNT = "111122223333"
+SAMPLE_REGION = "eu-west-1"
+SAMPLE_ROLE = "arn:aws:iam::111122223333:role/signet-check-instance"
+CONTEXT = {
+    "kms:EncryptionContext:signet-purpose": "sealing-key",
+    "kms:EncryptionContext:signet-deployment": SAMPLE["name"],
+}
+VERSION_KEY = "kms:EncryptionContext:signet-sealing-key-version"
+
+
+def listed(v):
+    return v if isinstance(v, list) else [v]
+
+
+def covers(statement, action):
+    """Whether the statement's Action / NotAction applies to `action`."""
+    if "NotAction" in statement:
+        return not any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in listed(statement["NotAction"]))
+    return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in listed(statement.get("Action", [])))
+
+
+def everyone(principal):
+    return principal == "*" or (isinstance(principal, dict) and "*" in listed(principal.get("AWS", [])))
+
+
+def requires(statement, tests, key, value):
+    """Whether the statement requires `key` = `value` (one value) under one of `tests`."""
+    cond = statement.get("Condition", {})
+    return any(cond.get(t, {}).get(key) in (value, [value]) for t in tests)
+
+
+def render_sample(module_dir, retired):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import render_kms_policy
+
+    variables = dict(SAMPLE, retired_sealing_key_versions=retired)
+    try:
+        return render_kms_policy.render(module_dir, variables, account=SAMPLE_ACCOUNT, region=SAMPLE_REGION, instance_role_arn=SAMPLE_ROLE), None
+    except render_kms_policy.RenderError as e:
+        return None, str(e)
+
+
+CLOUDSPLAINING_CHECKS = ("CKV_AWS_107", "CKV_AWS_108", "CKV_AWS_110")
+
+
+def cloudsplaining(policy, label):
+    try:
+        from checkov.terraform.checks.data.registry import data_registry
+        from cloudsplaining.scan.policy_document import PolicyDocument
+    except ImportError as e:
+        return [f"{label}: cannot run checkov's cloudsplaining checks ({e})"]
+    problems = []
+    for check_id in CLOUDSPLAINING_CHECKS:
+        chk = data_registry.get_check_by_id(check_id)
+        if chk is None or not hasattr(chk, "cloudsplaining_analysis"):
+            problems.append(f"{label}: checkov has no cloudsplaining check {check_id} any more")
+            continue
+        findings = chk.cloudsplaining_analysis(PolicyDocument(policy))
+        if findings:
+            problems.append(f"{label}: {check_id} ({chk.name}): {findings}")
+    return problems
+
+
+def check_rendered(module_dir):
+    problems = []
+    for retired in ([], [1, 3]):
+        label = f"rendered with retired_sealing_key_versions = {retired}"
+        policy, error = render_sample(module_dir, retired)
+        if policy is None:
+            problems.append(f"{label}: cannot render the policy: {error}")
+            continue
+        statements = policy.get("Statement", [])
+        for st in statements:
+            sid = st.get("Sid", "(no Sid)")
+            if st["Effect"] != "Allow":
+                continue
+            hits = [a for a in DECRYPT_CLASS if covers(st, a)]
+            if not hits:
+                continue
+            if "NotPrincipal" in st or everyone(st.get("Principal")):
+                problems.append(f"{label}: {sid} allows {', '.join(hits)} to every principal")
+            if not requires(st, EQUALITY_TESTS, ATTESTATION_KEY, SAMPLE["enclave_pcr0"]):
+                problems.append(f"{label}: {sid} allows {', '.join(hits)} without {ATTESTATION_KEY} = the image's PCR0")
+            for key, value in CONTEXT.items():
+                if not requires(st, {"StringEquals"}, key, value):
+                    problems.append(f"{label}: {sid} allows {', '.join(hits)} without StringEquals {key} = {value!r}")
+        problems += cloudsplaining(policy, label)
+        denies = [st for st in statements if st["Effect"] == "Deny" and VERSION_KEY in json.dumps(st.get("Condition", {}))]
+        if not retired:
+            if denies:
+                problems.append(f"{label}: a statement denies sealing-key versions though none is retired")
+            continue
+        want = sorted(str(v) for v in retired)
+        good = [
+            st
+            for st in denies
+            if everyone(st.get("Principal"))
+            and "NotPrincipal" not in st
+            and all(covers(st, a) for a in DECRYPT_CLASS)
+            and listed(st.get("Resource", [])) == ["*"]
+            and st.get("Condition") == {"StringEquals": {VERSION_KEY: want[0] if len(want) == 1 else want}}
+        ]
+        if not good:
+            problems.append(
+                f"{label}: no Deny of every decrypt-class action to every principal (\"*\") on exactly StringEquals {VERSION_KEY} = {want}: "
+                "a host that kept a blob of a retired version could still have it unsealed"
+            )
     return problems
 
 
@@ -149,11 +305,14 @@ def main(argv):
     if len(argv) < 2:
         print(__doc__)
         return 2
-    problems = check(argv[1], argv[2] if len(argv) > 2 else "sealing_key")
+    name = argv[2] if len(argv) > 2 else "sealing_key"
+    problems = check(argv[1], name)
     for p in problems:
         print(f"FAIL {p}")
     if not problems:
-        print(f"ok: every decrypt-class grant of the sealing key requires {ATTESTATION_KEY}")
+        print(f"ok: every decrypt-class grant of the {name} policy requires {ATTESTATION_KEY}")
+        if name == "sealing_key":
+            print("ok: rendered, it also requires this deployment's encryption context, and retired sealing-key versions are denied to everyone")
     return 1 if problems else 0
 
 

@@ -15,8 +15,8 @@ use signet_attestation::{PcrPolicy, PcrSet, Verifier};
 use signet_proto::SharedSecret;
 
 pub use self::bootstrap::{ensure_admin, private_dir, write_file, ADMIN_SCOPES};
-pub use self::supervisor::{SignerCommand, Supervisor};
-use crate::config::{AttestationCheck, Config, Source};
+pub use self::supervisor::{DevKms, SignerCommand, Supervisor};
+use crate::config::{AttestationCheck, Config, SealingConfig, Source};
 
 /// Options of `signet-host dev`.
 #[derive(Clone, Debug)]
@@ -29,6 +29,8 @@ pub struct DevOptions {
     pub enclave_bin: Option<PathBuf>,
     /// The signer's key backend.
     pub backend: Backend,
+    /// KMS sealing (`--sealing kms`) instead of the dev key file.
+    pub kms_sealing: bool,
 }
 
 /// Which key backend the dev signer uses.
@@ -76,6 +78,33 @@ pub struct Prepared {
     pub admin_token_path: PathBuf,
     /// Where the dev root is.
     pub dev_root_path: PathBuf,
+    /// The relay of the signer's KMS connections (KMS sealing).
+    pub kms_relay: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Relays every connection accepted on `listener` to `upstream`, bytes as
+/// they are: the signer's TLS session with KMS passes through untouched
+/// (what vsock-proxy does in Nitro).
+pub fn relay(listener: tokio::net::TcpListener, upstream: String) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut inbound, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                match tokio::net::TcpStream::connect(&upstream).await {
+                    Ok(mut outbound) => {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%upstream, error = %e, "KMS relay: cannot reach the endpoint")
+                    }
+                }
+            });
+        }
+    })
 }
 
 /// Prepares the data directory, dev CA, secrets and the signer child.
@@ -116,13 +145,38 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
     if let Some(listen) = &options.listen {
         source.set("SIGNET_LISTEN", listen);
     }
+    if options.kms_sealing {
+        source.set("SIGNET_SEALING", "kms");
+    }
     let mut config = Config::from_source(&source, true).map_err(|e| e.to_string())?;
     config.attestation = AttestationCheck::Policy {
         path: dev_root_path.clone(),
         verifier: Box::new(verifier),
     };
 
+    let (kms, kms_relay) = match &config.sealing {
+        SealingConfig::Dev => (None, None),
+        SealingConfig::Kms(k) => {
+            let endpoint = k.endpoint.clone().ok_or(
+                "--sealing kms in dev needs KMS_ENDPOINT (HOST:PORT of a KMS that trusts the dev attestation root, e.g. signet-kms-fake)",
+            )?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .map_err(|e| format!("KMS relay: {e}"))?;
+            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+            (
+                Some(DevKms {
+                    key_id: k.key_id.clone(),
+                    region: k.region.clone(),
+                    proxy: format!("tcp://127.0.0.1:{port}"),
+                    ca_file: k.ca_file.clone(),
+                }),
+                Some(relay(listener, endpoint)),
+            )
+        }
+    };
     let supervisor = Supervisor::start(SignerCommand {
+        kms,
         binary: enclave_bin,
         socket,
         dev_dir,
@@ -139,6 +193,7 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
         supervisor,
         admin_token_path: dir.join("admin-token"),
         dev_root_path,
+        kms_relay,
     })
 }
 
@@ -164,7 +219,11 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         prepared.dev_root_path.display()
     );
     println!("  data:         {}", options.data_dir.display());
-    println!("  INSECURE dev mode: dev attestation and a dev sealing key on disk; never hold real funds with it");
+    if prepared.kms_relay.is_some() {
+        println!("  INSECURE dev mode: dev attestation (KMS sealing through the relay); never hold real funds with it");
+    } else {
+        println!("  INSECURE dev mode: dev attestation and a dev sealing key on disk; never hold real funds with it");
+    }
     crate::http::server::serve(
         listener,
         router,
@@ -176,5 +235,8 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
     drop(background);
     service.release_leases().await;
     drop(prepared.supervisor);
+    if let Some(relay) = prepared.kms_relay {
+        relay.abort();
+    }
     Ok(())
 }

@@ -12,9 +12,23 @@ use tokio::process::Command;
 
 use super::Backend;
 
+/// The dev signer's KMS sealing settings.
+#[derive(Clone, Debug)]
+pub struct DevKms {
+    /// Key ARN.
+    pub key_id: String,
+    /// Region.
+    pub region: String,
+    /// `tcp://127.0.0.1:PORT` of the host's relay.
+    pub proxy: String,
+    /// Extra TLS root.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// How to start the signer child.
 #[derive(Clone)]
 pub struct SignerCommand {
+    pub(super) kms: Option<DevKms>,
     pub(super) binary: PathBuf,
     pub(super) socket: PathBuf,
     pub(super) dev_dir: PathBuf,
@@ -39,8 +53,6 @@ impl SignerCommand {
             .args(["--attestation", "dev", "--dev-dir"])
             .arg(&self.dev_dir)
             .env_clear()
-            .env("INTERNAL_API_KEY", secret(&self.internal_api_key))
-            .env("TICKET_SIGNING_SECRET", secret(&self.ticket_secret))
             // A pipe never written to: when this process dies, even by
             // SIGKILL, the signer sees it close and stops (--exit-with-stdin).
             .arg("--exit-with-stdin")
@@ -48,8 +60,25 @@ impl SignerCommand {
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .kill_on_drop(true);
-        if let Some(prev) = &self.ticket_secret_previous {
-            cmd.env("TICKET_SIGNING_SECRET_PREVIOUS", secret(prev));
+        match &self.kms {
+            // As in the enclave image: KMS sealing, and the secrets come
+            // from this host after it checked the signer's attestation.
+            Some(kms) => {
+                cmd.args(["--sealing", "kms", "--secrets", "host", "--kms-key-id"])
+                    .arg(&kms.key_id)
+                    .args(["--kms-region", &kms.region, "--kms-proxy", &kms.proxy])
+                    .args(["--deployment", "signet-dev"]);
+                if let Some(ca) = &kms.ca_file {
+                    cmd.arg("--kms-ca").arg(ca);
+                }
+            }
+            None => {
+                cmd.env("INTERNAL_API_KEY", secret(&self.internal_api_key))
+                    .env("TICKET_SIGNING_SECRET", secret(&self.ticket_secret));
+                if let Some(prev) = &self.ticket_secret_previous {
+                    cmd.env("TICKET_SIGNING_SECRET_PREVIOUS", secret(prev));
+                }
+            }
         }
         match &self.backend {
             Backend::Software => {

@@ -45,6 +45,7 @@ pub fn router(service: Arc<Service>) -> Router {
         )
         .route("/admin/api-clients/{id}", delete(admin::revoke_client))
         .route("/admin/status", get(admin::status))
+        .route("/admin/sealing/rotate", post(admin::rotate_sealing))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
             auth::authenticate,

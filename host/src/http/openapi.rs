@@ -32,6 +32,7 @@ use super::routes::{admin, audit, health, metrics, signing, wallets};
         admin::list_clients,
         admin::revoke_client,
         admin::status,
+        admin::rotate_sealing,
     ),
     modifiers(&Bearer, &Aliases),
     tags(

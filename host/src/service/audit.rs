@@ -34,6 +34,12 @@ pub enum Action {
     /// Authentication refusals from one peer that were counted, not recorded
     /// one by one (a flood).
     AuthDenyFlood,
+    /// A sealing key version was created (first boot, rotation).
+    SealingKeyCreate,
+    /// A sealing key rotation started, ended or failed.
+    SealingRotate,
+    /// A sealing key version was retired.
+    SealingKeyRetire,
 }
 
 impl Action {
@@ -53,6 +59,9 @@ impl Action {
             Self::TenantDeny => "TENANT_DENY",
             Self::RateLimit => "RATE_LIMIT",
             Self::AuthDenyFlood => "AUTH_DENY_FLOOD",
+            Self::SealingKeyCreate => "sealing_key.create",
+            Self::SealingRotate => "sealing_key.rotate",
+            Self::SealingKeyRetire => "sealing_key.retire",
         }
     }
 }

@@ -75,6 +75,19 @@ impl Service {
             })
         };
         let mut tasks = vec![flush, prune, floods];
+        if self.sealing_manager.is_some() {
+            let service = Arc::clone(self);
+            tasks.push(tokio::spawn(async move {
+                // At start (so the signer unseals before the first request)
+                // and then every 30 s (a rotation run by another replica).
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    service.sync_sealing().await;
+                }
+            }));
+        }
         if let Some(sink) = self.config.audit_export.clone() {
             tasks.push(tokio::spawn(Arc::clone(self).run_audit_export(sink)));
         }

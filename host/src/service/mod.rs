@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod authz;
+pub mod aws;
 pub mod cache;
 pub mod clients;
 pub mod digest;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod export;
 pub mod limits;
 pub mod maintenance;
+pub mod sealing;
 pub mod signing;
 pub mod wallets;
 
@@ -62,6 +64,8 @@ pub struct Service {
     pub draining: AtomicBool,
     /// Start time.
     pub started: Instant,
+    /// KMS sealing (`SIGNET_SEALING=kms`).
+    pub sealing_manager: Option<std::sync::Arc<sealing::SealingManager>>,
 }
 
 impl Service {
@@ -69,19 +73,32 @@ impl Service {
     pub async fn open(config: Config) -> std::result::Result<Self, StoreError> {
         let metrics = crate::metrics::Metrics::default();
         let store = Store::open_with(&config.database_url, metrics.store.clone()).await?;
-        let signer = SignerPool::new(
-            config.enclave_addr.clone(),
-            config.internal_api_key.clone(),
-            config.attestation.clone(),
-            config.enclave_connections,
-            metrics.signer.clone(),
-        );
+        let signer = SignerPool::new(&config, metrics.signer.clone());
         let tickets = TicketKeys::new(
             config.ticket_secret.clone(),
             config.ticket_secret_previous.clone(),
         );
+        let replica_id = export::replica_id();
+        let audit = Auditor::new(store.journal().clone());
+        let sealing_manager = match &config.sealing {
+            crate::config::SealingConfig::Dev => None,
+            crate::config::SealingConfig::Kms(kms) => {
+                let manager = std::sync::Arc::new(
+                    sealing::SealingManager::new(
+                        store.clone(),
+                        kms.clone(),
+                        replica_id.clone(),
+                        audit.clone(),
+                    )
+                    .map_err(StoreError)?,
+                );
+                signer.set_on_connect(manager.clone());
+                Some(manager)
+            }
+        };
         Ok(Self {
-            audit: Auditor::new(store.journal().clone()),
+            sealing_manager,
+            audit,
             limits: RateLimiter::new(config.rate_limit_window),
             peers: PeerGuard::new(config.auth_failures_per_peer, limits_window()),
             clients: TtlCache::new(CACHE_TTL),
@@ -91,7 +108,7 @@ impl Service {
             signer,
             tickets,
             metrics,
-            replica_id: export::replica_id(),
+            replica_id,
             draining: AtomicBool::new(false),
             started: Instant::now(),
         })

@@ -7,12 +7,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use signet_proto::client::{ClientError, SignerClient};
-use signet_proto::message::{GeneratedKey, SignRequest, SignatureInfo, SignerStatus};
+use std::future::Future;
+use std::pin::Pin;
+
+use signet_proto::client::{ClientError, Provisioner, SignerClient};
+use signet_proto::message::{
+    GeneratedKey, HelloInfo, ProvisionSecrets, SealingState, SignRequest, SignatureInfo,
+    SignerStatus,
+};
 use signet_proto::{KeyType, Request, Response, SealedKey, SharedSecret, SignerAddr};
 use tokio::sync::Mutex;
 
-use crate::config::AttestationCheck;
+use crate::config::{AttestationCheck, SealingConfig};
 use crate::service::Error;
 
 /// What the last successful hello told us.
@@ -26,11 +32,62 @@ pub struct SignerInfo {
     pub module_id: Option<String>,
 }
 
+/// Runs on every new, authenticated connection before it is used (the
+/// sealing manager: it has a KMS-sealing signer unseal). `Err` = the
+/// connection is not used, with the operator's reason.
+pub trait OnConnect: Send + Sync {
+    /// Prepares the signer behind `client`.
+    fn on_connect<'a>(
+        &'a self,
+        client: &'a SignerClient,
+        hello: &'a HelloInfo,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// The secrets a `--secrets host` signer is provisioned with, handed only
+/// after its attestation passed the host's check.
+struct Provisioning {
+    secrets: ProvisionSecrets,
+    check: AttestationCheck,
+}
+
+impl Provisioner for Provisioning {
+    fn check(&self, document: Option<&[u8]>, nonce: &[u8]) -> Result<(), String> {
+        match &self.check {
+            AttestationCheck::InsecureSkip => Ok(()),
+            AttestationCheck::Policy { path, verifier } => {
+                let doc = document.ok_or_else(|| {
+                    format!(
+                        "the signer sent no attestation document, but {} requires one; its secrets were not sent",
+                        path.display()
+                    )
+                })?;
+                verifier
+                    .as_ref()
+                    .clone()
+                    .expect_nonce(nonce.to_vec())
+                    .verify(doc)
+                    .map(|_| ())
+                    .map_err(|e| {
+                        format!("signer attestation refused; its secrets were not sent: {e}")
+                    })
+            }
+        }
+    }
+
+    fn secrets(&self) -> ProvisionSecrets {
+        self.secrets.clone()
+    }
+}
+
 /// Connections to one signer.
 pub struct SignerPool {
     addr: SignerAddr,
     key: SharedSecret,
     check: AttestationCheck,
+    sealing: SealingConfig,
+    provisioning: Provisioning,
+    on_connect: std::sync::OnceLock<Arc<dyn OnConnect>>,
     timeout: Duration,
     slots: Vec<Mutex<Option<Arc<SignerClient>>>>,
     next: AtomicUsize,
@@ -65,25 +122,63 @@ impl From<CallError> for Error {
 }
 
 impl SignerPool {
-    /// A pool of `size` connections to `addr`.
+    /// A pool of `size` connections to the signer of `config`.
     #[must_use]
-    pub fn new(
-        addr: SignerAddr,
-        key: SharedSecret,
-        check: AttestationCheck,
-        size: usize,
-        metrics: crate::metrics::SignerMetrics,
-    ) -> Self {
+    pub fn new(config: &crate::config::Config, metrics: crate::metrics::SignerMetrics) -> Self {
+        let secrets = ProvisionSecrets {
+            internal_api_key: config.internal_api_key.expose().to_vec(),
+            ticket_signing_secret: config.ticket_secret.expose().to_vec(),
+            ticket_signing_secret_previous: config
+                .ticket_secret_previous
+                .as_ref()
+                .map(|s| s.expose().to_vec()),
+        };
+        let size = config.enclave_connections;
         Self {
-            addr,
-            key,
-            check,
+            addr: config.enclave_addr.clone(),
+            key: config.internal_api_key.clone(),
+            check: config.attestation.clone(),
+            sealing: config.sealing.clone(),
+            provisioning: Provisioning {
+                secrets,
+                check: config.attestation.clone(),
+            },
+            on_connect: std::sync::OnceLock::new(),
             timeout: Duration::from_secs(10),
             slots: (0..size.max(1)).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             info: std::sync::Mutex::new(SignerInfo::default()),
             metrics,
             last_error: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Sets what runs on every new connection (once).
+    pub fn set_on_connect(&self, hook: Arc<dyn OnConnect>) {
+        let _ = self.on_connect.set(hook);
+    }
+
+    /// Refuses a signer whose sealing is not what this host is configured
+    /// for: a dev-sealed signer behind a `SIGNET_SEALING=kms` host, or one
+    /// pinned to another KMS key.
+    fn check_sealing(&self, sealing: Option<&SealingState>) -> Result<(), String> {
+        let SealingConfig::Kms(kms) = &self.sealing else {
+            return Ok(());
+        };
+        match sealing {
+            Some(s) if s.mode == "kms" && s.kms_key_id.as_deref() == Some(kms.key_id.as_str()) => {
+                Ok(())
+            }
+            Some(s) if s.mode == "kms" => Err(format!(
+                "the signer pins KMS key {}, this host is configured with {}",
+                s.kms_key_id.as_deref().unwrap_or("(none)"),
+                kms.key_id
+            )),
+            Some(s) => Err(format!(
+                "SIGNET_SEALING=kms, but the signer uses {} sealing",
+                s.mode
+            )),
+            None => Err("SIGNET_SEALING=kms, but the signer does not seal keys".into()),
         }
     }
 
@@ -103,18 +198,27 @@ impl SignerPool {
     /// Opens and checks a connection; on failure, what callers may be told
     /// (no paths, no PCR values) and the operator's detail.
     async fn connect(&self) -> Result<SignerClient, (&'static str, String)> {
-        let (client, hello) = SignerClient::connect(&self.addr, &self.key, self.timeout)
-            .await
-            .map_err(|e| match e {
-                ClientError::SignerNotAuthenticated => (
-                    "signer: authentication failed",
-                    "the signer failed to prove it holds INTERNAL_API_KEY".to_owned(),
-                ),
-                other => (
-                    "signer: unreachable",
-                    format!("signer at {}: {other}", self.addr),
-                ),
-            })?;
+        let (client, hello) = SignerClient::connect_provisioning(
+            &self.addr,
+            &self.key,
+            self.timeout,
+            Some(&self.provisioning),
+        )
+        .await
+        .map_err(|e| match e {
+            ClientError::SignerNotAuthenticated => (
+                "signer: authentication failed",
+                "the signer failed to prove it holds INTERNAL_API_KEY".to_owned(),
+            ),
+            ClientError::Provisioning(detail) => {
+                tracing::error!(reason = %detail, "signer not provisioned");
+                ("signer: attestation refused", detail)
+            }
+            other => (
+                "signer: unreachable",
+                format!("signer at {}: {other}", self.addr),
+            ),
+        })?;
         let module_id = match &self.check {
             AttestationCheck::InsecureSkip => None,
             AttestationCheck::Policy { path, verifier } => {
@@ -142,6 +246,13 @@ impl SignerPool {
                 Some(verified.doc.module_id)
             }
         };
+        self.check_sealing(hello.info.sealing.as_ref())
+            .map_err(|detail| ("signer: sealing misconfigured", detail))?;
+        if let Some(hook) = self.on_connect.get() {
+            hook.on_connect(&client, &hello.info)
+                .await
+                .map_err(|detail| ("signer: sealing key unavailable", detail))?;
+        }
         tracing::info!(backend = %hello.info.backend, attestation = %hello.info.attestation_mode, module_id = ?module_id, "signer connection ready");
         if let Ok(mut info) = self.info.lock() {
             *info = SignerInfo {
@@ -195,6 +306,25 @@ impl SignerPool {
                     "signer: connection lost; retry".into(),
                 ))
             }
+        }
+    }
+
+    /// One call on an already open connection, never opening one (so never
+    /// running the on-connect hook): for the hook's own periodic work.
+    pub async fn call_existing(&self, request: Request) -> Result<Response, CallError> {
+        let mut open = None;
+        for slot in &self.slots {
+            if let Some(client) = slot.lock().await.as_ref().filter(|c| !c.is_closed()) {
+                open = Some(Arc::clone(client));
+                break;
+            }
+        }
+        let client =
+            open.ok_or_else(|| CallError::Unavailable("signer: no open connection".into()))?;
+        match client.call(request).await {
+            Ok(r) => Ok(r),
+            Err(ClientError::Signer { code, message }) => Err(CallError::Refused(code, message)),
+            Err(e) => Err(CallError::Unavailable(format!("signer: {e}"))),
         }
     }
 
@@ -263,6 +393,15 @@ impl SignerPool {
         match self.call(Request::LoadSealed { sealed }).await? {
             Response::Loaded(_) => Ok(()),
             _ => Err(CallError::Unexpected("load_sealed")),
+        }
+    }
+
+    /// Re-seals a blob under the signer's current version; the new blob
+    /// and the key's public half.
+    pub async fn reseal(&self, sealed: SealedKey) -> Result<(SealedKey, Vec<u8>), CallError> {
+        match self.call(Request::Reseal { sealed }).await? {
+            Response::Resealed { sealed, public_key } => Ok((sealed, public_key)),
+            _ => Err(CallError::Unexpected("reseal")),
         }
     }
 

@@ -11,6 +11,8 @@
 //! migrations, shredding) lives in [`sqlite`] and [`postgres`].
 
 mod journal;
+mod sealing;
+pub use sealing::{RotationRow, SealedRow, SealingKeyRow};
 mod postgres;
 mod sqlite;
 

@@ -16,6 +16,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("migrations/postgres/0002_leases_export.sql"),
     ),
+    (3, include_str!("migrations/postgres/0003_sealing.sql")),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

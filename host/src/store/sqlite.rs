@@ -11,6 +11,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/sqlite/0002_bytes_tenants_limits.sql"),
     ),
     (3, include_str!("migrations/sqlite/0003_leases_export.sql")),
+    (4, include_str!("migrations/sqlite/0004_sealing.sql")),
 ];
 
 /// Run on every new connection.

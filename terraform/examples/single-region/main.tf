@@ -1,5 +1,6 @@
-# A single-region Signet deployment. Build the image first (eif/build.sh),
-# then: signet-eif tfvars signet.eif > pcrs.auto.tfvars.json ; terraform apply.
+# A single-region Signet deployment. The enclave image pins the sealing key's
+# ARN, so the first deployment takes two applies: ../../README.md, "First
+# deployment".
 
 terraform {
   required_version = ">= 1.5.0"
@@ -39,6 +40,10 @@ module "signet" {
   enclave_pcr1 = var.enclave_pcr1
   enclave_pcr2 = var.enclave_pcr2
   enclave_pcr8 = var.enclave_pcr8
+
+  # Sealing-key versions nobody may unseal any more: ../../README.md,
+  # "Retiring sealing-key versions".
+  retired_sealing_key_versions = var.retired_sealing_key_versions
 
   tags = { project = "signet", environment = "production" }
 }

@@ -65,6 +65,12 @@ variable "enclave_pcr8" {
   default     = null
 }
 
+variable "retired_sealing_key_versions" {
+  description = "Sealing-key versions that nobody may unseal any more (after a wallet is destroyed and the sealing key rotated)."
+  type        = list(number)
+  default     = []
+}
+
 variable "enable_rds" {
   description = "PostgreSQL (RDS) shared by the hosts; false: SQLite on a persistent volume, one host."
   type        = bool

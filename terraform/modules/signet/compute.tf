@@ -16,6 +16,7 @@ locals {
     log_group          = aws_cloudwatch_log_group.signet.name
     secret_prefix      = "${var.name}/"
     attestation_policy = local.attestation_policy
+    sealing_key_arn    = aws_kms_key.sealing.arn
     database_url       = local.database_url
     db_secret_arn      = local.database_secret_arn
     rds_ca_file        = local.rds_ca_file

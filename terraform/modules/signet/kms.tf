@@ -1,6 +1,15 @@
 # The sealing key: releases data keys only to an enclave running the measured
-# image. Every statement that allows a decrypt-class action carries the
-# attestation condition; tests/check_kms_policy.py fails the build otherwise.
+# image, for this deployment's sealing key. Every statement that allows a
+# decrypt-class action carries the attestation condition;
+# tests/check_kms_policy.py fails the build otherwise, and
+# tests/render_kms_policy.py renders the policy JSON this document produces.
+#
+# The signer calls GenerateDataKey (first boot) and Decrypt (later boots) with
+# the encryption context
+#   {"signet-purpose": "sealing-key", "signet-deployment": var.name,
+#    "signet-sealing-key-version": "<N>"}
+# which KMS binds to every CiphertextBlob: a blob decrypts only with the
+# context it was made with.
 
 data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
@@ -26,6 +35,8 @@ locals {
     "kms:ReEncryptTo",
     "kms:CreateGrant",
   ]
+  # The encryption context holds strings: "1", not 1.
+  retired_sealing_key_versions = [for v in var.retired_sealing_key_versions : tostring(v)]
 }
 
 data "aws_iam_policy_document" "sealing_key" {
@@ -84,6 +95,18 @@ data "aws_iam_policy_document" "sealing_key" {
         values   = [condition.value]
       }
     }
+    # ...and only this deployment's sealing key, whatever else the role may
+    # ask KMS for.
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:signet-purpose"
+      values   = ["sealing-key"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:signet-deployment"
+      values   = [var.name]
+    }
   }
 
   statement {
@@ -111,6 +134,36 @@ data "aws_iam_policy_document" "sealing_key" {
     }
     actions   = local.decrypt_class_actions
     resources = ["*"]
+  }
+
+  # Retired sealing-key versions: after a wallet is destroyed, the operator
+  # rotates the sealing key (a new version N+1, every live blob re-sealed
+  # under it) and then lists the old versions in
+  # var.retired_sealing_key_versions. A host that kept a blob sealed under an
+  # old version (or the CiphertextBlob of an old sealing key) can then have it
+  # unsealed by nobody, not even by the attested enclave: the version is in
+  # the encryption context bound to the CiphertextBlob, so the Deny below
+  # matches every request that could decrypt it. Key administrators can still
+  # change this policy (PutKeyPolicy, logged by CloudTrail) but are denied
+  # decryption themselves (DenyAdministratorsDecryption).
+  # terraform/README.md, "Retiring sealing-key versions".
+  dynamic "statement" {
+    for_each = length(local.retired_sealing_key_versions) == 0 ? [] : [local.retired_sealing_key_versions]
+    content {
+      sid    = "DenyRetiredSealingKeyVersions"
+      effect = "Deny"
+      principals {
+        type        = "AWS"
+        identifiers = ["*"]
+      }
+      actions   = local.decrypt_class_actions
+      resources = ["*"]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:signet-sealing-key-version"
+        values   = statement.value
+      }
+    }
   }
 }
 

@@ -8,6 +8,11 @@ output "sealing_key_arn" {
   value       = aws_kms_key.sealing.arn
 }
 
+output "eif_build_args" {
+  description = "Arguments of eif/build.sh that pin this deployment's sealing key, region and name into the enclave image."
+  value       = "--kms-key-arn ${aws_kms_key.sealing.arn} --region ${data.aws_region.current.name} --deployment ${var.name}"
+}
+
 output "instance_role_arn" {
   description = "Role of the Signet hosts."
   value       = aws_iam_role.instance.arn

@@ -76,8 +76,8 @@ variable "enclave_pcr0" {
   description = "PCR0 of the enclave image (signet-eif tfvars). The KMS key only decrypts for this image."
   type        = string
   validation {
-    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr0))
-    error_message = "enclave_pcr0 must be 96 lowercase hex characters (SHA-384)."
+    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr0)) && !can(regex("^0+$", var.enclave_pcr0))
+    error_message = "enclave_pcr0 must be 96 lowercase hex characters (SHA-384), not all zeros (what an enclave in debug mode reports)."
   }
 }
 
@@ -85,8 +85,8 @@ variable "enclave_pcr1" {
   description = "PCR1 of the enclave image (kernel and boot ramdisk)."
   type        = string
   validation {
-    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr1))
-    error_message = "enclave_pcr1 must be 96 lowercase hex characters (SHA-384)."
+    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr1)) && !can(regex("^0+$", var.enclave_pcr1))
+    error_message = "enclave_pcr1 must be 96 lowercase hex characters (SHA-384), not all zeros (what an enclave in debug mode reports)."
   }
 }
 
@@ -94,8 +94,8 @@ variable "enclave_pcr2" {
   description = "PCR2 of the enclave image (application)."
   type        = string
   validation {
-    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr2))
-    error_message = "enclave_pcr2 must be 96 lowercase hex characters (SHA-384)."
+    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr2)) && !can(regex("^0+$", var.enclave_pcr2))
+    error_message = "enclave_pcr2 must be 96 lowercase hex characters (SHA-384), not all zeros (what an enclave in debug mode reports)."
   }
 }
 
@@ -104,8 +104,8 @@ variable "enclave_pcr8" {
   type        = string
   default     = null
   validation {
-    condition     = var.enclave_pcr8 == null || can(regex("^[0-9a-f]{96}$", var.enclave_pcr8))
-    error_message = "enclave_pcr8 must be null or 96 lowercase hex characters."
+    condition     = var.enclave_pcr8 == null || (can(regex("^[0-9a-f]{96}$", var.enclave_pcr8)) && !can(regex("^0+$", var.enclave_pcr8)))
+    error_message = "enclave_pcr8 must be null or 96 lowercase hex characters, not all zeros."
   }
 }
 
@@ -124,6 +124,17 @@ variable "kms_admin_role_arns" {
   validation {
     condition     = length(var.kms_admin_role_arns) > 0 && alltrue([for a in var.kms_admin_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$", a))])
     error_message = "kms_admin_role_arns: at least one IAM role ARN (no wildcards)."
+  }
+}
+
+variable "retired_sealing_key_versions" {
+  description = "Sealing-key versions that nobody may unseal any more, not even the attested enclave: after a wallet is destroyed, rotate the sealing key (every live blob is re-sealed under version N+1) and list the old versions here. See terraform/README.md, \"Retiring sealing-key versions\"."
+  type        = list(number)
+  default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for v in var.retired_sealing_key_versions : v >= 1 && floor(v) == v])
+    error_message = "retired_sealing_key_versions: positive integers (sealing-key versions start at 1)."
   }
 }
 

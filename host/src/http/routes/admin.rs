@@ -97,6 +97,35 @@ pub struct StatusView {
     host: HostStatus,
     signer: SignerStatusView,
     storage: StorageStatus,
+    /// KMS sealing: stored versions, whether the signer holds its key (and
+    /// why not), the rotation's progress. Absent with dev sealing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealing: Option<crate::service::sealing::SealingStatus>,
+}
+
+/// `POST /v1/admin/sealing/rotate` body.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// Only count what a rotation would re-seal; change nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Rotates the sealing key (operators): a new KMS data key version, every
+/// live wallet's blob re-sealed inside the signer, verified, and the old
+/// versions retired. Resumes an unfinished rotation. One at a time across
+/// replicas.
+#[utoipa::path(post, path = "/v1/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "What the rotation did (or would do, dry)", body = crate::service::sealing::RotationReport), (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn rotate_sealing(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    ApiJson(body): ApiJson<RotateBody>,
+) -> Result<Json<crate::service::sealing::RotationReport>, ApiError> {
+    service.require(&p, Scope::Operator, "sealing").await?;
+    Ok(Json(
+        service.rotate_sealing(&p.actor(), body.dry_run).await?,
+    ))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -134,7 +163,9 @@ pub async fn status(
     service.require(&p, Scope::AdminStatus, "status").await?;
     // An unreachable signer is part of the status, not a failure of it.
     let status = service.signer.status().await.ok();
+    let sealing = service.sealing_status().await?;
     Ok(Json(StatusView {
+        sealing,
         host: HostStatus {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: service.started.elapsed().as_secs(),

@@ -32,7 +32,23 @@ pub async fn ready(State(service): State<Shared>) -> (StatusCode, Json<ReadyView
         reasons.push("storage: unavailable".to_owned());
     }
     if let Err(e) = service.signer.ready().await {
-        reasons.push(e);
+        // With KMS sealing, say what kind of failure keeps the key away
+        // (the code only: ARNs and PCRs are for /v1/admin/status).
+        let kind = service
+            .sealing_manager
+            .as_ref()
+            .and_then(|m| m.last_failure())
+            .and_then(|f| {
+                let code = f.split(':').next().unwrap_or_default().to_owned();
+                code.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_')
+                    .then_some(code)
+            })
+            .filter(|c| !c.is_empty());
+        reasons.push(match kind {
+            Some(kind) => format!("{e} ({kind})"),
+            None => e,
+        });
     }
     let status = if reasons.is_empty() {
         StatusCode::OK

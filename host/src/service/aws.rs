@@ -1,0 +1,216 @@
+//! AWS credentials for the signer's KMS calls, from the standard chain the
+//! host runs with: the environment (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), else the instance role
+//! through IMDSv2. Cached until five minutes before they expire, refreshed
+//! then or when KMS says they expired.
+//!
+//! Hand-written rather than `aws-config`: the host needs two sources and
+//! one HTTP call, and `aws-config` brings a second HTTP stack and the SSO/STS
+//! clients with it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use signet_proto::message::AwsCredentials;
+use tokio::sync::Mutex;
+
+/// Refresh this long before expiry.
+const REFRESH_BEFORE: u64 = 300;
+
+/// Where credentials come from.
+#[derive(Clone, Debug)]
+pub enum CredentialSource {
+    /// Fixed keys from the environment.
+    Static(AwsCredentials),
+    /// The instance role, through IMDSv2 at this base URL.
+    InstanceRole(String),
+}
+
+/// A cached credential provider.
+pub struct Credentials {
+    source: CredentialSource,
+    cached: Mutex<Option<AwsCredentials>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ImdsCredentials {
+    access_key_id: String,
+    secret_access_key: String,
+    token: Option<String>,
+    expiration: Option<String>,
+}
+
+impl Credentials {
+    /// From the environment variables in `get`, else the instance role.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let source = match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                CredentialSource::Static(AwsCredentials {
+                    access_key_id: id,
+                    secret_access_key: secret,
+                    session_token: get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()),
+                    expires_at: None,
+                })
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(
+                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together (or neither: the instance role)"
+                        .into(),
+                )
+            }
+            _ => CredentialSource::InstanceRole(
+                get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
+                    .unwrap_or_else(|| "http://169.254.169.254".into())
+                    .trim_end_matches('/')
+                    .to_owned(),
+            ),
+        };
+        Ok(Self {
+            source,
+            cached: Mutex::new(None),
+        })
+    }
+
+    /// Valid credentials: the cached ones unless they expire within five
+    /// minutes, else fresh ones.
+    pub async fn get(&self) -> Result<AwsCredentials, String> {
+        let mut cached = self.cached.lock().await;
+        let now = signet_proto::time::now_ms() / 1000;
+        if let Some(c) = cached.as_ref() {
+            if c.expires_at.is_none_or(|t| t > now + REFRESH_BEFORE) {
+                return Ok(c.clone());
+            }
+        }
+        let fresh = self.fetch().await?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Drops the cache (KMS said they expired); the next `get` fetches.
+    pub async fn invalidate(&self) {
+        *self.cached.lock().await = None;
+    }
+
+    async fn fetch(&self) -> Result<AwsCredentials, String> {
+        match &self.source {
+            CredentialSource::Static(c) => Ok(c.clone()),
+            CredentialSource::InstanceRole(base) => {
+                let base = base.clone();
+                tokio::task::spawn_blocking(move || imds(&base))
+                    .await
+                    .map_err(|e| format!("IMDS task: {e}"))?
+            }
+        }
+    }
+}
+
+/// IMDSv2: a session token, the role name, then the role's credentials.
+fn imds(base: &str) -> Result<AwsCredentials, String> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(5))
+        .build();
+    let err = |what: &str, e: ureq::Error| format!("instance metadata ({what}): {e}");
+    let token = agent
+        .put(&format!("{base}/latest/api/token"))
+        .set("X-aws-ec2-metadata-token-ttl-seconds", "300")
+        .call()
+        .map_err(|e| err("token", e))?
+        .into_string()
+        .map_err(|e| format!("instance metadata token: {e}"))?;
+    let path = format!("{base}/latest/meta-data/iam/security-credentials/");
+    let role = agent
+        .get(&path)
+        .set("X-aws-ec2-metadata-token", &token)
+        .call()
+        .map_err(|e| err("role", e))?
+        .into_string()
+        .map_err(|e| format!("instance metadata role: {e}"))?;
+    let role = role.lines().next().unwrap_or_default().trim().to_owned();
+    if role.is_empty() || role.contains('/') {
+        return Err("instance metadata: no instance role attached".into());
+    }
+    let creds: ImdsCredentials = agent
+        .get(&format!("{path}{role}"))
+        .set("X-aws-ec2-metadata-token", &token)
+        .call()
+        .map_err(|e| err("credentials", e))?
+        .into_json()
+        .map_err(|e| format!("instance metadata credentials: {e}"))?;
+    Ok(AwsCredentials {
+        access_key_id: creds.access_key_id,
+        secret_access_key: creds.secret_access_key,
+        session_token: creds.token,
+        expires_at: creds.expiration.as_deref().and_then(parse_rfc3339),
+    })
+}
+
+/// `2026-11-23T07:00:00Z` → Unix seconds (UTC only, as IMDS writes it).
+fn parse_rfc3339(s: &str) -> Option<u64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time
+        .split('.')
+        .next()?
+        .splitn(3, ':')
+        .map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_times_parse() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2026-11-23T07:00:00Z"), Some(1_795_417_200));
+        assert_eq!(parse_rfc3339("2024-02-29T12:30:15Z"), Some(1_709_209_815));
+        for bad in [
+            "2026-13-01T00:00:00Z",
+            "2026-11-23 07:00:00Z",
+            "2026-11-23T07:00:00",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn keys_go_together() {
+        let only_id = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "AKID".to_owned());
+        assert!(Credentials::from_env(only_id).is_err());
+        let none = |_: &str| None;
+        assert!(matches!(
+            Credentials::from_env(none).unwrap().source,
+            CredentialSource::InstanceRole(ref b) if b == "http://169.254.169.254"
+        ));
+    }
+
+    #[tokio::test]
+    async fn static_keys_are_handed_out_and_never_printed() {
+        let env = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE".to_owned()),
+            "AWS_SECRET_ACCESS_KEY" => Some("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned()),
+            _ => None,
+        };
+        let c = Credentials::from_env(env).unwrap();
+        let got = c.get().await.unwrap();
+        assert_eq!(got.access_key_id, "AKIDEXAMPLE");
+        assert!(!format!("{got:?}").contains("wJalr"));
+    }
+}

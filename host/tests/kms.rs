@@ -1,0 +1,610 @@
+//! The KMS production path end to end: `signet-host dev --sealing kms` (the
+//! signer provisioned by the host, `--sealing kms --secrets host`, its KMS
+//! connections through the host's relay) against `signet-kms-fake` (SigV4,
+//! Recipient attestation checked against the dev root, the key policy that
+//! the Terraform module renders), and the refusals.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{
+    call, eventually, log_text, sibling, sigkill, signer_pcrs, verify_independently, DevHost,
+    START_TIMEOUT,
+};
+use serde_json::{json, Value};
+
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "us-east-1";
+const KEY: &str = "sealing";
+const INSTANCE_ROLE: &str = "arn:aws:iam::111122223333:role/signet-instance";
+const ADMIN_ROLE: &str = "arn:aws:iam::111122223333:role/signet-key-admin";
+const AKID: &str = "AKIASIGNETTEST000001";
+const SECRET: &str = "kms-fake-secret-of-the-signet-instance-role";
+
+fn key_arn() -> String {
+    format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY}")
+}
+
+/// The infra venv's Python (python-hcl2), made by scripts/test-infra.sh.
+fn infra_python() -> PathBuf {
+    if let Ok(p) = std::env::var("SIGNET_INFRA_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let cache = std::env::var("XDG_CACHE_HOME").unwrap_or_else(|_| format!("{home}/.cache"));
+    PathBuf::from(cache).join("signet/infra-venv/bin/python")
+}
+
+/// The sealing key policy exactly as the Terraform module renders it, for
+/// these PCRs and retired versions.
+fn render_policy(dir: &Path, name: &str, pcrs: &BTreeMap<u8, Vec<u8>>, retired: &[u32]) -> PathBuf {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform/modules/signet");
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform/tests/render_kms_policy.py");
+    let python = infra_python();
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(module)
+        .args(["--var", "name=signet-dev"])
+        .arg("--var")
+        .arg(format!("enclave_pcr0={}", hex::encode(&pcrs[&0])))
+        .arg("--var")
+        .arg(format!("enclave_pcr1={}", hex::encode(&pcrs[&1])))
+        .arg("--var")
+        .arg(format!("enclave_pcr2={}", hex::encode(&pcrs[&2])))
+        .arg("--var")
+        .arg(format!("kms_admin_role_arns=[\"{ADMIN_ROLE}\"]"))
+        .arg("--var")
+        .arg(format!("retired_sealing_key_versions={}", json!(retired)))
+        .args([
+            "--account",
+            ACCOUNT,
+            "--region",
+            REGION,
+            "--instance-role-arn",
+            INSTANCE_ROLE,
+        ])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run scripts/test-infra.sh once to create it)",
+                python.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "render_kms_policy.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+/// A running `signet-kms-fake`.
+struct Kms {
+    child: Child,
+    https: String,
+    control: String,
+    dir: PathBuf,
+    log: PathBuf,
+}
+
+impl Kms {
+    fn start(dir: &Path, root: &Path, policy: &Path) -> Self {
+        let kms_dir = dir.join("kms");
+        let log = dir.join("kms.log");
+        let mut child = Command::new(sibling("signet-kms-fake"))
+            .arg("--dir")
+            .arg(&kms_dir)
+            .args(["--region", REGION, "--account", ACCOUNT, "--key"])
+            .arg(format!("{KEY}={}", policy.display()))
+            .arg("--credentials")
+            .arg(format!("{AKID}:{SECRET}:{INSTANCE_ROLE}"))
+            .arg("--attestation-root")
+            .arg(root)
+            .arg("--exit-with-stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .unwrap_or_else(|| panic!("no {name} in {line:?}; log:\n{}", log_text(&log)))
+                .to_owned()
+        };
+        let (https, control) = (field("https="), field("control="));
+        Self {
+            child,
+            https,
+            control,
+            dir: kms_dir,
+            log,
+        }
+    }
+
+    fn faults(&self, faults: Value) {
+        ureq::post(&format!("http://{}/faults", self.control))
+            .send_json(faults)
+            .unwrap();
+    }
+
+    fn put_policy(&self, policy: &Path) {
+        ureq::put(&format!("http://{}/policy?key={KEY}", self.control))
+            .send_bytes(&std::fs::read(policy).unwrap())
+            .unwrap();
+    }
+
+    fn calls(&self) -> Vec<Value> {
+        ureq::get(&format!("http://{}/calls", self.control))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    /// Successful calls of `operation`.
+    fn ok_calls(&self, operation: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c["operation"] == operation && c["status"] == 200)
+            .count()
+    }
+}
+
+impl Drop for Kms {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A dev host on `data` with KMS sealing through the fake.
+fn host(data: &Path, kms: &Kms) -> DevHost {
+    DevHost::command(data)
+        .args(["--sealing", "kms"])
+        .envs([
+            ("KMS_KEY_ID", key_arn()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("KMS_ENDPOINT", kms.https.clone()),
+            ("KMS_CA_FILE", kms.dir.join("ca.pem").display().to_string()),
+            ("AWS_ACCESS_KEY_ID", AKID.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.to_owned()),
+        ])
+        .start()
+}
+
+/// The dev attestation root the host's signer will use (made before the
+/// host starts, so the fake KMS can trust it).
+fn dev_root(data: &Path) -> PathBuf {
+    let issuer =
+        signet_attestation::dev::DevIssuer::load_or_create(&data.join("dev").join("attestation"))
+            .unwrap();
+    let path = data.with_extension("root.pem");
+    std::fs::write(&path, issuer.root_pem().unwrap()).unwrap();
+    path
+}
+
+/// A world: the fake KMS with the module's policy for the signer's PCRs.
+fn world(dir: &Path) -> (PathBuf, Kms) {
+    let data = dir.join("host");
+    let root = dev_root(&data);
+    let policy = render_policy(dir, "policy", &signer_pcrs(), &[]);
+    let kms = Kms::start(dir, &root, &policy);
+    (data, kms)
+}
+
+fn ready(url: &str) -> (u16, Value) {
+    call(url, None, "GET", "/ready", None)
+}
+
+fn wait_ready(host: &DevHost, kms: &Kms) {
+    let mut last = (0, Value::Null);
+    if !eventually(START_TIMEOUT, || {
+        last = ready(host.url());
+        last.0 == 200
+    }) {
+        panic!(
+            "not ready: {last:?}\nhost log:\n{}\nsigner log:\n{}\nkms log:\n{}",
+            log_text(host.log_path()),
+            log_text(&host.dir().join("signer.log")),
+            log_text(&kms.log)
+        );
+    }
+}
+
+fn create_wallet(host: &DevHost, key_type: &str) -> Value {
+    let (s, v) = call(
+        host.url(),
+        Some(&host.admin_token()),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": key_type})),
+    );
+    assert_eq!(s, 201, "{v}");
+    v
+}
+
+/// Signs a fresh digest with `wallet`; the signature, checked independently.
+fn sign(host: &DevHost, wallet: &Value) -> (u16, Value) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let random = rand_digest();
+    let id = wallet["id"].as_str().unwrap();
+    let ed25519 = wallet["key_type"] == "ed25519";
+    let (body, digest, message) = if ed25519 {
+        let digest = sha2::Sha256::digest(random);
+        (
+            json!({"message": base64::engine::general_purpose::STANDARD.encode(random), "encoding": "raw"}),
+            hex::encode(digest),
+            Some(hex::encode(random)),
+        )
+    } else {
+        (
+            json!({"digest": hex::encode(random)}),
+            hex::encode(random),
+            None,
+        )
+    };
+    let (s, v) = call(
+        host.url(),
+        Some(&host.admin_token()),
+        "POST",
+        &format!("/v1/wallets/{id}/sign"),
+        Some(body),
+    );
+    if s == 200 {
+        verify_independently(&[json!({
+            "key_type": wallet["key_type"],
+            "public_key": wallet["public_key"],
+            "digest": digest,
+            "message": message,
+            "signature": v["signature"],
+        })]);
+    }
+    (s, v)
+}
+
+fn rand_digest() -> [u8; 32] {
+    let mut d = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut d);
+    d
+}
+
+fn status(host: &DevHost) -> Value {
+    let (s, v) = call(
+        host.url(),
+        Some(&host.admin_token()),
+        "GET",
+        "/v1/admin/status",
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+fn rotate(host: &DevHost, dry_run: bool) -> (u16, Value) {
+    call(
+        host.url(),
+        Some(&host.admin_token()),
+        "POST",
+        "/v1/admin/sealing/rotate",
+        Some(json!({"dry_run": dry_run})),
+    )
+}
+
+#[test]
+fn a_kms_sealed_wallet_survives_signer_kill_host_restart_and_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, kms) = world(dir.path());
+    let host1 = host(&data, &kms);
+    wait_ready(&host1, &kms);
+    // First boot: one GenerateDataKey with a Recipient, and one Decrypt of
+    // its blob (the signer checks KMS gives the same key back).
+    assert_eq!(kms.ok_calls("GenerateDataKey"), 1, "{:?}", kms.calls());
+    assert_eq!(kms.ok_calls("Decrypt"), 1, "{:?}", kms.calls());
+    assert!(
+        kms.calls().iter().all(|c| c["recipient"] == true),
+        "{:?}",
+        kms.calls()
+    );
+    let sealing = &status(&host1)["sealing"];
+    assert_eq!(sealing["current"], 1, "{sealing}");
+    assert_eq!(sealing["versions"][0]["state"], "active");
+
+    let wallets: Vec<Value> = ["secp256k1", "p256", "ed25519"]
+        .iter()
+        .map(|t| create_wallet(&host1, t))
+        .collect();
+    for w in &wallets {
+        for _ in 0..3 {
+            assert_eq!(sign(&host1, w).0, 200);
+        }
+    }
+    assert_eq!(kms.calls().len(), 2, "KMS is never called per signature");
+
+    // The signer dies: its successor gets the key from KMS (Decrypt of the
+    // stored blob) and the wallets come back from their sealed blobs.
+    let old_signer = host1.signer_pid();
+    sigkill(old_signer);
+    assert!(eventually(START_TIMEOUT, || {
+        host1.signer_pid() != old_signer && sign(&host1, &wallets[0]).0 == 200
+    }));
+    assert_eq!(kms.ok_calls("Decrypt"), 2, "{:?}", kms.calls());
+    host1.stop();
+
+    // The host restarts (and with it the signer).
+    let host2 = host(&data, &kms);
+    wait_ready(&host2, &kms);
+    for w in &wallets {
+        assert_eq!(sign(&host2, w).0, 200);
+    }
+    assert_eq!(kms.ok_calls("Decrypt"), 3);
+    assert_eq!(kms.ok_calls("GenerateDataKey"), 1);
+
+    // Rotation: dry run counts, the real one moves every blob to v2.
+    let (s, dry) = rotate(&host2, true);
+    assert_eq!(s, 200, "{dry}");
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["to_reseal"], 3, "{dry}");
+    assert_eq!(kms.ok_calls("GenerateDataKey"), 1, "a dry run calls no KMS");
+    let (s, report) = rotate(&host2, false);
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(report["to_version"], 2, "{report}");
+    assert_eq!(report["resealed"], 3, "{report}");
+    assert_eq!(report["verified"], 3, "{report}");
+    assert_eq!(report["retired"], json!([1]), "{report}");
+    let sealing = &status(&host2)["sealing"];
+    assert_eq!(sealing["current"], 2, "{sealing}");
+    assert_eq!(sealing["rotation"]["phase"], "done", "{sealing}");
+    assert_eq!(sealing["versions"][0]["state"], "retired", "{sealing}");
+    for w in &wallets {
+        assert_eq!(sign(&host2, w).0, 200);
+    }
+    let created_after = create_wallet(&host2, "p256");
+    host2.stop();
+
+    // After a restart only v2 is asked for.
+    let decrypts = kms.ok_calls("Decrypt");
+    let host3 = host(&data, &kms);
+    wait_ready(&host3, &kms);
+    for w in wallets.iter().chain([&created_after]) {
+        assert_eq!(sign(&host3, w).0, 200);
+    }
+    assert_eq!(kms.ok_calls("Decrypt"), decrypts + 1);
+    let contexts: Vec<Value> = kms
+        .calls()
+        .iter()
+        .filter(|c| c["operation"] == "Decrypt")
+        .map(|c| c["encryption_context"]["signet-sealing-key-version"].clone())
+        .collect();
+    assert_eq!(contexts.last(), Some(&json!("2")), "{contexts:?}");
+    // The audit log has the sealing events, and still verifies.
+    let events = common::fetch_audit(host3.url(), &host3.admin_token());
+    for action in [
+        "sealing_key.create",
+        "sealing_key.rotate",
+        "sealing_key.retire",
+    ] {
+        assert!(events.iter().any(|e| e.action == action), "{action}");
+    }
+}
+
+/// The host stays up but not ready, with the reason; nothing signs and no
+/// sealing key is stored.
+fn assert_unsealed(host: &DevHost, kms: &Kms, reason_has: &str) {
+    let mut last = (0, Value::Null);
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            last = ready(host.url());
+            last.0 == 503 && last.1.to_string().contains(reason_has)
+        }),
+        "{last:?}\nhost log:\n{}",
+        log_text(host.log_path())
+    );
+    let (s, v) = call(
+        host.url(),
+        Some(&host.admin_token()),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "p256"})),
+    );
+    assert_eq!(s, 503, "{v}");
+    let sealing = &status(host)["sealing"];
+    assert_eq!(sealing["ready"], false, "{sealing}");
+    assert_eq!(
+        sealing["versions"],
+        json!([]),
+        "no sealing key stored: {sealing}"
+    );
+    let _ = kms;
+}
+
+#[test]
+fn a_policy_for_another_image_keeps_the_signer_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("host");
+    let root = dev_root(&data);
+    let mut other = signer_pcrs();
+    other.insert(0, vec![0x5a; 48]);
+    let policy = render_policy(dir.path(), "other-pcr0", &other, &[]);
+    let kms = Kms::start(dir.path(), &root, &policy);
+    let host = host(&data, &kms);
+    assert_unsealed(&host, &kms, "kms_refused");
+    let sealing = &status(&host)["sealing"];
+    assert!(
+        sealing["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("AccessDeniedException"),
+        "{sealing}"
+    );
+    assert!(kms
+        .calls()
+        .iter()
+        .all(|c| c["error"] == "AccessDeniedException"));
+    // The right policy arrives: the host gets there by itself.
+    kms.put_policy(&render_policy(dir.path(), "policy", &signer_pcrs(), &[]));
+    wait_ready(&host, &kms);
+    let w = create_wallet(&host, "secp256k1");
+    assert_eq!(sign(&host, &w).0, 200);
+}
+
+fn refused_answer(fault: &str, reason_in_status: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, kms) = world(dir.path());
+    kms.faults(json!({ fault: 1000 }));
+    let host = host(&data, &kms);
+    assert_unsealed(&host, &kms, "kms_refused");
+    let sealing = &status(&host)["sealing"];
+    assert!(
+        sealing["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(reason_in_status),
+        "{fault}: {sealing}"
+    );
+    assert!(
+        !log_text(&host.dir().join("signer.log")).contains("sealing key created"),
+        "{fault}: nothing was installed"
+    );
+}
+
+#[test]
+fn an_answer_carrying_plaintext_is_refused() {
+    refused_answer("plaintext_too", "Plaintext");
+}
+
+#[test]
+fn an_answer_for_another_key_is_refused() {
+    refused_answer("other_key_id", "not the pinned");
+}
+
+#[test]
+fn a_cms_for_another_recipient_is_refused() {
+    refused_answer("wrong_rid", "rid");
+}
+
+#[test]
+fn a_tampered_cms_is_refused() {
+    refused_answer("tamper_cms", "CiphertextForRecipient");
+}
+
+#[test]
+fn a_data_key_of_the_wrong_length_is_refused() {
+    refused_answer("short_key", "32 expected");
+}
+
+#[test]
+fn throttling_5xx_resets_and_expired_credentials_are_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, kms) = world(dir.path());
+    kms.faults(json!({"throttle": 2, "internal_error": 1, "reset": 1, "expired_token": 1}));
+    let host = host(&data, &kms);
+    wait_ready(&host, &kms);
+    let calls = kms.calls();
+    let errors: Vec<&str> = calls.iter().filter_map(|c| c["error"].as_str()).collect();
+    for e in [
+        "ThrottlingException",
+        "KMSInternalException",
+        "ExpiredTokenException",
+    ] {
+        assert!(errors.contains(&e), "{e} in {calls:?}");
+    }
+    assert_eq!(kms.ok_calls("GenerateDataKey"), 1, "{calls:?}");
+    let w = create_wallet(&host, "ed25519");
+    assert_eq!(sign(&host, &w).0, 200);
+}
+
+/// Destroyed stays destroyed against a host that kept the old blobs, once
+/// the old version is retired in the key policy.
+#[test]
+fn a_destroyed_wallet_stays_destroyed_after_rotation_and_policy_retirement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, kms) = world(dir.path());
+    let host1 = host(&data, &kms);
+    wait_ready(&host1, &kms);
+    let doomed = create_wallet(&host1, "secp256k1");
+    let kept = create_wallet(&host1, "p256");
+    let db = format!("sqlite://{}", data.join("signet.db").display());
+    let (old_blob, old_v1) = tokio_rt().block_on(async {
+        let store = signet_host::store::Store::open(&db).await.unwrap();
+        let row = store
+            .wallet(doomed["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let keys = store.sealing_keys().await.unwrap();
+        (
+            row.sealed.unwrap(),
+            keys[0].ciphertext_blob.clone().unwrap(),
+        )
+    });
+    let id = doomed["id"].as_str().unwrap();
+    let (s, v) = call(
+        host1.url(),
+        Some(&host1.admin_token()),
+        "DELETE",
+        &format!("/v1/wallets/{id}"),
+        None,
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, report) = rotate(&host1, false);
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(report["resealed"], 1, "only the live wallet: {report}");
+    host1.stop();
+    // The operator retires v1 in the key policy (Terraform).
+    kms.put_policy(&render_policy(dir.path(), "retired", &signer_pcrs(), &[1]));
+
+    // A compromised host puts back what it kept: version 1's blob and the
+    // destroyed wallet's sealed key.
+    tokio_rt().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query("UPDATE sealing_keys SET state = 'active', ciphertext_blob = ?1, retired_at = NULL WHERE version = 1")
+            .bind(&old_v1)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE wallets SET destroyed_at = NULL, sealed = ?1 WHERE id = ?2")
+            .bind(&old_blob)
+            .bind(id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let host2 = host(&data, &kms);
+    // KMS refuses version 1 to everyone, even the attested signer.
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            kms.calls().iter().any(|c| {
+                c["operation"] == "Decrypt"
+                    && c["encryption_context"]["signet-sealing-key-version"] == "1"
+                    && c["error"] == "AccessDeniedException"
+            })
+        }),
+        "{:?}",
+        kms.calls()
+    );
+    let (s, v) = sign(&host2, &doomed);
+    assert_ne!(s, 200, "the destroyed key never signs again: {v}");
+    let _ = kept;
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
