@@ -4,6 +4,8 @@
 //! Recipient attestation checked against the dev root, the key policy that
 //! the Terraform module renders), and the refusals.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -188,12 +190,17 @@ fn host(data: &Path, kms: &Kms) -> DevHost {
 /// The dev attestation root the host's signer will use (made before the
 /// host starts, so the fake KMS can trust it).
 fn dev_root(data: &Path) -> PathBuf {
-    let issuer =
-        signet_attestation::dev::DevIssuer::load_or_create(&data.join("dev").join("attestation"))
-            .unwrap();
-    let path = data.with_extension("root.pem");
-    std::fs::write(&path, issuer.root_pem().unwrap()).unwrap();
-    path
+    ca_root(
+        &data.join("dev").join("attestation"),
+        &data.with_extension("root.pem"),
+    )
+}
+
+/// Creates the dev CA in `attestation_dir`; its root, written to `pem`.
+fn ca_root(attestation_dir: &Path, pem: &Path) -> PathBuf {
+    let issuer = signet_attestation::dev::DevIssuer::load_or_create(attestation_dir).unwrap();
+    std::fs::write(pem, issuer.root_pem().unwrap()).unwrap();
+    pem.to_owned()
 }
 
 /// A world: the fake KMS with the module's policy for the signer's PCRs.
@@ -607,4 +614,239 @@ fn tokio_rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// The enclave image's own command line (eif/Dockerfile's ENTRYPOINT and
+/// ENV lines) with only what cannot run here replaced: the NSM by the dev
+/// attestor, vsock by a unix socket (listen) and TCP (the KMS proxy).
+fn image_signer(dir: &Path, kms: &Kms) -> (Child, PathBuf) {
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../eif/Dockerfile"))
+            .unwrap();
+    let entrypoint: Vec<String> = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
+        .map(|json| serde_json::from_str(json).unwrap())
+        .expect("one ENTRYPOINT line");
+    let env_line = dockerfile
+        .lines()
+        .find(|l| l.starts_with("ENV SIGNET_KMS_KEY_ID="))
+        .expect("the pinned ENV line");
+    let pinned: Vec<&str> = env_line
+        .trim_start_matches("ENV ")
+        .split_whitespace()
+        .map(|kv| kv.split('=').next().unwrap())
+        .collect();
+    assert_eq!(
+        pinned,
+        [
+            "SIGNET_KMS_KEY_ID",
+            "SIGNET_KMS_REGION",
+            "SIGNET_DEPLOYMENT"
+        ]
+    );
+    let socket = dir.join("image-signer.sock");
+    let mut args: Vec<String> = Vec::new();
+    let mut it = entrypoint.iter().skip(1);
+    while let Some(a) = it.next() {
+        let value = |it: &mut std::iter::Skip<std::slice::Iter<String>>| it.next().unwrap().clone();
+        match a.as_str() {
+            "--listen" => {
+                assert!(value(&mut it).starts_with("vsock://"));
+                args.extend(["--listen".into(), format!("unix:{}", socket.display())]);
+            }
+            "--attestation" => {
+                assert_eq!(value(&mut it), "nsm");
+                args.extend([
+                    "--attestation".into(),
+                    "dev".into(),
+                    "--dev-dir".into(),
+                    dir.join("image-dev").display().to_string(),
+                ]);
+            }
+            "--kms-proxy" => {
+                assert_eq!(value(&mut it), "vsock://3:8000");
+                args.extend(["--kms-proxy".into(), format!("tcp://{}", kms.https)]);
+            }
+            other => args.push(other.to_owned()),
+        }
+    }
+    for required in [
+        "--sealing",
+        "kms",
+        "--secrets",
+        "host",
+        "--backend",
+        "software",
+    ] {
+        assert!(
+            args.iter().any(|a| a == required),
+            "{required} in {entrypoint:?}"
+        );
+    }
+    let log = dir.join("image-signer.log");
+    let child = Command::new(sibling("signet-enclave"))
+        .args(&args)
+        .arg("--kms-ca")
+        .arg(kms.dir.join("ca.pem"))
+        .env_clear()
+        .env("SIGNET_KMS_KEY_ID", key_arn())
+        .env("SIGNET_KMS_REGION", REGION)
+        .env("SIGNET_DEPLOYMENT", "signet-dev")
+        .env("SIGNET_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        )
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(START_TIMEOUT, || std::os::unix::net::UnixStream::connect(
+            &socket
+        )
+        .is_ok()),
+        "the image's signer did not listen: {}",
+        log_text(&log)
+    );
+    (child, socket)
+}
+
+fn serve_env(
+    dir: &Path,
+    socket: &Path,
+    root: &Path,
+    pcrs: &BTreeMap<u8, Vec<u8>>,
+) -> Vec<(&'static str, String)> {
+    let set: serde_json::Map<String, Value> = pcrs
+        .iter()
+        .map(|(i, v)| (i.to_string(), Value::String(hex::encode(v))))
+        .collect();
+    let policy = common::write_policy(dir, root, &set);
+    vec![
+        (
+            "SIGNET_DATABASE_URL",
+            format!("sqlite://{}", dir.join("serve.db").display()),
+        ),
+        ("ENCLAVE_ADDR", format!("unix:{}", socket.display())),
+        ("INTERNAL_API_KEY", common::INTERNAL_API_KEY.to_owned()),
+        (
+            "TICKET_SIGNING_SECRET",
+            common::SIGNER_TICKET_SECRET.to_owned(),
+        ),
+        (
+            "SESSION_SIGNING_SECRET",
+            "c0d1e2f3a4b5968778695a4b3c2d1e0f99aabbcc".to_owned(),
+        ),
+        ("ATTESTATION_POLICY", policy.display().to_string()),
+        ("SIGNET_SEALING", "kms".to_owned()),
+        ("KMS_KEY_ID", key_arn()),
+        ("AWS_REGION", REGION.to_owned()),
+        ("AWS_ACCESS_KEY_ID", AKID.to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", SECRET.to_owned()),
+        ("SIGNET_LOG", "warn".to_owned()),
+    ]
+}
+
+#[test]
+fn the_enclave_images_command_line_boots_provisions_unseals_and_signs() {
+    let dir = tempfile::tempdir().unwrap();
+    // The image signer keeps its dev CA in image-dev/attestation.
+    let root = ca_root(
+        &dir.path().join("image-dev/attestation"),
+        &dir.path().join("root.pem"),
+    );
+    let policy = render_policy(dir.path(), "policy", &signer_pcrs(), &[]);
+    let kms = Kms::start(dir.path(), &root, &policy);
+    let (mut signer, socket) = image_signer(dir.path(), &kms);
+    let env = serve_env(dir.path(), &socket, &root, &signer_pcrs());
+    let db = env[0].1.clone();
+    let host = common::ServeHost::start(dir.path(), &env);
+    let token = common::bootstrap_operator(&db);
+    let mut last = (0, Value::Null);
+    assert!(
+        eventually(START_TIMEOUT, || {
+            last = ready(host.url());
+            last.0 == 200
+        }),
+        "{last:?}: {}\n{}",
+        log_text(&dir.path().join("serve.log")),
+        log_text(&dir.path().join("image-signer.log"))
+    );
+    let signer_log = log_text(&dir.path().join("image-signer.log"));
+    assert!(
+        signer_log.contains("runtime secrets provisioned by the host"),
+        "{signer_log}"
+    );
+    assert!(
+        !signer_log.contains(common::INTERNAL_API_KEY),
+        "secrets are never logged"
+    );
+    let (s, w) = call(
+        host.url(),
+        Some(&token),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "secp256k1"})),
+    );
+    assert_eq!(s, 201, "{w}");
+    let sign_once = || {
+        call(
+            host.url(),
+            Some(&token),
+            "POST",
+            &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+            Some(json!({"digest": "44".repeat(32)})),
+        )
+    };
+    assert_eq!(sign_once().0, 200);
+    // The image signer restarts (an enclave restart): the host provisions
+    // it again and it unseals the stored version.
+    let _ = signer.kill();
+    let _ = signer.wait();
+    let (mut signer, _) = image_signer(dir.path(), &kms);
+    assert!(eventually(START_TIMEOUT, || sign_once().0 == 200));
+    assert_eq!(kms.ok_calls("GenerateDataKey"), 1);
+    assert_eq!(kms.ok_calls("Decrypt"), 2, "{:?}", kms.calls());
+    let _ = signer.kill();
+    let _ = signer.wait();
+}
+
+#[test]
+fn a_signer_whose_attestation_fails_the_host_policy_gets_no_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = ca_root(
+        &dir.path().join("image-dev/attestation"),
+        &dir.path().join("root.pem"),
+    );
+    let policy = render_policy(dir.path(), "policy", &signer_pcrs(), &[]);
+    let kms = Kms::start(dir.path(), &root, &policy);
+    let (mut signer, socket) = image_signer(dir.path(), &kms);
+    let mut expected = signer_pcrs();
+    expected.insert(0, vec![0x77; 48]);
+    let host = common::ServeHost::start(
+        dir.path(),
+        &serve_env(dir.path(), &socket, &root, &expected),
+    );
+    let mut last = (0, Value::Null);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            last = ready(host.url());
+            last.0 == 503 && last.1.to_string().contains("attestation refused")
+        }),
+        "{last:?}"
+    );
+    let signer_log = log_text(&dir.path().join("image-signer.log"));
+    assert!(!signer_log.contains("provisioned"), "{signer_log}");
+    assert!(
+        kms.calls().is_empty(),
+        "no KMS call without secrets: {:?}",
+        kms.calls()
+    );
+    let _ = signer.kill();
+    let _ = signer.wait();
 }

@@ -961,3 +961,139 @@ fn stops_on_sigterm_and_when_stdin_closes() {
     let kms = env.start(&["--key", OPEN]);
     assert!(kms.close_stdin_and_wait(Duration::from_secs(10)).success());
 }
+
+/// The policy as the Terraform module renders it (terraform/tests/render_kms_policy.py
+/// over modules/signet, with the infra venv's Python), for `pcrs`, the
+/// instance role and `retired` versions.
+fn module_policy(
+    env: &Env,
+    pcrs: &std::collections::BTreeMap<u8, Vec<u8>>,
+    retired: &[u32],
+) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var("SIGNET_INFRA_PYTHON").unwrap_or_else(|_| {
+        let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+        format!("{home}/.cache/signet/infra-venv/bin/python")
+    });
+    let out = std::process::Command::new(&python)
+        .arg(root.join("terraform/tests/render_kms_policy.py"))
+        .arg(root.join("terraform/modules/signet"))
+        .args(["--var", "name=signet-test"])
+        .arg("--var")
+        .arg(format!("enclave_pcr0={}", hex::encode(&pcrs[&0])))
+        .arg("--var")
+        .arg(format!("enclave_pcr1={}", hex::encode(&pcrs[&1])))
+        .arg("--var")
+        .arg(format!("enclave_pcr2={}", hex::encode(&pcrs[&2])))
+        .arg("--var")
+        .arg(format!("kms_admin_role_arns=[\"{ADMIN_ARN}\"]"))
+        .arg("--var")
+        .arg(format!("retired_sealing_key_versions={}", json!(retired)))
+        .args(["--account", ACCOUNT, "--region", REGION])
+        .args([
+            "--instance-role-arn",
+            "arn:aws:iam::111122223333:role/signet-instance",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{python}: {e} (scripts/test-infra.sh creates it)"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = env
+        .dir
+        .path()
+        .join(format!("module-policy-{}.json", retired.len()));
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+fn signet_context(version: u32) -> Value {
+    json!({"signet-purpose": "sealing-key", "signet-deployment": "signet-test", "signet-sealing-key-version": version.to_string()})
+}
+
+#[tokio::test]
+async fn the_policy_the_module_renders_releases_the_key_only_to_the_attested_image() {
+    let env = Env::new();
+    let policy = module_policy(&env, &pcrs(), &[]);
+    let key = format!("{SEALING}={}", path_str(&policy));
+    let kms = env.start(&["--key", &key, "--key", OPEN]);
+    let body = |version: u32, recipient: Option<Value>| {
+        let mut b = json!({"KeyId": arn(SEALING), "KeySpec": "AES_256", "EncryptionContext": signet_context(version)});
+        if let Some(r) = recipient {
+            b["Recipient"] = r;
+        }
+        b
+    };
+    // Without a Recipient (the host asking for the plaintext key): denied.
+    let plain = kms
+        .ok_call(&INSTANCE, "GenerateDataKey", &body(1, None))
+        .await;
+    assert_eq!(plain.error_type(), "AccessDeniedException");
+    assert!(!plain.has("Plaintext"));
+    // The same call on a key with KMS's default policy returns Plaintext:
+    // the refusal is the module policy's doing.
+    let open = kms
+        .ok_call(
+            &INSTANCE,
+            "GenerateDataKey",
+            &json!({"KeyId": arn(OPEN), "KeySpec": "AES_256"}),
+        )
+        .await;
+    assert!(open.has("Plaintext"), "{:?}", open.json());
+    // Another deployment's context: denied.
+    let mut foreign = body(1, Some(env.recipient()));
+    foreign["EncryptionContext"]["signet-deployment"] = json!("another");
+    assert_eq!(
+        kms.ok_call(&INSTANCE, "GenerateDataKey", &foreign)
+            .await
+            .error_type(),
+        "AccessDeniedException"
+    );
+    // Another image: denied.
+    let mut other = pcrs();
+    other.insert(0, vec![0x42; 48]);
+    let reply = kms
+        .ok_call(
+            &INSTANCE,
+            "GenerateDataKey",
+            &body(1, Some(recipient(&env.document(other)))),
+        )
+        .await;
+    assert_eq!(reply.error_type(), "AccessDeniedException");
+    // The attested image: an envelope, no plaintext.
+    let reply = kms
+        .ok_call(
+            &INSTANCE,
+            "GenerateDataKey",
+            &body(1, Some(env.recipient())),
+        )
+        .await;
+    assert!(
+        reply.has("CiphertextForRecipient") && !reply.has("Plaintext"),
+        "{:?}",
+        reply.json()
+    );
+    let blob = reply.b64("CiphertextBlob");
+
+    // Version 1 retired in the policy: nobody can decrypt it any more,
+    // not even the attested image; version 2 still works.
+    kms.control(
+        "PUT",
+        &format!("/policy?key={SEALING}"),
+        &std::fs::read_to_string(module_policy(&env, &pcrs(), &[1])).unwrap(),
+    )
+    .await;
+    let decrypt_v1 = json!({"KeyId": arn(SEALING), "CiphertextBlob": b64(&blob), "EncryptionContext": signet_context(1), "Recipient": env.recipient()});
+    let refused = kms.ok_call(&INSTANCE, "Decrypt", &decrypt_v1).await;
+    assert_eq!(refused.error_type(), "AccessDeniedException");
+    let v2 = kms
+        .ok_call(
+            &INSTANCE,
+            "GenerateDataKey",
+            &body(2, Some(env.recipient())),
+        )
+        .await;
+    assert!(v2.has("CiphertextForRecipient"), "{:?}", v2.json());
+}
