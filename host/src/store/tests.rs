@@ -492,3 +492,82 @@ async fn an_export_cursor_moves_only_from_where_it_is() {
         assert_eq!(s.export_cursor("sink").await.unwrap(), 9);
     }
 }
+
+#[tokio::test]
+async fn sealing_versions_rotation_state_and_blob_swaps() {
+    for db in databases().await {
+        let s = Store::open(&db.url).await.unwrap();
+        assert!(s.sealing_keys().await.unwrap().is_empty());
+        assert!(s
+            .insert_sealing_key(1, "arn:k", &[1, 2, 3], Some(&[9; 32]))
+            .await
+            .unwrap());
+        assert!(
+            !s.insert_sealing_key(1, "arn:k", &[4], None).await.unwrap(),
+            "a version is stored once ({})",
+            db.url
+        );
+        assert!(s
+            .insert_sealing_key(2, "arn:k", &[5, 6], None)
+            .await
+            .unwrap());
+        s.retire_sealing_key(1).await.unwrap();
+        let keys = s.sealing_keys().await.unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!((keys[0].version, keys[0].state.as_str()), (1, "retired"));
+        assert_eq!(keys[0].ciphertext_blob, None, "a retired blob is deleted");
+        assert!(keys[0].retired_at.is_some());
+        assert_eq!(keys[1].ciphertext_blob.as_deref(), Some(&[5u8, 6][..]));
+        assert_eq!(keys[1].state, "active");
+
+        // Blob swaps are compare-and-set, and skip destroyed wallets.
+        let j = s.journal();
+        for id in ["w1", "w2", "w3"] {
+            j.write(WriteOp::CreateWallet(wallet(id, "tenant:a", 1)), ev(id))
+                .await
+                .unwrap();
+        }
+        let page = s.sealed_wallets("", 2).await.unwrap();
+        assert_eq!(
+            page.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
+            ["w1", "w2"]
+        );
+        let rest = s.sealed_wallets("w2", 2).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        let old = page[0].sealed.clone();
+        assert!(s.replace_sealed("w1", &old, b"new").await.unwrap());
+        assert!(
+            !s.replace_sealed("w1", &old, b"newer").await.unwrap(),
+            "not the blob any more"
+        );
+        j.write(
+            WriteOp::DestroyWallet {
+                id: "w2".into(),
+                at: 5,
+            },
+            ev("w2"),
+        )
+        .await
+        .unwrap();
+        assert!(!s.replace_sealed("w2", &page[1].sealed, b"x").await.unwrap());
+        assert_eq!(s.sealed_wallets("", 10).await.unwrap().len(), 2);
+
+        assert_eq!(s.rotation().await.unwrap(), None);
+        let mut row = RotationRow {
+            from_version: 1,
+            to_version: 2,
+            phase: "resealing".into(),
+            cursor: "w1".into(),
+            resealed: 1,
+            verified: 0,
+            started_at: 10,
+            updated_at: 11,
+            error: None,
+        };
+        s.save_rotation(&row).await.unwrap();
+        row.phase = "done".into();
+        row.error = Some("x".into());
+        s.save_rotation(&row).await.unwrap();
+        assert_eq!(s.rotation().await.unwrap(), Some(row));
+    }
+}
