@@ -4,7 +4,7 @@
 # under ./signet-data (or --data-dir DIR). Extra arguments go to `signet-host dev`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p signet-enclave -p signet-host -p signet-cli
+cargo build --release --locked -p signet-enclave -p signet-host -p signet-cli -p signet-kms-fake
 args=("$@")
 case " ${args[*]-} " in
   *" --data-dir "*) ;;

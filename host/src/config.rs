@@ -134,7 +134,9 @@ impl Source {
         self.values.insert(key.to_owned(), value.into());
     }
 
-    fn get(&self, key: &str) -> Option<&str> {
+    /// A value, if set and not empty.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&str> {
         self.values
             .get(key)
             .map(String::as_str)
@@ -190,6 +192,9 @@ pub struct KmsConfig {
     pub endpoint: Option<String>,
     /// `KMS_CA_FILE` (dev and tests): an extra TLS root the dev signer trusts.
     pub ca_file: Option<PathBuf>,
+    /// Fixed credentials (`signet-host dev` with its own KMS); otherwise the
+    /// standard chain (environment, instance role).
+    pub credentials: Option<signet_proto::message::AwsCredentials>,
 }
 
 fn sealing(source: &Source) -> Result<SealingConfig, ConfigError> {
@@ -234,6 +239,7 @@ fn sealing(source: &Source) -> Result<SealingConfig, ConfigError> {
                 region: region.to_owned(),
                 endpoint,
                 ca_file: source.get("KMS_CA_FILE").map(PathBuf::from),
+                credentials: None,
             }))
         }
         Some(_) => Err(err("SIGNET_SEALING", "must be dev or kms")),
@@ -648,7 +654,8 @@ mod tests {
                 key_id: arn.into(),
                 region: "eu-west-1".into(),
                 endpoint: None,
-                ca_file: None
+                ca_file: None,
+                credentials: None,
             })
         );
         for (extra, variable) in [

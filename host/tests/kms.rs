@@ -850,3 +850,32 @@ fn a_signer_whose_attestation_fails_the_host_policy_gets_no_secrets() {
     let _ = signer.kill();
     let _ = signer.wait();
 }
+
+/// `signet-host dev --sealing kms` alone: it starts the project's KMS itself
+/// (with a policy for the dev signer's PCRs) and runs the production path.
+#[test]
+fn dev_with_kms_sealing_needs_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("host");
+    let start = || DevHost::command(&data).args(["--sealing", "kms"]).start();
+    let host = start();
+    let mut last = (0, Value::Null);
+    assert!(
+        eventually(START_TIMEOUT, || {
+            last = ready(host.url());
+            last.0 == 200
+        }),
+        "{last:?}\n{}",
+        log_text(host.log_path())
+    );
+    let w = create_wallet(&host, "secp256k1");
+    assert_eq!(sign(&host, &w).0, 200);
+    assert_eq!(status(&host)["sealing"]["current"], 1);
+    assert!(
+        !data.join("dev").join("sealing-key-v1").exists(),
+        "no dev key file"
+    );
+    host.stop();
+    let host = start();
+    assert!(eventually(START_TIMEOUT, || sign(&host, &w).0 == 200));
+}

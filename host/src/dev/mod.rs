@@ -4,6 +4,7 @@
 //! creates an admin API client, and serves the API.
 
 mod bootstrap;
+mod kms;
 mod supervisor;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,9 @@ use signet_proto::SharedSecret;
 pub use self::bootstrap::{ensure_admin, private_dir, write_file, ADMIN_SCOPES};
 pub use self::supervisor::{DevKms, SignerCommand, Supervisor};
 use crate::config::{AttestationCheck, Config, SealingConfig, Source};
+
+/// The deployment name of the dev signer (its KMS encryption context).
+pub const DEV_DEPLOYMENT: &str = "signet-dev";
 
 /// Options of `signet-host dev`.
 #[derive(Clone, Debug)]
@@ -80,6 +84,8 @@ pub struct Prepared {
     pub dev_root_path: PathBuf,
     /// The relay of the signer's KMS connections (KMS sealing).
     pub kms_relay: Option<tokio::task::JoinHandle<()>>,
+    /// The project's KMS, when `dev` started it (no `KMS_ENDPOINT`).
+    pub kms: Option<kms::DevKmsProcess>,
 }
 
 /// Relays every connection accepted on `listener` to `upstream`, bytes as
@@ -145,10 +151,23 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
     if let Some(listen) = &options.listen {
         source.set("SIGNET_LISTEN", listen);
     }
+    let mut own_kms = None;
     if options.kms_sealing {
         source.set("SIGNET_SEALING", "kms");
+        if source.get("KMS_ENDPOINT").is_none() {
+            let started =
+                kms::start(dir, &dev_root_path, &dev_pcrs(&binary), DEV_DEPLOYMENT).await?;
+            source.set("KMS_ENDPOINT", &started.endpoint);
+            source.set("KMS_CA_FILE", started.ca_file.display().to_string());
+            source.set("KMS_KEY_ID", &started.key_id);
+            source.set("AWS_REGION", "us-east-1");
+            own_kms = Some(started);
+        }
     }
     let mut config = Config::from_source(&source, true).map_err(|e| e.to_string())?;
+    if let (Some(own), SealingConfig::Kms(k)) = (&own_kms, &mut config.sealing) {
+        k.credentials = Some(own.credentials.clone());
+    }
     config.attestation = AttestationCheck::Policy {
         path: dev_root_path.clone(),
         verifier: Box::new(verifier),
@@ -194,6 +213,7 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
         admin_token_path: dir.join("admin-token"),
         dev_root_path,
         kms_relay,
+        kms: own_kms,
     })
 }
 
@@ -219,6 +239,12 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         prepared.dev_root_path.display()
     );
     println!("  data:         {}", options.data_dir.display());
+    if let Some(own) = &prepared.kms {
+        println!(
+            "  KMS:          the project's KMS at {} (key {}), log in kms.log",
+            own.endpoint, own.key_id
+        );
+    }
     if prepared.kms_relay.is_some() {
         println!("  INSECURE dev mode: dev attestation (KMS sealing through the relay); never hold real funds with it");
     } else {

@@ -67,7 +67,7 @@ impl SignerCommand {
                 cmd.args(["--sealing", "kms", "--secrets", "host", "--kms-key-id"])
                     .arg(&kms.key_id)
                     .args(["--kms-region", &kms.region, "--kms-proxy", &kms.proxy])
-                    .args(["--deployment", "signet-dev"]);
+                    .args(["--deployment", super::DEV_DEPLOYMENT]);
                 if let Some(ca) = &kms.ca_file {
                     cmd.arg("--kms-ca").arg(ca);
                 }

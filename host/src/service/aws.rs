@@ -72,6 +72,15 @@ impl Credentials {
         })
     }
 
+    /// Always `credentials` (`signet-host dev` with its own KMS).
+    #[must_use]
+    pub fn fixed(credentials: AwsCredentials) -> Self {
+        Self {
+            source: CredentialSource::Static(credentials),
+            cached: Mutex::new(None),
+        }
+    }
+
     /// Valid credentials: the cached ones unless they expire within five
     /// minutes, else fresh ones.
     pub async fn get(&self) -> Result<AwsCredentials, String> {

@@ -99,7 +99,10 @@ impl Error {
             ErrorCode::KeyNotLoaded
             | ErrorCode::Busy
             | ErrorCode::HsmUnavailable
-            | ErrorCode::AttestationUnavailable => {
+            | ErrorCode::AttestationUnavailable
+            | ErrorCode::SealingUnavailable
+            | ErrorCode::KmsUnavailable
+            | ErrorCode::CredentialsExpired => {
                 Self::SignerUnavailable(format!("signer: {message}"))
             }
             ErrorCode::KeyNotFound => Self::NotFound("wallet key"),

@@ -201,7 +201,10 @@ impl SealingManager {
         replica_id: String,
         audit: super::audit::Auditor,
     ) -> std::result::Result<Self, String> {
-        let credentials = Credentials::from_env(|k| std::env::var(k).ok())?;
+        let credentials = match &kms.credentials {
+            Some(fixed) => Credentials::fixed(fixed.clone()),
+            None => Credentials::from_env(|k| std::env::var(k).ok())?,
+        };
         Ok(Self {
             store,
             kms,
