@@ -879,3 +879,80 @@ fn dev_with_kms_sealing_needs_nothing_else() {
     let host = start();
     assert!(eventually(START_TIMEOUT, || sign(&host, &w).0 == 200));
 }
+
+/// A rotation that stops half-way (here: a stored blob it cannot read)
+/// keeps its phase and error; run again, it resumes the same version.
+#[test]
+fn an_interrupted_rotation_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, kms) = world(dir.path());
+    let host = host(&data, &kms);
+    wait_ready(&host, &kms);
+    let wallets: Vec<Value> = (0..4).map(|_| create_wallet(&host, "p256")).collect();
+    let db = format!("sqlite://{}", data.join("signet.db").display());
+    let last_id = wallets
+        .iter()
+        .map(|w| w["id"].as_str().unwrap().to_owned())
+        .max()
+        .unwrap();
+    let run_sql = |sql: &str, blob: Option<Vec<u8>>| {
+        tokio_rt().block_on(async {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+            let q = sqlx::query(sql);
+            let q = match &blob {
+                Some(b) => q.bind(b.clone()),
+                None => q,
+            };
+            q.bind(&last_id).execute(&mut conn).await.unwrap();
+        })
+    };
+    let original: Vec<u8> = tokio_rt().block_on(async {
+        let store = signet_host::store::Store::open(&db).await.unwrap();
+        store
+            .wallet(&last_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sealed
+            .unwrap()
+    });
+    run_sql(
+        "UPDATE wallets SET sealed = ?1 WHERE id = ?2",
+        Some(b"not a sealed key".to_vec()),
+    );
+    let (s, v) = rotate(&host, false);
+    assert_eq!(s, 500, "{v}");
+    let rotation = &status(&host)["sealing"]["rotation"];
+    assert_eq!(rotation["to_version"], 2, "{rotation}");
+    assert_eq!(rotation["phase"], "resealing", "{rotation}");
+    assert!(
+        rotation["error"].as_str().unwrap().contains(&last_id),
+        "{rotation}"
+    );
+    // Fixed, and run again: the same version 2, no new KMS key.
+    run_sql(
+        "UPDATE wallets SET sealed = ?1 WHERE id = ?2",
+        Some(original),
+    );
+    let generated = kms.ok_calls("GenerateDataKey");
+    let (s, report) = rotate(&host, false);
+    assert_eq!(s, 200, "{report}");
+    assert_eq!(report["to_version"], 2, "{report}");
+    assert_eq!(report["verified"], 4, "{report}");
+    assert_eq!(
+        kms.ok_calls("GenerateDataKey"),
+        generated,
+        "resumed, not restarted"
+    );
+    for w in &wallets {
+        assert_eq!(sign(&host, w).0, 200);
+    }
+    // Only one rotation at a time, and a finished one can start anew.
+    let (s, report) = rotate(&host, false);
+    assert_eq!(
+        (s, report["to_version"].clone()),
+        (200, json!(3)),
+        "{report}"
+    );
+}

@@ -222,4 +222,70 @@ mod tests {
         assert_eq!(got.access_key_id, "AKIDEXAMPLE");
         assert!(!format!("{got:?}").contains("wJalr"));
     }
+
+    /// A minimal IMDSv2: a token, then the role, then its credentials, each
+    /// only with the token.
+    fn fake_imds() -> String {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(3) {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                reader.read_line(&mut first).unwrap();
+                let mut token_ok = false;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    let h = h.to_ascii_lowercase();
+                    token_ok |= h.starts_with("x-aws-ec2-metadata-token: t0ken");
+                }
+                let body = match (first.split_whitespace().nth(1).unwrap(), token_ok) {
+                    ("/latest/api/token", _) if first.starts_with("PUT") => "t0ken".to_owned(),
+                    ("/latest/meta-data/iam/security-credentials/", true) => "signet-instance\n".to_owned(),
+                    ("/latest/meta-data/iam/security-credentials/signet-instance", true) => {
+                        r#"{"Code":"Success","AccessKeyId":"ASIAEXAMPLE","SecretAccessKey":"s3cr3t","Token":"session","Expiration":"2026-11-23T13:00:00Z"}"#.to_owned()
+                    }
+                    _ => {
+                        let _ = stream.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n");
+                        continue;
+                    }
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn instance_role_credentials_come_from_imdsv2_with_their_expiry() {
+        let base = fake_imds();
+        let c = Credentials::from_env(|k| {
+            (k == "AWS_EC2_METADATA_SERVICE_ENDPOINT").then(|| base.clone())
+        })
+        .unwrap();
+        let got = c.get().await.unwrap();
+        assert_eq!(got.access_key_id, "ASIAEXAMPLE");
+        assert_eq!(got.session_token.as_deref(), Some("session"));
+        assert_eq!(got.expires_at, Some(1_795_438_800));
+    }
+
+    #[tokio::test]
+    async fn no_metadata_service_is_a_clear_error() {
+        let c = Credentials::from_env(|k| {
+            (k == "AWS_EC2_METADATA_SERVICE_ENDPOINT").then(|| "http://127.0.0.1:9".to_owned())
+        })
+        .unwrap();
+        let e = c.get().await.unwrap_err();
+        assert!(e.contains("instance metadata (token)"), "{e}");
+    }
 }
