@@ -716,6 +716,16 @@ fn image_signer(dir: &Path, kms: &Kms) -> (Child, PathBuf) {
     (child, socket)
 }
 
+/// The fake KMS with the module's policy and the image's signer, whose dev
+/// CA (in `image-dev/attestation`) the KMS trusts: (root, KMS, signer, socket).
+fn image_world(dir: &Path) -> (PathBuf, Kms, Child, PathBuf) {
+    let root = ca_root(&dir.join("image-dev/attestation"), &dir.join("root.pem"));
+    let policy = render_policy(dir, "policy", &signer_pcrs(), &[]);
+    let kms = Kms::start(dir, &root, &policy);
+    let (signer, socket) = image_signer(dir, &kms);
+    (root, kms, signer, socket)
+}
+
 fn serve_env(
     dir: &Path,
     socket: &Path,
@@ -755,14 +765,7 @@ fn serve_env(
 #[test]
 fn the_enclave_images_command_line_boots_provisions_unseals_and_signs() {
     let dir = tempfile::tempdir().unwrap();
-    // The image signer keeps its dev CA in image-dev/attestation.
-    let root = ca_root(
-        &dir.path().join("image-dev/attestation"),
-        &dir.path().join("root.pem"),
-    );
-    let policy = render_policy(dir.path(), "policy", &signer_pcrs(), &[]);
-    let kms = Kms::start(dir.path(), &root, &policy);
-    let (mut signer, socket) = image_signer(dir.path(), &kms);
+    let (root, kms, mut signer, socket) = image_world(dir.path());
     let env = serve_env(dir.path(), &socket, &root, &signer_pcrs());
     let db = env[0].1.clone();
     let host = common::ServeHost::start(dir.path(), &env);
@@ -819,13 +822,7 @@ fn the_enclave_images_command_line_boots_provisions_unseals_and_signs() {
 #[test]
 fn a_signer_whose_attestation_fails_the_host_policy_gets_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let root = ca_root(
-        &dir.path().join("image-dev/attestation"),
-        &dir.path().join("root.pem"),
-    );
-    let policy = render_policy(dir.path(), "policy", &signer_pcrs(), &[]);
-    let kms = Kms::start(dir.path(), &root, &policy);
-    let (mut signer, socket) = image_signer(dir.path(), &kms);
+    let (root, kms, mut signer, socket) = image_world(dir.path());
     let mut expected = signer_pcrs();
     expected.insert(0, vec![0x77; 48]);
     let host = common::ServeHost::start(

@@ -640,45 +640,27 @@ impl Service {
         Ok((new, replaced))
     }
 
-    async fn continue_rotation(&self, row: &mut RotationRow) -> Result<RotationReport> {
+    /// One pass over every live blob from `row.cursor`, re-sealing what is
+    /// older than the new version; with `verify`, every blob must then be
+    /// under it (one created meanwhile on a replica whose signer had not yet
+    /// moved is re-sealed here). Progress is saved per page and the lease
+    /// renewed; losing the lease stops the pass.
+    async fn rotation_pass(&self, row: &mut RotationRow, verify: bool) -> Result<()> {
         let to = row.to_version;
-        let mut wallets = 0u64;
-        if row.phase == "resealing" {
-            loop {
-                let page = self.store.sealed_wallets(&row.cursor, PAGE).await?;
-                let Some(last) = page.last() else { break };
-                let last = last.id.clone();
-                for w in &page {
-                    let (_, changed) = self.reseal_one(&w.id, &w.public_key, &w.sealed).await?;
-                    if changed {
-                        row.resealed += 1;
-                    }
-                }
-                row.cursor = last;
-                row.updated_at = now_ms();
-                self.store.save_rotation(row).await?;
-                self.store
-                    .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), 120_000)
-                    .await?;
-            }
-            row.phase = "verifying".into();
-            row.cursor = String::new();
-            self.store.save_rotation(row).await?;
+        if verify && row.cursor.is_empty() {
+            row.verified = 0;
         }
-        if row.phase == "verifying" {
-            // Every live blob must now unseal under `to` to the wallet's own
-            // key (one created on a replica whose signer had not yet moved
-            // is re-sealed here).
-            loop {
-                let page = self.store.sealed_wallets(&row.cursor, PAGE).await?;
-                let Some(last) = page.last() else { break };
-                let last = last.id.clone();
-                for w in &page {
-                    let (sealed, changed) =
-                        self.reseal_one(&w.id, &w.public_key, &w.sealed).await?;
-                    if changed {
-                        row.resealed += 1;
-                    }
+        loop {
+            let page = self.store.sealed_wallets(&row.cursor, PAGE).await?;
+            let Some(last) = page.last().map(|w| w.id.clone()) else {
+                return Ok(());
+            };
+            for w in &page {
+                let (sealed, changed) = self.reseal_one(&w.id, &w.public_key, &w.sealed).await?;
+                if changed {
+                    row.resealed += 1;
+                }
+                if verify {
                     if sealed.sealing_key_version != to {
                         return Err(Error::internal(format!(
                             "the sealed key of {} is under version {}, not {to}",
@@ -686,18 +668,35 @@ impl Service {
                         )));
                     }
                     row.verified += 1;
-                    wallets += 1;
                 }
-                row.cursor = last;
-                row.updated_at = now_ms();
-                self.store.save_rotation(row).await?;
-                self.store
-                    .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), 120_000)
-                    .await?;
             }
-            row.phase = "retiring".into();
-            row.cursor = String::new();
+            row.cursor = last;
+            row.updated_at = now_ms();
             self.store.save_rotation(row).await?;
+            let renewed = self
+                .store
+                .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), 120_000)
+                .await?;
+            if !renewed {
+                return Err(Error::Forbidden(
+                    "this replica lost the rotation lease; another one continues".into(),
+                ));
+            }
+        }
+    }
+
+    async fn continue_rotation(&self, row: &mut RotationRow) -> Result<RotationReport> {
+        let to = row.to_version;
+        for (phase, verify, next) in [
+            ("resealing", false, "verifying"),
+            ("verifying", true, "retiring"),
+        ] {
+            if row.phase == phase {
+                self.rotation_pass(row, verify).await?;
+                row.phase = next.into();
+                row.cursor = String::new();
+                self.store.save_rotation(row).await?;
+            }
         }
         let mut retired = Vec::new();
         if row.phase == "retiring" {
@@ -742,7 +741,7 @@ impl Service {
             dry_run: false,
             from_version: row.from_version,
             to_version: to,
-            wallets,
+            wallets: row.verified,
             to_reseal: row.resealed,
             resealed: row.resealed,
             verified: row.verified,
