@@ -114,6 +114,20 @@ impl SealingKeys {
         Ok(())
     }
 
+    /// Adds or replaces a version that is not the current one (a version
+    /// held under the same number as another key the host stored).
+    pub fn replace(&self, key: SealingKey) -> Result<(), SignerError> {
+        let mut held = self.inner.write().map_err(|_| poisoned())?;
+        if held.current == Some(key.version) {
+            return Err(SignerError::new(
+                ErrorCode::Internal,
+                "the current sealing key version cannot be replaced",
+            ));
+        }
+        held.keys.insert(key.version, key);
+        Ok(())
+    }
+
     /// Makes the held `version` the one new keys are sealed under (never
     /// lower than the current one).
     pub fn make_current(&self, version: u32) -> Result<(), SignerError> {

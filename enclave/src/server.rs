@@ -140,6 +140,8 @@ async fn serve_connection(
         };
         if provisioning && !matches!(body, Request::Hello { .. }) && pre_hello < 4 {
             pre_hello += 1;
+            // The frame held the secrets: wipe it.
+            zeroize::Zeroize::zeroize(&mut buf);
             match signer.pre_hello(body) {
                 Ok(response) => {
                     send(id, response).await;
@@ -190,7 +192,13 @@ async fn serve_connection(
                 }
             }
             let Envelope { id, body } = match frame::decode::<Request>(&buf) {
-                Ok(env) => env,
+                Ok(env) => {
+                    if matches!(env.body, Request::Unseal(_)) {
+                        // The frame held AWS credentials: wipe it.
+                        zeroize::Zeroize::zeroize(&mut buf);
+                    }
+                    env
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "malformed frame; closing connection");
                     send(0, Response::error(ErrorCode::BadRequest, e.to_string())).await;

@@ -60,6 +60,21 @@ impl Secrets {
     }
 }
 
+impl Secrets {
+    fn clone_secrets(&self) -> Self {
+        Self {
+            tickets: self.tickets.clone(),
+            internal_api_key: self.internal_api_key.clone(),
+        }
+    }
+
+    /// Constant-time equality of every secret.
+    fn same_as(&self, other: &Self) -> bool {
+        let internal = self.internal_api_key.ct_eq(other.internal_api_key.expose());
+        internal & self.tickets.same_keys(&other.tickets)
+    }
+}
+
 /// How the signer's sealing keys come.
 pub enum Sealing {
     /// A dev key file, or a backend that does not seal (PKCS#11).
@@ -143,31 +158,36 @@ impl Signer {
         self.secrets.get().is_none()
     }
 
-    /// Answers a frame sent before the hello of a signer that waits for its
-    /// secrets: an `Attest` without key (so the host can check what it is
-    /// about to trust) or the `Provision` itself (accepted once).
+    /// Answers a frame sent before the hello on a connection whose
+    /// challenge said the signer waits for its secrets: an `Attest` without
+    /// key (so the host can check what it is about to trust) or the
+    /// `Provision` itself. Accepted once; a second `Provision` (another
+    /// connection that opened meanwhile) is accepted only with the very same
+    /// secrets, compared in constant time.
     pub fn pre_hello(&self, request: Request) -> Result<Response, SignerError> {
-        if !self.needs_provisioning() {
-            return Err(SignerError::new(
-                ErrorCode::Unauthenticated,
-                "the first message must be a hello",
-            ));
-        }
         match request {
             Request::Attest {
                 nonce,
                 key_id: None,
             } => self.attest(nonce.as_deref(), None),
             Request::Provision(secrets) => {
-                let secrets = Secrets::from_provisioned(&secrets, self.allow_weak_secrets)?;
-                if self.secrets.set(secrets).is_err() {
-                    return Err(SignerError::new(
-                        ErrorCode::Unauthenticated,
-                        "this signer was already provisioned",
-                    ));
+                let offered = Secrets::from_provisioned(&secrets, self.allow_weak_secrets)?;
+                let mut fresh = false;
+                let held = self.secrets.get_or_init(|| {
+                    fresh = true;
+                    offered.clone_secrets()
+                });
+                if fresh {
+                    tracing::info!("runtime secrets provisioned by the host");
+                    return Ok(Response::Provisioned);
                 }
-                tracing::info!("runtime secrets provisioned by the host");
-                Ok(Response::Provisioned)
+                if held.same_as(&offered) {
+                    return Ok(Response::Provisioned);
+                }
+                Err(SignerError::new(
+                    ErrorCode::Unauthenticated,
+                    "this signer was already provisioned with other secrets",
+                ))
             }
             _ => Err(SignerError::new(
                 ErrorCode::Unauthenticated,

@@ -21,10 +21,7 @@ const VECTORS: [&str; 3] = [
 ];
 
 fn dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/kms"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/kms"))
 }
 
 fn read(name: &str) -> Vec<u8> {

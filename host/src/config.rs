@@ -49,6 +49,7 @@ pub const VARIABLES: &[&str] = &[
     "AWS_REGION",
     "KMS_ENDPOINT",
     "KMS_CA_FILE",
+    "SIGNET_ROTATION_GRACE_SECONDS",
 ];
 
 /// A configuration problem, naming the variable.
@@ -301,6 +302,10 @@ pub struct Config {
     pub log_json: bool,
     /// Where the signer's sealing key comes from.
     pub sealing: SealingConfig,
+    /// A sealing key rotation waits this long after its verify pass before
+    /// a last pass and retiring the old versions (other replicas' signers
+    /// move to the new version within 30 s).
+    pub rotation_grace: Duration,
 }
 
 fn secret(
@@ -447,6 +452,12 @@ impl Config {
             },
             log_json,
             sealing: sealing(source)?,
+            rotation_grace: Duration::from_secs(
+                match source.number("SIGNET_ROTATION_GRACE_SECONDS", 60u64)? {
+                    n @ 0..=3600 => n,
+                    _ => return Err(err("SIGNET_ROTATION_GRACE_SECONDS", "must be 0 to 3600")),
+                },
+            ),
         })
     }
 }

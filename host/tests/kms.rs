@@ -183,6 +183,7 @@ fn host(data: &Path, kms: &Kms) -> DevHost {
             ("KMS_CA_FILE", kms.dir.join("ca.pem").display().to_string()),
             ("AWS_ACCESS_KEY_ID", AKID.to_owned()),
             ("AWS_SECRET_ACCESS_KEY", SECRET.to_owned()),
+            ("SIGNET_ROTATION_GRACE_SECONDS", "1".to_owned()),
         ])
         .start()
 }
@@ -301,6 +302,22 @@ fn status(host: &DevHost) -> Value {
     v
 }
 
+/// Starts a rotation (202) and waits until it is done or stopped with an
+/// error; the rotation's view in `/v1/admin/status`.
+fn rotate_and_wait(host: &DevHost) -> Value {
+    let (s, v) = rotate(host, false);
+    assert_eq!(s, 202, "{v}");
+    let mut rotation = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            rotation = status(host)["sealing"]["rotation"].clone();
+            rotation["phase"] == "done" || !rotation["error"].is_null()
+        }),
+        "{rotation}"
+    );
+    rotation
+}
+
 fn rotate(host: &DevHost, dry_run: bool) -> (u16, Value) {
     call(
         host.url(),
@@ -366,12 +383,11 @@ fn a_kms_sealed_wallet_survives_signer_kill_host_restart_and_rotation() {
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["to_reseal"], 3, "{dry}");
     assert_eq!(kms.ok_calls("GenerateDataKey"), 1, "a dry run calls no KMS");
-    let (s, report) = rotate(&host2, false);
-    assert_eq!(s, 200, "{report}");
+    let report = rotate_and_wait(&host2);
+    assert_eq!(report["phase"], "done", "{report}");
     assert_eq!(report["to_version"], 2, "{report}");
     assert_eq!(report["resealed"], 3, "{report}");
     assert_eq!(report["verified"], 3, "{report}");
-    assert_eq!(report["retired"], json!([1]), "{report}");
     let sealing = &status(&host2)["sealing"];
     assert_eq!(sealing["current"], 2, "{sealing}");
     assert_eq!(sealing["rotation"]["phase"], "done", "{sealing}");
@@ -567,8 +583,8 @@ fn a_destroyed_wallet_stays_destroyed_after_rotation_and_policy_retirement() {
         None,
     );
     assert_eq!(s, 200, "{v}");
-    let (s, report) = rotate(&host1, false);
-    assert_eq!(s, 200, "{report}");
+    let report = rotate_and_wait(&host1);
+    assert_eq!(report["phase"], "done", "{report}");
     assert_eq!(report["resealed"], 1, "only the live wallet: {report}");
     host1.stop();
     // The operator retires v1 in the key policy (Terraform).
@@ -918,9 +934,7 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
         "UPDATE wallets SET sealed = ?1 WHERE id = ?2",
         Some(b"not a sealed key".to_vec()),
     );
-    let (s, v) = rotate(&host, false);
-    assert_eq!(s, 500, "{v}");
-    let rotation = &status(&host)["sealing"]["rotation"];
+    let rotation = &rotate_and_wait(&host);
     assert_eq!(rotation["to_version"], 2, "{rotation}");
     assert_eq!(rotation["phase"], "resealing", "{rotation}");
     assert!(
@@ -933,8 +947,8 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
         Some(original),
     );
     let generated = kms.ok_calls("GenerateDataKey");
-    let (s, report) = rotate(&host, false);
-    assert_eq!(s, 200, "{report}");
+    let report = rotate_and_wait(&host);
+    assert_eq!(report["phase"], "done", "{report}");
     assert_eq!(report["to_version"], 2, "{report}");
     assert_eq!(report["verified"], 4, "{report}");
     assert_eq!(
@@ -945,11 +959,18 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
     for w in &wallets {
         assert_eq!(sign(&host, w).0, 200);
     }
-    // Only one rotation at a time, and a finished one can start anew.
-    let (s, report) = rotate(&host, false);
-    assert_eq!(
-        (s, report["to_version"].clone()),
-        (200, json!(3)),
-        "{report}"
+    // A finished rotation can start anew; while it runs (its grace), a
+    // second one is refused.
+    let (s, v) = rotate(&host, false);
+    assert_eq!(s, 202, "{v}");
+    let (s, v) = rotate(&host, false);
+    assert_eq!((s, common::code(&v)), (403, "forbidden"), "{v}");
+    let mut rotation = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            rotation = status(&host)["sealing"]["rotation"].clone();
+            rotation["phase"] == "done" && rotation["to_version"] == 3
+        }),
+        "{rotation}"
     );
 }

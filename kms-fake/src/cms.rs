@@ -298,7 +298,7 @@ mod tests {
 
     fn vector(name: &str) -> Vec<u8> {
         let path = format!(
-            "{}/../../shared/vectors/kms/{name}",
+            "{}/../enclave/testdata/kms/{name}",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))

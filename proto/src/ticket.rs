@@ -140,6 +140,19 @@ pub struct TicketKeys {
 }
 
 impl TicketKeys {
+    /// Whether `other` holds the same current and previous secrets
+    /// (compared in constant time).
+    #[must_use]
+    pub fn same_keys(&self, other: &Self) -> bool {
+        let current = self.current.secret.ct_eq(other.current.secret.expose());
+        let previous = match (&self.previous, &other.previous) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a.secret.ct_eq(b.secret.expose()),
+            _ => false,
+        };
+        current & previous
+    }
+
     /// Keys from `TICKET_SIGNING_SECRET` and, during rotation,
     /// `TICKET_SIGNING_SECRET_PREVIOUS`.
     #[must_use]

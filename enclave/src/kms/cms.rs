@@ -821,11 +821,9 @@ mod tests {
     use proptest::prelude::*;
 
     const CONSTRUCTED: &[u8] =
-        include_bytes!("../../../../shared/vectors/kms/aws_sdk_c_constructed_content.ber");
-    const PRIMITIVE: &[u8] =
-        include_bytes!("../../../../shared/vectors/kms/aws_sdk_c_primitive_content.ber");
-    const ENCLAVER: &[u8] =
-        include_bytes!("../../../../shared/vectors/kms/enclaver_hello_world.ber");
+        include_bytes!("../../testdata/kms/aws_sdk_c_constructed_content.ber");
+    const PRIMITIVE: &[u8] = include_bytes!("../../testdata/kms/aws_sdk_c_primitive_content.ber");
+    const ENCLAVER: &[u8] = include_bytes!("../../testdata/kms/enclaver_hello_world.ber");
     const VECTORS: [&[u8]; 3] = [CONSTRUCTED, PRIMITIVE, ENCLAVER];
 
     const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];

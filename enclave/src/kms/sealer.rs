@@ -43,6 +43,8 @@ pub struct KmsSealer {
     attestor: Arc<dyn Attestor>,
     keys: Arc<SealingKeys>,
     deployment: String,
+    /// The key check of each version held.
+    checks: std::sync::Mutex<BTreeMap<u32, [u8; 32]>>,
     /// One unseal at a time (they change the key set).
     busy: tokio::sync::Mutex<()>,
 }
@@ -73,6 +75,7 @@ impl KmsSealer {
             attestor,
             keys,
             deployment: deployment.to_owned(),
+            checks: std::sync::Mutex::new(BTreeMap::new()),
             busy: tokio::sync::Mutex::new(()),
         })
     }
@@ -118,18 +121,43 @@ impl KmsSealer {
             .recipient
             .decrypt(cms)
             .map_err(|e| refused(format!("CiphertextForRecipient of version {version}: {e}")))?;
-        let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
-            refused(format!(
+        if plain.len() != 32 {
+            return Err(refused(format!(
                 "KMS returned a data key of {} bytes for version {version}; 32 expected",
                 plain.len()
-            ))
-        })?;
-        Ok(Zeroizing::new(key))
+            )));
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&plain);
+        Ok(key)
+    }
+
+    /// Whether the held `version` is the one the host stored (same key check).
+    fn holds_same(&self, version: u32, expected: &[u8]) -> Result<bool, SignerError> {
+        if !self.keys.holds(version) {
+            return Ok(false);
+        }
+        let checks = self
+            .checks
+            .lock()
+            .map_err(|_| SignerError::new(ErrorCode::Internal, "key checks lock poisoned"))?;
+        Ok(checks.get(&version).is_some_and(|c| ct_eq(c, expected)))
+    }
+
+    fn install(&self, version: u32, key: &Zeroizing<[u8; 32]>) -> Result<(), SignerError> {
+        self.keys.replace(SealingKey::new(version, key))?;
+        self.checks
+            .lock()
+            .map_err(|_| SignerError::new(ErrorCode::Internal, "key checks lock poisoned"))?
+            .insert(version, key_check(key));
+        Ok(())
     }
 
     /// Obtains the stored versions (KMS `Decrypt`) and, if asked, a new one
     /// (KMS `GenerateDataKey`). Nothing is installed unless KMS's answer
-    /// passes every check.
+    /// passes every check. The current version becomes the highest one the
+    /// host listed as stored: a version just generated is not used until
+    /// the host has stored its blob and lists it.
     pub async fn unseal(&self, request: UnsealRequest) -> Result<Unsealed, SignerError> {
         let _busy = self.busy.lock().await;
         let now = signet_proto::time::now_ms() / 1000;
@@ -145,8 +173,25 @@ impl KmsSealer {
             if stored.version == 0 {
                 return Err(SignerError::bad_request("sealing key versions start at 1"));
             }
-            if self.keys.holds(stored.version) {
+            let expected = stored.key_check.as_deref().ok_or_else(|| {
+                SignerError::bad_request(format!(
+                    "stored version {} has no key check",
+                    stored.version
+                ))
+            })?;
+            if self.holds_same(stored.version, expected)? {
                 continue;
+            }
+            if self.keys.current_version() == Some(stored.version) {
+                // Cannot happen unless the database was changed under us:
+                // refuse rather than swap the key new blobs are sealed under.
+                return Err(SignerError::new(
+                    ErrorCode::KmsRefused,
+                    format!(
+                        "the stored version {} is not the key this signer seals with; restart the signer",
+                        stored.version
+                    ),
+                ));
             }
             let document = self.document()?;
             let answer = self
@@ -159,19 +204,16 @@ impl KmsSealer {
                 )
                 .await?;
             let key = self.data_key(stored.version, &answer.ciphertext_for_recipient)?;
-            if let Some(expected) = &stored.key_check {
-                if !ct_eq(&key_check(&key), expected) {
-                    return Err(SignerError::new(
-                        ErrorCode::KmsRefused,
-                        format!(
-                            "the data key KMS returned for version {} fails its key check: tampered answer, or another blob",
-                            stored.version
-                        ),
-                    ));
-                }
+            if !ct_eq(&key_check(&key), expected) {
+                return Err(SignerError::new(
+                    ErrorCode::KmsRefused,
+                    format!(
+                        "the data key KMS returned for version {} fails its key check: tampered answer, or another blob",
+                        stored.version
+                    ),
+                ));
             }
-            self.keys
-                .install(SealingKey::new(stored.version, &key), false)?;
+            self.install(stored.version, &key)?;
             tracing::info!(
                 version = stored.version,
                 "sealing key obtained from KMS (Decrypt)"
@@ -180,9 +222,11 @@ impl KmsSealer {
         let mut generated = None;
         if let Some(version) = request.generate {
             let highest = self.keys.versions().last().copied().unwrap_or(0);
-            if version == 0 || version <= highest {
+            let stored_top = data_keys.last().map_or(0, |k| k.version);
+            if version == 0 || version <= highest.max(stored_top) {
                 return Err(SignerError::bad_request(format!(
-                    "a new sealing key version must be above {highest}"
+                    "a new sealing key version must be above {}",
+                    highest.max(stored_top)
                 )));
             }
             let document = self.document()?;
@@ -214,7 +258,7 @@ impl KmsSealer {
                     format!("GenerateDataKey and Decrypt of its blob disagree for version {version}: tampered answer"),
                 ));
             }
-            self.keys.install(SealingKey::new(version, &key), false)?;
+            self.install(version, &key)?;
             tracing::info!(version, "sealing key created by KMS (GenerateDataKey)");
             generated = Some(StoredDataKey {
                 version,
@@ -222,10 +266,10 @@ impl KmsSealer {
                 key_check: Some(key_check(&key).to_vec()),
             });
         }
-        // Only once every version asked for is held does the highest become
-        // current: a half-done unseal never seals new keys under an old one.
-        if let Some(top) = self.keys.versions().last() {
-            self.keys.make_current(*top)?;
+        // Only once every stored version is held does the highest of them
+        // become current (never one the host has not stored).
+        if let Some(top) = data_keys.last() {
+            self.keys.make_current(top.version)?;
         }
         Ok(Unsealed {
             state: self.state(),

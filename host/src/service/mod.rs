@@ -89,6 +89,7 @@ impl Service {
                         kms.clone(),
                         replica_id.clone(),
                         audit.clone(),
+                        config.rotation_grace,
                     )
                     .map_err(StoreError)?,
                 );

@@ -28,6 +28,9 @@ const UNSEAL_TIMEOUT: Duration = Duration::from_secs(90);
 const INIT_LEASE: &str = "sealing-init";
 /// Lease held by the replica that runs a rotation.
 const ROTATION_LEASE: &str = "sealing-rotation";
+/// How long the init and rotation leases last without renewal: longer than
+/// the longest unseal (two KMS calls with all their retries).
+const LEASE_MS: u64 = 600_000;
 /// Wallet blobs handled per page of a rotation.
 const PAGE: u32 = 100;
 
@@ -178,6 +181,12 @@ pub struct SealingManager {
     backoff: std::sync::Mutex<Option<Backoff>>,
     last: std::sync::Mutex<Option<String>>,
     audit: super::audit::Auditor,
+    /// Held while this process runs a rotation.
+    rotating: tokio::sync::Mutex<()>,
+    /// After the verify pass, how long to wait (other replicas' signers move
+    /// to the new version; wallets being created land) before a last pass
+    /// and the retirement.
+    grace: Duration,
 }
 
 fn active(rows: &[SealingKeyRow]) -> Vec<StoredDataKey> {
@@ -200,6 +209,7 @@ impl SealingManager {
         kms: KmsConfig,
         replica_id: String,
         audit: super::audit::Auditor,
+        grace: Duration,
     ) -> std::result::Result<Self, String> {
         let credentials = match &kms.credentials {
             Some(fixed) => Credentials::fixed(fixed.clone()),
@@ -214,6 +224,8 @@ impl SealingManager {
             backoff: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
             audit,
+            rotating: tokio::sync::Mutex::new(()),
+            grace,
         })
     }
 
@@ -262,16 +274,19 @@ impl SealingManager {
     /// so a refusing KMS is not called at every request.
     async fn ensure(&self, via: Via<'_>) -> std::result::Result<(), String> {
         let _busy = self.busy.lock().await;
-        if let Ok(b) = self.backoff.lock() {
-            if let Some(b) = b.as_ref().filter(|b| Instant::now() < b.not_before) {
-                return Err(format!("{} (next attempt within {:?})", b.reason, b.delay));
-            }
-        }
-        let result = self.sync(via).await;
+        // While backing off, a signer that already holds what is stored is
+        // fine; only calls that need KMS wait.
+        let waiting = self.backoff.lock().ok().and_then(|b| {
+            b.as_ref()
+                .filter(|b| Instant::now() < b.not_before)
+                .map(|b| format!("{} (next attempt within {:?})", b.reason, b.delay))
+        });
+        let result = self.sync(via, waiting.as_deref()).await;
         if let Ok(mut backoff) = self.backoff.lock() {
-            match &result {
-                Ok(()) => *backoff = None,
-                Err(reason) => {
+            match (&result, &waiting) {
+                (Ok(()), _) => *backoff = None,
+                (Err(_), Some(_)) => {}
+                (Err(reason), None) => {
                     let delay = backoff.as_ref().map_or(Duration::from_secs(1), |b| {
                         (b.delay * 2).min(Duration::from_secs(60))
                     });
@@ -290,7 +305,7 @@ impl SealingManager {
         result
     }
 
-    async fn sync(&self, via: Via<'_>) -> std::result::Result<(), String> {
+    async fn sync(&self, via: Via<'_>, waiting: Option<&str>) -> std::result::Result<(), String> {
         let state = via.state().await?;
         let rows = self.store.sealing_keys().await.map_err(|e| e.to_string())?;
         for retired in rows.iter().filter(|r| r.state == "retired") {
@@ -307,11 +322,17 @@ impl SealingManager {
         }
         let mut stored = active(&rows);
         if stored.is_empty() {
+            if let Some(w) = waiting {
+                return Err(w.to_owned());
+            }
             stored = self.first_version(via, &state).await?;
         }
         let top = stored.iter().map(|k| k.version).max();
         let lacks = stored.iter().any(|k| !state.versions.contains(&k.version));
         if lacks || state.current != top {
+            if let Some(w) = waiting {
+                return Err(w.to_owned());
+            }
             let unsealed = self.unseal(via, stored, None).await?;
             tracing::info!(current = ?unsealed.state.current, versions = ?unsealed.state.versions, "the signer holds its sealing keys");
         }
@@ -328,7 +349,7 @@ impl SealingManager {
         let now = signet_proto::time::now_ms();
         let leased = self
             .store
-            .try_lease(INIT_LEASE, &self.replica_id, now, 120_000)
+            .try_lease(INIT_LEASE, &self.replica_id, now, LEASE_MS)
             .await
             .map_err(|e| e.to_string())?;
         if !leased {
@@ -346,7 +367,8 @@ impl SealingManager {
             let generated = unsealed
                 .generated
                 .ok_or("the signer returned no new sealing key")?;
-            self.store
+            let stored = self
+                .store
                 .insert_sealing_key(
                     generated.version,
                     &self.kms.key_id,
@@ -355,6 +377,14 @@ impl SealingManager {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
+            if !stored {
+                // Another replica stored this version meanwhile; ours is an
+                // orphan the signer never makes current.
+                return Err(format!(
+                    "sealing key version {} was stored by another replica meanwhile; retrying",
+                    generated.version
+                ));
+            }
             self.audit
                 .record(Event::new(
                     format!("replica:{}", self.replica_id),
@@ -445,6 +475,51 @@ impl Service {
         }
     }
 
+    /// Starts [`Service::rotate_sealing`] in the background (it outlives the
+    /// request; `/v1/admin/status` shows its progress), after the checks
+    /// that can refuse at once.
+    pub async fn start_sealing_rotation(self: &Arc<Self>, actor: &str) -> Result<SealingStatus> {
+        let manager = self.sealing()?;
+        if manager.rotating.try_lock().is_err() {
+            return Err(Error::Forbidden(
+                "a sealing key rotation is already running on this replica".into(),
+            ));
+        }
+        if !self
+            .store
+            .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), LEASE_MS)
+            .await?
+        {
+            return Err(Error::Forbidden(
+                "a sealing key rotation is running on another replica".into(),
+            ));
+        }
+        // A resumed rotation's last error is cleared now, so its status
+        // shows it running again.
+        if let Some(mut row) = self.store.rotation().await?.filter(|r| r.phase != "done") {
+            row.error = None;
+            row.updated_at = now_ms();
+            self.store.save_rotation(&row).await?;
+        }
+        let service = Arc::clone(self);
+        let actor = actor.to_owned();
+        tokio::spawn(async move {
+            match service.rotate_sealing(&actor, false).await {
+                Ok(report) => tracing::info!(
+                    to = report.to_version,
+                    resealed = report.resealed,
+                    "sealing key rotation finished"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "sealing key rotation stopped; run it again to resume")
+                }
+            }
+        });
+        self.sealing_status()
+            .await?
+            .ok_or_else(|| Error::internal("no sealing status"))
+    }
+
     /// Rotates the sealing key: a new version from KMS, every live blob
     /// re-sealed inside the signer, a verify pass, the old versions retired.
     /// One runner across replicas (a database lease); resumes an unfinished
@@ -475,9 +550,14 @@ impl Service {
                 retired: stored.iter().map(|k| k.version).collect(),
             });
         }
+        let Ok(_running) = manager.rotating.try_lock() else {
+            return Err(Error::Forbidden(
+                "a sealing key rotation is already running on this replica".into(),
+            ));
+        };
         let leased = self
             .store
-            .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), 120_000)
+            .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), LEASE_MS)
             .await?;
         if !leased {
             return Err(Error::Forbidden(
@@ -526,6 +606,7 @@ impl Service {
             None => self.start_rotation(manager, actor, stored).await?,
         };
         row.error = None;
+        self.store.save_rotation(&row).await?;
         let outcome = self.continue_rotation(&mut row).await;
         if let Err(e) = &outcome {
             row.error = Some(e.to_string());
@@ -567,7 +648,8 @@ impl Service {
         let generated = unsealed
             .generated
             .ok_or_else(|| Error::internal("the signer returned no new sealing key"))?;
-        self.store
+        let inserted = self
+            .store
             .insert_sealing_key(
                 generated.version,
                 &manager.kms.key_id,
@@ -575,6 +657,11 @@ impl Service {
                 generated.key_check.as_deref(),
             )
             .await?;
+        if !inserted {
+            return Err(Error::Forbidden(format!(
+                "sealing key version {to} was stored by another replica meanwhile; run the rotation again"
+            )));
+        }
         let mut now_stored = stored;
         now_stored.push(generated);
         // Stored first, current second: no key is ever sealed under a
@@ -622,22 +709,27 @@ impl Service {
         id: &str,
         public_key: &[u8],
         blob: &[u8],
-    ) -> Result<(SealedKey, bool)> {
+    ) -> Result<Option<(SealedKey, bool)>> {
         let sealed = SealedKey::from_bytes(blob)
             .map_err(|e| Error::internal(format!("stored sealed key of {id}: {e}")))?;
         let before = sealed.sealing_key_version;
-        let (new, key) = self.signer.reseal(sealed).await?;
+        let (new, key) = match self.signer.reseal(sealed).await {
+            Ok(r) => r,
+            // Destroyed meanwhile: nothing to move.
+            Err(CallError::Refused(ErrorCode::KeyNotFound, _)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
         if key != public_key {
             return Err(Error::internal(format!(
                 "the sealed key of {id} does not hold the wallet's public key; rotation stopped"
             )));
         }
         if new.sealing_key_version == before {
-            return Ok((new, false));
+            return Ok(Some((new, false)));
         }
         let replaced = self.store.replace_sealed(id, blob, &new.to_bytes()).await?;
         self.wallets.forget(id);
-        Ok((new, replaced))
+        Ok(Some((new, replaced)))
     }
 
     /// One pass over every live blob from `row.cursor`, re-sealing what is
@@ -656,7 +748,11 @@ impl Service {
                 return Ok(());
             };
             for w in &page {
-                let (sealed, changed) = self.reseal_one(&w.id, &w.public_key, &w.sealed).await?;
+                let Some((sealed, changed)) =
+                    self.reseal_one(&w.id, &w.public_key, &w.sealed).await?
+                else {
+                    continue;
+                };
                 if changed {
                     row.resealed += 1;
                 }
@@ -675,7 +771,7 @@ impl Service {
             self.store.save_rotation(row).await?;
             let renewed = self
                 .store
-                .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), 120_000)
+                .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), LEASE_MS)
                 .await?;
             if !renewed {
                 return Err(Error::Forbidden(
@@ -687,11 +783,31 @@ impl Service {
 
     async fn continue_rotation(&self, row: &mut RotationRow) -> Result<RotationReport> {
         let to = row.to_version;
+        // Resumed here (maybe on another replica): this signer must hold
+        // every stored version with the new one current first.
+        if let Some(manager) = self.sealing_manager.as_ref() {
+            let stored = active(&self.store.sealing_keys().await?);
+            manager
+                .unseal(Via::Pool(&self.signer), stored, None)
+                .await
+                .map_err(Error::SignerUnavailable)?;
+        }
+        let grace = self
+            .sealing_manager
+            .as_ref()
+            .map_or(Duration::ZERO, |m| m.grace);
         for (phase, verify, next) in [
             ("resealing", false, "verifying"),
-            ("verifying", true, "retiring"),
+            ("verifying", true, "settling"),
+            ("settling", true, "retiring"),
         ] {
             if row.phase == phase {
+                if phase == "settling" {
+                    // Other replicas' signers move to the new version at
+                    // their next sync (30 s) and wallets being created land:
+                    // wait, then one more pass, before anything is retired.
+                    tokio::time::sleep(grace).await;
+                }
                 self.rotation_pass(row, verify).await?;
                 row.phase = next.into();
                 row.cursor = String::new();

@@ -89,7 +89,13 @@ impl Service {
         let mut raw = [0u8; 16];
         rand_core::OsRng.fill_bytes(&mut raw);
         let id = format!("w_{}", hex::encode(raw));
-        let generated = self.signer.generate(&id, key_type).await?;
+        let mut generated = self.signer.generate(&id, key_type).await?;
+        if let Some(sealed) = generated.sealed.take() {
+            generated.sealed = Some(
+                self.current_sealing(sealed, &generated.key.public_key)
+                    .await?,
+            );
+        }
         let row = WalletRow {
             id: id.clone(),
             owner: principal.owner().to_string(),
@@ -196,5 +202,36 @@ impl Service {
     pub async fn signer_attestation(&self, nonce: Option<&str>) -> Result<Option<Vec<u8>>> {
         let nonce = parse_nonce(nonce)?;
         Ok(self.signer.attest(nonce, None).await?)
+    }
+}
+
+impl Service {
+    /// With KMS sealing, a new wallet's blob must be under the newest stored
+    /// version: a signer that has not yet moved to a version another
+    /// replica's rotation created is brought to it and the blob re-sealed,
+    /// so a rotation never retires a version a new wallet still needs.
+    async fn current_sealing(&self, sealed: SealedKey, public_key: &[u8]) -> Result<SealedKey> {
+        if self.sealing_manager.is_none() {
+            return Ok(sealed);
+        }
+        let newest = self
+            .store
+            .sealing_keys()
+            .await?
+            .iter()
+            .filter(|k| k.state == "active")
+            .map(|k| k.version)
+            .max();
+        if newest.is_none_or(|v| sealed.sealing_key_version >= v) {
+            return Ok(sealed);
+        }
+        self.sync_sealing().await;
+        let (resealed, key) = self.signer.reseal(sealed).await?;
+        if key != public_key || newest.is_some_and(|v| resealed.sealing_key_version < v) {
+            return Err(Error::SignerUnavailable(
+                "signer: its sealing key is behind the stored one; retry".into(),
+            ));
+        }
+        Ok(resealed)
     }
 }

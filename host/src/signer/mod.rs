@@ -312,13 +312,13 @@ impl SignerPool {
     /// One call on an already open connection, never opening one (so never
     /// running the on-connect hook): for the hook's own periodic work.
     pub async fn call_existing(&self, request: Request) -> Result<Response, CallError> {
-        let mut open = None;
-        for slot in &self.slots {
-            if let Some(client) = slot.lock().await.as_ref().filter(|c| !c.is_closed()) {
-                open = Some(Arc::clone(client));
-                break;
-            }
-        }
+        // `try_lock`: a slot being connected is skipped, never waited for
+        // (its connect may be waiting for our caller's lock).
+        let open = self.slots.iter().find_map(|slot| {
+            slot.try_lock()
+                .ok()
+                .and_then(|s| s.as_ref().filter(|c| !c.is_closed()).map(Arc::clone))
+        });
         let client =
             open.ok_or_else(|| CallError::Unavailable("signer: no open connection".into()))?;
         match client.call(request).await {

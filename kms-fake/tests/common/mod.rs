@@ -396,7 +396,7 @@ pub fn read_envelope(ber: &[u8]) -> Result<Envelope, String> {
 /// The key transport AlgorithmIdentifier of the real KMS capture.
 pub fn captured_key_encryption_algorithm() -> Vec<u8> {
     let path = format!(
-        "{}/../../shared/vectors/kms/aws_sdk_c_constructed_content.ber",
+        "{}/../enclave/testdata/kms/aws_sdk_c_constructed_content.ber",
         env!("CARGO_MANIFEST_DIR")
     );
     read_envelope(&std::fs::read(path).unwrap())

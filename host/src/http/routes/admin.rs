@@ -115,17 +115,22 @@ pub struct RotateBody {
 /// Rotates the sealing key (operators): a new KMS data key version, every
 /// live wallet's blob re-sealed inside the signer, verified, and the old
 /// versions retired. Resumes an unfinished rotation. One at a time across
-/// replicas.
-#[utoipa::path(post, path = "/v1/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "What the rotation did (or would do, dry)", body = crate::service::sealing::RotationReport), (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
+/// replicas. A dry run answers 200 with the counts; a real one runs in the
+/// background (202; progress in `GET /v1/admin/status`).
+#[utoipa::path(post, path = "/v1/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "Dry run: what the rotation would do", body = crate::service::sealing::RotationReport), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`)", body = crate::service::sealing::SealingStatus), (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate_sealing(
     State(service): State<Shared>,
     Authn(p): Authn,
     ApiJson(body): ApiJson<RotateBody>,
-) -> Result<Json<crate::service::sealing::RotationReport>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
     service.require(&p, Scope::Operator, "sealing").await?;
-    Ok(Json(
-        service.rotate_sealing(&p.actor(), body.dry_run).await?,
-    ))
+    if body.dry_run {
+        let report = service.rotate_sealing(&p.actor(), true).await?;
+        return Ok(Json(report).into_response());
+    }
+    let status = service.start_sealing_rotation(&p.actor()).await?;
+    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
