@@ -786,6 +786,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/admin/api-clients", "get"),
         ("/v1/admin/api-clients/{id}", "delete"),
         ("/v1/admin/status", "get"),
+        ("/v1/admin/sealing/rotate", "post"),
     ];
     let mut wanted: Vec<(String, &str)> = expected
         .iter()
