@@ -231,15 +231,16 @@ impl SealingKeys {
             .try_into()
             .map_err(|_| invalid("nonce must be 12 bytes"))?;
         let held = self.inner.read().map_err(|_| poisoned())?;
+        // A version not held is the host's to fix (have the signer unseal
+        // it, or a newer blob): retryable, not a corrupt blob.
         let key = held.keys.get(&sealed.sealing_key_version).ok_or_else(|| {
-            if held.current.is_none() {
-                SignerError::new(
-                    ErrorCode::SealingUnavailable,
-                    "the signer has no sealing key yet",
-                )
-            } else {
-                invalid("sealed under a sealing key version this signer does not hold")
-            }
+            SignerError::new(
+                ErrorCode::SealingUnavailable,
+                format!(
+                    "sealed under sealing key version {}, which this signer does not hold",
+                    sealed.sealing_key_version
+                ),
+            )
         })?;
         let aad = aad(&sealed.key_id, sealed.key_type, sealed.sealing_key_version);
         key.cipher
@@ -390,7 +391,7 @@ mod tests {
         assert!(keys.retire(1).unwrap());
         assert_eq!(
             keys.unseal(&old).unwrap_err().code,
-            ErrorCode::SealedKeyInvalid
+            ErrorCode::SealingUnavailable
         );
         // An older version installed later does not become current.
         keys.install(SealingKey::new(1, &Zeroizing::new([1; 32])), true)

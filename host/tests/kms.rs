@@ -974,3 +974,119 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
         "{rotation}"
     );
 }
+
+/// Two `serve` replicas on one PostgreSQL database, each with its own image
+/// signer: one of them creates the first version, both hold the same key,
+/// and after a rotation on one, the other signs the re-sealed wallets at
+/// once (it brings its signer to the new version when it meets a blob under
+/// it) and its new wallets are sealed under the new version.
+#[test]
+fn two_replicas_on_postgres_share_the_sealing_key_through_a_rotation() {
+    let Some(db) = common::fresh_postgres_db("kms_replicas") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&a_dir).unwrap();
+    std::fs::create_dir_all(b_dir.join("image-dev")).unwrap();
+    let root = ca_root(
+        &a_dir.join("image-dev/attestation"),
+        &dir.path().join("root.pem"),
+    );
+    // Both signers run the same image with the same (dev) attestation CA.
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(a_dir.join("image-dev/attestation"))
+        .arg(b_dir.join("image-dev/attestation"))
+        .status()
+        .unwrap()
+        .success());
+    let policy = render_policy(dir.path(), "policy", &signer_pcrs(), &[]);
+    let kms = Kms::start(dir.path(), &root, &policy);
+    let (mut signer_a, socket_a) = image_signer(&a_dir, &kms);
+    let (mut signer_b, socket_b) = image_signer(&b_dir, &kms);
+    let env = |d: &Path, socket: &Path| {
+        let mut env = serve_env(d, socket, &root, &signer_pcrs());
+        env.retain(|(k, _)| *k != "SIGNET_DATABASE_URL");
+        env.push(("SIGNET_DATABASE_URL", db.clone()));
+        env.push(("SIGNET_ROTATION_GRACE_SECONDS", "1".to_owned()));
+        env
+    };
+    let a = common::ServeHost::start(&a_dir, &env(&a_dir, &socket_a));
+    let b = common::ServeHost::start(&b_dir, &env(&b_dir, &socket_b));
+    let token = common::bootstrap_operator(&db);
+    for host in [&a, &b] {
+        let mut last = (0, Value::Null);
+        assert!(
+            eventually(START_TIMEOUT, || {
+                last = ready(host.url());
+                last.0 == 200
+            }),
+            "{last:?}"
+        );
+    }
+    assert_eq!(
+        kms.ok_calls("GenerateDataKey"),
+        1,
+        "one replica made version 1: {:?}",
+        kms.calls()
+    );
+    let wallet = |url: &str| {
+        let (s, w) = call(
+            url,
+            Some(&token),
+            "POST",
+            "/v1/wallets",
+            Some(json!({"key_type": "secp256k1"})),
+        );
+        assert_eq!(s, 201, "{w}");
+        w
+    };
+    let sign_on = |url: &str, w: &Value| {
+        call(
+            url,
+            Some(&token),
+            "POST",
+            &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+            Some(json!({"digest": "55".repeat(32)})),
+        )
+        .0
+    };
+    let from_a = wallet(a.url());
+    assert_eq!(
+        sign_on(b.url(), &from_a),
+        200,
+        "one sealing key for both replicas"
+    );
+    // Never loaded in B's signer: after the rotation B gets only its
+    // version-2 blob.
+    let unseen_by_b = wallet(a.url());
+
+    let (s, v) = call(
+        a.url(),
+        Some(&token),
+        "POST",
+        "/v1/admin/sealing/rotate",
+        Some(json!({})),
+    );
+    assert_eq!(s, 202, "{v}");
+    let mut rotation = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            let (_, st) = call(a.url(), Some(&token), "GET", "/v1/admin/status", None);
+            rotation = st["sealing"]["rotation"].clone();
+            rotation["phase"] == "done"
+        }),
+        "{rotation}"
+    );
+    assert_eq!(rotation["to_version"], 2);
+    // B has not synced yet (30 s): it meets a version-2 blob and catches up.
+    assert_eq!(sign_on(b.url(), &unseen_by_b), 200);
+    assert_eq!(sign_on(b.url(), &from_a), 200);
+    let from_b = wallet(b.url());
+    assert_eq!(sign_on(a.url(), &from_b), 200);
+    let (_, st) = call(b.url(), Some(&token), "GET", "/v1/admin/status", None);
+    assert_eq!(st["sealing"]["current"], 2, "{}", st["sealing"]);
+    let _ = (signer_a.kill(), signer_b.kill());
+    let _ = (signer_a.wait(), signer_b.wait());
+}

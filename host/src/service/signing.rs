@@ -11,7 +11,7 @@ use rand_core::RngCore as _;
 use signet_proto::message::{SignRequest, SignatureInfo};
 use signet_proto::ticket::{TicketClaims, AUDIENCE};
 use signet_proto::time::now_ms;
-use signet_proto::{ErrorCode, KeyType};
+use signet_proto::{ErrorCode, KeyType, SealedKey};
 
 use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
@@ -310,6 +310,7 @@ impl Service {
         wallet: &WalletRow,
         mut request: SignRequest,
     ) -> Result<SignatureInfo> {
+        let mut resynced = false;
         for attempt in 0..3u64 {
             match self.signer.sign(request.clone()).await {
                 Ok(s) if s.public_key == wallet.public_key => return Ok(s),
@@ -324,6 +325,16 @@ impl Service {
                 Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) if request.sealed.is_none() => {
                     self.metrics.sealed_key_loads.inc();
                     request.sealed = Some(sealed_of(wallet)?);
+                }
+                // A blob under a version this signer does not hold: another
+                // replica rotated the sealing key. Bring the signer to the
+                // stored versions, take the wallet's current blob, once.
+                // (The refusal came before the ticket was consumed.)
+                Err(CallError::Refused(ErrorCode::SealingUnavailable, _))
+                    if !resynced && self.sealing_manager.is_some() =>
+                {
+                    resynced = true;
+                    request.sealed = self.resync_sealed(&wallet.id).await?;
                 }
                 Err(CallError::Unavailable(m)) if attempt < 2 => {
                     tracing::warn!(wallet = %wallet.id, reason = %m, "signer unavailable; retrying");
@@ -340,5 +351,21 @@ impl Service {
             }
         }
         Err(Error::SignerUnavailable("the signer did not answer".into()))
+    }
+}
+
+impl Service {
+    /// After a `sealing_unavailable`: the signer brought to the stored
+    /// sealing versions and the wallet's blob read afresh (a rotation on
+    /// another replica may have re-sealed it).
+    pub(super) async fn resync_sealed(&self, wallet_id: &str) -> Result<Option<SealedKey>> {
+        self.sync_sealing().await;
+        self.wallets.forget(wallet_id);
+        let fresh = self
+            .store
+            .wallet(wallet_id)
+            .await?
+            .ok_or(Error::NotFound("wallet"))?;
+        fresh.sealed.as_ref().map(|_| sealed_of(&fresh)).transpose()
     }
 }

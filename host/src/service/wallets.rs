@@ -191,7 +191,17 @@ impl Service {
         match attest().await {
             Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) => {
                 self.metrics.sealed_key_loads.inc();
-                self.signer.load_sealed(sealed_of(&wallet)?).await?;
+                match self.signer.load_sealed(sealed_of(&wallet)?).await {
+                    // Another replica rotated the sealing key meanwhile.
+                    Err(CallError::Refused(ErrorCode::SealingUnavailable, _))
+                        if self.sealing_manager.is_some() =>
+                    {
+                        if let Some(fresh) = self.resync_sealed(&wallet.id).await? {
+                            self.signer.load_sealed(fresh).await?;
+                        }
+                    }
+                    other => other?,
+                }
                 Ok(attest().await?)
             }
             other => Ok(other?),
