@@ -50,6 +50,8 @@ pub const VARIABLES: &[&str] = &[
     "KMS_ENDPOINT",
     "KMS_CA_FILE",
     "SIGNET_ROTATION_GRACE_SECONDS",
+    "SESSION_SIGNING_SECRET_PREVIOUS",
+    "TELEGRAM_TEST_MODE",
 ];
 
 /// A configuration problem, naming the variable.
@@ -172,6 +174,69 @@ pub enum AttestationCheck {
     InsecureSkip,
 }
 
+/// User login (Telegram challenges).
+#[derive(Clone, Debug)]
+pub struct LoginConfig {
+    /// `TELEGRAM_BOT_TOKEN`: the bot that resolves challenges.
+    pub bot_token: Option<SharedSecret>,
+    /// `TELEGRAM_BOT_USERNAME`, for deep links.
+    pub bot_username: String,
+    /// No bot: a challenge resolves at once for the `telegram_user_id` in
+    /// its body. `dev` runs so; `serve` only with `TELEGRAM_TEST_MODE=allow`.
+    pub test_mode: bool,
+    /// `CHALLENGE_TTL_SECONDS` (300).
+    pub challenge_ttl: Duration,
+}
+
+impl LoginConfig {
+    /// Whether challenges can be made at all.
+    #[must_use]
+    pub fn enabled(&self) -> bool {
+        self.bot_token.is_some() || self.test_mode
+    }
+}
+
+fn login(source: &Source, dev: bool) -> Result<LoginConfig, ConfigError> {
+    let bot_token = secret(source, "TELEGRAM_BOT_TOKEN", dev)?;
+    let test_mode = match source.get("TELEGRAM_TEST_MODE") {
+        None => dev && bot_token.is_none(),
+        Some("allow") if bot_token.is_none() => true,
+        Some("allow") => {
+            return Err(err(
+                "TELEGRAM_TEST_MODE",
+                "cannot be used with TELEGRAM_BOT_TOKEN (test mode resolves challenges without Telegram)",
+            ))
+        }
+        Some("off") => false,
+        Some(_) => return Err(err("TELEGRAM_TEST_MODE", "must be allow or off")),
+    };
+    let bot_username = source
+        .get("TELEGRAM_BOT_USERNAME")
+        .unwrap_or(if test_mode { "signet_test_bot" } else { "" })
+        .to_owned();
+    if bot_token.is_some()
+        && (bot_username.is_empty()
+            || !bot_username
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        return Err(err(
+            "TELEGRAM_BOT_USERNAME",
+            "is required with TELEGRAM_BOT_TOKEN (letters, digits, _)",
+        ));
+    }
+    let ttl: u64 = source.number("CHALLENGE_TTL_SECONDS", 300)?;
+    if !(10..=3600).contains(&ttl) {
+        return Err(err("CHALLENGE_TTL_SECONDS", "must be 10 to 3600"));
+    }
+    Ok(LoginConfig {
+        bot_token,
+        bot_username,
+        test_mode,
+        challenge_ttl: Duration::from_secs(ttl),
+    })
+}
+
 /// Where the signer's sealing key comes from (`SIGNET_SEALING`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SealingConfig {
@@ -268,6 +333,12 @@ pub struct Config {
     pub ticket_secret_previous: Option<SharedSecret>,
     /// Session JWT key.
     pub session_secret: SharedSecret,
+    /// Previous session JWT key (rotation).
+    pub session_secret_previous: Option<SharedSecret>,
+    /// Session lifetime (`SESSION_TTL_SECONDS`, 3600).
+    pub session_ttl: Duration,
+    /// User login.
+    pub login: LoginConfig,
     /// Ticket lifetime.
     pub ticket_ttl: Duration,
     /// Attestation check at every signer hello.
@@ -404,6 +475,14 @@ impl Config {
             ticket_secret: required(source, "TICKET_SIGNING_SECRET", dev)?,
             ticket_secret_previous: secret(source, "TICKET_SIGNING_SECRET_PREVIOUS", dev)?,
             session_secret: required(source, "SESSION_SIGNING_SECRET", dev)?,
+            session_secret_previous: secret(source, "SESSION_SIGNING_SECRET_PREVIOUS", dev)?,
+            session_ttl: Duration::from_secs(
+                match source.number("SESSION_TTL_SECONDS", 3600u64)? {
+                    n @ 60..=2_592_000 => n,
+                    _ => return Err(err("SESSION_TTL_SECONDS", "must be 60 to 2592000")),
+                },
+            ),
+            login: login(source, dev)?,
             ticket_ttl: Duration::from_secs(ticket_ttl),
             attestation,
             rate_limit_per_client: source.number("RATE_LIMIT_PER_USER", 0)?,

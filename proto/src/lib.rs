@@ -20,6 +20,7 @@ pub mod digest;
 pub mod error;
 pub mod frame;
 pub mod hello;
+pub mod jwt;
 pub mod message;
 pub mod secret;
 pub mod ticket;

@@ -6,13 +6,10 @@
 //! so host and signer agree on it without configuration. Replay is refused by
 //! the signer's cache and by the host's consumption record, not here.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::ErrorCode;
+use crate::jwt;
 use crate::message::KeyType;
 use crate::secret::SharedSecret;
 
@@ -22,8 +19,6 @@ pub const AUDIENCE: &str = "signet-signer";
 pub const MAX_TICKET_LEN: usize = 2048;
 /// Clock skew tolerated on `exp` and `iat`, seconds.
 pub const SKEW_SECONDS: u64 = 5;
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The claims of a ticket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,15 +40,6 @@ pub struct TicketClaims {
     pub exp: u64,
     /// Always [`AUDIENCE`].
     pub aud: String,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    typ: Option<String>,
-    kid: String,
 }
 
 /// Why a ticket was refused.
@@ -85,40 +71,8 @@ impl TicketError {
     }
 }
 
-/// One ticket signing secret and its derived key id.
-#[derive(Clone, Debug)]
-pub struct TicketKey {
-    kid: String,
-    secret: SharedSecret,
-}
-
-impl TicketKey {
-    /// Wraps a secret; its `kid` is the first 16 hex digits of
-    /// `SHA-256("signet/ticket-kid/v1" ‖ secret)`.
-    #[must_use]
-    pub fn new(secret: SharedSecret) -> Self {
-        let mut h = Sha256::new();
-        h.update(b"signet/ticket-kid/v1");
-        h.update(secret.expose());
-        let kid = hex::encode(&h.finalize()[..8]);
-        Self { kid, secret }
-    }
-
-    /// The key id.
-    #[must_use]
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    fn mac(&self, signing_input: &[u8]) -> HmacSha256 {
-        // HMAC takes keys of any length: `new_from_slice` cannot fail here.
-        #[allow(clippy::expect_used)]
-        let mut mac = <HmacSha256 as Mac>::new_from_slice(self.secret.expose())
-            .expect("HMAC accepts keys of every length");
-        mac.update(signing_input);
-        mac
-    }
-}
+/// The key-id label of ticket keys.
+const KID_LABEL: &[u8] = b"signet/ticket-kid/v1";
 
 /// What a ticket must authorize to be accepted.
 #[derive(Clone, Copy, Debug)]
@@ -132,22 +86,24 @@ pub struct Expected<'a> {
 }
 
 /// The active ticket keys: the current one mints; current and previous verify
-/// (rotation without refusing tickets in flight).
+/// (rotation without refusing tickets in flight). The `kid` is the first 16
+/// hex digits of `SHA-256("signet/ticket-kid/v1" ‖ secret)`.
 #[derive(Clone, Debug)]
-pub struct TicketKeys {
-    current: TicketKey,
-    previous: Option<TicketKey>,
-}
+pub struct TicketKeys(jwt::Keys);
 
 impl TicketKeys {
     /// Whether `other` holds the same current and previous secrets
     /// (compared in constant time).
     #[must_use]
     pub fn same_keys(&self, other: &Self) -> bool {
-        let current = self.current.secret.ct_eq(other.current.secret.expose());
-        let previous = match (&self.previous, &other.previous) {
+        let current = self
+            .0
+            .current()
+            .secret()
+            .ct_eq(other.0.current().secret().expose());
+        let previous = match (self.0.previous(), other.0.previous()) {
             (None, None) => true,
-            (Some(a), Some(b)) => a.secret.ct_eq(b.secret.expose()),
+            (Some(a), Some(b)) => a.secret().ct_eq(b.secret().expose()),
             _ => false,
         };
         current & previous
@@ -157,33 +113,19 @@ impl TicketKeys {
     /// `TICKET_SIGNING_SECRET_PREVIOUS`.
     #[must_use]
     pub fn new(current: SharedSecret, previous: Option<SharedSecret>) -> Self {
-        Self {
-            current: TicketKey::new(current),
-            previous: previous.map(TicketKey::new),
-        }
+        Self(jwt::Keys::new(KID_LABEL, current, previous))
     }
 
     /// The minting key's id.
     #[must_use]
     pub fn current_kid(&self) -> &str {
-        self.current.kid()
+        self.0.current().kid()
     }
 
     /// Mints a ticket with the current key.
     #[must_use]
     pub fn mint(&self, claims: &TicketClaims) -> String {
-        let header = Header {
-            alg: "HS256".into(),
-            typ: Some("JWT".into()),
-            kid: self.current.kid.clone(),
-        };
-        let signing_input = format!("{}.{}", b64_json(&header), b64_json(claims));
-        let tag = self
-            .current
-            .mac(signing_input.as_bytes())
-            .finalize()
-            .into_bytes();
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(tag))
+        self.0.sign(claims)
     }
 
     /// Verifies MAC (constant time, any active `kid`), structure, audience,
@@ -211,35 +153,11 @@ impl TicketKeys {
 
     /// Verifies everything but the wallet/digest binding.
     pub fn verify_unbound(&self, token: &str, now: u64) -> Result<TicketClaims, TicketError> {
-        if token.len() > MAX_TICKET_LEN {
-            return Err(TicketError::Invalid("too long"));
-        }
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(t), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TicketError::Invalid("not a three-part JWT"));
-        };
-        let header: Header = decode_part(h)?;
-        if header.alg != "HS256" {
-            return Err(TicketError::Invalid("alg is not HS256"));
-        }
-        if header.typ.as_deref().is_some_and(|t| t != "JWT") {
-            return Err(TicketError::Invalid("typ is not JWT"));
-        }
-        let key = std::iter::once(&self.current)
-            .chain(self.previous.as_ref())
-            .find(|k| k.kid == header.kid)
-            .ok_or(TicketError::Invalid("unknown kid"))?;
-        let tag = URL_SAFE_NO_PAD
-            .decode(t)
-            .map_err(|_| TicketError::Invalid("MAC is not base64url"))?;
-        let signing_input = &token[..h.len() + 1 + c.len()];
-        key.mac(signing_input.as_bytes())
-            .verify_slice(&tag)
-            .map_err(|_| TicketError::Invalid("bad MAC"))?;
-        // Only now, with an authentic ticket, look at the claims.
-        let claims: TicketClaims = decode_part(c)?;
+        // Only with an authentic ticket are the claims looked at.
+        let claims: TicketClaims = self
+            .0
+            .verify(token, MAX_TICKET_LEN)
+            .map_err(|e| TicketError::Invalid(e.0))?;
         if claims.aud != AUDIENCE {
             return Err(TicketError::Invalid("wrong audience"));
         }
@@ -262,22 +180,11 @@ impl TicketKeys {
     }
 }
 
-fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, TicketError> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(part)
-        .map_err(|_| TicketError::Invalid("part is not base64url"))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| TicketError::Invalid("part is not the expected JSON"))
-}
-
-/// base64url(JSON(value)); these plain structs always serialize.
-fn b64_json<T: Serialize>(value: &T) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine as _;
 
     fn keys(secret: &str) -> TicketKeys {
         TicketKeys::new(

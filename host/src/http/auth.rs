@@ -90,7 +90,7 @@ pub async fn authenticate(
             let message = if failure == AuthFailure::TokenInQuery {
                 "credentials in the query string are refused; send `Authorization: Bearer …`"
             } else {
-                "a valid API token is required: `Authorization: Bearer sgn_…`"
+                "a valid API token or session is required: `Authorization: Bearer sgn_…` or `Bearer <session>`"
             };
             return Error::Unauthenticated(message).into_response();
         }
@@ -99,7 +99,7 @@ pub async fn authenticate(
     if let Err(e) = service
         .rate_limit(
             &principal,
-            &format!("client:{}", principal.client_id),
+            &principal.actor(),
             service.config.rate_limit_per_client,
             &path,
         )

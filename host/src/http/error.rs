@@ -102,6 +102,16 @@ impl From<Error> for ApiError {
                     )
                 }
             }
+            Error::Challenge(c, m) => Self::new(
+                if c == "challenge_expired" {
+                    StatusCode::GONE
+                } else {
+                    StatusCode::CONFLICT
+                },
+                code,
+                m,
+            ),
+            Error::NotConfigured(m) => Self::new(StatusCode::NOT_IMPLEMENTED, code, m),
             // Logged with its detail where it was made.
             Error::Internal(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, "internal error")

@@ -20,7 +20,7 @@ use axum::Router;
 use rand_core::RngCore as _;
 
 use self::error::ApiError;
-use self::routes::{admin, audit, health, metrics, signing, wallets};
+use self::routes::{admin, audit, auth as login, health, metrics, signing, wallets};
 use crate::service::Service;
 
 /// Largest request body accepted (a 64 KiB Ed25519 message in base64 fits).
@@ -46,10 +46,18 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/admin/api-clients/{id}", delete(admin::revoke_client))
         .route("/admin/status", get(admin::status))
         .route("/admin/sealing/rotate", post(admin::rotate_sealing))
+        .route(
+            "/admin/sessions/invalidate-all",
+            post(login::invalidate_all),
+        )
+        .route("/auth/logout", post(login::logout))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
             auth::authenticate,
-        ));
+        ))
+        // Before a session exists: no token.
+        .route("/auth/challenge", post(login::challenge))
+        .route("/auth/verify", post(login::verify));
     let scrape = if service.config.metrics_require_api_key {
         Router::new()
             .route("/metrics", get(metrics::authenticated))

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{admin, audit, health, metrics, signing, wallets};
+use super::routes::{admin, audit, auth as login, health, metrics, signing, wallets};
 
 /// The document.
 #[derive(OpenApi)]
@@ -33,6 +33,10 @@ use super::routes::{admin, audit, health, metrics, signing, wallets};
         admin::revoke_client,
         admin::status,
         admin::rotate_sealing,
+        login::challenge,
+        login::verify,
+        login::logout,
+        login::invalidate_all,
     ),
     modifiers(&Bearer, &Aliases),
     tags(
@@ -42,6 +46,7 @@ use super::routes::{admin, audit, health, metrics, signing, wallets};
         (name = "attestation", description = "Fresh attestation documents"),
         (name = "audit", description = "The hash-chained audit log"),
         (name = "admin", description = "API clients and status"),
+        (name = "auth", description = "User login through Telegram, sessions"),
     )
 )]
 pub struct ApiDoc;

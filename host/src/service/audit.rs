@@ -40,6 +40,12 @@ pub enum Action {
     SealingRotate,
     /// A sealing key version was retired.
     SealingKeyRetire,
+    /// A user signed in (a session was issued).
+    SessionCreate,
+    /// A user logged out (their session was revoked).
+    SessionRevoke,
+    /// Every session issued so far was invalidated.
+    SessionInvalidateAll,
 }
 
 impl Action {
@@ -62,6 +68,9 @@ impl Action {
             Self::SealingKeyCreate => "sealing_key.create",
             Self::SealingRotate => "sealing_key.rotate",
             Self::SealingKeyRetire => "sealing_key.retire",
+            Self::SessionCreate => "session.create",
+            Self::SessionRevoke => "session.revoke",
+            Self::SessionInvalidateAll => "session.invalidate_all",
         }
     }
 }

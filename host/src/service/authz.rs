@@ -131,15 +131,28 @@ impl std::fmt::Display for Owner {
     }
 }
 
-/// An authenticated API client.
+/// The session of a signed-in user.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// The user id.
+    pub user_id: String,
+    /// The session id (what logout revokes).
+    pub jti: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+}
+
+/// An authenticated API client or signed-in user.
 #[derive(Clone, Debug)]
 pub struct Principal {
-    /// Client id.
+    /// Client id (empty for a user).
     pub client_id: String,
-    /// Tenant.
+    /// Tenant (`user:<id>` for a user: only their own wallets and events).
     pub tenant: String,
     /// Granted scopes (parsed from the stored strings; unknown ones dropped).
     pub grants: Vec<Grant>,
+    /// The session, for a user.
+    pub session: Option<SessionInfo>,
 }
 
 impl Principal {
@@ -154,19 +167,45 @@ impl Principal {
                 .iter()
                 .filter_map(|s| Grant::parse(s).ok())
                 .collect(),
+            session: None,
         }
     }
 
-    /// `client:<id>`, the audit actor.
+    /// A signed-in user: their own wallets (read, write, sign), nothing else.
+    #[must_use]
+    pub fn from_session(user_id: &str, jti: &str, exp: u64) -> Self {
+        Self {
+            client_id: String::new(),
+            tenant: format!("user:{user_id}"),
+            grants: vec![
+                Grant::One(Scope::WalletsRead),
+                Grant::One(Scope::WalletsWrite),
+                Grant::One(Scope::Sign),
+            ],
+            session: Some(SessionInfo {
+                user_id: user_id.to_owned(),
+                jti: jti.to_owned(),
+                exp,
+            }),
+        }
+    }
+
+    /// `client:<id>` or `user:<id>`, the audit actor (and rate-limit key).
     #[must_use]
     pub fn actor(&self) -> String {
-        format!("client:{}", self.client_id)
+        match &self.session {
+            Some(s) => format!("user:{}", s.user_id),
+            None => format!("client:{}", self.client_id),
+        }
     }
 
     /// The owner of wallets this principal creates and sees.
     #[must_use]
     pub fn owner(&self) -> Owner {
-        Owner::Tenant(self.tenant.clone())
+        match &self.session {
+            Some(s) => Owner::User(s.user_id.clone()),
+            None => Owner::Tenant(self.tenant.clone()),
+        }
     }
 
     /// Whether `scope` is granted.
@@ -223,6 +262,7 @@ mod tests {
             client_id: "c".into(),
             tenant: "t".into(),
             grants: scopes.iter().map(|s| Grant::parse(s).unwrap()).collect(),
+            session: None,
         }
     }
 

@@ -61,8 +61,10 @@ pub enum AuthFailure {
     MalformedToken,
     /// No such client, or the wrong secret.
     BadToken,
-    /// Revoked.
+    /// Revoked (an API client, or a logged-out or invalidated session).
     RevokedToken,
+    /// A session past its expiry.
+    ExpiredSession,
     /// The token was in the query string.
     TokenInQuery,
     /// Storage failed while looking the client up.
@@ -79,6 +81,7 @@ impl AuthFailure {
             Self::MalformedToken => "malformed_token",
             Self::BadToken => "bad_token",
             Self::RevokedToken => "revoked_token",
+            Self::ExpiredSession => "expired_session",
             Self::TokenInQuery => "token_in_query",
             Self::Storage => "storage",
         }
@@ -106,6 +109,9 @@ impl Service {
             .strip_prefix("Bearer ")
             .map(str::trim)
             .ok_or(AuthFailure::MalformedAuthorization)?;
+        if !token.starts_with("sgn_") && token.bytes().filter(|b| *b == b'.').count() == 2 {
+            return self.authenticate_session(token).await;
+        }
         let (id, secret) = parse_token(token).ok_or(AuthFailure::MalformedToken)?;
         let row = match self.clients.get(id) {
             Some(row) => row,

@@ -63,6 +63,13 @@ pub enum Error {
     /// The database failed (503 `storage_unavailable`; detail logged only).
     #[error(transparent)]
     Storage(#[from] StoreError),
+    /// A login challenge that cannot be exchanged now: 409
+    /// `challenge_pending` / `challenge_used`, 410 `challenge_expired`.
+    #[error("{1}")]
+    Challenge(&'static str, &'static str),
+    /// A feature this host is not configured for (501 `not_configured`).
+    #[error("{0}")]
+    NotConfigured(&'static str),
     /// A bug (500; detail logged only).
     #[error("internal error: {0}")]
     Internal(String),
@@ -139,6 +146,8 @@ impl Error {
             Self::Storage(_) => "storage_unavailable",
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
+            Self::Challenge(code, _) => code,
+            Self::NotConfigured(_) => "not_configured",
         }
     }
 

@@ -127,6 +127,17 @@ impl Service {
             ),
             Err(e) => tracing::warn!(error = %e, "pruning failed; will retry"),
         }
+        // Challenges and session revocations past their expiry (plus the
+        // same grace): a revoked session that has expired is refused anyway.
+        let cutoff = now.saturating_sub(PRUNE_GRACE_SECONDS.saturating_mul(1000));
+        match self.store.prune_sessions(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                rows = n,
+                "pruned expired challenges and session revocations"
+            ),
+            Err(e) => tracing::warn!(error = %e, "pruning sessions failed; will retry"),
+        }
     }
 
     /// Records one `AUTH_DENY_FLOOD` event per peer whose refusals were

@@ -12,6 +12,7 @@ pub mod export;
 pub mod limits;
 pub mod maintenance;
 pub mod sealing;
+pub mod sessions;
 pub mod signing;
 pub mod wallets;
 
@@ -64,6 +65,8 @@ pub struct Service {
     pub draining: AtomicBool,
     /// Start time.
     pub started: Instant,
+    /// Session JWT keys.
+    pub sessions: signet_proto::jwt::Keys,
     /// KMS sealing (`SIGNET_SEALING=kms`).
     pub sealing_manager: Option<std::sync::Arc<sealing::SealingManager>>,
 }
@@ -98,6 +101,7 @@ impl Service {
             }
         };
         Ok(Self {
+            sessions: sessions::session_keys(&config),
             sealing_manager,
             audit,
             limits: RateLimiter::new(config.rate_limit_window),

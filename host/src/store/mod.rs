@@ -12,7 +12,9 @@
 
 mod journal;
 mod sealing;
+mod users;
 pub use sealing::{RotationRow, SealedRow, SealingKeyRow};
+pub use users::{ChallengeRow, UserRow, Verified};
 mod postgres;
 mod sqlite;
 

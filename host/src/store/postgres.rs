@@ -17,6 +17,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0002_leases_export.sql"),
     ),
     (3, include_str!("migrations/postgres/0003_sealing.sql")),
+    (
+        4,
+        include_str!("migrations/postgres/0004_users_sessions.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

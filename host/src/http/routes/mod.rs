@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod auth;
 pub mod health;
 pub mod metrics;
 pub mod signing;

@@ -1,0 +1,131 @@
+//! `/v1/auth/*` (user login and logout) and `/v1/admin/sessions/invalidate-all`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use signet_proto::time::rfc3339_ms;
+
+use super::Shared;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiJson, Authn};
+
+/// `POST /v1/auth/challenge` body.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeBody {
+    /// Test mode only: resolve the challenge at once for this Telegram user.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    telegram_user_id: Option<i64>,
+}
+
+/// A login challenge.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChallengeView {
+    /// Its id (unguessable, single use).
+    challenge_id: String,
+    /// Open it in Telegram and press Start: `https://t.me/<bot>?start=<challenge_id>`.
+    deep_link: String,
+    /// RFC 3339.
+    expires_at: String,
+}
+
+/// `POST /v1/auth/verify` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The challenge's id.
+    #[schema(min_length = 1, max_length = 64)]
+    challenge_id: String,
+}
+
+/// A signed-in user.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// User id.
+    id: String,
+    /// Their Telegram user id.
+    telegram_user_id: i64,
+}
+
+/// A session.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionView {
+    /// `Authorization: Bearer <token>` wherever an API token is accepted.
+    token: String,
+    /// Who.
+    user: UserView,
+    /// RFC 3339.
+    expires_at: String,
+}
+
+/// `POST /v1/admin/sessions/invalidate-all` answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvalidatedView {
+    /// Sessions issued before this time (RFC 3339) are refused.
+    not_before: String,
+}
+
+/// Starts a login: a challenge and its Telegram deep link.
+#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 501, description = "User login is not configured", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+pub async fn challenge(
+    State(service): State<Shared>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
+    // The body is optional (no body, or `{}`, outside test mode).
+    let body: ChallengeBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ChallengeBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let c = service.create_challenge(body.telegram_user_id).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ChallengeView {
+            challenge_id: c.id,
+            deep_link: c.deep_link,
+            expires_at: rfc3339_ms(c.expires_at),
+        }),
+    ))
+}
+
+/// Exchanges a resolved challenge for a session (once).
+#[utoipa::path(post, path = "/v1/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown challenge", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+pub async fn verify(
+    State(service): State<Shared>,
+    ApiJson(body): ApiJson<VerifyBody>,
+) -> Result<Json<SessionView>, ApiError> {
+    let s = service.verify_challenge(&body.challenge_id).await?;
+    Ok(Json(SessionView {
+        token: s.token,
+        user: UserView {
+            id: s.user.id,
+            telegram_user_id: s.user.telegram_user_id,
+        },
+        expires_at: rfc3339_ms(s.expires_at.saturating_mul(1000)),
+    }))
+}
+
+/// Ends the caller's session, on every replica.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "The session is revoked"), (status = 400, description = "Not a session (API tokens are revoked by an admin)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn logout(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+) -> Result<StatusCode, ApiError> {
+    service.logout(&p).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses every session issued until now, on every replica (operators).
+#[utoipa::path(post, path = "/v1/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn invalidate_all(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+) -> Result<Json<InvalidatedView>, ApiError> {
+    let at = service.invalidate_all_sessions(&p).await?;
+    Ok(Json(InvalidatedView {
+        not_before: rfc3339_ms(at),
+    }))
+}

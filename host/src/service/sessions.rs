@@ -1,0 +1,242 @@
+//! User sessions: login challenges (resolved through Telegram, or at once in
+//! test mode), session JWTs (HS256 with a `kid`, `SESSION_SIGNING_SECRET`,
+//! `…_PREVIOUS` accepted during a rotation), logout and invalidate-all, both
+//! shared by every replica through the database.
+
+use rand_core::RngCore as _;
+use serde::{Deserialize, Serialize};
+use signet_proto::jwt;
+use signet_proto::time::now_ms;
+
+use super::audit::{Action, Event, Outcome};
+use super::authz::{Principal, Scope};
+use super::clients::AuthFailure;
+use super::{Error, Result, Service};
+use crate::store::{UserRow, Verified};
+
+/// The only accepted session audience.
+pub const SESSION_AUDIENCE: &str = "signet-session";
+/// Longest session token accepted, checked before decoding.
+pub const MAX_SESSION_LEN: usize = 2048;
+/// Clock skew tolerated on `iat`/`exp`, seconds.
+const SKEW_SECONDS: u64 = 5;
+/// Key-id label of session keys (a ticket key id never matches).
+const KID_LABEL: &[u8] = b"signet/session-kid/v1";
+
+/// A session's claims.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionClaims {
+    /// The user id.
+    pub sub: String,
+    /// Session id (what logout revokes).
+    pub jti: String,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// Expires at, Unix seconds.
+    pub exp: u64,
+    /// Always [`SESSION_AUDIENCE`].
+    pub aud: String,
+}
+
+/// The session keys from the configuration.
+#[must_use]
+pub fn session_keys(config: &crate::config::Config) -> jwt::Keys {
+    jwt::Keys::new(
+        KID_LABEL,
+        config.session_secret.clone(),
+        config.session_secret_previous.clone(),
+    )
+}
+
+fn random_id(prefix: &str, bytes: usize) -> String {
+    let mut raw = vec![0u8; bytes];
+    rand_core::OsRng.fill_bytes(&mut raw);
+    format!("{prefix}{}", hex::encode(raw))
+}
+
+/// A new login challenge.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    /// Its id.
+    pub id: String,
+    /// `https://t.me/<bot>?start=<id>`.
+    pub deep_link: String,
+    /// Unix ms.
+    pub expires_at: u64,
+}
+
+/// A session handed out by verify.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The JWT.
+    pub token: String,
+    /// Its user.
+    pub user: UserRow,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+impl Service {
+    /// A new challenge. In test mode a `telegram_user_id` resolves it at
+    /// once; otherwise giving one is refused (only Telegram resolves).
+    pub async fn create_challenge(&self, telegram_user_id: Option<i64>) -> Result<Challenge> {
+        let login = &self.config.login;
+        if !login.enabled() {
+            return Err(Error::NotConfigured(
+                "user login is not configured: set TELEGRAM_BOT_TOKEN (or TELEGRAM_TEST_MODE=allow for tests)",
+            ));
+        }
+        if telegram_user_id.is_some() && !login.test_mode {
+            return Err(Error::bad_request(
+                "`telegram_user_id` is only accepted in test mode; Telegram resolves challenges",
+            ));
+        }
+        if telegram_user_id.is_some_and(|id| id <= 0) {
+            return Err(Error::bad_request("`telegram_user_id` must be positive"));
+        }
+        let id = random_id("ch_", 24);
+        let now = now_ms();
+        let expires_at = now.saturating_add(login.challenge_ttl.as_millis() as u64);
+        self.store
+            .insert_challenge(&id, now, expires_at, telegram_user_id)
+            .await?;
+        Ok(Challenge {
+            deep_link: format!("https://t.me/{}?start={id}", login.bot_username),
+            id,
+            expires_at,
+        })
+    }
+
+    /// Exchanges a resolved challenge for a session, once.
+    pub async fn verify_challenge(&self, challenge_id: &str) -> Result<Session> {
+        if !challenge_id.starts_with("ch_") || challenge_id.len() > 64 {
+            return Err(Error::NotFound("challenge"));
+        }
+        let user = match self
+            .store
+            .verify_challenge(challenge_id, now_ms(), &random_id("u_", 12))
+            .await?
+        {
+            Verified::User(user) => user,
+            Verified::Unknown => return Err(Error::NotFound("challenge")),
+            Verified::Pending => return Err(Error::Challenge(
+                "challenge_pending",
+                "the challenge is not resolved yet: open the deep link in Telegram and press Start",
+            )),
+            Verified::Expired => {
+                return Err(Error::Challenge(
+                    "challenge_expired",
+                    "the challenge has expired; ask for a new one",
+                ))
+            }
+            Verified::Used => {
+                return Err(Error::Challenge(
+                    "challenge_used",
+                    "the challenge was already exchanged for a session",
+                ))
+            }
+        };
+        let now = now_ms() / 1000;
+        let exp = now.saturating_add(self.config.session_ttl.as_secs());
+        let claims = SessionClaims {
+            sub: user.id.clone(),
+            jti: random_id("s_", 16),
+            iat: now,
+            exp,
+            aud: SESSION_AUDIENCE.into(),
+        };
+        let token = self.sessions.sign(&claims);
+        self.audit
+            .record(
+                Event::new(
+                    format!("user:{}", user.id),
+                    Action::SessionCreate,
+                    &claims.jti,
+                    Outcome::Ok,
+                )
+                .tenant(&format!("user:{}", user.id)),
+            )
+            .await;
+        Ok(Session {
+            token,
+            user,
+            expires_at: exp,
+        })
+    }
+
+    /// The principal of a session token: MAC, `kid`, audience, expiry,
+    /// then not revoked and not issued before an invalidate-all.
+    pub async fn authenticate_session(
+        &self,
+        token: &str,
+    ) -> std::result::Result<Principal, AuthFailure> {
+        let claims: SessionClaims = self
+            .sessions
+            .verify(token, MAX_SESSION_LEN)
+            .map_err(|_| AuthFailure::BadToken)?;
+        let now = now_ms() / 1000;
+        if claims.aud != SESSION_AUDIENCE
+            || claims.iat > now.saturating_add(SKEW_SECONDS)
+            || claims.exp < claims.iat
+            || claims.jti.is_empty()
+            || claims.jti.len() > 64
+            || claims.sub.is_empty()
+            || claims.sub.len() > 64
+        {
+            return Err(AuthFailure::BadToken);
+        }
+        if claims.exp.saturating_add(SKEW_SECONDS) < now {
+            return Err(AuthFailure::ExpiredSession);
+        }
+        let (revoked, not_before_ms) =
+            self.store.session_state(&claims.jti).await.map_err(|e| {
+                tracing::error!(error = %e, "storage failure during session check");
+                AuthFailure::Storage
+            })?;
+        if revoked || claims.iat.saturating_mul(1000) < not_before_ms {
+            return Err(AuthFailure::RevokedToken);
+        }
+        Ok(Principal::from_session(
+            &claims.sub,
+            &claims.jti,
+            claims.exp,
+        ))
+    }
+
+    /// Revokes the caller's own session (every replica refuses it at once).
+    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        let session = principal.session.as_ref().ok_or_else(|| {
+            Error::bad_request("logout ends a user session; API tokens are revoked by an admin")
+        })?;
+        self.store
+            .revoke_session(&session.jti, session.exp.saturating_mul(1000))
+            .await?;
+        self.audit
+            .record(Event::by(
+                principal,
+                Action::SessionRevoke,
+                &session.jti,
+                Outcome::Ok,
+            ))
+            .await;
+        Ok(())
+    }
+
+    /// Refuses every session issued until now, on every replica (operators).
+    pub async fn invalidate_all_sessions(&self, principal: &Principal) -> Result<u64> {
+        self.require(principal, Scope::Operator, "sessions").await?;
+        // Sessions carry whole seconds: everything issued up to this second.
+        let at = (now_ms() / 1000 + 1) * 1000;
+        self.store.invalidate_sessions_before(at).await?;
+        self.audit
+            .record(Event::by(
+                principal,
+                Action::SessionInvalidateAll,
+                "sessions",
+                Outcome::Ok,
+            ))
+            .await;
+        Ok(at)
+    }
+}

@@ -1,0 +1,228 @@
+//! Users, login challenges and session revocation: one SQL text for both
+//! dialects. Times are Unix milliseconds.
+
+use sqlx::any::AnyRow;
+use sqlx::Row as _;
+
+use super::{i64_of, u64_col, Store, StoreError};
+
+/// A user (a person who signed in through Telegram).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRow {
+    /// Id (`u_…`).
+    pub id: String,
+    /// Their Telegram user id.
+    pub telegram_user_id: i64,
+    /// Unix ms.
+    pub created_at: u64,
+}
+
+/// A login challenge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChallengeRow {
+    /// Id (unguessable).
+    pub id: String,
+    /// Unix ms.
+    pub created_at: u64,
+    /// Unix ms.
+    pub expires_at: u64,
+    /// The Telegram user who resolved it.
+    pub telegram_user_id: Option<i64>,
+    /// When it was resolved.
+    pub resolved_at: Option<u64>,
+    /// When it was exchanged for a session.
+    pub verified_at: Option<u64>,
+}
+
+/// What verifying a challenge found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verified {
+    /// Exchanged now, for this user (created on first sight).
+    User(UserRow),
+    /// No such challenge.
+    Unknown,
+    /// Not resolved yet.
+    Pending,
+    /// Past its expiry.
+    Expired,
+    /// Already exchanged.
+    Used,
+}
+
+fn opt_u64(r: &AnyRow, i: usize) -> Result<Option<u64>, StoreError> {
+    Ok(r.try_get::<Option<i64>, _>(i)?
+        .map(|v| u64::try_from(v).unwrap_or(0)))
+}
+
+fn challenge_from_row(r: &AnyRow) -> Result<ChallengeRow, StoreError> {
+    Ok(ChallengeRow {
+        id: r.try_get(0)?,
+        created_at: u64_col(r, 1)?,
+        expires_at: u64_col(r, 2)?,
+        telegram_user_id: r.try_get(3)?,
+        resolved_at: opt_u64(r, 4)?,
+        verified_at: opt_u64(r, 5)?,
+    })
+}
+
+const CHALLENGE_COLUMNS: &str =
+    "SELECT id, created_at, expires_at, telegram_user_id, resolved_at, verified_at FROM auth_challenges";
+
+impl Store {
+    /// Stores a new challenge (resolved at once for `telegram_user_id`, in
+    /// test mode).
+    pub async fn insert_challenge(
+        &self,
+        id: &str,
+        now: u64,
+        expires_at: u64,
+        telegram_user_id: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO auth_challenges (id, created_at, expires_at, telegram_user_id, resolved_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id)
+            .bind(i64_of(now))
+            .bind(i64_of(expires_at))
+            .bind(telegram_user_id)
+            .bind(telegram_user_id.map(|_| i64_of(now)))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A challenge by id.
+    pub async fn challenge(&self, id: &str) -> Result<Option<ChallengeRow>, StoreError> {
+        let row = sqlx::query(&format!("{CHALLENGE_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| challenge_from_row(&r)).transpose()
+    }
+
+    /// Resolves a live, unresolved challenge for a Telegram user; false if
+    /// it is unknown, expired or already resolved.
+    pub async fn resolve_challenge(
+        &self,
+        id: &str,
+        telegram_user_id: i64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE auth_challenges SET telegram_user_id = $2, resolved_at = $3 WHERE id = $1 AND resolved_at IS NULL AND expires_at > $3")
+            .bind(id)
+            .bind(telegram_user_id)
+            .bind(i64_of(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Exchanges a resolved challenge once (a compare-and-set on
+    /// `verified_at`, so two replicas never both succeed) and returns its
+    /// user, creating it on first sight.
+    pub async fn verify_challenge(
+        &self,
+        id: &str,
+        now: u64,
+        new_user_id: &str,
+    ) -> Result<Verified, StoreError> {
+        let Some(c) = self.challenge(id).await? else {
+            return Ok(Verified::Unknown);
+        };
+        if c.verified_at.is_some() {
+            return Ok(Verified::Used);
+        }
+        if c.expires_at <= now {
+            return Ok(Verified::Expired);
+        }
+        let Some(telegram_user_id) = c.telegram_user_id.filter(|_| c.resolved_at.is_some()) else {
+            return Ok(Verified::Pending);
+        };
+        let won = sqlx::query("UPDATE auth_challenges SET verified_at = $2 WHERE id = $1 AND verified_at IS NULL AND resolved_at IS NOT NULL")
+            .bind(id)
+            .bind(i64_of(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if won != 1 {
+            return Ok(Verified::Used);
+        }
+        sqlx::query("INSERT INTO users (id, telegram_user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (telegram_user_id) DO NOTHING")
+            .bind(new_user_id)
+            .bind(telegram_user_id)
+            .bind(i64_of(now))
+            .execute(&self.pool)
+            .await?;
+        let user = self
+            .user_by_telegram_id(telegram_user_id)
+            .await?
+            .ok_or_else(|| StoreError("the user vanished after its insert".into()))?;
+        Ok(Verified::User(user))
+    }
+
+    /// The user with this Telegram id.
+    pub async fn user_by_telegram_id(
+        &self,
+        telegram_user_id: i64,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, telegram_user_id, created_at FROM users WHERE telegram_user_id = $1",
+        )
+        .bind(telegram_user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(UserRow {
+                id: r.try_get(0)?,
+                telegram_user_id: r.try_get(1)?,
+                created_at: u64_col(&r, 2)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Revokes one session until its expiry (logout).
+    pub async fn revoke_session(&self, jti: &str, expires_at: u64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO session_revocations (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(i64_of(expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Refuses every session issued before `not_before` (ms), on every replica.
+    pub async fn invalidate_sessions_before(&self, not_before: u64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO session_epochs (id, not_before) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET not_before = excluded.not_before WHERE session_epochs.not_before < excluded.not_before")
+            .bind(i64_of(not_before))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether session `jti` was revoked, and the invalidate-all time (ms),
+    /// in one round trip.
+    pub async fn session_state(&self, jti: &str) -> Result<(bool, u64), StoreError> {
+        let row = sqlx::query("SELECT (SELECT COUNT(*) FROM session_revocations WHERE jti = $1), (SELECT MAX(not_before) FROM session_epochs)")
+            .bind(jti)
+            .fetch_one(&self.pool)
+            .await?;
+        let revoked: i64 = row.try_get(0)?;
+        let not_before = opt_u64(&row, 1)?.unwrap_or(0);
+        Ok((revoked > 0, not_before))
+    }
+
+    /// Drops challenges and revocations that expired before `before_ms`.
+    pub async fn prune_sessions(&self, before_ms: u64) -> Result<u64, StoreError> {
+        let a = sqlx::query("DELETE FROM auth_challenges WHERE expires_at < $1")
+            .bind(i64_of(before_ms))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        let b = sqlx::query("DELETE FROM session_revocations WHERE expires_at < $1")
+            .bind(i64_of(before_ms))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(a + b)
+    }
+}
