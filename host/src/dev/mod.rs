@@ -239,6 +239,9 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         prepared.dev_root_path.display()
     );
     println!("  data:         {}", options.data_dir.display());
+    if prepared.config.login.test_mode {
+        println!("  user login:   TEST MODE (POST /v1/auth/challenge {{\"telegram_user_id\": N}} resolves at once)");
+    }
     if let Some(own) = &prepared.kms {
         println!(
             "  KMS:          the project's KMS at {} (key {}), log in kms.log",
