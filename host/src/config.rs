@@ -52,6 +52,7 @@ pub const VARIABLES: &[&str] = &[
     "SIGNET_ROTATION_GRACE_SECONDS",
     "SESSION_SIGNING_SECRET_PREVIOUS",
     "TELEGRAM_TEST_MODE",
+    "TELEGRAM_WEBHOOK_URL",
 ];
 
 /// A configuration problem, naming the variable.
@@ -186,6 +187,10 @@ pub struct LoginConfig {
     pub test_mode: bool,
     /// `CHALLENGE_TTL_SECONDS` (300).
     pub challenge_ttl: Duration,
+    /// `TELEGRAM_API_BASE` (`https://api.telegram.org`).
+    pub api_base: String,
+    /// Webhook mode: `TELEGRAM_WEBHOOK_URL` and `TELEGRAM_WEBHOOK_SECRET`.
+    pub webhook: Option<(String, SharedSecret)>,
 }
 
 impl LoginConfig {
@@ -229,11 +234,48 @@ fn login(source: &Source, dev: bool) -> Result<LoginConfig, ConfigError> {
     if !(10..=3600).contains(&ttl) {
         return Err(err("CHALLENGE_TTL_SECONDS", "must be 10 to 3600"));
     }
+    let api_base = source
+        .get("TELEGRAM_API_BASE")
+        .unwrap_or("https://api.telegram.org")
+        .trim_end_matches('/')
+        .to_owned();
+    if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+        return Err(err("TELEGRAM_API_BASE", "must be an http(s) URL"));
+    }
+    let webhook = match source.get("TELEGRAM_WEBHOOK_URL") {
+        None => None,
+        Some(_) if bot_token.is_none() => {
+            return Err(err("TELEGRAM_WEBHOOK_URL", "needs TELEGRAM_BOT_TOKEN"))
+        }
+        Some(url) => {
+            if !url.starts_with("https://") {
+                return Err(err(
+                    "TELEGRAM_WEBHOOK_URL",
+                    "must be an https:// URL (Telegram calls it)",
+                ));
+            }
+            let secret = required(source, "TELEGRAM_WEBHOOK_SECRET", false)?;
+            let valid = secret.expose().len() <= 256
+                && secret
+                    .expose()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-');
+            if !valid {
+                return Err(err(
+                    "TELEGRAM_WEBHOOK_SECRET",
+                    "must be at most 256 of [A-Za-z0-9_-] (Telegram's rule)",
+                ));
+            }
+            Some((url.to_owned(), secret))
+        }
+    };
     Ok(LoginConfig {
         bot_token,
         bot_username,
         test_mode,
         challenge_ttl: Duration::from_secs(ttl),
+        api_base,
+        webhook,
     })
 }
 

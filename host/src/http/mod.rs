@@ -72,6 +72,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/openapi.json", get(openapi::serve))
+        .route("/telegram-webhook", post(login::telegram_webhook))
         .merge(scrape)
         .nest("/v1", v1)
         .fallback(|| async { ApiError::no_route() })

@@ -37,6 +37,7 @@ use super::routes::{admin, audit, auth as login, health, metrics, signing, walle
         login::verify,
         login::logout,
         login::invalidate_all,
+        login::telegram_webhook,
     ),
     modifiers(&Bearer, &Aliases),
     tags(

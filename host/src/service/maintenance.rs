@@ -75,6 +75,31 @@ impl Service {
             })
         };
         let mut tasks = vec![flush, prune, floods];
+        if self.bot.is_some() {
+            let service = Arc::clone(self);
+            tasks.push(tokio::spawn(async move {
+                match service.config.login.webhook.clone() {
+                    // Webhook mode: register it (until Telegram accepts).
+                    Some((url, secret)) => {
+                        let mut backoff = std::time::Duration::from_secs(1);
+                        loop {
+                            match service.register_webhook(&url, &secret).await {
+                                Ok(()) => {
+                                    tracing::info!(%url, "Telegram webhook registered");
+                                    break;
+                                }
+                                Err(e) => {
+                                    tracing::error!(error = %e, retry_in = ?backoff, "cannot register the Telegram webhook");
+                                    tokio::time::sleep(backoff).await;
+                                    backoff = (backoff * 2).min(std::time::Duration::from_secs(60));
+                                }
+                            }
+                        }
+                    }
+                    None => service.run_telegram_poller().await,
+                }
+            }));
+        }
         if self.sealing_manager.is_some() {
             let service = Arc::clone(self);
             tasks.push(tokio::spawn(async move {

@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod sealing;
 pub mod sessions;
 pub mod signing;
+pub mod telegram;
 pub mod wallets;
 
 use std::sync::atomic::AtomicBool;
@@ -67,6 +68,8 @@ pub struct Service {
     pub started: Instant,
     /// Session JWT keys.
     pub sessions: signet_proto::jwt::Keys,
+    /// The Telegram bot (`TELEGRAM_BOT_TOKEN`).
+    pub bot: Option<std::sync::Arc<telegram::Bot>>,
     /// KMS sealing (`SIGNET_SEALING=kms`).
     pub sealing_manager: Option<std::sync::Arc<sealing::SealingManager>>,
 }
@@ -105,6 +108,9 @@ impl Service {
         };
         Ok(Self {
             sessions: sessions::session_keys(&config),
+            bot: config.login.bot_token.clone().map(|token| {
+                std::sync::Arc::new(telegram::Bot::new(&config.login.api_base, token))
+            }),
             sealing_manager,
             audit,
             limits: RateLimiter::new(config.rate_limit_window),

@@ -211,6 +211,22 @@ impl Store {
         Ok((revoked > 0, not_before))
     }
 
+    /// Records a Telegram update id; false if it was seen before (Telegram
+    /// delivers at least once).
+    pub async fn record_telegram_update(
+        &self,
+        update_id: i64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO telegram_updates (update_id, received_at) VALUES ($1, $2) ON CONFLICT (update_id) DO NOTHING")
+            .bind(update_id)
+            .bind(i64_of(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
     /// Drops challenges and revocations that expired before `before_ms`.
     pub async fn prune_sessions(&self, before_ms: u64) -> Result<u64, StoreError> {
         let a = sqlx::query("DELETE FROM auth_challenges WHERE expires_at < $1")
@@ -223,6 +239,12 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        Ok(a + b)
+        // Telegram retries an update for at most a day.
+        let c = sqlx::query("DELETE FROM telegram_updates WHERE received_at < $1")
+            .bind(i64_of(before_ms.saturating_sub(2 * 86_400_000)))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(a + b + c)
     }
 }

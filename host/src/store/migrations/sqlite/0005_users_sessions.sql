@@ -18,6 +18,10 @@ CREATE TABLE session_revocations (
     jti TEXT PRIMARY KEY,
     expires_at BIGINT NOT NULL
 );
+CREATE TABLE telegram_updates (
+    update_id BIGINT PRIMARY KEY,
+    received_at BIGINT NOT NULL
+);
 CREATE TABLE session_epochs (
     id BIGINT PRIMARY KEY,
     not_before BIGINT NOT NULL
