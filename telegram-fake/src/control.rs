@@ -1,0 +1,260 @@
+//! The control API (plain HTTP, for tests only).
+//!
+//! | route | effect |
+//! |---|---|
+//! | `GET /health` | 200 `{"status":"ok"}` |
+//! | `POST /users/{id}/messages` | `{"text", "first_name"?, "last_name"?, "username"?, "language_code"?}`: the user sends the bot a private message; returns the update queued |
+//! | `POST /users/{id}/block`, `POST /users/{id}/unblock` | the user blocks / unblocks the bot (`sendMessage` then gets 403) |
+//! | `POST /updates` | queue any update as given (its `update_id` is replaced); returns it |
+//! | `GET /sent`, `DELETE /sent` | the messages the bot sent / forget them |
+//! | `GET /faults`, `POST /faults`, `DELETE /faults` | fault rules (see [`crate::faults`]) |
+//! | `GET /calls`, `DELETE /calls` | the Bot API calls so far (never the token) / forget them |
+//! | `GET /webhook` | the webhook, `getWebhookInfo`'s view, pending updates and every delivery attempt |
+//!
+//! An update whose type `allowed_updates` leaves out is not queued (as
+//! Telegram never stores it): the answer is then 202
+//! `{"dropped":"not in allowed_updates","update":…}`. Errors are
+//! `{"error": "..."}` with 400 (bad body), 404 (unknown route), 507 (queue full).
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::faults::FaultRule;
+use crate::server::{unix_now, Chat, Fake, State, TgUser};
+
+const MAX_CONTROL_BODY: usize = 1024 * 1024;
+
+fn json_response(status: StatusCode, value: &(impl Serialize + ?Sized)) -> Response<Full<Bytes>> {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
+    json_response(status, &json!({ "error": message.into() }))
+}
+
+/// A message a user sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserMessage {
+    text: String,
+    #[serde(default)]
+    first_name: Option<String>,
+    #[serde(default)]
+    last_name: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    language_code: Option<String>,
+}
+
+/// Serves one control request.
+pub async fn handle(fake: &Fake, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = Limited::new(body, MAX_CONTROL_BODY).collect().await else {
+        return error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    };
+    let body = body.to_bytes();
+    let path = parts.uri.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (&parts.method, segments.as_slice()) {
+        (&Method::GET, ["health"]) => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::POST, ["users", id, action]) => {
+            let Ok(user_id) = id.parse::<i64>() else {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("user id `{id}` is not a number"),
+                );
+            };
+            if user_id <= 0 {
+                return error(StatusCode::BAD_REQUEST, "user ids are positive");
+            }
+            match *action {
+                "messages" => match serde_json::from_slice::<UserMessage>(&body) {
+                    Ok(m) => user_message(fake, user_id, m),
+                    Err(e) => error(StatusCode::BAD_REQUEST, format!("message: {e}")),
+                },
+                "block" | "unblock" => {
+                    let mut state = fake.state();
+                    match state.chats.get_mut(&user_id) {
+                        Some(chat) => {
+                            chat.blocked = *action == "block";
+                            json_response(
+                                StatusCode::OK,
+                                &json!({"user_id": user_id, "blocked": chat.blocked}),
+                            )
+                        }
+                        None => error(
+                            StatusCode::NOT_FOUND,
+                            format!("user {user_id} never wrote to the bot"),
+                        ),
+                    }
+                }
+                _ => not_found(&parts.method, path),
+            }
+        }
+        (&Method::POST, ["updates"]) => match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(fields)) => raw_update(fake, fields),
+            Ok(_) => error(StatusCode::BAD_REQUEST, "an update is a JSON object"),
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("update: {e}")),
+        },
+        (&Method::GET, ["sent"]) => json_response(StatusCode::OK, &fake.state().sent),
+        (&Method::DELETE, ["sent"]) => {
+            fake.state().sent.clear();
+            json_response(StatusCode::OK, &json!([]))
+        }
+        (&Method::GET, ["faults"]) => json_response(StatusCode::OK, fake.state().faults.rules()),
+        (&Method::POST, ["faults"]) => match serde_json::from_slice::<FaultRule>(&body) {
+            Ok(rule) => {
+                let mut state = fake.state();
+                match state.faults.add(rule) {
+                    Ok(()) => json_response(StatusCode::OK, state.faults.rules()),
+                    Err(e) => error(StatusCode::BAD_REQUEST, e.to_string()),
+                }
+            }
+            Err(e) => error(StatusCode::BAD_REQUEST, format!("fault rule: {e}")),
+        },
+        (&Method::DELETE, ["faults"]) => {
+            fake.state().faults.clear();
+            json_response(StatusCode::OK, &json!([]))
+        }
+        (&Method::GET, ["calls"]) => json_response(StatusCode::OK, &fake.state().calls),
+        (&Method::DELETE, ["calls"]) => {
+            fake.state().calls.clear();
+            json_response(StatusCode::OK, &json!([]))
+        }
+        (&Method::GET, ["webhook"]) => json_response(StatusCode::OK, &webhook_view(&fake.state())),
+        _ => not_found(&parts.method, path),
+    }
+}
+
+fn not_found(method: &Method, path: &str) -> Response<Full<Bytes>> {
+    error(StatusCode::NOT_FOUND, format!("no route {method} {path}"))
+}
+
+fn webhook_view(state: &State) -> Value {
+    let webhook = state.webhook.as_ref().map(|w| {
+        json!({
+            "url": w.url,
+            "secret_token": w.secret_token,
+            "max_connections": w.max_connections,
+            "ip_address": w.ip_address,
+        })
+    });
+    json!({
+        "webhook": webhook,
+        "info": crate::bot::webhook_info(state),
+        "allowed_updates": state.allowed_updates,
+        "pending": state.queue.pending().map(|u| u.id).collect::<Vec<_>>(),
+        "deliveries": state.deliveries,
+    })
+}
+
+fn queued(fake: &Fake, state: &mut State, fields: Map<String, Value>) -> Response<Full<Bytes>> {
+    let shown = Value::Object(fields.clone());
+    match fake.queue_update(state, fields) {
+        Ok(Some(update)) => {
+            tracing::info!(update_id = ?update.get("update_id"), "update queued");
+            json_response(StatusCode::OK, &update)
+        }
+        Ok(None) => json_response(
+            StatusCode::ACCEPTED,
+            &json!({"dropped": "not in allowed_updates", "update": shown}),
+        ),
+        Err(e) => error(StatusCode::INSUFFICIENT_STORAGE, e.to_string()),
+    }
+}
+
+fn user_message(fake: &Fake, user_id: i64, m: UserMessage) -> Response<Full<Bytes>> {
+    let mut guard = fake.state();
+    let state = &mut *guard;
+    let chat = state.chats.entry(user_id).or_insert_with(|| Chat {
+        user: TgUser {
+            id: user_id,
+            is_bot: false,
+            first_name: String::new(),
+            last_name: None,
+            username: None,
+            language_code: None,
+        },
+        next_message_id: 1,
+        messages: BTreeMap::new(),
+        blocked: false,
+    });
+    // What the user tells about themselves now is what Telegram shows.
+    chat.user.first_name = m
+        .first_name
+        .or_else(|| (!chat.user.first_name.is_empty()).then(|| chat.user.first_name.clone()))
+        .unwrap_or_else(|| format!("User{user_id}"));
+    if m.last_name.is_some() {
+        chat.user.last_name = m.last_name;
+    }
+    if m.username.is_some() {
+        chat.user.username = m.username;
+    }
+    if m.language_code.is_some() {
+        chat.user.language_code = m.language_code;
+    }
+    let message_id = chat.next_message_id;
+    chat.next_message_id += 1;
+    let mut message = Map::new();
+    message.insert("message_id".into(), Value::from(message_id));
+    message.insert("from".into(), json!(chat.user));
+    message.insert("chat".into(), chat.chat_json());
+    message.insert("date".into(), Value::from(unix_now()));
+    message.insert("text".into(), Value::from(m.text.clone()));
+    let commands = crate::text::bot_commands(&m.text);
+    if !commands.is_empty() {
+        message.insert("entities".into(), json!(commands));
+    }
+    let message = Value::Object(message);
+    chat.messages.insert(message_id, message.clone());
+    let mut fields = Map::new();
+    fields.insert("message".into(), message);
+    queued(fake, state, fields)
+}
+
+/// Queues an update as given; a private-chat message in it also opens (or
+/// advances) that user's chat with the bot.
+fn raw_update(fake: &Fake, fields: Map<String, Value>) -> Response<Full<Bytes>> {
+    let mut guard = fake.state();
+    let state = &mut *guard;
+    if let Some(Value::Object(inner)) = fields.values().next() {
+        let chat = inner.get("chat").and_then(Value::as_object);
+        let private = chat.and_then(|c| c.get("type")).and_then(Value::as_str) == Some("private");
+        let chat_id = chat.and_then(|c| c.get("id")).and_then(Value::as_i64);
+        let message_id = inner.get("message_id").and_then(Value::as_i64);
+        if let (true, Some(chat_id), Some(c)) = (private, chat_id, chat) {
+            let text = |k: &str| c.get(k).and_then(Value::as_str).map(str::to_owned);
+            let entry = state.chats.entry(chat_id).or_insert_with(|| Chat {
+                user: TgUser {
+                    id: chat_id,
+                    is_bot: false,
+                    first_name: text("first_name").unwrap_or_else(|| format!("User{chat_id}")),
+                    last_name: text("last_name"),
+                    username: text("username"),
+                    language_code: None,
+                },
+                next_message_id: 1,
+                messages: BTreeMap::new(),
+                blocked: false,
+            });
+            if let Some(id) = message_id {
+                entry.next_message_id = entry.next_message_id.max(id + 1);
+                entry.messages.insert(id, Value::Object(inner.clone()));
+            }
+        }
+    }
+    queued(fake, state, fields)
+}
