@@ -121,12 +121,10 @@ impl Service {
 
     /// Gives up this replica's leases (after serving, on a clean shutdown).
     pub async fn release_leases(&self) {
-        if let Err(e) = self
-            .store
-            .release_lease(super::export::EXPORT_NAME, &self.replica_id)
-            .await
-        {
-            tracing::warn!(error = %e, "could not release the audit export lease");
+        for lease in [super::export::EXPORT_NAME, super::telegram::POLLER] {
+            if let Err(e) = self.store.release_lease(lease, &self.replica_id).await {
+                tracing::warn!(error = %e, lease, "could not release a lease");
+            }
         }
     }
 

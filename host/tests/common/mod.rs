@@ -644,7 +644,12 @@ impl ServeHost {
     /// once it logs that it serves or its port accepts connections; panics
     /// (with the log) if it exits or neither happens within [`START_TIMEOUT`].
     pub fn start(dir: &Path, env: &[(&str, String)]) -> Self {
-        let port = free_port();
+        Self::start_on(dir, env, free_port())
+    }
+
+    /// [`ServeHost::start`] on a port chosen beforehand (its URL must be
+    /// known first, e.g. for a webhook).
+    pub fn start_on(dir: &Path, env: &[(&str, String)], port: u16) -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let scheme = if env.iter().any(|(k, _)| *k == "SIGNET_TLS_CERT") {
             "https"

@@ -1,0 +1,326 @@
+//! Login through Telegram against `signet-telegram-fake` (a Bot API server
+//! the project owns), over real HTTP in both modes: long polling (`dev`) and
+//! the webhook (`serve`), with Telegram's failures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{
+    call, code, eventually, free_port, log_text, serve_env, sibling, DevHost, ServeHost, Signer,
+};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "7712345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
+const BOT: &str = "SignetLoginBot";
+const WEBHOOK_SECRET: &str = "Wq8tX2vL9pR4nK7sB3mY6hJ1cF5dG0zA-_xEuT";
+
+struct Fake {
+    child: Child,
+    api: String,
+    control: String,
+}
+
+impl Fake {
+    fn start(dir: &std::path::Path) -> Self {
+        let log = std::fs::File::create(dir.join("telegram.log")).unwrap();
+        let mut child = Command::new(sibling("signet-telegram-fake"))
+            .args([
+                "--token",
+                TOKEN,
+                "--bot-username",
+                BOT,
+                "--allow-http-webhook",
+                "--exit-with-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let field = |p: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(p))
+                .unwrap()
+                .to_owned()
+        };
+        Self {
+            api: format!("http://{}", field("api=")),
+            control: format!("http://{}", field("control=")),
+            child,
+        }
+    }
+
+    fn say(&self, user: i64, text: &str) -> Value {
+        ureq::post(&format!("{}/users/{user}/messages", self.control))
+            .send_json(json!({"text": text, "first_name": "Alice"}))
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    fn sent_to(&self, user: i64) -> Vec<String> {
+        let sent: Vec<Value> = ureq::get(&format!("{}/sent", self.control))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        sent.iter()
+            .filter(|m| m["chat_id"] == user)
+            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        ureq::get(&format!("{}{path}", self.control))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    fn faults(&self, v: Value) {
+        ureq::post(&format!("{}/faults", self.control))
+            .send_json(v)
+            .unwrap();
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn challenge(url: &str) -> Value {
+    let (s, c) = call(url, None, "POST", "/v1/auth/challenge", None);
+    assert_eq!(s, 201, "{c}");
+    c
+}
+
+fn verify(url: &str, c: &Value) -> (u16, Value) {
+    call(
+        url,
+        None,
+        "POST",
+        "/v1/auth/verify",
+        Some(json!({"challenge_id": c["challenge_id"]})),
+    )
+}
+
+/// The whole flow: challenge → deep link → `/start` in Telegram → verify →
+/// wallet → sign → logout → refused.
+fn seed_flow(url: &str, fake: &Fake, user: i64) {
+    seed_flow_logged(url, fake, user, None);
+}
+
+fn seed_flow_logged(url: &str, fake: &Fake, user: i64, log: Option<&std::path::Path>) {
+    let c = challenge(url);
+    let link = c["deep_link"].as_str().unwrap();
+    let id = c["challenge_id"].as_str().unwrap();
+    assert_eq!(link, format!("https://t.me/{BOT}?start={id}"));
+    assert_eq!(verify(url, &c).0, 409, "pending before Telegram");
+    fake.say(user, &format!("/start {id}"));
+    let mut last = (0, Value::Null);
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            last = verify(url, &c);
+            last.0 == 200
+        }),
+        "{last:?}\ncalls: {}\nhost log: {}",
+        fake.get("/calls"),
+        log.map(log_text).unwrap_or_default()
+    );
+    let session = last.1;
+    assert_eq!(session["user"]["telegram_user_id"], user);
+    assert!(eventually(Duration::from_secs(10), || fake
+        .sent_to(user)
+        .iter()
+        .any(|t| t.contains("signed in"))));
+    let t = session["token"].as_str().unwrap();
+    let (s, w) = call(
+        url,
+        Some(t),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "p256"})),
+    );
+    assert_eq!(s, 201, "{w}");
+    let (s, v) = call(
+        url,
+        Some(t),
+        "POST",
+        &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+        Some(json!({"digest": "77".repeat(32)})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(call(url, Some(t), "POST", "/v1/auth/logout", None).0, 204);
+    assert_eq!(call(url, Some(t), "GET", "/v1/wallets", None).0, 401);
+}
+
+#[test]
+fn polling_mode_resolves_challenges_through_telegram() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::start(dir.path());
+    // Telegram fails at first: a 429 and a 500 on getUpdates.
+    fake.faults(json!({"status": 429, "retry_after": 1, "count": 1, "methods": ["getUpdates"]}));
+    fake.faults(json!({"status": 500, "count": 1, "methods": ["getUpdates"]}));
+    let host = DevHost::command(&dir.path().join("host"))
+        .envs([
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("TELEGRAM_BOT_USERNAME", BOT),
+            ("TELEGRAM_API_BASE", fake.api.as_str()),
+        ])
+        .start();
+    let url = host.url();
+    // With a bot, only Telegram resolves challenges.
+    let (s, v) = call(
+        url,
+        None,
+        "POST",
+        "/v1/auth/challenge",
+        Some(json!({"telegram_user_id": 5})),
+    );
+    assert_eq!((s, code(&v)), (400, "bad_request"), "{v}");
+    seed_flow_logged(url, &fake, 9001, Some(host.log_path()));
+    // A /start for an unknown challenge, a challenge someone else resolved,
+    // and plain chatter: answered or ignored, nothing resolved.
+    fake.say(9002, "/start ch_doesnotexist");
+    fake.say(9003, "hello bot");
+    let c = challenge(url);
+    fake.say(
+        9004,
+        &format!("/start {}", c["challenge_id"].as_str().unwrap()),
+    );
+    assert!(eventually(Duration::from_secs(20), || verify(url, &c).0 == 200));
+    fake.say(
+        9005,
+        &format!("/start {}", c["challenge_id"].as_str().unwrap()),
+    );
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            fake.sent_to(9002)
+                .iter()
+                .any(|t| t.contains("not a Signet sign-in link"))
+                && fake
+                    .sent_to(9005)
+                    .iter()
+                    .any(|t| t.contains("expired or was already used"))
+        }),
+        "{:?}",
+        fake.get("/sent")
+    );
+    assert!(fake.sent_to(9003).is_empty(), "chatter is ignored");
+    // The offset is kept: a restarted host replays nothing (one answer each).
+    host.stop();
+    let host = DevHost::command(&dir.path().join("host"))
+        .envs([
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("TELEGRAM_BOT_USERNAME", BOT),
+            ("TELEGRAM_API_BASE", fake.api.as_str()),
+        ])
+        .start();
+    seed_flow(host.url(), &fake, 9006);
+    assert_eq!(fake.sent_to(9001).len(), 1, "{:?}", fake.sent_to(9001));
+    assert!(
+        !log_text(host.log_path()).contains(TOKEN),
+        "the bot token is never logged"
+    );
+}
+
+#[test]
+fn webhook_mode_takes_updates_only_with_the_secret_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::start(dir.path());
+    let signer = Signer::start(dir.path());
+    let policy = signer.policy(dir.path());
+    let db = format!("sqlite://{}", dir.path().join("serve.db").display());
+    let port = free_port();
+    let hook = format!("http://127.0.0.1:{port}/telegram-webhook");
+    let mut env = serve_env(&signer, &db, &policy);
+    env.extend([
+        ("TELEGRAM_BOT_TOKEN", TOKEN.to_owned()),
+        ("TELEGRAM_BOT_USERNAME", BOT.to_owned()),
+        ("TELEGRAM_API_BASE", fake.api.clone()),
+        ("TELEGRAM_WEBHOOK_URL", hook.clone()),
+        ("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+    ]);
+    let host = ServeHost::start_on(dir.path(), &env, port);
+    let url = host.url();
+    assert!(
+        eventually(Duration::from_secs(30), || fake.get("/webhook")["webhook"]
+            ["url"]
+            == hook.as_str()),
+        "{}",
+        fake.get("/webhook")
+    );
+    seed_flow(url, &fake, 8001);
+    // The endpoint refuses without the secret or with another one.
+    let update = json!({"update_id": 1, "message": {"message_id": 1, "from": {"id": 8002, "is_bot": false, "first_name": "M"}, "chat": {"id": 8002, "type": "private"}, "date": 0, "text": "/start ch_x"}});
+    let post = |secret: Option<&str>, body: &Value| {
+        let mut r = ureq::post(&format!("{url}/telegram-webhook"));
+        if let Some(s) = secret {
+            r = r.set("X-Telegram-Bot-Api-Secret-Token", s);
+        }
+        match r.send_json(body.clone()) {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(s, _)) => s,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(post(None, &update), 401);
+    assert_eq!(
+        post(Some("wrong-secret-0123456789abcdefghijklmnopq"), &update),
+        401
+    );
+    // Shapes it does not handle are acknowledged and ignored.
+    for odd in [
+        json!({"update_id": 2, "edited_message": {"text": "x"}}),
+        json!({"update_id": 3}),
+        json!([1, 2]),
+        json!("text"),
+    ] {
+        assert_eq!(post(Some(WEBHOOK_SECRET), &odd), 200, "{odd}");
+    }
+    // Not JSON, or too large.
+    let raw = |body: &[u8]| match ureq::post(&format!("{url}/telegram-webhook"))
+        .set("X-Telegram-Bot-Api-Secret-Token", WEBHOOK_SECRET)
+        .send_bytes(body)
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(s, _)) => s,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(raw(b"not json"), 400);
+    assert_eq!(raw(&vec![b' '; 70 * 1024]), 413);
+    // The same update twice (Telegram retries): handled once. (User 8002
+    // writes to the bot first: a bot can only answer who wrote to it.)
+    fake.say(8002, "hi");
+    let c = challenge(url);
+    let mut again = update.clone();
+    again["update_id"] = json!(424242);
+    again["message"]["text"] = json!(format!("/start {}", c["challenge_id"].as_str().unwrap()));
+    assert_eq!(post(Some(WEBHOOK_SECRET), &again), 200);
+    assert_eq!(post(Some(WEBHOOK_SECRET), &again), 200);
+    assert_eq!(verify(url, &c).0, 200);
+    assert!(eventually(Duration::from_secs(10), || fake
+        .sent_to(8002)
+        .len()
+        == 1));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(fake.sent_to(8002).len(), 1, "one answer for one update");
+    // getUpdates is refused while the webhook is set: nothing polls.
+    let calls: Vec<Value> = serde_json::from_value(fake.get("/calls")).unwrap();
+    assert!(
+        calls.iter().all(|c| c["method"] != "getUpdates"),
+        "{calls:?}"
+    );
+}
