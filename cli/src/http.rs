@@ -39,9 +39,30 @@ impl Endpoint {
                 .map_err(|e| usage(format!("cannot read {path}: {e}")))?;
             return Ok(t.trim().to_owned());
         }
-        self.token.clone().ok_or_else(|| {
-            usage("an API token is required: SIGNET_TOKEN, --token or --token-file".into())
-        })
+        if let Some(t) = &self.token {
+            return Ok(t.clone());
+        }
+        // A session from `signet login`.
+        if let Some(t) = crate::login::session_file()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+        {
+            return Ok(t);
+        }
+        Err(usage(
+            "an API token or session is required: SIGNET_TOKEN, --token, --token-file, or `signet login`".into(),
+        ))
+    }
+
+    /// Calls without a token (login).
+    pub(crate) fn call_anonymous(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, CallFailed> {
+        self.send(method, path, Some(body), None)
     }
 
     /// Calls `method path` with an optional JSON body; returns the JSON answer
@@ -53,15 +74,27 @@ impl Endpoint {
         body: Option<&Value>,
     ) -> Result<Value, CallFailed> {
         let token = self.token()?;
+        self.send(method, path, body, Some(&token))
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        token: Option<&str>,
+    ) -> Result<Value, CallFailed> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let request = ureq::request(method, &url)
-            .set("Authorization", &format!("Bearer {token}"))
-            .timeout(std::time::Duration::from_secs(30));
+        let mut request = ureq::request(method, &url).timeout(std::time::Duration::from_secs(30));
+        if let Some(token) = token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
         let response = match body {
             Some(b) => request.send_json(b.clone()),
             None => request.call(),
         };
         match response {
+            Ok(r) if r.status() == 204 => Ok(Value::Null),
             Ok(r) => r.into_json().map_err(|e| CallFailed {
                 message: format!("bad response: {e}"),
                 usage: false,

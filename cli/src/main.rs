@@ -7,6 +7,7 @@ mod attest;
 mod client;
 mod http;
 mod input;
+mod login;
 
 use std::process::ExitCode;
 
@@ -37,6 +38,11 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Sign in through Telegram (a deep link and a QR code); the session is
+    /// kept (0600) for the other commands.
+    Login(login::LoginArgs),
+    /// End the stored session.
+    Logout,
 }
 
 #[derive(Subcommand)]
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => client::sign(&cli.endpoint, &args),
         Command::VerifySignature(args) => client::verify_signature(&args),
         Command::Audit(AuditCommand::Verify(args)) => client::audit_verify(&cli.endpoint, &args),
+        Command::Login(args) => login::login(&cli.endpoint, &args),
+        Command::Logout => login::logout(&cli.endpoint),
     };
     match outcome {
         Outcome::Valid => ExitCode::SUCCESS,

@@ -111,7 +111,8 @@ impl From<Error> for ApiError {
                 code,
                 m,
             ),
-            Error::NotConfigured(m) => Self::new(StatusCode::NOT_IMPLEMENTED, code, m),
+            // Not a server failure: this host has no such endpoint.
+            Error::NotConfigured(m) => Self::new(StatusCode::NOT_FOUND, code, m),
             // Logged with its detail where it was made.
             Error::Internal(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, "internal error")

@@ -67,7 +67,7 @@ pub enum Error {
     /// `challenge_pending` / `challenge_used`, 410 `challenge_expired`.
     #[error("{1}")]
     Challenge(&'static str, &'static str),
-    /// A feature this host is not configured for (501 `not_configured`).
+    /// A feature this host is not configured for (404 `not_configured`).
     #[error("{0}")]
     NotConfigured(&'static str),
     /// A bug (500; detail logged only).

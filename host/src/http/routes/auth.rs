@@ -68,7 +68,7 @@ pub struct InvalidatedView {
 }
 
 /// Starts a login: a challenge and its Telegram deep link.
-#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 501, description = "User login is not configured", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn challenge(
     State(service): State<Shared>,
     body: axum::body::Bytes,
@@ -137,7 +137,7 @@ pub const MAX_UPDATE: usize = 64 * 1024;
 /// secret token registered with the webhook (401, a security event);
 /// updates it does not handle are acknowledged (200) and ignored; the same
 /// `update_id` twice is handled once.
-#[utoipa::path(post, path = "/telegram-webhook", tag = "auth", request_body(content = Object, description = "A Telegram Update"), params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The secret token given to setWebhook")), responses((status = 200, description = "Taken (or ignored)"), (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "Missing or wrong secret token", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 501, description = "Webhook mode is not configured", body = ErrorBody), (status = 503, description = "Storage unavailable (Telegram retries)", body = ErrorBody)))]
+#[utoipa::path(post, path = "/telegram-webhook", tag = "auth", request_body(content = Object, description = "A Telegram Update"), params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The secret token given to setWebhook")), responses((status = 200, description = "Taken (or ignored)"), (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "Missing or wrong secret token", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 404, description = "Webhook mode is not configured (`not_configured`)", body = ErrorBody), (status = 503, description = "Storage unavailable (Telegram retries)", body = ErrorBody)))]
 pub async fn telegram_webhook(
     State(service): State<Shared>,
     headers: axum::http::HeaderMap,

@@ -1,0 +1,154 @@
+//! `signet login` and `signet logout`: a person signs in through Telegram
+//! and the CLI keeps the session (mode 0600) for every other command.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::http::{CallFailed, Endpoint};
+use crate::Outcome;
+
+/// `signet login`.
+#[derive(Args)]
+pub(crate) struct LoginArgs {
+    /// Test mode only (a host without a Telegram bot): resolve the challenge
+    /// for this Telegram user id at once.
+    #[arg(long)]
+    telegram_user_id: Option<i64>,
+    /// Give up after this many seconds (default: the challenge's lifetime).
+    #[arg(long)]
+    timeout: Option<u64>,
+}
+
+/// Where the session is kept: `SIGNET_SESSION_FILE`, else
+/// `$XDG_CONFIG_HOME/signet/session` or `~/.config/signet/session`.
+pub(crate) fn session_file() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("SIGNET_SESSION_FILE") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("signet").join("session"))
+}
+
+fn store(path: &PathBuf, token: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn failed(e: &CallFailed) -> Outcome {
+    eprintln!("signet: {}", e.message);
+    if e.usage {
+        Outcome::Usage
+    } else {
+        Outcome::Invalid
+    }
+}
+
+/// Challenge → deep link (and QR code) → waits for the Telegram side →
+/// stores the session.
+pub(crate) fn login(endpoint: &Endpoint, args: &LoginArgs) -> Outcome {
+    let Some(path) = session_file() else {
+        eprintln!("signet: no place for the session: set SIGNET_SESSION_FILE or HOME");
+        return Outcome::Usage;
+    };
+    let body = match args.telegram_user_id {
+        Some(id) => json!({"telegram_user_id": id}),
+        None => json!({}),
+    };
+    let challenge = match endpoint.call_anonymous("POST", "/v1/auth/challenge", &body) {
+        Ok(c) => c,
+        Err(e) => return failed(&e),
+    };
+    let (Some(id), Some(link)) = (
+        challenge["challenge_id"].as_str(),
+        challenge["deep_link"].as_str(),
+    ) else {
+        eprintln!("signet: the host answered no challenge");
+        return Outcome::Invalid;
+    };
+    if args.telegram_user_id.is_none() {
+        eprintln!("Open this link in Telegram and press Start:\n\n  {link}\n");
+        if let Ok(code) = qrcode::QrCode::new(link.as_bytes()) {
+            let qr = code
+                .render::<qrcode::render::unicode::Dense1x2>()
+                .quiet_zone(true)
+                .build();
+            eprintln!("{qr}\n");
+        }
+        eprintln!("Waiting for Telegram…");
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.timeout.unwrap_or(300));
+    loop {
+        match endpoint.call_anonymous("POST", "/v1/auth/verify", &json!({"challenge_id": id})) {
+            Ok(session) => return save(&path, &session),
+            Err(e) if e.message.contains("challenge_pending") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            Err(e) => return failed(&e),
+        }
+    }
+}
+
+fn save(path: &PathBuf, session: &Value) -> Outcome {
+    let Some(token) = session["token"].as_str() else {
+        eprintln!("signet: the host answered no session");
+        return Outcome::Invalid;
+    };
+    if let Err(e) = store(path, token) {
+        eprintln!(
+            "signet: cannot store the session in {}: {e}",
+            path.display()
+        );
+        return Outcome::Usage;
+    }
+    eprintln!(
+        "Signed in as user {} (Telegram {}); the session is in {} until {}.",
+        session["user"]["id"].as_str().unwrap_or("?"),
+        session["user"]["telegram_user_id"],
+        path.display(),
+        session["expires_at"].as_str().unwrap_or("?")
+    );
+    Outcome::Valid
+}
+
+/// Ends the stored session on the host and forgets it here.
+pub(crate) fn logout(endpoint: &Endpoint) -> Outcome {
+    let Some(path) = session_file().filter(|p| p.exists()) else {
+        eprintln!("signet: not signed in");
+        return Outcome::Usage;
+    };
+    let outcome = match endpoint.call("POST", "/v1/auth/logout", None) {
+        Ok(_) => Outcome::Valid,
+        // Already refused (expired, revoked): forgetting it is enough.
+        Err(e) if e.message.starts_with("401") => Outcome::Valid,
+        Err(e) => failed(&e),
+    };
+    if matches!(outcome, Outcome::Valid) {
+        if let Err(e) = std::fs::remove_file(&path) {
+            eprintln!("signet: cannot remove {}: {e}", path.display());
+            return Outcome::Usage;
+        }
+        eprintln!("Signed out.");
+    }
+    outcome
+}
