@@ -14,7 +14,9 @@ if ! [ -x "$venv/bin/st" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check 'schemathesis>=4,<5'
 fi
 bin="${SIGNET_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}"
-[ -x "$bin/signet-host" ] && [ -x "$bin/signet-enclave" ] || cargo build --locked -p signet-host -p signet-enclave
+# Always build (a no-op when up to date): binaries left in a reused target
+# directory by an older commit would fuzz old code.
+[ -n "${SIGNET_BIN_DIR:-}" ] || cargo build --locked -p signet-host -p signet-enclave
 data=$(mktemp -d)
 out="$data/host.out"
 RATE_LIMIT_AUTH_FAILURES_PER_IP=0 SIGNET_LOG=warn "$bin/signet-host" dev --data-dir "$data/d" --listen 127.0.0.1:0 >"$out" 2>"$data/host.log" &
