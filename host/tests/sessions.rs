@@ -355,3 +355,29 @@ fn logout_and_invalidate_all_apply_on_every_replica() {
     let s3 = token(&sign_in(a, 503));
     assert_eq!(call(b, Some(&s3), "GET", "/v1/wallets", None).0, 200);
 }
+
+#[test]
+fn each_user_has_their_own_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(
+        dir.path(),
+        &[
+            ("RATE_LIMIT_PER_USER", "3"),
+            ("RATE_LIMIT_WINDOW_MS", "600000"),
+        ],
+    );
+    let url = host.url();
+    let alice = token(&sign_in(url, 61));
+    let bob = token(&sign_in(url, 62));
+    for _ in 0..3 {
+        assert_eq!(call(url, Some(&alice), "GET", "/v1/wallets", None).0, 200);
+    }
+    let (s, v) = call(url, Some(&alice), "GET", "/v1/wallets", None);
+    assert_eq!((s, code(&v)), (429, "rate_limited"), "{v}");
+    assert!(v["retry_after"].as_str().is_some(), "{v}");
+    assert_eq!(
+        call(url, Some(&bob), "GET", "/v1/wallets", None).0,
+        200,
+        "another user is not limited by Alice"
+    );
+}

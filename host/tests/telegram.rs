@@ -324,3 +324,51 @@ fn webhook_mode_takes_updates_only_with_the_secret_and_once() {
         "{calls:?}"
     );
 }
+
+/// Two replicas on one PostgreSQL database poll with one bot token: only
+/// one polls at a time (Telegram would end a second long poll with 409), and
+/// challenges made on either replica resolve.
+#[test]
+fn two_replicas_poll_with_one_poller() {
+    let Some(db) = common::fresh_postgres_db("telegram_poller") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::start(dir.path());
+    let signer = Signer::start(dir.path());
+    let policy = signer.policy(dir.path());
+    let replicas: Vec<ServeHost> = (0..2)
+        .map(|i| {
+            let d = dir.path().join(format!("r{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let mut env = serve_env(&signer, &db, &policy);
+            env.extend([
+                ("TELEGRAM_BOT_TOKEN", TOKEN.to_owned()),
+                ("TELEGRAM_BOT_USERNAME", BOT.to_owned()),
+                ("TELEGRAM_API_BASE", fake.api.clone()),
+            ]);
+            ServeHost::start(&d, &env)
+        })
+        .collect();
+    for (i, r) in replicas.iter().enumerate() {
+        let c = challenge(r.url());
+        fake.say(
+            7000 + i as i64,
+            &format!("/start {}", c["challenge_id"].as_str().unwrap()),
+        );
+        // Verified on the other replica: one database.
+        let other = replicas[1 - i].url();
+        assert!(eventually(Duration::from_secs(30), || verify(other, &c).0 == 200));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let calls: Vec<Value> = serde_json::from_value(fake.get("/calls")).unwrap();
+    let polls: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["method"] == "getUpdates")
+        .collect();
+    assert!(!polls.is_empty());
+    assert!(
+        polls.iter().all(|c| c["status"] != 409),
+        "two pollers at once: {polls:?}"
+    );
+}
