@@ -381,3 +381,67 @@ fn each_user_has_their_own_rate_limit() {
         "another user is not limited by Alice"
     );
 }
+
+/// The session secret rotation walk on two replicas sharing PostgreSQL:
+/// both accept the old sessions while the previous secret is configured,
+/// and refuse them once it is dropped.
+#[test]
+fn a_session_secret_rotation_walks_through_two_replicas() {
+    let Some(db) = fresh_postgres_db("session_rotation") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let signer = Signer::start(tmp.path());
+    let policy = signer.policy(tmp.path());
+    let start = |step: &str, secrets: &[(&'static str, &str)]| -> Vec<ServeHost> {
+        (0..2)
+            .map(|i| {
+                let dir = tmp.path().join(format!("{step}-r{i}"));
+                std::fs::create_dir_all(&dir).unwrap();
+                let mut env = serve_env(&signer, &db, &policy);
+                env.retain(|(k, _)| *k != "SESSION_SIGNING_SECRET");
+                env.push(("TELEGRAM_TEST_MODE", "allow".to_owned()));
+                env.extend(secrets.iter().map(|(k, v)| (*k, (*v).to_owned())));
+                ServeHost::start(&dir, &env)
+            })
+            .collect()
+    };
+    let before = start("before", &[("SESSION_SIGNING_SECRET", SESSION_SECRET)]);
+    let old = token(&sign_in(before[0].url(), 601));
+    assert_eq!(
+        call(before[1].url(), Some(&old), "GET", "/v1/wallets", None).0,
+        200
+    );
+    drop(before);
+    let during = start(
+        "during",
+        &[
+            ("SESSION_SIGNING_SECRET", OTHER_SECRET),
+            ("SESSION_SIGNING_SECRET_PREVIOUS", SESSION_SECRET),
+        ],
+    );
+    let new = token(&sign_in(during[1].url(), 602));
+    for r in &during {
+        assert_eq!(
+            call(r.url(), Some(&old), "GET", "/v1/wallets", None).0,
+            200,
+            "old, during"
+        );
+        assert_eq!(
+            call(r.url(), Some(&new), "GET", "/v1/wallets", None).0,
+            200,
+            "new, during"
+        );
+    }
+    drop(during);
+    let after = start("after", &[("SESSION_SIGNING_SECRET", OTHER_SECRET)]);
+    for r in &after {
+        let (s, v) = call(r.url(), Some(&old), "GET", "/v1/wallets", None);
+        assert_eq!((s, code(&v)), (401, "unauthenticated"), "old, after: {v}");
+        assert_eq!(
+            call(r.url(), Some(&new), "GET", "/v1/wallets", None).0,
+            200,
+            "new, after"
+        );
+    }
+}
