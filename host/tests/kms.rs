@@ -635,7 +635,18 @@ fn tokio_rt() -> tokio::runtime::Runtime {
 /// The enclave image's own command line (eif/Dockerfile's ENTRYPOINT and
 /// ENV lines) with only what cannot run here replaced: the NSM by the dev
 /// attestor, vsock by a unix socket (listen) and TCP (the KMS proxy).
-fn image_signer(dir: &Path, kms: &Kms) -> (Child, PathBuf) {
+/// A running image signer: killed and reaped when dropped (a failing test
+/// included), and, through `--exit-with-stdin`, gone with the test process.
+struct ImageSigner(Child);
+
+impl Drop for ImageSigner {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn image_signer(dir: &Path, kms: &Kms) -> (ImageSigner, PathBuf) {
     let dockerfile =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../eif/Dockerfile"))
             .unwrap();
@@ -701,26 +712,29 @@ fn image_signer(dir: &Path, kms: &Kms) -> (Child, PathBuf) {
         );
     }
     let log = dir.join("image-signer.log");
-    let child = Command::new(sibling("signet-enclave"))
-        .args(&args)
-        .arg("--kms-ca")
-        .arg(kms.dir.join("ca.pem"))
-        .env_clear()
-        .env("SIGNET_KMS_KEY_ID", key_arn())
-        .env("SIGNET_KMS_REGION", REGION)
-        .env("SIGNET_DEPLOYMENT", "signet-dev")
-        .env("SIGNET_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&log)
-                .unwrap(),
-        )
-        .spawn()
-        .unwrap();
+    let child = ImageSigner(
+        Command::new(sibling("signet-enclave"))
+            .args(&args)
+            .arg("--kms-ca")
+            .arg(kms.dir.join("ca.pem"))
+            .arg("--exit-with-stdin")
+            .env_clear()
+            .env("SIGNET_KMS_KEY_ID", key_arn())
+            .env("SIGNET_KMS_REGION", REGION)
+            .env("SIGNET_DEPLOYMENT", "signet-dev")
+            .env("SIGNET_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
+            .spawn()
+            .unwrap(),
+    );
     assert!(
         eventually(START_TIMEOUT, || std::os::unix::net::UnixStream::connect(
             &socket
@@ -734,7 +748,7 @@ fn image_signer(dir: &Path, kms: &Kms) -> (Child, PathBuf) {
 
 /// The fake KMS with the module's policy and the image's signer, whose dev
 /// CA (in `image-dev/attestation`) the KMS trusts: (root, KMS, signer, socket).
-fn image_world(dir: &Path) -> (PathBuf, Kms, Child, PathBuf) {
+fn image_world(dir: &Path) -> (PathBuf, Kms, ImageSigner, PathBuf) {
     let root = ca_root(&dir.join("image-dev/attestation"), &dir.join("root.pem"));
     let policy = render_policy(dir, "policy", &signer_pcrs(), &[]);
     let kms = Kms::start(dir, &root, &policy);
@@ -781,7 +795,7 @@ fn serve_env(
 #[test]
 fn the_enclave_images_command_line_boots_provisions_unseals_and_signs() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, kms, mut signer, socket) = image_world(dir.path());
+    let (root, kms, signer, socket) = image_world(dir.path());
     let env = serve_env(dir.path(), &socket, &root, &signer_pcrs());
     let db = env[0].1.clone();
     let host = common::ServeHost::start(dir.path(), &env);
@@ -825,20 +839,18 @@ fn the_enclave_images_command_line_boots_provisions_unseals_and_signs() {
     assert_eq!(sign_once().0, 200);
     // The image signer restarts (an enclave restart): the host provisions
     // it again and it unseals the stored version.
-    let _ = signer.kill();
-    let _ = signer.wait();
-    let (mut signer, _) = image_signer(dir.path(), &kms);
+    drop(signer);
+    let (signer, _) = image_signer(dir.path(), &kms);
     assert!(eventually(START_TIMEOUT, || sign_once().0 == 200));
     assert_eq!(kms.ok_calls("GenerateDataKey"), 1);
     assert_eq!(kms.ok_calls("Decrypt"), 2, "{:?}", kms.calls());
-    let _ = signer.kill();
-    let _ = signer.wait();
+    drop(signer);
 }
 
 #[test]
 fn a_signer_whose_attestation_fails_the_host_policy_gets_no_secrets() {
     let dir = tempfile::tempdir().unwrap();
-    let (root, kms, mut signer, socket) = image_world(dir.path());
+    let (root, kms, signer, socket) = image_world(dir.path());
     let mut expected = signer_pcrs();
     expected.insert(0, vec![0x77; 48]);
     let host = common::ServeHost::start(
@@ -860,8 +872,7 @@ fn a_signer_whose_attestation_fails_the_host_policy_gets_no_secrets() {
         "no KMS call without secrets: {:?}",
         kms.calls()
     );
-    let _ = signer.kill();
-    let _ = signer.wait();
+    drop(signer);
 }
 
 /// `signet-host dev --sealing kms` alone: it starts the project's KMS itself
@@ -1003,8 +1014,8 @@ fn two_replicas_on_postgres_share_the_sealing_key_through_a_rotation() {
         .success());
     let policy = render_policy(dir.path(), "policy", &signer_pcrs(), &[]);
     let kms = Kms::start(dir.path(), &root, &policy);
-    let (mut signer_a, socket_a) = image_signer(&a_dir, &kms);
-    let (mut signer_b, socket_b) = image_signer(&b_dir, &kms);
+    let (signer_a, socket_a) = image_signer(&a_dir, &kms);
+    let (signer_b, socket_b) = image_signer(&b_dir, &kms);
     let env = |d: &Path, socket: &Path| {
         let mut env = serve_env(d, socket, &root, &signer_pcrs());
         env.retain(|(k, _)| *k != "SIGNET_DATABASE_URL");
@@ -1087,6 +1098,5 @@ fn two_replicas_on_postgres_share_the_sealing_key_through_a_rotation() {
     assert_eq!(sign_on(a.url(), &from_b), 200);
     let (_, st) = call(b.url(), Some(&token), "GET", "/v1/admin/status", None);
     assert_eq!(st["sealing"]["current"], 2, "{}", st["sealing"]);
-    let _ = (signer_a.kill(), signer_b.kill());
-    let _ = (signer_a.wait(), signer_b.wait());
+    drop((signer_a, signer_b));
 }

@@ -32,8 +32,9 @@ pub fn key_check(key: &[u8; 32]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Constant-time equality (subtle).
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// The KMS side of a signer's sealing keys.
