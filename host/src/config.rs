@@ -53,6 +53,8 @@ pub const VARIABLES: &[&str] = &[
     "SESSION_SIGNING_SECRET_PREVIOUS",
     "TELEGRAM_TEST_MODE",
     "TELEGRAM_WEBHOOK_URL",
+    "TELEGRAM_POLL_TIMEOUT_SECONDS",
+    "RATE_LIMIT_CHALLENGES_PER_IP",
 ];
 
 /// A configuration problem, naming the variable.
@@ -191,6 +193,10 @@ pub struct LoginConfig {
     pub api_base: String,
     /// Webhook mode: `TELEGRAM_WEBHOOK_URL` and `TELEGRAM_WEBHOOK_SECRET`.
     pub webhook: Option<(String, SharedSecret)>,
+    /// Polling mode: the long-poll `timeout` asked of `getUpdates`
+    /// (`TELEGRAM_POLL_TIMEOUT_SECONDS`, 1 to 50, default 25). A call that
+    /// gets no answer 10 s after it is abandoned and retried.
+    pub poll_timeout: Duration,
 }
 
 impl LoginConfig {
@@ -274,6 +280,13 @@ fn login(source: &Source, dev: bool) -> Result<LoginConfig, ConfigError> {
             Some((url.to_owned(), secret))
         }
     };
+    let poll: u64 = source.number("TELEGRAM_POLL_TIMEOUT_SECONDS", 25)?;
+    if !(1..=50).contains(&poll) {
+        return Err(err(
+            "TELEGRAM_POLL_TIMEOUT_SECONDS",
+            "must be 1 to 50 (Telegram's long-poll limit)",
+        ));
+    }
     Ok(LoginConfig {
         bot_token,
         bot_username,
@@ -281,6 +294,7 @@ fn login(source: &Source, dev: bool) -> Result<LoginConfig, ConfigError> {
         challenge_ttl: Duration::from_secs(ttl),
         api_base,
         webhook,
+        poll_timeout: Duration::from_secs(poll),
     })
 }
 
@@ -416,6 +430,9 @@ pub struct Config {
     /// Failed authentications per peer address per minute before the peer
     /// is refused without a lookup (0 = unlimited).
     pub auth_failures_per_peer: u64,
+    /// Login challenges a peer address may create per minute, per replica
+    /// (`RATE_LIMIT_CHALLENGES_PER_IP`, 30; 0 = unlimited).
+    pub challenges_per_peer: u64,
     /// `json` or `text`.
     pub log_json: bool,
     /// Where the signer's sealing key comes from.
@@ -536,6 +553,7 @@ impl Config {
             rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
             rate_limit_window: Duration::from_millis(window_ms),
             auth_failures_per_peer: source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60)?,
+            challenges_per_peer: source.number("RATE_LIMIT_CHALLENGES_PER_IP", 30)?,
             header_timeout: Duration::from_secs(
                 match source.number("SIGNET_HEADER_TIMEOUT_SECONDS", 10u64)? {
                     0 => return Err(err("SIGNET_HEADER_TIMEOUT_SECONDS", "must be positive")),

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{
-    bootstrap_operator, call, code, fetch_audit, fresh_postgres_db, serve_env, DevHost, ServeHost,
-    Signer,
+    bootstrap_operator, call, code, fetch_audit, fresh_postgres_db, log_text, serve_env, DevHost,
+    ServeHost, Signer,
 };
 use serde_json::{json, Value};
 use signet_proto::SharedSecret;
@@ -197,6 +197,41 @@ fn challenges_refuse_what_they_must() {
         Some(json!({"challenge_id": c["challenge_id"]})),
     );
     assert_eq!((s, code(&v)), (410, "challenge_expired"), "{v}");
+}
+
+/// Anyone may ask for a challenge: an address gets
+/// `RATE_LIMIT_CHALLENGES_PER_IP` a minute, then 429 with `Retry-After`;
+/// the challenges it has keep working.
+#[test]
+fn challenges_are_throttled_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path(), &[("RATE_LIMIT_CHALLENGES_PER_IP", "3")]);
+    let url = host.url();
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let (s, c) = call(
+            url,
+            None,
+            "POST",
+            "/v1/auth/challenge",
+            Some(json!({"telegram_user_id": 77})),
+        );
+        assert_eq!(s, 201, "{c}");
+        made.push(c);
+    }
+    let (s, v) = call(url, None, "POST", "/v1/auth/challenge", None);
+    assert_eq!((s, code(&v)), (429, "rate_limited"), "{v}");
+    let retry: u64 = v["retry_after"].as_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{v}");
+    let (s, v) = call(
+        url,
+        None,
+        "POST",
+        "/v1/auth/verify",
+        Some(json!({"challenge_id": made[2]["challenge_id"]})),
+    );
+    assert_eq!(s, 200, "verify is not throttled with it: {v}");
+    assert!(log_text(host.log_path()).contains("RATE_LIMIT_CHALLENGES_PER_IP"));
 }
 
 fn forge(secret: &str, claims: Value) -> String {

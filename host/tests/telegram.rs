@@ -236,6 +236,61 @@ fn polling_mode_resolves_challenges_through_telegram() {
     );
 }
 
+/// A Telegram that hangs: the long poll gets no answer (the host gives up
+/// 10 s past its long-poll timeout and polls again), and a reply hangs past
+/// its 10 s. Nothing is lost: the update is taken on the next poll, the
+/// sign-in completes, and the poller goes on to the next user.
+#[test]
+fn a_telegram_that_times_out_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::start(dir.path());
+    fake.faults(json!({"delay_ms": 14000, "count": 1, "methods": ["getUpdates"]}));
+    fake.faults(json!({"delay_ms": 13000, "count": 1, "methods": ["sendMessage"]}));
+    let host = DevHost::command(&dir.path().join("host"))
+        .envs([
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("TELEGRAM_BOT_USERNAME", BOT),
+            ("TELEGRAM_API_BASE", fake.api.as_str()),
+            ("TELEGRAM_POLL_TIMEOUT_SECONDS", "1"),
+        ])
+        .start();
+    let url = host.url();
+    let first = challenge(url);
+    fake.say(
+        9101,
+        &format!("/start {}", first["challenge_id"].as_str().unwrap()),
+    );
+    assert!(
+        eventually(Duration::from_secs(60), || verify(url, &first).0 == 200),
+        "{}",
+        log_text(host.log_path())
+    );
+    // The poller is not stuck behind the hung reply: the next user signs in
+    // and is answered.
+    let second = challenge(url);
+    fake.say(
+        9102,
+        &format!("/start {}", second["challenge_id"].as_str().unwrap()),
+    );
+    assert!(eventually(Duration::from_secs(30), || verify(url, &second)
+        .0
+        == 200));
+    assert!(eventually(Duration::from_secs(20), || fake
+        .sent_to(9102)
+        .iter()
+        .any(|t| t.contains("signed in"))));
+    let log = log_text(host.log_path());
+    assert!(
+        log.contains("Telegram polling failed") && log.contains("getUpdates: Network Error"),
+        "the hung poll is logged as such: {log}"
+    );
+    assert!(
+        log.contains("could not answer in Telegram") && log.contains("sendMessage"),
+        "the hung reply is logged: {log}"
+    );
+    assert!(!log.contains(TOKEN), "the bot token is never logged");
+}
+
 #[test]
 fn webhook_mode_takes_updates_only_with_the_secret_and_once() {
     let dir = tempfile::tempdir().unwrap();

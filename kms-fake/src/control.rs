@@ -12,9 +12,8 @@
 //! Errors are `{"error": "..."}` with 400 (bad body), 404 (unknown key or route).
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
-use serde::Serialize;
 
 use crate::faults::FaultUpdate;
 use crate::policy::KeyPolicy;
@@ -22,20 +21,7 @@ use crate::server::{lock, Fake};
 
 const MAX_CONTROL_BODY: usize = 1024 * 1024;
 
-fn json(status: StatusCode, value: &impl Serialize) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
-    json(status, &serde_json::json!({ "error": message.into() }))
-}
+use signet_fake_support::{error_response as error, json_response as json};
 
 fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
     query?

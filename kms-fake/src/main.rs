@@ -4,7 +4,6 @@
 //! When ready it prints exactly one line on stdout,
 //! `signet-kms-fake listening https=ADDR control=ADDR`; logs go to stderr.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +15,6 @@ use signet_kms_fake::policy::{default_policy_json, KeyPolicy};
 use signet_kms_fake::server::{self, Config};
 use signet_kms_fake::sigv4::Credential;
 use signet_kms_fake::store::KeySpec;
-use tracing_subscriber::EnvFilter;
 
 /// A faithful stand-in for AWS KMS (tests and local dev only).
 #[derive(Debug, Parser)]
@@ -140,91 +138,12 @@ fn config(args: Args) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
     let exit_with_stdin = args.exit_with_stdin;
-    let config = match config(args) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("signet-kms-fake: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("signet-kms-fake: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(config, exit_with_stdin))
-}
-
-async fn run(config: Config, exit_with_stdin: bool) -> ExitCode {
-    let running = match server::start(config).await {
-        Ok(running) => running,
-        Err(e) => {
-            eprintln!("signet-kms-fake: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(https = %running.https, control = %running.control, "KMS fake ready");
-    let mut stdout = std::io::stdout().lock();
-    let printed = writeln!(
-        stdout,
-        "signet-kms-fake listening https={} control={}",
-        running.https, running.control
+    signet_fake_support::run(
+        "signet-kms-fake",
+        config(args),
+        exit_with_stdin,
+        server::start,
     )
-    .and_then(|()| stdout.flush());
-    drop(stdout);
-    if let Err(e) = printed {
-        eprintln!("signet-kms-fake: writing the ready line: {e}");
-        return ExitCode::FAILURE;
-    }
-    shutdown_signal(exit_with_stdin).await;
-    tracing::info!("stopping");
-    drop(running);
-    ExitCode::SUCCESS
-}
-
-/// Resolves on SIGTERM, ctrl-c, or (with `--exit-with-stdin`) end of stdin.
-async fn shutdown_signal(exit_with_stdin: bool) {
-    let stdin_closed = async {
-        if !exit_with_stdin {
-            return std::future::pending::<()>().await;
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        // A plain thread: tokio's stdin is not among the enabled features,
-        // and a blocking read is all this needs.
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            let _ = tx.send(());
-        });
-        let _ = rx.await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-        () = stdin_closed => {}
-    }
 }

@@ -2,15 +2,13 @@
 //! (the KMS API over TLS, the control API over plain HTTP).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use signet_attestation::{PcrPolicy, TrustAnchor, Verifier};
 use tokio::net::TcpListener;
@@ -191,6 +189,12 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl signet_fake_support::Ready for Running {
+    fn addresses(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![("https", self.https), ("control", self.control)]
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -250,27 +254,9 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), StartError> {
         })
 }
 
-fn http1_builder() -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new());
-    builder
-}
-
-async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(conn) => return conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 async fn serve_kms(listener: TcpListener, acceptor: TlsAcceptor, fake: Arc<Fake>) {
     loop {
-        let (tcp, peer) = accept(&listener).await;
+        let (tcp, peer) = signet_fake_support::accept(&listener).await;
         let (acceptor, fake) = (acceptor.clone(), Arc::clone(&fake));
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
@@ -286,7 +272,7 @@ async fn serve_kms(listener: TcpListener, acceptor: TlsAcceptor, fake: Arc<Fake>
                 }
             };
             let service = service_fn(move |req| crate::api::handle(Arc::clone(&fake), req));
-            if let Err(e) = http1_builder()
+            if let Err(e) = signet_fake_support::http1_builder()
                 .serve_connection(TokioIo::new(tls), service)
                 .await
             {
@@ -297,20 +283,9 @@ async fn serve_kms(listener: TcpListener, acceptor: TlsAcceptor, fake: Arc<Fake>
 }
 
 async fn serve_control(listener: TcpListener, fake: Arc<Fake>) {
-    loop {
-        let (tcp, peer) = accept(&listener).await;
+    signet_fake_support::serve_plain(listener, "control", move |req| {
         let fake = Arc::clone(&fake);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let fake = Arc::clone(&fake);
-                async move { Ok::<_, Infallible>(crate::control::handle(&fake, req).await) }
-            });
-            if let Err(e) = http1_builder()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "control connection ended");
-            }
-        });
-    }
+        async move { crate::control::handle(&fake, req).await }
+    })
+    .await;
 }

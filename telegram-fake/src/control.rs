@@ -19,9 +19,9 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::faults::FaultRule;
@@ -29,20 +29,7 @@ use crate::server::{unix_now, Chat, Fake, State, TgUser};
 
 const MAX_CONTROL_BODY: usize = 1024 * 1024;
 
-fn json_response(status: StatusCode, value: &(impl Serialize + ?Sized)) -> Response<Full<Bytes>> {
-    let body = serde_json::to_vec(value).unwrap_or_default();
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response<Full<Bytes>> {
-    json_response(status, &json!({ "error": message.into() }))
-}
+use signet_fake_support::{error_response as error, json_response};
 
 /// A message a user sends.
 #[derive(Debug, Deserialize)]

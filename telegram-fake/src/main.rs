@@ -5,14 +5,12 @@
 //! `signet-telegram-fake listening api=ADDR control=ADDR`; logs go to
 //! stderr and never contain the token.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use signet_telegram_fake::server::{self, bot_id_of, Config};
-use tracing_subscriber::EnvFilter;
 
 /// A faithful stand-in for Telegram's Bot API server (tests only).
 #[derive(Parser)]
@@ -95,89 +93,12 @@ fn config(args: Args) -> Result<Config, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let args = Args::parse();
     let exit_with_stdin = args.exit_with_stdin;
-    let config = match config(args) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("signet-telegram-fake: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("signet-telegram-fake: starting the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(run(config, exit_with_stdin))
-}
-
-async fn run(config: Config, exit_with_stdin: bool) -> ExitCode {
-    let running = match server::start(config).await {
-        Ok(running) => running,
-        Err(e) => {
-            eprintln!("signet-telegram-fake: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(api = %running.api, control = %running.control, "Telegram fake ready");
-    let mut stdout = std::io::stdout().lock();
-    let printed = writeln!(
-        stdout,
-        "signet-telegram-fake listening api={} control={}",
-        running.api, running.control
+    signet_fake_support::run(
+        "signet-telegram-fake",
+        config(args),
+        exit_with_stdin,
+        server::start,
     )
-    .and_then(|()| stdout.flush());
-    drop(stdout);
-    if let Err(e) = printed {
-        eprintln!("signet-telegram-fake: writing the ready line: {e}");
-        return ExitCode::FAILURE;
-    }
-    shutdown_signal(exit_with_stdin).await;
-    tracing::info!("stopping");
-    drop(running);
-    ExitCode::SUCCESS
-}
-
-/// Resolves on SIGTERM, ctrl-c, or (with `--exit-with-stdin`) end of stdin.
-async fn shutdown_signal(exit_with_stdin: bool) {
-    let stdin_closed = async {
-        if !exit_with_stdin {
-            return std::future::pending::<()>().await;
-        }
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
-            let _ = tx.send(());
-        });
-        let _ = rx.await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-        () = stdin_closed => {}
-    }
 }

@@ -1,14 +1,12 @@
 //! The fake's state and its two listeners.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -373,6 +371,12 @@ pub struct Running {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl signet_fake_support::Ready for Running {
+    fn addresses(&self) -> Vec<(&'static str, SocketAddr)> {
+        vec![("api", self.api), ("control", self.control)]
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         for task in &self.tasks {
@@ -413,31 +417,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })
 }
 
-fn http1_builder() -> http1::Builder {
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new());
-    builder
-}
-
-async fn accept(listener: &TcpListener) -> (tokio::net::TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(conn) => return conn,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 async fn serve_api(listener: TcpListener, fake: Arc<Fake>) {
     loop {
-        let (tcp, peer) = accept(&listener).await;
+        let (tcp, peer) = signet_fake_support::accept(&listener).await;
         let fake = Arc::clone(&fake);
         tokio::spawn(async move {
             let service = service_fn(move |req| crate::bot::handle(Arc::clone(&fake), req));
-            if let Err(e) = http1_builder()
+            if let Err(e) = signet_fake_support::http1_builder()
                 .serve_connection(TokioIo::new(tcp), service)
                 .await
             {
@@ -448,22 +434,11 @@ async fn serve_api(listener: TcpListener, fake: Arc<Fake>) {
 }
 
 async fn serve_control(listener: TcpListener, fake: Arc<Fake>) {
-    loop {
-        let (tcp, peer) = accept(&listener).await;
+    signet_fake_support::serve_plain(listener, "control", move |req| {
         let fake = Arc::clone(&fake);
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let fake = Arc::clone(&fake);
-                async move { Ok::<_, Infallible>(crate::control::handle(&fake, req).await) }
-            });
-            if let Err(e) = http1_builder()
-                .serve_connection(TokioIo::new(tcp), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "control connection ended");
-            }
-        });
-    }
+        async move { crate::control::handle(&fake, req).await }
+    })
+    .await;
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ MODULE = Path(__file__).resolve().parent.parent / "modules" / "signet"
 REGION = "eu-west-1"  # check_database's known region
 
 
-def rendered(enable_rds):
+def rendered(enable_rds, **variables):
     checker = Checker(MODULE)
-    env = checker.env(enable_rds, refs=checker.known_refs())
+    env = checker.env(enable_rds, refs=checker.known_refs(), variables=variables)
     script, _ = checker.render(env, f"enable_rds = {enable_rds}")
     if script is None:
         raise AssertionError(checker.problems)
@@ -71,6 +71,71 @@ class UserData(unittest.TestCase):
         self.assertTrue(start.startswith("/usr/bin/nitro-cli run-enclave --eif-path /opt/signet/signet.eif "), start)
         for word in ("SECRET", "KEY", "signet.env"):
             self.assertNotIn(word, start)
+
+
+BOT_TOKEN = "7712345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ"
+WEBHOOK = "https://signet.example.com/telegram-webhook"
+
+
+def telegram_part(script):
+    """The user data's Telegram block: from its comment to its closing fi."""
+    m = re.search(r"^# User login through Telegram.*?^fi$", script, re.M | re.S)
+    if not m:
+        raise AssertionError("no Telegram block after /etc/signet.env")
+    return m.group(0)
+
+
+def run_telegram_part(script, secrets):
+    """Runs the block with Secrets Manager replaced by `secrets` (a missing
+    name fails as get-secret-value does); returns (exit code, the env lines it
+    added, stderr)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        env_file = Path(d) / "signet.env"
+        env_file.write_text("INTERNAL_API_KEY=x\n")
+        store = "\n".join(f"{k}) printf '%s\\n' '{v}' ;;" for k, v in secrets.items())
+        prelude = f"set -euo pipefail\nfetch() {{ case $1 in\n{store}\n*) echo 'ResourceNotFoundException' >&2; return 254 ;;\nesac; }}\n"
+        body = telegram_part(script).replace("/etc/signet.env", str(env_file))
+        r = subprocess.run(["bash", "-c", prelude + body], capture_output=True, text=True, timeout=30)
+        lines = env_file.read_text().splitlines()[1:]
+        return r.returncode, lines, r.stderr
+
+
+class TelegramLogin(unittest.TestCase):
+    def test_off_by_default(self):
+        script = rendered(False)
+        code, lines, _ = run_telegram_part(script, {})
+        self.assertEqual((code, lines), (0, []))
+
+    def test_polling_gets_the_token_from_secrets_manager(self):
+        script = rendered(True, telegram_bot_username="SignetLoginBot")
+        code, lines, err = run_telegram_part(script, {"TELEGRAM_BOT_TOKEN": BOT_TOKEN})
+        self.assertEqual(code, 0, err)
+        self.assertEqual(lines, [f"TELEGRAM_BOT_TOKEN={BOT_TOKEN}", "TELEGRAM_BOT_USERNAME=SignetLoginBot"])
+        self.assertNotIn(BOT_TOKEN, script)
+
+    def test_webhook_mode_adds_the_url_and_generated_secret(self):
+        script = rendered(True, telegram_bot_username="SignetLoginBot", telegram_webhook_url=WEBHOOK)
+        code, lines, err = run_telegram_part(
+            script, {"TELEGRAM_BOT_TOKEN": BOT_TOKEN, "TELEGRAM_WEBHOOK_SECRET": "w" * 64}
+        )
+        self.assertEqual(code, 0, err)
+        self.assertEqual(lines[2:], [f"TELEGRAM_WEBHOOK_URL={WEBHOOK}", "TELEGRAM_WEBHOOK_SECRET=" + "w" * 64])
+
+    def test_a_missing_token_stops_the_boot_saying_where_to_put_it(self):
+        script = rendered(False, telegram_bot_username="SignetLoginBot")
+        code, lines, err = run_telegram_part(script, {})
+        self.assertNotEqual(code, 0)
+        self.assertEqual(lines, [])
+        self.assertIn("signet/TELEGRAM_BOT_TOKEN", err)
+
+    def test_the_token_secret_has_no_value_in_terraform(self):
+        secrets = (MODULE / "secrets.tf").read_text()
+        self.assertRegex(secrets, r'operator_secrets\s*=\s*local\.telegram_login \? \["TELEGRAM_BOT_TOKEN"\]')
+        self.assertRegex(secrets, r'resource "aws_secretsmanager_secret_version" "signet" \{\n\s*for_each\s*=\s*toset\(local\.generated_secrets\)')
+        self.assertNotRegex(secrets, r'generated_secrets = concat\([^)]*TELEGRAM_BOT_TOKEN')
 
 
 if __name__ == "__main__":

@@ -283,6 +283,17 @@ impl PeerGuard {
         }
     }
 
+    /// Counts one event of `peer` if it is under its limit, else
+    /// `Err(retry_after_seconds)` (for limits on every request of a kind,
+    /// not only on failures: login challenges).
+    pub fn admit(&self, peer: IpAddr) -> Result<(), u64> {
+        self.check(peer)?;
+        if self.limit > 0 {
+            self.failed(peer);
+        }
+        Ok(())
+    }
+
     /// After a failed authentication: whether to record it or only count it.
     pub fn failed(&self, peer: IpAddr) -> FailureRecord {
         let now = now_ms();

@@ -58,6 +58,8 @@ pub struct Service {
     pub limits: RateLimiter,
     /// Authentication failures per peer address.
     pub peers: PeerGuard,
+    /// Login challenges per peer address.
+    pub challenge_peers: PeerGuard,
     /// Prometheus metrics.
     pub metrics: crate::metrics::Metrics,
     /// This process's id in leases (one holder of a duty across replicas).
@@ -109,12 +111,17 @@ impl Service {
         Ok(Self {
             sessions: sessions::session_keys(&config),
             bot: config.login.bot_token.clone().map(|token| {
-                std::sync::Arc::new(telegram::Bot::new(&config.login.api_base, token))
+                std::sync::Arc::new(telegram::Bot::new(
+                    &config.login.api_base,
+                    token,
+                    config.login.poll_timeout,
+                ))
             }),
             sealing_manager,
             audit,
             limits: RateLimiter::new(config.rate_limit_window),
             peers: PeerGuard::new(config.auth_failures_per_peer, limits_window()),
+            challenge_peers: PeerGuard::new(config.challenges_per_peer, limits_window()),
             clients: TtlCache::new(CACHE_TTL),
             wallets: TtlCache::new(CACHE_TTL),
             config,

@@ -80,12 +80,24 @@ pub struct Session {
 impl Service {
     /// A new challenge. In test mode a `telegram_user_id` resolves it at
     /// once; otherwise giving one is refused (only Telegram resolves).
-    pub async fn create_challenge(&self, telegram_user_id: Option<i64>) -> Result<Challenge> {
+    pub async fn create_challenge(
+        &self,
+        peer: std::net::IpAddr,
+        telegram_user_id: Option<i64>,
+    ) -> Result<Challenge> {
         let login = &self.config.login;
         if !login.enabled() {
             return Err(Error::NotConfigured(
                 "user login is not configured: set TELEGRAM_BOT_TOKEN (or TELEGRAM_TEST_MODE=allow for tests)",
             ));
+        }
+        // Anyone may ask for a challenge, and each is a row: a per-address
+        // throttle (`RATE_LIMIT_CHALLENGES_PER_IP` a minute).
+        if let Err(retry_after) = self.challenge_peers.admit(peer) {
+            self.metrics.rate_limited.inc();
+            self.metrics.security_event("RATE_LIMIT");
+            tracing::warn!(%peer, "login challenges refused: over RATE_LIMIT_CHALLENGES_PER_IP");
+            return Err(Error::RateLimited { retry_after });
         }
         if telegram_user_id.is_some() && !login.test_mode {
             return Err(Error::bad_request(

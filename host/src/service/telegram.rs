@@ -18,8 +18,9 @@ use super::Service;
 
 /// The lease of the one poller, and the name of its offset row.
 pub const POLLER: &str = "telegram-poller";
-/// Long-poll timeout asked of Telegram, seconds.
-pub const POLL_TIMEOUT_SECONDS: u64 = 25;
+/// How long past the long-poll timeout a `getUpdates` may take before it
+/// is abandoned (and retried).
+const POLL_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a Bot API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +63,7 @@ pub struct Bot {
     base: String,
     token: SharedSecret,
     agent: ureq::Agent,
+    poll_timeout: Duration,
 }
 
 impl std::fmt::Debug for Bot {
@@ -73,12 +75,14 @@ impl std::fmt::Debug for Bot {
 }
 
 impl Bot {
-    /// A client of the Bot API at `base` (`https://api.telegram.org`).
+    /// A client of the Bot API at `base` (`https://api.telegram.org`)
+    /// that long-polls `getUpdates` for `poll_timeout`.
     #[must_use]
-    pub fn new(base: &str, token: SharedSecret) -> Self {
+    pub fn new(base: &str, token: SharedSecret, poll_timeout: Duration) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
             token,
+            poll_timeout,
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(5))
                 .build(),
@@ -115,11 +119,17 @@ impl Bot {
                         format!("{method_name}: HTTP {status}"),
                     )),
                 },
-                // Never the URL: it holds the token.
-                Err(ureq::Error::Transport(t)) => Err(BotError::Unavailable(format!(
-                    "{method_name}: {}",
-                    t.kind()
-                ))),
+                // Never the URL (it holds the token): the kind and the
+                // underlying I/O error ("timed out reading response").
+                Err(ureq::Error::Transport(t)) => {
+                    let cause = std::error::Error::source(&t)
+                        .map(|e| format!(" ({e})"))
+                        .unwrap_or_default();
+                    Err(BotError::Unavailable(format!(
+                        "{method_name}: {}{cause}",
+                        t.kind()
+                    )))
+                }
             }
         })
         .await
@@ -147,6 +157,13 @@ impl Bot {
             tracing::warn!(chat_id, error = %e, "could not answer in Telegram");
         }
     }
+}
+
+/// The poller's lease outlives one long poll and its grace, with room for
+/// handling the updates it returns.
+fn lease_ms(poll_timeout: Duration) -> u64 {
+    u64::try_from((poll_timeout + POLL_GRACE + Duration::from_secs(25)).as_millis())
+        .unwrap_or(u64::MAX)
 }
 
 /// The reply to a `/start`.
@@ -247,7 +264,7 @@ impl Service {
                     POLLER,
                     &self.replica_id,
                     now_ms(),
-                    (POLL_TIMEOUT_SECONDS + 35) * 1000,
+                    lease_ms(bot.poll_timeout),
                 )
                 .await
                 .unwrap_or(false);
@@ -258,10 +275,10 @@ impl Service {
             let offset = self.store.export_cursor(POLLER).await.unwrap_or(0);
             let params = json!({
                 "offset": offset,
-                "timeout": POLL_TIMEOUT_SECONDS,
+                "timeout": bot.poll_timeout.as_secs(),
                 "allowed_updates": ["message"],
             });
-            let wait = Duration::from_secs(POLL_TIMEOUT_SECONDS + 10);
+            let wait = bot.poll_timeout + POLL_GRACE;
             let result = match bot.call("getUpdates", params, wait).await {
                 Ok(Value::Array(updates)) => self.take_updates(offset, &updates).await,
                 Ok(_) => Err("getUpdates answered something other than a list".to_owned()),

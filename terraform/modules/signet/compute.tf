@@ -23,6 +23,8 @@ locals {
     rds_ca_source      = local.rds_ca_source
     data_dir           = local.data_dir
     data_volume_id     = local.data_volume_id
+    telegram_username  = var.telegram_bot_username
+    telegram_webhook   = local.telegram_webhook ? var.telegram_webhook_url : ""
   })
 }
 

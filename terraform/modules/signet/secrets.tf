@@ -1,11 +1,21 @@
-# The shared secrets, generated here and read by the instances at boot.
+# The shared secrets, read by the instances at boot. The generated ones are
+# made here; the Telegram bot token comes from @BotFather, so its secret is
+# made without a value and the operator puts the token in (it never enters
+# Terraform's state).
 
 locals {
-  secret_names = ["INTERNAL_API_KEY", "TICKET_SIGNING_SECRET", "SESSION_SIGNING_SECRET"]
+  telegram_login   = var.telegram_bot_username != ""
+  telegram_webhook = local.telegram_login && var.telegram_webhook_url != ""
+  generated_secrets = concat(
+    ["INTERNAL_API_KEY", "TICKET_SIGNING_SECRET", "SESSION_SIGNING_SECRET"],
+    local.telegram_webhook ? ["TELEGRAM_WEBHOOK_SECRET"] : [],
+  )
+  operator_secrets = local.telegram_login ? ["TELEGRAM_BOT_TOKEN"] : []
+  secret_names     = concat(local.generated_secrets, local.operator_secrets)
 }
 
 resource "random_password" "signet" {
-  for_each = toset(local.secret_names)
+  for_each = toset(local.generated_secrets)
   length   = 64
   special  = false
 }
@@ -20,7 +30,7 @@ resource "aws_secretsmanager_secret" "signet" {
 }
 
 resource "aws_secretsmanager_secret_version" "signet" {
-  for_each      = toset(local.secret_names)
+  for_each      = toset(local.generated_secrets)
   secret_id     = aws_secretsmanager_secret.signet[each.key].id
   secret_string = random_password.signet[each.key].result
 }

@@ -138,6 +138,28 @@ variable "retired_sealing_key_versions" {
   }
 }
 
+variable "telegram_bot_username" {
+  description = "The Telegram bot that signs users in (its username, without @); empty = no user login. The module creates the secret <name>/TELEGRAM_BOT_TOKEN without a value: put the token from @BotFather into it (docs/RUNBOOK.md, section 5a) before the instances start. The token is never in Terraform's state."
+  type        = string
+  default     = ""
+  nullable    = false
+  validation {
+    condition     = var.telegram_bot_username == "" || can(regex("^[A-Za-z][A-Za-z0-9_]{3,31}$", var.telegram_bot_username))
+    error_message = "telegram_bot_username: the bot's username without @ (5 to 32 letters, digits and _), or empty."
+  }
+}
+
+variable "telegram_webhook_url" {
+  description = "Webhook mode: the public https URL Telegram posts updates to (https://<host>/telegram-webhook, routed to the instances). Empty = polling (one replica at a time long-polls; no public URL needed). The webhook secret is generated into <name>/TELEGRAM_WEBHOOK_SECRET."
+  type        = string
+  default     = ""
+  nullable    = false
+  validation {
+    condition     = var.telegram_webhook_url == "" || can(regex("^https://[^/\\s]+(/[^\\s]*)?$", var.telegram_webhook_url))
+    error_message = "telegram_webhook_url: an https:// URL (Telegram calls only https), or empty for polling."
+  }
+}
+
 variable "desired_capacity" {
   description = "Instances in the Auto Scaling group. SQLite (the default) allows exactly one; several need PostgreSQL (enable_rds = true)."
   type        = number

@@ -1,8 +1,10 @@
 //! `/v1/auth/*` (user login and logout) and `/v1/admin/sessions/invalidate-all`.
 
-use axum::extract::State;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use signet_proto::time::rfc3339_ms;
 
@@ -68,9 +70,10 @@ pub struct InvalidatedView {
 }
 
 /// Starts a login: a challenge and its Telegram deep link.
-#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn challenge(
     State(service): State<Shared>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
     // The body is optional (no body, or `{}`, outside test mode).
@@ -80,7 +83,10 @@ pub async fn challenge(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
-    let c = service.create_challenge(body.telegram_user_id).await?;
+    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0 .0.ip());
+    let c = service
+        .create_challenge(peer, body.telegram_user_id)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(ChallengeView {
