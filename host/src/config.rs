@@ -55,6 +55,8 @@ pub const VARIABLES: &[&str] = &[
     "TELEGRAM_WEBHOOK_URL",
     "TELEGRAM_POLL_TIMEOUT_SECONDS",
     "RATE_LIMIT_CHALLENGES_PER_IP",
+    "ETH_RPC_UPSTREAM",
+    "ETH_CHAIN_ID",
 ];
 
 /// A configuration problem, naming the variable.
@@ -430,6 +432,11 @@ pub struct Config {
     /// Failed authentications per peer address per minute before the peer
     /// is refused without a lookup (0 = unlimited).
     pub auth_failures_per_peer: u64,
+    /// `ETH_RPC_UPSTREAM`: the Ethereum node `/v1/eth` forwards read-only
+    /// methods to and fills transactions from.
+    pub eth_upstream: Option<String>,
+    /// `ETH_CHAIN_ID`: `eth_chainId` without an upstream.
+    pub eth_chain_id: Option<u64>,
     /// Login challenges a peer address may create per minute, per replica
     /// (`RATE_LIMIT_CHALLENGES_PER_IP`, 30; 0 = unlimited).
     pub challenges_per_peer: u64,
@@ -554,6 +561,20 @@ impl Config {
             rate_limit_window: Duration::from_millis(window_ms),
             auth_failures_per_peer: source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60)?,
             challenges_per_peer: source.number("RATE_LIMIT_CHALLENGES_PER_IP", 30)?,
+            eth_upstream: match source.get("ETH_RPC_UPSTREAM") {
+                None | Some("") => None,
+                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                    Some(u.to_owned())
+                }
+                Some(_) => return Err(err("ETH_RPC_UPSTREAM", "must be an http(s) URL")),
+            },
+            eth_chain_id: match source.get("ETH_CHAIN_ID") {
+                None | Some("") => None,
+                Some(v) => match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => return Err(err("ETH_CHAIN_ID", "must be a positive integer")),
+                },
+            },
             header_timeout: Duration::from_secs(
                 match source.number("SIGNET_HEADER_TIMEOUT_SECONDS", 10u64)? {
                     0 => return Err(err("SIGNET_HEADER_TIMEOUT_SECONDS", "must be positive")),

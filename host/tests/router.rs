@@ -789,6 +789,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/admin/sealing/rotate", "post"),
         ("/v1/admin/sessions/invalidate-all", "post"),
         ("/v1/auth/logout", "post"),
+        ("/v1/eth", "post"),
         ("/v1/auth/challenge", "post"),
         ("/v1/auth/verify", "post"),
         ("/telegram-webhook", "post"),

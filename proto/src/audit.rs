@@ -4,7 +4,10 @@
 //! `hash = SHA-256(prev_hash ‖ canonical_event)` where `prev_hash` is the
 //! previous event's hash as 32 raw bytes (all zero for the first event) and
 //! `canonical_event` is the compact JSON of [`AuditEventBody`] with its fields
-//! in declaration order.
+//! in declaration order. `detail` (what was signed, decoded: an Ethereum
+//! transaction's type, chain, to, value…) is present only on the events that
+//! have one, as an object whose keys are sorted at every level; events
+//! without it hash exactly as before it existed.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,6 +31,9 @@ pub struct AuditEventBody {
     pub target: String,
     /// `ok`, `denied` or `error`, optionally with a code (`denied:ticket_replayed`).
     pub outcome: String,
+    /// What was signed, decoded (sorted keys); absent on most events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// An event as stored and served: the body plus its chain links.
@@ -46,6 +52,9 @@ pub struct AuditEvent {
     pub target: String,
     /// Outcome.
     pub outcome: String,
+    /// What was signed, decoded (see [`AuditEventBody::detail`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
     /// Hex SHA-256 of the previous event (or [`GENESIS_HASH`]).
     pub prev_hash: String,
     /// Hex SHA-256 of `prev_hash ‖ canonical(body)`.
@@ -63,7 +72,30 @@ impl AuditEvent {
             action: self.action.clone(),
             target: self.target.clone(),
             outcome: self.outcome.clone(),
+            detail: self.detail.clone(),
         }
+    }
+}
+
+/// `value` with every object's keys in sorted order (the form `detail` is
+/// hashed and stored in, whatever order the JSON library keeps keys in).
+#[must_use]
+pub fn canonical(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, canonical(v)))
+                    .collect(),
+            )
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(canonical).collect())
+        }
+        other => other,
     }
 }
 
@@ -212,6 +244,9 @@ mod tests {
                     action: "sign".into(),
                     target: format!("w{seq}"),
                     outcome: "ok".into(),
+                    detail: (seq % 2 == 0).then(|| {
+                        canonical(serde_json::json!({"transaction": {"value": "1", "chain_id": 1}}))
+                    }),
                 };
                 let hash = chain_hash(&prev, &body);
                 let e = AuditEvent {
@@ -221,6 +256,7 @@ mod tests {
                     action: body.action,
                     target: body.target,
                     outcome: body.outcome,
+                    detail: body.detail,
                     prev_hash: prev.clone(),
                     hash: hash.clone(),
                 };
@@ -237,6 +273,30 @@ mod tests {
             v.push(&e).unwrap();
         }
         assert_eq!(v.checked(), 5);
+    }
+
+    #[test]
+    fn detail_is_hashed_only_when_present() {
+        // Without `detail`, the canonical event is the one of before it
+        // existed: older chains still verify.
+        let mut e = chain(1).remove(0);
+        assert!(!serde_json::to_string(&e.body()).unwrap().contains("detail"));
+        // With it, its keys are sorted and a change is an alteration.
+        let mut events = chain(3);
+        let text = serde_json::to_string(&events[1].body()).unwrap();
+        assert!(
+            text.ends_with(r#""detail":{"transaction":{"chain_id":1,"value":"1"}}}"#),
+            "{text}"
+        );
+        events[1].detail =
+            Some(serde_json::json!({"transaction": {"value": "1000", "chain_id": 1}}));
+        let mut v = ChainVerifier::default();
+        assert_eq!(
+            events.iter().try_for_each(|e| v.push(e)).unwrap_err(),
+            ChainBreak::Altered { seq: 2 }
+        );
+        e.detail = Some(serde_json::json!({}));
+        assert_ne!(chain_hash(GENESIS_HASH, &e.body()), e.hash);
     }
 
     #[test]

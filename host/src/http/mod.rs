@@ -20,7 +20,7 @@ use axum::Router;
 use rand_core::RngCore as _;
 
 use self::error::ApiError;
-use self::routes::{admin, audit, auth as login, health, metrics, signing, wallets};
+use self::routes::{admin, audit, auth as login, eth, health, metrics, signing, wallets};
 use crate::service::Service;
 
 /// Largest request body accepted (a 64 KiB Ed25519 message in base64 fits).
@@ -51,6 +51,7 @@ pub fn router(service: Arc<Service>) -> Router {
             post(login::invalidate_all),
         )
         .route("/auth/logout", post(login::logout))
+        .route("/eth", post(eth::rpc))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
             auth::authenticate,

@@ -5,7 +5,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{admin, audit, auth as login, health, metrics, signing, wallets};
+use super::routes::{admin, audit, auth as login, eth, health, metrics, signing, wallets};
 
 /// The document.
 #[derive(OpenApi)]
@@ -27,6 +27,7 @@ use super::routes::{admin, audit, auth as login, health, metrics, signing, walle
         wallets::signer_attestation,
         signing::sign_intent,
         signing::sign,
+        eth::rpc,
         audit::page,
         admin::create_client,
         admin::list_clients,

@@ -111,9 +111,27 @@ pub struct SignatureView {
     /// Document binding the signature (with `attest: true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation: Option<AttestationView>,
+    /// For a `transaction`: the signed transaction (`0x` hex, EIP-2718), as
+    /// `eth_sendRawTransaction` takes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_transaction: Option<String>,
+    /// For a `transaction`: its hash (`0x` hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_hash: Option<String>,
 }
 
 impl SignatureView {
+    /// The view of a signature (and signed transaction).
+    #[must_use]
+    pub fn of(signed: &crate::service::signing::Signed) -> Self {
+        let mut view = Self::new(&signed.wallet, &signed.signature);
+        if let Some(t) = &signed.transaction {
+            view.raw_transaction = Some(format!("0x{}", hex::encode(&t.raw)));
+            view.transaction_hash = Some(format!("0x{}", hex::encode(t.hash)));
+        }
+        view
+    }
+
     /// The view of a signature by `wallet`.
     #[must_use]
     pub fn new(wallet: &WalletRow, s: &SignatureInfo) -> Self {
@@ -133,6 +151,8 @@ impl SignatureView {
             public_key: hex::encode(&s.public_key),
             key_type: wallet.key_type.as_str(),
             attestation: AttestationView::of(s.attestation.as_deref()),
+            raw_transaction: None,
+            transaction_hash: None,
         }
     }
 }
@@ -148,6 +168,11 @@ pub struct IntentView {
     pub digest: String,
     /// RFC 3339.
     pub expires_at: String,
+    /// For a `transaction` or `typed_data`: what will be signed, decoded
+    /// (as the audit log records it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// An API client (never its token, except once at creation).

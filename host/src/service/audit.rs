@@ -137,6 +137,8 @@ pub struct Event<'a> {
     pub outcome: Outcome,
     /// Whose view of the log includes it (`None`: operators only).
     pub tenant: Option<&'a str>,
+    /// What was signed, decoded.
+    pub detail: Option<serde_json::Value>,
 }
 
 impl<'a> Event<'a> {
@@ -154,6 +156,7 @@ impl<'a> Event<'a> {
             target,
             outcome,
             tenant: None,
+            detail: None,
         }
     }
 
@@ -175,16 +178,25 @@ impl<'a> Event<'a> {
         self
     }
 
+    /// With what was signed, decoded (an object; serialized with sorted
+    /// keys, as the chain hash needs).
+    #[must_use]
+    pub fn detail(mut self, detail: Option<serde_json::Value>) -> Self {
+        self.detail = detail.map(signet_proto::audit::canonical);
+        self
+    }
+
     /// The journal's form.
     #[must_use]
     pub fn into_new_event(self) -> NewEvent {
-        NewEvent::new(
-            self.actor,
-            self.action.as_str(),
-            cap_target(self.target),
-            self.outcome.to_string(),
-            self.tenant.map(str::to_owned),
-        )
+        NewEvent {
+            actor: self.actor,
+            action: self.action.as_str().to_owned(),
+            target: cap_target(self.target),
+            outcome: self.outcome.to_string(),
+            tenant: self.tenant.map(str::to_owned),
+            detail: self.detail,
+        }
     }
 }
 

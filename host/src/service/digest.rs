@@ -10,12 +10,116 @@ use signet_proto::KeyType;
 use super::Error;
 
 /// The digest to sign and, for Ed25519, the message itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct SignInput {
     /// 32 bytes: the ECDSA prehash, or SHA-256 of the Ed25519 message.
     pub digest: Vec<u8>,
     /// The Ed25519 message.
     pub message: Option<Vec<u8>>,
+    /// What the digest was computed from, when structured.
+    pub content: Option<Content>,
+}
+
+/// Structured content a digest is computed from (DESIGN.md's digest rules
+/// for secp256k1 wallets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// An Ethereum transaction (JSON-RPC form), validated.
+    Transaction(serde_json::Value),
+    /// EIP-712 typed data, as `eth_signTypedData_v4` takes it.
+    TypedData(serde_json::Value),
+}
+
+impl Content {
+    /// The stored form (an intent's `content`).
+    #[must_use]
+    pub fn to_stored(&self) -> String {
+        match self {
+            Self::Transaction(v) => serde_json::json!({ "transaction": v }),
+            Self::TypedData(v) => serde_json::json!({ "typed_data": v }),
+        }
+        .to_string()
+    }
+
+    /// Reads the stored form back.
+    pub fn from_stored(stored: &str) -> Result<Self, Error> {
+        let v: serde_json::Value = serde_json::from_str(stored)
+            .map_err(|_| Error::internal("an intent's content is not JSON"))?;
+        match (v.get("transaction"), v.get("typed_data")) {
+            (Some(t), None) => Ok(Self::Transaction(t.clone())),
+            (None, Some(t)) => Ok(Self::TypedData(t.clone())),
+            _ => Err(Error::internal(
+                "an intent's content is neither a transaction nor typed data",
+            )),
+        }
+    }
+}
+
+/// The digest of structured content for the wallet with public key
+/// `public_key`, and its decoded form for the audit log (`detail`):
+/// `{"transaction": {type, chain_id, nonce, to, value, gas, fees…}}` or
+/// `{"typed_data": {domain, primary_type, message}}`.
+pub fn content_digest(
+    key_type: KeyType,
+    public_key: &[u8],
+    content: &Content,
+) -> Result<([u8; 32], serde_json::Value), Error> {
+    if key_type != KeyType::Secp256k1 {
+        return Err(Error::bad_request(format!(
+            "Ethereum transactions and typed data are signed by secp256k1 wallets; this one is {}",
+            key_type.as_str()
+        )));
+    }
+    let bad = |e: signet_eth::EthError| Error::bad_request(e.to_string());
+    match content {
+        Content::Transaction(v) => {
+            let request = signet_eth::parse_request(v).map_err(bad)?;
+            if let Some(from) = request.from {
+                let wallet = eth_address(public_key).unwrap_or_default();
+                if !wallet.eq_ignore_ascii_case(&format!("{from:#x}")) {
+                    return Err(Error::bad_request(format!(
+                        "transaction: `from` is {from:#x}, not this wallet's address {wallet}"
+                    )));
+                }
+            }
+            let tx = request.build().map_err(bad)?;
+            let summary = serde_json::to_value(tx.summary())
+                .map_err(|e| Error::internal(format!("transaction summary: {e}")))?;
+            Ok((
+                tx.signing_hash(),
+                serde_json::json!({ "transaction": summary }),
+            ))
+        }
+        Content::TypedData(v) => {
+            let typed = signet_eth::typed_data(v).map_err(bad)?;
+            let summary = serde_json::to_value(&typed.summary)
+                .map_err(|e| Error::internal(format!("typed data summary: {e}")))?;
+            Ok((typed.hash, serde_json::json!({ "typed_data": summary })))
+        }
+    }
+}
+
+/// The signed transaction from a transaction's content and the signer's
+/// `r‖s` and recovery id; `None` for typed data.
+pub fn assemble(
+    content: &Content,
+    signature: &[u8],
+    recovery_id: Option<u8>,
+) -> Result<Option<signet_eth::SignedTx>, Error> {
+    let Content::Transaction(v) = content else {
+        return Ok(None);
+    };
+    let rs: &[u8; 64] = signature
+        .try_into()
+        .map_err(|_| Error::internal("the signer's secp256k1 signature is not 64 bytes"))?;
+    let recovery_id =
+        recovery_id.ok_or_else(|| Error::internal("the signer gave no recovery id"))?;
+    let tx = signet_eth::parse_request(v)
+        .and_then(|r| r.build())
+        .map_err(|e| Error::internal(format!("transaction content: {e}")))?;
+    tx.into_signed(rs, recovery_id)
+        .map(Some)
+        .map_err(|e| Error::internal(format!("assembling the transaction: {e}")))
 }
 
 /// Applies the rules: ECDSA takes a 32-byte hex `digest` or an EIP-191
@@ -40,7 +144,7 @@ pub fn sign_input(
                 if bytes.len() > MAX_MESSAGE_LEN {
                     return Err(Error::TooLarge("ed25519 messages are at most 64 KiB".into()));
                 }
-                Ok(SignInput { digest: Sha256::digest(&bytes).to_vec(), message: Some(bytes) })
+                Ok(SignInput { digest: Sha256::digest(&bytes).to_vec(), message: Some(bytes), content: None })
             }
             _ => Err(Error::bad_request("ed25519 messages need `encoding: \"raw\"` (base64)")),
         },
@@ -53,10 +157,10 @@ pub fn sign_input(
             if bytes.len() != 32 {
                 return Err(Error::bad_request(format!("`digest` must be 32 bytes, got {}", bytes.len())));
             }
-            Ok(SignInput { digest: bytes, message: None })
+            Ok(SignInput { digest: bytes, message: None, content: None })
         }
         (_, None, Some(m)) => match encoding {
-            Some("eip191") => Ok(SignInput { digest: eip191_hash(&eip191_bytes(m)?).to_vec(), message: None }),
+            Some("eip191") => Ok(SignInput { digest: eip191_hash(&eip191_bytes(m)?).to_vec(), message: None, content: None }),
             Some("raw") => Err(Error::bad_request(
                 "raw messages are for ed25519; for ECDSA send the 32-byte `digest` or use `encoding: \"eip191\"`",
             )),

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod clients;
 pub mod digest;
 pub mod error;
+pub mod eth;
 pub mod export;
 pub mod limits;
 pub mod maintenance;
@@ -74,6 +75,10 @@ pub struct Service {
     pub bot: Option<std::sync::Arc<telegram::Bot>>,
     /// KMS sealing (`SIGNET_SEALING=kms`).
     pub sealing_manager: Option<std::sync::Arc<sealing::SealingManager>>,
+    /// The chain id, once known (`/v1/eth`).
+    pub eth_chain: std::sync::OnceLock<u64>,
+    /// The client of `ETH_RPC_UPSTREAM`.
+    pub eth_agent: ureq::Agent,
 }
 
 impl Service {
@@ -118,6 +123,10 @@ impl Service {
                 ))
             }),
             sealing_manager,
+            eth_chain: std::sync::OnceLock::new(),
+            eth_agent: ureq::AgentBuilder::new()
+                .timeout_connect(std::time::Duration::from_secs(5))
+                .build(),
             audit,
             limits: RateLimiter::new(config.rate_limit_window),
             peers: PeerGuard::new(config.auth_failures_per_peer, limits_window()),

@@ -15,7 +15,7 @@ use signet_proto::{ErrorCode, KeyType, SealedKey};
 
 use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
-use super::digest::{sign_input, SignInput};
+use super::digest::{assemble, content_digest, sign_input, Content, SignInput};
 use super::wallets::sealed_of;
 use super::{Error, Result, Service};
 use crate::metrics::{ReasonLabels, SignatureLabels};
@@ -33,20 +33,71 @@ pub struct SignArgs {
     pub message: Option<String>,
     /// `eip191` or `raw` (ed25519).
     pub encoding: Option<String>,
+    /// An Ethereum transaction (secp256k1 wallets).
+    pub transaction: Option<serde_json::Value>,
+    /// EIP-712 typed data (secp256k1 wallets).
+    pub typed_data: Option<serde_json::Value>,
     /// Whether to return an attestation document binding the signature.
     pub attest: bool,
 }
 
 impl SignArgs {
-    /// The digest (and Ed25519 message) to sign, by the digest rules.
-    fn input(&self, key_type: KeyType) -> Result<SignInput> {
-        sign_input(
-            key_type,
-            self.digest.as_deref(),
-            self.message.as_deref(),
-            self.encoding.as_deref(),
-        )
+    /// The digest (and Ed25519 message, or structured content) to sign, by
+    /// the digest rules, and the decoded form of structured content.
+    fn input(&self, wallet: &WalletRow) -> Result<(SignInput, Option<serde_json::Value>)> {
+        let content = match (&self.transaction, &self.typed_data) {
+            (None, None) => {
+                let input = sign_input(
+                    wallet.key_type,
+                    self.digest.as_deref(),
+                    self.message.as_deref(),
+                    self.encoding.as_deref(),
+                )?;
+                return Ok((input, None));
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::bad_request(
+                    "send either `transaction` or `typed_data`, not both",
+                ))
+            }
+            _ if self.digest.is_some() || self.message.is_some() || self.encoding.is_some() => {
+                return Err(Error::bad_request(
+                    "send one of `digest`, `message`, `transaction` or `typed_data`",
+                ))
+            }
+            (Some(t), None) => Content::Transaction(t.clone()),
+            (None, Some(t)) => Content::TypedData(t.clone()),
+        };
+        let (digest, detail) = content_digest(wallet.key_type, &wallet.public_key, &content)?;
+        Ok((
+            SignInput {
+                digest: digest.to_vec(),
+                message: None,
+                content: Some(content),
+            },
+            Some(detail),
+        ))
     }
+
+    /// Whether any payload (not a ticket) is given.
+    fn has_payload(&self) -> bool {
+        self.digest.is_some()
+            || self.message.is_some()
+            || self.encoding.is_some()
+            || self.transaction.is_some()
+            || self.typed_data.is_some()
+    }
+}
+
+/// A signature and, for a transaction, the signed transaction.
+#[derive(Debug)]
+pub struct Signed {
+    /// The wallet.
+    pub wallet: WalletRow,
+    /// The signature.
+    pub signature: SignatureInfo,
+    /// For an Ethereum transaction: the raw signed bytes and their hash.
+    pub transaction: Option<signet_eth::SignedTx>,
 }
 
 /// A minted sign intent.
@@ -60,6 +111,8 @@ pub struct Intent {
     pub digest: Vec<u8>,
     /// Unix seconds.
     pub expires_at: u64,
+    /// What is to be signed, decoded (structured content only).
+    pub detail: Option<serde_json::Value>,
 }
 
 impl Service {
@@ -96,11 +149,11 @@ impl Service {
         self.require(principal, Scope::Sign, wallet_id).await?;
         if args.ticket.is_some() || args.attest {
             return Err(Error::bad_request(
-                "sign-intent takes `digest` or `message`/`encoding` only",
+                "sign-intent takes `digest`, `message`/`encoding`, `transaction` or `typed_data` only",
             ));
         }
         let wallet = self.owned_wallet(principal, wallet_id).await?;
-        let input = args.input(wallet.key_type)?;
+        let (input, detail) = args.input(&wallet)?;
         let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
         let intent = IntentRow {
             jti: claims.jti.clone(),
@@ -109,11 +162,13 @@ impl Service {
             message: input.message,
             created_by: principal.actor(),
             expires_at: claims.exp,
+            content: input.content.as_ref().map(Content::to_stored),
         };
         self.audit
             .write(
                 WriteOp::CreateIntent(intent),
-                Event::by(principal, Action::SignIntent, &wallet.id, Outcome::Ok),
+                Event::by(principal, Action::SignIntent, &wallet.id, Outcome::Ok)
+                    .detail(detail.clone()),
             )
             .await?;
         Ok(Intent {
@@ -121,6 +176,7 @@ impl Service {
             ticket,
             digest: input.digest,
             expires_at: claims.exp,
+            detail,
         })
     }
 
@@ -131,7 +187,7 @@ impl Service {
         principal: &Principal,
         wallet_id: &str,
         args: SignArgs,
-    ) -> Result<(WalletRow, SignatureInfo)> {
+    ) -> Result<Signed> {
         self.require(principal, Scope::Sign, wallet_id).await?;
         let wallet = self.owned_wallet(principal, wallet_id).await?;
         self.rate_limit(
@@ -141,11 +197,11 @@ impl Service {
             &wallet.id,
         )
         .await?;
-        let (claims, ticket, input, direct) = match &args.ticket {
+        let (claims, ticket, (input, detail), direct) = match &args.ticket {
             Some(ticket) => {
-                if args.digest.is_some() || args.message.is_some() || args.encoding.is_some() {
+                if args.has_payload() {
                     return Err(Error::bad_request(
-                        "send either `ticket` or `digest`/`message`, not both",
+                        "send either `ticket` or what to sign, not both",
                     ));
                 }
                 let (claims, input) =
@@ -159,8 +215,8 @@ impl Service {
                 (claims, ticket.clone(), input, false)
             }
             None => {
-                let input = args.input(wallet.key_type)?;
-                let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
+                let input = args.input(&wallet)?;
+                let (claims, ticket) = self.mint(principal, &wallet, &input.0.digest);
                 (claims, ticket, input, true)
             }
         };
@@ -172,7 +228,9 @@ impl Service {
             attest: args.attest,
             sealed: None,
         };
-        let event = |outcome| Event::by(principal, Action::Sign, &wallet.id, outcome);
+        let event = |outcome| {
+            Event::by(principal, Action::Sign, &wallet.id, outcome).detail(detail.clone())
+        };
         let signature = match self.signer_sign(principal, &wallet, request).await {
             Ok(s) => s,
             Err(e) => {
@@ -197,7 +255,28 @@ impl Service {
         } else {
             WriteOp::Audit
         };
-        self.audit.write(op, event(Outcome::Ok)).await?;
+        let transaction = match &input.content {
+            Some(content) => assemble(content, &signature.signature, signature.recovery_id)?,
+            None => None,
+        };
+        // The audit event names the transaction that can now go on chain.
+        let signed_detail = match (&detail, &transaction) {
+            (Some(serde_json::Value::Object(d)), Some(t)) => {
+                let mut d = d.clone();
+                d.insert(
+                    "transaction_hash".into(),
+                    format!("0x{}", hex::encode(t.hash)).into(),
+                );
+                Some(serde_json::Value::Object(d))
+            }
+            _ => detail.clone(),
+        };
+        self.audit
+            .write(
+                op,
+                Event::by(principal, Action::Sign, &wallet.id, Outcome::Ok).detail(signed_detail),
+            )
+            .await?;
         self.metrics
             .signatures
             .get_or_create(&SignatureLabels {
@@ -205,7 +284,11 @@ impl Service {
                 outcome: "ok",
             })
             .inc();
-        Ok((wallet, signature))
+        Ok(Signed {
+            wallet,
+            signature,
+            transaction,
+        })
     }
 
     /// Counts a refused or failed signature (and a ticket refusal by reason).
@@ -239,7 +322,7 @@ impl Service {
         principal: &Principal,
         wallet: &WalletRow,
         ticket: &str,
-    ) -> Result<(TicketClaims, SignInput)> {
+    ) -> Result<(TicketClaims, (SignInput, Option<serde_json::Value>))> {
         let deny = |code: ErrorCode| async move {
             self.audit
                 .record(Event::by(
@@ -266,20 +349,45 @@ impl Service {
         }
         let digest =
             hex::decode(&claims.dig).map_err(|_| Error::bad_request("ticket digest is not hex"))?;
-        let message = if wallet.key_type == KeyType::Ed25519 {
-            let intent = self
+        let no_intent = || {
+            Error::ticket(
+                ErrorCode::TicketInvalid,
+                "ticket invalid: no recorded intent",
+            )
+        };
+        // Ed25519 signs the recorded message; a secp256k1 ticket may be for
+        // a transaction or typed data, whose content the intent holds (and
+        // must still hash to the ticket's digest).
+        let intent = match wallet.key_type {
+            KeyType::P256 => None,
+            _ => self
                 .store
                 .intent(&claims.jti)
                 .await?
-                .filter(|i| i.wallet_id == wallet.id);
-            Some(intent.and_then(|i| i.message).ok_or_else(|| {
-                Error::ticket(
-                    ErrorCode::TicketInvalid,
-                    "ticket invalid: no recorded intent",
-                )
-            })?)
+                .filter(|i| i.wallet_id == wallet.id),
+        };
+        let message = if wallet.key_type == KeyType::Ed25519 {
+            Some(
+                intent
+                    .as_ref()
+                    .and_then(|i| i.message.clone())
+                    .ok_or_else(no_intent)?,
+            )
         } else {
             None
+        };
+        let (content, detail) = match intent.as_ref().and_then(|i| i.content.as_deref()) {
+            Some(stored) => {
+                let content = Content::from_stored(stored)?;
+                let (hash, detail) = content_digest(wallet.key_type, &wallet.public_key, &content)?;
+                if hash.as_slice() != digest.as_slice() {
+                    return Err(Error::internal(
+                        "an intent's content does not hash to its ticket's digest",
+                    ));
+                }
+                (Some(content), Some(detail))
+            }
+            None => (None, None),
         };
         let fresh = self
             .audit
@@ -298,7 +406,17 @@ impl Service {
                 "ticket was already used",
             ));
         }
-        Ok((claims, SignInput { digest, message }))
+        Ok((
+            claims,
+            (
+                SignInput {
+                    digest,
+                    message,
+                    content,
+                },
+                detail,
+            ),
+        ))
     }
 
     /// Sends a sign request; reloads the sealed key if the signer lost it,

@@ -28,6 +28,8 @@ pub struct NewEvent {
     /// The tenant whose view of the log includes this event (not hashed;
     /// `None`: operators only).
     pub tenant: Option<String>,
+    /// What was signed, decoded (hashed when present).
+    pub detail: Option<serde_json::Value>,
 }
 
 impl NewEvent {
@@ -45,6 +47,7 @@ impl NewEvent {
             target: target.into(),
             outcome: outcome.into(),
             tenant,
+            detail: None,
         }
     }
 }
@@ -334,13 +337,14 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
             Ok(r.rows_affected() == 1)
         }
         WriteOp::CreateIntent(i) => {
-            sqlx::query("INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            sqlx::query("INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(&i.jti)
                 .bind(&i.wallet_id)
                 .bind(&i.digest)
                 .bind(&i.message)
                 .bind(&i.created_by)
                 .bind(i64_of(i.expires_at))
+                .bind(&i.content)
                 .execute(&mut *conn)
                 .await?;
             Ok(true)
@@ -438,14 +442,15 @@ async fn append_events(
                 action: event.action.clone(),
                 target: event.target.clone(),
                 outcome: event.outcome.clone(),
+                detail: event.detail.clone(),
             };
             let hash = chain_hash(&head.1, &body);
             rows.push((body, head.1.clone(), hash.clone(), event.tenant.as_deref()));
             *head = (head.0 + 1, hash);
         }
         let sql = format!(
-            "INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash, tenant) VALUES {}{}",
-            values_clause(rows.len(), 9),
+            "INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash, tenant, detail) VALUES {}{}",
+            values_clause(rows.len(), 10),
             if commit_inline && n + 1 == chunks { "; COMMIT" } else { "" }
         );
         let mut q = sqlx::query(&sql);
@@ -459,7 +464,8 @@ async fn append_events(
                 .bind(&body.outcome)
                 .bind(prev)
                 .bind(hash)
-                .bind(*tenant);
+                .bind(*tenant)
+                .bind(body.detail.as_ref().map(serde_json::Value::to_string));
         }
         q.execute(&mut *conn).await?;
     }

@@ -132,6 +132,10 @@ pub struct IntentRow {
     pub created_by: String,
     /// Unix seconds.
     pub expires_at: u64,
+    /// What the digest was computed from, when it was structured (JSON:
+    /// `{"transaction": {…}}` or `{"typed_data": {…}}`), so that the signed
+    /// transaction can be assembled when the ticket is used.
+    pub content: Option<String>,
 }
 
 /// What one pruning pass removed.
@@ -308,7 +312,7 @@ impl Store {
 
     /// A sign intent by ticket id.
     pub async fn intent(&self, jti: &str) -> Result<Option<IntentRow>, StoreError> {
-        let row = sqlx::query("SELECT jti, wallet_id, digest, message, created_by, expires_at FROM sign_intents WHERE jti = $1")
+        let row = sqlx::query("SELECT jti, wallet_id, digest, message, created_by, expires_at, content FROM sign_intents WHERE jti = $1")
             .bind(jti)
             .fetch_optional(&self.pool)
             .await?;
@@ -320,6 +324,7 @@ impl Store {
                 message: r.try_get(3)?,
                 created_by: r.try_get(4)?,
                 expires_at: u64_col(&r, 5)?,
+                content: r.try_get(6)?,
             })
         })
         .transpose()
@@ -334,7 +339,7 @@ impl Store {
         tenant: Option<&str>,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         const COLUMNS: &str =
-            "SELECT seq, at, actor, action, target, outcome, prev_hash, hash FROM audit_events";
+            "SELECT seq, at, actor, action, target, outcome, prev_hash, hash, detail FROM audit_events";
         let rows = match tenant {
             None => {
                 sqlx::query(&format!("{COLUMNS} WHERE seq > $1 ORDER BY seq LIMIT $2"))
@@ -365,6 +370,11 @@ impl Store {
                     outcome: r.try_get(5)?,
                     prev_hash: r.try_get(6)?,
                     hash: r.try_get(7)?,
+                    detail: r
+                        .try_get::<Option<String>, _>(8)?
+                        .map(|d| serde_json::from_str(&d))
+                        .transpose()
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                 })
             })
             .collect()

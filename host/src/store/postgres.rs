@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("migrations/postgres/0004_users_sessions.sql"),
     ),
+    (5, include_str!("migrations/postgres/0005_eth_detail.sql")),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -13,6 +13,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/sqlite/0003_leases_export.sql")),
     (4, include_str!("migrations/sqlite/0004_sealing.sql")),
     (5, include_str!("migrations/sqlite/0005_users_sessions.sql")),
+    (6, include_str!("migrations/sqlite/0006_eth_detail.sql")),
 ];
 
 /// Run on every new connection.

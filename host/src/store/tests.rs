@@ -391,6 +391,7 @@ async fn pruning_removes_only_what_expired() {
                     message: Some(b"hello".to_vec()),
                     created_by: "c".into(),
                     expires_at: exp,
+                    content: None,
                 }),
                 ev(jti),
             )

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod eth;
 pub mod health;
 pub mod metrics;
 pub mod signing;

@@ -28,6 +28,17 @@ pub struct SignBody {
     /// `eip191` (secp256k1/p256 messages) or `raw` (ed25519, base64).
     #[schema(pattern = "^(eip191|raw)$")]
     encoding: Option<String>,
+    /// An Ethereum transaction (secp256k1 wallets): JSON-RPC form,
+    /// `chainId`, `nonce`, `gas` and fees required; the response adds
+    /// `raw_transaction` and `transaction_hash`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    transaction: Option<serde_json::Value>,
+    /// EIP-712 typed data (secp256k1 wallets), as `eth_signTypedData_v4`
+    /// takes it: `{types, primaryType, domain, message}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    typed_data: Option<serde_json::Value>,
     #[serde(default)]
     attest: bool,
 }
@@ -39,6 +50,8 @@ impl From<SignBody> for SignArgs {
             digest: b.digest,
             message: b.message,
             encoding: b.encoding,
+            transaction: b.transaction,
+            typed_data: b.typed_data,
             attest: b.attest,
         }
     }
@@ -60,6 +73,7 @@ pub async fn sign_intent(
             ticket: intent.ticket,
             digest: hex::encode(&intent.digest),
             expires_at: rfc3339_ms(intent.expires_at * 1000),
+            detail: intent.detail,
         }),
     ))
 }
@@ -72,6 +86,6 @@ pub async fn sign(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<SignBody>,
 ) -> Result<Json<SignatureView>, ApiError> {
-    let (wallet, signature) = service.sign(&p, &id, body.into()).await?;
-    Ok(Json(SignatureView::new(&wallet, &signature)))
+    let signed = service.sign(&p, &id, body.into()).await?;
+    Ok(Json(SignatureView::of(&signed)))
 }
