@@ -481,6 +481,15 @@ fn json_rpc_serves_wallet_clients_and_refuses_what_it_must() {
     assert_eq!(batch[0]["result"], "0x7a69");
     assert!(batch[1]["result"].is_string());
     assert_eq!(batch[2]["error"]["code"], -32600);
+    // Only notifications: nothing to answer.
+    let (s, _) = call(
+        url,
+        Some(&token),
+        "POST",
+        "/v1/eth",
+        Some(json!({"jsonrpc": "2.0", "method": "eth_chainId"})),
+    );
+    assert_eq!(s, 204);
     for (body, code) in [
         (json!([]), -32600),
         (
