@@ -4,9 +4,9 @@
 # did. Everything goes into per-user caches; only the npm registry and PyPI
 # are used (the anvil/cast binaries come inside registry packages).
 #   - npm: anvil and cast (Foundry's npm builds: @foundry-rs/{anvil,cast}-linux-amd64,
-#     the binary packages that @foundry-rs/anvil and @foundry-rs/cast wrap) and
-#     ethers (v6), pinned by the committed scripts/eth/package.json +
-#     package-lock.json, installed with `npm ci` into
+#     the binary packages that @foundry-rs/anvil and @foundry-rs/cast wrap),
+#     ethers (v6) and viem (v2), pinned by the committed
+#     scripts/eth/package.json + package-lock.json, installed with `npm ci` into
 #     ${XDG_CACHE_HOME:-$HOME/.cache}/signet/eth-node;
 #   - Python: a venv ${XDG_CACHE_HOME:-$HOME/.cache}/signet/eth-venv with web3
 #     (scripts/eth/requirements.txt); a venv that already imports web3 is kept.
@@ -24,7 +24,7 @@ command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
 }
 command -v python3 >/dev/null 2>&1 || { echo "missing python3 (apt-get install python3 python3-venv)" >&2; exit 1; }
 
-# --- npm side: anvil, cast, ethers ------------------------------------------
+# --- npm side: anvil, cast, ethers, viem ------------------------------------
 signet_eth_nodedir="$signet_eth_cache/eth-node"
 SIGNET_ETH_NODE_MODULES="$signet_eth_nodedir/node_modules"
 # The binaries ship in per-platform packages. The wrappers @foundry-rs/anvil
@@ -39,13 +39,13 @@ signet_eth_bin() { # tool -> absolute path of the native binary, or nothing
 }
 signet_eth_node_ok() {
   cmp -s "$signet_eth_src/package-lock.json" "$signet_eth_nodedir/package-lock.json" || return 1
-  [ -d "$SIGNET_ETH_NODE_MODULES/ethers" ] || return 1
+  [ -d "$SIGNET_ETH_NODE_MODULES/ethers" ] && [ -d "$SIGNET_ETH_NODE_MODULES/viem" ] || return 1
   local a c
   a=$(signet_eth_bin anvil) && c=$(signet_eth_bin cast) || return 1
   [ -n "$a" ] && [ -n "$c" ] && "$a" --version >/dev/null 2>&1 && "$c" --version >/dev/null 2>&1
 }
 if ! signet_eth_node_ok; then
-  echo "installing anvil, cast and ethers (npm ci, scripts/eth/package-lock.json) into $signet_eth_nodedir"
+  echo "installing anvil, cast, ethers and viem (npm ci, scripts/eth/package-lock.json) into $signet_eth_nodedir"
   mkdir -p "$signet_eth_nodedir"
   cp "$signet_eth_src/package.json" "$signet_eth_src/package-lock.json" "$signet_eth_nodedir/"
   (cd "$signet_eth_nodedir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
@@ -73,4 +73,4 @@ fi
 
 export SIGNET_ANVIL SIGNET_CAST SIGNET_ETH_NODE_MODULES SIGNET_ETH_PYTHON
 export SIGNET_REQUIRE_ETH=1
-echo "eth client prerequisites present: $("$SIGNET_ANVIL" --version | head -n1); $("$SIGNET_CAST" --version | head -n1); ethers $(node -p "require('$SIGNET_ETH_NODE_MODULES/ethers/package.json').version"); $("$SIGNET_ETH_PYTHON" -c 'import sys, web3, importlib.metadata as m; print("python", sys.version.split()[0], "web3", web3.__version__, "eth-account", m.version("eth-account"))')"
+echo "eth client prerequisites present: $("$SIGNET_ANVIL" --version | head -n1); $("$SIGNET_CAST" --version | head -n1); ethers $(node -p "require('$SIGNET_ETH_NODE_MODULES/ethers/package.json').version"); viem $(node -p "require('$SIGNET_ETH_NODE_MODULES/viem/package.json').version"); $("$SIGNET_ETH_PYTHON" -c 'import sys, web3, importlib.metadata as m; print("python", sys.version.split()[0], "web3", web3.__version__, "eth-account", m.version("eth-account"))')"

@@ -10,7 +10,7 @@ step() { printf '\n==> %s\n' "$*"; }
 step "test prerequisites"
 # shellcheck source=scripts/test-deps.sh
 source scripts/test-deps.sh
-# anvil, cast, ethers and web3.py for the Ethereum tests (host/tests/eth.rs).
+# anvil, cast, ethers, viem and web3.py for the Ethereum tests (host/tests/eth.rs).
 # shellcheck source=scripts/eth-deps.sh
 source scripts/eth-deps.sh
 

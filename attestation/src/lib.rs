@@ -23,6 +23,7 @@ mod verify;
 
 #[cfg(feature = "dev")]
 pub mod dev;
+pub mod report;
 
 pub use binding::{key_binding, signature_binding, KEY_BINDING_LABEL, SIGNATURE_BINDING_LABEL};
 pub use chain::{TrustAnchor, AWS_NITRO_ROOT_G1_SHA256};

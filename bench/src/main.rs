@@ -80,6 +80,9 @@ enum Scenario {
     Attest,
     /// Offline verification of a wallet attestation document (no server).
     Verify,
+    /// `eth_signTransaction` over `/v1/eth` (an EIP-1559 transfer, decoded,
+    /// hashed and assembled by the host): compare with `sign`.
+    EthSignTx,
 }
 
 impl Scenario {
@@ -90,6 +93,7 @@ impl Scenario {
             Self::Keygen => "keygen",
             Self::Attest => "attest",
             Self::Verify => "verify",
+            Self::EthSignTx => "eth-sign-tx",
         }
     }
 }
@@ -169,7 +173,14 @@ fn check_signature(public_key: &[u8], digest_hex: &str, response: &Value) -> boo
         .is_ok()
 }
 
-async fn prepare_wallets(target: &Target, n: usize) -> Result<Vec<(String, Vec<u8>)>, String> {
+/// A wallet under load: id, SEC1 public key, EIP-55 address.
+struct Wallet {
+    id: String,
+    public_key: Vec<u8>,
+    address: String,
+}
+
+async fn prepare_wallets(target: &Target, n: usize) -> Result<Vec<Wallet>, String> {
     let mut conn = Conn::open(&target.authority, &target.token).await?;
     let mut wallets = Vec::new();
     for _ in 0..n {
@@ -188,7 +199,11 @@ async fn prepare_wallets(target: &Target, n: usize) -> Result<Vec<(String, Vec<u
             .as_str()
             .and_then(|p| hex::decode(p).ok())
             .ok_or("no public key")?;
-        wallets.push((v["id"].as_str().unwrap_or_default().to_owned(), pk));
+        wallets.push(Wallet {
+            id: v["id"].as_str().unwrap_or_default().to_owned(),
+            public_key: pk,
+            address: v["address"].as_str().unwrap_or_default().to_owned(),
+        });
     }
     Ok(wallets)
 }
@@ -196,7 +211,7 @@ async fn prepare_wallets(target: &Target, n: usize) -> Result<Vec<(String, Vec<u
 async fn worker(
     scenario: Scenario,
     target: Arc<Target>,
-    wallets: Arc<Vec<(String, Vec<u8>)>>,
+    wallets: Arc<Vec<Wallet>>,
     index: usize,
     deadline: Instant,
 ) -> Tally {
@@ -210,9 +225,9 @@ async fn worker(
     };
     let mut n = 0usize;
     while Instant::now() < deadline {
-        let (wallet, pk) = &wallets[(index + n) % wallets.len().max(1)];
+        let wallet = &wallets[(index + n) % wallets.len().max(1)];
         let started = Instant::now();
-        let outcome = one_op(scenario, &mut conn, wallet, pk, n % 50 == 0, &mut tally).await;
+        let outcome = one_op(scenario, &mut conn, wallet, n, &mut tally).await;
         match outcome {
             Ok(()) => tally
                 .latencies_us
@@ -233,11 +248,12 @@ async fn worker(
 async fn one_op(
     scenario: Scenario,
     conn: &mut Conn,
-    wallet: &str,
-    pk: &[u8],
-    check: bool,
+    wallet: &Wallet,
+    n: usize,
     tally: &mut Tally,
 ) -> Result<(), String> {
+    let (pk, check) = (&wallet.public_key, n % 50 == 0);
+    let wallet_id = &wallet.id;
     let expect = |status: u16, body: &[u8], want: u16| -> Result<Value, String> {
         if status != want {
             let code = serde_json::from_slice::<Value>(body)
@@ -256,7 +272,7 @@ async fn one_op(
                 let (s, b) = conn
                     .call(
                         "POST",
-                        &format!("/v1/wallets/{wallet}/sign-intent"),
+                        &format!("/v1/wallets/{wallet_id}/sign-intent"),
                         digest_body,
                     )
                     .await
@@ -268,7 +284,7 @@ async fn one_op(
                 digest_body
             };
             let (s, b) = conn
-                .call("POST", &format!("/v1/wallets/{wallet}/sign"), sign_body)
+                .call("POST", &format!("/v1/wallets/{wallet_id}/sign"), sign_body)
                 .await
                 .map_err(|e| format!("io: {e}"))?;
             let v = expect(s, &b, 200)?;
@@ -310,9 +326,63 @@ async fn one_op(
                 return Err("no document".into());
             }
         }
+        Scenario::EthSignTx => {
+            let tx = json!({
+                "from": wallet.address, "to": "0x00000000000000000000000000000000000000b0",
+                "value": format!("{n:#x}"), "nonce": format!("{n:#x}"), "gas": "0x5208",
+                "maxFeePerGas": "0x3b9aca00", "maxPriorityFeePerGas": "0x1", "chainId": "0x7a69",
+            });
+            let body =
+                json!({"jsonrpc": "2.0", "id": n, "method": "eth_signTransaction", "params": [tx]});
+            let (s, b) = conn
+                .call("POST", "/v1/eth", Some(body.to_string()))
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let v: Value =
+                serde_json::from_slice(&b).map_err(|_| format!("{s} unparsable body"))?;
+            if let Some(code) = v["error"]["code"].as_i64() {
+                return Err(format!("{s} json-rpc {code}"));
+            }
+            let raw = v["result"]
+                .as_str()
+                .and_then(|r| hex::decode(r.trim_start_matches("0x")).ok())
+                .ok_or_else(|| format!("{s} no raw transaction"))?;
+            if check {
+                tally.checked += 1;
+                if !check_raw_transaction(pk, &raw) {
+                    return Err("wrong signed transaction".into());
+                }
+            }
+        }
         Scenario::Verify => return Err("verify runs offline".into()),
     }
     Ok(())
+}
+
+/// Decodes a signed EIP-2718 transaction with alloy and checks its signature
+/// over the transaction's own signing hash with libsecp256k1.
+fn check_raw_transaction(public_key: &[u8], raw: &[u8]) -> bool {
+    use alloy_consensus::transaction::SignableTransaction as _;
+    use alloy_eips::eip2718::Decodable2718 as _;
+    let Ok(alloy_consensus::TxEnvelope::Eip1559(signed)) =
+        alloy_consensus::TxEnvelope::decode_2718(&mut &raw[..])
+    else {
+        return false;
+    };
+    let digest = signed.tx().signature_hash();
+    let sig = signed.signature();
+    let mut rs = [0u8; 64];
+    rs[..32].copy_from_slice(&sig.r().to_be_bytes::<32>());
+    rs[32..].copy_from_slice(&sig.s().to_be_bytes::<32>());
+    let (Ok(pk), Ok(sig)) = (
+        secp256k1::PublicKey::from_slice(public_key),
+        secp256k1::ecdsa::Signature::from_compact(&rs),
+    ) else {
+        return false;
+    };
+    secp256k1::SECP256K1
+        .verify_ecdsa(&secp256k1::Message::from_digest(digest.0), &sig, &pk)
+        .is_ok()
 }
 
 /// Offline verification throughput of one wallet document on `threads` threads.
@@ -520,7 +590,7 @@ fn run_once(
     let doc = rt.block_on(async {
         let mut c = Conn::open(&target.authority, &target.token).await?;
         let (_, b) = c
-            .call("GET", &format!("/v1/wallets/{}", wallets[0].0), None)
+            .call("GET", &format!("/v1/wallets/{}", wallets[0].id), None)
             .await?;
         let v: Value = serde_json::from_slice(&b).map_err(|e| e.to_string())?;
         base64::engine::general_purpose::STANDARD
@@ -656,7 +726,7 @@ fn run_once(
             // With an HSM the baseline is the token's own C_Sign rate.
             (Scenario::Sign, Some(c_sign)) => Some(ops / c_sign),
             (Scenario::IntentSign, Some(_)) => None,
-            (Scenario::Sign | Scenario::IntentSign, None) => {
+            (Scenario::Sign | Scenario::IntentSign | Scenario::EthSignTx, None) => {
                 server_cores.filter(|c| *c > 0.0).map(|c| ops / (raw * c))
             }
             _ => None,
@@ -708,6 +778,12 @@ fn run_once(
             println!("µs cpu/op = host + signer CPU per operation (SoftHSM computes inside the signer); sampled signatures re-verified with libsecp256k1");
         } else {
             println!("\nratio = ops/s / (raw k256 per core x server cores used); sampled signatures re-verified with libsecp256k1");
+        }
+        let ops_of = |s: Scenario| rows.iter().find(|r| r.scenario == s).map(|r| r.ops);
+        if let (Some(sign), Some(eth)) = (ops_of(Scenario::Sign), ops_of(Scenario::EthSignTx)) {
+            if sign > 0.0 {
+                println!("eth-sign-tx / sign (same run) = {:.2}; signed transactions decoded with alloy, signatures re-verified with libsecp256k1", eth / sign);
+            }
         }
     }
     drop(dev);

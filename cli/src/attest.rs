@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use signet_attestation::{
     inspect_unverified, now_ms, AttestationDoc, PcrPolicy, PcrSet, PolicyFile, TrustAnchor,
-    VerifiedDocument, Verifier, VerifyAt, VerifyError,
+    VerifiedDocument, Verifier, VerifyAt,
 };
 
 use crate::input::{decode_document, read_source};
@@ -111,7 +111,10 @@ fn verify(args: &VerifyArgs) -> Outcome {
     let result = verifier.verify(&bytes);
     let root_sha256 = hex::encode(verifier.anchor().sha256());
     if args.json {
-        println!("{}", verify_json(&result, &root_sha256));
+        println!(
+            "{}",
+            signet_attestation::report::verification_json(&result, &root_sha256, now_ms())
+        );
     }
     match result {
         Ok(verified) => {
@@ -201,39 +204,6 @@ fn pcrs_json(doc: &AttestationDoc) -> BTreeMap<String, String> {
         .iter()
         .map(|(i, v)| (i.to_string(), hex::encode(v)))
         .collect()
-}
-
-fn verify_json(result: &Result<VerifiedDocument, VerifyError>, root_sha256: &str) -> Value {
-    match result {
-        Ok(v) => json!({
-            "valid": true,
-            "module_id": v.doc.module_id,
-            "timestamp_ms": v.doc.timestamp_ms,
-            "pcrs": pcrs_json(&v.doc),
-            "public_key": hex_opt(&v.doc.public_key),
-            "user_data": hex_opt(&v.doc.user_data),
-            "nonce": hex_opt(&v.doc.nonce),
-            "debug_mode": v.debug_mode,
-            "root_sha256": root_sha256,
-            "checked_at_ms": v.checked_at_ms,
-        }),
-        // Nothing from an invalid document is echoed: a consumer that forgets
-        // to read `valid` finds no fields to trust.
-        Err(e) => json!({
-            "valid": false,
-            "module_id": null,
-            "timestamp_ms": null,
-            "pcrs": null,
-            "public_key": null,
-            "user_data": null,
-            "nonce": null,
-            "debug_mode": null,
-            "root_sha256": root_sha256,
-            "checked_at_ms": now_ms(),
-            "error": e.to_string(),
-            "error_code": e.code(),
-        }),
-    }
 }
 
 fn print_human(v: &VerifiedDocument, anchor: &TrustAnchor, any_pcrs: bool) {

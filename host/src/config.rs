@@ -27,6 +27,7 @@ pub const VARIABLES: &[&str] = &[
     "TELEGRAM_API_BASE",
     "CHALLENGE_TTL_SECONDS",
     "TICKET_TTL_SECONDS",
+    "APPROVAL_TTL_SECONDS",
     "SESSION_TTL_SECONDS",
     "ALLOWED_ORIGINS",
     "RATE_LIMIT_WINDOW_MS",
@@ -174,6 +175,9 @@ pub enum AttestationCheck {
         path: PathBuf,
         /// The verifier.
         verifier: Box<signet_attestation::Verifier>,
+        /// The same policy as the console publishes it (`/console/config.json`):
+        /// `{root_pem (null = AWS), pcr_sets, allow_debug, max_age_seconds}`.
+        published: serde_json::Value,
     },
     /// `ATTESTATION_POLICY=insecure-skip`: no check (loudly logged).
     InsecureSkip,
@@ -404,6 +408,9 @@ pub struct Config {
     pub login: LoginConfig,
     /// Ticket lifetime.
     pub ticket_ttl: Duration,
+    /// How long a sign intent on a wallet that requires approval waits for
+    /// its owner (`APPROVAL_TTL_SECONDS`, 900): its ticket lives as long.
+    pub approval_ttl: Duration,
     /// Attestation check at every signer hello.
     pub attestation: AttestationCheck,
     /// Per-client requests per window (0 = unlimited).
@@ -510,8 +517,9 @@ impl Config {
             Some("insecure-skip") => AttestationCheck::InsecureSkip,
             Some(path) => {
                 let path = PathBuf::from(path);
-                let verifier = load_policy(&path).map_err(|e| err("ATTESTATION_POLICY", e))?;
-                AttestationCheck::Policy { path, verifier: Box::new(verifier) }
+                let (verifier, published) =
+                    load_policy(&path).map_err(|e| err("ATTESTATION_POLICY", e))?;
+                AttestationCheck::Policy { path, verifier: Box::new(verifier), published }
             }
             None if dev => AttestationCheck::InsecureSkip,
             None => {
@@ -555,6 +563,12 @@ impl Config {
             ),
             login: login(source, dev)?,
             ticket_ttl: Duration::from_secs(ticket_ttl),
+            approval_ttl: Duration::from_secs(
+                match source.number("APPROVAL_TTL_SECONDS", 900u64)? {
+                    n @ 5..=86_400 => n,
+                    _ => return Err(err("APPROVAL_TTL_SECONDS", "must be 5 to 86400")),
+                },
+            ),
             attestation,
             rate_limit_per_client: source.number("RATE_LIMIT_PER_USER", 0)?,
             rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
@@ -663,26 +677,39 @@ fn allowed_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
 /// [`signet_attestation::PolicyFile`] plus an optional `"root"` (`"aws"`, the
 /// default, or a PEM file path). The verifier requires the hello's nonce and
 /// a document at most `max_age_seconds` (default 300) old.
-pub fn load_policy(path: &std::path::Path) -> Result<signet_attestation::Verifier, String> {
+pub fn load_policy(
+    path: &std::path::Path,
+) -> Result<(signet_attestation::Verifier, serde_json::Value), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let root = json.as_object_mut().and_then(|o| o.remove("root"));
-    let anchor = match root.as_ref().and_then(serde_json::Value::as_str) {
-        None | Some("aws") => signet_attestation::TrustAnchor::aws_nitro_root_g1(),
+    let (anchor, root_pem) = match root.as_ref().and_then(serde_json::Value::as_str) {
+        None | Some("aws") => (signet_attestation::TrustAnchor::aws_nitro_root_g1(), None),
         Some(pem_path) => {
             let pem =
                 std::fs::read_to_string(pem_path).map_err(|e| format!("root {pem_path}: {e}"))?;
-            signet_attestation::TrustAnchor::from_pem(&pem)
-                .map_err(|e| format!("root {pem_path}: {e}"))?
+            let anchor = signet_attestation::TrustAnchor::from_pem(&pem)
+                .map_err(|e| format!("root {pem_path}: {e}"))?;
+            (anchor, Some(pem))
         }
     };
     let policy =
         signet_attestation::PolicyFile::from_json(&json.to_string()).map_err(|e| e.to_string())?;
     let pcrs = policy.pcr_policy().map_err(|e| e.to_string())?;
-    Ok(signet_attestation::Verifier::new(anchor, pcrs)
-        .allow_debug(policy.allow_debug)
-        .max_age(Duration::from_secs(policy.max_age_seconds.unwrap_or(300))))
+    let max_age = policy.max_age_seconds.unwrap_or(300);
+    let published = serde_json::json!({
+        "root_pem": root_pem,
+        "pcr_sets": policy.pcr_sets,
+        "allow_debug": policy.allow_debug,
+        "max_age_seconds": max_age,
+    });
+    Ok((
+        signet_attestation::Verifier::new(anchor, pcrs)
+            .allow_debug(policy.allow_debug)
+            .max_age(Duration::from_secs(max_age)),
+        published,
+    ))
 }
 
 #[cfg(test)]

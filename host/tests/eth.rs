@@ -1,7 +1,7 @@
 //! Ethereum: REST `transaction` / `typed_data` and the JSON-RPC endpoint
 //! `/v1/eth`, against a real anvil node, with signatures checked by an
 //! independent implementation (eth-account) and the unmodified clients
-//! (ethers, web3.py, cast: `scripts/eth/run-walks.sh`).
+//! (ethers, viem, web3.py, cast: `scripts/eth/run-walks.sh`).
 //!
 //! The tools come from `scripts/eth-deps.sh` (SIGNET_ANVIL, SIGNET_CAST,
 //! SIGNET_ETH_PYTHON); `scripts/test.sh` sources it and sets
@@ -564,5 +564,5 @@ fn json_rpc_serves_wallet_clients_and_refuses_what_it_must() {
     );
     eprintln!("{text}");
     assert!(out.status.success(), "the client walks failed:\n{text}");
-    assert!(text.contains("eth walks: 3 passed, 0 failed"), "{text}");
+    assert!(text.contains("eth walks: 4 passed, 0 failed"), "{text}");
 }

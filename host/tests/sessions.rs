@@ -96,9 +96,13 @@ fn a_user_signs_in_owns_their_wallets_signs_and_logs_out() {
     }
     // Signing in again as Alice gives her the same user.
     assert_eq!(sign_in(url, 4201)["user"]["id"], alice["user"]["id"]);
-    // Users hold no admin or audit scope.
+    // Users read their own events (the console's audit page), nobody
+    // else's; they hold no admin scope.
+    let own = fetch_audit(url, &t);
+    let me = format!("user:{}", alice["user"]["id"].as_str().unwrap());
+    assert!(own.len() >= 3, "session, wallet, signature: {own:?}");
+    assert!(own.iter().all(|e| e.actor == me), "{own:?}");
     for (m, p) in [
-        ("GET", "/v1/audit"),
         ("GET", "/v1/admin/status"),
         ("POST", "/v1/admin/sessions/invalidate-all"),
     ] {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the three Ethereum client walks (ethers v6, web3.py, Foundry cast)
-# against a JSON-RPC signer, one after the other (they share the wallet's
+# Runs the four Ethereum client walks (ethers v6, viem v2, web3.py, Foundry
+# cast) against a JSON-RPC signer, one after the other (they share the wallet's
 # nonce), and reports "eth walks: N passed, N failed".
 #
 #   scripts/eth/run-walks.sh           the signer given by the environment:
@@ -15,7 +15,7 @@
 #       path runs. SIGNET_ETH_ANVIL_QUIRKS=1 lets web3py-walk.py accommodate
 #       anvil (see there).
 #
-# Optional: SIGNET_ETH_WALKS (default "ethers web3py cast"); SIGNET_ETH_RPC_LOG=FILE
+# Optional: SIGNET_ETH_WALKS (default "ethers viem web3py cast"); SIGNET_ETH_RPC_LOG=FILE
 # puts the logging proxy (scripts/eth/rpc-log-proxy.py) in front of the signer
 # and prints, per client, the JSON-RPC methods it called (always on with --anvil).
 # The tools come from scripts/eth-deps.sh (sourced here unless SIGNET_REQUIRE_ETH
@@ -99,6 +99,7 @@ fi
 walk_cmd() {
   case "$1" in
     ethers) echo node "$here/ethers-walk.mjs" ;;
+    viem) echo node "$here/viem-walk.mjs" ;;
     web3py) echo "$SIGNET_ETH_PYTHON" "$here/web3py-walk.py" ;;
     cast) echo bash "$here/cast-walk.sh" ;;
     *) return 1 ;;
@@ -109,9 +110,9 @@ export SIGNET_CAST SIGNET_ETH_NODE_MODULES
 passed=0
 failed=0
 failures=()
-for w in ${SIGNET_ETH_WALKS:-ethers web3py cast}; do
+for w in ${SIGNET_ETH_WALKS:-ethers viem web3py cast}; do
   cmd=$(walk_cmd "$w") || {
-    echo "unknown walk $w (ethers, web3py, cast)" >&2
+    echo "unknown walk $w (four client walks: ethers, viem, web3py, cast)" >&2
     exit 2
   }
   if ((anvil_mode)); then

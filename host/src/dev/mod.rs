@@ -127,6 +127,15 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
         .map_err(|e| format!("{}: {e}", dev_root_path.display()))?;
     let binary =
         std::fs::read(&enclave_bin).map_err(|e| format!("{}: {e}", enclave_bin.display()))?;
+    let published = serde_json::json!({
+        "root_pem": root_pem,
+        "pcr_sets": [dev_pcrs(&binary)
+            .iter()
+            .map(|(i, v)| (i.to_string(), hex::encode(v)))
+            .collect::<std::collections::BTreeMap<_, _>>()],
+        "allow_debug": false,
+        "max_age_seconds": 300,
+    });
     let pcrs = PcrSet::new(dev_pcrs(&binary)).map_err(|e| e.to_string())?;
     let verifier = Verifier::new(
         issuer.trust_anchor().map_err(|e| e.to_string())?,
@@ -171,6 +180,7 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
     config.attestation = AttestationCheck::Policy {
         path: dev_root_path.clone(),
         verifier: Box::new(verifier),
+        published,
     };
 
     let (kms, kms_relay) = match &config.sealing {
@@ -233,6 +243,7 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let router = crate::http::router(Arc::clone(&service));
     println!("signet-host dev: listening on http://{addr}");
+    println!("  console:      http://{addr}/console/");
     println!("  admin token:  {}", prepared.admin_token_path.display());
     println!(
         "  dev root:     {} (trust it explicitly: signet attest verify --root …)",

@@ -111,6 +111,15 @@ impl From<Error> for ApiError {
                 code,
                 m,
             ),
+            Error::Approval { code: c, message } => Self::new(
+                match c {
+                    "approval_required" | "intent_declined" => StatusCode::FORBIDDEN,
+                    "intent_expired" => StatusCode::GONE,
+                    _ => StatusCode::CONFLICT,
+                },
+                code,
+                message,
+            ),
             // Not a server failure: this host has no such endpoint.
             Error::NotConfigured(m) => Self::new(StatusCode::NOT_FOUND, code, m),
             // Logged with its detail where it was made.

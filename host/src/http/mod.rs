@@ -20,7 +20,9 @@ use axum::Router;
 use rand_core::RngCore as _;
 
 use self::error::ApiError;
-use self::routes::{admin, audit, auth as login, eth, health, metrics, signing, wallets};
+use self::routes::{
+    admin, audit, auth as login, console, eth, health, intents, metrics, signing, wallets,
+};
 use crate::service::Service;
 
 /// Largest request body accepted (a 64 KiB Ed25519 message in base64 fits).
@@ -30,7 +32,12 @@ pub const MAX_BODY: usize = 128 * 1024;
 pub fn router(service: Arc<Service>) -> Router {
     let wallets = Router::new()
         .route("/", post(wallets::create).get(wallets::list))
-        .route("/{id}", get(wallets::show).delete(wallets::destroy))
+        .route(
+            "/{id}",
+            get(wallets::show)
+                .delete(wallets::destroy)
+                .patch(wallets::update),
+        )
         .route("/{id}/attestation", get(wallets::attestation))
         .route("/{id}/sign-intent", post(signing::sign_intent))
         .route("/{id}/sign", post(signing::sign));
@@ -39,6 +46,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .nest("/identities", wallets)
         .route("/attestation", get(wallets::signer_attestation))
         .route("/audit", get(audit::page))
+        .route("/intents", get(intents::list))
+        .route("/intents/{id}", get(intents::show))
+        .route("/intents/{id}/approve", post(intents::approve))
+        .route("/intents/{id}/decline", post(intents::decline))
         .route(
             "/admin/api-clients",
             post(admin::create_client).get(admin::list_clients),
@@ -74,6 +85,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/ready", get(health::ready))
         .route("/openapi.json", get(openapi::serve))
         .route("/telegram-webhook", post(login::telegram_webhook))
+        .route("/console", get(console::redirect))
+        .route("/console/", get(console::index))
+        .route("/console/config.json", get(console::config))
+        .route("/console/{*path}", get(console::file))
         .merge(scrape)
         .nest("/v1", v1)
         .fallback(|| async { ApiError::no_route() })
@@ -105,7 +120,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         .collect();
     tower_http::cors::CorsLayer::new()
         .allow_origin(origins)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

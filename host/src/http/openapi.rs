@@ -5,7 +5,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{admin, audit, auth as login, eth, health, metrics, signing, wallets};
+use super::routes::{
+    admin, audit, auth as login, console, eth, health, intents, metrics, signing, wallets,
+};
 
 /// The document.
 #[derive(OpenApi)]
@@ -23,12 +25,18 @@ use super::routes::{admin, audit, auth as login, eth, health, metrics, signing, 
         wallets::list,
         wallets::show,
         wallets::destroy,
+        wallets::update,
         wallets::attestation,
         wallets::signer_attestation,
         signing::sign_intent,
         signing::sign,
         eth::rpc,
         audit::page,
+        intents::list,
+        intents::show,
+        intents::approve,
+        intents::decline,
+        console::config,
         admin::create_client,
         admin::list_clients,
         admin::revoke_client,
@@ -49,6 +57,8 @@ use super::routes::{admin, audit, auth as login, eth, health, metrics, signing, 
         (name = "audit", description = "The hash-chained audit log"),
         (name = "admin", description = "API clients and status"),
         (name = "auth", description = "User login through Telegram, sessions"),
+        (name = "approvals", description = "Sign intents waiting for the wallet owner's approval"),
+        (name = "console", description = "The web console"),
     )
 )]
 pub struct ApiDoc;
@@ -77,9 +87,14 @@ impl Modify for Aliases {
             .filter_map(|(path, item)| {
                 let rest = path.strip_prefix("/v1/wallets")?;
                 let mut item = item.clone();
-                for op in [&mut item.get, &mut item.post, &mut item.delete]
-                    .into_iter()
-                    .flatten()
+                for op in [
+                    &mut item.get,
+                    &mut item.post,
+                    &mut item.patch,
+                    &mut item.delete,
+                ]
+                .into_iter()
+                .flatten()
                 {
                     op.operation_id = op
                         .operation_id

@@ -55,6 +55,8 @@ pub struct WalletView {
     pub label: Option<String>,
     /// RFC 3339.
     pub created_at: String,
+    /// Whether each sign intent waits for the owner's approval.
+    pub require_approval: bool,
     /// The creation attestation document.
     pub attestation: Option<AttestationView>,
 }
@@ -70,6 +72,7 @@ impl From<&WalletRow> for WalletView {
                 .flatten(),
             label: w.label.clone(),
             created_at: rfc3339_ms(w.created_at),
+            require_approval: w.require_approval,
             attestation: AttestationView::of(w.attestation.as_deref()),
         }
     }
@@ -173,6 +176,98 @@ pub struct IntentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
+    /// `pending` (the wallet requires its owner's approval: the ticket is
+    /// refused until then) or `not_required`.
+    #[schema(pattern = "^(pending|not_required)$")]
+    pub state: &'static str,
+    /// Where the owner approves it (pending intents only): the console page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_url: Option<String>,
+}
+
+/// A sign intent as its owner (and requester) see it: what it authorizes,
+/// decoded, and where its approval stands. Never its ticket.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntentDetailView {
+    /// Id.
+    pub intent_id: String,
+    /// Wallet id.
+    pub wallet_id: String,
+    /// The wallet's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_label: Option<String>,
+    /// The wallet's key type.
+    pub key_type: &'static str,
+    /// The wallet's EIP-55 address (secp256k1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// `pending`, `approved`, `declined`, `expired` or `not_required`.
+    #[schema(pattern = "^(pending|approved|declined|expired|not_required)$")]
+    pub state: &'static str,
+    /// Whether the wallet required approval when it was made.
+    pub approval_required: bool,
+    /// Hex digest it authorizes.
+    pub digest: String,
+    /// What is signed: `{kind: transaction|typed_data|message|digest, …}`.
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+    /// Who asked (`client:<id>` or `user:<id>`).
+    pub requested_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339, once approved or declined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// `user:<id>`, once approved or declined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// Once its ticket signed: `{signature, recovery_id, raw_transaction, transaction_hash, signed_at}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub signature: Option<serde_json::Value>,
+}
+
+impl From<&crate::service::approvals::IntentRecord> for IntentDetailView {
+    fn from(r: &crate::service::approvals::IntentRecord) -> Self {
+        let row = &r.row;
+        Self {
+            intent_id: row.jti.clone(),
+            wallet_id: row.wallet_id.clone(),
+            wallet_label: r.wallet.label.clone(),
+            key_type: r.wallet.key_type.as_str(),
+            address: (r.wallet.key_type == KeyType::Secp256k1)
+                .then(|| eth_address(&r.wallet.public_key))
+                .flatten(),
+            state: r.state,
+            approval_required: row.approval.is_some(),
+            digest: hex::encode(&row.digest),
+            content: row
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str(d).ok())
+                .unwrap_or_else(
+                    || serde_json::json!({"kind": "digest", "digest": hex::encode(&row.digest)}),
+                ),
+            requested_by: row.created_by.clone(),
+            created_at: rfc3339_ms(row.created_at),
+            expires_at: rfc3339_ms(row.expires_at * 1000),
+            decided_at: row.decided.as_ref().map(|(at, _)| rfc3339_ms(*at)),
+            decided_by: row.decided.as_ref().map(|(_, by)| by.clone()),
+            signature: row
+                .signature
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok()),
+        }
+    }
+}
+
+/// Intents.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IntentList {
+    /// Newest first.
+    pub intents: Vec<IntentDetailView>,
 }
 
 /// An API client (never its token, except once at creation).

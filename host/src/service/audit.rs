@@ -46,6 +46,12 @@ pub enum Action {
     SessionRevoke,
     /// Every session issued so far was invalidated.
     SessionInvalidateAll,
+    /// A wallet's approval policy changed.
+    WalletApprovalPolicy,
+    /// The owner approved a sign intent.
+    IntentApprove,
+    /// The owner declined a sign intent.
+    IntentDecline,
 }
 
 impl Action {
@@ -71,6 +77,9 @@ impl Action {
             Self::SessionCreate => "session.create",
             Self::SessionRevoke => "session.revoke",
             Self::SessionInvalidateAll => "session.invalidate_all",
+            Self::WalletApprovalPolicy => "wallet.approval_policy",
+            Self::IntentApprove => "intent.approve",
+            Self::IntentDecline => "intent.decline",
         }
     }
 }

@@ -171,7 +171,8 @@ impl Principal {
         }
     }
 
-    /// A signed-in user: their own wallets (read, write, sign), nothing else.
+    /// A signed-in user: their own wallets (read, write, sign) and their
+    /// tenant's audit events, nothing else.
     #[must_use]
     pub fn from_session(user_id: &str, jti: &str, exp: u64) -> Self {
         Self {
@@ -181,6 +182,7 @@ impl Principal {
                 Grant::One(Scope::WalletsRead),
                 Grant::One(Scope::WalletsWrite),
                 Grant::One(Scope::Sign),
+                Grant::One(Scope::AuditRead),
             ],
             session: Some(SessionInfo {
                 user_id: user_id.to_owned(),
@@ -199,13 +201,21 @@ impl Principal {
         }
     }
 
-    /// The owner of wallets this principal creates and sees.
+    /// The owner of wallets this principal creates and sees: a user's own,
+    /// for a user and for the API clients of the user's tenant (`user:<id>`).
     #[must_use]
     pub fn owner(&self) -> Owner {
-        match &self.session {
-            Some(s) => Owner::User(s.user_id.clone()),
-            None => Owner::Tenant(self.tenant.clone()),
+        match (&self.session, self.tenant.strip_prefix("user:")) {
+            (Some(s), _) => Owner::User(s.user_id.clone()),
+            (None, Some(user)) => Owner::User(user.to_owned()),
+            (None, None) => Owner::Tenant(self.tenant.clone()),
         }
+    }
+
+    /// The user in a session (not an API client of their tenant).
+    #[must_use]
+    pub fn session_user(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.user_id.as_str())
     }
 
     /// Whether `scope` is granted.

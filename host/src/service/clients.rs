@@ -222,10 +222,20 @@ pub async fn create_client(
             "`name` is 1 to 128 printable characters",
         ));
     }
-    if !printable(tenant, 64) || tenant.contains(':') {
+    // `user:<id>` is a signed-in user's tenant: its clients act on the
+    // user's wallets (an app requesting payments the user approves).
+    let user_tenant = tenant.strip_prefix("user:");
+    if !printable(tenant, 64) || (tenant.contains(':') && user_tenant.is_none()) {
         return Err(Error::bad_request(
-            "`tenant` is 1 to 64 printable characters without ':'",
+            "`tenant` is 1 to 64 printable characters without ':', or `user:<user id>`",
         ));
+    }
+    if let Some(user) = user_tenant {
+        if !store.user_exists(user).await? {
+            return Err(Error::bad_request(format!(
+                "`tenant` user:{user}: no such user (a user exists once they signed in)"
+            )));
+        }
     }
     if scopes.is_empty() {
         return Err(Error::bad_request("`scopes` must not be empty"));

@@ -67,6 +67,17 @@ pub enum Error {
     /// `challenge_pending` / `challenge_used`, 410 `challenge_expired`.
     #[error("{1}")]
     Challenge(&'static str, &'static str),
+    /// A sign intent's approval stands in the way, or an approval cannot be
+    /// made: 403 `approval_required` / `intent_declined`, 409
+    /// `approval_pending` / `intent_decided` / `approval_not_required`, 410
+    /// `intent_expired`.
+    #[error("{message}")]
+    Approval {
+        /// The code.
+        code: &'static str,
+        /// What to do.
+        message: String,
+    },
     /// A feature this host is not configured for (404 `not_configured`).
     #[error("{0}")]
     NotConfigured(&'static str),
@@ -147,6 +158,7 @@ impl Error {
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
             Self::Challenge(code, _) => code,
+            Self::Approval { code, .. } => code,
             Self::NotConfigured(_) => "not_configured",
         }
     }

@@ -289,18 +289,28 @@ impl Service {
     ) -> Result<WalletRow, RpcError> {
         let wanted = address_of(address)
             .ok_or_else(|| RpcError::params(format!("{address} is not an address")))?;
-        self.eth_accounts(principal)
-            .await?
-            .into_iter()
-            .find(|(a, _)| a.eq_ignore_ascii_case(&wanted))
-            .map(|(_, w)| w)
-            .ok_or_else(|| RpcError {
-                code: -32000,
-                message: format!(
-                    "unknown account {wanted}: not one of the caller's secp256k1 wallets"
-                ),
-                signet_code: Some("not_found"),
-            })
+        let key = wanted.to_ascii_lowercase();
+        // The address index spares a scan of the caller's wallets per call.
+        if let Some(id) = self.eth_addresses.get(&key) {
+            if let Some(w) = self.wallet_row(&id).await? {
+                if w.owner == principal.owner().to_string() && w.key_type == KeyType::Secp256k1 {
+                    return Ok(w);
+                }
+            }
+        }
+        let mut found = None;
+        for (a, w) in self.eth_accounts(principal).await? {
+            let a = a.to_ascii_lowercase();
+            self.eth_addresses.put(&a, w.id.clone());
+            if a == key {
+                found = Some(w);
+            }
+        }
+        found.ok_or_else(|| RpcError {
+            code: -32000,
+            message: format!("unknown account {wanted}: not one of the caller's secp256k1 wallets"),
+            signet_code: Some("not_found"),
+        })
     }
 
     /// `eth_sign` / `personal_sign`: EIP-191 over `data` (`0x` hex bytes, or

@@ -1,6 +1,7 @@
 //! The service: what the host does, without HTTP or SQL. Handlers in
 //! [`crate::http`] call it; it calls [`crate::store`] and [`crate::signer`].
 
+pub mod approvals;
 pub mod audit;
 pub mod authz;
 pub mod aws;
@@ -79,6 +80,10 @@ pub struct Service {
     pub eth_chain: std::sync::OnceLock<u64>,
     /// The client of `ETH_RPC_UPSTREAM`.
     pub eth_agent: ureq::Agent,
+    /// Wallet ids by lower-case Ethereum address (`/v1/eth`). A wallet's key
+    /// never changes, so an entry never goes stale; ownership and destruction
+    /// are checked on the wallet row at each use.
+    pub eth_addresses: TtlCache<String>,
 }
 
 impl Service {
@@ -124,6 +129,7 @@ impl Service {
             }),
             sealing_manager,
             eth_chain: std::sync::OnceLock::new(),
+            eth_addresses: TtlCache::new(std::time::Duration::from_secs(24 * 3600)),
             eth_agent: ureq::AgentBuilder::new()
                 .timeout_connect(std::time::Duration::from_secs(5))
                 .build(),

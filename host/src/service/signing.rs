@@ -13,6 +13,7 @@ use signet_proto::ticket::{TicketClaims, AUDIENCE};
 use signet_proto::time::now_ms;
 use signet_proto::{ErrorCode, KeyType, SealedKey};
 
+use super::approvals;
 use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
 use super::digest::{assemble, content_digest, sign_input, Content, SignInput};
@@ -20,7 +21,7 @@ use super::wallets::sealed_of;
 use super::{Error, Result, Service};
 use crate::metrics::{ReasonLabels, SignatureLabels};
 use crate::signer::CallError;
-use crate::store::{IntentRow, WalletRow, WriteOp};
+use crate::store::{Approval, IntentRow, WalletRow, WriteOp};
 
 /// What a caller asks to have signed (DESIGN.md's digest rules).
 #[derive(Clone, Debug, Default)]
@@ -113,6 +114,8 @@ pub struct Intent {
     pub expires_at: u64,
     /// What is to be signed, decoded (structured content only).
     pub detail: Option<serde_json::Value>,
+    /// `pending` (the wallet requires its owner's approval) or `not_required`.
+    pub state: &'static str,
 }
 
 impl Service {
@@ -121,6 +124,16 @@ impl Service {
         principal: &Principal,
         wallet: &WalletRow,
         digest: &[u8],
+    ) -> (TicketClaims, String) {
+        self.mint_for(principal, wallet, digest, self.config.ticket_ttl.as_secs())
+    }
+
+    fn mint_for(
+        &self,
+        principal: &Principal,
+        wallet: &WalletRow,
+        digest: &[u8],
+        ttl_s: u64,
     ) -> (TicketClaims, String) {
         let mut jti = [0u8; 16];
         rand_core::OsRng.fill_bytes(&mut jti);
@@ -132,7 +145,7 @@ impl Service {
             dig: hex::encode(digest),
             kty: wallet.key_type,
             iat: now,
-            exp: now + self.config.ticket_ttl.as_secs(),
+            exp: now + ttl_s,
             aud: AUDIENCE.into(),
         };
         let token = self.tickets.mint(&claims);
@@ -154,7 +167,20 @@ impl Service {
         }
         let wallet = self.owned_wallet(principal, wallet_id).await?;
         let (input, detail) = args.input(&wallet)?;
-        let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
+        // An intent that waits for its owner lives (and its ticket with it)
+        // long enough for a person to look at it.
+        let (approval, ttl) = if wallet.require_approval {
+            (Some(Approval::Pending), self.config.approval_ttl)
+        } else {
+            (None, self.config.ticket_ttl)
+        };
+        let (claims, ticket) = self.mint_for(principal, &wallet, &input.digest, ttl.as_secs());
+        let view = approvals::content_view(
+            detail.as_ref(),
+            args.message.as_deref(),
+            args.encoding.as_deref(),
+            &input.digest,
+        );
         let intent = IntentRow {
             jti: claims.jti.clone(),
             wallet_id: wallet.id.clone(),
@@ -163,6 +189,12 @@ impl Service {
             created_by: principal.actor(),
             expires_at: claims.exp,
             content: input.content.as_ref().map(Content::to_stored),
+            approval,
+            decided: None,
+            created_at: now_ms(),
+            detail: Some(view.to_string()),
+            owner: wallet.owner.clone(),
+            signature: None,
         };
         self.audit
             .write(
@@ -177,6 +209,11 @@ impl Service {
             digest: input.digest,
             expires_at: claims.exp,
             detail,
+            state: if wallet.require_approval {
+                "pending"
+            } else {
+                "not_required"
+            },
         })
     }
 
@@ -215,6 +252,19 @@ impl Service {
                 (claims, ticket.clone(), input, false)
             }
             None => {
+                if wallet.require_approval {
+                    let e = approvals::direct_refusal(&wallet.id);
+                    self.count_signature(wallet.key_type, &e);
+                    self.audit
+                        .record(Event::by(
+                            principal,
+                            Action::Sign,
+                            &wallet.id,
+                            Outcome::Denied(e.code().to_owned()),
+                        ))
+                        .await;
+                    return Err(e);
+                }
                 let input = args.input(&wallet)?;
                 let (claims, ticket) = self.mint(principal, &wallet, &input.0.digest);
                 (claims, ticket, input, true)
@@ -258,6 +308,22 @@ impl Service {
         let transaction = match &input.content {
             Some(content) => assemble(content, &signature.signature, signature.recovery_id)?,
             None => None,
+        };
+        // The intent keeps what its ticket signed, for its approver's page.
+        let op = if direct {
+            op
+        } else {
+            WriteOp::IntentSigned {
+                jti: claims.jti.clone(),
+                signature: serde_json::json!({
+                    "signature": hex::encode(&signature.signature),
+                    "recovery_id": signature.recovery_id,
+                    "raw_transaction": transaction.as_ref().map(|t| format!("0x{}", hex::encode(&t.raw))),
+                    "transaction_hash": transaction.as_ref().map(|t| format!("0x{}", hex::encode(t.hash))),
+                    "signed_at": signet_proto::time::rfc3339_ms(now_ms()),
+                })
+                .to_string(),
+            }
         };
         // The audit event names the transaction that can now go on chain.
         let signed_detail = match (&detail, &transaction) {
@@ -357,15 +423,28 @@ impl Service {
         };
         // Ed25519 signs the recorded message; a secp256k1 ticket may be for
         // a transaction or typed data, whose content the intent holds (and
-        // must still hash to the ticket's digest).
-        let intent = match wallet.key_type {
-            KeyType::P256 => None,
-            _ => self
-                .store
-                .intent(&claims.jti)
-                .await?
-                .filter(|i| i.wallet_id == wallet.id),
+        // must still hash to the ticket's digest); any intent may wait for
+        // its owner's approval.
+        let intent = self
+            .store
+            .intent(&claims.jti)
+            .await?
+            .filter(|i| i.wallet_id == wallet.id);
+        let Some(intent_row) = intent.as_ref() else {
+            deny(ErrorCode::TicketInvalid).await;
+            return Err(no_intent());
         };
+        if let Some(e) = approvals::ticket_refusal(intent_row) {
+            self.audit
+                .record(Event::by(
+                    principal,
+                    Action::Sign,
+                    &wallet.id,
+                    Outcome::Denied(e.code().to_owned()),
+                ))
+                .await;
+            return Err(e);
+        }
         let message = if wallet.key_type == KeyType::Ed25519 {
             Some(
                 intent

@@ -37,18 +37,20 @@ pub(super) fn sealed_of(wallet: &WalletRow) -> Result<SealedKey> {
 }
 
 impl Service {
+    /// The wallet row `id`, whoever owns it, through the cache.
+    pub(crate) async fn wallet_row(&self, id: &str) -> Result<Option<WalletRow>> {
+        if let Some(w) = self.wallets.get(id) {
+            return Ok(w);
+        }
+        let w = self.store.wallet(id).await?;
+        self.wallets.put(id, w.clone());
+        Ok(w)
+    }
+
     /// A wallet the principal may use; another owner's is a 404 (and a
     /// `TENANT_DENY` event), indistinguishable from a missing one.
     pub async fn owned_wallet(&self, principal: &Principal, id: &str) -> Result<WalletRow> {
-        let wallet = match self.wallets.get(id) {
-            Some(w) => w,
-            None => {
-                let w = self.store.wallet(id).await?;
-                self.wallets.put(id, w.clone());
-                w
-            }
-        };
-        match wallet {
+        match self.wallet_row(id).await? {
             Some(w) if w.owner == principal.owner().to_string() => Ok(w),
             Some(_) => {
                 self.metrics.security_event("TENANT_DENY");
@@ -72,6 +74,7 @@ impl Service {
         principal: &Principal,
         key_type: &str,
         label: Option<String>,
+        require_approval: bool,
     ) -> Result<WalletRow> {
         self.require(principal, Scope::WalletsWrite, "wallets")
             .await?;
@@ -84,6 +87,11 @@ impl Service {
         {
             return Err(Error::bad_request(
                 "`label` is at most 128 printable characters",
+            ));
+        }
+        if require_approval && !matches!(principal.owner(), super::authz::Owner::User(_)) {
+            return Err(Error::bad_request(
+                "only a person's wallet can require approval: one created by a signed-in user, or by an API client of their tenant `user:<id>`",
             ));
         }
         let mut raw = [0u8; 16];
@@ -105,6 +113,7 @@ impl Service {
             sealed: generated.sealed.as_ref().map(SealedKey::to_bytes),
             attestation: generated.attestation,
             created_at: now_ms(),
+            require_approval,
         };
         let event = Event::by(principal, Action::WalletCreate, &id, Outcome::Ok);
         if let Err(e) = self

@@ -55,7 +55,7 @@ impl Provisioner for Provisioning {
     fn check(&self, document: Option<&[u8]>, nonce: &[u8]) -> Result<(), String> {
         match &self.check {
             AttestationCheck::InsecureSkip => Ok(()),
-            AttestationCheck::Policy { path, verifier } => {
+            AttestationCheck::Policy { path, verifier, .. } => {
                 let doc = document.ok_or_else(|| {
                     format!(
                         "the signer sent no attestation document, but {} requires one; its secrets were not sent",
@@ -221,7 +221,7 @@ impl SignerPool {
         })?;
         let module_id = match &self.check {
             AttestationCheck::InsecureSkip => None,
-            AttestationCheck::Policy { path, verifier } => {
+            AttestationCheck::Policy { path, verifier, .. } => {
                 let doc = hello.info.attestation.as_ref().ok_or_else(|| {
                     (
                         "signer: attestation refused",

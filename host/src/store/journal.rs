@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{connect, i64_of, ApiClientRow, Dialect, IntentRow, StoreError, WalletRow};
+use super::{connect, i64_of, ApiClientRow, Approval, Dialect, IntentRow, StoreError, WalletRow};
 
 /// An audit event to append (seq, time and hashes are the journal's).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +77,33 @@ pub enum WriteOp {
     },
     /// Record a sign intent.
     CreateIntent(IntentRow),
+    /// Require (or not) the owner's approval of a wallet's sign intents.
+    SetApproval {
+        /// Wallet id.
+        id: String,
+        /// Whether approval is required.
+        required: bool,
+    },
+    /// Approve or decline a pending, unexpired intent: `Applied(false)` if it
+    /// was not pending any more or has expired (the event is then recorded
+    /// as `denied:intent_decided`).
+    DecideIntent {
+        /// jti.
+        jti: String,
+        /// Approved (else declined).
+        approve: bool,
+        /// `user:<id>`.
+        by: String,
+        /// Unix ms.
+        at: u64,
+    },
+    /// Keep the signature made with an intent's ticket (for its approver).
+    IntentSigned {
+        /// jti.
+        jti: String,
+        /// The signature, JSON.
+        signature: String,
+    },
     /// Consume a ticket: `Applied(false)` if it was already consumed (then
     /// the audit event given is recorded with outcome `denied:ticket_replayed`).
     ConsumeTicket {
@@ -271,6 +298,9 @@ async fn write_batch(
             if !done && matches!(job.op, WriteOp::ConsumeTicket { .. }) {
                 event.outcome = "denied:ticket_replayed".into();
             }
+            if !done && matches!(job.op, WriteOp::DecideIntent { .. }) {
+                event.outcome = "denied:intent_decided".into();
+            }
             event
         })
         .collect();
@@ -315,7 +345,7 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
             Ok(r.rows_affected() == 1)
         }
         WriteOp::CreateWallet(w) => {
-            sqlx::query("INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)")
+            sqlx::query("INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)")
                 .bind(&w.id)
                 .bind(&w.owner)
                 .bind(w.key_type.as_str())
@@ -324,6 +354,7 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(&w.sealed)
                 .bind(&w.attestation)
                 .bind(i64_of(w.created_at))
+                .bind(i64::from(w.require_approval))
                 .execute(&mut *conn)
                 .await?;
             Ok(true)
@@ -337,7 +368,7 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
             Ok(r.rows_affected() == 1)
         }
         WriteOp::CreateIntent(i) => {
-            sqlx::query("INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            sqlx::query("INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content, approval, created_at, detail, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
                 .bind(&i.jti)
                 .bind(&i.wallet_id)
                 .bind(&i.digest)
@@ -345,6 +376,49 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(&i.created_by)
                 .bind(i64_of(i.expires_at))
                 .bind(&i.content)
+                .bind(i.approval.map(Approval::as_str))
+                .bind(i64_of(i.created_at))
+                .bind(&i.detail)
+                .bind(&i.owner)
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        }
+        WriteOp::SetApproval { id, required } => {
+            let r = sqlx::query(
+                "UPDATE wallets SET require_approval = $2 WHERE id = $1 AND destroyed_at IS NULL",
+            )
+            .bind(id)
+            .bind(i64::from(*required))
+            .execute(&mut *conn)
+            .await?;
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::DecideIntent {
+            jti,
+            approve,
+            by,
+            at,
+        } => {
+            let state = if *approve {
+                Approval::Approved
+            } else {
+                Approval::Declined
+            };
+            let r = sqlx::query("UPDATE sign_intents SET approval = $2, decided_at = $3, decided_by = $4 WHERE jti = $1 AND approval = 'pending' AND expires_at >= $5")
+                .bind(jti)
+                .bind(state.as_str())
+                .bind(i64_of(*at))
+                .bind(by)
+                .bind(i64_of(*at / 1000))
+                .execute(&mut *conn)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::IntentSigned { jti, signature } => {
+            sqlx::query("UPDATE sign_intents SET signature = $2 WHERE jti = $1")
+                .bind(jti)
+                .bind(signature)
                 .execute(&mut *conn)
                 .await?;
             Ok(true)

@@ -115,6 +115,8 @@ pub struct WalletRow {
     pub attestation: Option<Vec<u8>>,
     /// Unix ms.
     pub created_at: u64,
+    /// Whether each sign intent waits for the owner's approval.
+    pub require_approval: bool,
 }
 
 /// A sign intent: what a ticket from `sign-intent` authorizes.
@@ -136,6 +138,50 @@ pub struct IntentRow {
     /// `{"transaction": {…}}` or `{"typed_data": {…}}`), so that the signed
     /// transaction can be assembled when the ticket is used.
     pub content: Option<String>,
+    /// `None` when the wallet needs no approval; else the approval state.
+    pub approval: Option<Approval>,
+    /// When it was approved or declined (Unix ms), and by whom (`user:<id>`).
+    pub decided: Option<(u64, String)>,
+    /// Unix ms.
+    pub created_at: u64,
+    /// What it authorizes, decoded (JSON), for the approver.
+    pub detail: Option<String>,
+    /// The wallet's owner when the intent was made.
+    pub owner: String,
+    /// The signature (JSON) once the ticket was used.
+    pub signature: Option<String>,
+}
+
+/// Where an intent that needs its owner's approval stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// Waiting for the owner.
+    Pending,
+    /// Approved: the ticket may be used.
+    Approved,
+    /// Declined: the ticket is refused.
+    Declined,
+}
+
+impl Approval {
+    /// The stored (and API) name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Approved => "approved",
+            Self::Declined => "declined",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "approved" => Ok(Self::Approved),
+            "declined" => Ok(Self::Declined),
+            other => Err(StoreError(format!("unknown approval state {other}"))),
+        }
+    }
 }
 
 /// What one pruning pass removed.
@@ -312,22 +358,36 @@ impl Store {
 
     /// A sign intent by ticket id.
     pub async fn intent(&self, jti: &str) -> Result<Option<IntentRow>, StoreError> {
-        let row = sqlx::query("SELECT jti, wallet_id, digest, message, created_by, expires_at, content FROM sign_intents WHERE jti = $1")
+        let row = sqlx::query(&format!("{INTENT_COLUMNS} WHERE jti = $1"))
             .bind(jti)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok(IntentRow {
-                jti: r.try_get(0)?,
-                wallet_id: r.try_get(1)?,
-                digest: r.try_get(2)?,
-                message: r.try_get(3)?,
-                created_by: r.try_get(4)?,
-                expires_at: u64_col(&r, 5)?,
-                content: r.try_get(6)?,
-            })
-        })
-        .transpose()
+        row.map(|r| intent_from_row(&r)).transpose()
+    }
+
+    /// The newest intents on `owner`'s wallets (only those waiting for
+    /// approval and not expired at `now_s` when `pending_only`), at most `limit`.
+    pub async fn intents_of(
+        &self,
+        owner: &str,
+        pending_only: bool,
+        now_s: u64,
+        limit: u32,
+    ) -> Result<Vec<IntentRow>, StoreError> {
+        let filter = if pending_only {
+            " AND approval = 'pending' AND expires_at >= $2"
+        } else {
+            " AND $2 >= 0"
+        };
+        let rows = sqlx::query(&format!(
+            "{INTENT_COLUMNS} WHERE owner = $1{filter} ORDER BY created_at DESC, jti LIMIT $3"
+        ))
+        .bind(owner)
+        .bind(i64_of(now_s))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(intent_from_row).collect()
     }
 
     /// Audit events with `seq > after`, at most `limit`: the whole log, or
@@ -531,7 +591,32 @@ impl Store {
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, tenant, scopes, secret_sha256, created_at, revoked_at FROM api_clients";
 const WALLET_COLUMNS: &str =
-    "SELECT id, owner, key_type, public_key, label, sealed, attestation, created_at FROM wallets";
+    "SELECT id, owner, key_type, public_key, label, sealed, attestation, created_at, require_approval FROM wallets";
+
+const INTENT_COLUMNS: &str = "SELECT jti, wallet_id, digest, message, created_by, expires_at, content, approval, decided_at, decided_by, created_at, detail, owner, signature FROM sign_intents";
+
+fn intent_from_row(r: &AnyRow) -> Result<IntentRow, StoreError> {
+    let approval: Option<String> = r.try_get(7)?;
+    let decided_at: Option<i64> = r.try_get(8)?;
+    let decided_by: Option<String> = r.try_get(9)?;
+    Ok(IntentRow {
+        jti: r.try_get(0)?,
+        wallet_id: r.try_get(1)?,
+        digest: r.try_get(2)?,
+        message: r.try_get(3)?,
+        created_by: r.try_get(4)?,
+        expires_at: u64_col(r, 5)?,
+        content: r.try_get(6)?,
+        approval: approval.as_deref().map(Approval::parse).transpose()?,
+        decided: decided_at
+            .zip(decided_by)
+            .map(|(at, by)| (u64::try_from(at).unwrap_or(0), by)),
+        created_at: u64_col(r, 10)?,
+        detail: r.try_get(11)?,
+        owner: r.try_get::<Option<String>, _>(12)?.unwrap_or_default(),
+        signature: r.try_get(13)?,
+    })
+}
 
 fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -570,6 +655,7 @@ fn wallet_from_row(r: &AnyRow) -> Result<WalletRow, StoreError> {
         sealed: r.try_get(5)?,
         attestation: r.try_get(6)?,
         created_at: u64_col(r, 7)?,
+        require_approval: r.try_get::<i64, _>(8)? != 0,
     })
 }
 

@@ -22,6 +22,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0004_users_sessions.sql"),
     ),
     (5, include_str!("migrations/postgres/0005_eth_detail.sql")),
+    (6, include_str!("migrations/postgres/0006_approvals.sql")),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -14,6 +14,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/sqlite/0004_sealing.sql")),
     (5, include_str!("migrations/sqlite/0005_users_sessions.sql")),
     (6, include_str!("migrations/sqlite/0006_eth_detail.sql")),
+    (7, include_str!("migrations/sqlite/0007_approvals.sql")),
 ];
 
 /// Run on every new connection.

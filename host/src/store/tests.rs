@@ -69,6 +69,7 @@ fn wallet(id: &str, owner: &str, at: u64) -> WalletRow {
         sealed: Some(vec![0xA5; 200]),
         attestation: Some(vec![0x5A; 3000]),
         created_at: at,
+        require_approval: false,
     }
 }
 
@@ -392,6 +393,12 @@ async fn pruning_removes_only_what_expired() {
                     created_by: "c".into(),
                     expires_at: exp,
                     content: None,
+                    approval: None,
+                    decided: None,
+                    created_at: 0,
+                    detail: None,
+                    owner: "tenant:a".into(),
+                    signature: None,
                 }),
                 ev(jti),
             )
@@ -570,5 +577,162 @@ async fn sealing_versions_rotation_state_and_blob_swaps() {
         row.error = Some("x".into());
         s.save_rotation(&row).await.unwrap();
         assert_eq!(s.rotation().await.unwrap(), Some(row));
+    }
+}
+
+fn intent(
+    jti: &str,
+    owner: &str,
+    approval: Option<Approval>,
+    created_at: u64,
+    exp: u64,
+) -> IntentRow {
+    IntentRow {
+        jti: jti.into(),
+        wallet_id: "w1".into(),
+        digest: vec![7; 32],
+        message: None,
+        created_by: "client:x".into(),
+        expires_at: exp,
+        content: None,
+        approval,
+        decided: None,
+        created_at,
+        detail: Some(r#"{"digest":"07"}"#.into()),
+        owner: owner.into(),
+        signature: None,
+    }
+}
+
+#[tokio::test]
+async fn approvals_are_decided_once_and_never_after_expiry() {
+    for db in databases().await {
+        let store = &Store::open(&db.url).await.unwrap();
+        let j = store.journal();
+        let now_s = signet_proto::time::now_ms() / 1000;
+        let mut w = wallet("w1", "user:u1", 1);
+        w.require_approval = true;
+        j.write(WriteOp::CreateWallet(w), ev("w1")).await.unwrap();
+        assert!(
+            store.wallet("w1").await.unwrap().unwrap().require_approval,
+            "{}",
+            db.url
+        );
+        assert!(j
+            .write(
+                WriteOp::SetApproval {
+                    id: "w1".into(),
+                    required: false
+                },
+                ev("w1")
+            )
+            .await
+            .unwrap());
+        assert!(!store.wallet("w1").await.unwrap().unwrap().require_approval);
+        assert!(!j
+            .write(
+                WriteOp::SetApproval {
+                    id: "nope".into(),
+                    required: true
+                },
+                ev("nope")
+            )
+            .await
+            .unwrap());
+        for (jti, at, exp) in [
+            ("i1", 10, now_s + 600),
+            ("i2", 20, now_s + 600),
+            ("old", 5, now_s - 5),
+        ] {
+            j.write(
+                WriteOp::CreateIntent(intent(jti, "user:u1", Some(Approval::Pending), at, exp)),
+                ev(jti),
+            )
+            .await
+            .unwrap();
+        }
+        j.write(
+            WriteOp::CreateIntent(intent(
+                "other",
+                "user:u2",
+                Some(Approval::Pending),
+                30,
+                now_s + 600,
+            )),
+            ev("other"),
+        )
+        .await
+        .unwrap();
+        let pending: Vec<String> = store
+            .intents_of("user:u1", true, now_s, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.jti)
+            .collect();
+        assert_eq!(
+            pending,
+            ["i2", "i1"],
+            "{}: newest first, not expired, own only",
+            db.url
+        );
+        assert_eq!(
+            store
+                .intents_of("user:u1", false, now_s, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        let decide = |jti: &str, approve: bool| WriteOp::DecideIntent {
+            jti: jti.into(),
+            approve,
+            by: "user:u1".into(),
+            at: now_s * 1000,
+        };
+        assert!(j.write(decide("i1", true), ev("i1")).await.unwrap());
+        // Once decided, it stays: neither a second approval nor a decline applies.
+        assert!(!j.write(decide("i1", false), ev("i1")).await.unwrap());
+        assert!(
+            !j.write(decide("old", true), ev("old")).await.unwrap(),
+            "expired"
+        );
+        let i1 = store.intent("i1").await.unwrap().unwrap();
+        assert_eq!(i1.approval, Some(Approval::Approved));
+        assert_eq!(i1.decided, Some((now_s * 1000, "user:u1".into())));
+        assert_eq!(
+            store.intent("old").await.unwrap().unwrap().approval,
+            Some(Approval::Pending)
+        );
+        j.write(
+            WriteOp::IntentSigned {
+                jti: "i1".into(),
+                signature: "{}".into(),
+            },
+            ev("i1"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            store
+                .intent("i1")
+                .await
+                .unwrap()
+                .unwrap()
+                .signature
+                .as_deref(),
+            Some("{}")
+        );
+        // The refused decision is in the audit log as such.
+        let events = store.audit(0, 1000, None).await.unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.outcome == "denied:intent_decided")
+                .count(),
+            2,
+            "{}",
+            db.url
+        );
     }
 }

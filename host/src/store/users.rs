@@ -159,6 +159,15 @@ impl Store {
         Ok(Verified::User(user))
     }
 
+    /// Whether the user `id` exists.
+    pub async fn user_exists(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query("SELECT id FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
     /// The user with this Telegram id.
     pub async fn user_by_telegram_id(
         &self,

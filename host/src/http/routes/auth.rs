@@ -31,6 +31,19 @@ pub struct ChallengeView {
     deep_link: String,
     /// RFC 3339.
     expires_at: String,
+    /// The deep link as a QR code (an SVG document), for a phone.
+    qr_svg: String,
+}
+
+/// `link` as a QR code, an SVG document.
+fn qr_svg(link: &str) -> Result<String, ApiError> {
+    let code = qrcode::QrCode::new(link.as_bytes())
+        .map_err(|e| ApiError::from(crate::service::Error::internal(format!("QR code: {e}"))))?;
+    Ok(code
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .quiet_zone(true)
+        .build())
 }
 
 /// `POST /v1/auth/verify` body.
@@ -91,6 +104,7 @@ pub async fn challenge(
         StatusCode::CREATED,
         Json(ChallengeView {
             challenge_id: c.id,
+            qr_svg: qr_svg(&c.deep_link)?,
             deep_link: c.deep_link,
             expires_at: rfc3339_ms(c.expires_at),
         }),

@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod console;
 pub mod eth;
 pub mod health;
+pub mod intents;
 pub mod metrics;
 pub mod signing;
 pub mod wallets;

@@ -66,6 +66,8 @@ pub async fn sign_intent(
     ApiJson(body): ApiJson<SignBody>,
 ) -> Result<(StatusCode, Json<IntentView>), ApiError> {
     let intent = service.sign_intent(&p, &id, body.into()).await?;
+    let approval_url =
+        (intent.state == "pending").then(|| format!("/console/#/approve/{}", intent.intent_id));
     Ok((
         StatusCode::CREATED,
         Json(IntentView {
@@ -74,6 +76,8 @@ pub async fn sign_intent(
             digest: hex::encode(&intent.digest),
             expires_at: rfc3339_ms(intent.expires_at * 1000),
             detail: intent.detail,
+            state: intent.state,
+            approval_url,
         }),
     ))
 }

@@ -23,6 +23,19 @@ pub struct CreateWalletBody {
     /// A label, at most 128 printable characters.
     #[schema(max_length = 128)]
     label: Option<String>,
+    /// Hold every sign intent until the owner approves it in the console
+    /// (a person's wallet only: a signed-in user's, or one of their tenant's).
+    #[serde(default)]
+    require_approval: bool,
+}
+
+/// `PATCH /v1/wallets/{id}` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWalletBody {
+    /// Whether each sign intent waits for the owner's approval. Only the
+    /// owner, signed in, may turn it off.
+    require_approval: bool,
 }
 
 /// `GET /v1/wallets` query.
@@ -57,9 +70,21 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateWalletBody>,
 ) -> Result<(StatusCode, Json<WalletView>), ApiError> {
     let row = service
-        .create_wallet(&p, &body.key_type, body.label)
+        .create_wallet(&p, &body.key_type, body.label, body.require_approval)
         .await?;
     Ok((StatusCode::CREATED, Json(WalletView::from(&row))))
+}
+
+/// `PATCH /v1/wallets/{id}`: the approval policy.
+#[utoipa::path(patch, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn update(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateWalletBody>,
+) -> Result<Json<WalletView>, ApiError> {
+    let row = service.set_approval(&p, &id, body.require_approval).await?;
+    Ok(Json(WalletView::from(&row)))
 }
 
 /// `GET /v1/wallets` → a page.

@@ -1,0 +1,77 @@
+//! `/v1/intents`: sign intents on the caller's wallets, and their approval
+//! by the wallet's owner.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+
+use super::Shared;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{ApiQuery, Authn};
+use crate::http::views::{IntentDetailView, IntentList};
+
+/// `GET /v1/intents` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct IntentsQuery {
+    /// `pending` (the default: waiting for approval, not expired) or `all`
+    /// (every intent still kept; expired ones are pruned after a while).
+    #[serde(default)]
+    #[param(pattern = "^(pending|all)$")]
+    state: Option<String>,
+}
+
+/// `GET /v1/intents`: the newest 100.
+#[utoipa::path(get, path = "/v1/intents", tag = "approvals", params(IntentsQuery), responses((status = 200, description = "Intents on the caller's wallets, newest first", body = IntentList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn list(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    ApiQuery(q): ApiQuery<IntentsQuery>,
+) -> Result<Json<IntentList>, ApiError> {
+    let pending_only = match q.state.as_deref() {
+        None | Some("pending") => true,
+        Some("all") => false,
+        Some(_) => return Err(ApiError::bad_request("`state` is `pending` or `all`")),
+    };
+    let records = service.list_intents(&p, pending_only).await?;
+    Ok(Json(IntentList {
+        intents: records.iter().map(IntentDetailView::from).collect(),
+    }))
+}
+
+/// `GET /v1/intents/{id}`.
+#[utoipa::path(get, path = "/v1/intents/{id}", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "The intent", body = IntentDetailView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn show(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+) -> Result<Json<IntentDetailView>, ApiError> {
+    Ok(Json(IntentDetailView::from(
+        &service.intent_record(&p, &id).await?,
+    )))
+}
+
+/// `POST /v1/intents/{id}/approve`: the owner, in a session.
+#[utoipa::path(post, path = "/v1/intents/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Approved: its ticket now signs (once)", body = IntentDetailView), (status = 409, description = "Already decided (`intent_decided`), or nothing to approve (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn approve(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+) -> Result<Json<IntentDetailView>, ApiError> {
+    Ok(Json(IntentDetailView::from(
+        &service.decide_intent(&p, &id, true).await?,
+    )))
+}
+
+/// `POST /v1/intents/{id}/decline`: the owner, in a session.
+#[utoipa::path(post, path = "/v1/intents/{id}/decline", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Declined: its ticket never signs", body = IntentDetailView), (status = 409, description = "Already decided (`intent_decided`), or nothing to decline (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn decline(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+) -> Result<Json<IntentDetailView>, ApiError> {
+    Ok(Json(IntentDetailView::from(
+        &service.decide_intent(&p, &id, false).await?,
+    )))
+}

@@ -1,0 +1,637 @@
+#!/usr/bin/env node
+// The browser walk of the web console: a real Chromium (Debian's, driven by
+// playwright-core over CDP) against a real signet-host, signing in through a
+// fake Telegram, approving and declining payment requests, verifying
+// attestation documents in the browser (WebAssembly) and finding a tampered
+// audit row. host/tests runs it; it can also run by hand against any host.
+//
+// Env:
+//   SIGNET_URL                 the host's base URL (http://127.0.0.1:PORT)
+//   SIGNET_TG_CONTROL          the fake Telegram's control base URL: the walk
+//                              POSTs {control}/users/{id}/messages {"text": "/start <challenge>"}
+//   SIGNET_TG_USER             the Telegram user id that signs in
+//   SIGNET_API_TOKEN           an API client token of the user's tenant (scope sign):
+//                              the "merchant" that creates sign intents and presents tickets
+//   SIGNET_VECTORS             a JSON file: [{name, document_b64, pcrs: {"0": hex, …}, root: "aws",
+//                              at_ms, expect_valid, cli_error_code, allow_debug?}] — the
+//                              expectations are what `signet attest verify --json` said
+//   SIGNET_DEV_ROOT_PEM        the dev attestation root (a PEM file)
+//   SIGNET_TAMPER_CMD          a shell command that alters one audit row in the database;
+//                              when its last line of output is a number, that is the
+//                              event the console must flag
+//   SIGNET_SHOTS               optional: a directory for the screenshots (PNG)
+//   SIGNET_CHROMIUM            the browser (default /usr/bin/chromium)
+//   SIGNET_CONSOLE_NODE_MODULES (or NODE_PATH) where playwright-core is (scripts/console-deps.sh)
+// Prints `ok console <step>` or `FAIL console <step>: why` per step and
+// `console walk: N passed, N failed` at the end; exits 1 when a step failed.
+
+import { createRequire } from "node:module";
+import { execSync } from "node:child_process";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const nodeModules = process.env.SIGNET_CONSOLE_NODE_MODULES || (process.env.NODE_PATH || "").split(":")[0];
+const require = createRequire(join(nodeModules || process.cwd(), "noop.js"));
+const { chromium } = require("playwright-core");
+
+const C = "console";
+let passed = 0;
+let failed = 0;
+
+function env(name, dflt) {
+  const v = process.env[name] ?? dflt;
+  if (!v) {
+    console.error(`FAIL ${C} setup: ${name} is not set`);
+    console.log(`console walk: ${passed} passed, ${failed + 1} failed`);
+    process.exit(1);
+  }
+  return v;
+}
+
+const BASE = env("SIGNET_URL").replace(/\/+$/, "");
+const TG = env("SIGNET_TG_CONTROL").replace(/\/+$/, "");
+const TG_USER = env("SIGNET_TG_USER");
+const API_TOKEN = env("SIGNET_API_TOKEN");
+const VECTORS = JSON.parse(readFileSync(env("SIGNET_VECTORS"), "utf8"));
+const DEV_ROOT_PEM = readFileSync(env("SIGNET_DEV_ROOT_PEM"), "utf8");
+const TAMPER_CMD = env("SIGNET_TAMPER_CMD");
+const SHOTS = process.env.SIGNET_SHOTS || "";
+const CHROMIUM = process.env.SIGNET_CHROMIUM || "/usr/bin/chromium";
+const CONSOLE = `${BASE}/console/`;
+const T = (id) => `[data-testid="${id}"]`;
+
+if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+
+// --- steps -------------------------------------------------------------------
+
+class Skip extends Error {}
+/** What the page logged as errors since the last step (console, page errors, CSP). */
+const pageErrors = [];
+
+async function step(name, fn) {
+  const before = pageErrors.length;
+  try {
+    const detail = await fn();
+    const errs = pageErrors.slice(before);
+    if (errs.length) throw new Error(`the page logged errors: ${errs.join(" | ")}`);
+    passed += 1;
+    console.log(`ok ${C} ${name}${detail ? ` ${detail}` : ""}`);
+    return true;
+  } catch (e) {
+    failed += 1;
+    const msg = e instanceof Skip ? `not run: ${e.message}` : (e && e.message) || String(e);
+    console.log(`FAIL ${C} ${name}: ${msg.split("\n")[0]}`);
+    if (!(e instanceof Skip) && e && e.stack && process.env.SIGNET_WALK_VERBOSE) console.error(e.stack);
+    return false;
+  }
+}
+
+function need(cond, what) {
+  if (!cond) throw new Skip(`needs ${what}`);
+}
+
+function expect(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** A host API call with the merchant's API token (or another token). */
+async function call(method, path, body, token = API_TOKEN) {
+  const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const res = await fetch(`${BASE}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, json, text };
+}
+
+const code = (r) => (r.json && r.json.error && r.json.error.code) || null;
+
+// --- the browser ---------------------------------------------------------------
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, serviceWorkers: "block" });
+const page = await context.newPage();
+page.setDefaultTimeout(20000);
+
+// Every error the page reports fails the step it happens in, except the
+// browser's own log line for an API answer with an error status: those
+// answers (409 challenge_pending while polling, …) are the console's to
+// handle, and what it does with them is what the steps check.
+await context.addInitScript(() => {
+  document.addEventListener("securitypolicyviolation", (e) => {
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile || "?"}:${e.lineNumber || 0}`);
+  });
+});
+page.on("console", (msg) => {
+  if (msg.type() !== "error") return;
+  const text = msg.text();
+  const url = (msg.location() && msg.location().url) || "";
+  if (/^Failed to load resource: the server responded with a status of 4\d\d/.test(text)) {
+    try {
+      if (new URL(url).pathname.startsWith("/v1/")) return;
+    } catch {
+      /* not a URL: report it */
+    }
+  }
+  pageErrors.push(`console.error: ${text}${url ? ` (${url})` : ""}`);
+});
+page.on("pageerror", (err) => pageErrors.push(`uncaught: ${err.message}`));
+page.on("requestfailed", (req) => {
+  const url = req.url();
+  if (url.startsWith(CONSOLE)) pageErrors.push(`request failed: ${url} ${req.failure() ? req.failure().errorText : ""}`);
+});
+page.on("response", (res) => {
+  if (res.url().startsWith(CONSOLE) && res.status() >= 400) pageErrors.push(`HTTP ${res.status()} for ${res.url()}`);
+});
+
+async function open(hash, readyTestid) {
+  await page.goto(`${CONSOLE}${hash}`);
+  if (readyTestid) await page.waitForSelector(T(readyTestid));
+}
+
+async function sessionOfPage() {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem("signet.session") || "null"));
+}
+
+async function text(testid) {
+  return ((await page.textContent(T(testid))) || "").trim();
+}
+
+// --- the walk ----------------------------------------------------------------------
+
+let cfg = null;
+let walletId = null;
+let walletLabel = null;
+let intent1 = null;
+let intent2 = null;
+let signed1 = null;
+
+await step("open", async () => {
+  const res = await page.goto(CONSOLE);
+  expect(res && res.status() === 200, `GET /console/ answered ${res && res.status()}`);
+  const h = res.headers();
+  const csp = h["content-security-policy"] || "";
+  expect(csp, "no Content-Security-Policy header");
+  for (const d of ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"]) {
+    expect(csp.includes(d), `the CSP lacks ${d}: ${csp}`);
+  }
+  expect(!/unsafe-inline|unsafe-eval[^-]|\*/.test(csp.replace("'wasm-unsafe-eval'", "")), `the CSP allows too much: ${csp}`);
+  expect((h["x-frame-options"] || "").toUpperCase() === "DENY", `X-Frame-Options is ${h["x-frame-options"]}`);
+  await page.waitForSelector(T("page-login"));
+  const wasm = await fetch(`${CONSOLE}wasm/signet_verify_bg.wasm`);
+  expect(wasm.status === 200, `the verifier's .wasm answered ${wasm.status}`);
+  expect((wasm.headers.get("content-type") || "").startsWith("application/wasm"), `the .wasm is served as ${wasm.headers.get("content-type")}`);
+  const c = await fetch(`${CONSOLE}config.json`);
+  expect(c.status === 200, `config.json answered ${c.status}`);
+  cfg = await c.json();
+  expect(cfg.login && cfg.login.mode === "telegram", `config.json login mode is ${cfg.login && cfg.login.mode}, expected telegram`);
+  return `(CSP ${csp.length} chars, X-Frame-Options DENY)`;
+});
+
+await step("sign in", async () => {
+  await page.click(T("login-start"));
+  const link = await page.waitForSelector(T("login-deeplink"));
+  const href = await link.getAttribute("href");
+  const m = /^https:\/\/t\.me\/[^?]+\?start=([A-Za-z0-9_-]+)$/.exec(href || "");
+  expect(m, `the deep link is ${href}`);
+  const qrOk = await page.$eval(T("login-qr"), (img) => img.complete && img.naturalWidth > 0);
+  expect(qrOk, "the QR code image did not render");
+  await shot(page, "login");
+  const r = await fetch(`${TG}/users/${TG_USER}/messages`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text: `/start ${m[1]}`, first_name: "Alice" }),
+  });
+  expect(r.ok, `the fake Telegram answered ${r.status}`);
+  await page.waitForSelector(T("page-wallets"), { timeout: 30000 });
+  const who = await text("user");
+  expect(who.includes(TG_USER), `the header shows "${who}", not Telegram user ${TG_USER}`);
+  return `(challenge ${m[1].slice(0, 8)}…)`;
+});
+
+await step("session token only in sessionStorage", async () => {
+  const s = await sessionOfPage();
+  need(s && s.token, "a signed-in page");
+  const where = await page.evaluate((token) => {
+    const found = [];
+    for (let i = 0; i < localStorage.length; i += 1) {
+      const k = localStorage.key(i);
+      if ((localStorage.getItem(k) || "").includes(token) || k.includes(token)) found.push(`localStorage ${k}`);
+    }
+    if (location.href.includes(token)) found.push("the URL");
+    if (document.cookie.includes(token)) found.push("a cookie");
+    if (document.documentElement.outerHTML.includes(token)) found.push("the DOM");
+    return found;
+  }, s.token);
+  expect(where.length === 0, `the session token is in ${where.join(", ")}`);
+  expect(!page.url().includes(s.token), "the session token is in the URL");
+  const me = await call("GET", "/v1/wallets?limit=1", undefined, s.token);
+  expect(me.status === 200, `the page's session token gets ${me.status} from /v1/wallets`);
+});
+
+await step("create a wallet (secp256k1, approval required)", async () => {
+  walletLabel = `walk-${Date.now().toString(36)}`;
+  await page.selectOption(T("wallet-key-type"), "secp256k1");
+  await page.fill(T("wallet-label"), walletLabel);
+  await page.check(T("wallet-require-approval"));
+  await page.click(T("wallet-create"));
+  const row = await page.waitForSelector(`${T("wallet-row")}[data-label="${walletLabel}"]`, { timeout: 30000 });
+  walletId = await row.getAttribute("data-wallet-id");
+  expect(walletId, "the new row has no wallet id");
+  expect(await row.$(T("wallet-approval-badge")), "the new wallet is not marked as requiring approval");
+  const w = await call("GET", `/v1/wallets/${walletId}`);
+  expect(w.status === 200, `the API token cannot see the wallet (${w.status}): is it of the user's tenant?`);
+  expect(w.json.require_approval === true, "the wallet does not require approval in the API");
+  expect(/^0x[0-9a-fA-F]{40}$/.test(w.json.address || ""), `the wallet has no Ethereum address (${w.json.address})`);
+  await shot(page, "wallets");
+  return `(${walletId})`;
+});
+
+await step("wallet page: attestation verified against the published policy", async () => {
+  need(walletId, "the wallet");
+  await page.click(`${T("wallet-row")}[data-wallet-id="${walletId}"] ${T("wallet-link")}`);
+  await page.waitForSelector(T("page-wallet"));
+  const st = await page.waitForSelector(`${T("wallet-attestation-status")}:not([data-state="verifying"])`, { timeout: 30000 });
+  const state = await st.getAttribute("data-state");
+  expect(await page.isChecked(T("wallet-approval-toggle")), "the approval toggle is off");
+  await shot(page, "wallet-detail");
+  expect(cfg && cfg.policy, "config.json publishes no policy");
+  expect(state === "valid", `the attestation status is ${state}: ${await st.textContent()}`);
+  const binding = await page.getAttribute(T("wallet-attestation-result"), "data-binding-ok");
+  expect(binding === "true", `key binding ${binding}`);
+});
+
+const TX = {
+  chainId: 1,
+  nonce: 0,
+  to: "0x000000000000000000000000000000000000bEEF",
+  value: "0x2386f26fc10000", // 0.01 ETH
+  gas: 21000,
+  maxFeePerGas: "0x4a817c800", // 20 gwei
+  maxPriorityFeePerGas: "0x3b9aca00", // 1 gwei
+};
+
+await step("sign intent on an approval wallet is pending", async () => {
+  need(walletId, "the wallet");
+  const r = await call("POST", `/v1/wallets/${walletId}/sign-intent`, { transaction: TX });
+  expect(r.status === 201, `sign-intent answered ${r.status} ${r.text}`);
+  intent1 = r.json;
+  expect(intent1.intent_id && intent1.ticket, "no intent id or ticket");
+  if (intent1.state !== undefined) expect(intent1.state === "pending", `state ${intent1.state}`);
+  if (intent1.approval_url !== undefined) {
+    expect(intent1.approval_url === `/console/#/approve/${intent1.intent_id}`, `approval_url ${intent1.approval_url}`);
+  }
+  const s = await sessionOfPage();
+  const seen = await call("GET", `/v1/intents/${intent1.intent_id}`, undefined, s.token);
+  expect(seen.status === 200, `GET /v1/intents/{id} as the user answered ${seen.status}`);
+  expect(seen.json.state === "pending", `the user sees state ${seen.json.state}`);
+  return `(${intent1.intent_id})`;
+});
+
+await step("its ticket is refused while pending (409 approval_pending)", async () => {
+  need(intent1, "the intent");
+  const r = await call("POST", `/v1/wallets/${walletId}/sign`, { ticket: intent1.ticket });
+  expect(r.status === 409 && code(r) === "approval_pending", `answered ${r.status} ${r.text}`);
+});
+
+await step("requests page lists it", async () => {
+  need(intent1, "the intent");
+  await open("#/requests", "page-requests");
+  await page.waitForSelector(`${T("request-row")}[data-intent-id="${intent1.intent_id}"]`);
+  await shot(page, "requests");
+});
+
+await step("approve page shows the transaction decoded", async () => {
+  need(intent1, "the intent");
+  await page.click(`${T("request-row")}[data-intent-id="${intent1.intent_id}"] ${T("request-link")}`);
+  await page.waitForSelector(`${T("page-approve")}[data-state="pending"]`);
+  const chain = await text("tx-chain");
+  const to = await text("tx-to");
+  const value = await text("tx-value");
+  expect(/^1\b/.test(chain), `chain shows "${chain}"`);
+  expect(to.toLowerCase().includes(TX.to.toLowerCase()), `to shows "${to}"`);
+  expect(value.includes("0.01 ETH") && value.includes("10000000000000000 wei"), `value shows "${value}"`);
+  expect(await page.isEnabled(T("approve-approve")), "Approve is disabled");
+  await shot(page, "approve-pending");
+  return `(${chain}; ${value})`;
+});
+
+await step("approve in the console", async () => {
+  need(intent1, "the approve page");
+  await page.click(T("approve-approve"));
+  await page.waitForSelector(`${T("approve-state")}[data-state="approved"]`);
+});
+
+await step("the ticket signs once approved", async () => {
+  need(intent1, "the approval");
+  const r = await call("POST", `/v1/wallets/${walletId}/sign`, { ticket: intent1.ticket });
+  expect(r.status === 200, `answered ${r.status} ${r.text}`);
+  signed1 = r.json;
+  expect(/^0x02[0-9a-f]+$/i.test(signed1.raw_transaction || ""), `raw_transaction ${signed1.raw_transaction}`);
+  expect(/^0x[0-9a-f]{64}$/i.test(signed1.transaction_hash || ""), `transaction_hash ${signed1.transaction_hash}`);
+  return `(${signed1.transaction_hash})`;
+});
+
+await step("approve page shows the signature and transaction hash", async () => {
+  need(signed1, "the signature");
+  const el = await page.waitForSelector(T("approve-tx-hash"), { timeout: 15000 });
+  const shown = ((await el.textContent()) || "").trim();
+  expect(shown.toLowerCase() === signed1.transaction_hash.toLowerCase(), `shows ${shown}, signed ${signed1.transaction_hash}`);
+  const sig = await text("approve-signature");
+  expect(sig.replace(/^0x/, "").toLowerCase() === String(signed1.signature).replace(/^0x/, "").toLowerCase(), `signature shown ${sig}`);
+  await shot(page, "approve-approved");
+});
+
+await step("decline a message request in the console", async () => {
+  need(walletId, "the wallet");
+  const message = "Pay 5 EUR to Bob's Bakery, order 42";
+  const r = await call("POST", `/v1/wallets/${walletId}/sign-intent`, { message, encoding: "eip191" });
+  expect(r.status === 201, `sign-intent answered ${r.status} ${r.text}`);
+  intent2 = r.json;
+  await open(`#/approve/${intent2.intent_id}`, "page-approve");
+  await page.waitForSelector(`${T("page-approve")}[data-state="pending"]`);
+  const shown = await text("message-text");
+  expect(shown === message, `the message shows "${shown}"`);
+  await page.click(T("approve-decline"));
+  await page.waitForSelector(T("approve-declined"));
+  expect((await page.getAttribute(T("approve-state"), "data-state")) === "declined", "state is not declined");
+  await shot(page, "approve-declined");
+});
+
+await step("a declined request's ticket is refused (403 intent_declined)", async () => {
+  need(intent2, "the declined intent");
+  const r = await call("POST", `/v1/wallets/${walletId}/sign`, { ticket: intent2.ticket });
+  expect(r.status === 403 && code(r) === "intent_declined", `answered ${r.status} ${r.text}`);
+});
+
+/** Clicks Verify on the attestation page and reads the outcome. */
+async function attestRun() {
+  const before = Number(await page.getAttribute(T("attest-output"), "data-run"));
+  await page.click(T("attest-verify"));
+  await page.waitForFunction(
+    (b) => Number(document.querySelector('[data-testid="attest-output"]').dataset.run) > b,
+    before,
+    { timeout: 30000 },
+  );
+  return page.evaluate(() => {
+    const r = document.querySelector('[data-testid="attest-result"]');
+    const e = document.querySelector('[data-testid="attest-input-error"]');
+    if (!r) return { input_error: e ? e.textContent : "no result" };
+    return {
+      valid: r.dataset.valid === "true",
+      error_code: r.dataset.errorCode || null,
+      binding_ok: r.dataset.bindingOk ?? null,
+      verdict: (r.querySelector('[data-testid="attest-verdict"]') || {}).textContent,
+    };
+  });
+}
+
+async function setPcrs(pcrs) {
+  await page.check(T("attest-pcrs-manual"));
+  await page.click(T("attest-pcrs-clear"));
+  for (const [i, v] of Object.entries(pcrs)) {
+    const input = await page.$(T(`attest-pcr-${i}`));
+    if (!input) throw new Error(`the page has no input for PCR${i}`);
+    await input.fill(v);
+  }
+}
+
+await step("attestation viewer: the wallet's key, dev root pasted, dev PCRs → valid, key bound", async () => {
+  need(walletId, "the wallet");
+  need(cfg && cfg.policy && cfg.policy.pcr_sets && cfg.policy.pcr_sets[0], "config.json's policy (the dev PCRs)");
+  await open(`#/attest`, "page-attest");
+  await page.selectOption(T("attest-source"), walletId);
+  await page.check(T("attest-root-pem"));
+  await page.fill(T("attest-root-pem-text"), DEV_ROOT_PEM);
+  await setPcrs(cfg.policy.pcr_sets[0]);
+  await page.check(T("attest-at-now"));
+  await page.fill(T("attest-nonce"), "");
+  const r = await attestRun();
+  await shot(page, "attest-valid");
+  expect(r.valid === true, `not valid: ${r.verdict || r.input_error}`);
+  expect(r.binding_ok === "true", `key binding ${r.binding_ok}`);
+});
+
+await step("attestation viewer: PCR0 off by one digit → invalid (pcr_mismatch)", async () => {
+  need(walletId && cfg && cfg.policy, "the previous step");
+  const pcr0 = cfg.policy.pcr_sets[0]["0"];
+  need(pcr0, "PCR0 in the policy");
+  const flipped = (pcr0[0] === "0" ? "1" : "0") + pcr0.slice(1);
+  await page.fill(T("attest-pcr-0"), flipped);
+  await page.fill(T("attest-nonce"), "");
+  const r = await attestRun();
+  await shot(page, "attest-invalid");
+  expect(r.valid === false, `valid with a wrong PCR0: ${r.verdict || r.input_error}`);
+  expect(r.error_code === "pcr_mismatch", `error_code ${r.error_code}, expected pcr_mismatch (${r.verdict})`);
+});
+
+for (const v of VECTORS) {
+  await step(`vector ${v.name}`, async () => {
+    await open(`#/attest`, "page-attest");
+    await page.selectOption(T("attest-source"), "paste");
+    await page.fill(T("attest-document"), v.document_b64);
+    if (!v.root || v.root === "aws") {
+      await page.check(T("attest-root-aws"));
+    } else {
+      await page.check(T("attest-root-pem"));
+      await page.fill(T("attest-root-pem-text"), v.root);
+    }
+    await setPcrs(v.pcrs || {});
+    if (Boolean(v.allow_debug) !== (await page.isChecked(T("attest-allow-debug")))) await page.click(T("attest-allow-debug"));
+    if (v.at_ms === undefined || v.at_ms === null || v.at_ms === "now") {
+      await page.check(T("attest-at-now"));
+    } else if (v.at_ms === "doc") {
+      await page.check(T("attest-at-doc"));
+    } else {
+      await page.check(T("attest-at-time"));
+      await page.fill(T("attest-at-value"), String(v.at_ms));
+    }
+    await page.fill(T("attest-nonce"), "");
+    const r = await attestRun();
+    expect(r.input_error === undefined, `the page refused the input: ${r.input_error}`);
+    expect(r.valid === Boolean(v.expect_valid), `valid=${r.valid}, the CLI says ${v.expect_valid} (${r.verdict})`);
+    const want = v.expect_valid ? null : v.cli_error_code ?? null;
+    expect((r.error_code || null) === want, `error_code ${r.error_code}, the CLI says ${want}`);
+    return `(valid=${r.valid}${r.error_code ? ` ${r.error_code}` : ""})`;
+  });
+}
+
+await step("wallet page: approval toggle, destroy after typing the label", async () => {
+  const label = `walk-destroy-${Date.now().toString(36)}`;
+  await open("#/wallets", "page-wallets");
+  await page.waitForSelector(`${T("page-wallets")}[data-loaded="true"]`);
+  await page.selectOption(T("wallet-key-type"), "ed25519");
+  await page.fill(T("wallet-label"), label);
+  if (await page.isChecked(T("wallet-require-approval"))) await page.uncheck(T("wallet-require-approval"));
+  await page.click(T("wallet-create"));
+  const row = await page.waitForSelector(`${T("wallet-row")}[data-label="${label}"]`, { timeout: 30000 });
+  const id = await row.getAttribute("data-wallet-id");
+  await page.click(`${T("wallet-row")}[data-wallet-id="${id}"] ${T("wallet-link")}`);
+  await page.waitForSelector(T("page-wallet"));
+  expect(!(await page.isChecked(T("wallet-approval-toggle"))), "approval is on for a wallet created without it");
+  await page.check(T("wallet-approval-toggle"));
+  await page.waitForFunction(() => !document.querySelector('[data-testid="wallet-approval-toggle"]').disabled);
+  let w = await call("GET", `/v1/wallets/${id}`);
+  expect(w.json && w.json.require_approval === true, `after switching approval on, the API says ${w.json && w.json.require_approval}`);
+  await page.uncheck(T("wallet-approval-toggle"));
+  await page.waitForFunction(() => !document.querySelector('[data-testid="wallet-approval-toggle"]').disabled);
+  w = await call("GET", `/v1/wallets/${id}`);
+  expect(w.json && w.json.require_approval === false, `after switching approval off, the API says ${w.json && w.json.require_approval}`);
+  await page.click(T("wallet-destroy"));
+  await page.fill(T("wallet-destroy-confirm-input"), "not the label");
+  expect(await page.isDisabled(T("wallet-destroy-confirm")), "destroy is enabled before the label is typed");
+  await page.fill(T("wallet-destroy-confirm-input"), label);
+  await page.click(T("wallet-destroy-confirm"));
+  await page.waitForSelector(T("page-wallets"));
+  await page.waitForSelector(`${T("page-wallets")}[data-loaded="true"]`);
+  expect(!(await page.$(`${T("wallet-row")}[data-wallet-id="${id}"]`)), "the destroyed wallet is still listed");
+  const gone = await call("GET", `/v1/wallets/${id}`);
+  expect(gone.status === 404, `the destroyed wallet answers ${gone.status}`);
+});
+
+let tamperSeq = null;
+await step("audit page: chain intact", async () => {
+  await open("#/audit", "page-audit");
+  const banner = await page.waitForSelector(`${T("audit-chain")}:not([data-state="checking"])`, { timeout: 30000 });
+  const state = await banner.getAttribute("data-state");
+  const rows = await page.$$(T("audit-row"));
+  await shot(page, "audit");
+  expect(rows.length > 0, "no audit events shown");
+  expect(state === "ok", `the chain check says ${state}: ${await banner.textContent()}`);
+  return `(${rows.length} events on the first page)`;
+});
+
+await step("audit page: a tampered row is flagged", async () => {
+  const out = execSync(TAMPER_CMD, { shell: "/bin/sh", encoding: "utf8", timeout: 60000, stdio: ["ignore", "pipe", "inherit"] });
+  const last = out.trim().split("\n").pop() || "";
+  if (/^[0-9]+$/.test(last.trim())) tamperSeq = Number(last.trim());
+  await page.reload();
+  await page.waitForSelector(T("page-audit"));
+  let banner = await page.waitForSelector(`${T("audit-chain")}:not([data-state="checking"])`, { timeout: 30000 });
+  if ((await banner.getAttribute("data-state")) === "ok") {
+    // the altered event may be on a later page
+    await page.click(T("audit-check-all"));
+    await page.waitForFunction(() => {
+      const b = document.querySelector('[data-testid="audit-chain"]');
+      return b && b.dataset.state !== "checking" && document.querySelector('[data-testid="audit-check-all"]').disabled;
+    }, undefined, { timeout: 60000 });
+    banner = await page.$(T("audit-chain"));
+  }
+  const state = await banner.getAttribute("data-state");
+  expect(state === "broken", `the chain check says ${state} after tampering: ${await banner.textContent()}`);
+  const breakSeq = Number(await banner.getAttribute("data-break-seq"));
+  if (await page.$(T("audit-show-break"))) await page.click(T("audit-show-break"));
+  const row = await page.waitForSelector(`${T("audit-row")}[data-break="true"]`);
+  const rowSeq = Number(await row.getAttribute("data-seq"));
+  const note = await page.$(`${T("audit-break")}[data-seq="${rowSeq}"]`);
+  expect(note, `the broken row #${rowSeq} has no "chain breaks here" note`);
+  const noteText = ((await note.textContent()) || "").trim();
+  expect(noteText.startsWith("chain breaks here:"), `the note says "${noteText}"`);
+  expect(rowSeq === breakSeq, `the flagged row is #${rowSeq}, the banner says #${breakSeq}`);
+  if (tamperSeq !== null) expect(rowSeq === tamperSeq, `the flagged row is #${rowSeq}, the tampered one #${tamperSeq}`);
+  await row.scrollIntoViewIfNeeded();
+  await shot(page, "audit-break");
+  return `(event #${rowSeq}: ${noteText})`;
+});
+
+await step("375 px wide: no horizontal scroll on the wallets page", async () => {
+  await page.setViewportSize({ width: 375, height: 800 });
+  await open("#/wallets", "page-wallets");
+  await page.waitForSelector(`${T("page-wallets")}[data-loaded="true"]`);
+  const m = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    body: document.body.scrollWidth,
+    view: window.innerWidth,
+  }));
+  await shot(page, "wallets-375");
+  expect(m.scroll <= m.view && m.body <= m.view, `the page is ${Math.max(m.scroll, m.body)} px wide in a ${m.view} px viewport`);
+  return `(${m.scroll} <= ${m.view})`;
+});
+
+await step("keyboard: Tab reaches the create button, focus visible", async () => {
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await open("#/wallets", "page-wallets");
+  await page.waitForSelector(`${T("page-wallets")}[data-loaded="true"]`);
+  await page.evaluate(() => {
+    if (document.activeElement) document.activeElement.blur();
+    window.scrollTo(0, 0);
+  });
+  const path = [];
+  for (let i = 0; i < 40; i += 1) {
+    await page.keyboard.press("Tab");
+    const at = await page.evaluate(() => {
+      const el = document.activeElement;
+      if (!el || el === document.body) return null;
+      const cs = getComputedStyle(el);
+      return { id: el.dataset.testid || el.tagName.toLowerCase(), outline: cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) > 0 };
+    });
+    if (!at) continue;
+    path.push(at.id);
+    if (at.id === "wallet-create") {
+      expect(at.outline, "the focused create button shows no focus outline");
+      return `(${path.length} tabs: ${path.join(" → ")})`;
+    }
+  }
+  throw new Error(`Tab never reached the create button: ${path.join(" → ")}`);
+});
+
+await step("sign out ends the session", async () => {
+  const s = await sessionOfPage();
+  need(s && s.token, "a session");
+  await page.click(T("signout"));
+  await page.waitForSelector(T("page-login"));
+  const left = await page.evaluate(() => sessionStorage.getItem("signet.session"));
+  expect(left === null, "the session is still in sessionStorage");
+  const r = await call("GET", "/v1/wallets?limit=1", undefined, s.token);
+  expect(r.status === 401, `the old session token still gets ${r.status}`);
+});
+
+await step("an approve link opened signed out: sign in first, then back to it", async () => {
+  need(walletId, "the wallet");
+  const r = await call("POST", `/v1/wallets/${walletId}/sign-intent`, { message: "Deep link check", encoding: "eip191" });
+  expect(r.status === 201, `sign-intent answered ${r.status} ${r.text}`);
+  const id = r.json.intent_id;
+  // the link the merchant sends: the intent's approval_url
+  await page.goto(r.json.approval_url ? `${BASE}${r.json.approval_url}` : `${CONSOLE}#/approve/${id}`);
+  await page.waitForSelector(T("page-login"));
+  await page.click(T("login-start"));
+  const href = await (await page.waitForSelector(T("login-deeplink"))).getAttribute("href");
+  const challenge = new URL(href).searchParams.get("start");
+  const t = await fetch(`${TG}/users/${TG_USER}/messages`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text: `/start ${challenge}`, first_name: "Alice" }),
+  });
+  expect(t.ok, `the fake Telegram answered ${t.status}`);
+  await page.waitForSelector(`${T("page-approve")}[data-intent-id="${id}"][data-state="pending"]`, { timeout: 30000 });
+  expect((await text("message-text")) === "Deep link check", "the approve page shows another message");
+  await page.click(T("approve-decline"));
+  await page.waitForSelector(T("approve-declined"));
+});
+
+await browser.close();
+console.log(`console walk: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
