@@ -13,6 +13,12 @@ source scripts/test-deps.sh
 # anvil, cast, ethers, viem and web3.py for the Ethereum tests (host/tests/eth.rs).
 # shellcheck source=scripts/eth-deps.sh
 source scripts/eth-deps.sh
+# Chromium and playwright-core for the console's browser walk (host/tests/console.rs).
+# shellcheck source=scripts/console-deps.sh
+source scripts/console-deps.sh
+
+step "the console's WebAssembly verifier (signet-verify → host/console/wasm)"
+scripts/build-console.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

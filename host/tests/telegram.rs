@@ -5,100 +5,17 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    call, code, eventually, free_port, log_text, serve_env, sibling, DevHost, ServeHost, Signer,
+    call, code, eventually, free_port, log_text, serve_env, DevHost, ServeHost, Signer,
+    TelegramFake as Fake,
 };
 use serde_json::{json, Value};
 
 const TOKEN: &str = "7712345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
 const BOT: &str = "SignetLoginBot";
 const WEBHOOK_SECRET: &str = "Wq8tX2vL9pR4nK7sB3mY6hJ1cF5dG0zA-_xEuT";
-
-struct Fake {
-    child: Child,
-    api: String,
-    control: String,
-}
-
-impl Fake {
-    fn start(dir: &std::path::Path) -> Self {
-        let log = std::fs::File::create(dir.join("telegram.log")).unwrap();
-        let mut child = Command::new(sibling("signet-telegram-fake"))
-            .args([
-                "--token",
-                TOKEN,
-                "--bot-username",
-                BOT,
-                "--allow-http-webhook",
-                "--exit-with-stdin",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let field = |p: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(p))
-                .unwrap()
-                .to_owned()
-        };
-        Self {
-            api: format!("http://{}", field("api=")),
-            control: format!("http://{}", field("control=")),
-            child,
-        }
-    }
-
-    fn say(&self, user: i64, text: &str) -> Value {
-        ureq::post(&format!("{}/users/{user}/messages", self.control))
-            .send_json(json!({"text": text, "first_name": "Alice"}))
-            .unwrap()
-            .into_json()
-            .unwrap()
-    }
-
-    fn sent_to(&self, user: i64) -> Vec<String> {
-        let sent: Vec<Value> = ureq::get(&format!("{}/sent", self.control))
-            .call()
-            .unwrap()
-            .into_json()
-            .unwrap();
-        sent.iter()
-            .filter(|m| m["chat_id"] == user)
-            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    }
-
-    fn get(&self, path: &str) -> Value {
-        ureq::get(&format!("{}{path}", self.control))
-            .call()
-            .unwrap()
-            .into_json()
-            .unwrap()
-    }
-
-    fn faults(&self, v: Value) {
-        ureq::post(&format!("{}/faults", self.control))
-            .send_json(v)
-            .unwrap();
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn challenge(url: &str) -> Value {
     let (s, c) = call(url, None, "POST", "/v1/auth/challenge", None);
@@ -169,7 +86,7 @@ fn seed_flow_logged(url: &str, fake: &Fake, user: i64, log: Option<&std::path::P
 #[test]
 fn polling_mode_resolves_challenges_through_telegram() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::start(dir.path());
+    let fake = Fake::start(dir.path(), TOKEN, BOT);
     // Telegram fails at first: a 429 and a 500 on getUpdates.
     fake.faults(json!({"status": 429, "retry_after": 1, "count": 1, "methods": ["getUpdates"]}));
     fake.faults(json!({"status": 500, "count": 1, "methods": ["getUpdates"]}));
@@ -243,7 +160,7 @@ fn polling_mode_resolves_challenges_through_telegram() {
 #[test]
 fn a_telegram_that_times_out_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::start(dir.path());
+    let fake = Fake::start(dir.path(), TOKEN, BOT);
     fake.faults(json!({"delay_ms": 14000, "count": 1, "methods": ["getUpdates"]}));
     fake.faults(json!({"delay_ms": 13000, "count": 1, "methods": ["sendMessage"]}));
     let host = DevHost::command(&dir.path().join("host"))
@@ -294,7 +211,7 @@ fn a_telegram_that_times_out_loses_nothing() {
 #[test]
 fn webhook_mode_takes_updates_only_with_the_secret_and_once() {
     let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::start(dir.path());
+    let fake = Fake::start(dir.path(), TOKEN, BOT);
     let signer = Signer::start(dir.path());
     let policy = signer.policy(dir.path());
     let db = format!("sqlite://{}", dir.path().join("serve.db").display());
@@ -389,7 +306,7 @@ fn two_replicas_poll_with_one_poller() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::start(dir.path());
+    let fake = Fake::start(dir.path(), TOKEN, BOT);
     let signer = Signer::start(dir.path());
     let policy = signer.policy(dir.path());
     let replicas: Vec<ServeHost> = (0..2)

@@ -4,7 +4,7 @@
 // requester has used its ticket and the signature appears.
 
 import { ApiError, explain, get, post, seg } from "../api.js";
-import { check, clear, dl, h, mmss, mono, time } from "../dom.js";
+import { append, check, clear, dl, h, mmss, mono, time } from "../dom.js";
 import { render as renderContent } from "../content.js";
 
 const STATE_TEXT = {
@@ -131,11 +131,12 @@ export default async function approve(ctx) {
       const opaque = !i.content || !["transaction", "typed_data", "message"].includes(i.content.kind);
       const ack = opaque ? h("input", { type: "checkbox", testid: "approve-opaque-ack" }) : null;
       if (ack) ack.addEventListener("change", () => updateExpiry());
-      decide.append(
+      // `append` skips the absent acknowledgement (the DOM's own would print "null").
+      append(decide, [
         h("p", { text: "Approve only if you recognise this request and agree with every detail above. Approving lets the requester get this exact content signed, once." }),
         ack ? check("I know where this request comes from and what it authorizes, although it cannot be shown", ack) : null,
         h("div", { class: "actions" }, approveBtn, declineBtn),
-      );
+      ]);
     } else if (i.state === "approved" || i.state === "not_required") {
       if (i.signature) {
         const s = i.signature;

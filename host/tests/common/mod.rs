@@ -917,3 +917,93 @@ pub fn audit_verify(url: &str, token: &str) -> Output {
         .output()
         .unwrap()
 }
+
+/// `signet-telegram-fake` (a Bot API server the project owns), killed on drop.
+pub struct TelegramFake {
+    child: Child,
+    /// Its Bot API base (`TELEGRAM_API_BASE`).
+    pub api: String,
+    /// Its control API base (tests' side).
+    pub control: String,
+}
+
+impl TelegramFake {
+    /// Starts the fake for bot `token` named `bot`.
+    pub fn start(dir: &std::path::Path, token: &str, bot: &str) -> Self {
+        let log = std::fs::File::create(dir.join("telegram.log")).unwrap();
+        let mut child = Command::new(sibling("signet-telegram-fake"))
+            .args([
+                "--token",
+                token,
+                "--bot-username",
+                bot,
+                "--allow-http-webhook",
+                "--exit-with-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let field = |p: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(p))
+                .unwrap()
+                .to_owned()
+        };
+        Self {
+            api: format!("http://{}", field("api=")),
+            control: format!("http://{}", field("control=")),
+            child,
+        }
+    }
+
+    /// (control API)
+    pub fn say(&self, user: i64, text: &str) -> Value {
+        ureq::post(&format!("{}/users/{user}/messages", self.control))
+            .send_json(json!({"text": text, "first_name": "Alice"}))
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    /// (control API)
+    pub fn sent_to(&self, user: i64) -> Vec<String> {
+        let sent: Vec<Value> = ureq::get(&format!("{}/sent", self.control))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap();
+        sent.iter()
+            .filter(|m| m["chat_id"] == user)
+            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// (control API)
+    pub fn get(&self, path: &str) -> Value {
+        ureq::get(&format!("{}{path}", self.control))
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    }
+
+    /// (control API)
+    pub fn faults(&self, v: Value) {
+        ureq::post(&format!("{}/faults", self.control))
+            .send_json(v)
+            .unwrap();
+    }
+}
+
+impl Drop for TelegramFake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
