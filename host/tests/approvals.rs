@@ -301,6 +301,39 @@ fn a_payment_waits_for_its_owner_and_signs_once_approved() {
         Some(json!({"ticket": third["ticket"]})),
     );
     assert_eq!(s, 200, "{v}");
+    // A ticket minted while approval was off does not outlive turning it on.
+    let (s, fourth) = call(
+        url,
+        Some(&app),
+        "POST",
+        &format!("/v1/wallets/{wallet}/sign-intent"),
+        Some(json!({"digest": "33".repeat(32)})),
+    );
+    assert_eq!(
+        (s, fourth["state"].as_str()),
+        (201, Some("not_required")),
+        "{fourth}"
+    );
+    let (s, v) = call(
+        url,
+        Some(&alice),
+        "PATCH",
+        &wallet_path,
+        Some(json!({"require_approval": true})),
+    );
+    assert_eq!(
+        (s, v["require_approval"].as_bool()),
+        (200, Some(true)),
+        "{v}"
+    );
+    let (s, v) = call(
+        url,
+        Some(&app),
+        "POST",
+        &sign_path,
+        Some(json!({"ticket": fourth["ticket"]})),
+    );
+    assert_eq!((s, code(&v)), (403, "approval_required"), "{v}");
     // Unknown fields and bad states are refused.
     let (s, v) = call(
         url,

@@ -95,6 +95,12 @@ function expect(cond, msg) {
 }
 
 async function shot(page, name) {
+  // Every photographed page is also checked for a JavaScript value printed
+  // as text (a `null` or `undefined` appended to the DOM by mistake).
+  const stray = await page.evaluate(() =>
+    document.body.innerText.split("\n").map((l) => l.trim()).filter((l) => l === "null" || l === "undefined" || l === "[object Object]" || l === "NaN"),
+  );
+  if (stray.length) throw new Error(`page ${name} shows a stray value as text: ${stray.join(", ")}`);
   if (!SHOTS) return;
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }

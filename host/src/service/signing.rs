@@ -434,7 +434,14 @@ impl Service {
             deny(ErrorCode::TicketInvalid).await;
             return Err(no_intent());
         };
-        if let Some(e) = approvals::ticket_refusal(intent_row) {
+        // An intent made before the wallet required approval carries no
+        // approval state: once the wallet requires it, such a ticket is
+        // refused like direct signing (it was never approved).
+        let refusal = approvals::ticket_refusal(intent_row).or_else(|| {
+            (intent_row.approval.is_none() && wallet.require_approval)
+                .then(|| approvals::direct_refusal(&wallet.id))
+        });
+        if let Some(e) = refusal {
             self.audit
                 .record(Event::by(
                     principal,
