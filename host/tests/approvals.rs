@@ -11,26 +11,7 @@ use serde_json::{json, Value};
 
 /// Signs in as Telegram user `tg` (test mode): `(token, user id)`.
 fn sign_in(url: &str, tg: i64) -> (String, String) {
-    let (s, c) = call(
-        url,
-        None,
-        "POST",
-        "/v1/auth/challenge",
-        Some(json!({"telegram_user_id": tg})),
-    );
-    assert_eq!(s, 201, "{c}");
-    assert!(
-        c["qr_svg"].as_str().unwrap().starts_with("<?xml"),
-        "the deep link as a QR code: {c}"
-    );
-    let (s, v) = call(
-        url,
-        None,
-        "POST",
-        "/v1/auth/verify",
-        Some(json!({"challenge_id": c["challenge_id"]})),
-    );
-    assert_eq!(s, 200, "{v}");
+    let v = common::test_mode_sign_in(url, tg);
     (
         v["token"].as_str().unwrap().to_owned(),
         v["user"]["id"].as_str().unwrap().to_owned(),

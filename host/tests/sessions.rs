@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use common::{
-    bootstrap_operator, call, code, fetch_audit, fresh_postgres_db, log_text, serve_env, DevHost,
-    ServeHost, Signer,
+    bootstrap_operator, call, code, fetch_audit, fresh_postgres_db, log_text, serve_env,
+    test_mode_sign_in as sign_in, DevHost, ServeHost, Signer,
 };
 use serde_json::{json, Value};
 use signet_proto::SharedSecret;
@@ -25,36 +25,6 @@ fn host(dir: &std::path::Path, extra: &[(&str, &str)]) -> DevHost {
         cmd = cmd.env(k, v);
     }
     cmd.start()
-}
-
-/// Signs in as Telegram user `tg` (test mode): the session JSON.
-fn sign_in(url: &str, tg: i64) -> Value {
-    let (s, c) = call(
-        url,
-        None,
-        "POST",
-        "/v1/auth/challenge",
-        Some(json!({"telegram_user_id": tg})),
-    );
-    assert_eq!(s, 201, "{c}");
-    assert!(
-        c["deep_link"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://t.me/"),
-        "{c}"
-    );
-    let (s, mut v) = call(
-        url,
-        None,
-        "POST",
-        "/v1/auth/verify",
-        Some(json!({"challenge_id": c["challenge_id"]})),
-    );
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["user"]["telegram_user_id"], tg);
-    v["challenge_id"] = c["challenge_id"].clone();
-    v
 }
 
 fn token(session: &Value) -> String {

@@ -48,9 +48,13 @@ fn refusal(code: &'static str, message: impl Into<String>) -> Error {
 }
 
 /// The refusal of a ticket whose intent is not approved (`None`: usable).
+/// An intent made before its wallet required approval carries no approval
+/// state: once the wallet requires it, its ticket is refused as direct
+/// signing is (it was never approved).
 #[must_use]
-pub fn ticket_refusal(intent: &IntentRow) -> Option<Error> {
+pub fn ticket_refusal(intent: &IntentRow, wallet: &WalletRow) -> Option<Error> {
     match intent.approval {
+        None if wallet.require_approval => Some(direct_refusal(&wallet.id)),
         Some(Approval::Pending) => Some(refusal(
             "approval_pending",
             "this sign intent waits for the wallet owner's approval; retry once it is approved",
@@ -318,6 +322,20 @@ mod tests {
         }
     }
 
+    fn wallet(require_approval: bool) -> WalletRow {
+        WalletRow {
+            id: "w".into(),
+            owner: "user:u".into(),
+            key_type: signet_proto::KeyType::Secp256k1,
+            public_key: vec![4; 65],
+            label: None,
+            sealed: None,
+            attestation: None,
+            created_at: 0,
+            require_approval,
+        }
+    }
+
     #[test]
     fn states() {
         assert_eq!(state_of(&row(None, 10), 5), "not_required");
@@ -326,15 +344,20 @@ mod tests {
         assert_eq!(state_of(&row(Some(Approval::Pending), 10), 11), "expired");
         assert_eq!(state_of(&row(Some(Approval::Approved), 10), 99), "approved");
         assert_eq!(state_of(&row(Some(Approval::Declined), 10), 99), "declined");
-        assert!(ticket_refusal(&row(None, 10)).is_none());
-        assert!(ticket_refusal(&row(Some(Approval::Approved), 10)).is_none());
+        assert!(ticket_refusal(&row(None, 10), &wallet(false)).is_none());
+        assert!(ticket_refusal(&row(Some(Approval::Approved), 10), &wallet(true)).is_none());
         assert_eq!(
-            ticket_refusal(&row(Some(Approval::Pending), 10)).map(|e| e.code()),
+            ticket_refusal(&row(Some(Approval::Pending), 10), &wallet(true)).map(|e| e.code()),
             Some("approval_pending")
         );
         assert_eq!(
-            ticket_refusal(&row(Some(Approval::Declined), 10)).map(|e| e.code()),
+            ticket_refusal(&row(Some(Approval::Declined), 10), &wallet(false)).map(|e| e.code()),
             Some("intent_declined")
+        );
+        assert_eq!(
+            ticket_refusal(&row(None, 10), &wallet(true)).map(|e| e.code()),
+            Some("approval_required"),
+            "minted before the wallet required approval"
         );
     }
 

@@ -255,13 +255,7 @@ impl Service {
                 if wallet.require_approval {
                     let e = approvals::direct_refusal(&wallet.id);
                     self.count_signature(wallet.key_type, &e);
-                    self.audit
-                        .record(Event::by(
-                            principal,
-                            Action::Sign,
-                            &wallet.id,
-                            Outcome::Denied(e.code().to_owned()),
-                        ))
+                    self.record_sign_denial(principal, &wallet.id, e.code())
                         .await;
                     return Err(e);
                 }
@@ -357,6 +351,18 @@ impl Service {
         })
     }
 
+    /// Records a refused signature (`sign`, `denied:<code>`) in the audit log.
+    async fn record_sign_denial(&self, principal: &Principal, wallet_id: &str, code: &str) {
+        self.audit
+            .record(Event::by(
+                principal,
+                Action::Sign,
+                wallet_id,
+                Outcome::Denied(code.to_owned()),
+            ))
+            .await;
+    }
+
     /// Counts a refused or failed signature (and a ticket refusal by reason).
     fn count_signature(&self, key_type: KeyType, e: &Error) {
         let outcome = if e.is_server_side() {
@@ -389,16 +395,7 @@ impl Service {
         wallet: &WalletRow,
         ticket: &str,
     ) -> Result<(TicketClaims, (SignInput, Option<serde_json::Value>))> {
-        let deny = |code: ErrorCode| async move {
-            self.audit
-                .record(Event::by(
-                    principal,
-                    Action::Sign,
-                    &wallet.id,
-                    Outcome::Denied(code.as_str().to_owned()),
-                ))
-                .await;
-        };
+        let deny = |code: ErrorCode| self.record_sign_denial(principal, &wallet.id, code.as_str());
         let claims = match self.tickets.verify_unbound(ticket, now_ms() / 1000) {
             Ok(c) => c,
             Err(e) => {
@@ -434,21 +431,8 @@ impl Service {
             deny(ErrorCode::TicketInvalid).await;
             return Err(no_intent());
         };
-        // An intent made before the wallet required approval carries no
-        // approval state: once the wallet requires it, such a ticket is
-        // refused like direct signing (it was never approved).
-        let refusal = approvals::ticket_refusal(intent_row).or_else(|| {
-            (intent_row.approval.is_none() && wallet.require_approval)
-                .then(|| approvals::direct_refusal(&wallet.id))
-        });
-        if let Some(e) = refusal {
-            self.audit
-                .record(Event::by(
-                    principal,
-                    Action::Sign,
-                    &wallet.id,
-                    Outcome::Denied(e.code().to_owned()),
-                ))
+        if let Some(e) = approvals::ticket_refusal(intent_row, wallet) {
+            self.record_sign_denial(principal, &wallet.id, e.code())
                 .await;
             return Err(e);
         }

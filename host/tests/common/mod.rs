@@ -1007,3 +1007,38 @@ impl Drop for TelegramFake {
         let _ = self.child.wait();
     }
 }
+
+/// Signs in as Telegram user `tg` (test mode): the session JSON, with the
+/// `challenge_id` it came from.
+pub fn test_mode_sign_in(url: &str, tg: i64) -> Value {
+    let (s, c) = call(
+        url,
+        None,
+        "POST",
+        "/v1/auth/challenge",
+        Some(json!({"telegram_user_id": tg})),
+    );
+    assert_eq!(s, 201, "{c}");
+    assert!(
+        c["qr_svg"].as_str().unwrap().starts_with("<?xml"),
+        "the deep link as a QR code: {c}"
+    );
+    assert!(
+        c["deep_link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://t.me/"),
+        "{c}"
+    );
+    let (s, mut v) = call(
+        url,
+        None,
+        "POST",
+        "/v1/auth/verify",
+        Some(json!({"challenge_id": c["challenge_id"]})),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["user"]["telegram_user_id"], tg);
+    v["challenge_id"] = c["challenge_id"].clone();
+    v
+}
