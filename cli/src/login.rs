@@ -1,7 +1,6 @@
 //! `signet login` and `signet logout`: a person signs in through Telegram
 //! and the CLI keeps the session (mode 0600) for every other command.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -35,24 +34,11 @@ pub(crate) fn session_file() -> Option<PathBuf> {
     Some(base.join("signet").join("session"))
 }
 
-fn store(path: &PathBuf, token: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+fn store(path: &std::path::Path, token: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        signet_proto::files::private_dir(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(token.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    signet_proto::files::write_private(path, token.as_bytes())
 }
 
 fn failed(e: &CallFailed) -> Outcome {
@@ -109,7 +95,7 @@ pub(crate) fn login(endpoint: &Endpoint, args: &LoginArgs) -> Outcome {
     }
 }
 
-fn save(path: &PathBuf, session: &Value) -> Outcome {
+fn save(path: &std::path::Path, session: &Value) -> Outcome {
     let Some(token) = session["token"].as_str() else {
         eprintln!("signet: the host answered no session");
         return Outcome::Invalid;

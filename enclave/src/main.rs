@@ -161,19 +161,32 @@ fn secret(name: &str, dev: bool) -> Result<Option<SharedSecret>, String> {
     let Ok(value) = std::env::var(name) else {
         return Ok(None);
     };
-    match SharedSecret::from_config(&value) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if dev => {
-            tracing::warn!(variable = name, "weak secret accepted in dev mode: {e}");
-            Ok(Some(SharedSecret::new_unchecked(value.into_bytes())))
+    match SharedSecret::from_config_in_mode(&value, dev) {
+        Ok((s, weak)) => {
+            if let Some(e) = weak {
+                tracing::warn!(variable = name, "weak secret accepted in dev mode: {e}");
+            }
+            Ok(Some(s))
         }
         Err(e) => Err(format!("{name} {e}")),
     }
 }
 
+/// The signer `args` describe: its attestor, key backend (and sealing),
+/// and secrets; whether it runs in dev mode (weak secrets accepted).
 fn build(args: &Args) -> Result<(Signer, bool), String> {
     let dev = args.attestation == AttestationKind::Dev;
-    let attestor: Arc<dyn Attestor> = match args.attestation {
+    let attestor = attestor(args)?;
+    let (backend, sealing) = match args.backend {
+        BackendKind::Software => software_backend(args, &attestor)?,
+        BackendKind::Pkcs11 => (pkcs11_backend(args)?, Sealing::Local),
+    };
+    Ok((signer(args, backend, attestor, sealing, dev)?, dev))
+}
+
+/// `--attestation nsm|dev|none`.
+fn attestor(args: &Args) -> Result<Arc<dyn Attestor>, String> {
+    Ok(match args.attestation {
         AttestationKind::Nsm => Arc::new(NsmAttestor::open()?),
         AttestationKind::Dev => {
             let dir = args
@@ -189,89 +202,120 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
             tracing::warn!("attestation disabled: hosts cannot check what this signer runs");
             Arc::new(NoAttestor)
         }
-    };
-    let mut sealing = Sealing::Local;
-    let backend: Arc<dyn KeyBackend> = match args.backend {
-        BackendKind::Software => {
-            let keys = match args.sealing {
-                SealingKind::Dev => {
-                    let dir = args.dev_dir.as_ref().ok_or(
-                        "the software backend needs a sealing key: --sealing kms (a KMS data key \
-                         released under attestation), or --dev-dir DIR (an INSECURE dev key file)",
-                    )?;
-                    let key = load_or_create_dev_sealing_key(dir)
-                        .map_err(|e| format!("dev sealing key in {}: {e}", dir.display()))?;
-                    tracing::warn!(dir = %dir.display(), "INSECURE dev sealing key: anyone who reads this file can unseal every key");
-                    Arc::new(SealingKeys::new(vec![key]).map_err(|e| e.to_string())?)
-                }
-                SealingKind::Kms => {
-                    if args.attestation == AttestationKind::None {
-                        return Err("--sealing kms needs attestation (KMS releases the key only to an attested signer)".into());
-                    }
-                    let key_id = args
-                        .kms_key_id
-                        .as_deref()
-                        .ok_or("--sealing kms needs --kms-key-id ARN")?;
-                    let region = args
-                        .kms_region
-                        .as_deref()
-                        .ok_or("--sealing kms needs --kms-region REGION")?;
-                    let proxy = args.kms_proxy.clone().ok_or(
-                        "--sealing kms needs --kms-proxy vsock://CID:PORT|tcp://HOST:PORT",
-                    )?;
-                    let client = KmsClient::new(key_id, region, proxy, args.kms_ca.as_deref())?;
-                    let keys = Arc::new(SealingKeys::empty());
-                    let sealer = KmsSealer::new(
-                        client,
-                        Arc::clone(&attestor),
-                        Arc::clone(&keys),
-                        &args.deployment,
-                    )?;
-                    tracing::info!(key = key_id, region, deployment = %args.deployment, "KMS sealing: waiting for the host to have the sealing keys unsealed");
-                    sealing = Sealing::Kms(Arc::new(sealer));
-                    keys
-                }
-            };
-            Arc::new(SoftwareBackend::new(keys, args.key_cache_size))
+    })
+}
+
+/// Software keys sealed under a dev key file or a KMS data key.
+fn software_backend(
+    args: &Args,
+    attestor: &Arc<dyn Attestor>,
+) -> Result<(Arc<dyn KeyBackend>, Sealing), String> {
+    let (keys, sealing) = match args.sealing {
+        SealingKind::Dev => {
+            let dir = args.dev_dir.as_ref().ok_or(
+                "the software backend needs a sealing key: --sealing kms (a KMS data key \
+                 released under attestation), or --dev-dir DIR (an INSECURE dev key file)",
+            )?;
+            let key = load_or_create_dev_sealing_key(dir)
+                .map_err(|e| format!("dev sealing key in {}: {e}", dir.display()))?;
+            tracing::warn!(dir = %dir.display(), "INSECURE dev sealing key: anyone who reads this file can unseal every key");
+            let keys = Arc::new(SealingKeys::new(vec![key]).map_err(|e| e.to_string())?);
+            (keys, Sealing::Local)
         }
-        BackendKind::Pkcs11 => {
-            if args.sealing == SealingKind::Kms {
-                return Err(
-                    "--sealing kms is for the software backend; PKCS#11 keys never leave the HSM"
-                        .into(),
-                );
-            }
-            let module = args
-                .pkcs11_module
-                .as_ref()
-                .ok_or("--backend pkcs11 needs --pkcs11-module PATH")?;
-            let label = args
-                .pkcs11_token_label
-                .as_ref()
-                .ok_or("--backend pkcs11 needs --pkcs11-token-label LABEL")?;
-            let pin = std::env::var("PKCS11_PIN")
-                .map_err(|_| "--backend pkcs11 needs the user PIN in PKCS11_PIN")?;
-            // Unset it so no child or crash report can see it.
-            std::env::remove_var("PKCS11_PIN");
-            let backend = Pkcs11Backend::open(module, label, pin, args.pkcs11_threads)?;
-            tracing::info!(module = %module.display(), token = %label, "PKCS#11 token opened");
-            Arc::new(backend)
+        SealingKind::Kms => {
+            let keys = Arc::new(SealingKeys::empty());
+            let sealer = kms_sealer(args, attestor, &keys)?;
+            (keys, Sealing::Kms(Arc::new(sealer)))
         }
     };
-    let signer = match args.secrets {
+    Ok((
+        Arc::new(SoftwareBackend::new(keys, args.key_cache_size)),
+        sealing,
+    ))
+}
+
+/// `--sealing kms`: the signer's own KMS client, pinned to its key.
+fn kms_sealer(
+    args: &Args,
+    attestor: &Arc<dyn Attestor>,
+    keys: &Arc<SealingKeys>,
+) -> Result<KmsSealer, String> {
+    if args.attestation == AttestationKind::None {
+        return Err(
+            "--sealing kms needs attestation (KMS releases the key only to an attested signer)"
+                .into(),
+        );
+    }
+    let key_id = args
+        .kms_key_id
+        .as_deref()
+        .ok_or("--sealing kms needs --kms-key-id ARN")?;
+    let region = args
+        .kms_region
+        .as_deref()
+        .ok_or("--sealing kms needs --kms-region REGION")?;
+    let proxy = args
+        .kms_proxy
+        .clone()
+        .ok_or("--sealing kms needs --kms-proxy vsock://CID:PORT|tcp://HOST:PORT")?;
+    let client = KmsClient::new(key_id, region, proxy, args.kms_ca.as_deref())?;
+    let sealer = KmsSealer::new(
+        client,
+        Arc::clone(attestor),
+        Arc::clone(keys),
+        &args.deployment,
+    )?;
+    tracing::info!(key = key_id, region, deployment = %args.deployment, "KMS sealing: waiting for the host to have the sealing keys unsealed");
+    Ok(sealer)
+}
+
+/// `--backend pkcs11`: keys generated and used inside the token.
+fn pkcs11_backend(args: &Args) -> Result<Arc<dyn KeyBackend>, String> {
+    if args.sealing == SealingKind::Kms {
+        return Err(
+            "--sealing kms is for the software backend; PKCS#11 keys never leave the HSM".into(),
+        );
+    }
+    let module = args
+        .pkcs11_module
+        .as_ref()
+        .ok_or("--backend pkcs11 needs --pkcs11-module PATH")?;
+    let label = args
+        .pkcs11_token_label
+        .as_ref()
+        .ok_or("--backend pkcs11 needs --pkcs11-token-label LABEL")?;
+    let pin = std::env::var("PKCS11_PIN")
+        .map_err(|_| "--backend pkcs11 needs the user PIN in PKCS11_PIN")?;
+    // Unset it so no child or crash report can see it.
+    std::env::remove_var("PKCS11_PIN");
+    let backend = Pkcs11Backend::open(module, label, pin, args.pkcs11_threads)?;
+    tracing::info!(module = %module.display(), token = %label, "PKCS#11 token opened");
+    Ok(Arc::new(backend))
+}
+
+/// The signer with its secrets from the environment (`--secrets env`), or
+/// waiting for the host to provision them (`--secrets host`).
+fn signer(
+    args: &Args,
+    backend: Arc<dyn KeyBackend>,
+    attestor: Arc<dyn Attestor>,
+    sealing: Sealing,
+    dev: bool,
+) -> Result<Signer, String> {
+    match args.secrets {
         SecretsFrom::Env => {
             let internal = secret("INTERNAL_API_KEY", dev)?.ok_or("INTERNAL_API_KEY is not set")?;
             let ticket =
                 secret("TICKET_SIGNING_SECRET", dev)?.ok_or("TICKET_SIGNING_SECRET is not set")?;
             let previous = secret("TICKET_SIGNING_SECRET_PREVIOUS", dev)?;
-            Signer::new(
+            Ok(Signer::new(
                 backend,
                 attestor,
                 TicketKeys::new(ticket, previous),
                 internal,
                 args.replay_cache_size,
             )
-            .with_sealing(sealing)
+            .with_sealing(sealing))
         }
         SecretsFrom::Host => {
             for name in [
@@ -284,10 +328,15 @@ fn build(args: &Args) -> Result<(Signer, bool), String> {
                 }
             }
             tracing::info!("waiting for the host to provision the runtime secrets");
-            Signer::awaiting_secrets(backend, attestor, sealing, args.replay_cache_size, dev)
+            Ok(Signer::awaiting_secrets(
+                backend,
+                attestor,
+                sealing,
+                args.replay_cache_size,
+                dev,
+            ))
         }
-    };
-    Ok((signer, dev))
+    }
 }
 
 /// Resolves when standard input reaches its end (or fails). A plain thread

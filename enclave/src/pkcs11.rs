@@ -10,7 +10,7 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, AttributeType, KeyType as CkKeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
@@ -583,15 +583,6 @@ impl KeyBackend for Pkcs11Backend {
 
     fn blocking_concurrency(&self) -> Option<usize> {
         (self.threads > 0).then_some(self.threads)
-    }
-}
-
-/// The PKCS#11 key type of Signet's key types (for tests and tools).
-#[must_use]
-pub fn ck_key_type(kt: KeyType) -> CkKeyType {
-    match kt {
-        KeyType::Ed25519 => CkKeyType::EC_EDWARDS,
-        _ => CkKeyType::EC,
     }
 }
 

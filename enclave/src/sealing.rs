@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -269,26 +268,13 @@ pub const DEV_SEALING_KEY_FILE: &str = "sealing-key-v1";
 /// enclave the sealing key is a KMS data key released only to the attested
 /// image; this file stands in for it in development.
 pub fn load_or_create_dev_sealing_key(dir: &Path) -> std::io::Result<SealingKey> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     let path = dir.join(DEV_SEALING_KEY_FILE);
     if !path.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
+        signet_proto::files::private_dir(dir)?;
         let mut key = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(key.as_mut());
         let hex = Zeroizing::new(hex::encode(key.as_ref()));
-        let tmp = path.with_extension("tmp");
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(hex.as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&tmp, &path)?;
+        signet_proto::files::write_private(&path, hex.as_bytes())?;
     }
     let text = Zeroizing::new(fs::read_to_string(&path)?);
     let mut key = Zeroizing::new([0u8; 32]);

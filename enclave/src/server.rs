@@ -83,6 +83,20 @@ pub async fn serve<L: Listener>(
     .await;
 }
 
+/// The sending half of a connection: encoded frames go to its writer task.
+#[derive(Clone)]
+struct Outbox(mpsc::Sender<Vec<u8>>);
+
+impl Outbox {
+    async fn send(&self, id: u64, body: Response) {
+        if let Ok(bytes) = frame::encode(&Envelope { id, body }) {
+            let _ = self.0.send(bytes).await;
+        }
+    }
+}
+
+/// One connection: the handshake, then (if it authenticated) its requests,
+/// answered concurrently up to `max_in_flight`, in whatever order they end.
 async fn serve_connection(
     stream: Box<dyn SignerStream>,
     signer: Arc<Signer>,
@@ -91,37 +105,44 @@ async fn serve_connection(
     let (mut read, write) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(limits.max_in_flight);
     let writer = tokio::spawn(write_loop(write, rx));
-    let send = |id: u64, body: Response| {
-        let tx = tx.clone();
-        async move {
-            if let Ok(bytes) = frame::encode(&Envelope { id, body }) {
-                let _ = tx.send(bytes).await;
-            }
-        }
-    };
+    let outbox = Outbox(tx);
+    let mut buf = Vec::new();
+    if handshake(&mut read, &mut buf, &signer, limits, &outbox).await {
+        serve_requests(&mut read, &mut buf, &signer, limits, &outbox).await;
+    }
+    drop(outbox);
+    let _ = writer.await;
+}
 
+/// The challenge, then (for a signer waiting for its secrets) up to four
+/// pre-hello requests (`Attest`, `Provision`), then the hello, all within
+/// the hello timeout. Whether the peer authenticated.
+async fn handshake<R: tokio::io::AsyncRead + Unpin>(
+    read: &mut R,
+    buf: &mut Vec<u8>,
+    signer: &Signer,
+    limits: &ServerLimits,
+    outbox: &Outbox,
+) -> bool {
     let mut challenge = vec![0u8; 32];
     rand_core::OsRng.fill_bytes(&mut challenge);
     let provisioning = signer.needs_provisioning();
-    send(
-        0,
-        Response::Challenge {
-            version: PROTOCOL_VERSION,
-            challenge: challenge.clone(),
-            provisioning,
-        },
-    )
-    .await;
-
-    // A signer waiting for its secrets answers an `Attest` and the
-    // `Provision` before the hello; everything within the hello timeout.
+    outbox
+        .send(
+            0,
+            Response::Challenge {
+                version: PROTOCOL_VERSION,
+                challenge: challenge.clone(),
+                provisioning,
+            },
+        )
+        .await;
     let deadline = tokio::time::Instant::now() + limits.hello_timeout;
-    let mut buf = Vec::new();
     let mut pre_hello = 0;
-    let authenticated = loop {
-        let frame = tokio::time::timeout_at(deadline, frame::read_frame(&mut read, &mut buf)).await;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, frame::read_frame(read, buf)).await;
         let request = match frame {
-            Ok(Ok(true)) => frame::decode::<Request>(&buf).map_err(|e| e.to_string()),
+            Ok(Ok(true)) => frame::decode::<Request>(buf).map_err(|e| e.to_string()),
             Ok(Ok(false)) => Err("closed before hello".to_owned()),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("hello timed out".to_owned()),
@@ -130,53 +151,64 @@ async fn serve_connection(
             Ok(envelope) => envelope,
             Err(reason) => {
                 tracing::warn!(%reason, "hello failed");
-                send(
-                    0,
-                    Response::error(ErrorCode::Unauthenticated, "a valid hello is required"),
-                )
-                .await;
-                break false;
+                outbox
+                    .send(
+                        0,
+                        Response::error(ErrorCode::Unauthenticated, "a valid hello is required"),
+                    )
+                    .await;
+                return false;
             }
         };
         if provisioning && !matches!(body, Request::Hello { .. }) && pre_hello < 4 {
             pre_hello += 1;
             // The frame held the secrets: wipe it.
-            zeroize::Zeroize::zeroize(&mut buf);
+            zeroize::Zeroize::zeroize(buf);
             match signer.pre_hello(body) {
                 Ok(response) => {
-                    send(id, response).await;
+                    outbox.send(id, response).await;
                     continue;
                 }
                 Err(e) => {
                     tracing::warn!(code = %e.code, reason = %e.message, "pre-hello request refused");
-                    send(id, e.into_response()).await;
-                    break false;
+                    outbox.send(id, e.into_response()).await;
+                    return false;
                 }
             }
         }
-        match signer.hello(&challenge, body) {
+        return match signer.hello(&challenge, body) {
             Ok(response) => {
-                send(id, response).await;
-                break true;
+                outbox.send(id, response).await;
+                true
             }
             Err(e) => {
                 tracing::warn!(code = %e.code, "hello refused");
-                send(id, e.into_response()).await;
-                break false;
+                outbox.send(id, e.into_response()).await;
+                false
             }
-        }
-    };
+        };
+    }
+}
 
-    if authenticated {
-        let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
-        let mut tasks = JoinSet::new();
-        loop {
-            match frame::read_frame(&mut read, &mut buf).await {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(FrameError::TooLarge(len)) => {
-                    tracing::warn!(len, "oversized frame; closing connection");
-                    send(
+/// The requests of an authenticated connection until it closes, breaks the
+/// framing or sends an oversized frame.
+async fn serve_requests<R: tokio::io::AsyncRead + Unpin>(
+    read: &mut R,
+    buf: &mut Vec<u8>,
+    signer: &Arc<Signer>,
+    limits: &ServerLimits,
+    outbox: &Outbox,
+) {
+    let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
+    let mut tasks = JoinSet::new();
+    loop {
+        match frame::read_frame(read, buf).await {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(FrameError::TooLarge(len)) => {
+                tracing::warn!(len, "oversized frame; closing connection");
+                outbox
+                    .send(
                         0,
                         Response::error(
                             ErrorCode::FrameTooLarge,
@@ -184,45 +216,42 @@ async fn serve_connection(
                         ),
                     )
                     .await;
-                    break;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "connection read ended");
-                    break;
-                }
-            }
-            let Envelope { id, body } = match frame::decode::<Request>(&buf) {
-                Ok(env) => {
-                    if matches!(env.body, Request::Unseal(_)) {
-                        // The frame held AWS credentials: wipe it.
-                        zeroize::Zeroize::zeroize(&mut buf);
-                    }
-                    env
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "malformed frame; closing connection");
-                    send(0, Response::error(ErrorCode::BadRequest, e.to_string())).await;
-                    break;
-                }
-            };
-            let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
                 break;
-            };
-            let signer = Arc::clone(&signer);
-            let tx = tx.clone();
-            tasks.spawn(async move {
-                let response = signer.serve(body).await;
-                if let Ok(bytes) = frame::encode(&Envelope { id, body: response }) {
-                    let _ = tx.send(bytes).await;
-                }
-                drop(permit);
-            });
-            while tasks.try_join_next().is_some() {}
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connection read ended");
+                break;
+            }
         }
-        while tasks.join_next().await.is_some() {}
+        let Envelope { id, body } = match frame::decode::<Request>(buf) {
+            Ok(env) => {
+                if matches!(env.body, Request::Unseal(_)) {
+                    // The frame held AWS credentials: wipe it.
+                    zeroize::Zeroize::zeroize(buf);
+                }
+                env
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "malformed frame; closing connection");
+                outbox
+                    .send(0, Response::error(ErrorCode::BadRequest, e.to_string()))
+                    .await;
+                break;
+            }
+        };
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            break;
+        };
+        let signer = Arc::clone(signer);
+        let outbox = outbox.clone();
+        tasks.spawn(async move {
+            let response = signer.serve(body).await;
+            outbox.send(id, response).await;
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
     }
-    drop(tx);
-    let _ = writer.await;
+    while tasks.join_next().await.is_some() {}
 }
 
 async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(write: W, mut rx: mpsc::Receiver<Vec<u8>>) {

@@ -37,13 +37,9 @@ impl Secrets {
         let one = |name: &str, bytes: &[u8]| -> Result<SharedSecret, SignerError> {
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| SignerError::bad_request(format!("{name} is not UTF-8")))?;
-            match SharedSecret::from_config(text) {
-                Ok(s) => Ok(s),
-                Err(_) if allow_weak && !bytes.is_empty() => {
-                    Ok(SharedSecret::new_unchecked(bytes.to_vec()))
-                }
-                Err(e) => Err(SignerError::bad_request(format!("{name} {e}"))),
-            }
+            SharedSecret::from_config_in_mode(text, allow_weak)
+                .map(|(s, _)| s)
+                .map_err(|e| SignerError::bad_request(format!("{name} {e}")))
         };
         let previous = p
             .ticket_signing_secret_previous

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use signet_proto::secret::WeakSecret;
 use signet_proto::{SharedSecret, SignerAddr};
 
 /// Every variable the host reads (for the TOML file and `check-config`).
@@ -164,6 +163,47 @@ impl Source {
                 .map_err(|_| err(key, format!("`{v}` is not a valid number"))),
         }
     }
+
+    /// A number in `range` (`default` when unset); out of range is refused
+    /// with the range in the message.
+    fn bounded(
+        &self,
+        key: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        let n = self.number(key, default)?;
+        if range.contains(&n) {
+            return Ok(n);
+        }
+        Err(err(
+            key,
+            if *range.end() == u64::MAX {
+                "must be positive".to_owned()
+            } else {
+                format!("must be {} to {}", range.start(), range.end())
+            },
+        ))
+    }
+
+    /// Seconds in `range` (`default` when unset).
+    fn seconds(
+        &self,
+        key: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        self.bounded(key, default, range).map(Duration::from_secs)
+    }
+
+    /// `true`/`false` (`false` when unset).
+    fn flag(&self, key: &'static str) -> Result<bool, ConfigError> {
+        match self.get(key) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(err(key, "must be true or false")),
+        }
+    }
 }
 
 /// How the host checks the signer's attestation document at every hello.
@@ -242,10 +282,7 @@ fn login(source: &Source, dev: bool) -> Result<LoginConfig, ConfigError> {
             "is required with TELEGRAM_BOT_TOKEN (letters, digits, _)",
         ));
     }
-    let ttl: u64 = source.number("CHALLENGE_TTL_SECONDS", 300)?;
-    if !(10..=3600).contains(&ttl) {
-        return Err(err("CHALLENGE_TTL_SECONDS", "must be 10 to 3600"));
-    }
+    let challenge_ttl = source.seconds("CHALLENGE_TTL_SECONDS", 300, 10..=3600)?;
     let api_base = source
         .get("TELEGRAM_API_BASE")
         .unwrap_or("https://api.telegram.org")
@@ -286,21 +323,22 @@ fn login(source: &Source, dev: bool) -> Result<LoginConfig, ConfigError> {
             Some((url.to_owned(), secret))
         }
     };
-    let poll: u64 = source.number("TELEGRAM_POLL_TIMEOUT_SECONDS", 25)?;
-    if !(1..=50).contains(&poll) {
-        return Err(err(
-            "TELEGRAM_POLL_TIMEOUT_SECONDS",
-            "must be 1 to 50 (Telegram's long-poll limit)",
-        ));
-    }
+    let poll_timeout = source
+        .seconds("TELEGRAM_POLL_TIMEOUT_SECONDS", 25, 1..=50)
+        .map_err(|e| {
+            err(
+                e.variable,
+                format!("{} (Telegram's long-poll limit)", e.problem),
+            )
+        })?;
     Ok(LoginConfig {
         bot_token,
         bot_username,
         test_mode,
-        challenge_ttl: Duration::from_secs(ttl),
+        challenge_ttl,
         api_base,
         webhook,
-        poll_timeout: Duration::from_secs(poll),
+        poll_timeout,
     })
 }
 
@@ -379,6 +417,38 @@ fn sealing(source: &Source) -> Result<SealingConfig, ConfigError> {
     }
 }
 
+/// Where the audit log is pushed (`AUDIT_EXPORT_URL`, https only).
+#[derive(Clone, Debug)]
+pub struct AuditExportConfig {
+    /// The sink's URL.
+    pub url: String,
+    /// `AUDIT_EXPORT_TOKEN`, sent as `Authorization: Bearer`.
+    pub token: Option<SharedSecret>,
+    /// `AUDIT_EXPORT_CA_FILE`: an extra TLS root (PEM) for the sink.
+    pub ca_file: Option<PathBuf>,
+}
+
+fn audit_export(source: &Source) -> Result<Option<AuditExportConfig>, ConfigError> {
+    let Some(url) = source.get("AUDIT_EXPORT_URL") else {
+        return Ok(None);
+    };
+    if !url.starts_with("https://") {
+        return Err(err("AUDIT_EXPORT_URL", "must be an https:// URL"));
+    }
+    let ca_file = source.get("AUDIT_EXPORT_CA_FILE").map(PathBuf::from);
+    if let Some(path) = &ca_file {
+        std::fs::metadata(path)
+            .map_err(|e| err("AUDIT_EXPORT_CA_FILE", format!("{}: {e}", path.display())))?;
+    }
+    Ok(Some(AuditExportConfig {
+        url: url.to_owned(),
+        token: source
+            .get("AUDIT_EXPORT_TOKEN")
+            .map(|t| SharedSecret::new_unchecked(t.as_bytes().to_vec())),
+        ca_file,
+    }))
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -431,7 +501,7 @@ pub struct Config {
     /// Longest a request may take before it is answered 503 `timeout`.
     pub request_timeout: Duration,
     /// Where the audit log is pushed (SIEM), if anywhere.
-    pub audit_export: Option<std::sync::Arc<crate::service::export::AuditSink>>,
+    pub audit_export: Option<AuditExportConfig>,
     /// Browser origins allowed to call the API (CORS), exact.
     pub allowed_origins: Vec<String>,
     /// `/metrics` requires a token with `metrics:read`.
@@ -465,12 +535,9 @@ fn secret(
     let Some(value) = source.get(key) else {
         return Ok(None);
     };
-    match SharedSecret::from_config(value) {
-        Ok(s) => Ok(Some(s)),
-        Err(_) if dev => Ok(Some(SharedSecret::new_unchecked(value.as_bytes().to_vec()))),
-        Err(e @ (WeakSecret::TooShort(_) | WeakSecret::Obvious)) => Err(err(key, e.to_string())),
-        Err(e) => Err(err(key, e.to_string())),
-    }
+    SharedSecret::from_config_in_mode(value, dev)
+        .map(|(s, _)| Some(s))
+        .map_err(|e| err(key, e.to_string()))
 }
 
 fn required(source: &Source, key: &'static str, dev: bool) -> Result<SharedSecret, ConfigError> {
@@ -481,26 +548,13 @@ impl Config {
     /// Validates `source`. Outside dev mode, secrets under 32 bytes or
     /// obviously weak are refused, and an attestation policy is required.
     pub fn from_source(source: &Source, dev: bool) -> Result<Self, ConfigError> {
-        let listen = source
-            .get("SIGNET_LISTEN")
-            .unwrap_or("127.0.0.1:8080")
-            .parse()
-            .map_err(|_| err("SIGNET_LISTEN", "is not HOST:PORT"))?;
-        let tls = match (source.get("SIGNET_TLS_CERT"), source.get("SIGNET_TLS_KEY")) {
-            (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(err("SIGNET_TLS_KEY", "is required with SIGNET_TLS_CERT"))
-            }
-            (None, Some(_)) => {
-                return Err(err("SIGNET_TLS_CERT", "is required with SIGNET_TLS_KEY"))
-            }
-        };
+        let (listen, tls) = listener(source)?;
         let database_url = source
             .get("SIGNET_DATABASE_URL")
             .unwrap_or("sqlite://signet.db")
             .to_owned();
-        crate::store::Dialect::of(&database_url).map_err(|e| err("SIGNET_DATABASE_URL", e))?;
+        crate::store::Dialect::of(&database_url)
+            .map_err(|e| err("SIGNET_DATABASE_URL", e.to_string()))?;
         let enclave = source
             .get("ENCLAVE_ADDR")
             .or_else(|| source.get("ENCLAVE_BASE_URL"))
@@ -513,35 +567,16 @@ impl Config {
         let enclave_addr = enclave
             .parse()
             .map_err(|e: String| err("ENCLAVE_ADDR", e))?;
-        let attestation = match source.get("ATTESTATION_POLICY") {
-            Some("insecure-skip") => AttestationCheck::InsecureSkip,
-            Some(path) => {
-                let path = PathBuf::from(path);
-                let (verifier, published) =
-                    load_policy(&path).map_err(|e| err("ATTESTATION_POLICY", e))?;
-                AttestationCheck::Policy { path, verifier: Box::new(verifier), published }
-            }
-            None if dev => AttestationCheck::InsecureSkip,
-            None => {
-                return Err(err(
-                    "ATTESTATION_POLICY",
-                    "is required: a policy file (root, expected PCRs) the signer's attestation must satisfy, or `insecure-skip`",
-                ))
-            }
-        };
-        let window_ms: u64 = source.number("RATE_LIMIT_WINDOW_MS", 1_000)?;
-        if window_ms == 0 {
-            return Err(err("RATE_LIMIT_WINDOW_MS", "must be positive"));
-        }
-        let ticket_ttl: u64 = source.number("TICKET_TTL_SECONDS", 60)?;
-        if !(1..=3600).contains(&ticket_ttl) {
-            return Err(err("TICKET_TTL_SECONDS", "must be 1 to 3600"));
-        }
+        let attestation = attestation(source, dev)?;
+        let rate_limit_window =
+            Duration::from_millis(source.bounded("RATE_LIMIT_WINDOW_MS", 1_000, 1..=u64::MAX)?);
+        let ticket_ttl = source.seconds("TICKET_TTL_SECONDS", 60, 1..=3600)?;
         let log_json = match source.get("SIGNET_LOG_FORMAT") {
             None | Some("text") => false,
             Some("json") => true,
             Some(_) => return Err(err("SIGNET_LOG_FORMAT", "must be json or text")),
         };
+        let (eth_upstream, eth_chain_id) = ethereum(source)?;
         Ok(Self {
             listen,
             tls,
@@ -555,90 +590,91 @@ impl Config {
             ticket_secret_previous: secret(source, "TICKET_SIGNING_SECRET_PREVIOUS", dev)?,
             session_secret: required(source, "SESSION_SIGNING_SECRET", dev)?,
             session_secret_previous: secret(source, "SESSION_SIGNING_SECRET_PREVIOUS", dev)?,
-            session_ttl: Duration::from_secs(
-                match source.number("SESSION_TTL_SECONDS", 3600u64)? {
-                    n @ 60..=2_592_000 => n,
-                    _ => return Err(err("SESSION_TTL_SECONDS", "must be 60 to 2592000")),
-                },
-            ),
+            session_ttl: source.seconds("SESSION_TTL_SECONDS", 3600, 60..=2_592_000)?,
             login: login(source, dev)?,
-            ticket_ttl: Duration::from_secs(ticket_ttl),
-            approval_ttl: Duration::from_secs(
-                match source.number("APPROVAL_TTL_SECONDS", 900u64)? {
-                    n @ 5..=86_400 => n,
-                    _ => return Err(err("APPROVAL_TTL_SECONDS", "must be 5 to 86400")),
-                },
-            ),
+            ticket_ttl,
+            approval_ttl: source.seconds("APPROVAL_TTL_SECONDS", 900, 5..=86_400)?,
             attestation,
             rate_limit_per_client: source.number("RATE_LIMIT_PER_USER", 0)?,
             rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
-            rate_limit_window: Duration::from_millis(window_ms),
+            rate_limit_window,
             auth_failures_per_peer: source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60)?,
             challenges_per_peer: source.number("RATE_LIMIT_CHALLENGES_PER_IP", 30)?,
-            eth_upstream: match source.get("ETH_RPC_UPSTREAM") {
-                None | Some("") => None,
-                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
-                    Some(u.to_owned())
-                }
-                Some(_) => return Err(err("ETH_RPC_UPSTREAM", "must be an http(s) URL")),
-            },
-            eth_chain_id: match source.get("ETH_CHAIN_ID") {
-                None | Some("") => None,
-                Some(v) => match v.parse::<u64>() {
-                    Ok(n) if n > 0 => Some(n),
-                    _ => return Err(err("ETH_CHAIN_ID", "must be a positive integer")),
-                },
-            },
-            header_timeout: Duration::from_secs(
-                match source.number("SIGNET_HEADER_TIMEOUT_SECONDS", 10u64)? {
-                    0 => return Err(err("SIGNET_HEADER_TIMEOUT_SECONDS", "must be positive")),
-                    n => n,
-                },
-            ),
-            max_connections: match source.number("SIGNET_MAX_CONNECTIONS", 4096usize)? {
-                0 => return Err(err("SIGNET_MAX_CONNECTIONS", "must be positive")),
-                n => n,
-            },
+            eth_upstream,
+            eth_chain_id,
+            header_timeout: source.seconds("SIGNET_HEADER_TIMEOUT_SECONDS", 10, 1..=u64::MAX)?,
+            max_connections: usize::try_from(source.bounded(
+                "SIGNET_MAX_CONNECTIONS",
+                4096,
+                1..=u64::MAX,
+            )?)
+            .unwrap_or(usize::MAX),
             allowed_origins: allowed_origins(source.get("ALLOWED_ORIGINS"))?,
-            audit_export: source
-                .get("AUDIT_EXPORT_URL")
-                .map(|url| {
-                    crate::service::export::AuditSink::new(
-                        url,
-                        source.get("AUDIT_EXPORT_TOKEN"),
-                        source.get("AUDIT_EXPORT_CA_FILE").map(std::path::Path::new),
-                    )
-                    .map(std::sync::Arc::new)
-                    .map_err(|e| err("AUDIT_EXPORT_URL", e))
-                })
-                .transpose()?,
-            request_timeout: Duration::from_secs(
-                match source.number("SIGNET_REQUEST_TIMEOUT_SECONDS", 30u64)? {
-                    n @ 1..=600 => n,
-                    _ => return Err(err("SIGNET_REQUEST_TIMEOUT_SECONDS", "must be 1 to 600")),
-                },
-            ),
-            drain_grace: Duration::from_secs(
-                match source.number("SIGNET_DRAIN_SECONDS", 0u64)? {
-                    n @ 0..=300 => n,
-                    _ => return Err(err("SIGNET_DRAIN_SECONDS", "must be 0 to 300")),
-                },
-            ),
-            metrics_require_api_key: match source.get("METRICS_REQUIRE_API_KEY") {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(_) => return Err(err("METRICS_REQUIRE_API_KEY", "must be true or false")),
-            },
+            audit_export: audit_export(source)?,
+            request_timeout: source.seconds("SIGNET_REQUEST_TIMEOUT_SECONDS", 30, 1..=600)?,
+            drain_grace: source.seconds("SIGNET_DRAIN_SECONDS", 0, 0..=300)?,
+            metrics_require_api_key: source.flag("METRICS_REQUIRE_API_KEY")?,
             log_json,
             sealing: sealing(source)?,
-            rotation_grace: Duration::from_secs(
-                match source.number("SIGNET_ROTATION_GRACE_SECONDS", 60u64)? {
-                    n @ 0..=3600 => n,
-                    _ => return Err(err("SIGNET_ROTATION_GRACE_SECONDS", "must be 0 to 3600")),
-                },
-            ),
+            rotation_grace: source.seconds("SIGNET_ROTATION_GRACE_SECONDS", 60, 0..=3600)?,
         })
     }
+}
+
+/// `SIGNET_LISTEN` and, for HTTPS, `SIGNET_TLS_CERT` with `SIGNET_TLS_KEY`.
+fn listener(source: &Source) -> Result<(SocketAddr, Option<(PathBuf, PathBuf)>), ConfigError> {
+    let listen = source
+        .get("SIGNET_LISTEN")
+        .unwrap_or("127.0.0.1:8080")
+        .parse()
+        .map_err(|_| err("SIGNET_LISTEN", "is not HOST:PORT"))?;
+    let tls = match (source.get("SIGNET_TLS_CERT"), source.get("SIGNET_TLS_KEY")) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        (Some(_), None) => return Err(err("SIGNET_TLS_KEY", "is required with SIGNET_TLS_CERT")),
+        (None, Some(_)) => return Err(err("SIGNET_TLS_CERT", "is required with SIGNET_TLS_KEY")),
+    };
+    Ok((listen, tls))
+}
+
+/// `ATTESTATION_POLICY`: a policy file, or `insecure-skip` (the default in
+/// dev only).
+fn attestation(source: &Source, dev: bool) -> Result<AttestationCheck, ConfigError> {
+    match source.get("ATTESTATION_POLICY") {
+        Some("insecure-skip") => Ok(AttestationCheck::InsecureSkip),
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let (verifier, published) =
+                load_policy(&path).map_err(|e| err("ATTESTATION_POLICY", e.to_string()))?;
+            Ok(AttestationCheck::Policy {
+                path,
+                verifier: Box::new(verifier),
+                published,
+            })
+        }
+        None if dev => Ok(AttestationCheck::InsecureSkip),
+        None => Err(err(
+            "ATTESTATION_POLICY",
+            "is required: a policy file (root, expected PCRs) the signer's attestation must satisfy, or `insecure-skip`",
+        )),
+    }
+}
+
+/// `ETH_RPC_UPSTREAM` (an http(s) node) and `ETH_CHAIN_ID` (positive).
+fn ethereum(source: &Source) -> Result<(Option<String>, Option<u64>), ConfigError> {
+    let upstream = match source.get("ETH_RPC_UPSTREAM") {
+        None => None,
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => Some(u.to_owned()),
+        Some(_) => return Err(err("ETH_RPC_UPSTREAM", "must be an http(s) URL")),
+    };
+    let chain_id = match source.get("ETH_CHAIN_ID") {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return Err(err("ETH_CHAIN_ID", "must be a positive integer")),
+        },
+    };
+    Ok((upstream, chain_id))
 }
 
 /// `ALLOWED_ORIGINS`: comma-separated exact origins (`https://app.example`,
@@ -673,37 +709,84 @@ fn allowed_origins(value: Option<&str>) -> Result<Vec<String>, ConfigError> {
         .collect()
 }
 
+/// An attestation policy as the console publishes it
+/// (`/console/config.json`): `{root_pem (null = the AWS Nitro root),
+/// pcr_sets, allow_debug, max_age_seconds}`.
+#[must_use]
+pub fn published_policy(
+    root_pem: Option<&str>,
+    pcr_sets: &[BTreeMap<String, String>],
+    allow_debug: bool,
+    max_age_seconds: u64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "root_pem": root_pem,
+        "pcr_sets": pcr_sets,
+        "allow_debug": allow_debug,
+        "max_age_seconds": max_age_seconds,
+    })
+}
+
+/// Why an attestation policy file is refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file cannot be read or is not JSON.
+    #[error("{path}: {detail}")]
+    File {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The root PEM it names cannot be read or parsed.
+    #[error("root {path}: {detail}")]
+    Root {
+        /// The PEM file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The policy itself is invalid.
+    #[error(transparent)]
+    Policy(#[from] signet_attestation::VerifyError),
+}
+
 /// Reads an attestation policy file: the JSON of
 /// [`signet_attestation::PolicyFile`] plus an optional `"root"` (`"aws"`, the
 /// default, or a PEM file path). The verifier requires the hello's nonce and
 /// a document at most `max_age_seconds` (default 300) old.
 pub fn load_policy(
     path: &std::path::Path,
-) -> Result<(signet_attestation::Verifier, serde_json::Value), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+) -> Result<(signet_attestation::Verifier, serde_json::Value), PolicyError> {
+    let file = |e: &dyn std::fmt::Display| PolicyError::File {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file(&e))?;
+    let mut json: serde_json::Value = serde_json::from_str(&text).map_err(|e| file(&e))?;
     let root = json.as_object_mut().and_then(|o| o.remove("root"));
     let (anchor, root_pem) = match root.as_ref().and_then(serde_json::Value::as_str) {
         None | Some("aws") => (signet_attestation::TrustAnchor::aws_nitro_root_g1(), None),
         Some(pem_path) => {
-            let pem =
-                std::fs::read_to_string(pem_path).map_err(|e| format!("root {pem_path}: {e}"))?;
-            let anchor = signet_attestation::TrustAnchor::from_pem(&pem)
-                .map_err(|e| format!("root {pem_path}: {e}"))?;
+            let root = |e: &dyn std::fmt::Display| PolicyError::Root {
+                path: pem_path.to_owned(),
+                detail: e.to_string(),
+            };
+            let pem = std::fs::read_to_string(pem_path).map_err(|e| root(&e))?;
+            let anchor = signet_attestation::TrustAnchor::from_pem(&pem).map_err(|e| root(&e))?;
             (anchor, Some(pem))
         }
     };
-    let policy =
-        signet_attestation::PolicyFile::from_json(&json.to_string()).map_err(|e| e.to_string())?;
-    let pcrs = policy.pcr_policy().map_err(|e| e.to_string())?;
+    let policy = signet_attestation::PolicyFile::from_json(&json.to_string())?;
+    let pcrs = policy.pcr_policy()?;
     let max_age = policy.max_age_seconds.unwrap_or(300);
-    let published = serde_json::json!({
-        "root_pem": root_pem,
-        "pcr_sets": policy.pcr_sets,
-        "allow_debug": policy.allow_debug,
-        "max_age_seconds": max_age,
-    });
+    let published = published_policy(
+        root_pem.as_deref(),
+        &policy.pcr_sets,
+        policy.allow_debug,
+        max_age,
+    );
     Ok((
         signet_attestation::Verifier::new(anchor, pcrs)
             .allow_debug(policy.allow_debug)

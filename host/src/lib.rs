@@ -6,10 +6,14 @@
 //! Layers: [`http`] (axum: routes, extractors, views, the error mapping)
 //! calls [`service`] (what the host does; no axum, no SQL), which calls
 //! [`store`] (the database and its journal) and [`signer`] (the pool of
-//! attested signer connections). [`dev`] is the one-command embedded start.
+//! attested signer connections); every arrow points down, none back.
+//! [`domain`] holds the types they share (owners, wallets, intents and
+//! their states), [`config`] the validated settings. [`dev`] is the
+//! one-command embedded start.
 
 pub mod config;
 pub mod dev;
+pub mod domain;
 pub mod http;
 pub mod metrics;
 pub mod service;

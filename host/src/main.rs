@@ -59,11 +59,29 @@ enum Command {
         sealing: String,
     },
     /// Offline operator commands on the database (SIGNET_DATABASE_URL).
-    #[command(subcommand)]
-    Admin(AdminCommand),
+    Admin(AdminArgs),
     /// The audit log, read from the database (SIGNET_DATABASE_URL).
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+struct AdminArgs {
+    /// TOML file with the same variable names as the environment (the
+    /// environment wins).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
-    Audit(AuditCommand),
+    command: AdminCommand,
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// TOML file with the same variable names as the environment (the
+    /// environment wins).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: AuditCommand,
 }
 
 #[derive(Subcommand)]
@@ -108,9 +126,6 @@ enum AdminCommand {
         /// Only count what would be re-sealed; change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// TOML file with the same variable names as the environment.
-        #[arg(long)]
-        config: Option<PathBuf>,
     },
 }
 
@@ -155,8 +170,11 @@ fn main() -> ExitCode {
                 })
             })
         }
-        Command::Admin(cmd) => admin(cmd),
-        Command::Audit(AuditCommand::Export { after, follow }) => audit_export(after, follow),
+        Command::Admin(AdminArgs { config, command }) => admin(command, config),
+        Command::Audit(AuditArgs {
+            config,
+            command: AuditCommand::Export { after, follow },
+        }) => audit_export(after, follow, config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -175,7 +193,10 @@ fn load(config: Option<PathBuf>) -> Result<Config, String> {
 fn check_config(config: Option<PathBuf>) -> Result<(), String> {
     let config = load(config)?;
     if let Some((cert, key)) = &config.tls {
-        signet_host::http::server::tls_config(cert, key)?;
+        signet_host::http::server::tls_config(cert, key).map_err(|e| e.to_string())?;
+    }
+    if let Some(export) = &config.audit_export {
+        signet_host::service::export::AuditSink::new(export).map_err(|e| e.to_string())?;
     }
     println!(
         "configuration OK: listen {} ({}), signer {}, database {}, attestation {}",
@@ -205,7 +226,8 @@ fn serve(config: Option<PathBuf>) -> Result<(), String> {
         .tls
         .as_ref()
         .map(|(c, k)| signet_host::http::server::tls_config(c, k))
-        .transpose()?;
+        .transpose()
+        .map_err(|e| e.to_string())?;
     if tls.is_none() && !config.listen.ip().is_loopback() {
         tracing::warn!(listen = %config.listen, "serving plain HTTP on a non-loopback address: put a TLS terminator in front or set SIGNET_TLS_CERT/KEY");
     }
@@ -235,13 +257,20 @@ fn serve(config: Option<PathBuf>) -> Result<(), String> {
     })
 }
 
-fn database_url() -> String {
-    std::env::var("SIGNET_DATABASE_URL").unwrap_or_else(|_| "sqlite://signet.db".into())
+/// The database of the offline commands: `SIGNET_DATABASE_URL` from the
+/// environment over the `--config` file (as `serve` reads it), else
+/// `sqlite://signet.db`.
+fn database_url(config: Option<PathBuf>) -> Result<String, String> {
+    let source = Source::load(config.as_deref()).map_err(|e| e.to_string())?;
+    Ok(source
+        .get("SIGNET_DATABASE_URL")
+        .unwrap_or("sqlite://signet.db")
+        .to_owned())
 }
 
-fn audit_export(mut after: u64, follow: bool) -> Result<(), String> {
+fn audit_export(mut after: u64, follow: bool, config: Option<PathBuf>) -> Result<(), String> {
     use std::io::Write as _;
-    let url = database_url();
+    let url = database_url(config)?;
     runtime()?.block_on(async move {
         let store = signet_host::store::Store::open(&url)
             .await
@@ -292,9 +321,10 @@ fn rotate_sealing_key(dry_run: bool, config: Option<PathBuf>) -> Result<(), Stri
             .rotate_sealing(&actor, dry_run)
             .await
             .map_err(|e| e.to_string())?;
+        let view = signet_host::http::views::RotationReportView::from(&report);
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&view).map_err(|e| e.to_string())?
         );
         Ok(())
     })
@@ -307,11 +337,11 @@ fn whoami() -> String {
         .unwrap_or_else(|_| "cli".into())
 }
 
-fn admin(cmd: AdminCommand) -> Result<(), String> {
-    if let AdminCommand::RotateSealingKey { dry_run, config } = cmd {
+fn admin(cmd: AdminCommand, config: Option<PathBuf>) -> Result<(), String> {
+    if let AdminCommand::RotateSealingKey { dry_run } = cmd {
         return rotate_sealing_key(dry_run, config);
     }
-    let url = database_url();
+    let url = database_url(config)?;
     runtime()?.block_on(async move {
         let store = signet_host::store::Store::open(&url)
             .await
@@ -347,7 +377,7 @@ fn admin(cmd: AdminCommand) -> Result<(), String> {
                         c.name,
                         c.tenant,
                         c.scopes.join(","),
-                        c.revoked_at.map_or("active".into(), |t| format!(
+                        c.revoked_at_ms.map_or("active".into(), |t| format!(
                             "revoked at {}",
                             signet_proto::time::rfc3339_ms(t)
                         ))

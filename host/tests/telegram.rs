@@ -344,3 +344,97 @@ fn two_replicas_poll_with_one_poller() {
         "two pollers at once: {polls:?}"
     );
 }
+
+/// Runs `sql` on the dev host's SQLite database behind its back.
+fn sqlite(db: &std::path::Path, sql: &str) {
+    use sqlx::Connection as _;
+    let url = format!("sqlite://{}", db.display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::Executor::execute(&mut conn, sqlx::raw_sql(sql))
+            .await
+            .unwrap();
+    });
+}
+
+/// The offsets of the `getUpdates` calls the fake has seen.
+fn polled_offsets(fake: &Fake) -> Vec<u64> {
+    fake.get("/calls")
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["method"] == "getUpdates")
+        .filter_map(|c| c["params"]["offset"].as_u64())
+        .collect()
+}
+
+/// The stored offset cannot be read (the database failed): the poller waits
+/// for the database instead of polling Telegram from offset 0, which would
+/// take every update Telegram still holds again and lose the record of
+/// where it stood.
+#[test]
+fn a_database_failure_never_restarts_polling_from_offset_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::start(dir.path(), TOKEN, BOT);
+    let data = dir.path().join("host");
+    let host = DevHost::command(&data)
+        .envs([
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("TELEGRAM_BOT_USERNAME", BOT),
+            ("TELEGRAM_API_BASE", fake.api.as_str()),
+            ("TELEGRAM_POLL_TIMEOUT_SECONDS", "1"),
+        ])
+        .start();
+    let url = host.url();
+    let first = challenge(url);
+    fake.say(
+        9201,
+        &format!("/start {}", first["challenge_id"].as_str().unwrap()),
+    );
+    assert!(eventually(Duration::from_secs(30), || verify(url, &first)
+        .0
+        == 200));
+    assert!(eventually(Duration::from_secs(10), || polled_offsets(
+        &fake
+    )
+    .iter()
+    .any(|o| *o > 0)));
+    let reached = polled_offsets(&fake).into_iter().max().unwrap();
+
+    // The offset's table disappears: reading it fails.
+    sqlite(
+        &data.join("signet.db"),
+        "ALTER TABLE export_cursors RENAME TO export_cursors_hidden",
+    );
+    ureq::delete(&format!("{}/calls", fake.control))
+        .call()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    let during = polled_offsets(&fake);
+    assert!(
+        during.iter().all(|o| *o >= reached),
+        "polled from {during:?} while the offset could not be read (it stood at {reached})\n{}",
+        log_text(host.log_path())
+    );
+    assert!(
+        log_text(host.log_path()).contains("Telegram polling failed"),
+        "the failure is logged"
+    );
+
+    // The database answers again: polling goes on from where it stood.
+    sqlite(
+        &data.join("signet.db"),
+        "ALTER TABLE export_cursors_hidden RENAME TO export_cursors",
+    );
+    let second = challenge(url);
+    fake.say(
+        9202,
+        &format!("/start {}", second["challenge_id"].as_str().unwrap()),
+    );
+    assert!(
+        eventually(Duration::from_secs(90), || verify(url, &second).0 == 200),
+        "{}",
+        log_text(host.log_path())
+    );
+    assert!(polled_offsets(&fake).iter().all(|o| *o >= reached));
+}

@@ -446,7 +446,12 @@ pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
     {
         return None;
     }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    let days = signet_proto::time::days_from_civil(
+        year,
+        u32::try_from(month).ok()?,
+        u32::try_from(day).ok()?,
+    );
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second;
     u64::try_from(secs)
         .ok()
         .map(|s| UNIX_EPOCH + Duration::from_secs(s))
@@ -457,36 +462,13 @@ pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
 pub fn format_amz_date(unix: u64) -> String {
     let days = i64::try_from(unix / 86_400).unwrap_or(0);
     let rem = unix % 86_400;
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = signet_proto::time::civil_from_days(days);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
         rem / 3600,
         (rem % 3600) / 60,
         rem % 60
     )
-}
-
-// Howard Hinnant's civil-date algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

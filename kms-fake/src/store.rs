@@ -14,8 +14,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -378,17 +376,7 @@ fn write_private(path: &Path, file: &KeysFile) -> Result<(), StoreError> {
                 problem: e.to_string(),
             })?,
         );
-    let tmp = path.with_extension("json.tmp");
-    let mut out = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
-    out.write_all(&json).map_err(io)?;
-    out.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)
+    signet_proto::files::write_private(path, &json).map_err(io)
 }
 
 #[cfg(test)]

@@ -5,9 +5,7 @@
 //! because webpki refuses a CA certificate used as the server's.
 
 use std::fs;
-use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -230,14 +228,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)
+    signet_proto::files::write_private(path, bytes).map_err(io)
 }
 
 #[cfg(test)]

@@ -88,13 +88,6 @@ impl ClientError {
             _ => None,
         }
     }
-
-    /// Whether the failure is of the connection (retry on a new one), not of
-    /// the request.
-    #[must_use]
-    pub fn is_connection_failure(&self) -> bool {
-        matches!(self, Self::Io(_) | Self::Closed | Self::Timeout(_))
-    }
 }
 
 /// What a host does when a signer started with `--secrets host` asks for

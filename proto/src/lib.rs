@@ -12,12 +12,14 @@
 //! - [`secret`]: shared secrets that zeroize, never print, and compare in
 //!   constant time.
 //! - [`client`]: an async, pipelining client over unix or vsock sockets.
+//! - [`files`]: private files written atomically (keys, tokens).
 
 pub mod addr;
 pub mod audit;
 pub mod client;
 pub mod digest;
 pub mod error;
+pub mod files;
 pub mod frame;
 pub mod hello;
 pub mod jwt;

@@ -57,6 +57,22 @@ impl SharedSecret {
         Ok(Self::new_unchecked(bytes.to_vec()))
     }
 
+    /// [`Self::from_config`], except that with `allow_weak` (dev mode only) a
+    /// weak but non-empty value is accepted; the weakness is returned so the
+    /// caller can warn. The one rule for every binary's dev mode.
+    pub fn from_config_in_mode(
+        text: &str,
+        allow_weak: bool,
+    ) -> Result<(Self, Option<WeakSecret>), WeakSecret> {
+        match Self::from_config(text) {
+            Ok(s) => Ok((s, None)),
+            Err(e) if allow_weak && !text.is_empty() => {
+                Ok((Self::new_unchecked(text.as_bytes().to_vec()), Some(e)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// A fresh random secret (32 bytes from the OS RNG, hex encoded so it
     /// can be written to an environment variable).
     #[must_use]

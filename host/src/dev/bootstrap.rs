@@ -6,30 +6,7 @@ use crate::service::authz::{Grant, Scope};
 use crate::service::clients::{create_client, parse_token, Creator};
 use crate::store::Store;
 
-/// Creates `dir` (and parents) with mode 0700.
-pub fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Writes `bytes` to `path` atomically with `mode`.
-pub fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
+pub use signet_proto::files::{private_dir, write_atomic as write_file};
 
 /// The admin's scopes: everything, across tenants.
 pub const ADMIN_SCOPES: [&str; 2] = ["*", "operator"];
@@ -43,7 +20,7 @@ pub async fn ensure_admin(store: &Store, path: &Path) -> Result<(), String> {
         if let Some((id, _)) = parse_token(token.trim()) {
             let current = store.client(id).await.map_err(|e| e.to_string())?;
             let is_admin = current.is_some_and(|c| {
-                c.revoked_at.is_none() && {
+                c.revoked_at_ms.is_none() && {
                     let grants: Vec<Grant> = c
                         .scopes
                         .iter()

@@ -113,39 +113,68 @@ pub fn relay(listener: tokio::net::TcpListener, upstream: String) -> tokio::task
     })
 }
 
-/// Prepares the data directory, dev CA, secrets and the signer child.
-pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
-    let dir = &options.data_dir;
-    private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let enclave_bin = enclave_binary(options.enclave_bin.as_deref())?;
-    let dev_dir = dir.join("dev");
+/// The dev attestation material: the root verifiers must be told to trust
+/// (written to `DIR/dev-root.pem`) and the policy the host enforces on its
+/// own signer (that root and the signer binary's dev PCRs).
+struct DevAttestation {
+    root_path: PathBuf,
+    check: AttestationCheck,
+    /// The signer binary's dev PCRs.
+    pcrs: std::collections::BTreeMap<u8, Vec<u8>>,
+}
+
+fn dev_attestation(
+    dir: &Path,
+    dev_dir: &Path,
+    enclave_bin: &Path,
+) -> Result<DevAttestation, String> {
     let issuer =
         DevIssuer::load_or_create(&dev_dir.join("attestation")).map_err(|e| e.to_string())?;
     let root_pem = issuer.root_pem().map_err(|e| e.to_string())?;
-    let dev_root_path = dir.join("dev-root.pem");
-    write_file(&dev_root_path, root_pem.as_bytes(), 0o644)
-        .map_err(|e| format!("{}: {e}", dev_root_path.display()))?;
+    let root_path = dir.join("dev-root.pem");
+    write_file(&root_path, root_pem.as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", root_path.display()))?;
     let binary =
-        std::fs::read(&enclave_bin).map_err(|e| format!("{}: {e}", enclave_bin.display()))?;
-    let published = serde_json::json!({
-        "root_pem": root_pem,
-        "pcr_sets": [dev_pcrs(&binary)
+        std::fs::read(enclave_bin).map_err(|e| format!("{}: {e}", enclave_bin.display()))?;
+    let pcrs = dev_pcrs(&binary);
+    let published = crate::config::published_policy(
+        Some(&root_pem),
+        &[pcrs
             .iter()
             .map(|(i, v)| (i.to_string(), hex::encode(v)))
-            .collect::<std::collections::BTreeMap<_, _>>()],
-        "allow_debug": false,
-        "max_age_seconds": 300,
-    });
-    let pcrs = PcrSet::new(dev_pcrs(&binary)).map_err(|e| e.to_string())?;
+            .collect()],
+        false,
+        300,
+    );
     let verifier = Verifier::new(
         issuer.trust_anchor().map_err(|e| e.to_string())?,
-        PcrPolicy::exactly(pcrs),
+        PcrPolicy::exactly(PcrSet::new(pcrs.clone()).map_err(|e| e.to_string())?),
     )
     .max_age(Duration::from_secs(300));
+    Ok(DevAttestation {
+        check: AttestationCheck::Policy {
+            path: root_path.clone(),
+            verifier: Box::new(verifier),
+            published,
+        },
+        root_path,
+        pcrs,
+    })
+}
 
+/// The environment (and file) with dev defaults: the signer's socket,
+/// SQLite in the data directory, fresh secrets, and for `--sealing kms` the
+/// project's KMS (started here unless `KMS_ENDPOINT` names one).
+async fn dev_source(
+    options: &DevOptions,
+    attestation: &DevAttestation,
+) -> Result<(Source, Option<kms::DevKmsProcess>), String> {
+    let dir = &options.data_dir;
     let mut source = Source::load(None).map_err(|e| e.to_string())?;
-    let socket = dir.join("signer.sock");
-    source.default_value("ENCLAVE_ADDR", format!("unix:{}", socket.display()));
+    source.default_value(
+        "ENCLAVE_ADDR",
+        format!("unix:{}", dir.join("signer.sock").display()),
+    );
     source.default_value(
         "SIGNET_DATABASE_URL",
         format!("sqlite://{}", dir.join("signet.db").display()),
@@ -164,8 +193,13 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
     if options.kms_sealing {
         source.set("SIGNET_SEALING", "kms");
         if source.get("KMS_ENDPOINT").is_none() {
-            let started =
-                kms::start(dir, &dev_root_path, &dev_pcrs(&binary), DEV_DEPLOYMENT).await?;
+            let started = kms::start(
+                dir,
+                &attestation.root_path,
+                &attestation.pcrs,
+                DEV_DEPLOYMENT,
+            )
+            .await?;
             source.set("KMS_ENDPOINT", &started.endpoint);
             source.set("KMS_CA_FILE", started.ca_file.display().to_string());
             source.set("KMS_KEY_ID", &started.key_id);
@@ -173,41 +207,53 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
             own_kms = Some(started);
         }
     }
+    Ok((source, own_kms))
+}
+
+/// With KMS sealing, the relay of the signer's KMS connections (what
+/// vsock-proxy does in Nitro) and what the signer is told about KMS.
+async fn kms_relay(
+    sealing: &SealingConfig,
+) -> Result<(Option<DevKms>, Option<tokio::task::JoinHandle<()>>), String> {
+    let SealingConfig::Kms(k) = sealing else {
+        return Ok((None, None));
+    };
+    let endpoint = k.endpoint.clone().ok_or(
+        "--sealing kms in dev needs KMS_ENDPOINT (HOST:PORT of a KMS that trusts the dev attestation root, e.g. signet-kms-fake)",
+    )?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("KMS relay: {e}"))?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    Ok((
+        Some(DevKms {
+            key_id: k.key_id.clone(),
+            region: k.region.clone(),
+            proxy: format!("tcp://127.0.0.1:{port}"),
+            ca_file: k.ca_file.clone(),
+        }),
+        Some(relay(listener, endpoint)),
+    ))
+}
+
+/// Prepares the data directory, dev CA, secrets and the signer child.
+pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
+    let dir = &options.data_dir;
+    private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let enclave_bin = enclave_binary(options.enclave_bin.as_deref())?;
+    let dev_dir = dir.join("dev");
+    let attestation = dev_attestation(dir, &dev_dir, &enclave_bin)?;
+    let (source, own_kms) = dev_source(options, &attestation).await?;
     let mut config = Config::from_source(&source, true).map_err(|e| e.to_string())?;
     if let (Some(own), SealingConfig::Kms(k)) = (&own_kms, &mut config.sealing) {
         k.credentials = Some(own.credentials.clone());
     }
-    config.attestation = AttestationCheck::Policy {
-        path: dev_root_path.clone(),
-        verifier: Box::new(verifier),
-        published,
-    };
-
-    let (kms, kms_relay) = match &config.sealing {
-        SealingConfig::Dev => (None, None),
-        SealingConfig::Kms(k) => {
-            let endpoint = k.endpoint.clone().ok_or(
-                "--sealing kms in dev needs KMS_ENDPOINT (HOST:PORT of a KMS that trusts the dev attestation root, e.g. signet-kms-fake)",
-            )?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .map_err(|e| format!("KMS relay: {e}"))?;
-            let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-            (
-                Some(DevKms {
-                    key_id: k.key_id.clone(),
-                    region: k.region.clone(),
-                    proxy: format!("tcp://127.0.0.1:{port}"),
-                    ca_file: k.ca_file.clone(),
-                }),
-                Some(relay(listener, endpoint)),
-            )
-        }
-    };
+    config.attestation = attestation.check;
+    let (kms, kms_relay) = kms_relay(&config.sealing).await?;
     let supervisor = Supervisor::start(SignerCommand {
         kms,
         binary: enclave_bin,
-        socket,
+        socket: dir.join("signer.sock"),
         dev_dir,
         pid_file: dir.join("signer.pid"),
         log_file: dir.join("signer.log"),
@@ -221,7 +267,7 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
         config,
         supervisor,
         admin_token_path: dir.join("admin-token"),
-        dev_root_path,
+        dev_root_path: attestation.root_path,
         kms_relay,
         kms: own_kms,
     })
@@ -235,7 +281,7 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?,
     );
-    ensure_admin(&service.store, &prepared.admin_token_path).await?;
+    ensure_admin(service.store(), &prepared.admin_token_path).await?;
     let background = service.start_background();
     let listener = tokio::net::TcpListener::bind(prepared.config.listen)
         .await

@@ -5,6 +5,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::{ApprovalRefusal, ChallengeRefusal};
 use crate::service::Error;
 
 /// An error as sent to API clients.
@@ -102,20 +103,23 @@ impl From<Error> for ApiError {
                     )
                 }
             }
-            Error::Challenge(c, m) => Self::new(
-                if c == "challenge_expired" {
-                    StatusCode::GONE
-                } else {
-                    StatusCode::CONFLICT
+            Error::Challenge(refusal) => Self::new(
+                match refusal {
+                    ChallengeRefusal::Expired => StatusCode::GONE,
+                    ChallengeRefusal::Pending | ChallengeRefusal::Used => StatusCode::CONFLICT,
                 },
                 code,
-                m,
+                refusal.message(),
             ),
-            Error::Approval { code: c, message } => Self::new(
-                match c {
-                    "approval_required" | "intent_declined" => StatusCode::FORBIDDEN,
-                    "intent_expired" => StatusCode::GONE,
-                    _ => StatusCode::CONFLICT,
+            Error::Approval { refusal, message } => Self::new(
+                match refusal {
+                    ApprovalRefusal::ApprovalRequired | ApprovalRefusal::IntentDeclined => {
+                        StatusCode::FORBIDDEN
+                    }
+                    ApprovalRefusal::IntentExpired => StatusCode::GONE,
+                    ApprovalRefusal::ApprovalPending
+                    | ApprovalRefusal::IntentDecided
+                    | ApprovalRefusal::ApprovalNotRequired => StatusCode::CONFLICT,
                 },
                 code,
                 message,
@@ -194,7 +198,7 @@ mod tests {
                 "enclave_unavailable",
             ),
             (
-                Error::Storage(crate::store::StoreError("disk".into())),
+                Error::Storage(crate::store::StoreError::JournalStopped),
                 503,
                 "storage_unavailable",
             ),
@@ -210,6 +214,51 @@ mod tests {
                 503,
                 "enclave_unavailable",
             ),
+            (
+                Error::Challenge(ChallengeRefusal::Pending),
+                409,
+                "challenge_pending",
+            ),
+            (
+                Error::Challenge(ChallengeRefusal::Used),
+                409,
+                "challenge_used",
+            ),
+            (
+                Error::Challenge(ChallengeRefusal::Expired),
+                410,
+                "challenge_expired",
+            ),
+            (
+                Error::approval(ApprovalRefusal::ApprovalRequired, "x"),
+                403,
+                "approval_required",
+            ),
+            (
+                Error::approval(ApprovalRefusal::IntentDeclined, "x"),
+                403,
+                "intent_declined",
+            ),
+            (
+                Error::approval(ApprovalRefusal::ApprovalPending, "x"),
+                409,
+                "approval_pending",
+            ),
+            (
+                Error::approval(ApprovalRefusal::IntentDecided, "x"),
+                409,
+                "intent_decided",
+            ),
+            (
+                Error::approval(ApprovalRefusal::ApprovalNotRequired, "x"),
+                409,
+                "approval_not_required",
+            ),
+            (
+                Error::approval(ApprovalRefusal::IntentExpired, "x"),
+                410,
+                "intent_expired",
+            ),
         ];
         for (e, status, code) in cases {
             let api = ApiError::from(e);
@@ -219,8 +268,9 @@ mod tests {
 
     #[test]
     fn internals_are_not_sent() {
-        let api = ApiError::from(Error::Storage(crate::store::StoreError(
-            "/var/lib/signet/signet.db: disk I/O error".into(),
+        let api = ApiError::from(Error::Storage(crate::store::StoreError::corrupt(
+            "wallet",
+            "/var/lib/signet/signet.db: disk I/O error",
         )));
         assert!(!api.message.contains("/var/lib"));
         assert_eq!(api.retry_after, Some(1));

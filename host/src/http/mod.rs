@@ -70,7 +70,7 @@ pub fn router(service: Arc<Service>) -> Router {
         // Before a session exists: no token.
         .route("/auth/challenge", post(login::challenge))
         .route("/auth/verify", post(login::verify));
-    let scrape = if service.config.metrics_require_api_key {
+    let scrape = if service.config().metrics_require_api_key {
         Router::new()
             .route("/metrics", get(metrics::authenticated))
             .layer(middleware::from_fn_with_state(
@@ -105,7 +105,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        .layer(cors(&service.config.allowed_origins))
+        .layer(cors(&service.config().allowed_origins))
         .with_state(service)
 }
 
@@ -149,11 +149,11 @@ async fn deadline(
     request: Request,
     next: Next,
 ) -> Response {
-    match tokio::time::timeout(service.config.request_timeout, next.run(request)).await {
+    match tokio::time::timeout(service.config().request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(
-                seconds = service.config.request_timeout.as_secs(),
+                seconds = service.config().request_timeout.as_secs(),
                 "request timed out"
             );
             axum::response::IntoResponse::into_response(crate::service::Error::Timeout)
@@ -175,7 +175,7 @@ async fn observe(
     let method = request.method().as_str().to_owned();
     let started = std::time::Instant::now();
     let response = next.run(request).await;
-    let m = &service.metrics;
+    let m = service.metrics();
     m.http_duration
         .get_or_create(&crate::metrics::RouteLabels {
             route: route.clone(),

@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,6 +14,38 @@ use rustls::sign::CertifiedKey;
 use tokio::net::TcpListener;
 
 use crate::service::Service;
+
+/// Why the TLS certificate or key cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A file cannot be read.
+    #[error("{path}: {detail}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// A file does not hold what it should, or the pair does not match.
+    #[error("{variable} {detail}")]
+    Invalid {
+        /// `SIGNET_TLS_CERT`, `SIGNET_TLS_KEY` or both.
+        variable: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+fn invalid(variable: &'static str, path: &Path, detail: impl std::fmt::Display) -> TlsError {
+    TlsError::Invalid {
+        variable,
+        detail: format!("{}: {detail}", path.display()),
+    }
+}
 
 /// The server's certificate and key, read from their PEM files at start and
 /// again on SIGHUP. Connections made before a reload keep the certificate
@@ -42,28 +73,31 @@ fn not_after(key: &CertifiedKey) -> Option<i64> {
 }
 
 impl CertificateFiles {
-    fn read(cert: &Path, key: &Path) -> Result<CertifiedKey, String> {
-        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    fn read(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| TlsError::Read {
+                path: p.display().to_string(),
+                detail: e.to_string(),
+            })
+        };
         let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("SIGNET_TLS_CERT {}: {e}", cert.display()))?;
+            .map_err(|e| invalid("SIGNET_TLS_CERT", cert, e))?;
         if certs.is_empty() {
-            return Err(format!(
-                "SIGNET_TLS_CERT {}: no certificate found",
-                cert.display()
-            ));
+            return Err(invalid("SIGNET_TLS_CERT", cert, "no certificate found"));
         }
         let key_der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-            .map_err(|e| format!("SIGNET_TLS_KEY {}: {e}", key.display()))?
-            .ok_or_else(|| format!("SIGNET_TLS_KEY {}: no private key found", key.display()))?;
+            .map_err(|e| invalid("SIGNET_TLS_KEY", key, e))?
+            .ok_or_else(|| invalid("SIGNET_TLS_KEY", key, "no private key found"))?;
         let signing_key = rustls::crypto::ring::default_provider()
             .key_provider
             .load_private_key(key_der)
-            .map_err(|e| format!("SIGNET_TLS_KEY {}: {e}", key.display()))?;
+            .map_err(|e| invalid("SIGNET_TLS_KEY", key, e))?;
         let certified = CertifiedKey::new(certs, signing_key);
-        certified
-            .keys_match()
-            .map_err(|e| format!("SIGNET_TLS_CERT/KEY: {e}"))?;
+        certified.keys_match().map_err(|e| TlsError::Invalid {
+            variable: "SIGNET_TLS_CERT/KEY:",
+            detail: e.to_string(),
+        })?;
         Ok(certified)
     }
 
@@ -74,7 +108,7 @@ impl CertificateFiles {
     }
 
     /// Reads the files again; on any problem the current pair stays.
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), TlsError> {
         let fresh = Arc::new(Self::read(&self.cert, &self.key)?);
         if let Ok(mut current) = self.current.write() {
             *current = fresh;
@@ -93,7 +127,7 @@ impl ResolvesServerCert for CertificateFiles {
 pub fn tls_config(
     cert: &Path,
     key: &Path,
-) -> Result<(rustls::ServerConfig, Arc<CertificateFiles>), String> {
+) -> Result<(rustls::ServerConfig, Arc<CertificateFiles>), TlsError> {
     let files = Arc::new(CertificateFiles {
         current: RwLock::new(Arc::new(CertificateFiles::read(cert, key)?)),
         cert: cert.to_owned(),
@@ -102,8 +136,7 @@ pub fn tls_config(
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_cert_resolver(Arc::clone(&files) as Arc<dyn ResolvesServerCert>);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -149,11 +182,11 @@ pub async fn serve(
     // On the signal, `/ready` turns 503 at once; requests are still accepted
     // for the drain grace (a load balancer's deregistration delay), then no
     // new connection is, and open ones finish what they are doing.
-    let grace = service.config.drain_grace;
+    let grace = service.config().drain_grace;
     let draining = Arc::clone(&service);
     let shutdown = async move {
         shutdown.await;
-        draining.draining.store(true, Ordering::Relaxed);
+        draining.start_draining();
         tracing::info!(
             grace_seconds = grace.as_secs(),
             "draining: /ready answers 503"
@@ -162,13 +195,15 @@ pub async fn serve(
     };
     let reloader = tls
         .as_ref()
-        .map(|(_, files)| reload_on_sighup(Arc::clone(files), service.metrics.clone()));
+        .map(|(_, files)| reload_on_sighup(Arc::clone(files), service.metrics().clone()));
     let acceptor = tls.map(|(c, _)| tokio_rustls::TlsAcceptor::from(Arc::new(c)));
     // A slow client (half a request line, an idle keep-alive connection)
     // holds a connection for at most the header timeout, and at most
     // `max_connections` are served at once.
-    let header_timeout = service.config.header_timeout;
-    let slots = Arc::new(tokio::sync::Semaphore::new(service.config.max_connections));
+    let header_timeout = service.config().header_timeout;
+    let slots = Arc::new(tokio::sync::Semaphore::new(
+        service.config().max_connections,
+    ));
     let mut connections = tokio::task::JoinSet::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
@@ -234,7 +269,7 @@ pub async fn serve(
         });
         while connections.try_join_next().is_some() {}
     }
-    service.draining.store(true, Ordering::Relaxed);
+    service.start_draining();
     tracing::info!("no new connections; finishing open requests");
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(10), async {

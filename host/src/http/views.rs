@@ -8,8 +8,10 @@ use signet_proto::message::SignatureInfo;
 use signet_proto::time::rfc3339_ms;
 use signet_proto::KeyType;
 
+use crate::domain::{ApiClient, Rotation, SealingVersion, Wallet};
 use crate::service::digest::eth_address;
-use crate::store::{ApiClientRow, WalletRow};
+use crate::service::sealing::{RotationReport, SealingStatus};
+use crate::service::Status;
 
 /// An attestation document.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -61,8 +63,8 @@ pub struct WalletView {
     pub attestation: Option<AttestationView>,
 }
 
-impl From<&WalletRow> for WalletView {
-    fn from(w: &WalletRow) -> Self {
+impl From<&Wallet> for WalletView {
+    fn from(w: &Wallet) -> Self {
         Self {
             id: w.id.clone(),
             key_type: w.key_type.as_str(),
@@ -71,7 +73,7 @@ impl From<&WalletRow> for WalletView {
                 .then(|| eth_address(&w.public_key))
                 .flatten(),
             label: w.label.clone(),
-            created_at: rfc3339_ms(w.created_at),
+            created_at: rfc3339_ms(w.created_at_ms),
             require_approval: w.require_approval,
             attestation: AttestationView::of(w.attestation.as_deref()),
         }
@@ -137,7 +139,7 @@ impl SignatureView {
 
     /// The view of a signature by `wallet`.
     #[must_use]
-    pub fn new(wallet: &WalletRow, s: &SignatureInfo) -> Self {
+    pub fn new(wallet: &Wallet, s: &SignatureInfo) -> Self {
         let der = match wallet.key_type {
             KeyType::Secp256k1 => k256::ecdsa::Signature::from_slice(&s.signature)
                 .ok()
@@ -178,7 +180,7 @@ pub struct IntentView {
     pub detail: Option<serde_json::Value>,
     /// `pending` (the wallet requires its owner's approval: the ticket is
     /// refused until then) or `not_required`.
-    #[schema(pattern = "^(pending|not_required)$")]
+    #[schema(value_type = String, pattern = "^(pending|not_required)$")]
     pub state: &'static str,
     /// Where the owner approves it (pending intents only): the console page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -231,7 +233,7 @@ pub struct IntentDetailView {
 
 impl From<&crate::service::approvals::IntentRecord> for IntentDetailView {
     fn from(r: &crate::service::approvals::IntentRecord) -> Self {
-        let row = &r.row;
+        let row = &r.intent;
         Self {
             intent_id: row.jti.clone(),
             wallet_id: row.wallet_id.clone(),
@@ -240,7 +242,7 @@ impl From<&crate::service::approvals::IntentRecord> for IntentDetailView {
             address: (r.wallet.key_type == KeyType::Secp256k1)
                 .then(|| eth_address(&r.wallet.public_key))
                 .flatten(),
-            state: r.state,
+            state: r.state.as_str(),
             approval_required: row.approval.is_some(),
             digest: hex::encode(&row.digest),
             content: row
@@ -251,10 +253,10 @@ impl From<&crate::service::approvals::IntentRecord> for IntentDetailView {
                     || serde_json::json!({"kind": "digest", "digest": hex::encode(&row.digest)}),
                 ),
             requested_by: row.created_by.clone(),
-            created_at: rfc3339_ms(row.created_at),
-            expires_at: rfc3339_ms(row.expires_at * 1000),
-            decided_at: row.decided.as_ref().map(|(at, _)| rfc3339_ms(*at)),
-            decided_by: row.decided.as_ref().map(|(_, by)| by.clone()),
+            created_at: rfc3339_ms(row.created_at_ms),
+            expires_at: rfc3339_ms(row.expires_at_s.saturating_mul(1000)),
+            decided_at: row.decided.as_ref().map(|d| rfc3339_ms(d.at_ms)),
+            decided_by: row.decided.as_ref().map(|d| d.by.clone()),
             signature: row
                 .signature
                 .as_deref()
@@ -290,15 +292,15 @@ pub struct ClientView {
     pub token: Option<String>,
 }
 
-impl From<&ApiClientRow> for ClientView {
-    fn from(c: &ApiClientRow) -> Self {
+impl From<&ApiClient> for ClientView {
+    fn from(c: &ApiClient) -> Self {
         Self {
             id: c.id.clone(),
             name: c.name.clone(),
             tenant: c.tenant.clone(),
             scopes: c.scopes.clone(),
-            created_at: rfc3339_ms(c.created_at),
-            revoked_at: c.revoked_at.map(rfc3339_ms),
+            created_at: rfc3339_ms(c.created_at_ms),
+            revoked_at: c.revoked_at_ms.map(rfc3339_ms),
             token: None,
         }
     }
@@ -321,7 +323,8 @@ pub struct RevokedView {
 }
 
 /// An audit event as served (DESIGN.md's form; `signet audit verify`
-/// recomputes `hash`).
+/// recomputes `hash`): the schema of `signet_proto::audit::AuditEvent`,
+/// which is what is served (a test checks the two have the same fields).
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct AuditEventView {
@@ -337,6 +340,11 @@ pub struct AuditEventView {
     target: String,
     /// `ok`, `denied:<code>` or `error:<code>`.
     outcome: String,
+    /// What was signed, decoded (a transaction's type, chain, to, value,
+    /// fees; typed data's domain, primary type and message); hashed with
+    /// the event when present.
+    #[schema(value_type = Option<Object>)]
+    detail: Option<serde_json::Value>,
     /// Hex SHA-256 of the previous event (64 zeros for the first).
     prev_hash: String,
     /// Hex SHA-256 of `prev_hash ‖ canonical event`.
@@ -372,4 +380,228 @@ pub struct ReadyView {
     /// Why not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+}
+
+/// `GET /v1/admin/status`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct StatusView {
+    host: HostStatus,
+    signer: SignerStatusView,
+    storage: StorageStatus,
+    /// KMS sealing: stored versions, whether the signer holds its key (and
+    /// why not), the rotation's progress. Absent with dev sealing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealing: Option<SealingStatusView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct HostStatus {
+    version: &'static str,
+    uptime_seconds: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct StorageStatus {
+    /// `sqlite` or `postgres`.
+    dialect: &'static str,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct SignerStatusView {
+    /// Whether the signer answered this status request.
+    reachable: bool,
+    /// Why the last connection attempt failed (paths, PCR values: operators only).
+    last_connect_error: Option<String>,
+    module_id: Option<String>,
+    /// The signer's own status (backend, attestation mode, loaded keys,
+    /// key cache capacity, replay cache entries, sealing key version,
+    /// uptime), when it answered.
+    #[serde(flatten)]
+    #[schema(value_type = Option<Object>)]
+    status: Option<signet_proto::message::SignerStatus>,
+}
+
+impl From<Status> for StatusView {
+    fn from(s: Status) -> Self {
+        Self {
+            sealing: s.sealing.as_ref().map(SealingStatusView::from),
+            host: HostStatus {
+                version: s.version,
+                uptime_seconds: s.uptime_seconds,
+            },
+            storage: StorageStatus { dialect: s.dialect },
+            signer: SignerStatusView {
+                reachable: s.signer.is_some(),
+                last_connect_error: s.last_connect_error,
+                module_id: s.module_id,
+                status: s.signer,
+            },
+        }
+    }
+}
+
+/// What operators see of the sealing keys.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct SealingStatusView {
+    /// `kms`.
+    pub mode: &'static str,
+    /// The pinned KMS key.
+    pub kms_key_id: String,
+    /// Whether the signer holds its sealing key.
+    pub ready: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The signer's current version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current: Option<u32>,
+    /// Stored versions: `active` or `retired`.
+    pub versions: Vec<VersionView>,
+    /// The last rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationView>,
+}
+
+impl From<&SealingStatus> for SealingStatusView {
+    fn from(s: &SealingStatus) -> Self {
+        Self {
+            mode: "kms",
+            kms_key_id: s.kms_key_id.clone(),
+            ready: s.ready,
+            reason: s.reason.clone(),
+            current: s.current,
+            versions: s.versions.iter().map(VersionView::from).collect(),
+            rotation: s.rotation.as_ref().map(RotationView::from),
+        }
+    }
+}
+
+/// A stored sealing key version.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct VersionView {
+    /// Version.
+    pub version: u32,
+    /// `active` or `retired`.
+    #[schema(value_type = String, pattern = "^(active|retired)$")]
+    pub state: &'static str,
+    /// Unix ms.
+    pub created_at: u64,
+}
+
+impl From<&SealingVersion> for VersionView {
+    fn from(v: &SealingVersion) -> Self {
+        Self {
+            version: v.version,
+            state: v.state.as_str(),
+            created_at: v.created_at_ms,
+        }
+    }
+}
+
+/// A rotation's progress.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RotationView {
+    /// From this version (and older).
+    pub from_version: u32,
+    /// To this one.
+    pub to_version: u32,
+    /// `resealing`, `verifying`, `settling` (a grace period for the other
+    /// replicas, then one more check), `retiring`, `done`.
+    #[schema(value_type = String, pattern = "^(resealing|verifying|settling|retiring|done)$")]
+    pub phase: &'static str,
+    /// Blobs re-sealed.
+    pub resealed: u64,
+    /// Blobs verified.
+    pub verified: u64,
+    /// Unix ms.
+    pub started_at: u64,
+    /// Unix ms.
+    pub updated_at: u64,
+    /// Why it stopped (it resumes from where it was when run again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl From<&Rotation> for RotationView {
+    fn from(r: &Rotation) -> Self {
+        Self {
+            from_version: r.from_version,
+            to_version: r.to_version,
+            phase: r.phase.as_str(),
+            resealed: r.resealed,
+            verified: r.verified,
+            started_at: r.started_at_ms,
+            updated_at: r.updated_at_ms,
+            error: r.error.clone(),
+        }
+    }
+}
+
+/// What a rotation did (or, dry, would do).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RotationReportView {
+    /// Nothing was changed.
+    pub dry_run: bool,
+    /// From this version (and older).
+    pub from_version: u32,
+    /// To this one.
+    pub to_version: u32,
+    /// Live wallets with a sealed key.
+    pub wallets: u64,
+    /// Blobs under an older version (to re-seal).
+    pub to_reseal: u64,
+    /// Blobs re-sealed.
+    pub resealed: u64,
+    /// Blobs verified under the new version.
+    pub verified: u64,
+    /// Versions retired.
+    pub retired: Vec<u32>,
+}
+
+impl From<&RotationReport> for RotationReportView {
+    fn from(r: &RotationReport) -> Self {
+        Self {
+            dry_run: r.dry_run,
+            from_version: r.from_version,
+            to_version: r.to_version,
+            wallets: r.wallets,
+            to_reseal: r.to_reseal,
+            resealed: r.resealed,
+            verified: r.verified,
+            retired: r.retired.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The served audit event and its OpenAPI schema have the same fields.
+    #[test]
+    fn the_audit_schema_matches_the_served_events() {
+        let event = AuditEvent {
+            seq: 1,
+            at: "2026-01-01T00:00:00.000Z".into(),
+            actor: "client:c".into(),
+            action: "sign".into(),
+            target: "w_1".into(),
+            outcome: "ok".into(),
+            detail: Some(serde_json::json!({"transaction": {}})),
+            prev_hash: "0".repeat(64),
+            hash: "1".repeat(64),
+        };
+        let served: std::collections::BTreeSet<String> = serde_json::to_value(&event)
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect()))
+            .unwrap_or_default();
+        let schema = serde_json::to_value(<AuditEventView as utoipa::PartialSchema>::schema())
+            .unwrap_or_default();
+        let documented: std::collections::BTreeSet<String> = schema["properties"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        assert!(!served.is_empty());
+        assert_eq!(served, documented);
+    }
 }

@@ -12,70 +12,59 @@ use serde_json::{json, Value};
 use signet_proto::time::now_ms;
 
 use super::audit::{Action, Event, Outcome};
-use super::authz::{Owner, Principal, Scope};
+use super::authz::{Principal, Scope};
 use super::{Error, Result, Service};
-use crate::store::{Approval, IntentRow, WalletRow, WriteOp};
+use crate::domain::{ApprovalRefusal, Decision, Intent, IntentState, Wallet};
+use crate::store::WriteOp;
 
 /// An intent with its wallet, as the owner and the requester see it.
 #[derive(Clone, Debug)]
 pub struct IntentRecord {
     /// The stored intent.
-    pub row: IntentRow,
+    pub intent: Intent,
     /// Its wallet.
-    pub wallet: WalletRow,
-    /// `pending`, `approved`, `declined`, `expired` or `not_required`.
-    pub state: &'static str,
+    pub wallet: Wallet,
+    /// Where it stands now.
+    pub state: IntentState,
 }
 
-/// The state of `row` at `now_s`: a decision stands after expiry (it is
-/// history); an undecided intent past its time is `expired`.
+/// The refusal of `refusal`, with what the caller can do about it.
 #[must_use]
-pub fn state_of(row: &IntentRow, now_s: u64) -> &'static str {
-    match row.approval {
-        Some(Approval::Approved) => "approved",
-        Some(Approval::Declined) => "declined",
-        _ if row.expires_at < now_s => "expired",
-        Some(Approval::Pending) => "pending",
-        None => "not_required",
-    }
-}
-
-fn refusal(code: &'static str, message: impl Into<String>) -> Error {
-    Error::Approval {
-        code,
-        message: message.into(),
-    }
+pub fn refusal(refusal: ApprovalRefusal, wallet_id: &str) -> Error {
+    let message = match refusal {
+        ApprovalRefusal::ApprovalRequired => format!(
+            "wallet {wallet_id} requires its owner's approval: create a sign intent (POST /v1/wallets/{wallet_id}/sign-intent), have the owner approve it in the console, then sign with its ticket"
+        ),
+        ApprovalRefusal::ApprovalPending => {
+            "this sign intent waits for the wallet owner's approval; retry once it is approved".into()
+        }
+        ApprovalRefusal::IntentDeclined => {
+            "the wallet's owner declined this sign intent; its ticket will never sign".into()
+        }
+        ApprovalRefusal::ApprovalNotRequired => {
+            "this intent's wallet did not require approval; there is nothing to decide".into()
+        }
+        ApprovalRefusal::IntentExpired => {
+            "this intent expired before it was decided; ask for a new one".into()
+        }
+        ApprovalRefusal::IntentDecided => "this intent was already decided".into(),
+    };
+    Error::approval(refusal, message)
 }
 
 /// The refusal of a ticket whose intent is not approved (`None`: usable).
-/// An intent made before its wallet required approval carries no approval
-/// state: once the wallet requires it, its ticket is refused as direct
-/// signing is (it was never approved).
 #[must_use]
-pub fn ticket_refusal(intent: &IntentRow, wallet: &WalletRow) -> Option<Error> {
-    match intent.approval {
-        None if wallet.require_approval => Some(direct_refusal(&wallet.id)),
-        Some(Approval::Pending) => Some(refusal(
-            "approval_pending",
-            "this sign intent waits for the wallet owner's approval; retry once it is approved",
-        )),
-        Some(Approval::Declined) => Some(refusal(
-            "intent_declined",
-            "the wallet's owner declined this sign intent; its ticket will never sign",
-        )),
-        Some(Approval::Approved) | None => None,
-    }
+pub fn ticket_refusal(intent: &Intent, wallet: &Wallet) -> Option<Error> {
+    intent
+        .ticket_usable(wallet.require_approval)
+        .err()
+        .map(|r| refusal(r, &wallet.id))
 }
 
 /// The refusal of direct signing on a wallet that requires approval.
 #[must_use]
 pub fn direct_refusal(wallet_id: &str) -> Error {
-    refusal(
-        "approval_required",
-        format!(
-            "wallet {wallet_id} requires its owner's approval: create a sign intent (POST /v1/wallets/{wallet_id}/sign-intent), have the owner approve it in the console, then sign with its ticket"
-        ),
-    )
+    refusal(ApprovalRefusal::ApprovalRequired, wallet_id)
 }
 
 /// What an intent authorizes, for its approver: `{kind, …}` with kind
@@ -128,7 +117,7 @@ impl Service {
         principal: &Principal,
         wallet_id: &str,
         required: bool,
-    ) -> Result<WalletRow> {
+    ) -> Result<Wallet> {
         self.require(principal, Scope::WalletsWrite, wallet_id)
             .await?;
         let wallet = self.owned_wallet(principal, wallet_id).await?;
@@ -155,7 +144,7 @@ impl Service {
                 return Err(Error::NotFound("wallet"));
             }
         }
-        Ok(WalletRow {
+        Ok(Wallet {
             require_approval: required,
             ..wallet
         })
@@ -167,19 +156,20 @@ impl Service {
         if !principal.has(Scope::WalletsRead) {
             self.require(principal, Scope::Sign, id).await?;
         }
-        let row = self
+        let owner = principal.owner();
+        let intent = self
             .store
             .intent(id)
             .await?
-            .filter(|r| r.owner == principal.owner().to_string())
+            .filter(|i| i.owner.as_ref() == Some(&owner))
             .ok_or(Error::NotFound("intent"))?;
         let wallet = self
-            .wallet_row(&row.wallet_id)
+            .wallet_row(&intent.wallet_id)
             .await?
             .ok_or(Error::NotFound("intent"))?;
         Ok(IntentRecord {
-            state: state_of(&row, now_ms() / 1000),
-            row,
+            state: intent.state(now_ms() / 1000),
+            intent,
             wallet,
         })
     }
@@ -194,17 +184,17 @@ impl Service {
         self.require(principal, Scope::WalletsRead, "intents")
             .await?;
         let now_s = now_ms() / 1000;
-        let rows = self
+        let intents = self
             .store
-            .intents_of(&principal.owner().to_string(), pending_only, now_s, 100)
+            .intents_of(&principal.owner(), pending_only, now_s, 100)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+        let mut out = Vec::with_capacity(intents.len());
+        for intent in intents {
             // A destroyed wallet's intents are gone with it.
-            if let Some(wallet) = self.wallet_row(&row.wallet_id).await? {
+            if let Some(wallet) = self.wallet_row(&intent.wallet_id).await? {
                 out.push(IntentRecord {
-                    state: state_of(&row, now_s),
-                    row,
+                    state: intent.state(now_s),
+                    intent,
                     wallet,
                 });
             }
@@ -218,7 +208,7 @@ impl Service {
         &self,
         principal: &Principal,
         id: &str,
-        approve: bool,
+        decision: Decision,
     ) -> Result<IntentRecord> {
         let Some(user) = principal.session_user() else {
             return Err(Error::Forbidden(
@@ -228,18 +218,17 @@ impl Service {
         };
         let actor = format!("user:{user}");
         let record = self.intent_record(principal, id).await?;
-        decidable(&record)?;
-        let action = if approve {
-            Action::IntentApprove
-        } else {
-            Action::IntentDecline
+        decidable(&record, decision)?;
+        let action = match decision {
+            Decision::Approve => Action::IntentApprove,
+            Decision::Decline => Action::IntentDecline,
         };
         let applied = self
             .audit
             .write(
                 WriteOp::DecideIntent {
                     jti: id.to_owned(),
-                    approve,
+                    decision,
                     by: actor,
                     at: now_ms(),
                 },
@@ -250,7 +239,7 @@ impl Service {
         let fresh = self.intent_record(principal, id).await?;
         if !applied {
             // Decided meanwhile (another tab or replica), or it just expired.
-            decidable(&fresh)?;
+            decidable(&fresh, decision)?;
             return Err(Error::internal("an approval was not applied"));
         }
         Ok(fresh)
@@ -258,107 +247,129 @@ impl Service {
 }
 
 /// Whether `principal` may set the approval policy of `wallet` to `required`.
-fn approval_allowed(principal: &Principal, wallet: &WalletRow, required: bool) -> Result<()> {
-    if !wallet.owner.starts_with("user:") {
+fn approval_allowed(principal: &Principal, wallet: &Wallet, required: bool) -> Result<()> {
+    let Some(owner) = wallet.owner.user() else {
         if required {
             return Err(Error::bad_request(
                 "only a person's wallet can require approval: one created by a signed-in user, or by an API client of their tenant `user:<id>`",
             ));
         }
         return Ok(());
-    }
-    if !required && wallet.require_approval {
-        let owner_signed_in = matches!(
-            (principal.session_user(), principal.owner()),
-            (Some(_), Owner::User(u)) if wallet.owner == format!("user:{u}")
-        );
-        if !owner_signed_in {
-            return Err(Error::Forbidden(
-                "only the wallet's owner, signed in, may stop requiring approval".into(),
-            ));
-        }
+    };
+    if !required && wallet.require_approval && principal.session_user() != Some(owner) {
+        return Err(Error::Forbidden(
+            "only the wallet's owner, signed in, may stop requiring approval".into(),
+        ));
     }
     Ok(())
 }
 
 /// Refuses a decision on an intent that is not pending.
-fn decidable(record: &IntentRecord) -> Result<()> {
-    match record.state {
-        "pending" => Ok(()),
-        "not_required" => Err(refusal(
-            "approval_not_required",
-            "this intent's wallet did not require approval; there is nothing to decide",
+fn decidable(record: &IntentRecord, decision: Decision) -> Result<()> {
+    match record.state.decide(decision) {
+        Ok(_) => Ok(()),
+        Err(ApprovalRefusal::IntentDecided) => Err(Error::approval(
+            ApprovalRefusal::IntentDecided,
+            format!("this intent was already {}", record.state),
         )),
-        "expired" => Err(refusal(
-            "intent_expired",
-            "this intent expired before it was decided; ask for a new one",
-        )),
-        state => Err(refusal(
-            "intent_decided",
-            format!("this intent was already {state}"),
-        )),
+        Err(r) => Err(refusal(r, &record.wallet.id)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Approval, Owner};
 
-    fn row(approval: Option<Approval>, expires_at: u64) -> IntentRow {
-        IntentRow {
+    fn intent(approval: Option<Approval>) -> Intent {
+        Intent {
             jti: "j".into(),
             wallet_id: "w".into(),
             digest: vec![0; 32],
             message: None,
             created_by: "client:c".into(),
-            expires_at,
+            expires_at_s: 10,
             content: None,
             approval,
             decided: None,
-            created_at: 0,
+            created_at_ms: 0,
             detail: None,
-            owner: "user:u".into(),
+            owner: Some(Owner::User("u".into())),
             signature: None,
         }
     }
 
-    fn wallet(require_approval: bool) -> WalletRow {
-        WalletRow {
+    fn wallet(owner: Owner, require_approval: bool) -> Wallet {
+        Wallet {
             id: "w".into(),
-            owner: "user:u".into(),
+            owner,
             key_type: signet_proto::KeyType::Secp256k1,
             public_key: vec![4; 65],
             label: None,
             sealed: None,
             attestation: None,
-            created_at: 0,
+            created_at_ms: 0,
             require_approval,
         }
     }
 
+    fn persons(require_approval: bool) -> Wallet {
+        wallet(Owner::User("u".into()), require_approval)
+    }
+
+    fn client_of(tenant: &str) -> Principal {
+        Principal::Client(crate::service::authz::ClientPrincipal {
+            id: "c".into(),
+            tenant: tenant.into(),
+            grants: vec![crate::service::authz::Grant::All],
+        })
+    }
+
     #[test]
-    fn states() {
-        assert_eq!(state_of(&row(None, 10), 5), "not_required");
-        assert_eq!(state_of(&row(None, 10), 11), "expired");
-        assert_eq!(state_of(&row(Some(Approval::Pending), 10), 10), "pending");
-        assert_eq!(state_of(&row(Some(Approval::Pending), 10), 11), "expired");
-        assert_eq!(state_of(&row(Some(Approval::Approved), 10), 99), "approved");
-        assert_eq!(state_of(&row(Some(Approval::Declined), 10), 99), "declined");
-        assert!(ticket_refusal(&row(None, 10), &wallet(false)).is_none());
-        assert!(ticket_refusal(&row(Some(Approval::Approved), 10), &wallet(true)).is_none());
+    fn ticket_refusals_carry_their_codes() {
+        assert!(ticket_refusal(&intent(None), &persons(false)).is_none());
+        assert!(ticket_refusal(&intent(Some(Approval::Approved)), &persons(true)).is_none());
         assert_eq!(
-            ticket_refusal(&row(Some(Approval::Pending), 10), &wallet(true)).map(|e| e.code()),
+            ticket_refusal(&intent(Some(Approval::Pending)), &persons(true)).map(|e| e.code()),
             Some("approval_pending")
         );
         assert_eq!(
-            ticket_refusal(&row(Some(Approval::Declined), 10), &wallet(false)).map(|e| e.code()),
+            ticket_refusal(&intent(Some(Approval::Declined)), &persons(false)).map(|e| e.code()),
             Some("intent_declined")
         );
         assert_eq!(
-            ticket_refusal(&row(None, 10), &wallet(true)).map(|e| e.code()),
+            ticket_refusal(&intent(None), &persons(true)).map(|e| e.code()),
             Some("approval_required"),
             "minted before the wallet required approval"
         );
+    }
+
+    #[test]
+    fn refuses_approval_on_a_tenants_wallet() {
+        let tenants = wallet(Owner::Tenant("acme".into()), false);
+        let e = approval_allowed(&client_of("acme"), &tenants, true).err();
+        assert_eq!(e.map(|e| e.code()), Some("bad_request"));
+        assert!(approval_allowed(&client_of("acme"), &tenants, false).is_ok());
+    }
+
+    #[test]
+    fn refuses_a_client_lifting_its_persons_approval() {
+        let e = approval_allowed(&client_of("user:u"), &persons(true), false).err();
+        assert_eq!(e.map(|e| e.code()), Some("forbidden"));
+    }
+
+    #[test]
+    fn refuses_another_user_lifting_approval() {
+        let other = Principal::from_session("v", "s_1", 99);
+        let e = approval_allowed(&other, &persons(true), false).err();
+        assert_eq!(e.map(|e| e.code()), Some("forbidden"));
+    }
+
+    #[test]
+    fn the_signed_in_owner_lifts_approval_and_a_client_may_add_it() {
+        let owner = Principal::from_session("u", "s_1", 99);
+        assert!(approval_allowed(&owner, &persons(true), false).is_ok());
+        assert!(approval_allowed(&client_of("user:u"), &persons(false), true).is_ok());
     }
 
     #[test]

@@ -2,8 +2,14 @@
 //! what a denial records is capped, so an anonymous caller cannot grow the
 //! append-only log with large rows.
 
+use std::borrow::Cow;
+
 use sha2::{Digest as _, Sha256};
 
+use signet_proto::ErrorCode;
+
+use super::Error;
+use crate::domain::ApprovalRefusal;
 use crate::store::{Journal, NewEvent, StoreError, WriteOp};
 
 /// What happened.
@@ -90,9 +96,74 @@ pub enum Outcome {
     /// Done.
     Ok,
     /// Refused, with the reason's code.
-    Denied(String),
-    /// Failed on the service's side, with the error's code.
-    Error(String),
+    Denied(Cow<'static, str>),
+    /// Failed on the service's side, with the error's code (or, for a
+    /// background job such as a rotation, what stopped it).
+    Error(Cow<'static, str>),
+}
+
+impl Outcome {
+    /// The outcome of a request that failed with `error`: `error:<code>` for
+    /// the service's failures (5xx), `denied:<code>` for refusals.
+    #[must_use]
+    pub fn of(error: &Error) -> Self {
+        if error.is_server_side() {
+            Self::Error(Cow::Borrowed(error.code()))
+        } else {
+            Self::Denied(Cow::Borrowed(error.code()))
+        }
+    }
+
+    /// A refusal with the code `reason`.
+    #[must_use]
+    pub fn denied(reason: &'static str) -> Self {
+        Self::Denied(Cow::Borrowed(reason))
+    }
+}
+
+/// A security event: counted in `signet_security_events_total{type}` and,
+/// for most, recorded in the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecurityEvent {
+    /// Authentication refused (a bad, missing, revoked token).
+    AuthDeny,
+    /// A scope was missing.
+    ScopeDeny,
+    /// Another tenant's object was asked for.
+    TenantDeny,
+    /// A rate limit refused a request.
+    RateLimit,
+    /// The Telegram webhook was called without its secret.
+    TelegramWebhookDeny,
+    /// Polling Telegram failed.
+    TelegramPollError,
+}
+
+impl SecurityEvent {
+    /// The metric label.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthDeny => "AUTH_DENY",
+            Self::ScopeDeny => "SCOPE_DENY",
+            Self::TenantDeny => "TENANT_DENY",
+            Self::RateLimit => "RATE_LIMIT",
+            Self::TelegramWebhookDeny => "TELEGRAM_WEBHOOK_DENY",
+            Self::TelegramPollError => "TELEGRAM_POLL_ERROR",
+        }
+    }
+
+    /// The audit action it is recorded as (`None`: counted only).
+    #[must_use]
+    pub fn action(self) -> Option<Action> {
+        match self {
+            Self::AuthDeny | Self::TelegramWebhookDeny => Some(Action::AuthDeny),
+            Self::ScopeDeny => Some(Action::ScopeDeny),
+            Self::TenantDeny => Some(Action::TenantDeny),
+            Self::RateLimit => Some(Action::RateLimit),
+            Self::TelegramPollError => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Outcome {
@@ -177,7 +248,7 @@ impl<'a> Event<'a> {
         target: &'a str,
         outcome: Outcome,
     ) -> Self {
-        Self::new(principal.actor(), action, target, outcome).tenant(&principal.tenant)
+        Self::new(principal.actor(), action, target, outcome).tenant(principal.tenant())
     }
 
     /// In `tenant`'s view of the log.
@@ -205,6 +276,7 @@ impl<'a> Event<'a> {
             outcome: self.outcome.to_string(),
             tenant: self.tenant.map(str::to_owned),
             detail: self.detail,
+            outcome_if_not_applied: None,
         }
     }
 }
@@ -217,9 +289,20 @@ impl Auditor {
     }
 
     /// Applies `op` and records `event` in one transaction; returns whether
-    /// a conditional write applied.
+    /// a conditional write applied. When it did not, the event is recorded
+    /// as the refusal it is (a replayed ticket, an intent decided meanwhile).
     pub async fn write(&self, op: WriteOp, event: Event<'_>) -> Result<bool, StoreError> {
-        self.journal.write(op, event.into_new_event()).await
+        let mut event = event.into_new_event();
+        event.outcome_if_not_applied = match op {
+            WriteOp::ConsumeTicket { .. } => {
+                Some(Outcome::denied(ErrorCode::TicketReplayed.as_str()).to_string())
+            }
+            WriteOp::DecideIntent { .. } => {
+                Some(Outcome::denied(ApprovalRefusal::IntentDecided.code()).to_string())
+            }
+            _ => None,
+        };
+        self.journal.write(op, event).await
     }
 
     /// Records an event alone; a storage failure is logged, never returned
@@ -253,12 +336,17 @@ mod tests {
     fn outcomes_read_as_before() {
         assert_eq!(Outcome::Ok.to_string(), "ok");
         assert_eq!(
-            Outcome::Denied("ticket_replayed".into()).to_string(),
+            Outcome::denied("ticket_replayed").to_string(),
             "denied:ticket_replayed"
         );
         assert_eq!(
             Outcome::Error("enclave_unavailable".into()).to_string(),
             "error:enclave_unavailable"
+        );
+        assert_eq!(Outcome::of(&Error::Timeout).to_string(), "error:timeout");
+        assert_eq!(
+            Outcome::of(&Error::NotFound("wallet")).to_string(),
+            "denied:not_found"
         );
     }
 }

@@ -113,23 +113,7 @@ impl Grant {
     }
 }
 
-/// Who owns a wallet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Owner {
-    /// A tenant (its API clients share its wallets).
-    Tenant(String),
-    /// A signed-in user (sessions).
-    User(String),
-}
-
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tenant(t) => write!(f, "tenant:{t}"),
-            Self::User(u) => write!(f, "user:{u}"),
-        }
-    }
-}
+pub use crate::domain::Owner;
 
 /// The session of a signed-in user.
 #[derive(Clone, Debug)]
@@ -142,62 +126,84 @@ pub struct SessionInfo {
     pub exp: u64,
 }
 
-/// An authenticated API client or signed-in user.
+/// An authenticated API client: its tenant and what its scopes grant.
 #[derive(Clone, Debug)]
-pub struct Principal {
-    /// Client id (empty for a user).
-    pub client_id: String,
-    /// Tenant (`user:<id>` for a user: only their own wallets and events).
+pub struct ClientPrincipal {
+    /// Client id.
+    pub id: String,
+    /// Tenant (`user:<id>` for a client of a person's tenant).
     pub tenant: String,
     /// Granted scopes (parsed from the stored strings; unknown ones dropped).
     pub grants: Vec<Grant>,
-    /// The session, for a user.
-    pub session: Option<SessionInfo>,
+}
+
+/// What a signed-in user may do: their own wallets (read, write, sign) and
+/// their own audit events, nothing else.
+const USER_GRANTS: [Grant; 4] = [
+    Grant::One(Scope::WalletsRead),
+    Grant::One(Scope::WalletsWrite),
+    Grant::One(Scope::Sign),
+    Grant::One(Scope::AuditRead),
+];
+
+/// An authenticated caller: an API client or a signed-in user.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// An API client (bearer token `sgn_…`).
+    Client(ClientPrincipal),
+    /// A signed-in user (session JWT); their tenant is `user:<id>`.
+    User {
+        /// The session.
+        session: SessionInfo,
+        /// `user:<id>`.
+        tenant: String,
+    },
 }
 
 impl Principal {
     /// A principal from a stored client.
     #[must_use]
-    pub fn from_client(row: &crate::store::ApiClientRow) -> Self {
-        Self {
-            client_id: row.id.clone(),
-            tenant: row.tenant.clone(),
-            grants: row
+    pub fn from_client(client: &crate::domain::ApiClient) -> Self {
+        Self::Client(ClientPrincipal {
+            id: client.id.clone(),
+            tenant: client.tenant.clone(),
+            grants: client
                 .scopes
                 .iter()
                 .filter_map(|s| Grant::parse(s).ok())
                 .collect(),
-            session: None,
-        }
+        })
     }
 
-    /// A signed-in user: their own wallets (read, write, sign) and their
-    /// tenant's audit events, nothing else.
+    /// A signed-in user.
     #[must_use]
     pub fn from_session(user_id: &str, jti: &str, exp: u64) -> Self {
-        Self {
-            client_id: String::new(),
+        Self::User {
             tenant: format!("user:{user_id}"),
-            grants: vec![
-                Grant::One(Scope::WalletsRead),
-                Grant::One(Scope::WalletsWrite),
-                Grant::One(Scope::Sign),
-                Grant::One(Scope::AuditRead),
-            ],
-            session: Some(SessionInfo {
+            session: SessionInfo {
                 user_id: user_id.to_owned(),
                 jti: jti.to_owned(),
                 exp,
-            }),
+            },
         }
     }
 
     /// `client:<id>` or `user:<id>`, the audit actor (and rate-limit key).
     #[must_use]
     pub fn actor(&self) -> String {
-        match &self.session {
-            Some(s) => format!("user:{}", s.user_id),
-            None => format!("client:{}", self.client_id),
+        match self {
+            Self::Client(c) => format!("client:{}", c.id),
+            Self::User { session, .. } => format!("user:{}", session.user_id),
+        }
+    }
+
+    /// The tenant whose wallets and audit events this principal sees
+    /// (`user:<id>` for a user and for the clients of a person's tenant).
+    #[must_use]
+    pub fn tenant(&self) -> &str {
+        match self {
+            Self::Client(c) => &c.tenant,
+            Self::User { tenant, .. } => tenant,
         }
     }
 
@@ -205,23 +211,38 @@ impl Principal {
     /// for a user and for the API clients of the user's tenant (`user:<id>`).
     #[must_use]
     pub fn owner(&self) -> Owner {
-        match (&self.session, self.tenant.strip_prefix("user:")) {
-            (Some(s), _) => Owner::User(s.user_id.clone()),
-            (None, Some(user)) => Owner::User(user.to_owned()),
-            (None, None) => Owner::Tenant(self.tenant.clone()),
+        match self {
+            Self::Client(c) => Owner::of_tenant(&c.tenant),
+            Self::User { session, .. } => Owner::User(session.user_id.clone()),
+        }
+    }
+
+    /// The session, for a signed-in user (not an API client of their tenant).
+    #[must_use]
+    pub fn session(&self) -> Option<&SessionInfo> {
+        match self {
+            Self::User { session, .. } => Some(session),
+            Self::Client(_) => None,
         }
     }
 
     /// The user in a session (not an API client of their tenant).
     #[must_use]
     pub fn session_user(&self) -> Option<&str> {
-        self.session.as_ref().map(|s| s.user_id.as_str())
+        self.session().map(|s| s.user_id.as_str())
+    }
+
+    fn grants(&self) -> &[Grant] {
+        match self {
+            Self::Client(c) => &c.grants,
+            Self::User { .. } => &USER_GRANTS,
+        }
     }
 
     /// Whether `scope` is granted.
     #[must_use]
     pub fn has(&self, scope: Scope) -> bool {
-        self.grants.iter().any(|g| g.covers(scope))
+        self.grants().iter().any(|g| g.covers(scope))
     }
 
     /// Whether this principal acts across tenants.
@@ -233,18 +254,18 @@ impl Principal {
     /// The tenant whose data this principal is limited to (`None`: all).
     #[must_use]
     pub fn tenant_filter(&self) -> Option<&str> {
-        (!self.is_operator()).then_some(self.tenant.as_str())
+        (!self.is_operator()).then_some(self.tenant())
     }
 
     /// Refuses to act on `tenant` unless it is the principal's own or the
     /// principal is an operator.
     pub fn check_tenant(&self, tenant: &str) -> Result<()> {
-        if self.is_operator() || tenant == self.tenant {
+        if self.is_operator() || tenant == self.tenant() {
             Ok(())
         } else {
             Err(Error::Forbidden(format!(
                 "this API client may only act inside its tenant `{}` (the `operator` scope acts across tenants)",
-                self.tenant
+                self.tenant()
             )))
         }
     }
@@ -253,7 +274,7 @@ impl Principal {
     pub fn check_can_grant(&self, scopes: &[String]) -> Result<()> {
         for s in scopes {
             let wanted = Grant::parse(s)?;
-            if !self.grants.iter().any(|g| g.includes(wanted)) {
+            if !self.grants().iter().any(|g| g.includes(wanted)) {
                 return Err(Error::Forbidden(format!(
                     "cannot grant `{s}`: an API client grants at most the scopes it holds"
                 )));
@@ -268,12 +289,11 @@ mod tests {
     use super::*;
 
     fn p(scopes: &[&str]) -> Principal {
-        Principal {
-            client_id: "c".into(),
+        Principal::Client(ClientPrincipal {
+            id: "c".into(),
             tenant: "t".into(),
             grants: scopes.iter().map(|s| Grant::parse(s).unwrap()).collect(),
-            session: None,
-        }
+        })
     }
 
     #[test]

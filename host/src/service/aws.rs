@@ -17,6 +17,28 @@ use tokio::sync::Mutex;
 /// Refresh this long before expiry.
 const REFRESH_BEFORE: u64 = 300;
 
+/// Why no credentials could be had.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AwsError {
+    /// One of the two static keys without the other.
+    #[error(
+        "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together (or neither: the instance role)"
+    )]
+    HalfAKey,
+    /// The instance metadata service failed a step.
+    #[error("instance metadata ({step}): {detail}")]
+    Metadata {
+        /// `token`, `role` or `credentials`.
+        step: &'static str,
+        /// What failed.
+        detail: String,
+    },
+    /// The instance has no role.
+    #[error("instance metadata: no instance role attached")]
+    NoRole,
+}
+
 /// Where credentials come from.
 #[derive(Clone, Debug)]
 pub enum CredentialSource {
@@ -43,7 +65,7 @@ struct ImdsCredentials {
 
 impl Credentials {
     /// From the environment variables in `get`, else the instance role.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, AwsError> {
         let source = match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
             (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
                 CredentialSource::Static(AwsCredentials {
@@ -53,12 +75,7 @@ impl Credentials {
                     expires_at: None,
                 })
             }
-            (Some(_), None) | (None, Some(_)) => {
-                return Err(
-                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together (or neither: the instance role)"
-                        .into(),
-                )
-            }
+            (Some(_), None) | (None, Some(_)) => return Err(AwsError::HalfAKey),
             _ => CredentialSource::InstanceRole(
                 get("AWS_EC2_METADATA_SERVICE_ENDPOINT")
                     .unwrap_or_else(|| "http://169.254.169.254".into())
@@ -83,7 +100,7 @@ impl Credentials {
 
     /// Valid credentials: the cached ones unless they expire within five
     /// minutes, else fresh ones.
-    pub async fn get(&self) -> Result<AwsCredentials, String> {
+    pub async fn get(&self) -> Result<AwsCredentials, AwsError> {
         let mut cached = self.cached.lock().await;
         let now = signet_proto::time::now_ms() / 1000;
         if let Some(c) = cached.as_ref() {
@@ -101,103 +118,73 @@ impl Credentials {
         *self.cached.lock().await = None;
     }
 
-    async fn fetch(&self) -> Result<AwsCredentials, String> {
+    async fn fetch(&self) -> Result<AwsCredentials, AwsError> {
         match &self.source {
             CredentialSource::Static(c) => Ok(c.clone()),
             CredentialSource::InstanceRole(base) => {
                 let base = base.clone();
                 tokio::task::spawn_blocking(move || imds(&base))
                     .await
-                    .map_err(|e| format!("IMDS task: {e}"))?
+                    .map_err(|e| AwsError::Metadata {
+                        step: "task",
+                        detail: e.to_string(),
+                    })?
             }
         }
     }
 }
 
 /// IMDSv2: a session token, the role name, then the role's credentials.
-fn imds(base: &str) -> Result<AwsCredentials, String> {
+fn imds(base: &str) -> Result<AwsCredentials, AwsError> {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(5))
         .build();
-    let err = |what: &str, e: ureq::Error| format!("instance metadata ({what}): {e}");
+    let err = |step: &'static str| {
+        move |e: &dyn std::fmt::Display| AwsError::Metadata {
+            step,
+            detail: e.to_string(),
+        }
+    };
     let token = agent
         .put(&format!("{base}/latest/api/token"))
         .set("X-aws-ec2-metadata-token-ttl-seconds", "300")
         .call()
-        .map_err(|e| err("token", e))?
+        .map_err(|e| err("token")(&e))?
         .into_string()
-        .map_err(|e| format!("instance metadata token: {e}"))?;
+        .map_err(|e| err("token")(&e))?;
     let path = format!("{base}/latest/meta-data/iam/security-credentials/");
     let role = agent
         .get(&path)
         .set("X-aws-ec2-metadata-token", &token)
         .call()
-        .map_err(|e| err("role", e))?
+        .map_err(|e| err("role")(&e))?
         .into_string()
-        .map_err(|e| format!("instance metadata role: {e}"))?;
+        .map_err(|e| err("role")(&e))?;
     let role = role.lines().next().unwrap_or_default().trim().to_owned();
     if role.is_empty() || role.contains('/') {
-        return Err("instance metadata: no instance role attached".into());
+        return Err(AwsError::NoRole);
     }
     let creds: ImdsCredentials = agent
         .get(&format!("{path}{role}"))
         .set("X-aws-ec2-metadata-token", &token)
         .call()
-        .map_err(|e| err("credentials", e))?
+        .map_err(|e| err("credentials")(&e))?
         .into_json()
-        .map_err(|e| format!("instance metadata credentials: {e}"))?;
+        .map_err(|e| err("credentials")(&e))?;
     Ok(AwsCredentials {
         access_key_id: creds.access_key_id,
         secret_access_key: creds.secret_access_key,
         session_token: creds.token,
-        expires_at: creds.expiration.as_deref().and_then(parse_rfc3339),
+        expires_at: creds
+            .expiration
+            .as_deref()
+            .and_then(signet_proto::time::parse_rfc3339_utc),
     })
-}
-
-/// `2026-11-23T07:00:00Z` → Unix seconds (UTC only, as IMDS writes it).
-fn parse_rfc3339(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time
-        .split('.')
-        .next()?
-        .splitn(3, ':')
-        .map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_times_parse() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2026-11-23T07:00:00Z"), Some(1_795_417_200));
-        assert_eq!(parse_rfc3339("2024-02-29T12:30:15Z"), Some(1_709_209_815));
-        for bad in [
-            "2026-13-01T00:00:00Z",
-            "2026-11-23 07:00:00Z",
-            "2026-11-23T07:00:00",
-            "x",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn keys_go_together() {
@@ -286,6 +273,6 @@ mod tests {
         })
         .unwrap();
         let e = c.get().await.unwrap_err();
-        assert!(e.contains("instance metadata (token)"), "{e}");
+        assert!(e.to_string().contains("instance metadata (token)"), "{e}");
     }
 }

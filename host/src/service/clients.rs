@@ -7,10 +7,12 @@ use sha2::{Digest as _, Sha256};
 use signet_proto::time::now_ms;
 use subtle::ConstantTimeEq as _;
 
-use super::audit::{Action, Event, Outcome};
+use super::audit::{Action, Event, Outcome, SecurityEvent};
 use super::authz::{Grant, Principal, Scope};
-use super::{Error, Result, Service};
-use crate::store::{ApiClientRow, Store, WriteOp};
+use super::limits::FailureRecord;
+use super::{Denier, Error, Result, Service};
+use crate::domain::ApiClient;
+use crate::store::{Store, StoreError, WriteOp};
 
 /// A freshly made token: shown once, stored as SHA-256 of its secret.
 pub struct NewToken {
@@ -51,7 +53,7 @@ pub fn parse_token(token: &str) -> Option<(&str, &str)> {
 }
 
 /// Why authentication failed (the audit reason; the caller only learns 401).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum AuthFailure {
     /// No `Authorization` header.
     MissingToken,
@@ -68,13 +70,19 @@ pub enum AuthFailure {
     /// The token was in the query string.
     TokenInQuery,
     /// Storage failed while looking the client up.
-    Storage,
+    Storage(StoreError),
+}
+
+impl PartialEq for AuthFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.code() == other.code()
+    }
 }
 
 impl AuthFailure {
     /// The reason code in the audit log.
     #[must_use]
-    pub fn code(self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Self::MissingToken => "missing_token",
             Self::MalformedAuthorization => "malformed_authorization",
@@ -83,7 +91,7 @@ impl AuthFailure {
             Self::RevokedToken => "revoked_token",
             Self::ExpiredSession => "expired_session",
             Self::TokenInQuery => "token_in_query",
-            Self::Storage => "storage",
+            Self::Storage(_) => "storage",
         }
     }
 }
@@ -98,7 +106,96 @@ pub enum Creator<'a> {
     Client(&'a Principal),
 }
 
+/// Looks for credentials in the query string (refused: they end up in logs).
+#[must_use]
+pub fn query_has_credentials(query: &str) -> bool {
+    query.split('&').any(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = k.to_ascii_lowercase();
+        [
+            "token",
+            "access_token",
+            "api_key",
+            "apikey",
+            "authorization",
+            "key",
+        ]
+        .contains(&k.as_str())
+            || v.starts_with("sgn_")
+            || v.starts_with("sgn%5F")
+            || v.starts_with("sgn%5f")
+    })
+}
+
+/// An API request's credentials, as the HTTP layer found them.
+#[derive(Clone, Copy, Debug)]
+pub struct Credentials<'a> {
+    /// The peer's address (for the per-address failure limit).
+    pub peer: std::net::IpAddr,
+    /// The `Authorization` header (`None`: absent; a value that is not
+    /// text is malformed).
+    pub authorization: Option<&'a str>,
+    /// The query string, where credentials are refused.
+    pub query: Option<&'a str>,
+    /// The path asked for (the audit target of a refusal).
+    pub path: &'a str,
+}
+
 impl Service {
+    /// Authenticates an API request: a peer over its failure limit is
+    /// refused before any lookup; tokens in the query string, missing,
+    /// malformed, unknown or revoked tokens are 401 and `AUTH_DENY` events
+    /// (capped; a flood is counted, not recorded row by row); then the
+    /// caller's own rate limit.
+    pub async fn authenticate_request(&self, request: Credentials<'_>) -> Result<Principal> {
+        if let Err(retry_after) = self.peers.check(request.peer) {
+            self.metrics.rate_limited.inc();
+            self.metrics
+                .security_event(SecurityEvent::RateLimit.as_str());
+            self.metrics
+                .security_event(SecurityEvent::AuthDeny.as_str());
+            return Err(Error::RateLimited { retry_after });
+        }
+        let result = if request.query.is_some_and(query_has_credentials) {
+            Err(AuthFailure::TokenInQuery)
+        } else {
+            self.authenticate(request.authorization).await
+        };
+        let principal = match result {
+            Ok(p) => p,
+            Err(AuthFailure::Storage(e)) => return Err(Error::Storage(e)),
+            Err(failure) => {
+                if self.peers.failed(request.peer) == FailureRecord::Log {
+                    self.deny(
+                        SecurityEvent::AuthDeny,
+                        Denier::Anonymous,
+                        request.path,
+                        Outcome::denied(failure.code()),
+                    )
+                    .await;
+                } else {
+                    self.metrics
+                        .security_event(SecurityEvent::AuthDeny.as_str());
+                }
+                return Err(Error::Unauthenticated(
+                    if failure == AuthFailure::TokenInQuery {
+                        "credentials in the query string are refused; send `Authorization: Bearer …`"
+                    } else {
+                        "a valid API token or session is required: `Authorization: Bearer sgn_…` or `Bearer <session>`"
+                    },
+                ));
+            }
+        };
+        self.rate_limit(
+            &principal,
+            &principal.actor(),
+            self.config.rate_limit_per_client,
+            request.path,
+        )
+        .await?;
+        Ok(principal)
+    }
+
     /// The principal of an `Authorization` header value.
     pub async fn authenticate(
         &self,
@@ -118,7 +215,7 @@ impl Service {
             None => {
                 let row = self.store.client(id).await.map_err(|e| {
                     tracing::error!(error = %e, "storage failure during authentication");
-                    AuthFailure::Storage
+                    AuthFailure::Storage(e)
                 })?;
                 self.clients.put(id, row.clone());
                 row
@@ -129,7 +226,7 @@ impl Service {
         let stored = row.as_ref().map_or("", |r| r.secret_sha256.as_str());
         let matches: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
         let row = row.filter(|_| matches).ok_or(AuthFailure::BadToken)?;
-        if row.revoked_at.is_some_and(|at| at <= now_ms()) {
+        if row.revoked_at_ms.is_some_and(|at| at <= now_ms()) {
             return Err(AuthFailure::RevokedToken);
         }
         Ok(Principal::from_client(&row))
@@ -137,7 +234,7 @@ impl Service {
 
     /// API clients the principal may see (`admin:clients`): its tenant's,
     /// or every tenant's for operators.
-    pub async fn list_clients(&self, principal: &Principal) -> Result<Vec<ApiClientRow>> {
+    pub async fn list_clients(&self, principal: &Principal) -> Result<Vec<ApiClient>> {
         self.require(principal, Scope::AdminClients, "api-clients")
             .await?;
         Ok(self.store.clients(principal.tenant_filter()).await?)
@@ -150,7 +247,7 @@ impl Service {
         name: &str,
         tenant: &str,
         scopes: Vec<String>,
-    ) -> Result<(ApiClientRow, zeroize::Zeroizing<String>)> {
+    ) -> Result<(ApiClient, zeroize::Zeroizing<String>)> {
         self.require(principal, Scope::AdminClients, "api-clients")
             .await?;
         create_client(
@@ -180,7 +277,7 @@ impl Service {
             .store
             .client(id)
             .await?
-            .filter(|c| principal.is_operator() || c.tenant == principal.tenant)
+            .filter(|c| principal.is_operator() || c.tenant == principal.tenant())
             .ok_or(Error::NotFound("API client"))?;
         let at = now_ms() + grace_seconds * 1000;
         self.audit
@@ -198,7 +295,7 @@ impl Service {
             .store
             .client(id)
             .await?
-            .and_then(|c| c.revoked_at)
+            .and_then(|c| c.revoked_at_ms)
             .unwrap_or(at);
         Ok(applied)
     }
@@ -213,7 +310,7 @@ pub async fn create_client(
     name: &str,
     tenant: &str,
     scopes: Vec<String>,
-) -> Result<(ApiClientRow, zeroize::Zeroizing<String>)> {
+) -> Result<(ApiClient, zeroize::Zeroizing<String>)> {
     let printable = |s: &str, max: usize| {
         !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
     };
@@ -252,14 +349,14 @@ pub async fn create_client(
         }
     };
     let token = new_token();
-    let row = ApiClientRow {
+    let row = ApiClient {
         id: token.id.clone(),
         name: name.to_owned(),
         tenant: tenant.to_owned(),
         scopes,
         secret_sha256: token.secret_sha256.clone(),
-        created_at: now_ms(),
-        revoked_at: None,
+        created_at_ms: now_ms(),
+        revoked_at_ms: None,
     };
     super::audit::Auditor::new(store.journal().clone())
         .write(
@@ -273,6 +370,15 @@ pub async fn create_client(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_queries_are_spotted() {
+        assert!(query_has_credentials("token=abc"));
+        assert!(query_has_credentials("limit=5&access_token=x"));
+        assert!(query_has_credentials("nonce=sgn_0123"));
+        assert!(query_has_credentials("x=sgn%5f0123"));
+        assert!(!query_has_credentials("nonce=00ff&limit=10"));
+    }
 
     #[test]
     fn tokens_parse_and_hash() {

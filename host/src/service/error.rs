@@ -1,10 +1,12 @@
 //! What the service layer refuses or fails with, as data. The HTTP layer
 //! maps each kind to one status (`http::error`); the audit log records
-//! [`Error::outcome`].
+//! [`super::audit::Outcome::of`] it.
 
 use signet_proto::ErrorCode;
 
 use super::authz::Scope;
+use crate::domain::{ApprovalRefusal, ChallengeRefusal};
+use crate::signer::CallError;
 use crate::store::StoreError;
 
 /// A refusal or failure of a service call.
@@ -65,16 +67,16 @@ pub enum Error {
     Storage(#[from] StoreError),
     /// A login challenge that cannot be exchanged now: 409
     /// `challenge_pending` / `challenge_used`, 410 `challenge_expired`.
-    #[error("{1}")]
-    Challenge(&'static str, &'static str),
+    #[error("{}", .0.message())]
+    Challenge(ChallengeRefusal),
     /// A sign intent's approval stands in the way, or an approval cannot be
     /// made: 403 `approval_required` / `intent_declined`, 409
     /// `approval_pending` / `intent_decided` / `approval_not_required`, 410
     /// `intent_expired`.
     #[error("{message}")]
     Approval {
-        /// The code.
-        code: &'static str,
+        /// The kind.
+        refusal: ApprovalRefusal,
         /// What to do.
         message: String,
     },
@@ -93,6 +95,14 @@ impl Error {
     /// A bad-request error.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::BadRequest(message.into())
+    }
+
+    /// A payment-approval refusal.
+    pub fn approval(refusal: ApprovalRefusal, message: impl Into<String>) -> Self {
+        Self::Approval {
+            refusal,
+            message: message.into(),
+        }
     }
 
     /// A ticket refusal.
@@ -157,8 +167,8 @@ impl Error {
             Self::Storage(_) => "storage_unavailable",
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
-            Self::Challenge(code, _) => code,
-            Self::Approval { code, .. } => code,
+            Self::Challenge(refusal) => refusal.code(),
+            Self::Approval { refusal, .. } => refusal.code(),
             Self::NotConfigured(_) => "not_configured",
         }
     }
@@ -174,14 +184,16 @@ impl Error {
             _ => false,
         }
     }
+}
 
-    /// The audit outcome of a request that failed with this error.
-    #[must_use]
-    pub fn outcome(&self) -> String {
-        if self.is_server_side() {
-            format!("error:{}", self.code())
-        } else {
-            format!("denied:{}", self.code())
+impl From<CallError> for Error {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Unavailable(m) => Error::SignerUnavailable(m),
+            CallError::Refused(code, m) => Error::from_signer(code, &m),
+            CallError::Unexpected(what) => {
+                Error::internal(format!("unexpected signer response to {what}"))
+            }
         }
     }
 }

@@ -1,11 +1,12 @@
-//! Ethereum JSON-RPC (`POST /v1/eth`, DESIGN.md): the signing methods that
-//! wallet libraries (ethers, viem, web3.py, cast, alloy) call, answered
-//! through the same service calls as the REST API (authz, limits, tickets,
-//! audit), and read-only methods forwarded to `ETH_RPC_UPSTREAM`.
+//! Ethereum for wallet libraries (`POST /v1/eth`): the caller's accounts
+//! (their secp256k1 wallets by address), signing through the same service
+//! calls as the REST API (authz, limits, tickets, audit), filling what a
+//! library leaves to the node, and read-only calls forwarded to
+//! `ETH_RPC_UPSTREAM`. The JSON-RPC envelope, method names and error codes
+//! are the HTTP side's (`http::routes::eth`).
 //!
-//! Accounts are the caller's secp256k1 wallets by address. A request for an
-//! address that is not one of them is an error, never a signature by
-//! another key.
+//! A request for an address that is not one of the caller's wallets is an
+//! error, never a signature by another key.
 
 use std::time::Duration;
 
@@ -14,19 +15,16 @@ use signet_proto::KeyType;
 
 use super::authz::Principal;
 use super::digest::eth_address;
-use super::signing::SignArgs;
+use super::signing::{SignArgs, Signed};
 use super::{Error, Service};
-use crate::store::WalletRow;
-
-/// Entries a batch may hold.
-pub const MAX_BATCH: usize = 100;
+use crate::domain::Wallet;
 
 /// How long an upstream call may take.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Read-only methods forwarded to the upstream node (never one that signs
 /// or sends).
-const FORWARDED: &[&str] = &[
+pub const FORWARDED: &[&str] = &[
     "eth_blockNumber",
     "eth_getBlockByNumber",
     "eth_getBlockByHash",
@@ -54,217 +52,70 @@ const FORWARDED: &[&str] = &[
     "web3_clientVersion",
 ];
 
-/// A JSON-RPC error object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RpcError {
-    /// The code (-32700 parse error, -32600 invalid request, -32601 no such
-    /// method, -32602 invalid params, -32603 internal, -32000 refused,
-    /// -32005 rate limited).
-    pub code: i64,
-    /// What went wrong.
-    pub message: String,
-    /// Signet's error code, when the refusal came from the service.
-    pub signet_code: Option<&'static str>,
+/// Why an Ethereum call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EthError {
+    /// The service refused or failed (authz, limits, tickets, the signer).
+    Service(Error),
+    /// The call's parameters are wrong.
+    InvalidParams(String),
+    /// The address is not one of the caller's secp256k1 wallets.
+    UnknownAccount(String),
+    /// A read-only method, but no `ETH_RPC_UPSTREAM` is set.
+    NeedsUpstream(String),
+    /// The upstream node refused: its own JSON-RPC error, passed on.
+    Upstream {
+        /// Its code.
+        code: i64,
+        /// Its message.
+        message: String,
+    },
+    /// The upstream node did not answer, or answered nonsense.
+    UpstreamFailed(String),
+    /// This host has no chain id (neither an upstream nor `ETH_CHAIN_ID`).
+    NoChain,
 }
 
-impl RpcError {
-    fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            signet_code: None,
-        }
-    }
-
-    fn params(message: impl Into<String>) -> Self {
-        Self::new(-32602, message)
-    }
-
-    /// The error member of a response.
-    #[must_use]
-    pub fn to_json(&self) -> Value {
-        match self.signet_code {
-            Some(code) => {
-                json!({"code": self.code, "message": self.message, "data": {"code": code}})
-            }
-            None => json!({"code": self.code, "message": self.message}),
-        }
-    }
-}
-
-impl From<Error> for RpcError {
+impl From<Error> for EthError {
     fn from(e: Error) -> Self {
-        let code = match &e {
-            Error::BadRequest(_) | Error::TooLarge(_) => -32602,
-            Error::RateLimited { .. } => -32005,
-            e if e.is_server_side() => -32603,
-            _ => -32000,
-        };
-        Self {
-            code,
-            message: e.to_string(),
-            signet_code: Some(e.code()),
+        Self::Service(e)
+    }
+}
+
+impl std::fmt::Display for EthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Service(e) => e.fmt(f),
+            Self::InvalidParams(m) | Self::UpstreamFailed(m) => f.write_str(m),
+            Self::UnknownAccount(a) => {
+                write!(
+                    f,
+                    "unknown account {a}: not one of the caller's secp256k1 wallets"
+                )
+            }
+            Self::NeedsUpstream(m) => write!(f, "{m} needs ETH_RPC_UPSTREAM"),
+            Self::Upstream { message, .. } => f.write_str(message),
+            Self::NoChain => f.write_str("no chain: set ETH_RPC_UPSTREAM or ETH_CHAIN_ID"),
         }
     }
 }
 
-type RpcResult = std::result::Result<Value, RpcError>;
-
-/// One response: `{jsonrpc, id, result | error}`.
-#[must_use]
-pub fn response(id: &Value, result: RpcResult) -> Value {
-    match result {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(e) => json!({"jsonrpc": "2.0", "id": id, "error": e.to_json()}),
-    }
-}
-
-fn hex0x(bytes: &[u8]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
-
-/// `params` as a list (absent and `null` are empty).
-fn params_of(request: &Value) -> Result<Vec<Value>, RpcError> {
-    match request.get("params") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items.clone()),
-        Some(_) => Err(RpcError::new(-32602, "`params` must be an array")),
-    }
-}
+/// Ethereum results.
+pub type EthResult<T> = std::result::Result<T, EthError>;
 
 /// A 20-byte `0x` address, lowercased.
-fn address_of(v: &Value) -> Option<String> {
+#[must_use]
+pub fn address_of(v: &Value) -> Option<String> {
     let s = v.as_str()?;
     let h = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"))?;
     (h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| format!("0x{}", h.to_ascii_lowercase()))
 }
 
-/// The 65-byte `r‖s‖v` signature Ethereum wallets return (`v` = 27 + recovery id).
-fn rsv(signature: &[u8], recovery_id: Option<u8>) -> RpcResult {
-    let v = recovery_id.ok_or_else(|| RpcError::new(-32603, "the signer gave no recovery id"))?;
-    let mut out = signature.to_vec();
-    out.push(27 + v);
-    Ok(Value::String(hex0x(&out)))
-}
-
 impl Service {
-    /// Answers one JSON-RPC request object (not a batch); `None` for a
-    /// notification (no `id`).
-    pub async fn eth_rpc(&self, principal: &Principal, request: &Value) -> Option<Value> {
-        let id = request.get("id").cloned();
-        let valid = request.get("jsonrpc").and_then(Value::as_str) == Some("2.0")
-            && request.get("method").is_some_and(Value::is_string)
-            && id
-                .as_ref()
-                .is_none_or(|i| i.is_string() || i.is_number() || i.is_null());
-        if !valid {
-            return Some(response(
-                &id.unwrap_or(Value::Null),
-                Err(RpcError::new(
-                    -32600,
-                    "invalid request: a JSON-RPC 2.0 object with `jsonrpc: \"2.0\"`, a string `method` and an optional `params` array",
-                )),
-            ));
-        }
-        let method = request
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let result = match params_of(request) {
-            Ok(params) => self.eth_method(principal, method, &params).await,
-            Err(e) => Err(e),
-        };
-        id.map(|id| response(&id, result))
-    }
-
-    async fn eth_method(&self, principal: &Principal, method: &str, params: &[Value]) -> RpcResult {
-        match method {
-            "eth_accounts" | "eth_requestAccounts" => {
-                let accounts = self.eth_accounts(principal).await?;
-                Ok(json!(accounts
-                    .into_iter()
-                    .map(|(a, _)| a)
-                    .collect::<Vec<_>>()))
-            }
-            "eth_chainId" => Ok(Value::String(format!("{:#x}", self.eth_chain_id().await?))),
-            "eth_sign" => {
-                let [address, data] = two(params, "eth_sign takes [address, data]")?;
-                self.eth_sign_message(principal, address, data).await
-            }
-            "personal_sign" => {
-                let [a, b] = two(params, "personal_sign takes [data, address]")?;
-                // [data, address] as specified; [address, data] as some
-                // wallets send it: the address is the one that is an account.
-                let accounts = self.eth_accounts(principal).await?;
-                let is_account = |v: &Value| {
-                    address_of(v)
-                        .is_some_and(|x| accounts.iter().any(|(a, _)| a.eq_ignore_ascii_case(&x)))
-                };
-                if !is_account(b) && is_account(a) {
-                    self.eth_sign_message(principal, a, b).await
-                } else {
-                    self.eth_sign_message(principal, b, a).await
-                }
-            }
-            "eth_signTypedData_v4" | "eth_signTypedData" => {
-                let [address, typed] =
-                    two(params, "eth_signTypedData_v4 takes [address, typedData]")?;
-                let wallet = self.eth_wallet(principal, address).await?;
-                let args = SignArgs {
-                    typed_data: Some(typed.clone()),
-                    ..SignArgs::default()
-                };
-                let signed = self.sign(principal, &wallet.id, args).await?;
-                rsv(&signed.signature.signature, signed.signature.recovery_id)
-            }
-            "eth_signTransaction" | "eth_sendTransaction" => {
-                let tx = match params {
-                    [tx] | [tx, _] if tx.is_object() => tx,
-                    _ => return Err(RpcError::params(format!("{method} takes [transaction]"))),
-                };
-                let from = tx
-                    .get("from")
-                    .ok_or_else(|| RpcError::params("transaction: `from` is required"))?;
-                let wallet = self.eth_wallet(principal, from).await?;
-                let tx = self.fill_transaction(tx).await?;
-                let args = SignArgs {
-                    transaction: Some(tx),
-                    ..SignArgs::default()
-                };
-                let signed = self.sign(principal, &wallet.id, args).await?;
-                let raw = signed
-                    .transaction
-                    .ok_or_else(|| RpcError::new(-32603, "no signed transaction"))?
-                    .raw;
-                if method == "eth_signTransaction" {
-                    return Ok(Value::String(hex0x(&raw)));
-                }
-                self.upstream("eth_sendRawTransaction", json!([hex0x(&raw)]))
-                    .await
-            }
-            m if FORWARDED.contains(&m) && self.config.eth_upstream.is_some() => {
-                self.upstream(m, Value::Array(params.to_vec())).await
-            }
-            m => Err(RpcError::new(
-                -32601,
-                format!(
-                    "the method {m} does not exist or is not available{}",
-                    if FORWARDED.contains(&m) {
-                        " (read-only methods need ETH_RPC_UPSTREAM)"
-                    } else {
-                        ""
-                    }
-                ),
-            )),
-        }
-    }
-
     /// The caller's secp256k1 wallets: `(EIP-55 address, wallet)`.
-    async fn eth_accounts(
-        &self,
-        principal: &Principal,
-    ) -> Result<Vec<(String, WalletRow)>, RpcError> {
+    pub async fn eth_accounts(&self, principal: &Principal) -> EthResult<Vec<(String, Wallet)>> {
         let mut out = Vec::new();
         let mut after = None;
         loop {
@@ -282,18 +133,13 @@ impl Service {
     }
 
     /// The caller's wallet with `address`, or a refusal.
-    async fn eth_wallet(
-        &self,
-        principal: &Principal,
-        address: &Value,
-    ) -> Result<WalletRow, RpcError> {
+    async fn eth_wallet(&self, principal: &Principal, address: &Value) -> EthResult<Wallet> {
         let wanted = address_of(address)
-            .ok_or_else(|| RpcError::params(format!("{address} is not an address")))?;
-        let key = wanted.to_ascii_lowercase();
+            .ok_or_else(|| EthError::InvalidParams(format!("{address} is not an address")))?;
         // The address index spares a scan of the caller's wallets per call.
-        if let Some(id) = self.eth_addresses.get(&key) {
+        if let Some(id) = self.eth_addresses.get(&wanted) {
             if let Some(w) = self.wallet_row(&id).await? {
-                if w.owner == principal.owner().to_string() && w.key_type == KeyType::Secp256k1 {
+                if w.owner == principal.owner() && w.key_type == KeyType::Secp256k1 {
                     return Ok(w);
                 }
             }
@@ -302,66 +148,122 @@ impl Service {
         for (a, w) in self.eth_accounts(principal).await? {
             let a = a.to_ascii_lowercase();
             self.eth_addresses.put(&a, w.id.clone());
-            if a == key {
+            if a == wanted {
                 found = Some(w);
             }
         }
-        found.ok_or_else(|| RpcError {
-            code: -32000,
-            message: format!("unknown account {wanted}: not one of the caller's secp256k1 wallets"),
-            signet_code: Some("not_found"),
-        })
+        found.ok_or(EthError::UnknownAccount(wanted))
     }
 
     /// `eth_sign` / `personal_sign`: EIP-191 over `data` (`0x` hex bytes, or
     /// text) by the wallet at `address`.
-    async fn eth_sign_message(
+    pub async fn eth_sign_message(
         &self,
         principal: &Principal,
         address: &Value,
         data: &Value,
-    ) -> RpcResult {
+    ) -> EthResult<Signed> {
         let wallet = self.eth_wallet(principal, address).await?;
-        let message = data
-            .as_str()
-            .ok_or_else(|| RpcError::params("the message must be a string (0x hex or text)"))?;
+        let message = data.as_str().ok_or_else(|| {
+            EthError::InvalidParams("the message must be a string (0x hex or text)".into())
+        })?;
         let args = SignArgs {
             message: Some(message.to_owned()),
             encoding: Some("eip191".into()),
             ..SignArgs::default()
         };
+        Ok(self.sign(principal, &wallet.id, args).await?)
+    }
+
+    /// `eth_signTypedData_v4`: EIP-712 by the wallet at `address`.
+    pub async fn eth_sign_typed_data(
+        &self,
+        principal: &Principal,
+        address: &Value,
+        typed: &Value,
+    ) -> EthResult<Signed> {
+        let wallet = self.eth_wallet(principal, address).await?;
+        let args = SignArgs {
+            typed_data: Some(typed.clone()),
+            ..SignArgs::default()
+        };
+        Ok(self.sign(principal, &wallet.id, args).await?)
+    }
+
+    /// `eth_signTransaction`: the transaction of `tx.from`, filled, signed;
+    /// the raw signed bytes.
+    pub async fn eth_sign_transaction(
+        &self,
+        principal: &Principal,
+        tx: &Value,
+    ) -> EthResult<Vec<u8>> {
+        let from = tx
+            .get("from")
+            .ok_or_else(|| EthError::InvalidParams("transaction: `from` is required".into()))?;
+        let wallet = self.eth_wallet(principal, from).await?;
+        let tx = self.fill_transaction(tx).await?;
+        let args = SignArgs {
+            transaction: Some(tx),
+            ..SignArgs::default()
+        };
         let signed = self.sign(principal, &wallet.id, args).await?;
-        rsv(&signed.signature.signature, signed.signature.recovery_id)
+        signed
+            .transaction
+            .map(|t| t.raw)
+            .ok_or_else(|| EthError::Service(Error::internal("no signed transaction")))
+    }
+
+    /// `eth_sendTransaction`: signed as [`Self::eth_sign_transaction`], then
+    /// sent upstream; the node's answer (the transaction hash).
+    pub async fn eth_send_transaction(
+        &self,
+        principal: &Principal,
+        tx: &Value,
+    ) -> EthResult<Value> {
+        let raw = self.eth_sign_transaction(principal, tx).await?;
+        self.upstream(
+            "eth_sendRawTransaction",
+            json!([format!("0x{}", hex::encode(raw))]),
+        )
+        .await
+    }
+
+    /// A read-only method forwarded to the upstream node; `None` when the
+    /// method is not one that is forwarded, or no upstream is set.
+    pub async fn eth_forward(&self, method: &str, params: Vec<Value>) -> Option<EthResult<Value>> {
+        if !FORWARDED.contains(&method) || self.config.eth_upstream.is_none() {
+            return None;
+        }
+        Some(self.upstream(method, Value::Array(params)).await)
     }
 
     /// The chain id: the upstream's (asked once), else `ETH_CHAIN_ID`.
-    async fn eth_chain_id(&self) -> Result<u64, RpcError> {
+    pub async fn eth_chain_id(&self) -> EthResult<u64> {
         if let Some(id) = self.eth_chain.get() {
             return Ok(*id);
         }
         let id = if self.config.eth_upstream.is_some() {
             let v = self.upstream("eth_chainId", json!([])).await?;
             quantity(&v).ok_or_else(|| {
-                RpcError::new(-32603, "the upstream node's eth_chainId is not a quantity")
+                EthError::UpstreamFailed("the upstream node's eth_chainId is not a quantity".into())
             })?
         } else {
-            self.config.eth_chain_id.ok_or_else(|| {
-                RpcError::new(-32603, "no chain: set ETH_RPC_UPSTREAM or ETH_CHAIN_ID")
-            })?
+            self.config.eth_chain_id.ok_or(EthError::NoChain)?
         };
         let _ = self.eth_chain.set(id);
         Ok(id)
     }
-
     /// Fills what a wallet library leaves to the node: `chainId`, `nonce`,
     /// fees and `gas` (only with an upstream; without one, what is missing
     /// stays missing and is refused when the transaction is built).
-    async fn fill_transaction(&self, tx: &Value) -> Result<Value, RpcError> {
+    async fn fill_transaction(&self, tx: &Value) -> EthResult<Value> {
         let mut tx = tx.clone();
         let request =
-            signet_eth::parse_request(&tx).map_err(|e| RpcError::params(e.to_string()))?;
+            signet_eth::parse_request(&tx).map_err(|e| EthError::InvalidParams(e.to_string()))?;
         let Some(obj) = tx.as_object_mut() else {
-            return Err(RpcError::params("the transaction must be an object"));
+            return Err(EthError::InvalidParams(
+                "the transaction must be an object".into(),
+            ));
         };
         if request.chain_id.is_none() {
             if let Ok(id) = self.eth_chain_id().await {
@@ -370,7 +272,7 @@ impl Service {
         } else if let Some(configured) = self.eth_chain.get().copied().or(self.config.eth_chain_id)
         {
             if request.chain_id != Some(configured) {
-                return Err(RpcError::params(format!(
+                return Err(EthError::InvalidParams(format!(
                     "transaction: chainId {} is not this node's chain {configured}",
                     request.chain_id.unwrap_or_default()
                 )));
@@ -388,7 +290,7 @@ impl Service {
         }
         let tx_type = request
             .tx_type()
-            .map_err(|e| RpcError::params(e.to_string()))?;
+            .map_err(|e| EthError::InvalidParams(e.to_string()))?;
         if tx_type >= 2 {
             if request.max_priority_fee_per_gas.is_none() {
                 let tip = match self.upstream("eth_maxPriorityFeePerGas", json!([])).await {
@@ -419,7 +321,7 @@ impl Service {
         }
         if request.gas.is_none() && !obj.contains_key("gasLimit") {
             let filled = signet_eth::parse_request(&Value::Object(obj.clone()))
-                .map_err(|e| RpcError::params(e.to_string()))?;
+                .map_err(|e| EthError::InvalidParams(e.to_string()))?;
             let mut call = filled.to_rpc_json();
             if let Some(c) = call.as_object_mut() {
                 c.insert("from".into(), from);
@@ -432,12 +334,9 @@ impl Service {
 
     /// Calls the upstream node; its errors come back as they are (an
     /// `eth_sendRawTransaction` refusal is the node's to explain).
-    async fn upstream(&self, method: &str, params: Value) -> RpcResult {
+    async fn upstream(&self, method: &str, params: Value) -> EthResult<Value> {
         let Some(url) = self.config.eth_upstream.clone() else {
-            return Err(RpcError::new(
-                -32601,
-                format!("{method} needs ETH_RPC_UPSTREAM"),
-            ));
+            return Err(EthError::NeedsUpstream(method.to_owned()));
         };
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let agent = self.eth_agent.clone();
@@ -452,38 +351,24 @@ impl Service {
             }
         })
         .await
-        .map_err(|e| RpcError::new(-32603, format!("upstream: {e}")))?;
+        .map_err(|e| EthError::UpstreamFailed(format!("upstream: {e}")))?;
         let answer = answer.map_err(|e| {
             tracing::warn!(method, error = %e, "the Ethereum upstream failed");
-            RpcError::new(
-                -32603,
-                format!("the upstream node did not answer {method}: {e}"),
-            )
+            EthError::UpstreamFailed(format!("the upstream node did not answer {method}: {e}"))
         })?;
         if let Some(error) = answer.get("error") {
-            return Err(RpcError {
+            return Err(EthError::Upstream {
                 code: error.get("code").and_then(Value::as_i64).unwrap_or(-32603),
                 message: error
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or("the upstream node refused")
                     .to_owned(),
-                signet_code: None,
             });
         }
         answer.get("result").cloned().ok_or_else(|| {
-            RpcError::new(
-                -32603,
-                format!("the upstream node's {method} answer has no result"),
-            )
+            EthError::UpstreamFailed(format!("the upstream node's {method} answer has no result"))
         })
-    }
-}
-
-fn two<'a>(params: &'a [Value], usage: &str) -> Result<[&'a Value; 2], RpcError> {
-    match params {
-        [a, b] | [a, b, _] => Ok([a, b]),
-        _ => Err(RpcError::params(usage)),
     }
 }
 
@@ -500,30 +385,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn addresses_and_signatures() {
+    fn addresses_and_quantities() {
         assert_eq!(
             address_of(&json!("0xAbCdEf0123456789abcdef0123456789ABCDEF01")),
             Some("0xabcdef0123456789abcdef0123456789abcdef01".into())
         );
         assert_eq!(address_of(&json!("0x1234")), None);
         assert_eq!(address_of(&json!(5)), None);
-        assert_eq!(
-            rsv(&[1u8; 64], Some(1)).unwrap(),
-            json!(format!("0x{}1c", "01".repeat(64)))
-        );
         assert_eq!(quantity(&json!("0x7a69")), Some(31337));
         assert_eq!(quantity(&json!("7a69")), None);
-    }
-
-    #[test]
-    fn service_errors_become_rpc_errors() {
-        let e = RpcError::from(Error::bad_request("transaction: `chainId` is required"));
-        assert_eq!(e.code, -32602);
-        assert_eq!(e.to_json()["data"]["code"], "bad_request");
-        assert_eq!(
-            RpcError::from(Error::RateLimited { retry_after: 1 }).code,
-            -32005
-        );
-        assert_eq!(RpcError::from(Error::NotFound("wallet")).code, -32000);
     }
 }

@@ -4,7 +4,6 @@
 //! At least once: a batch whose acknowledgement was lost is sent again, so
 //! consumers dedupe on `seq`.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +11,37 @@ use rand_core::RngCore as _;
 use signet_proto::time::now_ms;
 
 use super::Service;
+use crate::config::AuditExportConfig;
+use crate::store::StoreError;
+
+/// Why the audit sink cannot be set up, or a batch was not delivered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// `AUDIT_EXPORT_CA_FILE` cannot be read or holds no valid certificate.
+    #[error("AUDIT_EXPORT_CA_FILE {path}: {detail}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// TLS could not be set up.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The sink answered with a status other than 2xx.
+    #[error("the sink answered {0}")]
+    Status(u16),
+    /// The sink could not be reached.
+    #[error("the sink is unreachable: {0}")]
+    Unreachable(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An event could not be written out, or the sending task failed.
+    #[error("{0}")]
+    Internal(String),
+}
 
 /// The cursor's and the lease's name.
 pub const EXPORT_NAME: &str = "audit-export";
@@ -42,28 +72,27 @@ impl std::fmt::Debug for AuditSink {
 }
 
 impl AuditSink {
-    /// A sink at `url` (https only), trusting the public roots and, if
-    /// given, the CA in `ca_file`; `token` goes in `Authorization: Bearer`.
-    pub fn new(url: &str, token: Option<&str>, ca_file: Option<&Path>) -> Result<Self, String> {
-        if !url.starts_with("https://") {
-            return Err("must be an https:// URL".into());
-        }
+    /// A sink for `config` (the URL is https, checked by the
+    /// configuration), trusting the public roots and, if given, the CA in
+    /// its file; the token goes in `Authorization: Bearer`.
+    pub fn new(config: &AuditExportConfig) -> Result<Self, ExportError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(path) = &config.ca_file {
+            let ca = |e: &dyn std::fmt::Display| ExportError::CaFile {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            };
+            let pem = std::fs::read(path).map_err(|e| ca(&e))?;
             for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                roots.add(cert.map_err(|e| ca(&e))?).map_err(|e| ca(&e))?;
             }
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| ExportError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
         let agent = ureq::AgentBuilder::new()
@@ -71,14 +100,16 @@ impl AuditSink {
             .timeout(Duration::from_secs(30))
             .build();
         Ok(Self {
-            url: url.to_owned(),
-            authorization: token.map(|t| zeroize::Zeroizing::new(format!("Bearer {t}"))),
+            url: config.url.clone(),
+            authorization: config.token.as_ref().map(|t| {
+                zeroize::Zeroizing::new(format!("Bearer {}", String::from_utf8_lossy(t.expose())))
+            }),
             agent,
         })
     }
 
     /// Posts one batch (blocking); Ok on a 2xx.
-    fn post(&self, body: &str, first: u64, last: u64) -> Result<(), String> {
+    fn post(&self, body: &str, first: u64, last: u64) -> Result<(), ExportError> {
         let mut req = self
             .agent
             .post(&self.url)
@@ -90,8 +121,8 @@ impl AuditSink {
         }
         match req.send_string(body) {
             Ok(_) => Ok(()),
-            Err(ureq::Error::Status(code, _)) => Err(format!("the sink answered {code}")),
-            Err(e) => Err(format!("the sink is unreachable: {}", e.kind())),
+            Err(ureq::Error::Status(code, _)) => Err(ExportError::Status(code)),
+            Err(e) => Err(ExportError::Unreachable(e.kind().to_string())),
         }
     }
 }
@@ -112,45 +143,33 @@ impl Service {
         &self,
         sink: &Arc<AuditSink>,
         holder: &str,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, ExportError> {
         let now = now_ms();
         let ttl = u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX);
-        if !self
-            .store
-            .try_lease(EXPORT_NAME, holder, now, ttl)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if !self.store.try_lease(EXPORT_NAME, holder, now, ttl).await? {
             return Ok(0);
         }
-        let from = self
-            .store
-            .export_cursor(EXPORT_NAME)
-            .await
-            .map_err(|e| e.to_string())?;
-        let events = self
-            .store
-            .audit(from, BATCH, None)
-            .await
-            .map_err(|e| e.to_string())?;
+        let from = self.store.export_cursor(EXPORT_NAME).await?;
+        let events = self.store.audit(from, BATCH, None).await?;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(0);
         };
         let (first, last) = (first.seq, last.seq);
         let mut body = String::new();
         for e in &events {
-            body.push_str(&serde_json::to_string(e).map_err(|e| e.to_string())?);
+            body.push_str(
+                &serde_json::to_string(e).map_err(|e| ExportError::Internal(e.to_string()))?,
+            );
             body.push('\n');
         }
         let sink = Arc::clone(sink);
         tokio::task::spawn_blocking(move || sink.post(&body, first, last))
             .await
-            .map_err(|e| e.to_string())??;
+            .map_err(|e| ExportError::Internal(e.to_string()))??;
         if !self
             .store
             .advance_export_cursor(EXPORT_NAME, from, last)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
         {
             tracing::warn!(
                 "the audit export cursor moved under this replica; the batch may be sent twice"

@@ -113,7 +113,7 @@ impl Service {
                 }
             }));
         }
-        if let Some(sink) = self.config.audit_export.clone() {
+        if let Some(sink) = self.audit_sink.clone() {
             tasks.push(tokio::spawn(Arc::clone(self).run_audit_export(sink)));
         }
         Background { tasks }
@@ -184,7 +184,7 @@ impl Service {
                     "anonymous",
                     Action::AuthDenyFlood,
                     &target,
-                    Outcome::Denied(format!("unauthenticated:{count}")),
+                    Outcome::Denied(format!("unauthenticated:{count}").into()),
                 ))
                 .await;
         }

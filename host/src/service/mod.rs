@@ -1,5 +1,6 @@
 //! The service: what the host does, without HTTP or SQL. Handlers in
-//! [`crate::http`] call it; it calls [`crate::store`] and [`crate::signer`].
+//! [`crate::http`] call its operations; it calls [`crate::store`] and
+//! [`crate::signer`], never the other way round.
 
 pub mod approvals;
 pub mod audit;
@@ -16,23 +17,28 @@ pub mod maintenance;
 pub mod sealing;
 pub mod sessions;
 pub mod signing;
+mod status;
 pub mod telegram;
 pub mod wallets;
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use signet_proto::ticket::TicketKeys;
 
-use self::audit::{Action, Auditor, Event, Outcome};
+use self::audit::{Auditor, Event, Outcome, SecurityEvent};
 use self::authz::{Principal, Scope};
 use self::cache::TtlCache;
 use self::limits::{PeerGuard, RateLimiter};
 use crate::config::Config;
+use crate::domain::{ApiClient, Wallet};
+use crate::metrics::Metrics;
 use crate::signer::SignerPool;
-use crate::store::{ApiClientRow, Store, StoreError, WalletRow};
+use crate::store::{Store, StoreError};
 
 pub use self::error::{Error, Result};
+pub use self::status::{ConsoleSettings, LoginMode, Readiness, Status};
 
 /// How long a replica serves a client or wallet row it read before reading
 /// it again: a change made on another replica (a revocation, a destroyed
@@ -40,56 +46,59 @@ pub use self::error::{Error, Result};
 /// apply at once.
 pub const CACHE_TTL: Duration = Duration::from_secs(2);
 
-/// Everything the service needs; one per process, shared by handlers.
+/// What the host does; one per process, shared by handlers, which call its
+/// operations (never its parts).
 pub struct Service {
     /// Validated configuration.
-    pub config: Config,
+    config: Config,
     /// Database.
-    pub store: Store,
+    store: Store,
     /// Signer connections.
-    pub signer: SignerPool,
+    signer: SignerPool,
     /// Ticket keys (the same secrets as the signer's).
-    pub tickets: TicketKeys,
+    tickets: TicketKeys,
     /// The audit writer.
-    pub audit: Auditor,
+    audit: Auditor,
     /// Recently read API clients.
-    pub clients: TtlCache<Option<ApiClientRow>>,
+    clients: TtlCache<Option<ApiClient>>,
     /// Recently read wallets (`None` = absent or destroyed).
-    pub wallets: TtlCache<Option<WalletRow>>,
+    wallets: TtlCache<Option<Wallet>>,
     /// Per-client and per-wallet limits, shared through the database.
-    pub limits: RateLimiter,
+    limits: RateLimiter,
     /// Authentication failures per peer address.
-    pub peers: PeerGuard,
+    peers: PeerGuard,
     /// Login challenges per peer address.
-    pub challenge_peers: PeerGuard,
+    challenge_peers: PeerGuard,
     /// Prometheus metrics.
-    pub metrics: crate::metrics::Metrics,
+    metrics: Metrics,
     /// This process's id in leases (one holder of a duty across replicas).
-    pub replica_id: String,
+    replica_id: String,
     /// Set while shutting down: `/ready` answers 503.
-    pub draining: AtomicBool,
+    draining: AtomicBool,
     /// Start time.
-    pub started: Instant,
+    started: Instant,
     /// Session JWT keys.
-    pub sessions: signet_proto::jwt::Keys,
+    sessions: signet_proto::jwt::Keys,
     /// The Telegram bot (`TELEGRAM_BOT_TOKEN`).
-    pub bot: Option<std::sync::Arc<telegram::Bot>>,
+    bot: Option<Arc<telegram::Bot>>,
     /// KMS sealing (`SIGNET_SEALING=kms`).
-    pub sealing_manager: Option<std::sync::Arc<sealing::SealingManager>>,
+    sealing_manager: Option<Arc<sealing::SealingManager>>,
     /// The chain id, once known (`/v1/eth`).
-    pub eth_chain: std::sync::OnceLock<u64>,
+    eth_chain: OnceLock<u64>,
     /// The client of `ETH_RPC_UPSTREAM`.
-    pub eth_agent: ureq::Agent,
+    eth_agent: ureq::Agent,
     /// Wallet ids by lower-case Ethereum address (`/v1/eth`). A wallet's key
     /// never changes, so an entry never goes stale; ownership and destruction
     /// are checked on the wallet row at each use.
-    pub eth_addresses: TtlCache<String>,
+    eth_addresses: TtlCache<String>,
+    /// Where the audit log is pushed (`AUDIT_EXPORT_URL`).
+    audit_sink: Option<Arc<export::AuditSink>>,
 }
 
 impl Service {
     /// Opens storage and prepares the signer pool for `config`.
-    pub async fn open(config: Config) -> std::result::Result<Self, StoreError> {
-        let metrics = crate::metrics::Metrics::default();
+    pub async fn open(config: Config) -> std::result::Result<Self, OpenError> {
+        let metrics = Metrics::default();
         let store = Store::open_with(&config.database_url, metrics.store.clone()).await?;
         let signer = SignerPool::new(&config, metrics.signer.clone());
         let tickets = TicketKeys::new(
@@ -104,34 +113,38 @@ impl Service {
         let sealing_manager = match &config.sealing {
             crate::config::SealingConfig::Dev => None,
             crate::config::SealingConfig::Kms(kms) => {
-                let manager = std::sync::Arc::new(
-                    sealing::SealingManager::new(
-                        store.clone(),
-                        kms.clone(),
-                        replica_id.clone(),
-                        audit.clone(),
-                        config.rotation_grace,
-                    )
-                    .map_err(StoreError)?,
-                );
+                let manager = Arc::new(sealing::SealingManager::new(
+                    store.clone(),
+                    kms.clone(),
+                    replica_id.clone(),
+                    audit.clone(),
+                    config.rotation_grace,
+                )?);
                 signer.set_on_connect(manager.clone());
                 Some(manager)
             }
         };
+        let audit_sink = config
+            .audit_export
+            .as_ref()
+            .map(export::AuditSink::new)
+            .transpose()?
+            .map(Arc::new);
         Ok(Self {
+            audit_sink,
             sessions: sessions::session_keys(&config),
             bot: config.login.bot_token.clone().map(|token| {
-                std::sync::Arc::new(telegram::Bot::new(
+                Arc::new(telegram::Bot::new(
                     &config.login.api_base,
                     token,
                     config.login.poll_timeout,
                 ))
             }),
             sealing_manager,
-            eth_chain: std::sync::OnceLock::new(),
-            eth_addresses: TtlCache::new(std::time::Duration::from_secs(24 * 3600)),
+            eth_chain: OnceLock::new(),
+            eth_addresses: TtlCache::new(Duration::from_secs(24 * 3600)),
             eth_agent: ureq::AgentBuilder::new()
-                .timeout_connect(std::time::Duration::from_secs(5))
+                .timeout_connect(Duration::from_secs(5))
                 .build(),
             audit,
             limits: RateLimiter::new(config.rate_limit_window),
@@ -150,20 +163,68 @@ impl Service {
         })
     }
 
+    /// The configuration this service runs with.
+    #[must_use]
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The metrics (for the HTTP layers that count requests).
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The database, for the offline `admin` commands, the dev bootstrap
+    /// and tests; requests go through the service's operations.
+    #[must_use]
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Marks this process as shutting down: `/ready` answers 503 from now.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Writes the rate-limit hits counted here to the shared counters now
+    /// (they are written periodically otherwise).
+    pub async fn flush_rate_limits(&self) {
+        self.limits.flush(&self.store).await;
+    }
+
+    /// Counts a security event and records it in the audit log (a capped
+    /// row; see [`audit`]) as `actor` on `target` for `reason`.
+    pub(crate) async fn deny(
+        &self,
+        event: SecurityEvent,
+        by: Denier<'_>,
+        target: &str,
+        reason: Outcome,
+    ) {
+        self.metrics.security_event(event.as_str());
+        let Some(action) = event.action() else {
+            return;
+        };
+        let event = match by {
+            Denier::Principal(p) => Event::by(p, action, target, reason),
+            Denier::Anonymous => Event::new("anonymous", action, target, reason),
+        };
+        self.audit.record(event).await;
+    }
+
     /// Refuses (with a `SCOPE_DENY` event) unless `principal` holds `scope`.
     pub async fn require(&self, principal: &Principal, scope: Scope, target: &str) -> Result<()> {
         if principal.has(scope) {
             return Ok(());
         }
-        self.metrics.security_event("SCOPE_DENY");
-        self.audit
-            .record(Event::by(
-                principal,
-                Action::ScopeDeny,
-                target,
-                Outcome::Denied(scope.as_str().to_owned()),
-            ))
-            .await;
+        self.deny(
+            SecurityEvent::ScopeDeny,
+            Denier::Principal(principal),
+            target,
+            Outcome::denied(scope.as_str()),
+        )
+        .await;
         Err(Error::ScopeDenied(scope))
     }
 
@@ -180,16 +241,15 @@ impl Service {
             Ok(()) => Ok(()),
             Err(retry_after) => {
                 self.metrics.rate_limited.inc();
-                self.metrics.security_event("RATE_LIMIT");
-                self.audit
-                    .record(Event::by(
-                        principal,
-                        Action::RateLimit,
-                        target,
-                        Outcome::Denied("rate_limited".into()),
-                    ))
-                    .await;
-                Err(Error::RateLimited { retry_after })
+                let e = Error::RateLimited { retry_after };
+                self.deny(
+                    SecurityEvent::RateLimit,
+                    Denier::Principal(principal),
+                    target,
+                    Outcome::of(&e),
+                )
+                .await;
+                Err(e)
             }
         }
     }
@@ -214,4 +274,28 @@ impl Service {
 #[must_use]
 pub fn limits_window() -> Duration {
     Duration::from_secs(60)
+}
+
+/// Who a security event is recorded as.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Denier<'a> {
+    /// An authenticated caller (in their tenant's view of the log).
+    Principal(&'a Principal),
+    /// A caller without valid credentials (operators' view only).
+    Anonymous,
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// KMS sealing could not be prepared.
+    #[error(transparent)]
+    Sealing(#[from] sealing::SealingError),
+    /// The audit sink could not be set up.
+    #[error(transparent)]
+    AuditExport(#[from] export::ExportError),
 }

@@ -12,7 +12,8 @@ use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
 use super::clients::AuthFailure;
 use super::{Error, Result, Service};
-use crate::store::{UserRow, Verified};
+use crate::domain::{ChallengeRefusal, User};
+use crate::store::Verified;
 
 /// The only accepted session audience.
 pub const SESSION_AUDIENCE: &str = "signet-session";
@@ -72,7 +73,7 @@ pub struct Session {
     /// The JWT.
     pub token: String,
     /// Its user.
-    pub user: UserRow,
+    pub user: User,
     /// Unix seconds.
     pub expires_at: u64,
 }
@@ -95,7 +96,8 @@ impl Service {
         // throttle (`RATE_LIMIT_CHALLENGES_PER_IP` a minute).
         if let Err(retry_after) = self.challenge_peers.admit(peer) {
             self.metrics.rate_limited.inc();
-            self.metrics.security_event("RATE_LIMIT");
+            self.metrics
+                .security_event(super::audit::SecurityEvent::RateLimit.as_str());
             tracing::warn!(%peer, "login challenges refused: over RATE_LIMIT_CHALLENGES_PER_IP");
             return Err(Error::RateLimited { retry_after });
         }
@@ -132,22 +134,9 @@ impl Service {
         {
             Verified::User(user) => user,
             Verified::Unknown => return Err(Error::NotFound("challenge")),
-            Verified::Pending => return Err(Error::Challenge(
-                "challenge_pending",
-                "the challenge is not resolved yet: open the deep link in Telegram and press Start",
-            )),
-            Verified::Expired => {
-                return Err(Error::Challenge(
-                    "challenge_expired",
-                    "the challenge has expired; ask for a new one",
-                ))
-            }
-            Verified::Used => {
-                return Err(Error::Challenge(
-                    "challenge_used",
-                    "the challenge was already exchanged for a session",
-                ))
-            }
+            Verified::Pending => return Err(Error::Challenge(ChallengeRefusal::Pending)),
+            Verified::Expired => return Err(Error::Challenge(ChallengeRefusal::Expired)),
+            Verified::Used => return Err(Error::Challenge(ChallengeRefusal::Used)),
         };
         let now = now_ms() / 1000;
         let exp = now.saturating_add(self.config.session_ttl.as_secs());
@@ -204,7 +193,7 @@ impl Service {
         let (revoked, not_before_ms) =
             self.store.session_state(&claims.jti).await.map_err(|e| {
                 tracing::error!(error = %e, "storage failure during session check");
-                AuthFailure::Storage
+                AuthFailure::Storage(e)
             })?;
         if revoked || claims.iat.saturating_mul(1000) < not_before_ms {
             return Err(AuthFailure::RevokedToken);
@@ -218,7 +207,7 @@ impl Service {
 
     /// Revokes the caller's own session (every replica refuses it at once).
     pub async fn logout(&self, principal: &Principal) -> Result<()> {
-        let session = principal.session.as_ref().ok_or_else(|| {
+        let session = principal.session().ok_or_else(|| {
             Error::bad_request("logout ends a user session; API tokens are revoked by an admin")
         })?;
         self.store

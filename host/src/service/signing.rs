@@ -8,6 +8,7 @@
 //! its own (consumed with the signature's audit event).
 
 use rand_core::RngCore as _;
+use serde_json::Value;
 use signet_proto::message::{SignRequest, SignatureInfo};
 use signet_proto::ticket::{TicketClaims, AUDIENCE};
 use signet_proto::time::now_ms;
@@ -19,9 +20,10 @@ use super::authz::{Principal, Scope};
 use super::digest::{assemble, content_digest, sign_input, Content, SignInput};
 use super::wallets::sealed_of;
 use super::{Error, Result, Service};
+use crate::domain::{Approval, Intent, IntentState, Wallet};
 use crate::metrics::{ReasonLabels, SignatureLabels};
 use crate::signer::CallError;
-use crate::store::{Approval, IntentRow, WalletRow, WriteOp};
+use crate::store::WriteOp;
 
 /// What a caller asks to have signed (DESIGN.md's digest rules).
 #[derive(Clone, Debug, Default)]
@@ -45,7 +47,7 @@ pub struct SignArgs {
 impl SignArgs {
     /// The digest (and Ed25519 message, or structured content) to sign, by
     /// the digest rules, and the decoded form of structured content.
-    fn input(&self, wallet: &WalletRow) -> Result<(SignInput, Option<serde_json::Value>)> {
+    fn input(&self, wallet: &Wallet) -> Result<(SignInput, Option<Value>)> {
         let content = match (&self.transaction, &self.typed_data) {
             (None, None) => {
                 let input = sign_input(
@@ -94,7 +96,7 @@ impl SignArgs {
 #[derive(Debug)]
 pub struct Signed {
     /// The wallet.
-    pub wallet: WalletRow,
+    pub wallet: Wallet,
     /// The signature.
     pub signature: SignatureInfo,
     /// For an Ethereum transaction: the raw signed bytes and their hash.
@@ -103,7 +105,7 @@ pub struct Signed {
 
 /// A minted sign intent.
 #[derive(Clone, Debug)]
-pub struct Intent {
+pub struct MintedIntent {
     /// The ticket's `jti`.
     pub intent_id: String,
     /// The ticket.
@@ -111,18 +113,145 @@ pub struct Intent {
     /// The digest it authorizes.
     pub digest: Vec<u8>,
     /// Unix seconds.
-    pub expires_at: u64,
+    pub expires_at_s: u64,
     /// What is to be signed, decoded (structured content only).
-    pub detail: Option<serde_json::Value>,
-    /// `pending` (the wallet requires its owner's approval) or `not_required`.
-    pub state: &'static str,
+    pub detail: Option<Value>,
+    /// [`IntentState::Pending`] (the wallet requires its owner's approval)
+    /// or [`IntentState::NotRequired`].
+    pub state: IntentState,
+}
+
+/// How the ticket of an authorized signature came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TicketSource {
+    /// Minted by the host for a direct `sign`: consumed with the
+    /// signature's audit event.
+    Minted,
+    /// Presented by the caller (from `sign-intent`): consumed before
+    /// signing; its intent keeps the signature.
+    Presented,
+}
+
+/// A signature request that passed every check of the host: scope, owner,
+/// limits, and a ticket (minted now, or presented and consumed).
+#[derive(Debug)]
+struct Authorized {
+    wallet: Wallet,
+    claims: TicketClaims,
+    ticket: String,
+    source: TicketSource,
+    input: SignInput,
+    /// What is signed, decoded (structured content only).
+    detail: Option<Value>,
+}
+
+impl Authorized {
+    fn request(&self, attest: bool) -> SignRequest {
+        SignRequest {
+            key_id: self.wallet.id.clone(),
+            ticket: self.ticket.clone(),
+            digest: self.input.digest.clone(),
+            message: self.input.message.clone(),
+            attest,
+            sealed: None,
+        }
+    }
+}
+
+/// The digest a verified ticket authorizes on `wallet` (the ticket's wallet
+/// and key type must be the wallet's).
+fn ticket_digest(claims: &TicketClaims, wallet: &Wallet) -> Result<Vec<u8>> {
+    if claims.wid != wallet.id || claims.kty != wallet.key_type {
+        return Err(Error::ticket(
+            ErrorCode::TicketInvalid,
+            "ticket invalid: issued for another wallet",
+        ));
+    }
+    hex::decode(&claims.dig).map_err(|_| Error::bad_request("ticket digest is not hex"))
+}
+
+fn no_intent() -> Error {
+    Error::ticket(
+        ErrorCode::TicketInvalid,
+        "ticket invalid: no recorded intent",
+    )
+}
+
+/// What a presented ticket signs, from its recorded intent: Ed25519 signs
+/// the recorded message; a secp256k1 ticket may be for a transaction or
+/// typed data, whose content the intent holds (and must still hash to the
+/// ticket's digest); the intent must not be waiting for (or refused by) the
+/// wallet's owner.
+fn intent_input(
+    digest: Vec<u8>,
+    wallet: &Wallet,
+    intent: Option<&Intent>,
+) -> Result<(SignInput, Option<Value>)> {
+    let intent = intent
+        .filter(|i| i.wallet_id == wallet.id)
+        .ok_or_else(no_intent)?;
+    if let Some(e) = approvals::ticket_refusal(intent, wallet) {
+        return Err(e);
+    }
+    let message = match wallet.key_type {
+        KeyType::Ed25519 => Some(intent.message.clone().ok_or_else(no_intent)?),
+        KeyType::Secp256k1 | KeyType::P256 => None,
+    };
+    let (content, detail) = match intent.content.as_deref() {
+        Some(stored) => {
+            let content = Content::from_stored(stored)?;
+            let (hash, detail) = content_digest(wallet.key_type, &wallet.public_key, &content)?;
+            if hash.as_slice() != digest.as_slice() {
+                return Err(Error::internal(
+                    "an intent's content does not hash to its ticket's digest",
+                ));
+            }
+            (Some(content), Some(detail))
+        }
+        None => (None, None),
+    };
+    Ok((
+        SignInput {
+            digest,
+            message,
+            content,
+        },
+        detail,
+    ))
+}
+
+/// The signature as the intent keeps it for its approver's page.
+fn intent_signature(signature: &SignatureInfo, tx: Option<&signet_eth::SignedTx>) -> String {
+    serde_json::json!({
+        "signature": hex::encode(&signature.signature),
+        "recovery_id": signature.recovery_id,
+        "raw_transaction": tx.map(|t| format!("0x{}", hex::encode(&t.raw))),
+        "transaction_hash": tx.map(|t| format!("0x{}", hex::encode(t.hash))),
+        "signed_at": signet_proto::time::rfc3339_ms(now_ms()),
+    })
+    .to_string()
+}
+
+/// The audit detail of a signature: what was signed, and for a
+/// transaction the hash it can now go on chain with.
+fn signed_detail(detail: Option<Value>, tx: Option<&signet_eth::SignedTx>) -> Option<Value> {
+    match (detail, tx) {
+        (Some(Value::Object(mut d)), Some(t)) => {
+            d.insert(
+                "transaction_hash".into(),
+                format!("0x{}", hex::encode(t.hash)).into(),
+            );
+            Some(Value::Object(d))
+        }
+        (detail, _) => detail,
+    }
 }
 
 impl Service {
     fn mint(
         &self,
         principal: &Principal,
-        wallet: &WalletRow,
+        wallet: &Wallet,
         digest: &[u8],
     ) -> (TicketClaims, String) {
         self.mint_for(principal, wallet, digest, self.config.ticket_ttl.as_secs())
@@ -131,7 +260,7 @@ impl Service {
     fn mint_for(
         &self,
         principal: &Principal,
-        wallet: &WalletRow,
+        wallet: &Wallet,
         digest: &[u8],
         ttl_s: u64,
     ) -> (TicketClaims, String) {
@@ -158,7 +287,7 @@ impl Service {
         principal: &Principal,
         wallet_id: &str,
         args: SignArgs,
-    ) -> Result<Intent> {
+    ) -> Result<MintedIntent> {
         self.require(principal, Scope::Sign, wallet_id).await?;
         if args.ticket.is_some() || args.attest {
             return Err(Error::bad_request(
@@ -169,10 +298,14 @@ impl Service {
         let (input, detail) = args.input(&wallet)?;
         // An intent that waits for its owner lives (and its ticket with it)
         // long enough for a person to look at it.
-        let (approval, ttl) = if wallet.require_approval {
-            (Some(Approval::Pending), self.config.approval_ttl)
+        let (approval, ttl, state) = if wallet.require_approval {
+            (
+                Some(Approval::Pending),
+                self.config.approval_ttl,
+                IntentState::Pending,
+            )
         } else {
-            (None, self.config.ticket_ttl)
+            (None, self.config.ticket_ttl, IntentState::NotRequired)
         };
         let (claims, ticket) = self.mint_for(principal, &wallet, &input.digest, ttl.as_secs());
         let view = approvals::content_view(
@@ -181,19 +314,19 @@ impl Service {
             args.encoding.as_deref(),
             &input.digest,
         );
-        let intent = IntentRow {
+        let intent = Intent {
             jti: claims.jti.clone(),
             wallet_id: wallet.id.clone(),
             digest: input.digest.clone(),
             message: input.message,
             created_by: principal.actor(),
-            expires_at: claims.exp,
+            expires_at_s: claims.exp,
             content: input.content.as_ref().map(Content::to_stored),
             approval,
             decided: None,
-            created_at: now_ms(),
+            created_at_ms: now_ms(),
             detail: Some(view.to_string()),
-            owner: wallet.owner.clone(),
+            owner: Some(wallet.owner.clone()),
             signature: None,
         };
         self.audit
@@ -203,28 +336,64 @@ impl Service {
                     .detail(detail.clone()),
             )
             .await?;
-        Ok(Intent {
+        Ok(MintedIntent {
             intent_id: claims.jti,
             ticket,
             digest: input.digest,
-            expires_at: claims.exp,
+            expires_at_s: claims.exp,
             detail,
-            state: if wallet.require_approval {
-                "pending"
-            } else {
-                "not_required"
-            },
+            state,
         })
     }
 
-    /// Signs with a presented ticket or directly; returns the wallet (for
-    /// the view) and the signature.
+    /// Signs with a presented ticket or directly: [`Self::authorize`], the
+    /// signer, then [`Self::record_signature`]. Returns the wallet (for the
+    /// view), the signature and, for a transaction, the signed transaction.
     pub async fn sign(
         &self,
         principal: &Principal,
         wallet_id: &str,
         args: SignArgs,
     ) -> Result<Signed> {
+        let authorized = self.authorize(principal, wallet_id, &args).await?;
+        let request = authorized.request(args.attest);
+        match self
+            .signer_sign(principal, &authorized.wallet, request)
+            .await
+        {
+            Ok(signature) => {
+                self.record_signature(principal, authorized, signature)
+                    .await
+            }
+            Err(e) => {
+                self.count_signature(authorized.wallet.key_type, &e);
+                self.audit
+                    .record(
+                        Event::by(
+                            principal,
+                            Action::Sign,
+                            &authorized.wallet.id,
+                            Outcome::of(&e),
+                        )
+                        .detail(authorized.detail),
+                    )
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Every check before the signer: the `sign` scope, the caller's own
+    /// wallet, its rate limit, then either the presented ticket (verified,
+    /// its intent approved, consumed) or direct signing (refused on a
+    /// wallet that requires approval) with a freshly minted ticket. Refused
+    /// tickets and approvals are counted and audited here.
+    async fn authorize(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+        args: &SignArgs,
+    ) -> Result<Authorized> {
         self.require(principal, Scope::Sign, wallet_id).await?;
         let wallet = self.owned_wallet(principal, wallet_id).await?;
         self.rate_limit(
@@ -234,107 +403,82 @@ impl Service {
             &wallet.id,
         )
         .await?;
-        let (claims, ticket, (input, detail), direct) = match &args.ticket {
-            Some(ticket) => {
-                if args.has_payload() {
-                    return Err(Error::bad_request(
-                        "send either `ticket` or what to sign, not both",
-                    ));
-                }
-                let (claims, input) =
-                    match self.consume_client_ticket(principal, &wallet, ticket).await {
-                        Ok(v) => v,
-                        Err(e) => {
-                            self.count_signature(wallet.key_type, &e);
-                            return Err(e);
-                        }
-                    };
-                (claims, ticket.clone(), input, false)
+        if let Some(ticket) = &args.ticket {
+            if args.has_payload() {
+                return Err(Error::bad_request(
+                    "send either `ticket` or what to sign, not both",
+                ));
             }
-            None => {
-                if wallet.require_approval {
-                    let e = approvals::direct_refusal(&wallet.id);
+            return match self.consume_client_ticket(principal, &wallet, ticket).await {
+                Ok((claims, input, detail)) => Ok(Authorized {
+                    wallet,
+                    claims,
+                    ticket: ticket.clone(),
+                    source: TicketSource::Presented,
+                    input,
+                    detail,
+                }),
+                Err(e) => {
                     self.count_signature(wallet.key_type, &e);
-                    self.record_sign_denial(principal, &wallet.id, e.code())
-                        .await;
-                    return Err(e);
+                    Err(e)
                 }
-                let input = args.input(&wallet)?;
-                let (claims, ticket) = self.mint(principal, &wallet, &input.0.digest);
-                (claims, ticket, input, true)
-            }
-        };
-        let request = SignRequest {
-            key_id: wallet.id.clone(),
+            };
+        }
+        if wallet.require_approval {
+            let e = approvals::direct_refusal(&wallet.id);
+            self.count_signature(wallet.key_type, &e);
+            self.record_sign_denial(principal, &wallet.id, &e).await;
+            return Err(e);
+        }
+        let (input, detail) = args.input(&wallet)?;
+        let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
+        Ok(Authorized {
+            wallet,
+            claims,
             ticket,
-            digest: input.digest.clone(),
-            message: input.message.clone(),
-            attest: args.attest,
-            sealed: None,
-        };
-        let event = |outcome| {
-            Event::by(principal, Action::Sign, &wallet.id, outcome).detail(detail.clone())
-        };
-        let signature = match self.signer_sign(principal, &wallet, request).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.count_signature(wallet.key_type, &e);
-                let outcome = if e.is_server_side() {
-                    Outcome::Error(e.code().to_owned())
-                } else {
-                    Outcome::Denied(e.code().to_owned())
-                };
-                self.audit.record(event(outcome)).await;
-                return Err(e);
-            }
-        };
-        // Host-minted tickets are consumed with the signature's audit event;
-        // a client's ticket was consumed before signing.
-        let op = if direct {
-            WriteOp::ConsumeTicket {
-                jti: claims.jti.clone(),
-                wallet_id: wallet.id.clone(),
-                expires_at: claims.exp,
-            }
-        } else {
-            WriteOp::Audit
-        };
+            source: TicketSource::Minted,
+            input,
+            detail,
+        })
+    }
+
+    /// After the signer signed: the ticket consumed (a minted one) or the
+    /// intent given its signature (a presented one), with the signature's
+    /// audit event, in one journal write; the signed transaction assembled.
+    async fn record_signature(
+        &self,
+        principal: &Principal,
+        authorized: Authorized,
+        signature: SignatureInfo,
+    ) -> Result<Signed> {
+        let Authorized {
+            wallet,
+            claims,
+            source,
+            input,
+            detail,
+            ..
+        } = authorized;
         let transaction = match &input.content {
             Some(content) => assemble(content, &signature.signature, signature.recovery_id)?,
             None => None,
         };
-        // The intent keeps what its ticket signed, for its approver's page.
-        let op = if direct {
-            op
-        } else {
-            WriteOp::IntentSigned {
-                jti: claims.jti.clone(),
-                signature: serde_json::json!({
-                    "signature": hex::encode(&signature.signature),
-                    "recovery_id": signature.recovery_id,
-                    "raw_transaction": transaction.as_ref().map(|t| format!("0x{}", hex::encode(&t.raw))),
-                    "transaction_hash": transaction.as_ref().map(|t| format!("0x{}", hex::encode(t.hash))),
-                    "signed_at": signet_proto::time::rfc3339_ms(now_ms()),
-                })
-                .to_string(),
-            }
-        };
-        // The audit event names the transaction that can now go on chain.
-        let signed_detail = match (&detail, &transaction) {
-            (Some(serde_json::Value::Object(d)), Some(t)) => {
-                let mut d = d.clone();
-                d.insert(
-                    "transaction_hash".into(),
-                    format!("0x{}", hex::encode(t.hash)).into(),
-                );
-                Some(serde_json::Value::Object(d))
-            }
-            _ => detail.clone(),
+        let op = match source {
+            TicketSource::Minted => WriteOp::ConsumeTicket {
+                jti: claims.jti,
+                wallet_id: wallet.id.clone(),
+                expires_at: claims.exp,
+            },
+            TicketSource::Presented => WriteOp::IntentSigned {
+                jti: claims.jti,
+                signature: intent_signature(&signature, transaction.as_ref()),
+            },
         };
         self.audit
             .write(
                 op,
-                Event::by(principal, Action::Sign, &wallet.id, Outcome::Ok).detail(signed_detail),
+                Event::by(principal, Action::Sign, &wallet.id, Outcome::Ok)
+                    .detail(signed_detail(detail, transaction.as_ref())),
             )
             .await?;
         self.metrics
@@ -352,13 +496,13 @@ impl Service {
     }
 
     /// Records a refused signature (`sign`, `denied:<code>`) in the audit log.
-    async fn record_sign_denial(&self, principal: &Principal, wallet_id: &str, code: &str) {
+    async fn record_sign_denial(&self, principal: &Principal, wallet_id: &str, e: &Error) {
         self.audit
             .record(Event::by(
                 principal,
                 Action::Sign,
                 wallet_id,
-                Outcome::Denied(code.to_owned()),
+                Outcome::of(e),
             ))
             .await;
     }
@@ -388,76 +532,36 @@ impl Service {
     }
 
     /// Verifies a client-presented ticket (MAC, audience, expiry, wallet, key
-    /// type) and consumes it in storage before anything is signed.
+    /// type), checks its recorded intent and consumes it in storage before
+    /// anything is signed. Refusals of the ticket or its approval are
+    /// recorded as refused signatures; a replay is recorded by the consume.
     async fn consume_client_ticket(
         &self,
         principal: &Principal,
-        wallet: &WalletRow,
+        wallet: &Wallet,
         ticket: &str,
-    ) -> Result<(TicketClaims, (SignInput, Option<serde_json::Value>))> {
-        let deny = |code: ErrorCode| self.record_sign_denial(principal, &wallet.id, code.as_str());
+    ) -> Result<(TicketClaims, SignInput, Option<Value>)> {
         let claims = match self.tickets.verify_unbound(ticket, now_ms() / 1000) {
             Ok(c) => c,
             Err(e) => {
-                deny(e.code()).await;
-                return Err(Error::ticket(e.code(), e.to_string()));
+                let e = Error::ticket(e.code(), e.to_string());
+                self.record_sign_denial(principal, &wallet.id, &e).await;
+                return Err(e);
             }
         };
-        if claims.wid != wallet.id || claims.kty != wallet.key_type {
-            deny(ErrorCode::TicketInvalid).await;
-            return Err(Error::ticket(
-                ErrorCode::TicketInvalid,
-                "ticket invalid: issued for another wallet",
-            ));
-        }
-        let digest =
-            hex::decode(&claims.dig).map_err(|_| Error::bad_request("ticket digest is not hex"))?;
-        let no_intent = || {
-            Error::ticket(
-                ErrorCode::TicketInvalid,
-                "ticket invalid: no recorded intent",
-            )
-        };
-        // Ed25519 signs the recorded message; a secp256k1 ticket may be for
-        // a transaction or typed data, whose content the intent holds (and
-        // must still hash to the ticket's digest); any intent may wait for
-        // its owner's approval.
-        let intent = self
-            .store
-            .intent(&claims.jti)
-            .await?
-            .filter(|i| i.wallet_id == wallet.id);
-        let Some(intent_row) = intent.as_ref() else {
-            deny(ErrorCode::TicketInvalid).await;
-            return Err(no_intent());
-        };
-        if let Some(e) = approvals::ticket_refusal(intent_row, wallet) {
-            self.record_sign_denial(principal, &wallet.id, e.code())
-                .await;
-            return Err(e);
-        }
-        let message = if wallet.key_type == KeyType::Ed25519 {
-            Some(
-                intent
-                    .as_ref()
-                    .and_then(|i| i.message.clone())
-                    .ok_or_else(no_intent)?,
-            )
-        } else {
-            None
-        };
-        let (content, detail) = match intent.as_ref().and_then(|i| i.content.as_deref()) {
-            Some(stored) => {
-                let content = Content::from_stored(stored)?;
-                let (hash, detail) = content_digest(wallet.key_type, &wallet.public_key, &content)?;
-                if hash.as_slice() != digest.as_slice() {
-                    return Err(Error::internal(
-                        "an intent's content does not hash to its ticket's digest",
-                    ));
-                }
-                (Some(content), Some(detail))
+        let checked = match ticket_digest(&claims, wallet) {
+            Ok(digest) => {
+                let intent = self.store.intent(&claims.jti).await?;
+                intent_input(digest, wallet, intent.as_ref())
             }
-            None => (None, None),
+            Err(e) => Err(e),
+        };
+        let (input, detail) = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                self.record_sign_denial(principal, &wallet.id, &e).await;
+                return Err(e);
+            }
         };
         let fresh = self
             .audit
@@ -476,17 +580,7 @@ impl Service {
                 "ticket was already used",
             ));
         }
-        Ok((
-            claims,
-            (
-                SignInput {
-                    digest,
-                    message,
-                    content,
-                },
-                detail,
-            ),
-        ))
+        Ok((claims, input, detail))
     }
 
     /// Sends a sign request; reloads the sealed key if the signer lost it,
@@ -495,7 +589,7 @@ impl Service {
     async fn signer_sign(
         &self,
         principal: &Principal,
-        wallet: &WalletRow,
+        wallet: &Wallet,
         mut request: SignRequest,
     ) -> Result<SignatureInfo> {
         let mut resynced = false;
@@ -555,5 +649,208 @@ impl Service {
             .await?
             .ok_or(Error::NotFound("wallet"))?;
         fresh.sealed.as_ref().map(|_| sealed_of(&fresh)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Owner;
+
+    fn wallet(key_type: KeyType, require_approval: bool) -> Wallet {
+        Wallet {
+            id: "w_1".into(),
+            owner: Owner::User("u".into()),
+            key_type,
+            public_key: vec![4; 65],
+            label: None,
+            sealed: None,
+            attestation: None,
+            created_at_ms: 0,
+            require_approval,
+        }
+    }
+
+    fn claims(wid: &str, kty: KeyType, dig: &str) -> TicketClaims {
+        TicketClaims {
+            jti: "j".into(),
+            sub: "client:c".into(),
+            wid: wid.into(),
+            dig: dig.into(),
+            kty,
+            iat: 0,
+            exp: 10,
+            aud: AUDIENCE.into(),
+        }
+    }
+
+    fn intent(wallet_id: &str, approval: Option<Approval>, message: Option<Vec<u8>>) -> Intent {
+        Intent {
+            jti: "j".into(),
+            wallet_id: wallet_id.into(),
+            digest: vec![7; 32],
+            message,
+            created_by: "client:c".into(),
+            expires_at_s: 10,
+            content: None,
+            approval,
+            decided: None,
+            created_at_ms: 0,
+            detail: None,
+            owner: Some(Owner::User("u".into())),
+            signature: None,
+        }
+    }
+
+    fn code<T: std::fmt::Debug>(r: Result<T>) -> &'static str {
+        r.err().map_or("ok", |e| e.code())
+    }
+
+    #[test]
+    fn refuses_a_ticket_for_another_wallet() {
+        let w = wallet(KeyType::Secp256k1, false);
+        let c = claims("w_2", KeyType::Secp256k1, &hex::encode([7; 32]));
+        assert_eq!(code(ticket_digest(&c, &w)), "ticket_invalid");
+    }
+
+    #[test]
+    fn refuses_a_ticket_for_another_key_type() {
+        let w = wallet(KeyType::Secp256k1, false);
+        let c = claims("w_1", KeyType::P256, &hex::encode([7; 32]));
+        assert_eq!(code(ticket_digest(&c, &w)), "ticket_invalid");
+    }
+
+    #[test]
+    fn a_tickets_digest_is_its_claim() {
+        let w = wallet(KeyType::P256, false);
+        let c = claims("w_1", KeyType::P256, &hex::encode([7; 32]));
+        assert_eq!(ticket_digest(&c, &w).ok(), Some(vec![7; 32]));
+    }
+
+    #[test]
+    fn refuses_a_ticket_without_a_recorded_intent() {
+        let w = wallet(KeyType::P256, false);
+        assert_eq!(code(intent_input(vec![7; 32], &w, None)), "ticket_invalid");
+    }
+
+    #[test]
+    fn refuses_a_ticket_whose_intent_is_another_wallets() {
+        let w = wallet(KeyType::P256, false);
+        let i = intent("w_2", None, None);
+        assert_eq!(
+            code(intent_input(vec![7; 32], &w, Some(&i))),
+            "ticket_invalid"
+        );
+    }
+
+    #[test]
+    fn refuses_an_ed25519_ticket_without_its_message() {
+        let w = wallet(KeyType::Ed25519, false);
+        let i = intent("w_1", None, None);
+        assert_eq!(
+            code(intent_input(vec![7; 32], &w, Some(&i))),
+            "ticket_invalid"
+        );
+    }
+
+    #[test]
+    fn refuses_a_ticket_waiting_for_approval() {
+        let w = wallet(KeyType::P256, true);
+        let i = intent("w_1", Some(Approval::Pending), None);
+        assert_eq!(
+            code(intent_input(vec![7; 32], &w, Some(&i))),
+            "approval_pending"
+        );
+    }
+
+    #[test]
+    fn refuses_a_declined_ticket() {
+        let w = wallet(KeyType::P256, true);
+        let i = intent("w_1", Some(Approval::Declined), None);
+        assert_eq!(
+            code(intent_input(vec![7; 32], &w, Some(&i))),
+            "intent_declined"
+        );
+    }
+
+    #[test]
+    fn refuses_an_unapproved_ticket_once_approval_is_required() {
+        let w = wallet(KeyType::P256, true);
+        let i = intent("w_1", None, None);
+        assert_eq!(
+            code(intent_input(vec![7; 32], &w, Some(&i))),
+            "approval_required"
+        );
+    }
+
+    #[test]
+    fn refuses_content_that_does_not_hash_to_the_ticket() {
+        let w = wallet(KeyType::Secp256k1, false);
+        let mut i = intent("w_1", None, None);
+        i.content = Some(
+            Content::TypedData(serde_json::json!({
+                "types": {
+                    "EIP712Domain": [{"name": "name", "type": "string"}],
+                    "Note": [{"name": "n", "type": "uint256"}]
+                },
+                "primaryType": "Note",
+                "domain": {"name": "x"},
+                "message": {"n": "1"}
+            }))
+            .to_stored(),
+        );
+        assert_eq!(code(intent_input(vec![7; 32], &w, Some(&i))), "internal");
+    }
+
+    #[test]
+    fn an_approved_ed25519_ticket_signs_its_message() {
+        let w = wallet(KeyType::Ed25519, true);
+        let i = intent("w_1", Some(Approval::Approved), Some(b"hi".to_vec()));
+        let (input, detail) = intent_input(vec![7; 32], &w, Some(&i)).unwrap_or_default();
+        assert_eq!(input.message.as_deref(), Some(&b"hi"[..]));
+        assert_eq!(detail, None);
+    }
+
+    #[test]
+    fn refuses_a_ticket_together_with_a_payload() {
+        let args = SignArgs {
+            ticket: Some("t".into()),
+            digest: Some("00".into()),
+            ..SignArgs::default()
+        };
+        assert!(args.has_payload());
+    }
+
+    #[test]
+    fn refuses_a_transaction_with_typed_data() {
+        let args = SignArgs {
+            transaction: Some(serde_json::json!({})),
+            typed_data: Some(serde_json::json!({})),
+            ..SignArgs::default()
+        };
+        assert_eq!(
+            code(args.input(&wallet(KeyType::Secp256k1, false))),
+            "bad_request"
+        );
+    }
+
+    #[test]
+    fn refuses_a_transaction_with_a_digest() {
+        let args = SignArgs {
+            transaction: Some(serde_json::json!({})),
+            digest: Some(hex::encode([1; 32])),
+            ..SignArgs::default()
+        };
+        assert_eq!(
+            code(args.input(&wallet(KeyType::Secp256k1, false))),
+            "bad_request"
+        );
+    }
+
+    #[test]
+    fn a_signed_transactions_hash_joins_its_detail() {
+        let detail = serde_json::json!({"transaction": {"chain_id": 1}});
+        assert_eq!(signed_detail(Some(detail.clone()), None), Some(detail));
+        assert_eq!(signed_detail(None, None), None);
     }
 }

@@ -14,13 +14,39 @@ use serde_json::{json, Value};
 use signet_proto::time::now_ms;
 use signet_proto::SharedSecret;
 
-use super::Service;
+use super::audit::{Outcome, SecurityEvent};
+use super::{Denier, Error, Service};
+use crate::store::StoreError;
+
+/// Largest Telegram update accepted on the webhook.
+pub const MAX_UPDATE: usize = 64 * 1024;
 
 /// The lease of the one poller, and the name of its offset row.
 pub const POLLER: &str = "telegram-poller";
 /// How long past the long-poll timeout a `getUpdates` may take before it
 /// is abandoned (and retried).
 const POLL_GRACE: Duration = Duration::from_secs(10);
+
+/// Why a polling round failed (it is retried after a back-off).
+#[derive(Debug, thiserror::Error)]
+enum PollError {
+    /// The Bot API refused or could not be reached.
+    #[error(transparent)]
+    Bot(#[from] BotError),
+    /// Telegram answered out of protocol.
+    #[error("{0}")]
+    Protocol(&'static str),
+    /// The database failed (the offset could not be read or stored, or an
+    /// update not handled): nothing is polled until it answers again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Handling an update failed.
+    #[error(transparent)]
+    Service(#[from] Error),
+    /// Another poller moved the offset (this one lost its lease).
+    #[error("the Telegram offset moved under this poller")]
+    OffsetMoved,
+}
 
 /// Why a Bot API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +257,47 @@ impl Service {
         Ok(())
     }
 
+    /// An update delivered to `/telegram-webhook` (webhook mode): refused
+    /// without the secret token registered with the webhook (a security
+    /// event, recorded under the per-address guard), too large or not JSON;
+    /// otherwise handled (updates it does not handle are ignored).
+    pub async fn telegram_webhook(
+        &self,
+        presented_secret: Option<&[u8]>,
+        body: &[u8],
+    ) -> super::Result<()> {
+        use subtle::ConstantTimeEq as _;
+        let Some((_, secret)) = self.config.login.webhook.as_ref() else {
+            return Err(Error::NotConfigured(
+                "Telegram webhook mode is not configured",
+            ));
+        };
+        let matches: bool = presented_secret
+            .unwrap_or_default()
+            .ct_eq(secret.expose())
+            .into();
+        if !matches {
+            self.deny(
+                SecurityEvent::TelegramWebhookDeny,
+                Denier::Anonymous,
+                "/telegram-webhook",
+                Outcome::denied("bad_webhook_secret"),
+            )
+            .await;
+            return Err(Error::Unauthenticated(
+                "missing or wrong X-Telegram-Bot-Api-Secret-Token",
+            ));
+        }
+        if body.len() > MAX_UPDATE {
+            return Err(Error::TooLarge(format!(
+                "an update is at most {MAX_UPDATE} bytes"
+            )));
+        }
+        let update: Value = serde_json::from_slice(body)
+            .map_err(|_| Error::bad_request("the body is not a JSON Telegram update"))?;
+        self.handle_telegram_update(&update).await
+    }
+
     /// Registers the webhook (webhook mode) at start.
     pub async fn register_webhook(&self, url: &str, secret: &SharedSecret) -> Result<(), BotError> {
         let bot = self
@@ -272,31 +339,19 @@ impl Service {
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 continue;
             }
-            let offset = self.store.export_cursor(POLLER).await.unwrap_or(0);
-            let params = json!({
-                "offset": offset,
-                "timeout": bot.poll_timeout.as_secs(),
-                "allowed_updates": ["message"],
-            });
-            let wait = bot.poll_timeout + POLL_GRACE;
-            let result = match bot.call("getUpdates", params, wait).await {
-                Ok(Value::Array(updates)) => self.take_updates(offset, &updates).await,
-                Ok(_) => Err("getUpdates answered something other than a list".to_owned()),
-                Err(BotError::RetryAfter(s)) => {
-                    tracing::warn!(seconds = s, "Telegram asks to wait");
-                    tokio::time::sleep(Duration::from_secs(s.min(300))).await;
-                    Ok(())
-                }
-                Err(BotError::Conflict(d)) => Err(format!(
-                    "Telegram refuses getUpdates: {d} (a webhook is set — unset TELEGRAM_WEBHOOK_URL means polling; run `deleteWebhook` — or another bot instance polls with this token)"
-                )),
-                Err(e) => Err(e.to_string()),
-            };
-            match result {
+            match self.poll_once(&bot).await {
                 Ok(()) => backoff = Duration::from_secs(1),
+                Err(PollError::Bot(BotError::Conflict(d))) => {
+                    tracing::error!(reason = %d, retry_in = ?backoff, "Telegram refuses getUpdates (a webhook is set — unset TELEGRAM_WEBHOOK_URL means polling; run `deleteWebhook` — or another bot instance polls with this token); challenges are not being resolved");
+                    self.metrics
+                        .security_event(SecurityEvent::TelegramPollError.as_str());
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
                 Err(reason) => {
                     tracing::error!(%reason, retry_in = ?backoff, "Telegram polling failed; challenges are not being resolved");
-                    self.metrics.security_event("TELEGRAM_POLL_ERROR");
+                    self.metrics
+                        .security_event(SecurityEvent::TelegramPollError.as_str());
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
@@ -304,27 +359,49 @@ impl Service {
         }
     }
 
-    async fn take_updates(&self, offset: u64, updates: &[Value]) -> Result<(), String> {
+    /// One polling round: the stored offset (a database failure stops the
+    /// round: polling from any other offset would take updates twice or
+    /// lose the record of where it stood), a long poll, the updates taken.
+    async fn poll_once(&self, bot: &Bot) -> Result<(), PollError> {
+        let offset = self.store.export_cursor(POLLER).await?;
+        let params = json!({
+            "offset": offset,
+            "timeout": bot.poll_timeout.as_secs(),
+            "allowed_updates": ["message"],
+        });
+        let wait = bot.poll_timeout + POLL_GRACE;
+        match bot.call("getUpdates", params, wait).await {
+            Ok(Value::Array(updates)) => self.take_updates(offset, &updates).await,
+            Ok(_) => Err(PollError::Protocol(
+                "getUpdates answered something other than a list",
+            )),
+            Err(BotError::RetryAfter(s)) => {
+                tracing::warn!(seconds = s, "Telegram asks to wait");
+                tokio::time::sleep(Duration::from_secs(s.min(300))).await;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn take_updates(&self, offset: u64, updates: &[Value]) -> Result<(), PollError> {
         let mut stored = offset;
         for update in updates {
             let id = update
                 .get("update_id")
                 .and_then(Value::as_u64)
-                .ok_or("an update without update_id")?;
-            self.handle_telegram_update(update)
-                .await
-                .map_err(|e| e.to_string())?;
+                .ok_or(PollError::Protocol("an update without update_id"))?;
+            self.handle_telegram_update(update).await?;
             // The next offset is stored after each update (and updates are
             // idempotent on their id): a crash neither loses nor replays one.
             let next = id.saturating_add(1);
             if next > stored {
-                let moved = self
+                if !self
                     .store
                     .advance_export_cursor(POLLER, stored, next)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if !moved {
-                    return Err("the Telegram offset moved under this poller".into());
+                    .await?
+                {
+                    return Err(PollError::OffsetMoved);
                 }
                 stored = next;
             }

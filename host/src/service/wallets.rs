@@ -6,11 +6,12 @@ use rand_core::RngCore as _;
 use signet_proto::time::now_ms;
 use signet_proto::{ErrorCode, KeyType, SealedKey};
 
-use super::audit::{Action, Event, Outcome};
+use super::audit::{Action, Event, Outcome, SecurityEvent};
 use super::authz::{Principal, Scope};
-use super::{Error, Result, Service};
+use super::{Denier, Error, Result, Service};
+use crate::domain::{VersionState, Wallet};
 use crate::signer::CallError;
-use crate::store::{WalletRow, WriteOp};
+use crate::store::WriteOp;
 
 /// Parses a `nonce` given as hex (at most 512 bytes).
 pub fn parse_nonce(nonce: Option<&str>) -> Result<Option<Vec<u8>>> {
@@ -26,7 +27,7 @@ pub fn parse_nonce(nonce: Option<&str>) -> Result<Option<Vec<u8>>> {
 }
 
 /// The stored sealed key of `wallet`, for the signer to load.
-pub(super) fn sealed_of(wallet: &WalletRow) -> Result<SealedKey> {
+pub(super) fn sealed_of(wallet: &Wallet) -> Result<SealedKey> {
     let bytes = wallet.sealed.as_ref().ok_or_else(|| {
         Error::SignerUnavailable(
             "the signer does not hold this key and no sealed copy is stored".into(),
@@ -38,7 +39,7 @@ pub(super) fn sealed_of(wallet: &WalletRow) -> Result<SealedKey> {
 
 impl Service {
     /// The wallet row `id`, whoever owns it, through the cache.
-    pub(crate) async fn wallet_row(&self, id: &str) -> Result<Option<WalletRow>> {
+    pub(crate) async fn wallet_row(&self, id: &str) -> Result<Option<Wallet>> {
         if let Some(w) = self.wallets.get(id) {
             return Ok(w);
         }
@@ -49,19 +50,17 @@ impl Service {
 
     /// A wallet the principal may use; another owner's is a 404 (and a
     /// `TENANT_DENY` event), indistinguishable from a missing one.
-    pub async fn owned_wallet(&self, principal: &Principal, id: &str) -> Result<WalletRow> {
+    pub async fn owned_wallet(&self, principal: &Principal, id: &str) -> Result<Wallet> {
         match self.wallet_row(id).await? {
-            Some(w) if w.owner == principal.owner().to_string() => Ok(w),
+            Some(w) if w.owner == principal.owner() => Ok(w),
             Some(_) => {
-                self.metrics.security_event("TENANT_DENY");
-                self.audit
-                    .record(Event::by(
-                        principal,
-                        Action::TenantDeny,
-                        id,
-                        Outcome::Denied("other_tenant".into()),
-                    ))
-                    .await;
+                self.deny(
+                    SecurityEvent::TenantDeny,
+                    Denier::Principal(principal),
+                    id,
+                    Outcome::denied("other_tenant"),
+                )
+                .await;
                 Err(Error::NotFound("wallet"))
             }
             None => Err(Error::NotFound("wallet")),
@@ -75,7 +74,7 @@ impl Service {
         key_type: &str,
         label: Option<String>,
         require_approval: bool,
-    ) -> Result<WalletRow> {
+    ) -> Result<Wallet> {
         self.require(principal, Scope::WalletsWrite, "wallets")
             .await?;
         let key_type: KeyType = key_type
@@ -89,7 +88,7 @@ impl Service {
                 "`label` is at most 128 printable characters",
             ));
         }
-        if require_approval && !matches!(principal.owner(), super::authz::Owner::User(_)) {
+        if require_approval && !principal.owner().is_person() {
             return Err(Error::bad_request(
                 "only a person's wallet can require approval: one created by a signed-in user, or by an API client of their tenant `user:<id>`",
             ));
@@ -104,15 +103,15 @@ impl Service {
                     .await?,
             );
         }
-        let row = WalletRow {
+        let row = Wallet {
             id: id.clone(),
-            owner: principal.owner().to_string(),
+            owner: principal.owner(),
             key_type,
             public_key: generated.key.public_key,
             label,
             sealed: generated.sealed.as_ref().map(SealedKey::to_bytes),
             attestation: generated.attestation,
-            created_at: now_ms(),
+            created_at_ms: now_ms(),
             require_approval,
         };
         let event = Event::by(principal, Action::WalletCreate, &id, Outcome::Ok);
@@ -138,7 +137,7 @@ impl Service {
         principal: &Principal,
         after: Option<&str>,
         limit: u32,
-    ) -> Result<(Vec<WalletRow>, Option<String>)> {
+    ) -> Result<(Vec<Wallet>, Option<String>)> {
         self.require(principal, Scope::WalletsRead, "wallets")
             .await?;
         let after = after
@@ -148,18 +147,15 @@ impl Service {
                 Ok::<_, Error>((at.parse::<u64>().map_err(|_| bad())?, id.to_owned()))
             })
             .transpose()?;
-        let rows = self
-            .store
-            .wallets(&principal.owner().to_string(), after, limit)
-            .await?;
+        let rows = self.store.wallets(&principal.owner(), after, limit).await?;
         let next = (rows.len() == limit as usize)
-            .then(|| rows.last().map(|w| format!("{}.{}", w.created_at, w.id)))
+            .then(|| rows.last().map(|w| format!("{}.{}", w.created_at_ms, w.id)))
             .flatten();
         Ok((rows, next))
     }
 
     /// One of the principal's wallets.
-    pub async fn show_wallet(&self, principal: &Principal, id: &str) -> Result<WalletRow> {
+    pub async fn show_wallet(&self, principal: &Principal, id: &str) -> Result<Wallet> {
         self.require(principal, Scope::WalletsRead, id).await?;
         self.owned_wallet(principal, id).await
     }
@@ -238,7 +234,7 @@ impl Service {
             .sealing_keys()
             .await?
             .iter()
-            .filter(|k| k.state == "active")
+            .filter(|k| k.state == VersionState::Active)
             .map(|k| k.version)
             .max();
         if newest.is_none_or(|v| sealed.sealing_key_version >= v) {

@@ -19,7 +19,6 @@ use signet_proto::{KeyType, Request, Response, SealedKey, SharedSecret, SignerAd
 use tokio::sync::Mutex;
 
 use crate::config::{AttestationCheck, SealingConfig};
-use crate::service::Error;
 
 /// What the last successful hello told us.
 #[derive(Clone, Debug, Default)]
@@ -32,6 +31,10 @@ pub struct SignerInfo {
     pub module_id: Option<String>,
 }
 
+/// Why an on-connect hook refused a connection (the operator's reason,
+/// with its cause).
+pub type HookError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Runs on every new, authenticated connection before it is used (the
 /// sealing manager: it has a KMS-sealing signer unseal). `Err` = the
 /// connection is not used, with the operator's reason.
@@ -41,7 +44,38 @@ pub trait OnConnect: Send + Sync {
         &'a self,
         client: &'a SignerClient,
         hello: &'a HelloInfo,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<(), HookError>> + Send + 'a>>;
+}
+
+/// Checks a signer's attestation document against the host's policy; the
+/// verified module id (`None` when attestation is not checked), or the
+/// operator's reason.
+fn check_attestation(
+    check: &AttestationCheck,
+    document: Option<&[u8]>,
+    nonce: &[u8],
+) -> Result<Option<String>, String> {
+    match check {
+        AttestationCheck::InsecureSkip => Ok(None),
+        AttestationCheck::Policy { path, verifier, .. } => {
+            let doc = document.ok_or_else(|| {
+                format!(
+                    "the signer sent no attestation document, but {} requires one",
+                    path.display()
+                )
+            })?;
+            let verified = verifier
+                .as_ref()
+                .clone()
+                .expect_nonce(nonce.to_vec())
+                .verify(doc)
+                .map_err(|e| {
+                    tracing::error!(error = %e, code = e.code(), "signer attestation refused; not using this signer");
+                    format!("signer attestation refused: {e}")
+                })?;
+            Ok(Some(verified.doc.module_id))
+        }
+    }
 }
 
 /// The secrets a `--secrets host` signer is provisioned with, handed only
@@ -53,26 +87,9 @@ struct Provisioning {
 
 impl Provisioner for Provisioning {
     fn check(&self, document: Option<&[u8]>, nonce: &[u8]) -> Result<(), String> {
-        match &self.check {
-            AttestationCheck::InsecureSkip => Ok(()),
-            AttestationCheck::Policy { path, verifier, .. } => {
-                let doc = document.ok_or_else(|| {
-                    format!(
-                        "the signer sent no attestation document, but {} requires one; its secrets were not sent",
-                        path.display()
-                    )
-                })?;
-                verifier
-                    .as_ref()
-                    .clone()
-                    .expect_nonce(nonce.to_vec())
-                    .verify(doc)
-                    .map(|_| ())
-                    .map_err(|e| {
-                        format!("signer attestation refused; its secrets were not sent: {e}")
-                    })
-            }
-        }
+        check_attestation(&self.check, document, nonce)
+            .map(|_| ())
+            .map_err(|e| format!("{e}; its secrets were not sent"))
     }
 
     fn secrets(&self) -> ProvisionSecrets {
@@ -98,27 +115,18 @@ pub struct SignerPool {
 }
 
 /// Why a signer call failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The signer could not be reached (or refused our hello, or failed the
     /// attestation policy): 503, retryable.
+    #[error("{0}")]
     Unavailable(String),
     /// The signer answered with a refusal.
+    #[error("{1}")]
     Refused(signet_proto::ErrorCode, String),
     /// The signer answered with a response of another kind (a bug).
+    #[error("unexpected signer response to {0}")]
     Unexpected(&'static str),
-}
-
-impl From<CallError> for Error {
-    fn from(e: CallError) -> Self {
-        match e {
-            CallError::Unavailable(m) => Error::SignerUnavailable(m),
-            CallError::Refused(code, m) => Error::from_signer(code, &m),
-            CallError::Unexpected(what) => {
-                Error::internal(format!("unexpected signer response to {what}"))
-            }
-        }
-    }
 }
 
 impl SignerPool {
@@ -219,39 +227,18 @@ impl SignerPool {
                 format!("signer at {}: {other}", self.addr),
             ),
         })?;
-        let module_id = match &self.check {
-            AttestationCheck::InsecureSkip => None,
-            AttestationCheck::Policy { path, verifier, .. } => {
-                let doc = hello.info.attestation.as_ref().ok_or_else(|| {
-                    (
-                        "signer: attestation refused",
-                        format!(
-                            "the signer sent no attestation document, but {} requires one",
-                            path.display()
-                        ),
-                    )
-                })?;
-                let verified = verifier
-                    .as_ref()
-                    .clone()
-                    .expect_nonce(hello.client_nonce.clone())
-                    .verify(doc)
-                    .map_err(|e| {
-                        tracing::error!(error = %e, code = e.code(), "signer attestation refused; not using this signer");
-                        (
-                            "signer: attestation refused",
-                            format!("signer attestation refused: {e}"),
-                        )
-                    })?;
-                Some(verified.doc.module_id)
-            }
-        };
+        let module_id = check_attestation(
+            &self.check,
+            hello.info.attestation.as_deref(),
+            &hello.client_nonce,
+        )
+        .map_err(|detail| ("signer: attestation refused", detail))?;
         self.check_sealing(hello.info.sealing.as_ref())
             .map_err(|detail| ("signer: sealing misconfigured", detail))?;
         if let Some(hook) = self.on_connect.get() {
             hook.on_connect(&client, &hello.info)
                 .await
-                .map_err(|detail| ("signer: sealing key unavailable", detail))?;
+                .map_err(|e| ("signer: sealing key unavailable", e.to_string()))?;
         }
         tracing::info!(backend = %hello.info.backend, attestation = %hello.info.attestation_mode, module_id = ?module_id, "signer connection ready");
         if let Ok(mut info) = self.info.lock() {
@@ -329,12 +316,8 @@ impl SignerPool {
     }
 
     /// Whether a connection can be had now (for `/ready`).
-    pub async fn ready(&self) -> Result<(), String> {
-        match self.client().await {
-            Ok(_) => Ok(()),
-            Err(CallError::Unavailable(m) | CallError::Refused(_, m)) => Err(m),
-            Err(CallError::Unexpected(what)) => Err(what.to_owned()),
-        }
+    pub async fn ready(&self) -> Result<(), CallError> {
+        self.client().await.map(|_| ())
     }
 
     /// Generates a key in the signer.

@@ -12,7 +12,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{connect, i64_of, ApiClientRow, Approval, Dialect, IntentRow, StoreError, WalletRow};
+use super::{connect, i64_of, Dialect, StoreError};
+use crate::domain::{ApiClient, Decision, Intent, Wallet};
 
 /// An audit event to append (seq, time and hashes are the journal's).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +31,9 @@ pub struct NewEvent {
     pub tenant: Option<String>,
     /// What was signed, decoded (hashed when present).
     pub detail: Option<serde_json::Value>,
+    /// The outcome recorded instead of `outcome` when a conditional write
+    /// does not apply (a replayed ticket, an intent decided meanwhile).
+    pub outcome_if_not_applied: Option<String>,
 }
 
 impl NewEvent {
@@ -48,6 +52,7 @@ impl NewEvent {
             outcome: outcome.into(),
             tenant,
             detail: None,
+            outcome_if_not_applied: None,
         }
     }
 }
@@ -58,7 +63,7 @@ pub enum WriteOp {
     /// Only the audit event.
     Audit,
     /// A new API client.
-    CreateClient(ApiClientRow),
+    CreateClient(ApiClient),
     /// Revoke a client from a time on (an earlier revocation stays).
     RevokeClient {
         /// Client id.
@@ -67,7 +72,7 @@ pub enum WriteOp {
         at: u64,
     },
     /// A new wallet.
-    CreateWallet(WalletRow),
+    CreateWallet(Wallet),
     /// Mark destroyed and shred the sealed key and document.
     DestroyWallet {
         /// Wallet id.
@@ -76,7 +81,7 @@ pub enum WriteOp {
         at: u64,
     },
     /// Record a sign intent.
-    CreateIntent(IntentRow),
+    CreateIntent(Intent),
     /// Require (or not) the owner's approval of a wallet's sign intents.
     SetApproval {
         /// Wallet id.
@@ -90,8 +95,8 @@ pub enum WriteOp {
     DecideIntent {
         /// jti.
         jti: String,
-        /// Approved (else declined).
-        approve: bool,
+        /// What the owner decided.
+        decision: Decision,
         /// `user:<id>`.
         by: String,
         /// Unix ms.
@@ -156,8 +161,8 @@ impl Journal {
         self.tx
             .send(Job { op, event, reply })
             .await
-            .map_err(|_| StoreError("journal stopped".into()))?;
-        rx.await.map_err(|_| StoreError("journal stopped".into()))?
+            .map_err(|_| StoreError::JournalStopped)?;
+        rx.await.map_err(|_| StoreError::JournalStopped)?
     }
 }
 
@@ -180,11 +185,15 @@ async fn journal_loop(
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let started = std::time::Instant::now();
-        let result = match writer.conn.as_mut() {
-            Some(conn) => run_batch(writer.dialect, conn, &batch).await,
+        let result: Result<Vec<bool>, StoreError> = match writer.conn.as_mut() {
+            Some(conn) => run_batch(writer.dialect, conn, &batch)
+                .await
+                .map_err(StoreError::from),
             None => match Box::pin(connect(writer.dialect, &writer.options)).await {
-                Ok(conn) => run_batch(writer.dialect, writer.conn.insert(conn), &batch).await,
-                Err(e) => Err(sqlx::Error::Protocol(e.0)),
+                Ok(conn) => run_batch(writer.dialect, writer.conn.insert(conn), &batch)
+                    .await
+                    .map_err(StoreError::from),
+                Err(e) => Err(e),
             },
         };
         metrics
@@ -203,7 +212,7 @@ async fn journal_loop(
                 // this one is in (broken socket, aborted transaction) stays behind.
                 writer.conn = None;
                 for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(StoreError(e.to_string())));
+                    let _ = job.reply.send(Err(e.clone()));
                 }
             }
         }
@@ -295,11 +304,8 @@ async fn write_batch(
         .zip(&applied)
         .map(|(job, done)| {
             let mut event = job.event.clone();
-            if !done && matches!(job.op, WriteOp::ConsumeTicket { .. }) {
-                event.outcome = "denied:ticket_replayed".into();
-            }
-            if !done && matches!(job.op, WriteOp::DecideIntent { .. }) {
-                event.outcome = "denied:intent_decided".into();
+            if let (false, Some(outcome)) = (done, event.outcome_if_not_applied.take()) {
+                event.outcome = outcome;
             }
             event
         })
@@ -331,7 +337,7 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(&c.tenant)
                 .bind(serde_json::to_string(&c.scopes).unwrap_or_default())
                 .bind(&c.secret_sha256)
-                .bind(i64_of(c.created_at))
+                .bind(i64_of(c.created_at_ms))
                 .execute(&mut *conn)
                 .await?;
             Ok(true)
@@ -347,13 +353,13 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
         WriteOp::CreateWallet(w) => {
             sqlx::query("INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)")
                 .bind(&w.id)
-                .bind(&w.owner)
+                .bind(w.owner.to_string())
                 .bind(w.key_type.as_str())
                 .bind(&w.public_key)
                 .bind(&w.label)
                 .bind(&w.sealed)
                 .bind(&w.attestation)
-                .bind(i64_of(w.created_at))
+                .bind(i64_of(w.created_at_ms))
                 .bind(i64::from(w.require_approval))
                 .execute(&mut *conn)
                 .await?;
@@ -374,12 +380,12 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(&i.digest)
                 .bind(&i.message)
                 .bind(&i.created_by)
-                .bind(i64_of(i.expires_at))
+                .bind(i64_of(i.expires_at_s))
                 .bind(&i.content)
-                .bind(i.approval.map(Approval::as_str))
-                .bind(i64_of(i.created_at))
+                .bind(i.approval.map(|a| a.as_str()))
+                .bind(i64_of(i.created_at_ms))
                 .bind(&i.detail)
-                .bind(&i.owner)
+                .bind(i.owner.as_ref().map(ToString::to_string))
                 .execute(&mut *conn)
                 .await?;
             Ok(true)
@@ -396,15 +402,11 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
         }
         WriteOp::DecideIntent {
             jti,
-            approve,
+            decision,
             by,
             at,
         } => {
-            let state = if *approve {
-                Approval::Approved
-            } else {
-                Approval::Declined
-            };
+            let state = decision.approval();
             let r = sqlx::query("UPDATE sign_intents SET approval = $2, decided_at = $3, decided_by = $4 WHERE jti = $1 AND approval = 'pending' AND expires_at >= $5")
                 .bind(jti)
                 .bind(state.as_str())

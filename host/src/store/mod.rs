@@ -13,29 +13,71 @@
 mod journal;
 mod sealing;
 mod users;
-pub use sealing::{RotationRow, SealedRow, SealingKeyRow};
-pub use users::{ChallengeRow, UserRow, Verified};
+pub use sealing::SealedBlob;
+pub use users::{ChallengeRow, Verified};
 mod postgres;
 mod sqlite;
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use signet_proto::audit::AuditEvent;
-use signet_proto::KeyType;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Connection as _, Row as _};
 
 pub use journal::{Journal, NewEvent, WriteOp};
 
+use crate::domain::{ApiClient, Approval, Decided, Intent, Owner, Wallet};
+
 /// A storage failure. Details go to the log, never to API clients.
-#[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
-pub struct StoreError(pub String);
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed a statement, or the connection broke.
+    #[error("database: {0}")]
+    Database(#[source] Arc<sqlx::Error>),
+    /// A stored value this build cannot read (corrupt, or written by a
+    /// newer version).
+    #[error("corrupt {what} in the database: {detail}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// `SIGNET_DATABASE_URL` names no supported database.
+    #[error("SIGNET_DATABASE_URL {0}")]
+    Url(#[from] UrlError),
+    /// The journal's writer is gone (the process is stopping).
+    #[error("the journal stopped")]
+    JournalStopped,
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        Self(e.to_string())
+        Self::Database(Arc::new(e))
     }
+}
+
+impl StoreError {
+    /// A corrupt stored value.
+    pub fn corrupt(what: &'static str, detail: impl Into<String>) -> Self {
+        Self::Corrupt {
+            what,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Why a database URL is refused.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlError {
+    /// Neither SQLite nor PostgreSQL.
+    #[error("must be sqlite://PATH or postgres://USER@HOST/DB")]
+    Unsupported,
+    /// The driver could not parse it.
+    #[error("{0}")]
+    Malformed(#[source] Arc<sqlx::Error>),
 }
 
 /// Which database the URL names.
@@ -49,13 +91,22 @@ pub enum Dialect {
 
 impl Dialect {
     /// The dialect of `url`, or why it is not supported.
-    pub fn of(url: &str) -> Result<Self, String> {
+    pub fn of(url: &str) -> Result<Self, UrlError> {
         if url.starts_with("sqlite:") {
             Ok(Self::Sqlite)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres)
         } else {
-            Err("must be sqlite://PATH or postgres://USER@HOST/DB".into())
+            Err(UrlError::Unsupported)
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
     }
 
@@ -73,113 +124,6 @@ impl Dialect {
         match self {
             Self::Sqlite => sqlite::BEGIN_AND_READ_HEAD,
             Self::Postgres => postgres::BEGIN_AND_READ_HEAD,
-        }
-    }
-}
-
-/// An API client as stored (the token's secret only as SHA-256).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiClientRow {
-    /// Id (the middle part of the token).
-    pub id: String,
-    /// Human name.
-    pub name: String,
-    /// Tenant.
-    pub tenant: String,
-    /// Granted scopes as written (`*` and `prefix:*` wildcards included).
-    pub scopes: Vec<String>,
-    /// Hex SHA-256 of the token secret.
-    pub secret_sha256: String,
-    /// Unix ms.
-    pub created_at: u64,
-    /// Unix ms from which the client is refused.
-    pub revoked_at: Option<u64>,
-}
-
-/// A wallet as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WalletRow {
-    /// Id (also the signer's key id).
-    pub id: String,
-    /// `tenant:<t>` or `user:<id>`.
-    pub owner: String,
-    /// Key type.
-    pub key_type: KeyType,
-    /// Public key bytes.
-    pub public_key: Vec<u8>,
-    /// Label.
-    pub label: Option<String>,
-    /// Sealed private key (CBOR bytes), for software-backend wallets.
-    pub sealed: Option<Vec<u8>>,
-    /// Creation attestation document.
-    pub attestation: Option<Vec<u8>>,
-    /// Unix ms.
-    pub created_at: u64,
-    /// Whether each sign intent waits for the owner's approval.
-    pub require_approval: bool,
-}
-
-/// A sign intent: what a ticket from `sign-intent` authorizes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IntentRow {
-    /// The ticket's `jti`.
-    pub jti: String,
-    /// Wallet.
-    pub wallet_id: String,
-    /// 32-byte digest.
-    pub digest: Vec<u8>,
-    /// Ed25519 message.
-    pub message: Option<Vec<u8>>,
-    /// Who asked.
-    pub created_by: String,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// What the digest was computed from, when it was structured (JSON:
-    /// `{"transaction": {…}}` or `{"typed_data": {…}}`), so that the signed
-    /// transaction can be assembled when the ticket is used.
-    pub content: Option<String>,
-    /// `None` when the wallet needs no approval; else the approval state.
-    pub approval: Option<Approval>,
-    /// When it was approved or declined (Unix ms), and by whom (`user:<id>`).
-    pub decided: Option<(u64, String)>,
-    /// Unix ms.
-    pub created_at: u64,
-    /// What it authorizes, decoded (JSON), for the approver.
-    pub detail: Option<String>,
-    /// The wallet's owner when the intent was made.
-    pub owner: String,
-    /// The signature (JSON) once the ticket was used.
-    pub signature: Option<String>,
-}
-
-/// Where an intent that needs its owner's approval stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Approval {
-    /// Waiting for the owner.
-    Pending,
-    /// Approved: the ticket may be used.
-    Approved,
-    /// Declined: the ticket is refused.
-    Declined,
-}
-
-impl Approval {
-    /// The stored (and API) name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Declined => "declined",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "approved" => Ok(Self::Approved),
-            "declined" => Ok(Self::Declined),
-            other => Err(StoreError(format!("unknown approval state {other}"))),
         }
     }
 }
@@ -216,7 +160,7 @@ fn connect_options(dialect: Dialect, url: &str) -> Result<AnyConnectOptions, Sto
         Dialect::Postgres => url.to_owned(),
     };
     url.parse::<AnyConnectOptions>()
-        .map_err(|e| StoreError(format!("SIGNET_DATABASE_URL: {e}")))
+        .map_err(|e| StoreError::Url(UrlError::Malformed(Arc::new(e))))
 }
 
 /// Runs statements without parameters (several in one trip). Through the
@@ -252,8 +196,7 @@ impl Store {
         url: &str,
         metrics: crate::metrics::StoreMetrics,
     ) -> Result<Self, StoreError> {
-        let dialect =
-            Dialect::of(url).map_err(|e| StoreError(format!("SIGNET_DATABASE_URL {e}")))?;
+        let dialect = Dialect::of(url)?;
         let options = connect_options(dialect, url)?;
         let mut writer = connect(dialect, &options).await?;
         migrate(dialect, &mut writer).await?;
@@ -297,7 +240,7 @@ impl Store {
     }
 
     /// An API client by id.
-    pub async fn client(&self, id: &str) -> Result<Option<ApiClientRow>, StoreError> {
+    pub async fn client(&self, id: &str) -> Result<Option<ApiClient>, StoreError> {
         let row = sqlx::query(&format!("{CLIENT_COLUMNS} WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -306,7 +249,7 @@ impl Store {
     }
 
     /// API clients, oldest first: every tenant's, or one tenant's.
-    pub async fn clients(&self, tenant: Option<&str>) -> Result<Vec<ApiClientRow>, StoreError> {
+    pub async fn clients(&self, tenant: Option<&str>) -> Result<Vec<ApiClient>, StoreError> {
         let rows = match tenant {
             None => {
                 sqlx::query(&format!("{CLIENT_COLUMNS} ORDER BY created_at, id"))
@@ -326,7 +269,7 @@ impl Store {
     }
 
     /// A live (not destroyed) wallet by id.
-    pub async fn wallet(&self, id: &str) -> Result<Option<WalletRow>, StoreError> {
+    pub async fn wallet(&self, id: &str) -> Result<Option<Wallet>, StoreError> {
         let row = sqlx::query(&format!(
             "{WALLET_COLUMNS} WHERE id = $1 AND destroyed_at IS NULL"
         ))
@@ -336,18 +279,18 @@ impl Store {
         row.map(|r| wallet_from_row(&r)).transpose()
     }
 
-    /// Live wallets of `owner` after the cursor `(created_at, id)`, at most `limit`.
+    /// Live wallets of `owner` after the cursor `(created_at_ms, id)`, at most `limit`.
     pub async fn wallets(
         &self,
-        owner: &str,
+        owner: &Owner,
         after: Option<(u64, String)>,
         limit: u32,
-    ) -> Result<Vec<WalletRow>, StoreError> {
+    ) -> Result<Vec<Wallet>, StoreError> {
         let (after_at, after_id) = after.unwrap_or((0, String::new()));
         let rows = sqlx::query(&format!(
             "{WALLET_COLUMNS} WHERE owner = $1 AND destroyed_at IS NULL AND (created_at > $2 OR (created_at = $2 AND id > $3)) ORDER BY created_at, id LIMIT $4"
         ))
-        .bind(owner)
+        .bind(owner.to_string())
         .bind(i64_of(after_at))
         .bind(after_id)
         .bind(i64::from(limit))
@@ -357,7 +300,7 @@ impl Store {
     }
 
     /// A sign intent by ticket id.
-    pub async fn intent(&self, jti: &str) -> Result<Option<IntentRow>, StoreError> {
+    pub async fn intent(&self, jti: &str) -> Result<Option<Intent>, StoreError> {
         let row = sqlx::query(&format!("{INTENT_COLUMNS} WHERE jti = $1"))
             .bind(jti)
             .fetch_optional(&self.pool)
@@ -369,11 +312,11 @@ impl Store {
     /// approval and not expired at `now_s` when `pending_only`), at most `limit`.
     pub async fn intents_of(
         &self,
-        owner: &str,
+        owner: &Owner,
         pending_only: bool,
         now_s: u64,
         limit: u32,
-    ) -> Result<Vec<IntentRow>, StoreError> {
+    ) -> Result<Vec<Intent>, StoreError> {
         let filter = if pending_only {
             " AND approval = 'pending' AND expires_at >= $2"
         } else {
@@ -382,7 +325,7 @@ impl Store {
         let rows = sqlx::query(&format!(
             "{INTENT_COLUMNS} WHERE owner = $1{filter} ORDER BY created_at DESC, jti LIMIT $3"
         ))
-        .bind(owner)
+        .bind(owner.to_string())
         .bind(i64_of(now_s))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -595,27 +538,39 @@ const WALLET_COLUMNS: &str =
 
 const INTENT_COLUMNS: &str = "SELECT jti, wallet_id, digest, message, created_by, expires_at, content, approval, decided_at, decided_by, created_at, detail, owner, signature FROM sign_intents";
 
-fn intent_from_row(r: &AnyRow) -> Result<IntentRow, StoreError> {
+fn intent_from_row(r: &AnyRow) -> Result<Intent, StoreError> {
     let approval: Option<String> = r.try_get(7)?;
     let decided_at: Option<i64> = r.try_get(8)?;
     let decided_by: Option<String> = r.try_get(9)?;
-    Ok(IntentRow {
+    Ok(Intent {
         jti: r.try_get(0)?,
         wallet_id: r.try_get(1)?,
         digest: r.try_get(2)?,
         message: r.try_get(3)?,
         created_by: r.try_get(4)?,
-        expires_at: u64_col(r, 5)?,
+        expires_at_s: u64_col(r, 5)?,
         content: r.try_get(6)?,
-        approval: approval.as_deref().map(Approval::parse).transpose()?,
-        decided: decided_at
-            .zip(decided_by)
-            .map(|(at, by)| (u64::try_from(at).unwrap_or(0), by)),
-        created_at: u64_col(r, 10)?,
+        approval: approval
+            .map(|a| Approval::parse(&a).ok_or_else(|| StoreError::corrupt("intent approval", a)))
+            .transpose()?,
+        decided: decided_at.zip(decided_by).map(|(at, by)| Decided {
+            at_ms: u64::try_from(at).unwrap_or(0),
+            by,
+        }),
+        created_at_ms: u64_col(r, 10)?,
         detail: r.try_get(11)?,
-        owner: r.try_get::<Option<String>, _>(12)?.unwrap_or_default(),
+        owner: r
+            .try_get::<Option<String>, _>(12)?
+            .map(|o| Owner::parse(&o).ok_or_else(|| StoreError::corrupt("owner", o)))
+            .transpose()?,
         signature: r.try_get(13)?,
     })
+}
+
+/// An owner column (`tenant:<t>` or `user:<id>`).
+fn owner_col(r: &AnyRow, i: usize) -> Result<Owner, StoreError> {
+    let stored: String = r.try_get(i)?;
+    Owner::parse(&stored).ok_or_else(|| StoreError::corrupt("owner", stored))
 }
 
 fn i64_of(v: u64) -> i64 {
@@ -623,38 +578,39 @@ fn i64_of(v: u64) -> i64 {
 }
 
 fn u64_col(r: &AnyRow, i: usize) -> Result<u64, StoreError> {
-    u64::try_from(r.try_get::<i64, _>(i)?)
-        .map_err(|_| StoreError(format!("negative value in column {i}")))
+    let v = r.try_get::<i64, _>(i)?;
+    u64::try_from(v).map_err(|_| StoreError::corrupt("time or count", format!("{v} in column {i}")))
 }
 
-fn client_from_row(r: &AnyRow) -> Result<ApiClientRow, StoreError> {
+fn client_from_row(r: &AnyRow) -> Result<ApiClient, StoreError> {
     let scopes: String = r.try_get(3)?;
-    Ok(ApiClientRow {
+    Ok(ApiClient {
         id: r.try_get(0)?,
         name: r.try_get(1)?,
         tenant: r.try_get(2)?,
-        scopes: serde_json::from_str(&scopes).map_err(|_| StoreError("corrupt scopes".into()))?,
+        scopes: serde_json::from_str(&scopes)
+            .map_err(|e| StoreError::corrupt("client scopes", e.to_string()))?,
         secret_sha256: r.try_get(4)?,
-        created_at: u64_col(r, 5)?,
-        revoked_at: r
+        created_at_ms: u64_col(r, 5)?,
+        revoked_at_ms: r
             .try_get::<Option<i64>, _>(6)?
             .map(|v| u64::try_from(v).unwrap_or(0)),
     })
 }
 
-fn wallet_from_row(r: &AnyRow) -> Result<WalletRow, StoreError> {
+fn wallet_from_row(r: &AnyRow) -> Result<Wallet, StoreError> {
     let key_type: String = r.try_get(2)?;
-    Ok(WalletRow {
+    Ok(Wallet {
         id: r.try_get(0)?,
-        owner: r.try_get(1)?,
+        owner: owner_col(r, 1)?,
         key_type: key_type
             .parse()
-            .map_err(|()| StoreError(format!("unknown key type {key_type}")))?,
+            .map_err(|()| StoreError::corrupt("key type", key_type))?,
         public_key: r.try_get(3)?,
         label: r.try_get(4)?,
         sealed: r.try_get(5)?,
         attestation: r.try_get(6)?,
-        created_at: u64_col(r, 7)?,
+        created_at_ms: u64_col(r, 7)?,
         require_approval: r.try_get::<i64, _>(8)? != 0,
     })
 }

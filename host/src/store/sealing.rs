@@ -5,52 +5,11 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use super::{i64_of, u64_col, Store, StoreError};
-
-/// A sealing key version as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealingKeyRow {
-    /// Version.
-    pub version: u32,
-    /// The KMS key it was made under.
-    pub kms_key_id: String,
-    /// KMS `CiphertextBlob` (gone once retired).
-    pub ciphertext_blob: Option<Vec<u8>>,
-    /// The signer's check of the data key.
-    pub key_check: Option<Vec<u8>>,
-    /// `active` or `retired`.
-    pub state: String,
-    /// Unix ms.
-    pub created_at: u64,
-    /// Unix ms.
-    pub retired_at: Option<u64>,
-}
-
-/// The key rotation's progress (one row, kept after it ends).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RotationRow {
-    /// The version blobs are moved from (and every older one).
-    pub from_version: u32,
-    /// The new version.
-    pub to_version: u32,
-    /// `resealing`, `verifying`, `retiring`, `done` or `failed`.
-    pub phase: String,
-    /// The last wallet id handled in this phase.
-    pub cursor: String,
-    /// Blobs re-sealed so far.
-    pub resealed: u64,
-    /// Blobs verified so far.
-    pub verified: u64,
-    /// Unix ms.
-    pub started_at: u64,
-    /// Unix ms.
-    pub updated_at: u64,
-    /// Why it stopped, if it failed.
-    pub error: Option<String>,
-}
+use crate::domain::{Rotation, RotationPhase, SealingVersion, VersionState};
 
 /// A live wallet's sealed blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SealedRow {
+pub struct SealedBlob {
     /// Wallet id.
     pub id: String,
     /// Its public key.
@@ -60,18 +19,21 @@ pub struct SealedRow {
 }
 
 fn u32_col(r: &AnyRow, i: usize) -> Result<u32, StoreError> {
-    u32::try_from(u64_col(r, i)?).map_err(|_| StoreError(format!("column {i} out of range")))
+    let v = u64_col(r, i)?;
+    u32::try_from(v).map_err(|_| StoreError::corrupt("sealing version", v.to_string()))
 }
 
-fn sealing_key_from_row(r: &AnyRow) -> Result<SealingKeyRow, StoreError> {
-    Ok(SealingKeyRow {
+fn sealing_key_from_row(r: &AnyRow) -> Result<SealingVersion, StoreError> {
+    let state: String = r.try_get(3)?;
+    Ok(SealingVersion {
         version: u32_col(r, 0)?,
         kms_key_id: r.try_get(1)?,
         ciphertext_blob: r.try_get(2)?,
         key_check: r.try_get(6)?,
-        state: r.try_get(3)?,
-        created_at: u64_col(r, 4)?,
-        retired_at: r
+        state: VersionState::parse(&state)
+            .ok_or_else(|| StoreError::corrupt("sealing version state", state))?,
+        created_at_ms: u64_col(r, 4)?,
+        retired_at_ms: r
             .try_get::<Option<i64>, _>(5)?
             .map(|v| u64::try_from(v).unwrap_or(0)),
     })
@@ -79,7 +41,7 @@ fn sealing_key_from_row(r: &AnyRow) -> Result<SealingKeyRow, StoreError> {
 
 impl Store {
     /// Every sealing key version, ascending.
-    pub async fn sealing_keys(&self) -> Result<Vec<SealingKeyRow>, StoreError> {
+    pub async fn sealing_keys(&self) -> Result<Vec<SealingVersion>, StoreError> {
         let rows = sqlx::query("SELECT version, kms_key_id, ciphertext_blob, state, created_at, retired_at, key_check FROM sealing_keys ORDER BY version")
             .fetch_all(&self.pool)
             .await?;
@@ -122,7 +84,7 @@ impl Store {
         &self,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<SealedRow>, StoreError> {
+    ) -> Result<Vec<SealedBlob>, StoreError> {
         let rows = sqlx::query("SELECT id, public_key, sealed FROM wallets WHERE destroyed_at IS NULL AND sealed IS NOT NULL AND id > $1 ORDER BY id LIMIT $2")
             .bind(after)
             .bind(i64::from(limit))
@@ -130,7 +92,7 @@ impl Store {
             .await?;
         rows.iter()
             .map(|r| {
-                Ok(SealedRow {
+                Ok(SealedBlob {
                     id: r.try_get(0)?,
                     public_key: r.try_get(1)?,
                     sealed: r.try_get(2)?,
@@ -160,20 +122,22 @@ impl Store {
     }
 
     /// The rotation's state, if one ever started.
-    pub async fn rotation(&self) -> Result<Option<RotationRow>, StoreError> {
+    pub async fn rotation(&self) -> Result<Option<Rotation>, StoreError> {
         let row = sqlx::query("SELECT from_version, to_version, phase, cursor, resealed, verified, started_at, updated_at, error FROM sealing_rotation WHERE id = 1")
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
-            Ok(RotationRow {
+            let phase: String = r.try_get(2)?;
+            Ok(Rotation {
                 from_version: u32_col(&r, 0)?,
                 to_version: u32_col(&r, 1)?,
-                phase: r.try_get(2)?,
+                phase: RotationPhase::parse(&phase)
+                    .ok_or_else(|| StoreError::corrupt("rotation phase", phase))?,
                 cursor: r.try_get(3)?,
                 resealed: u64_col(&r, 4)?,
                 verified: u64_col(&r, 5)?,
-                started_at: u64_col(&r, 6)?,
-                updated_at: u64_col(&r, 7)?,
+                started_at_ms: u64_col(&r, 6)?,
+                updated_at_ms: u64_col(&r, 7)?,
                 error: r.try_get(8)?,
             })
         })
@@ -181,16 +145,16 @@ impl Store {
     }
 
     /// Writes the rotation's state.
-    pub async fn save_rotation(&self, row: &RotationRow) -> Result<(), StoreError> {
+    pub async fn save_rotation(&self, row: &Rotation) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sealing_rotation (id, from_version, to_version, phase, cursor, resealed, verified, started_at, updated_at, error) VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET from_version = excluded.from_version, to_version = excluded.to_version, phase = excluded.phase, cursor = excluded.cursor, resealed = excluded.resealed, verified = excluded.verified, started_at = excluded.started_at, updated_at = excluded.updated_at, error = excluded.error")
             .bind(i64::from(row.from_version))
             .bind(i64::from(row.to_version))
-            .bind(row.phase.clone())
+            .bind(row.phase.as_str())
             .bind(row.cursor.clone())
             .bind(i64_of(row.resealed))
             .bind(i64_of(row.verified))
-            .bind(i64_of(row.started_at))
-            .bind(i64_of(row.updated_at))
+            .bind(i64_of(row.started_at_ms))
+            .bind(i64_of(row.updated_at_ms))
             .bind(row.error.clone())
             .execute(&self.pool)
             .await?;

@@ -7,6 +7,8 @@ use signet_proto::audit::{ChainVerifier, GENESIS_HASH};
 
 use super::journal::testing;
 use super::*;
+use crate::domain::{Decided, Decision, Rotation, RotationPhase, VersionState};
+use signet_proto::KeyType;
 
 /// A database for one test; the SQLite directory lives as long as it.
 pub(crate) struct TestDb {
@@ -59,22 +61,44 @@ async fn databases() -> Vec<TestDb> {
     dbs
 }
 
-fn wallet(id: &str, owner: &str, at: u64) -> WalletRow {
-    WalletRow {
+fn owner(stored: &str) -> Owner {
+    Owner::parse(stored).unwrap()
+}
+
+fn wallet(id: &str, owner_of: &str, at: u64) -> Wallet {
+    Wallet {
         id: id.into(),
-        owner: owner.into(),
+        owner: owner(owner_of),
         key_type: KeyType::P256,
         public_key: vec![4; 65],
         label: None,
         sealed: Some(vec![0xA5; 200]),
         attestation: Some(vec![0x5A; 3000]),
-        created_at: at,
+        created_at_ms: at,
         require_approval: false,
     }
 }
 
 fn ev(target: &str) -> NewEvent {
     NewEvent::new("client:x", "test", target, "ok", Some("a".into()))
+}
+
+/// An event whose write is a ticket consumption: recorded as a refusal
+/// when the ticket was already consumed.
+fn ev_replay(target: &str) -> NewEvent {
+    NewEvent {
+        outcome_if_not_applied: Some("denied:ticket_replayed".into()),
+        ..ev(target)
+    }
+}
+
+/// An event whose write is a decision: recorded as a refusal when the
+/// intent was decided meanwhile (or expired).
+fn ev_decided(target: &str) -> NewEvent {
+    NewEvent {
+        outcome_if_not_applied: Some("denied:intent_decided".into()),
+        ..ev(target)
+    }
 }
 
 fn consume(jti: &str) -> WriteOp {
@@ -100,8 +124,8 @@ async fn writes_are_audited_and_chained() {
         j.write(WriteOp::CreateWallet(wallet("w1", "tenant:a", 1)), ev("w1"))
             .await
             .unwrap();
-        assert!(j.write(consume("t"), ev("w1")).await.unwrap());
-        assert!(!j.write(consume("t"), ev("w1")).await.unwrap());
+        assert!(j.write(consume("t"), ev_replay("w1")).await.unwrap());
+        assert!(!j.write(consume("t"), ev_replay("w1")).await.unwrap());
         let events = verify_chain(&s).await;
         assert_eq!(events.len(), 3, "{}", db.url);
         assert_eq!(events[2].outcome, "denied:ticket_replayed");
@@ -142,7 +166,7 @@ async fn another_writer_on_the_same_database_never_wedges_the_journal() {
                 ja.write(WriteOp::Audit, ev(&format!("a{i}")))
                     .await
                     .unwrap();
-                jb.write(consume(&format!("t{i}")), ev(&format!("b{i}")))
+                jb.write(consume(&format!("t{i}")), ev_replay(&format!("b{i}")))
                     .await
                     .unwrap()
             });
@@ -177,7 +201,7 @@ async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
             .await
             .unwrap();
         let jobs = [
-            testing::job(consume("t1"), ev("t1")),
+            testing::job(consume("t1"), ev_replay("t1")),
             testing::job(
                 WriteOp::CreateWallet(wallet("dup", "tenant:a", 2)),
                 ev("dup"),
@@ -190,12 +214,12 @@ async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
             .unwrap();
         assert_eq!(consumed, 0, "the failed batch left a row ({})", db.url);
         // The connection is not left inside a transaction.
-        let jobs = [testing::job(consume("t1"), ev("t1"))];
+        let jobs = [testing::job(consume("t1"), ev_replay("t1"))];
         assert_eq!(
             testing::batch(dialect, &mut conn, &jobs).await.unwrap(),
             [true]
         );
-        let jobs = [testing::job(consume("t1"), ev("t1"))];
+        let jobs = [testing::job(consume("t1"), ev_replay("t1"))];
         assert_eq!(
             testing::batch(dialect, &mut conn, &jobs).await.unwrap(),
             [false],
@@ -216,7 +240,7 @@ async fn a_ticket_repeated_within_one_batch_is_fresh_once() {
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..50 {
             let j = s.journal().clone();
-            tasks.spawn(async move { j.write(consume("same"), ev("w")).await.unwrap() });
+            tasks.spawn(async move { j.write(consume("same"), ev_replay("w")).await.unwrap() });
         }
         let mut fresh = 0;
         while let Some(r) = tasks.join_next().await {
@@ -248,9 +272,12 @@ async fn destroy_hides_and_pages_skip_it() {
                 .await
                 .unwrap();
         }
-        assert_eq!(s.wallets("tenant:a", None, 10).await.unwrap().len(), 2);
         assert_eq!(
-            s.wallets("tenant:a", Some((1, "w1".into())), 10)
+            s.wallets(&owner("tenant:a"), None, 10).await.unwrap().len(),
+            2
+        );
+        assert_eq!(
+            s.wallets(&owner("tenant:a"), Some((1, "w1".into())), 10)
                 .await
                 .unwrap()[0]
                 .id,
@@ -385,19 +412,19 @@ async fn pruning_removes_only_what_expired() {
             .await
             .unwrap();
             j.write(
-                WriteOp::CreateIntent(IntentRow {
+                WriteOp::CreateIntent(Intent {
                     jti: jti.into(),
                     wallet_id: "w".into(),
                     digest: vec![1; 32],
                     message: Some(b"hello".to_vec()),
                     created_by: "c".into(),
-                    expires_at: exp,
+                    expires_at_s: exp,
                     content: None,
                     approval: None,
                     decided: None,
-                    created_at: 0,
+                    created_at_ms: 0,
                     detail: None,
-                    owner: "tenant:a".into(),
+                    owner: Some(owner("tenant:a")),
                     signature: None,
                 }),
                 ev(jti),
@@ -524,9 +551,9 @@ async fn sealing_versions_rotation_state_and_blob_swaps() {
         assert_eq!(keys.len(), 2);
         assert_eq!((keys[0].version, keys[0].state.as_str()), (1, "retired"));
         assert_eq!(keys[0].ciphertext_blob, None, "a retired blob is deleted");
-        assert!(keys[0].retired_at.is_some());
+        assert!(keys[0].retired_at_ms.is_some());
         assert_eq!(keys[1].ciphertext_blob.as_deref(), Some(&[5u8, 6][..]));
-        assert_eq!(keys[1].state, "active");
+        assert_eq!(keys[1].state, VersionState::Active);
 
         // Blob swaps are compare-and-set, and skip destroyed wallets.
         let j = s.journal();
@@ -561,19 +588,19 @@ async fn sealing_versions_rotation_state_and_blob_swaps() {
         assert_eq!(s.sealed_wallets("", 10).await.unwrap().len(), 2);
 
         assert_eq!(s.rotation().await.unwrap(), None);
-        let mut row = RotationRow {
+        let mut row = Rotation {
             from_version: 1,
             to_version: 2,
-            phase: "resealing".into(),
+            phase: RotationPhase::Resealing,
             cursor: "w1".into(),
             resealed: 1,
             verified: 0,
-            started_at: 10,
-            updated_at: 11,
+            started_at_ms: 10,
+            updated_at_ms: 11,
             error: None,
         };
         s.save_rotation(&row).await.unwrap();
-        row.phase = "done".into();
+        row.phase = RotationPhase::Done;
         row.error = Some("x".into());
         s.save_rotation(&row).await.unwrap();
         assert_eq!(s.rotation().await.unwrap(), Some(row));
@@ -582,24 +609,24 @@ async fn sealing_versions_rotation_state_and_blob_swaps() {
 
 fn intent(
     jti: &str,
-    owner: &str,
+    owner_of: &str,
     approval: Option<Approval>,
     created_at: u64,
     exp: u64,
-) -> IntentRow {
-    IntentRow {
+) -> Intent {
+    Intent {
         jti: jti.into(),
         wallet_id: "w1".into(),
         digest: vec![7; 32],
         message: None,
         created_by: "client:x".into(),
-        expires_at: exp,
+        expires_at_s: exp,
         content: None,
         approval,
         decided: None,
-        created_at,
+        created_at_ms: created_at,
         detail: Some(r#"{"digest":"07"}"#.into()),
-        owner: owner.into(),
+        owner: Some(owner(owner_of)),
         signature: None,
     }
 }
@@ -664,7 +691,7 @@ async fn approvals_are_decided_once_and_never_after_expiry() {
         .await
         .unwrap();
         let pending: Vec<String> = store
-            .intents_of("user:u1", true, now_s, 10)
+            .intents_of(&owner("user:u1"), true, now_s, 10)
             .await
             .unwrap()
             .into_iter()
@@ -678,7 +705,7 @@ async fn approvals_are_decided_once_and_never_after_expiry() {
         );
         assert_eq!(
             store
-                .intents_of("user:u1", false, now_s, 10)
+                .intents_of(&owner("user:u1"), false, now_s, 10)
                 .await
                 .unwrap()
                 .len(),
@@ -686,20 +713,35 @@ async fn approvals_are_decided_once_and_never_after_expiry() {
         );
         let decide = |jti: &str, approve: bool| WriteOp::DecideIntent {
             jti: jti.into(),
-            approve,
+            decision: if approve {
+                Decision::Approve
+            } else {
+                Decision::Decline
+            },
             by: "user:u1".into(),
             at: now_s * 1000,
         };
-        assert!(j.write(decide("i1", true), ev("i1")).await.unwrap());
+        assert!(j.write(decide("i1", true), ev_decided("i1")).await.unwrap());
         // Once decided, it stays: neither a second approval nor a decline applies.
-        assert!(!j.write(decide("i1", false), ev("i1")).await.unwrap());
+        assert!(!j
+            .write(decide("i1", false), ev_decided("i1"))
+            .await
+            .unwrap());
         assert!(
-            !j.write(decide("old", true), ev("old")).await.unwrap(),
+            !j.write(decide("old", true), ev_decided("old"))
+                .await
+                .unwrap(),
             "expired"
         );
         let i1 = store.intent("i1").await.unwrap().unwrap();
         assert_eq!(i1.approval, Some(Approval::Approved));
-        assert_eq!(i1.decided, Some((now_s * 1000, "user:u1".into())));
+        assert_eq!(
+            i1.decided,
+            Some(Decided {
+                at_ms: now_s * 1000,
+                by: "user:u1".into()
+            })
+        );
         assert_eq!(
             store.intent("old").await.unwrap().unwrap().approval,
             Some(Approval::Pending)

@@ -5,17 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use super::{i64_of, u64_col, Store, StoreError};
-
-/// A user (a person who signed in through Telegram).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserRow {
-    /// Id (`u_…`).
-    pub id: String,
-    /// Their Telegram user id.
-    pub telegram_user_id: i64,
-    /// Unix ms.
-    pub created_at: u64,
-}
+use crate::domain::User;
 
 /// A login challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +28,7 @@ pub struct ChallengeRow {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verified {
     /// Exchanged now, for this user (created on first sight).
-    User(UserRow),
+    User(User),
     /// No such challenge.
     Unknown,
     /// Not resolved yet.
@@ -155,7 +145,7 @@ impl Store {
         let user = self
             .user_by_telegram_id(telegram_user_id)
             .await?
-            .ok_or_else(|| StoreError("the user vanished after its insert".into()))?;
+            .ok_or_else(|| StoreError::corrupt("user", "it vanished after its insert"))?;
         Ok(Verified::User(user))
     }
 
@@ -172,7 +162,7 @@ impl Store {
     pub async fn user_by_telegram_id(
         &self,
         telegram_user_id: i64,
-    ) -> Result<Option<UserRow>, StoreError> {
+    ) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(
             "SELECT id, telegram_user_id, created_at FROM users WHERE telegram_user_id = $1",
         )
@@ -180,10 +170,10 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            Ok(UserRow {
+            Ok(User {
                 id: r.try_get(0)?,
                 telegram_user_id: r.try_get(1)?,
-                created_at: u64_col(&r, 2)?,
+                created_at_ms: u64_col(&r, 2)?,
             })
         })
         .transpose()

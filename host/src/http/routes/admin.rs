@@ -2,15 +2,18 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse as _, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use signet_proto::time::rfc3339_ms;
 
 use super::Shared;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiQuery, Authn};
-use crate::http::views::{ClientList, ClientView, RevokedView};
-use crate::service::authz::Scope;
+use crate::http::views::{
+    ClientList, ClientView, RevokedView, RotationReportView, SealingStatusView, StatusView,
+};
+use crate::service::sealing::Requested;
 
 /// `POST /v1/admin/api-clients` body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -91,18 +94,6 @@ pub async fn revoke_client(
     }))
 }
 
-/// `GET /v1/admin/status`.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct StatusView {
-    host: HostStatus,
-    signer: SignerStatusView,
-    storage: StorageStatus,
-    /// KMS sealing: stored versions, whether the signer holds its key (and
-    /// why not), the rotation's progress. Absent with dev sealing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sealing: Option<crate::service::sealing::SealingStatus>,
-}
-
 /// `POST /v1/admin/sealing/rotate` body.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -117,46 +108,20 @@ pub struct RotateBody {
 /// versions retired. Resumes an unfinished rotation. One at a time across
 /// replicas. A dry run answers 200 with the counts; a real one runs in the
 /// background (202; progress in `GET /v1/admin/status`).
-#[utoipa::path(post, path = "/v1/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "Dry run: what the rotation would do", body = crate::service::sealing::RotationReport), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`)", body = crate::service::sealing::SealingStatus), (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`)", body = SealingStatusView), (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate_sealing(
     State(service): State<Shared>,
     Authn(p): Authn,
     ApiJson(body): ApiJson<RotateBody>,
-) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse as _;
-    service.require(&p, Scope::Operator, "sealing").await?;
-    if body.dry_run {
-        let report = service.rotate_sealing(&p.actor(), true).await?;
-        return Ok(Json(report).into_response());
-    }
-    let status = service.start_sealing_rotation(&p.actor()).await?;
-    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct HostStatus {
-    version: &'static str,
-    uptime_seconds: u64,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct StorageStatus {
-    dialect: &'static str,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct SignerStatusView {
-    /// Whether the signer answered this status request.
-    reachable: bool,
-    /// Why the last connection attempt failed (paths, PCR values: operators only).
-    last_connect_error: Option<String>,
-    module_id: Option<String>,
-    /// The signer's own status (backend, attestation mode, loaded keys,
-    /// key cache capacity, replay cache entries, sealing key version,
-    /// uptime), when it answered.
-    #[serde(flatten)]
-    #[schema(value_type = Option<Object>)]
-    status: Option<signet_proto::message::SignerStatus>,
+) -> Result<Response, ApiError> {
+    Ok(
+        match service.request_sealing_rotation(&p, body.dry_run).await? {
+            Requested::DryRun(report) => Json(RotationReportView::from(&report)).into_response(),
+            Requested::Started(status) => {
+                (StatusCode::ACCEPTED, Json(SealingStatusView::from(&status))).into_response()
+            }
+        },
+    )
 }
 
 /// The host, its storage and its signer.
@@ -165,27 +130,5 @@ pub async fn status(
     State(service): State<Shared>,
     Authn(p): Authn,
 ) -> Result<Json<StatusView>, ApiError> {
-    service.require(&p, Scope::AdminStatus, "status").await?;
-    // An unreachable signer is part of the status, not a failure of it.
-    let status = service.signer.status().await.ok();
-    let sealing = service.sealing_status().await?;
-    Ok(Json(StatusView {
-        sealing,
-        host: HostStatus {
-            version: env!("CARGO_PKG_VERSION"),
-            uptime_seconds: service.started.elapsed().as_secs(),
-        },
-        storage: StorageStatus {
-            dialect: match service.store.dialect() {
-                crate::store::Dialect::Sqlite => "sqlite",
-                crate::store::Dialect::Postgres => "postgres",
-            },
-        },
-        signer: SignerStatusView {
-            reachable: status.is_some(),
-            last_connect_error: service.signer.last_error(),
-            module_id: service.signer.info().module_id,
-            status,
-        },
-    }))
+    Ok(Json(StatusView::from(service.status(&p).await?)))
 }

@@ -150,9 +150,6 @@ pub async fn invalidate_all(
     }))
 }
 
-/// Largest Telegram update accepted on the webhook.
-pub const MAX_UPDATE: usize = 64 * 1024;
-
 /// Telegram delivers updates here (webhook mode): refused without the
 /// secret token registered with the webhook (401, a security event);
 /// updates it does not handle are acknowledged (200) and ignored; the same
@@ -163,41 +160,9 @@ pub async fn telegram_webhook(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    use subtle::ConstantTimeEq as _;
-    let Some((_, secret)) = service.config.login.webhook.as_ref() else {
-        return Err(crate::service::Error::NotConfigured(
-            "Telegram webhook mode is not configured",
-        )
-        .into());
-    };
-    let presented = headers
+    let secret = headers
         .get("x-telegram-bot-api-secret-token")
-        .map(axum::http::HeaderValue::as_bytes)
-        .unwrap_or_default();
-    let matches: bool = presented.ct_eq(secret.expose()).into();
-    if !matches {
-        service.metrics.security_event("TELEGRAM_WEBHOOK_DENY");
-        service
-            .audit
-            .record(crate::service::audit::Event::new(
-                "anonymous",
-                crate::service::audit::Action::AuthDeny,
-                "/telegram-webhook",
-                crate::service::audit::Outcome::Denied("bad_webhook_secret".into()),
-            ))
-            .await;
-        return Err(crate::service::Error::Unauthenticated(
-            "missing or wrong X-Telegram-Bot-Api-Secret-Token",
-        )
-        .into());
-    }
-    if body.len() > MAX_UPDATE {
-        return Err(ApiError::too_large(format!(
-            "an update is at most {MAX_UPDATE} bytes"
-        )));
-    }
-    let update: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("the body is not a JSON Telegram update"))?;
-    service.handle_telegram_update(&update).await?;
+        .map(axum::http::HeaderValue::as_bytes);
+    service.telegram_webhook(secret, &body).await?;
     Ok(StatusCode::OK)
 }

@@ -14,7 +14,6 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::Shared;
-use crate::config::AttestationCheck;
 
 static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/console");
 
@@ -152,24 +151,13 @@ pub struct ConsoleConfig {
 /// The console's settings: how to sign in, the published attestation policy.
 #[utoipa::path(get, path = "/console/config.json", tag = "console", responses((status = 200, description = "Sign-in mode and the published attestation policy", body = ConsoleConfig)))]
 pub async fn config(State(service): State<Shared>) -> Response {
-    let login = &service.config.login;
-    let mode = if login.bot_token.is_some() {
-        "telegram"
-    } else if login.test_mode {
-        "test"
-    } else {
-        "off"
-    };
-    let policy = match &service.config.attestation {
-        AttestationCheck::Policy { published, .. } => Some(published.clone()),
-        AttestationCheck::InsecureSkip => None,
-    };
+    let settings = service.console_settings();
     let mut r = Json(ConsoleConfig {
         login: LoginInfo {
-            mode,
-            bot_username: (mode == "telegram").then(|| login.bot_username.clone()),
+            mode: settings.login.as_str(),
+            bot_username: settings.bot_username,
         },
-        policy,
+        policy: settings.policy,
         version: env!("CARGO_PKG_VERSION"),
     })
     .into_response();

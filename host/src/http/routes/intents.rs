@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::Shared;
+use crate::domain::Decision;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiQuery, Authn};
 use crate::http::views::{IntentDetailView, IntentList};
@@ -60,7 +61,7 @@ pub async fn approve(
     Path(id): Path<String>,
 ) -> Result<Json<IntentDetailView>, ApiError> {
     Ok(Json(IntentDetailView::from(
-        &service.decide_intent(&p, &id, true).await?,
+        &service.decide_intent(&p, &id, Decision::Approve).await?,
     )))
 }
 
@@ -72,6 +73,6 @@ pub async fn decline(
     Path(id): Path<String>,
 ) -> Result<Json<IntentDetailView>, ApiError> {
     Ok(Json(IntentDetailView::from(
-        &service.decide_intent(&p, &id, false).await?,
+        &service.decide_intent(&p, &id, Decision::Decline).await?,
     )))
 }

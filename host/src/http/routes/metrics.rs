@@ -9,14 +9,14 @@ use axum::response::{IntoResponse, Response};
 use super::Shared;
 use crate::http::error::ApiError;
 use crate::http::extract::Authn;
-use crate::service::authz::Scope;
 
 const CONTENT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Without a token.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus (OpenMetrics) text; with `METRICS_REQUIRE_API_KEY=true` a token with `metrics:read` is required (401/403)", content_type = "application/openmetrics-text")))]
-pub async fn open(State(service): State<Shared>) -> Response {
-    ([(CONTENT_TYPE, CONTENT)], service.metrics.encode()).into_response()
+pub async fn open(State(service): State<Shared>) -> Result<Response, ApiError> {
+    let text = service.metrics_text(None).await?;
+    Ok(([(CONTENT_TYPE, CONTENT)], text).into_response())
 }
 
 /// With a token holding `metrics:read`.
@@ -24,6 +24,6 @@ pub async fn authenticated(
     State(service): State<Shared>,
     Authn(p): Authn,
 ) -> Result<Response, ApiError> {
-    service.require(&p, Scope::MetricsRead, "metrics").await?;
-    Ok(([(CONTENT_TYPE, CONTENT)], service.metrics.encode()).into_response())
+    let text = service.metrics_text(Some(&p)).await?;
+    Ok(([(CONTENT_TYPE, CONTENT)], text).into_response())
 }

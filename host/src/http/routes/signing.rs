@@ -7,6 +7,7 @@ use serde::Deserialize;
 use signet_proto::time::rfc3339_ms;
 
 use super::Shared;
+use crate::domain::IntentState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{ApiJson, Authn};
 use crate::http::views::{IntentView, SignatureView};
@@ -66,17 +67,17 @@ pub async fn sign_intent(
     ApiJson(body): ApiJson<SignBody>,
 ) -> Result<(StatusCode, Json<IntentView>), ApiError> {
     let intent = service.sign_intent(&p, &id, body.into()).await?;
-    let approval_url =
-        (intent.state == "pending").then(|| format!("/console/#/approve/{}", intent.intent_id));
+    let approval_url = (intent.state == IntentState::Pending)
+        .then(|| format!("/console/#/approve/{}", intent.intent_id));
     Ok((
         StatusCode::CREATED,
         Json(IntentView {
             intent_id: intent.intent_id,
             ticket: intent.ticket,
             digest: hex::encode(&intent.digest),
-            expires_at: rfc3339_ms(intent.expires_at * 1000),
+            expires_at: rfc3339_ms(intent.expires_at_s.saturating_mul(1000)),
             detail: intent.detail,
-            state: intent.state,
+            state: intent.state.as_str(),
             approval_url,
         }),
     ))
