@@ -63,6 +63,11 @@ pub struct Service {
     clients: TtlCache<Option<ApiClient>>,
     /// Recently read wallets (`None` = absent or destroyed).
     wallets: TtlCache<Option<Wallet>>,
+    /// Intents minted here that need no approval, until their ticket is
+    /// used or expires: nothing about them can change (no decision applies
+    /// to them; their wallet's own state is checked at use), so their
+    /// ticket is checked without a read.
+    minted: TtlCache<Arc<crate::domain::Intent>>,
     /// Per-client and per-wallet limits, shared through the database.
     limits: RateLimiter,
     /// Authentication failures per peer address.
@@ -152,6 +157,7 @@ impl Service {
             challenge_peers: PeerGuard::new(config.challenges_per_peer, limits_window()),
             clients: TtlCache::new(CACHE_TTL),
             wallets: TtlCache::new(CACHE_TTL),
+            minted: TtlCache::new(config.ticket_ttl),
             config,
             store,
             signer,

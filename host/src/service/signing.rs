@@ -7,6 +7,8 @@
 //! later (consumed before signing), and a direct `sign` mints and presents
 //! its own (consumed with the signature's audit event).
 
+use std::sync::Arc;
+
 use rand_core::RngCore as _;
 use serde_json::Value;
 use signet_proto::message::{SignRequest, SignatureInfo};
@@ -329,6 +331,7 @@ impl Service {
             owner: Some(wallet.owner.clone()),
             signature: None,
         };
+        let cached = (intent.approval.is_none()).then(|| Arc::new(intent.clone()));
         self.audit
             .write(
                 WriteOp::CreateIntent(intent),
@@ -336,6 +339,10 @@ impl Service {
                     .detail(detail.clone()),
             )
             .await?;
+        if let Some(intent) = cached {
+            let jti = intent.jti.clone();
+            self.minted.put(&jti, intent);
+        }
         Ok(MintedIntent {
             intent_id: claims.jti,
             ticket,
@@ -551,8 +558,11 @@ impl Service {
         };
         let checked = match ticket_digest(&claims, wallet) {
             Ok(digest) => {
-                let intent = self.store.intent(&claims.jti).await?;
-                intent_input(digest, wallet, intent.as_ref())
+                let intent = match self.minted.get(&claims.jti) {
+                    Some(minted) => Some(minted),
+                    None => self.store.intent(&claims.jti).await?.map(Arc::new),
+                };
+                intent_input(digest, wallet, intent.as_deref())
             }
             Err(e) => Err(e),
         };
@@ -574,6 +584,7 @@ impl Service {
                 Event::by(principal, Action::TicketConsume, &wallet.id, Outcome::Ok),
             )
             .await?;
+        self.minted.forget(&claims.jti);
         if !fresh {
             return Err(Error::ticket(
                 ErrorCode::TicketReplayed,

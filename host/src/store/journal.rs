@@ -260,6 +260,10 @@ async fn write_batch(
     }
     let mut applied = vec![true; batch.len()];
     let mut tickets = Vec::new();
+    // Intents are made and signed many at a time under load: one
+    // statement each per batch, like ticket consumptions.
+    let mut new_intents = Vec::new();
+    let mut signed_intents = Vec::new();
     let mut others = Vec::new();
     for (i, job) in batch.iter().enumerate() {
         match &job.op {
@@ -269,6 +273,10 @@ async fn write_batch(
                 wallet_id,
                 expires_at,
             } => tickets.push((i, (jti.as_str(), wallet_id.as_str(), *expires_at))),
+            WriteOp::CreateIntent(intent) => new_intents.push(intent),
+            WriteOp::IntentSigned { jti, signature } => {
+                signed_intents.push((jti.as_str(), signature.as_str()));
+            }
             op => others.push((i, op)),
         }
     }
@@ -294,11 +302,13 @@ async fn write_batch(
     for ((i, _), fresh) in tickets.iter().zip(fresh) {
         applied[*i] = fresh;
     }
+    insert_intents(&mut *conn, &new_intents).await?;
     let mut shredded = false;
     for (i, op) in others {
         shredded |= matches!(op, WriteOp::DestroyWallet { .. });
         applied[i] = apply(&mut *conn, op).await?;
     }
+    set_intent_signatures(&mut *conn, &signed_intents).await?;
     let events: Vec<NewEvent> = batch
         .iter()
         .zip(&applied)
@@ -373,23 +383,6 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .await?;
             Ok(r.rows_affected() == 1)
         }
-        WriteOp::CreateIntent(i) => {
-            sqlx::query("INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content, approval, created_at, detail, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-                .bind(&i.jti)
-                .bind(&i.wallet_id)
-                .bind(&i.digest)
-                .bind(&i.message)
-                .bind(&i.created_by)
-                .bind(i64_of(i.expires_at_s))
-                .bind(&i.content)
-                .bind(i.approval.map(|a| a.as_str()))
-                .bind(i64_of(i.created_at_ms))
-                .bind(&i.detail)
-                .bind(i.owner.as_ref().map(ToString::to_string))
-                .execute(&mut *conn)
-                .await?;
-            Ok(true)
-        }
         WriteOp::SetApproval { id, required } => {
             let r = sqlx::query(
                 "UPDATE wallets SET require_approval = $2 WHERE id = $1 AND destroyed_at IS NULL",
@@ -417,14 +410,8 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .await?;
             Ok(r.rows_affected() == 1)
         }
-        WriteOp::IntentSigned { jti, signature } => {
-            sqlx::query("UPDATE sign_intents SET signature = $2 WHERE jti = $1")
-                .bind(jti)
-                .bind(signature)
-                .execute(&mut *conn)
-                .await?;
-            Ok(true)
-        }
+        // Applied together by `insert_intents` and `set_intent_signatures`.
+        WriteOp::CreateIntent(_) | WriteOp::IntentSigned { .. } => Ok(true),
     }
 }
 
@@ -496,6 +483,54 @@ async fn consume_tickets(
         fresh.extend(chunk.iter().map(|(jti, _, _)| inserted.remove(*jti)));
     }
     Ok((head, fresh))
+}
+
+/// Records new sign intents, one multi-row statement per chunk.
+async fn insert_intents(conn: &mut AnyConnection, intents: &[&Intent]) -> Result<(), sqlx::Error> {
+    for chunk in intents.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content, approval, created_at, detail, owner) VALUES {}",
+            values_clause(chunk.len(), 11)
+        );
+        let mut q = sqlx::query(&sql);
+        for i in chunk {
+            q = q
+                .bind(&i.jti)
+                .bind(&i.wallet_id)
+                .bind(&i.digest)
+                .bind(&i.message)
+                .bind(&i.created_by)
+                .bind(i64_of(i.expires_at_s))
+                .bind(&i.content)
+                .bind(i.approval.map(|a| a.as_str()))
+                .bind(i64_of(i.created_at_ms))
+                .bind(&i.detail)
+                .bind(i.owner.as_ref().map(ToString::to_string));
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Keeps the signatures made with intents' tickets, one statement per
+/// chunk (an `UPDATE … FROM (VALUES …)`, which SQLite and PostgreSQL both
+/// take, with the values' columns named `column1`, `column2`).
+async fn set_intent_signatures(
+    conn: &mut AnyConnection,
+    signed: &[(&str, &str)],
+) -> Result<(), sqlx::Error> {
+    for chunk in signed.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "UPDATE sign_intents SET signature = v.column2 FROM (VALUES {}) AS v WHERE sign_intents.jti = v.column1",
+            values_clause(chunk.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (jti, signature) in chunk {
+            q = q.bind(*jti).bind(*signature);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Appends events (at least one) to the chain after `head`, one statement
