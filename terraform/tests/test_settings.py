@@ -283,6 +283,19 @@ class AttestationPolicy(unittest.TestCase):
             [{"0": SET_A["pcr0"], "1": SET_A["pcr1"], "2": SET_A["pcr2"]}, {"0": SET_B["pcr0"], "1": SET_B["pcr1"], "2": SET_B["pcr2"], "8": SET_B["pcr8"]}],
         )
 
+    def test_the_largest_user_data_fits_ec2s_limit(self):
+        # Four signed images, webhook login, audit export, several admin networks.
+        sets = [{"pcr0": c * 96, "pcr1": "1" * 96, "pcr2": "2" * 96, "pcr8": "8" * 96} for c in "abcd"]
+        script = rendered(
+            True,
+            enclave_pcr_sets=sets,
+            telegram_bot_username="SignetLoginBot",
+            telegram_webhook_url="https://signet.example.com/telegram-webhook",
+            audit_export_url=SIEM,
+            admin_allowed_cidrs=["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "2001:db8::/32"],
+        )
+        self.assertLessEqual(len(script.encode()), 16 * 1024)
+
     def test_one_set(self):
         self.assertEqual(self.policy([SET_A])["pcr_sets"], [{"0": SET_A["pcr0"], "1": SET_A["pcr1"], "2": SET_A["pcr2"]}])
 
