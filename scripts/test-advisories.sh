@@ -5,11 +5,10 @@
 # yanked notices are printed, not fatal.
 #
 # The database is a snapshot (crates/ and rust/ of rustsec/advisory-db, no
-# git history): CI has no network to fetch it. It is found at, in order:
-#   $SIGNET_ADVISORY_DB
-#   shared/advisory-db in the directory that holds this repository
-#   /work/shared/advisory-db
-# None found: with CI=true this fails; otherwise it is skipped, loudly.
+# git history) that the CI machine provides beside the clone: CI has no
+# network to fetch it. $SIGNET_ADVISORY_DB names it (and must then hold it);
+# otherwise the CI machine's usual places are tried (below). None found: with
+# CI=true this fails; otherwise it is skipped, loudly.
 #
 # The tool is cargo-audit at a pinned version, installed into cargo's bin
 # directory when missing or at another version (cargo install --locked).
