@@ -32,6 +32,9 @@ cargo build -p signet-fuzz --locked
 step "deployment checks (HCL, checkov, KMS attestation policy)"
 scripts/test-infra.sh
 
+step "dependency vulnerabilities (cargo-audit against the offline RustSec snapshot)"
+scripts/test-advisories.sh
+
 step "operations checks (Prometheus alert rules: promtool check + rule tests)"
 scripts/test-ops.sh
 

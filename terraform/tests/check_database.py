@@ -346,10 +346,10 @@ class _Parser:
             self.take(")")
             return node
         if kind == "op" and val == "[":
+            if self.toks[self.i] == ("ident", "for"):
+                return self.for_list()
             items = []
             while not self.peek("]"):
-                if self.toks[self.i][1] == "for":
-                    raise Unsupported("for expression")
                 items.append(self.ternary())
                 if not self.peek("]"):
                     self.take(",")
@@ -370,6 +370,27 @@ class _Parser:
             self.take("}")
             return ("obj", items)
         raise Unsupported(f"unexpected {val!r}")
+
+
+    def for_list(self):
+        """`[for [k,] v in COLL : EXPR [if COND]]` after its `[`."""
+        self.take()  # for
+        names = [self.take()[1]]
+        if self.peek(","):
+            self.take(",")
+            names.append(self.take()[1])
+        if self.take() != ("ident", "in"):
+            raise Unsupported("for expression without `in`")
+        coll = self.ternary()
+        self.take(":")
+        body = self.ternary()
+        cond = None
+        if self.toks[self.i] == ("ident", "if"):
+            self.take()
+            cond = self.ternary()
+        self.take("]")
+        keyvar, valvar = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+        return ("for", keyvar, valvar, coll, body, cond)
 
 
 def parse_expression(src):
@@ -453,6 +474,30 @@ def _known(*values):
             raise Unknown(v.path)
 
 
+_TYPES = {}
+
+
+def typed(module, variables):
+    """The given variables converted to their declared types as Terraform
+    converts them (an object's missing optional attributes become null);
+    render_kms_policy.py reads the type constraints."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import render_kms_policy as r
+
+    key = str(module.dir.resolve())
+    if key not in _TYPES:
+        _TYPES[key] = {name: r.variable_type(block) for name, block in r.Module(module.dir).variables.items()}
+    out = {}
+    for name, value in variables.items():
+        if name in _TYPES[key] and not isinstance(value, Ref):
+            try:
+                value = r.convert(value, _TYPES[key][name], f"var.{name}")
+            except r.RenderError as e:
+                raise Unsupported(str(e))
+        out[name] = value
+    return out
+
+
 class Env:
     """Evaluates a module's expressions for given variable values.
 
@@ -468,10 +513,11 @@ class Env:
                     self.vars[name] = self.eval(parse_value(one(body["default"])))
                 except (Unknown, Unsupported):
                     pass  # stays a reference
-        self.vars.update(variables or {})
+        self.vars.update(typed(module, variables or {}))
         self.refs = refs or {}
         self.locals_override = locals_override or {}
         self._locals = {}
+        self.scope = {}  # the variables of enclosing `for` expressions
 
     def local(self, name):
         if name in self.locals_override:
@@ -505,6 +551,8 @@ class Env:
             return out
         if kind == "ref":
             root, steps = node[1], node[2]
+            if root in self.scope:
+                return _traverse(self.scope[root], steps, self)
             if root == "var":
                 name = steps[0][1]
                 if name not in self.vars:
@@ -559,6 +607,26 @@ class Env:
             }[op]()
         if kind == "call":
             return self.call(node[1], node[2])
+        if kind == "for":
+            _, keyvar, valvar, coll_node, body, cond = node
+            coll = self.eval(coll_node)
+            _known(coll)
+            if isinstance(coll, dict):
+                items = sorted(coll.items())
+            elif isinstance(coll, list):
+                items = list(enumerate(coll))
+            else:
+                raise Unsupported(f"for over {coll!r}")
+            out, saved = [], self.scope
+            try:
+                for k, v in items:
+                    self.scope = dict(saved, **{valvar: v}, **({keyvar: k} if keyvar else {}))
+                    if cond is not None and self.eval(cond) is not True:
+                        continue
+                    out.append(self.eval(body))
+            finally:
+                self.scope = saved
+            return out
         raise Unsupported(kind)
 
     def call(self, name, arg_nodes):
@@ -595,6 +663,21 @@ class Env:
         if name == "jsonencode":
             _known(*args)
             return json.dumps(args[0], separators=(",", ":"), sort_keys=True)
+        if name == "max":
+            _known(*args)
+            return max(args)
+        if name == "tostring":
+            _known(*args)
+            return _text(args[0])
+        if name == "join":
+            _known(*args)
+            return args[0].join(_text(x) for x in args[1])
+        if name == "keys":
+            _known(*args)
+            return sorted(args[0])
+        if name == "sort":
+            _known(*args)
+            return sorted(_text(x) for x in args[0])
         raise Unsupported(f"function {name}()")
 
 
@@ -734,9 +817,9 @@ class Checker:
             "name": "signet",
             "private_subnet_ids": SUBNETS,
             "eif_s3_uri": "s3://signet-images/signet.eif",
-            "enclave_pcr0": "0" * 96,
-            "enclave_pcr1": "1" * 96,
-            "enclave_pcr2": "2" * 96,
+            "enclave_pcr_sets": [{"pcr0": "a" * 96, "pcr1": "1" * 96, "pcr2": "2" * 96, "pcr8": None}],
+            "admin_allowed_cidrs": ["10.20.0.0/24"],
+            "drain_seconds": None,
         }
         variables.update(kw.pop("variables", {}))
         return Env(self.module, variables, kw.pop("refs", None), kw.pop("locals_override", None))

@@ -4,7 +4,7 @@
 variable values, without Terraform, the AWS provider or AWS.
 
     render_kms_policy.py MODULE_DIR --var name=signet \\
-        --var enclave_pcr0=HEX --var enclave_pcr1=HEX --var enclave_pcr2=HEX [--var enclave_pcr8=HEX] \\
+        --var 'enclave_pcr_sets=[{"pcr0": "HEX", "pcr1": "HEX", "pcr2": "HEX"}]' \\
         --var 'kms_admin_role_arns=["arn:aws:iam::111122223333:role/admin"]' \\
         --var 'retired_sealing_key_versions=[1]' \\
         --account 111122223333 --region us-east-1 \\
@@ -20,7 +20,10 @@ the expressions it returns: `a && (b || c)` comes back as `a && b || c`, and
 it loses the order of `statement` against `dynamic "statement"` blocks; it is
 still run over every file as a syntax check, and must agree on the document's
 statements). Variables get their defaults from the `variable` blocks, and
-`--var NAME=VALUE` (a JSON value for list, map, number and bool variables).
+`--var NAME=VALUE` (a JSON value for list, map, object, number and bool
+variables), converted to the variable's type as Terraform does (an object's
+missing optional attributes become null, attributes the type does not name
+are dropped).
 Validations are not evaluated: `terraform plan` does that.
 
 Evaluated: string literals and templates (`${...}` only), numbers, bools,
@@ -549,6 +552,7 @@ class Module:
                         raise RenderError(f"{block.where}: {block.type} block without two labels")
                     self._add(table, tuple(block.labels), block, block)
         self.files = files
+        self.cross_checked = set()  # documents python-hcl2 agreed on
 
     @staticmethod
     def _add(table, key, value, at):
@@ -1197,46 +1201,109 @@ def hcl2_cross_check(module, name=DOCUMENT):
 
 
 def variable_type(block):
-    """The type constraint of a variable block, as text (no type: string,
-    as Terraform reads -var values)."""
+    """The type constraint of a variable block, parsed: "string", "number",
+    "bool", ("list", T), ("map", T), ("object", {name: (T, optional)}) (no
+    type: "string", as Terraform reads -var values)."""
     attr = block.body.attrs.get("type")
     if attr is None:
         return "string"
-    return "".join(str(t.value) for t in attr.toks if t.kind != "nl")
+    toks = [t for t in attr.toks if t.kind != "nl"] + [Tok("eof", None, attr.line)]
+    pos = [0]
+
+    def take(kind=None, value=None):
+        t = toks[pos[0]]
+        if (kind and t.kind != kind) or (value is not None and t.value != value):
+            raise RenderError(f"{attr.where}: cannot read the type constraint near {t.value!r}")
+        pos[0] += 1
+        return t
+
+    def parse(allow_optional=False):
+        name = take("ident").value
+        if name in ("string", "number", "bool"):
+            return name
+        if name in ("list", "set", "map") or (name == "optional" and allow_optional):
+            take("op", "(")
+            inner = parse()
+            if name == "optional" and toks[pos[0]].is_op(","):
+                raise RenderError(f"{attr.where}: optional() with a default is not supported by the renderer")
+            take("op", ")")
+            if name == "optional":
+                return ("optional", inner)
+            if name == "set":
+                raise RenderError(f"{attr.where}: set() variables are not supported by the renderer")
+            return (name, inner)
+        if name == "object":
+            take("op", "(")
+            take("op", "{")
+            attrs = {}
+            while not toks[pos[0]].is_op("}"):
+                key = take("ident").value
+                take("op", "=")
+                t = parse(allow_optional=True)
+                optional = isinstance(t, tuple) and t[0] == "optional"
+                attrs[key] = (t[1] if optional else t, optional)
+                if toks[pos[0]].is_op(","):
+                    take("op", ",")
+            take("op", "}")
+            take("op", ")")
+            return ("object", attrs)
+        raise RenderError(f"{attr.where}: variables of type {name} are not supported by the renderer")
+
+    parsed = parse()
+    take("eof")
+    return parsed
 
 
-def convert(value, type_text, what):
-    """Terraform's conversion of a value to a variable's type (null stays null)."""
+def type_text(t):
+    if isinstance(t, str):
+        return t
+    if t[0] == "object":
+        return "object({" + ", ".join(f"{k} = {('optional(' + type_text(v) + ')') if opt else type_text(v)}" for k, (v, opt) in t[1].items()) + "})"
+    return f"{t[0]}({type_text(t[1])})"
+
+
+def convert(value, typ, what):
+    """Terraform's conversion of a value to a variable's type (null stays
+    null; an object's missing optional attributes become null, attributes the
+    type does not name are dropped, as Terraform drops them)."""
     if value is None:
         return None
-    if type_text == "number":
+    if typ == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise RenderError(f"{what}: {value!r} is not a number")
         return value
-    if type_text == "bool":
+    if typ == "bool":
         if not isinstance(value, bool):
             raise RenderError(f"{what}: {value!r} is not a bool")
         return value
-    if type_text == "string":
+    if typ == "string":
         if isinstance(value, (list, dict)):
             raise RenderError(f"{what}: a {type_name(value)} is not a string")
         return to_string(value, what)
-    m = re.fullmatch(r"(list|map)\((.+)\)", type_text)
-    if m and m.group(1) == "list":
+    if typ[0] == "list":
         if not isinstance(value, list):
-            raise RenderError(f"{what}: {type_text} wants a list, not a {type_name(value)}")
-        return [convert_element(x, m.group(2), what) for x in value]
-    if m and m.group(1) == "map":
+            raise RenderError(f"{what}: {type_text(typ)} wants a list, not a {type_name(value)}")
+        return [convert_element(x, typ[1], f"{what}[{i}]") for i, x in enumerate(value)]
+    if typ[0] == "map":
         if not isinstance(value, dict):
-            raise RenderError(f"{what}: {type_text} wants a map, not a {type_name(value)}")
-        return {k: convert_element(x, m.group(2), what) for k, x in value.items()}
-    raise RenderError(f"{what}: variables of type {type_text} are not supported by the renderer")
+            raise RenderError(f"{what}: {type_text(typ)} wants a map, not a {type_name(value)}")
+        return {k: convert_element(x, typ[1], what) for k, x in value.items()}
+    if typ[0] == "object":
+        if not isinstance(value, dict):
+            raise RenderError(f"{what}: {type_text(typ)} wants an object, not a {type_name(value)}")
+        out = {}
+        for k, (t, optional) in typ[1].items():
+            if k not in value and not optional:
+                raise RenderError(f"{what}: attribute {k!r} is required")
+            out[k] = convert(value.get(k), t, f"{what}.{k}")
+        return out
+    raise RenderError(f"{what}: variables of type {type_text(typ)} are not supported by the renderer")
 
 
-def convert_element(value, type_text, what):
+def convert_element(value, typ, what):
     if value is None:
         raise RenderError(f"{what}: null element")
-    return convert(value, type_text, what)
+    return convert(value, typ, what)
 
 
 def cli_value(module, name, text):
@@ -1249,14 +1316,16 @@ def cli_value(module, name, text):
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise RenderError(f"--var {name}: {variable_type(block)} wants a JSON value ({e})")
+        raise RenderError(f"--var {name}: {type_text(variable_type(block))} wants a JSON value ({e})")
 
 
 def render(module_dir, variables=None, account=None, region=None, partition=None, instance_role_arn=None, refs=None, document=DOCUMENT):
     """The policy (a dict in the provider's key order). variables: {name:
     value}, converted to each variable's type as Terraform does."""
     module = module_dir if isinstance(module_dir, Module) else Module(module_dir)
-    hcl2_cross_check(module, document)
+    if document not in module.cross_checked:
+        hcl2_cross_check(module, document)
+        module.cross_checked.add(document)
     table = {}
     for (dtype, dname) in module.data:
         if dtype == "aws_caller_identity" and account is not None:

@@ -33,9 +33,7 @@ VERSION_KEY = "kms:EncryptionContext:signet-sealing-key-version"
 def variables(**overrides):
     v = {
         "name": "prod-eu",
-        "enclave_pcr0": PCR0,
-        "enclave_pcr1": PCR1,
-        "enclave_pcr2": PCR2,
+        "enclave_pcr_sets": [{"pcr0": PCR0, "pcr1": PCR1, "pcr2": PCR2}],
         "kms_admin_role_arns": [ADMIN],
     }
     v.update(overrides)
@@ -78,14 +76,14 @@ class TheModule(unittest.TestCase):
     def test_statement_sids(self):
         self.assertEqual(
             [s["Sid"] for s in render()["Statement"]],
-            ["KeyAdministrationWithoutUse", "EnclaveDecryptOnlyWithAttestation", "DenyUseWithoutAttestation", "DenyAdministratorsDecryption"],
+            ["KeyAdministrationWithoutUse", "EnclaveDecryptOnlyWithAttestation0", "DenyUseWithoutAttestation", "DenyAdministratorsDecryption"],
         )
 
     def test_the_enclave_statement(self):
         self.assertEqual(
-            by_sid(render())["EnclaveDecryptOnlyWithAttestation"],
+            by_sid(render())["EnclaveDecryptOnlyWithAttestation0"],
             {
-                "Sid": "EnclaveDecryptOnlyWithAttestation",
+                "Sid": "EnclaveDecryptOnlyWithAttestation0",
                 "Effect": "Allow",
                 "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
                 "Resource": "*",
@@ -105,11 +103,32 @@ class TheModule(unittest.TestCase):
         )
 
     def test_pcr8_only_when_given(self):
-        cond = by_sid(render())["EnclaveDecryptOnlyWithAttestation"]["Condition"]["StringEqualsIgnoreCase"]
+        cond = by_sid(render())["EnclaveDecryptOnlyWithAttestation0"]["Condition"]["StringEqualsIgnoreCase"]
         self.assertNotIn("kms:RecipientAttestation:PCR8", cond)
-        cond = by_sid(render(enclave_pcr8=PCR8))["EnclaveDecryptOnlyWithAttestation"]["Condition"]["StringEqualsIgnoreCase"]
+        signed = [{"pcr0": PCR0, "pcr1": PCR1, "pcr2": PCR2, "pcr8": PCR8}]
+        cond = by_sid(render(enclave_pcr_sets=signed))["EnclaveDecryptOnlyWithAttestation0"]["Condition"]["StringEqualsIgnoreCase"]
         self.assertEqual(cond["kms:RecipientAttestation:PCR8"], PCR8)
         self.assertEqual(cond["kms:RecipientAttestation:ImageSha384"], PCR0)
+
+    def test_one_statement_per_set_in_order(self):
+        sets = [{"pcr0": c * 96, "pcr1": PCR1, "pcr2": PCR2} for c in "abcd"]
+        policy = render(enclave_pcr_sets=sets)
+        sids = [s["Sid"] for s in policy["Statement"]]
+        self.assertEqual(sids[1:5], [f"EnclaveDecryptOnlyWithAttestation{i}" for i in range(4)])
+        self.assertEqual(sids[5], "DenyUseWithoutAttestation")
+        for i, c in enumerate("abcd"):
+            cond = by_sid(policy)[f"EnclaveDecryptOnlyWithAttestation{i}"]["Condition"]["StringEqualsIgnoreCase"]
+            self.assertEqual(cond["kms:RecipientAttestation:ImageSha384"], c * 96)
+
+    def test_pcr_sets_are_converted_as_terraform_does(self):
+        # optional pcr8 becomes null; an attribute the type does not name is dropped.
+        policy = render(enclave_pcr_sets=[{"pcr0": PCR0, "pcr1": PCR1, "pcr2": PCR2, "pcr9": "x"}])
+        cond = by_sid(policy)["EnclaveDecryptOnlyWithAttestation0"]["Condition"]["StringEqualsIgnoreCase"]
+        self.assertEqual(sorted(cond), ["kms:RecipientAttestation:ImageSha384", "kms:RecipientAttestation:PCR1", "kms:RecipientAttestation:PCR2"])
+        with self.assertRaisesRegex(r.RenderError, r"enclave_pcr_sets\[0\]: attribute 'pcr2' is required"):
+            render(enclave_pcr_sets=[{"pcr0": PCR0, "pcr1": PCR1}])
+        with self.assertRaisesRegex(r.RenderError, "wants a list"):
+            render(enclave_pcr_sets={"pcr0": PCR0})
 
     def test_retired_versions_are_denied_to_everyone(self):
         policy = render(retired_sealing_key_versions=[1, 3])
@@ -252,7 +271,7 @@ class Refusals(unittest.TestCase):
         self.assertRefused(module_with('values   = ["sealing-key"]', "values   = [<<EOT\nsealing-key\nEOT\n      ]"), "heredoc")
 
     def test_for_object(self):
-        self.assertRefused(module_with("for_each = local.attestation_pcrs", "for_each = {for k, v in local.attestation_pcrs : k => v}"), "for` expression that builds an object")
+        self.assertRefused(module_with("for_each = statement.value", "for_each = {for k, v in statement.value : k => v}"), "for` expression that builds an object")
 
     def test_document_arguments(self):
         self.assertRefused(
@@ -261,7 +280,7 @@ class Refusals(unittest.TestCase):
         )
 
     def test_statement_arguments(self):
-        self.assertRefused(module_with('sid    = "EnclaveDecryptOnlyWithAttestation"', 'sid    = "EnclaveDecryptOnlyWithAttestation"\n    principal = "x"'), "principal not supported")
+        self.assertRefused(module_with('sid    = "DenyUseWithoutAttestation"', 'sid    = "DenyUseWithoutAttestation"\n    principal = "x"'), "principal not supported")
 
     def test_ambiguous_conditions(self):
         self.assertRefused(
@@ -271,7 +290,7 @@ class Refusals(unittest.TestCase):
 
     def test_a_sid_the_provider_refuses(self):
         self.assertRefused(module_with('sid    = "DenyUseWithoutAttestation"', 'sid    = "Deny-Use"'), "only letters and digits")
-        self.assertRefused(module_with('sid    = "DenyUseWithoutAttestation"', 'sid    = "EnclaveDecryptOnlyWithAttestation"'), "duplicate Sid")
+        self.assertRefused(module_with('sid    = "DenyUseWithoutAttestation"', 'sid    = "EnclaveDecryptOnlyWithAttestation0"'), "duplicate Sid")
 
     def test_syntax_errors(self):
         self.assertRefused(module_with("values   = [var.name]", "values   = [var.name"), "unterminated block")
@@ -283,9 +302,7 @@ class Refusals(unittest.TestCase):
 class CommandLine(unittest.TestCase):
     ARGS = [
         "--var", "name=signet",
-        "--var", f"enclave_pcr0={PCR0}",
-        "--var", f"enclave_pcr1={PCR1}",
-        "--var", f"enclave_pcr2={PCR2}",
+        "--var", f'enclave_pcr_sets=[{{"pcr0": "{PCR0}", "pcr1": "{PCR1}", "pcr2": "{PCR2}"}}]',
         "--var", f'kms_admin_role_arns=["{ADMIN}"]',
         "--var", "retired_sealing_key_versions=[1]",
         "--account", ACCOUNT,
@@ -303,7 +320,8 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(policy, render(name="signet", retired_sealing_key_versions=[1]))
         self.assertEqual(proc.stdout, r.go_json(policy) + "\n")
         self.assertEqual(by_sid(policy)["DenyRetiredSealingKeyVersions"]["Condition"], {"StringEquals": {VERSION_KEY: "1"}})
-        proc = self.run_cli(MODULE, "--var", f"enclave_pcr8={PCR8}", "--minified")
+        args = [a.replace(f'"pcr2": "{PCR2}"', f'"pcr2": "{PCR2}", "pcr8": "{PCR8}"') for a in self.ARGS]
+        proc = subprocess.run([sys.executable, str(HERE / "render_kms_policy.py"), str(MODULE), *args, "--minified"], capture_output=True, text=True)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertNotIn("\n", proc.stdout.strip())
         self.assertIn(PCR8, proc.stdout)

@@ -132,10 +132,23 @@ class TelegramLogin(unittest.TestCase):
         self.assertIn("signet/TELEGRAM_BOT_TOKEN", err)
 
     def test_the_token_secret_has_no_value_in_terraform(self):
+        # The operators' tokens are secrets without a version: only the
+        # generated ones get a value from Terraform.
+        checker = Checker(MODULE)
+        siem = "https://siem.example.com/ingest"
+        for variables, want in (
+            ({}, []),
+            ({"telegram_bot_username": "SignetLoginBot"}, ["TELEGRAM_BOT_TOKEN"]),
+            ({"audit_export_url": siem}, ["AUDIT_EXPORT_TOKEN"]),
+            ({"audit_export_url": siem, "audit_export_token": False}, []),
+            ({"telegram_bot_username": "SignetLoginBot", "audit_export_url": siem}, ["TELEGRAM_BOT_TOKEN", "AUDIT_EXPORT_TOKEN"]),
+        ):
+            env = checker.env(False, variables=variables)
+            self.assertEqual(env.local("operator_secrets"), want, variables)
+            self.assertEqual(set(want) & set(env.local("generated_secrets")), set(), variables)
+            self.assertEqual(set(want) - set(env.local("secret_names")), set(), variables)
         secrets = (MODULE / "secrets.tf").read_text()
-        self.assertRegex(secrets, r'operator_secrets\s*=\s*local\.telegram_login \? \["TELEGRAM_BOT_TOKEN"\]')
         self.assertRegex(secrets, r'resource "aws_secretsmanager_secret_version" "signet" \{\n\s*for_each\s*=\s*toset\(local\.generated_secrets\)')
-        self.assertNotRegex(secrets, r'generated_secrets = concat\([^)]*TELEGRAM_BOT_TOKEN')
 
 
 if __name__ == "__main__":

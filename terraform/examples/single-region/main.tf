@@ -35,11 +35,14 @@ module "signet" {
   desired_capacity     = var.desired_capacity
   rds_ca_bundle_s3_uri = var.rds_ca_bundle_s3_uri
 
-  # From `signet-eif tfvars signet.eif` (never typed by hand).
-  enclave_pcr0 = var.enclave_pcr0
-  enclave_pcr1 = var.enclave_pcr1
-  enclave_pcr2 = var.enclave_pcr2
-  enclave_pcr8 = var.enclave_pcr8
+  # From the image build's pcrs.auto.tfvars.json (never typed by hand); two
+  # sets while upgrading or rolling back: docs/RUNBOOK.md, section 7.
+  enclave_pcr_sets = var.enclave_pcr_sets
+
+  # Production settings (each has a default; ../../README.md, "Production
+  # settings").
+  admin_allowed_cidrs = var.admin_allowed_cidrs
+  audit_export_url    = var.audit_export_url
 
   # Sealing-key versions nobody may unseal any more: ../../README.md,
   # "Retiring sealing-key versions".

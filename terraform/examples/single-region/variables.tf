@@ -44,25 +44,25 @@ variable "kms_admin_role_arns" {
   type        = list(string)
 }
 
-variable "enclave_pcr0" {
-  description = "PCR0, from signet-eif tfvars."
-  type        = string
+variable "enclave_pcr_sets" {
+  description = "The accepted enclave images' PCRs, from the image build's pcrs.auto.tfvars.json (terraform/pcr_sets.py merges and drops sets)."
+  type = list(object({
+    pcr0 = string
+    pcr1 = string
+    pcr2 = string
+    pcr8 = optional(string)
+  }))
 }
 
-variable "enclave_pcr1" {
-  description = "PCR1, from signet-eif tfvars."
-  type        = string
+variable "admin_allowed_cidrs" {
+  description = "The operators' networks: the only ones the admin API answers."
+  type        = list(string)
 }
 
-variable "enclave_pcr2" {
-  description = "PCR2, from signet-eif tfvars."
+variable "audit_export_url" {
+  description = "https URL of the SIEM the audit log is pushed to; empty: none."
   type        = string
-}
-
-variable "enclave_pcr8" {
-  description = "PCR8, from signet-eif tfvars (null when unsigned)."
-  type        = string
-  default     = null
+  default     = ""
 }
 
 variable "retired_sealing_key_versions" {

@@ -1,9 +1,4 @@
 locals {
-  attestation_policy = jsonencode({
-    root            = "aws"
-    pcr_sets        = [merge({ "0" = var.enclave_pcr0, "1" = var.enclave_pcr1, "2" = var.enclave_pcr2 }, var.enclave_pcr8 == null ? {} : { "8" = var.enclave_pcr8 })]
-    max_age_seconds = 300
-  })
   # No secret goes into the user data: the instance reads them from Secrets
   # Manager at boot (and the database password at each start of the host).
   user_data = templatefile("${path.module}/user_data.sh.tftpl", {
@@ -25,6 +20,9 @@ locals {
     data_volume_id     = local.data_volume_id
     telegram_username  = var.telegram_bot_username
     telegram_webhook   = local.telegram_webhook ? var.telegram_webhook_url : ""
+    host_settings      = local.host_settings_env
+    audit_export_token = local.audit_export_token ? "yes" : ""
+    host_stop_timeout  = local.host_stop_timeout_seconds
   })
 }
 

@@ -99,7 +99,7 @@ resource "aws_dlm_lifecycle_policy" "data" {
         times         = ["03:00"]
       }
       retain_rule {
-        count = 14
+        count = var.backup_retention_days # daily: that many days
       }
     }
   }

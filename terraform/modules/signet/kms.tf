@@ -16,15 +16,6 @@ data "aws_region" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  # PCR conditions; PCR8 only when the image is signed.
-  attestation_pcrs = merge(
-    {
-      "kms:RecipientAttestation:ImageSha384" = var.enclave_pcr0
-      "kms:RecipientAttestation:PCR1"        = var.enclave_pcr1
-      "kms:RecipientAttestation:PCR2"        = var.enclave_pcr2
-    },
-    var.enclave_pcr8 == null ? {} : { "kms:RecipientAttestation:PCR8" = var.enclave_pcr8 },
-  )
   decrypt_class_actions = [
     "kms:Decrypt",
     "kms:GenerateDataKey",
@@ -78,34 +69,41 @@ data "aws_iam_policy_document" "sealing_key" {
     resources = ["*"]
   }
 
-  statement {
-    sid    = "EnclaveDecryptOnlyWithAttestation"
-    effect = "Allow"
-    principals {
-      type        = "AWS"
-      identifiers = [aws_iam_role.instance.arn]
-    }
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = ["*"]
-    dynamic "condition" {
-      for_each = local.attestation_pcrs
-      content {
-        test     = "StringEqualsIgnoreCase"
-        variable = condition.key
-        values   = [condition.value]
+  # One statement per accepted image (var.enclave_pcr_sets): an enclave must
+  # match every PCR of one set. Statements are ORed; within one, KMS ANDs the
+  # condition keys and ORs the values of a key, so a single statement with a
+  # list of values per PCR would admit a mix of two images' PCRs.
+  dynamic "statement" {
+    for_each = local.attestation_pcr_conditions
+    content {
+      sid    = "EnclaveDecryptOnlyWithAttestation${statement.key}"
+      effect = "Allow"
+      principals {
+        type        = "AWS"
+        identifiers = [aws_iam_role.instance.arn]
       }
-    }
-    # ...and only this deployment's sealing key, whatever else the role may
-    # ask KMS for.
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:signet-purpose"
-      values   = ["sealing-key"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:signet-deployment"
-      values   = [var.name]
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = ["*"]
+      dynamic "condition" {
+        for_each = statement.value
+        content {
+          test     = "StringEqualsIgnoreCase"
+          variable = condition.key
+          values   = [condition.value]
+        }
+      }
+      # ...and only this deployment's sealing key, whatever else the role may
+      # ask KMS for.
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:signet-purpose"
+        values   = ["sealing-key"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:signet-deployment"
+        values   = [var.name]
+      }
     }
   }
 
@@ -171,9 +169,16 @@ resource "aws_kms_key" "sealing" {
   description             = "${var.name}: Signet sealing key, released only to the attested enclave image"
   key_usage               = "ENCRYPT_DECRYPT"
   enable_key_rotation     = true
-  deletion_window_in_days = 30
+  deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.sealing_key.json
   tags                    = var.tags
+
+  lifecycle {
+    # Every wallet's sealed key, in the database and in every backup, is
+    # useless without it: no plan may destroy it (terraform/README.md,
+    # "Deleting a deployment").
+    prevent_destroy = true
+  }
 }
 
 resource "aws_kms_alias" "sealing" {
@@ -365,7 +370,12 @@ data "aws_iam_role" "autoscaling" {
 resource "aws_kms_key" "ops" {
   description             = "${var.name}: secrets, logs and database encryption"
   enable_key_rotation     = true
-  deletion_window_in_days = 30
+  deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.ops_key.json
   tags                    = var.tags
+
+  lifecycle {
+    # The database, its snapshots and the secrets are encrypted with it.
+    prevent_destroy = true
+  }
 }

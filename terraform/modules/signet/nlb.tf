@@ -14,15 +14,19 @@ resource "aws_lb_target_group" "api" {
   port                 = 8080
   protocol             = "TCP"
   vpc_id               = var.vpc_id
-  deregistration_delay = 15
+  deregistration_delay = var.lb_deregistration_delay_seconds
+  # The hosts see the clients' addresses (ADMIN_ALLOWED_CIDRS and the
+  # per-address limits depend on it).
+  preserve_client_ip = "true"
 
+  # The hosts drain at least as long (settings.tf, SIGNET_DRAIN_SECONDS).
   health_check {
     protocol            = "HTTP"
     path                = "/ready"
     port                = "traffic-port"
     healthy_threshold   = 2
-    unhealthy_threshold = 2
-    interval            = 10
+    unhealthy_threshold = local.lb_unhealthy_threshold
+    interval            = local.lb_health_check_interval_seconds
   }
 
   tags = var.tags

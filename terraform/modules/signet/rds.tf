@@ -67,7 +67,7 @@ resource "aws_db_instance" "signet" {
   vpc_security_group_ids              = [aws_security_group.db[0].id]
   publicly_accessible                 = false
   deletion_protection                 = true
-  backup_retention_period             = 14
+  backup_retention_period             = var.backup_retention_days
   copy_tags_to_snapshot               = true
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
@@ -77,4 +77,11 @@ resource "aws_db_instance" "signet" {
   skip_final_snapshot                 = false
   final_snapshot_identifier           = "${var.name}-db-final"
   tags                                = var.tags
+
+  lifecycle {
+    # The wallets' sealed keys and the audit log live here: destroying it is
+    # never a side effect of a plan (deletion_protection stops the API call
+    # too). terraform/README.md, "Deleting a deployment".
+    prevent_destroy = true
+  }
 }

@@ -1,7 +1,7 @@
 # The shared secrets, read by the instances at boot. The generated ones are
-# made here; the Telegram bot token comes from @BotFather, so its secret is
-# made without a value and the operator puts the token in (it never enters
-# Terraform's state).
+# made here; the Telegram bot token comes from @BotFather and the audit export
+# token from the SIEM, so their secrets are made without a value and the
+# operator puts the token in (it never enters Terraform's state).
 
 locals {
   telegram_login   = var.telegram_bot_username != ""
@@ -10,8 +10,11 @@ locals {
     ["INTERNAL_API_KEY", "TICKET_SIGNING_SECRET", "SESSION_SIGNING_SECRET"],
     local.telegram_webhook ? ["TELEGRAM_WEBHOOK_SECRET"] : [],
   )
-  operator_secrets = local.telegram_login ? ["TELEGRAM_BOT_TOKEN"] : []
-  secret_names     = concat(local.generated_secrets, local.operator_secrets)
+  operator_secrets = concat(
+    local.telegram_login ? ["TELEGRAM_BOT_TOKEN"] : [],
+    local.audit_export_token ? ["AUDIT_EXPORT_TOKEN"] : [],
+  )
+  secret_names = concat(local.generated_secrets, local.operator_secrets)
 }
 
 resource "random_password" "signet" {

@@ -72,40 +72,30 @@ variable "eif_bucket_arn" {
   }
 }
 
-variable "enclave_pcr0" {
-  description = "PCR0 of the enclave image (signet-eif tfvars). The KMS key only decrypts for this image."
-  type        = string
+variable "enclave_pcr_sets" {
+  description = "The enclave images the sealing key releases data keys to and the hosts accept (ATTESTATION_POLICY): one set per image, from the image build's pcrs.auto.tfvars.json. An attested enclave must match ONE whole set (PCR0, PCR1, PCR2, and PCR8 when given). List the current and the next (or previous) image during an upgrade or a rollback, never more than 4 (docs/RUNBOOK.md, section 7)."
+  type = list(object({
+    pcr0 = string
+    pcr1 = string
+    pcr2 = string
+    pcr8 = optional(string)
+  }))
+  nullable = false
   validation {
-    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr0)) && !can(regex("^0+$", var.enclave_pcr0))
-    error_message = "enclave_pcr0 must be 96 lowercase hex characters (SHA-384), not all zeros (what an enclave in debug mode reports)."
+    condition     = length(var.enclave_pcr_sets) >= 1 && length(var.enclave_pcr_sets) <= 4
+    error_message = "enclave_pcr_sets: 1 to 4 PCR sets (the running image, and the next or previous one while upgrading or rolling back)."
   }
-}
-
-variable "enclave_pcr1" {
-  description = "PCR1 of the enclave image (kernel and boot ramdisk)."
-  type        = string
   validation {
-    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr1)) && !can(regex("^0+$", var.enclave_pcr1))
-    error_message = "enclave_pcr1 must be 96 lowercase hex characters (SHA-384), not all zeros (what an enclave in debug mode reports)."
+    condition     = alltrue([for s in var.enclave_pcr_sets : alltrue([for p in [s.pcr0, s.pcr1, s.pcr2] : can(regex("^[0-9a-f]{96}$", p)) && !can(regex("^0+$", p))])])
+    error_message = "enclave_pcr_sets: pcr0, pcr1 and pcr2 of every set must be 96 lowercase hex characters (SHA-384), not all zeros (what an enclave in debug mode reports)."
   }
-}
-
-variable "enclave_pcr2" {
-  description = "PCR2 of the enclave image (application)."
-  type        = string
   validation {
-    condition     = can(regex("^[0-9a-f]{96}$", var.enclave_pcr2)) && !can(regex("^0+$", var.enclave_pcr2))
-    error_message = "enclave_pcr2 must be 96 lowercase hex characters (SHA-384), not all zeros (what an enclave in debug mode reports)."
+    condition     = alltrue([for s in var.enclave_pcr_sets : s.pcr8 == null || (can(regex("^[0-9a-f]{96}$", s.pcr8)) && !can(regex("^0+$", s.pcr8)))])
+    error_message = "enclave_pcr_sets: pcr8 must be null (unsigned image) or 96 lowercase hex characters, not all zeros."
   }
-}
-
-variable "enclave_pcr8" {
-  description = "PCR8 (signing certificate) when the image is signed; null otherwise."
-  type        = string
-  default     = null
   validation {
-    condition     = var.enclave_pcr8 == null || (can(regex("^[0-9a-f]{96}$", var.enclave_pcr8)) && !can(regex("^0+$", var.enclave_pcr8)))
-    error_message = "enclave_pcr8 must be null or 96 lowercase hex characters, not all zeros."
+    condition     = length(distinct([for s in var.enclave_pcr_sets : s.pcr0])) == length(var.enclave_pcr_sets)
+    error_message = "enclave_pcr_sets: two sets with the same pcr0 (one image listed twice, or two sets that differ only in PCR1/2/8: list each image once)."
   }
 }
 
@@ -230,4 +220,145 @@ variable "tags" {
   description = "Tags on every resource."
   type        = map(string)
   default     = {}
+}
+
+# --- Protection -------------------------------------------------------------
+
+variable "kms_deletion_window_days" {
+  description = "Days between a ScheduleKeyDeletion of the sealing or the operations key and the deletion itself (CancelKeyDeletion works until then). Deleting the sealing key makes every wallet and every backup unrecoverable for good, so the module allows 14 to 30 (AWS allows 7 to 30); default 30. How to really delete: terraform/README.md, \"Deleting a deployment\"."
+  type        = number
+  default     = 30
+  nullable    = false
+  validation {
+    condition     = var.kms_deletion_window_days >= 14 && var.kms_deletion_window_days <= 30 && floor(var.kms_deletion_window_days) == var.kms_deletion_window_days
+    error_message = "kms_deletion_window_days: a whole number of days from 14 to 30 (a shorter window can pass unnoticed over a holiday; AWS allows at most 30)."
+  }
+}
+
+variable "backup_retention_days" {
+  description = "How long backups are kept: RDS automated backups (enable_rds) or the daily snapshots of the SQLite volume, and SIGNET_BACKUP_RETENTION_DAYS, the host's horizon for backups that may still need a sealing-key version (a version is not retired while a backup that needs it is within this many days)."
+  type        = number
+  default     = 14
+  nullable    = false
+  validation {
+    condition     = var.backup_retention_days >= 1 && var.backup_retention_days <= 35 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days: a whole number of days from 1 to 35 (RDS keeps automated backups at most 35 days)."
+  }
+}
+
+# --- Production settings of the hosts ---------------------------------------
+
+variable "rate_limit_window_ms" {
+  description = "RATE_LIMIT_WINDOW_MS: the rate-limit window (fixed windows on wall-clock boundaries, shared by the replicas through the database)."
+  type        = number
+  default     = 60000
+  nullable    = false
+  validation {
+    condition     = var.rate_limit_window_ms >= 1000 && var.rate_limit_window_ms <= 3600000 && floor(var.rate_limit_window_ms) == var.rate_limit_window_ms
+    error_message = "rate_limit_window_ms: a whole number of milliseconds from 1000 to 3600000."
+  }
+}
+
+variable "rate_limit_per_client" {
+  description = "RATE_LIMIT_PER_USER: requests an API client (or a signed-in user) may make per window, on every authenticated route. The module keeps rate limits on (at least 1)."
+  type        = number
+  default     = 1200
+  nullable    = false
+  validation {
+    condition     = var.rate_limit_per_client >= 1 && floor(var.rate_limit_per_client) == var.rate_limit_per_client
+    error_message = "rate_limit_per_client: a whole number of at least 1 (the module does not turn rate limits off)."
+  }
+}
+
+variable "rate_limit_per_wallet_sign" {
+  description = "RATE_LIMIT_PER_IDENTITY_SIGN: signatures one wallet may make per window, whoever asks. It bounds what a leaked token or a compromised client can sign. The module keeps it on (at least 1)."
+  type        = number
+  default     = 120
+  nullable    = false
+  validation {
+    condition     = var.rate_limit_per_wallet_sign >= 1 && floor(var.rate_limit_per_wallet_sign) == var.rate_limit_per_wallet_sign
+    error_message = "rate_limit_per_wallet_sign: a whole number of at least 1 (the module does not turn rate limits off)."
+  }
+}
+
+variable "rate_limit_challenges_per_ip" {
+  description = "RATE_LIMIT_CHALLENGES_PER_IP: login challenges one client address may create per minute, per replica. Raise it when many users share one address (NAT)."
+  type        = number
+  default     = 30
+  nullable    = false
+  validation {
+    condition     = var.rate_limit_challenges_per_ip >= 1 && floor(var.rate_limit_challenges_per_ip) == var.rate_limit_challenges_per_ip
+    error_message = "rate_limit_challenges_per_ip: a whole number of at least 1."
+  }
+}
+
+variable "rate_limit_auth_failures_per_ip" {
+  description = "RATE_LIMIT_AUTH_FAILURES_PER_IP: failed authentications one client address may cause per minute, per replica, before it is refused without a lookup."
+  type        = number
+  default     = 60
+  nullable    = false
+  validation {
+    condition     = var.rate_limit_auth_failures_per_ip >= 1 && floor(var.rate_limit_auth_failures_per_ip) == var.rate_limit_auth_failures_per_ip
+    error_message = "rate_limit_auth_failures_per_ip: a whole number of at least 1."
+  }
+}
+
+variable "admin_allowed_cidrs" {
+  description = "ADMIN_ALLOWED_CIDRS: the only client networks from which /v1/admin/* and anything that needs the operator scope are served (403 network_denied, audited, from elsewhere). Put the operators' network here, not the clients'."
+  type        = list(string)
+  nullable    = false
+  validation {
+    condition     = length(var.admin_allowed_cidrs) > 0 && alltrue([for c in var.admin_allowed_cidrs : can(cidrhost(c, 0)) && !contains(["0.0.0.0/0", "::/0"], c)])
+    error_message = "admin_allowed_cidrs: at least one valid CIDR (IPv4 or IPv6), and not 0.0.0.0/0 or ::/0."
+  }
+}
+
+variable "operator_quorum" {
+  description = "SIGNET_OPERATOR_QUORUM: 2 (default) makes sealing rotation, invalidate-all, creating or revoking operator/admin clients and lifting a freeze wait for a second, different operator client. It cannot lock a team out: the offline `signet-host admin create-client` (database access on an instance) is not subject to it, and is audited. 1 only for a team of one person (terraform/README.md, \"Operator quorum\")."
+  type        = number
+  default     = 2
+  nullable    = false
+  validation {
+    condition     = contains([1, 2], var.operator_quorum)
+    error_message = "operator_quorum: 1 or 2."
+  }
+}
+
+variable "audit_export_url" {
+  description = "AUDIT_EXPORT_URL: the https URL the hosts push the audit log to (a SIEM), in batches of JSON lines; empty = no push (export with `signet-host audit export` instead)."
+  type        = string
+  default     = ""
+  nullable    = false
+  validation {
+    condition     = var.audit_export_url == "" || can(regex("^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!&()*+,;=:@%/?-]*)?$", var.audit_export_url))
+    error_message = "audit_export_url: an https:// URL without spaces or quotes, or empty."
+  }
+}
+
+variable "audit_export_token" {
+  description = "With audit_export_url: the hosts send `Authorization: Bearer <token>`, the token read at boot from the secret <name>/AUDIT_EXPORT_TOKEN, which the module creates without a value (put the token in it before the instances start; it never enters Terraform's state). false: the SIEM takes no token."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "lb_deregistration_delay_seconds" {
+  description = "How long the load balancer lets a deregistered host finish its connections before the instance is stopped."
+  type        = number
+  default     = 30
+  nullable    = false
+  validation {
+    condition     = var.lb_deregistration_delay_seconds >= 0 && var.lb_deregistration_delay_seconds <= 295 && floor(var.lb_deregistration_delay_seconds) == var.lb_deregistration_delay_seconds
+    error_message = "lb_deregistration_delay_seconds: a whole number from 0 to 295 (the host drains for at most 300 s)."
+  }
+}
+
+variable "drain_seconds" {
+  description = "SIGNET_DRAIN_SECONDS: after SIGTERM the host answers /ready 503 but keeps serving this long. null (default): the longer of the deregistration delay and the time the load balancer's health check takes to mark the host down, plus 5 s. A value below that is refused at plan time."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.drain_seconds == null || (try(var.drain_seconds >= 0 && var.drain_seconds <= 300 && floor(var.drain_seconds) == var.drain_seconds, false))
+    error_message = "drain_seconds: null, or a whole number from 0 to 300."
+  }
 }
