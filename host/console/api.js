@@ -106,14 +106,35 @@ export async function api(method, path, body, { auth = true, signal } = {}) {
   return { data, text, status: res.status };
 }
 
-/** GET returning the parsed body. */
-export async function get(path, opts) {
-  return (await api("GET", path, undefined, opts)).data;
-}
+/**
+ * A promise that never settles. A fresh one each time: nothing holds it, so
+ * what waits on it is collected with it (a shared one would keep every
+ * waiting page alive).
+ */
+const never = () => new Promise(() => {});
 
-/** POST returning the parsed body. */
-export async function post(path, body, opts) {
-  return (await api("POST", path, body, opts)).data;
+/**
+ * The API calls of one page, bound to its abort `signal` (aborted when the
+ * page is left): `api(method, path, body, opts)` as above, `get(path,
+ * opts)` and `post(path, body, opts)` resolving to the parsed body. Once the
+ * page is left, a call never settles: nothing of a page that is gone runs
+ * on, and no page has to tell an abort from a failure (this is the one
+ * place that does). A 401 ends the session in `api`, for every page.
+ */
+export function pageApi(signal) {
+  const call = (method, path, body, opts = {}) =>
+    api(method, path, body, { ...opts, signal }).then(
+      (r) => (signal.aborted ? never() : r),
+      (e) => {
+        if (signal.aborted) return never();
+        throw e;
+      },
+    );
+  return {
+    api: call,
+    get: async (path, opts) => (await call("GET", path, undefined, opts)).data,
+    post: async (path, body, opts) => (await call("POST", path, body, opts)).data,
+  };
 }
 
 let configPromise = null;

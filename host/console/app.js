@@ -2,7 +2,7 @@
 // script or style (the host's CSP forbids both), no third-party origin, no
 // build step.
 
-import { api, clearSession, config, session, setReturn } from "./api.js";
+import { api, clearSession, config, pageApi, session, setReturn } from "./api.js";
 import { clear, h } from "./dom.js";
 import login from "./pages/login.js";
 import wallets from "./pages/wallets.js";
@@ -132,7 +132,8 @@ async function render() {
     main,
     params: m.slice(1).map((p) => decodeURIComponent(p)),
     query,
-    signal: controller.signal,
+    // api, get, post: this page's calls, which never settle once it is left
+    ...pageApi(controller.signal),
     alive,
     status: (text, kind) => {
       if (alive()) setStatus(text, kind);
@@ -159,7 +160,6 @@ async function render() {
   try {
     await page(ctx);
   } catch (e) {
-    if (e && e.name === "AbortError") return;
     if (alive()) {
       setStatus(`Something went wrong: ${e && e.message ? e.message : e}`, "error");
     }

@@ -146,6 +146,28 @@ export function mmss(seconds) {
   return h_ > 0 ? `${h_}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
 }
 
+/** Seconds from now until an RFC 3339 time (Infinity when it is none). */
+export function secondsUntil(iso) {
+  const t = Date.parse(iso);
+  return Number.isFinite(t) ? (t - Date.now()) / 1000 : Infinity;
+}
+
+/** "expires in 4:05" while `left` seconds remain, then "expired". */
+export function expiresIn(left) {
+  return left > 0 ? `expires in ${mmss(left)}` : "expired";
+}
+
+/**
+ * The one countdown of the console: calls `tick(secondsUntil(iso))` now and
+ * every second while the page lives (`ctx.every`). Returns what stops it.
+ */
+export function countdown(ctx, iso, tick) {
+  const run = () => tick(secondsUntil(iso));
+  run();
+  const timer = ctx.every(run, 1000);
+  return () => clearInterval(timer);
+}
+
 /** Base64 of a string's UTF-8 bytes (for data: URLs). */
 export function utf8Base64(text) {
   const bytes = new TextEncoder().encode(text);

@@ -2,18 +2,148 @@
 // signed (decoded), by which wallet, for whom, until when; Approve or
 // Decline. After approving, the intent is polled every 2 s until the
 // requester has used its ticket and the signature appears.
+//
+// Where an intent stands is the server's word (its `state`); this page only
+// looks it up in STATES, it never works a state out itself. The one thing
+// it adds is the countdown to `expires_at`: the buttons lock when it ends.
 
-import { ApiError, explain, get, post, seg } from "../api.js";
-import { append, check, clear, dl, h, mmss, mono, time } from "../dom.js";
+import { ApiError, explain, seg } from "../api.js";
+import { append, check, clear, countdown, dl, expiresIn, h, mono, secondsUntil, time } from "../dom.js";
 import { render as renderContent } from "../content.js";
 
-const STATE_TEXT = {
-  pending: "Waiting for your decision",
-  approved: "Approved",
-  declined: "Declined",
-  expired: "Expired",
-  not_required: "No approval needed",
+/**
+ * Each state the server gives an intent: the badge's text, whether the
+ * owner decides it here (`decidable`), whether its ticket may still sign
+ * (`signs`: the page waits for the signature), and the panel under "Your
+ * decision".
+ */
+const STATES = {
+  pending: { text: "Waiting for your decision", decidable: true, panel: decisionForm },
+  approved: {
+    text: "Approved",
+    signs: true,
+    panel: signedOr("ok", "approve-approved", "Approved. Waiting for the requester to use it; the signature appears here (checked every 2 s)."),
+  },
+  declined: { text: "Declined", panel: () => note("bad", "approve-declined", "Declined. The requester cannot get this signed.") },
+  expired: { text: "Expired", panel: () => note("warn", "approve-expired", "This request expired before it was used.") },
+  not_required: {
+    text: "No approval needed",
+    signs: true,
+    panel: signedOr(null, "approve-not-required", "This wallet does not require approval: there is nothing to decide here."),
+  },
 };
+
+/** The entry of STATES for an intent (a state this page does not know is shown by name). */
+function stateOf(i) {
+  return STATES[i.state] || { text: i.state, panel: () => h("p", { text: `State: ${i.state}` }) };
+}
+
+/** Whether the intent's signature is still to come. */
+function awaitsSignature(i) {
+  return Boolean(stateOf(i).signs) && !i.signature;
+}
+
+/** Whether the intent still waits for something (a decision or its signature): its expiry counts. */
+function waiting(i) {
+  return Boolean(stateOf(i).decidable) || awaitsSignature(i);
+}
+
+function note(cls, testid, text) {
+  return h("p", { class: cls, testid, text });
+}
+
+/** The panel of a state whose ticket signs: the signature once there, until then a note. */
+function signedOr(cls, testid, text) {
+  return (i) => (i.signature ? signed(i.signature) : note(cls, testid, text));
+}
+
+/** The state badge, and the countdown element after it. */
+function stateLine(i, expiry) {
+  return h(
+    "p",
+    { class: "state-line" },
+    h("span", { class: ["badge", `state-${i.state}`], testid: "approve-state", dataset: { state: i.state }, text: stateOf(i).text }),
+    " ",
+    expiry,
+  );
+}
+
+/** Who asked, when, on which wallet, and who decided. */
+function meta(i) {
+  return dl(
+    [
+      ["Requested by", i.requested_by ?? "—", "approve-requester"],
+      ["Requested at", time(i.created_at)],
+      ["Expires", time(i.expires_at)],
+      [
+        "Wallet",
+        h(
+          "span",
+          { testid: "approve-wallet" },
+          h("a", { href: `#/wallets/${seg(i.wallet_id)}`, text: i.wallet_label || i.wallet_id }),
+          ` (${i.key_type || "?"})`,
+          i.address ? h("br") : null,
+          i.address ? mono(i.address) : null,
+        ),
+      ],
+      i.decided_at ? ["Decided", h("span", {}, time(i.decided_at), i.decided_by ? ` by ${i.decided_by}` : "")] : null,
+    ],
+    { testid: "approve-meta" },
+  );
+}
+
+/** What will be signed, decoded, and the digest the signer signs. */
+function contentCard(i) {
+  return h(
+    "section",
+    { class: "card", testid: "approve-content", "aria-labelledby": "what-h" },
+    h("h2", { id: "what-h", text: "What will be signed" }),
+    renderContent(i.content),
+    h("details", {}, h("summary", { text: "Digest (what the signer signs)" }), mono(i.digest, { testid: "approve-digest" })),
+  );
+}
+
+/** A pending intent's panel: Approve and Decline (an opaque one needs a tick first). */
+function decisionForm(i, { decide, ackChanged }) {
+  const approveBtn = h("button", { type: "button", class: "primary", testid: "approve-approve", dataset: { decide: "approve" }, text: "Approve" });
+  const declineBtn = h("button", { type: "button", class: "danger", testid: "approve-decline", dataset: { decide: "decline" }, text: "Decline" });
+  approveBtn.addEventListener("click", () => decide("approve"));
+  declineBtn.addEventListener("click", () => decide("decline"));
+  const opaque = !i.content || !["transaction", "typed_data", "message"].includes(i.content.kind);
+  const ack = opaque ? h("input", { type: "checkbox", testid: "approve-opaque-ack" }) : null;
+  if (ack) ack.addEventListener("change", ackChanged);
+  return [
+    h("p", { text: "Approve only if you recognise this request and agree with every detail above. Approving lets the requester get this exact content signed, once." }),
+    ack ? check("I know where this request comes from and what it authorizes, although it cannot be shown", ack) : null,
+    h("div", { class: "actions" }, approveBtn, declineBtn),
+  ];
+}
+
+/** A used ticket's signature (and transaction). */
+function signed(s) {
+  return [
+    h("p", { class: "ok", testid: "approve-signed", text: s.transaction_hash ? "Signed: the transaction is ready to be sent by the requester." : "Signed." }),
+    dl(
+      [
+        s.transaction_hash ? ["Transaction hash", s.transaction_hash, "approve-tx-hash"] : null,
+        ["Signature", s.signature, "approve-signature"],
+        s.recovery_id !== undefined && s.recovery_id !== null ? ["Recovery id", String(s.recovery_id)] : null,
+        s.raw_transaction
+          ? ["Raw transaction", h("details", {}, h("summary", { text: "show" }), mono(s.raw_transaction, { testid: "approve-raw-tx" }))]
+          : null,
+        s.signed_at ? ["Signed at", time(s.signed_at)] : null,
+      ],
+      { testid: "approve-signature-fields" },
+    ),
+  ];
+}
+
+/** "Your decision": the panel of the intent's state. */
+function decisionCard(i, actions) {
+  const card = h("section", { class: "decide card", "aria-labelledby": "decide-h" }, h("h2", { id: "decide-h", tabindex: "-1", text: "Your decision" }));
+  // `append` skips an absent part (the DOM's own would print "null").
+  return append(card, [stateOf(i).panel(i, actions)]);
+}
 
 export default async function approve(ctx) {
   const [id] = ctx.params;
@@ -25,19 +155,17 @@ export default async function approve(ctx) {
   const body = h("div", {});
   view.append(heading, body);
 
+  const fetchIntent = () => ctx.get(`/v1/intents/${seg(id)}`);
   let intent = null;
   let shown = "";
+  let expiry = null; // the countdown's element
+  let decision = null; // the "Your decision" card
+  let stopCountdown = () => {};
   let polling = null;
-  let countdownTimer = null;
-
-  async function fetchIntent() {
-    return get(`/v1/intents/${seg(id)}`, { signal: ctx.signal });
-  }
 
   try {
     intent = await fetchIntent();
   } catch (e) {
-    if (e.name === "AbortError") return;
     if (e instanceof ApiError && e.status === 404) {
       body.append(h("p", { testid: "approve-missing", text: "No such request: it may have been pruned after expiring, or it is for a wallet that is not yours." }));
     } else {
@@ -48,150 +176,60 @@ export default async function approve(ctx) {
   show(intent);
   maybePoll();
 
-  function expiresIn() {
-    const t = Date.parse(intent.expires_at);
-    return Number.isFinite(t) ? (t - Date.now()) / 1000 : Infinity;
-  }
-
+  /** Renders an intent (unless it is the one shown) and restarts the countdown. */
   function show(i, { focusResult = false } = {}) {
     const key = JSON.stringify(i);
     if (key === shown) return;
     shown = key;
     intent = i;
-    const isTx = i.content && i.content.kind === "transaction";
-    heading.textContent = isTx ? "Payment request" : "Signature request";
+    heading.textContent = i.content && i.content.kind === "transaction" ? "Payment request" : "Signature request";
     ctx.title(heading.textContent);
     view.dataset.state = i.state;
+    expiry = h("span", { testid: "approve-expiry" });
+    decision = decisionCard(i, { decide: decideOn, ackChanged: relock });
     clear(body);
+    body.append(stateLine(i, expiry), meta(i), contentCard(i), decision);
+    stopCountdown();
+    stopCountdown = countdown(ctx, i.expires_at, tick);
+    if (focusResult) decision.querySelector("h2").focus();
+  }
 
-    const expiry = h("span", { testid: "approve-expiry" });
-    const updateExpiry = () => {
-      const left = expiresIn();
-      const open_ = intent.state === "pending" || (intent.state !== "declined" && intent.state !== "expired" && !intent.signature);
-      if (!open_) expiry.textContent = "";
-      else if (!Number.isFinite(left)) expiry.textContent = "no expiry given";
-      else if (left > 0) expiry.textContent = `expires in ${mmss(left)}`;
-      else expiry.textContent = "expired";
-      const canDecide = intent.state === "pending" && left > 0;
-      const ack = body.querySelector("[data-testid=approve-opaque-ack]");
-      for (const b of body.querySelectorAll("[data-decide]")) {
-        const needsAck = b.dataset.decide === "approve" && ack && !ack.checked;
-        b.disabled = !canDecide || b.dataset.busy === "true" || Boolean(needsAck);
-      }
-      if (left <= 0 && intent.state === "pending" && !body.querySelector("[data-testid=approve-expired-local]")) {
-        body.querySelector(".decide")?.append(h("p", { class: "warn", testid: "approve-expired-local", text: "This request has expired: it can no longer be approved." }));
-      }
-    };
-
-    body.append(
-      h(
-        "p",
-        { class: "state-line" },
-        h("span", { class: ["badge", `state-${i.state}`], testid: "approve-state", dataset: { state: i.state }, text: STATE_TEXT[i.state] || i.state }),
-        " ",
-        expiry,
-      ),
-      dl(
-        [
-          ["Requested by", i.requested_by ?? "—", "approve-requester"],
-          ["Requested at", time(i.created_at)],
-          ["Expires", time(i.expires_at)],
-          [
-            "Wallet",
-            h(
-              "span",
-              { testid: "approve-wallet" },
-              h("a", { href: `#/wallets/${seg(i.wallet_id)}`, text: i.wallet_label || i.wallet_id }),
-              ` (${i.key_type || "?"})`,
-              i.address ? h("br") : null,
-              i.address ? mono(i.address) : null,
-            ),
-          ],
-          i.decided_at ? ["Decided", h("span", {}, time(i.decided_at), i.decided_by ? ` by ${i.decided_by}` : "")] : null,
-        ],
-        { testid: "approve-meta" },
-      ),
-      h(
-        "section",
-        { class: "card", testid: "approve-content", "aria-labelledby": "what-h" },
-        h("h2", { id: "what-h", text: "What will be signed" }),
-        renderContent(i.content),
-        h("details", {}, h("summary", { text: "Digest (what the signer signs)" }), mono(i.digest, { testid: "approve-digest" })),
-      ),
-    );
-
-    const decide = h("section", { class: "decide card", "aria-labelledby": "decide-h" }, h("h2", { id: "decide-h", tabindex: "-1", text: "Your decision" }));
-    body.append(decide);
-
-    if (i.state === "pending" && i.approval_required !== false) {
-      const approveBtn = h("button", { type: "button", class: "primary", testid: "approve-approve", dataset: { decide: "approve" }, text: "Approve" });
-      const declineBtn = h("button", { type: "button", class: "danger", testid: "approve-decline", dataset: { decide: "decline" }, text: "Decline" });
-      approveBtn.addEventListener("click", () => decideOn("approve"));
-      declineBtn.addEventListener("click", () => decideOn("decline"));
-      const opaque = !i.content || !["transaction", "typed_data", "message"].includes(i.content.kind);
-      const ack = opaque ? h("input", { type: "checkbox", testid: "approve-opaque-ack" }) : null;
-      if (ack) ack.addEventListener("change", () => updateExpiry());
-      // `append` skips the absent acknowledgement (the DOM's own would print "null").
-      append(decide, [
-        h("p", { text: "Approve only if you recognise this request and agree with every detail above. Approving lets the requester get this exact content signed, once." }),
-        ack ? check("I know where this request comes from and what it authorizes, although it cannot be shown", ack) : null,
-        h("div", { class: "actions" }, approveBtn, declineBtn),
-      ]);
-    } else if (i.state === "approved" || i.state === "not_required") {
-      if (i.signature) {
-        const s = i.signature;
-        decide.append(
-          h("p", { class: "ok", testid: "approve-signed", text: s.transaction_hash ? "Signed: the transaction is ready to be sent by the requester." : "Signed." }),
-          dl(
-            [
-              s.transaction_hash ? ["Transaction hash", s.transaction_hash, "approve-tx-hash"] : null,
-              ["Signature", s.signature, "approve-signature"],
-              s.recovery_id !== undefined && s.recovery_id !== null ? ["Recovery id", String(s.recovery_id)] : null,
-              s.raw_transaction
-                ? ["Raw transaction", h("details", {}, h("summary", { text: "show" }), mono(s.raw_transaction, { testid: "approve-raw-tx" }))]
-                : null,
-              s.signed_at ? ["Signed at", time(s.signed_at)] : null,
-            ],
-            { testid: "approve-signature-fields" },
-          ),
-        );
-      } else if (i.state === "approved") {
-        decide.append(
-          h("p", { class: "ok", testid: "approve-approved", text: "Approved. Waiting for the requester to use it; the signature appears here (checked every 2 s)." }),
-        );
-      } else {
-        decide.append(h("p", { testid: "approve-not-required", text: "This wallet does not require approval: there is nothing to decide here." }));
-      }
-    } else if (i.state === "declined") {
-      decide.append(h("p", { class: "bad", testid: "approve-declined", text: "Declined. The requester cannot get this signed." }));
-    } else if (i.state === "expired") {
-      decide.append(h("p", { class: "warn", testid: "approve-expired", text: "This request expired before it was used." }));
-    } else {
-      decide.append(h("p", { text: `State: ${i.state}` }));
+  /** Each second: the time left, and the decision locked once it is up (or while busy, or unacknowledged). */
+  function tick(left) {
+    if (!waiting(intent)) expiry.textContent = "";
+    else if (!Number.isFinite(left)) expiry.textContent = "no expiry given";
+    else expiry.textContent = expiresIn(left);
+    const decidable = Boolean(stateOf(intent).decidable);
+    const ack = decision.querySelector("[data-testid=approve-opaque-ack]");
+    for (const b of decision.querySelectorAll("[data-decide]")) {
+      const needsAck = b.dataset.decide === "approve" && ack && !ack.checked;
+      b.disabled = !(decidable && left > 0) || b.dataset.busy === "true" || Boolean(needsAck);
     }
+    if (left <= 0 && decidable && !decision.querySelector("[data-testid=approve-expired-local]")) {
+      decision.append(h("p", { class: "warn", testid: "approve-expired-local", text: "This request has expired: it can no longer be approved." }));
+    }
+  }
 
-    clearInterval(countdownTimer);
-    updateExpiry();
-    countdownTimer = ctx.every(updateExpiry, 1000);
-    if (focusResult) decide.querySelector("h2").focus();
+  function relock() {
+    tick(secondsUntil(intent.expires_at));
+  }
+
+  function setBusy(busy) {
+    for (const b of decision.querySelectorAll("[data-decide]")) b.dataset.busy = String(busy);
+    relock();
   }
 
   async function decideOn(what) {
-    for (const b of body.querySelectorAll("[data-decide]")) {
-      b.disabled = true;
-      b.dataset.busy = "true";
-    }
+    setBusy(true);
     ctx.status(what === "approve" ? "Approving…" : "Declining…");
     try {
-      const i = await post(`/v1/intents/${seg(id)}/${what}`, {}, { signal: ctx.signal });
+      const i = await ctx.post(`/v1/intents/${seg(id)}/${what}`, {});
       show(i, { focusResult: true });
       ctx.status(
         what === "approve" ? "Approved. Waiting for the requester to use it." : "Declined. The requester cannot get this signed.",
         "ok",
       );
-      maybePoll();
     } catch (e) {
-      if (e.name === "AbortError") return;
       let msg = explain(e);
       if (e instanceof ApiError && e.code === "intent_decided") msg = "This request was already decided.";
       if (e instanceof ApiError && e.code === "intent_expired") msg = "This request expired.";
@@ -199,29 +237,25 @@ export default async function approve(ctx) {
       try {
         show(await fetchIntent(), { focusResult: true });
       } catch {
-        for (const b of body.querySelectorAll("[data-decide]")) {
-          b.dataset.busy = "false";
-          b.disabled = false;
-        }
+        /* the buttons are released below */
       }
-      maybePoll();
+      setBusy(false);
     }
+    maybePoll();
   }
 
+  /** Polls every 2 s while the intent's signature is still to come. */
   function maybePoll() {
-    const waiting = (intent.state === "approved" || intent.state === "not_required") && !intent.signature;
-    if (!waiting) {
-      clearInterval(polling);
-      polling = null;
+    if (!awaitsSignature(intent)) {
+      stopPolling();
       return;
     }
     if (polling) return;
     let busy = false;
     polling = ctx.every(async () => {
       if (busy) return;
-      if (expiresIn() < -30) {
-        clearInterval(polling);
-        polling = null;
+      if (secondsUntil(intent.expires_at) < -30) {
+        stopPolling();
         ctx.status("The request expired without being used.", "info");
         return;
       }
@@ -232,13 +266,15 @@ export default async function approve(ctx) {
         if (i.signature) ctx.status(i.signature.transaction_hash ? `Signed: transaction ${i.signature.transaction_hash}.` : "Signed.", "ok");
         maybePoll();
       } catch (e) {
-        if (e.name !== "AbortError" && e instanceof ApiError && e.status === 404) {
-          clearInterval(polling);
-          polling = null;
-        }
+        if (e instanceof ApiError && e.status === 404) stopPolling();
       } finally {
         busy = false;
       }
     }, 2000);
+  }
+
+  function stopPolling() {
+    clearInterval(polling);
+    polling = null;
   }
 }

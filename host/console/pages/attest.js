@@ -3,7 +3,7 @@
 // expected PCRs (or the deployment's published policy), time and nonce; with
 // a wallet picked, a fresh document of its key and the key binding.
 
-import { config, explain, get, seg, session } from "../api.js";
+import { config, explain, seg, session } from "../api.js";
 import { check, clear, field, h } from "../dom.js";
 import { resultView } from "../attestview.js";
 import { randomHex, verifyDocument } from "../verify.js";
@@ -53,7 +53,7 @@ export default async function attest(ctx) {
       for (let n = 0; n < 5; n += 1) {
         const q = new URLSearchParams({ limit: "100" });
         if (after) q.set("after", after);
-        const page = await get(`/v1/wallets?${q}`, { signal: ctx.signal });
+        const page = await ctx.get(`/v1/wallets?${q}`);
         for (const w of page.wallets || []) {
           wallets.set(w.id, w);
           source.append(h("option", { value: w.id, text: `Wallet ${w.label || w.id} (${w.key_type}): a fresh document and the key binding` }));
@@ -62,7 +62,6 @@ export default async function attest(ctx) {
         if (!after) break;
       }
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Your wallets could not be listed: ${explain(e)}`, "error");
     }
   }
@@ -264,9 +263,8 @@ export default async function attest(ctx) {
       ctx.status("Fetching a fresh attestation document of the wallet's key…");
       let res;
       try {
-        res = await get(`/v1/wallets/${seg(w.id)}/attestation?nonce=${encodeURIComponent(nonceHex)}`, { signal: ctx.signal });
+        res = await ctx.get(`/v1/wallets/${seg(w.id)}/attestation?nonce=${encodeURIComponent(nonceHex)}`);
       } catch (e) {
-        if (e.name === "AbortError") return undefined;
         return fail(`Could not fetch the wallet's attestation: ${explain(e)}`);
       }
       doc = (res && res.attestation && res.attestation.document) || "";

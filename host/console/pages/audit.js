@@ -3,7 +3,7 @@
 // event fetched so far. The verifier gets the events exactly as the host
 // served them (their JSON text), so nothing is lost to re-encoding.
 
-import { api, explain } from "../api.js";
+import { explain } from "../api.js";
 import { append, clear, h, mono, time, tree } from "../dom.js";
 import { verifyAudit } from "../verify.js";
 
@@ -122,7 +122,7 @@ export default async function audit(ctx) {
     if (pages[i]) return pages[i];
     const q = new URLSearchParams({ limit: String(PAGE) });
     if (i > 0) q.set("after", String(pages[i - 1].next));
-    const { text, data } = await api("GET", `/v1/audit?${q}`, undefined, { signal: ctx.signal });
+    const { text, data } = await ctx.api("GET", `/v1/audit?${q}`);
     const events = (data && data.events) || [];
     let raws = null;
     try {
@@ -270,7 +270,6 @@ export default async function audit(ctx) {
       else markBreaks();
       view.dataset.loaded = "true";
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Could not load the audit log: ${explain(e)}`, "error");
       updatePager();
     }
@@ -296,7 +295,6 @@ export default async function audit(ctx) {
         );
       }
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Could not load the audit log: ${explain(e)}`, "error");
       updatePager();
     }

@@ -1,8 +1,8 @@
 // #/login — Telegram sign-in: a challenge, its deep link and QR code, then
 // POST /v1/auth/verify every second until the person presses Start.
 
-import { ApiError, config, explain, post, session, setSession, takeReturn } from "../api.js";
-import { clear, field, h, mmss, mono, utf8Base64 } from "../dom.js";
+import { ApiError, config, explain, session, setSession, takeReturn } from "../api.js";
+import { append, clear, countdown, field, h, mmss, mono, utf8Base64 } from "../dom.js";
 
 export default async function login(ctx) {
   ctx.title("Sign in");
@@ -53,7 +53,7 @@ export default async function login(ctx) {
   view.append(form, box);
 
   let generation = 0;
-  let tickTimer = null;
+  let stopCountdown = () => {};
 
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -76,9 +76,8 @@ export default async function login(ctx) {
     }
     let c;
     try {
-      c = await post("/v1/auth/challenge", body, { auth: false, signal: ctx.signal });
+      c = await ctx.post("/v1/auth/challenge", body, { auth: false });
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Could not start signing in: ${explain(e)}`, "error");
       start.disabled = false;
       return;
@@ -92,25 +91,9 @@ export default async function login(ctx) {
     clear(box);
     box.hidden = false;
     const link = typeof c.deep_link === "string" && c.deep_link.startsWith("https://") ? c.deep_link : null;
-    const expires = Date.parse(c.expires_at);
-    const countdown = h("p", { class: "hint", testid: "login-expiry" });
-    const tick = () => {
-      if (gen !== generation) return;
-      const left = (expires - Date.now()) / 1000;
-      if (!Number.isFinite(left)) {
-        countdown.textContent = "";
-        return;
-      }
-      if (left <= 0) {
-        expired(gen);
-        return;
-      }
-      countdown.textContent = `This link expires in ${mmss(left)}.`;
-    };
-    tick();
-    clearInterval(tickTimer);
-    tickTimer = ctx.every(tick, 1000);
-    box.append(
+    const expiry = h("p", { class: "hint", testid: "login-expiry" });
+    // `append` skips an absent QR code or link (the DOM's own would print "null").
+    append(box, [
       h("h2", { text: "Open Telegram and press Start" }),
       c.qr_svg
         ? h(
@@ -137,11 +120,19 @@ export default async function login(ctx) {
           })
         : null,
       link ? h("p", { class: "hint" }, "Or open: ", mono(link, { testid: "login-deeplink-text" })) : null,
-      countdown,
-    );
+      expiry,
+    ]);
     start.textContent = "Get a new link";
     start.disabled = false;
     ctx.status("Waiting for you to press Start in Telegram…");
+    // last: a link already expired (a clock ahead) replaces all of the above
+    stopCountdown();
+    stopCountdown = countdown(ctx, c.expires_at, (left) => {
+      if (gen !== generation) return;
+      if (!Number.isFinite(left)) expiry.textContent = "";
+      else if (left <= 0) expired(gen);
+      else expiry.textContent = `This link expires in ${mmss(left)}.`;
+    });
   }
 
   function expired(gen) {
@@ -158,14 +149,14 @@ export default async function login(ctx) {
   async function poll(id, gen) {
     if (gen !== generation || !ctx.alive()) return;
     try {
-      const s = await post("/v1/auth/verify", { challenge_id: id }, { auth: false, signal: ctx.signal });
+      const s = await ctx.post("/v1/auth/verify", { challenge_id: id }, { auth: false });
       if (gen !== generation) return;
       generation += 1;
       setSession(s);
       ctx.flash("Signed in.", "ok");
       ctx.go(takeReturn() || "#/wallets");
     } catch (e) {
-      if (e.name === "AbortError" || gen !== generation) return;
+      if (gen !== generation) return;
       if (e instanceof ApiError && e.status === 409 && e.code === "challenge_pending") {
         ctx.after(() => poll(id, gen), 1000);
       } else if (e instanceof ApiError && e.status === 410) {

@@ -1,8 +1,9 @@
 // #/requests — pending sign intents on the person's wallets that wait for
-// their approval, each linking to its approve page. Refreshed every 10 s.
+// their approval, each linking to its approve page, its expiry counting
+// down. Refreshed every 10 s.
 
-import { explain, get, seg } from "../api.js";
-import { clear, h, mmss, time } from "../dom.js";
+import { explain, seg } from "../api.js";
+import { clear, countdown, expiresIn, h, time } from "../dom.js";
 import { summary } from "../content.js";
 
 export default async function requests(ctx) {
@@ -20,11 +21,12 @@ export default async function requests(ctx) {
   );
 
   let items = [];
+  let countdowns = [];
   function renderList() {
+    for (const stop of countdowns) stop();
     clear(list);
-    const now = Date.now();
-    for (const i of items) {
-      const left = (Date.parse(i.expires_at) - now) / 1000;
+    countdowns = items.map((i) => {
+      const expiry = h("p", { class: "hint" });
       list.append(
         h(
           "li",
@@ -37,17 +39,20 @@ export default async function requests(ctx) {
           ),
           h("p", {}, h("span", { class: "label", text: "Wallet " }), i.wallet_label || i.wallet_id, ` (${i.key_type || "?"})`),
           h("p", {}, h("span", { class: "label", text: "Requested by " }), i.requested_by || "—", " · ", time(i.created_at)),
-          h("p", { class: "hint", text: Number.isFinite(left) ? (left > 0 ? `expires in ${mmss(left)}` : "expired") : "" }),
+          expiry,
         ),
       );
-    }
+      return countdown(ctx, i.expires_at, (left) => {
+        expiry.textContent = Number.isFinite(left) ? expiresIn(left) : "";
+      });
+    });
     empty.hidden = items.length > 0;
   }
 
   async function load() {
     refresh.disabled = true;
     try {
-      const page = await get("/v1/intents?state=pending", { signal: ctx.signal });
+      const page = await ctx.get("/v1/intents?state=pending");
       const fresh = (page && page.intents) || [];
       const changed = JSON.stringify(fresh) !== JSON.stringify(items);
       items = fresh;
@@ -55,7 +60,6 @@ export default async function requests(ctx) {
       if (changed || !list.contains(document.activeElement)) renderList();
       view.dataset.loaded = "true";
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Could not list the requests: ${explain(e)}`, "error");
     } finally {
       refresh.disabled = false;

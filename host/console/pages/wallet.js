@@ -2,7 +2,7 @@
 // attestation verified in this browser against the deployment's published
 // policy (a fresh document bound to a random nonce), and destruction.
 
-import { ApiError, api, config, explain, get, seg } from "../api.js";
+import { ApiError, config, explain, seg } from "../api.js";
 import { check, clear, dl, field, h, mono, time } from "../dom.js";
 import { resultView } from "../attestview.js";
 import { randomHex, verifyDocument } from "../verify.js";
@@ -16,9 +16,8 @@ export default async function walletPage(ctx) {
 
   let w;
   try {
-    w = await get(`/v1/wallets/${seg(id)}`, { signal: ctx.signal });
+    w = await ctx.get(`/v1/wallets/${seg(id)}`);
   } catch (e) {
-    if (e.name === "AbortError") return;
     view.append(h("h1", { text: "Wallet" }));
     if (e instanceof ApiError && e.status === 404) {
       view.append(h("p", { testid: "wallet-missing", text: "No such wallet (it may have been destroyed, or it is not yours)." }));
@@ -60,12 +59,11 @@ export default async function walletPage(ctx) {
     const want = toggle.checked;
     toggle.disabled = true;
     try {
-      const updated = (await api("PATCH", `/v1/wallets/${seg(w.id)}`, { require_approval: want }, { signal: ctx.signal })).data;
+      const updated = (await ctx.api("PATCH", `/v1/wallets/${seg(w.id)}`, { require_approval: want })).data;
       w = { ...w, ...(updated || {}) };
       toggle.checked = Boolean(w.require_approval);
       ctx.status(toggle.checked ? "Approval is now required for this wallet." : "Approval is no longer required for this wallet.", "ok");
     } catch (e) {
-      if (e.name === "AbortError") return;
       toggle.checked = !want;
       ctx.status(`Could not change the approval setting: ${explain(e)}`, "error");
     } finally {
@@ -112,7 +110,7 @@ export default async function walletPage(ctx) {
         return;
       }
       const nonce = randomHex(16);
-      const res = await get(`/v1/wallets/${seg(w.id)}/attestation?nonce=${nonce}`, { signal: ctx.signal });
+      const res = await ctx.get(`/v1/wallets/${seg(w.id)}/attestation?nonce=${nonce}`);
       const doc = res && res.attestation && res.attestation.document;
       if (!doc) {
         setAtt("invalid", "Not verified: the signer returned no attestation document (attestation is off on this host).");
@@ -150,7 +148,6 @@ export default async function walletPage(ctx) {
         ),
       );
     } catch (e) {
-      if (e.name === "AbortError") return;
       setAtt("error", `Could not verify: ${explain(e)}`);
     } finally {
       recheck.disabled = false;
@@ -199,11 +196,10 @@ export default async function walletPage(ctx) {
     confirmBtn.disabled = true;
     cancelBtn.disabled = true;
     try {
-      await api("DELETE", `/v1/wallets/${seg(w.id)}`, undefined, { signal: ctx.signal });
+      await ctx.api("DELETE", `/v1/wallets/${seg(w.id)}`);
       ctx.flash(`Wallet “${expected}” destroyed.`, "ok");
       ctx.go("#/wallets");
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Could not destroy the wallet: ${explain(e)}`, "error");
       confirmBtn.disabled = false;
       cancelBtn.disabled = false;

@@ -1,6 +1,6 @@
 // #/wallets — the signed-in person's wallets, and a form to create one.
 
-import { explain, get, post, seg } from "../api.js";
+import { explain, seg } from "../api.js";
 import { check, clear, field, h, mono, short, time } from "../dom.js";
 
 const PAGE = 50;
@@ -68,7 +68,7 @@ export default async function wallets(ctx) {
     try {
       const q = new URLSearchParams({ limit: String(PAGE) });
       if (after) q.set("after", after);
-      const page = await get(`/v1/wallets?${q}`, { signal: ctx.signal });
+      const page = await ctx.get(`/v1/wallets?${q}`);
       if (!after) clear(list);
       for (const w of page.wallets || []) list.append(walletCard(w));
       next = page.next || null;
@@ -76,7 +76,6 @@ export default async function wallets(ctx) {
       empty.hidden = list.children.length > 0;
       view.dataset.loaded = "true";
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Could not list the wallets: ${explain(e)}`, "error");
     } finally {
       more.disabled = false;
@@ -91,14 +90,13 @@ export default async function wallets(ctx) {
     if (label.value.trim()) body.label = label.value.trim();
     ctx.status("Creating the wallet in the signer…");
     try {
-      const w = await post("/v1/wallets", body, { signal: ctx.signal });
+      const w = await ctx.post("/v1/wallets", body);
       for (const old of list.querySelectorAll(".fresh")) old.classList.remove("fresh");
       list.prepend(walletCard(w, { fresh: true }));
       empty.hidden = true;
       label.value = "";
       ctx.status(`Created wallet “${w.label || w.id}” (${w.key_type}, id ${w.id}).`, "ok");
     } catch (e) {
-      if (e.name === "AbortError") return;
       ctx.status(`Could not create the wallet: ${explain(e)}`, "error");
     } finally {
       create.disabled = false;
