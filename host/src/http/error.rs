@@ -37,6 +37,94 @@ pub struct ErrorDetail<'a> {
     pub message: &'a str,
 }
 
+/// The error responses most operations share, for `#[utoipa::path]`'s
+/// `responses(...)`: each is a type implementing [`utoipa::IntoResponses`],
+/// listed beside the route's own statuses. A response tuple listed after a
+/// set replaces that set's description for its status (a route whose 403
+/// or 503 means something narrower says so).
+pub mod responses {
+    use std::collections::BTreeMap;
+
+    use utoipa::openapi::{RefOr, Response};
+    use utoipa::IntoResponses;
+
+    use super::ErrorBody;
+
+    /// 400: the body, a parameter or the query string is refused.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 400,
+        description = "Bad input (unknown fields, malformed values)"
+    )]
+    pub struct BadInput(pub ErrorBody<'static>);
+
+    /// 401: no valid credentials.
+    #[derive(IntoResponses)]
+    #[response(status = 401, description = "No valid token")]
+    pub struct Unauthenticated(pub ErrorBody<'static>);
+
+    /// 403: the caller may not do this.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 403,
+        description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)"
+    )]
+    pub struct Forbidden(pub ErrorBody<'static>);
+
+    /// 404: the resource named in the path is unknown to the caller.
+    #[derive(IntoResponses)]
+    #[response(status = 404, description = "Unknown, or not the caller's")]
+    pub struct NotFound(pub ErrorBody<'static>);
+
+    /// 413: the body is over [`crate::http::MAX_BODY`].
+    #[derive(IntoResponses)]
+    #[response(status = 413, description = "Body too large")]
+    pub struct TooLarge(pub ErrorBody<'static>);
+
+    /// 429: the caller's rate limit.
+    #[derive(IntoResponses)]
+    #[response(status = 429, description = "Rate limited; see `Retry-After`")]
+    pub struct RateLimited(pub ErrorBody<'static>);
+
+    /// 503: a dependency is down or the request outlived its deadline.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 503,
+        description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)"
+    )]
+    pub struct Unavailable(pub ErrorBody<'static>);
+
+    /// A set of responses made of other sets.
+    macro_rules! union {
+        ($(#[$doc:meta])* $name:ident = $($part:ty),+) => {
+            $(#[$doc])*
+            pub struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    let mut all = BTreeMap::new();
+                    $(all.extend(<$part>::responses());)+
+                    all
+                }
+            }
+        };
+    }
+
+    union!(
+        /// Any route behind the authentication layer: 401, 429, 503.
+        Authenticated = Unauthenticated, RateLimited, Unavailable
+    );
+    union!(
+        /// An authenticated route that also checks scopes and tenancy: 401,
+        /// 403, 429, 503.
+        Authorized = Authenticated, Forbidden
+    );
+    union!(
+        /// A route reading a JSON body: 400, 413.
+        JsonBody = BadInput, TooLarge
+    );
+}
+
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -276,5 +364,48 @@ mod tests {
         assert_eq!(api.retry_after, Some(1));
         let api = ApiError::from(Error::Internal("secret detail".into()));
         assert_eq!(api.message, "internal error");
+    }
+
+    /// The sets hold the statuses their names promise, each an `ErrorBody`.
+    #[test]
+    fn the_response_sets_compose() {
+        use super::responses::{Authenticated, Authorized, JsonBody, NotFound};
+        use utoipa::IntoResponses;
+        fn statuses<T: IntoResponses>() -> Vec<String> {
+            T::responses().into_keys().collect()
+        }
+        assert_eq!(statuses::<Authenticated>(), ["401", "429", "503"]);
+        assert_eq!(statuses::<Authorized>(), ["401", "403", "429", "503"]);
+        assert_eq!(statuses::<JsonBody>(), ["400", "413"]);
+        assert_eq!(statuses::<NotFound>(), ["404"]);
+        let json = serde_json::to_value(Authorized::responses()).unwrap_or_default();
+        for status in ["401", "403", "429", "503"] {
+            assert_eq!(
+                json[status]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/ErrorBody",
+                "{status}"
+            );
+        }
+    }
+
+    /// A route's own tuple listed after a set replaces the set's
+    /// description for that status, and only that one.
+    #[test]
+    fn a_tuple_after_a_set_narrows_its_description() {
+        use super::responses::Authorized;
+        #[utoipa::path(get, path = "/x", responses((status = 200, description = "ok"), Authorized, (status = 403, description = "narrower", body = ErrorBody)))]
+        async fn x() {}
+        let (_, api) = utoipa_axum::router::OpenApiRouter::<()>::default()
+            .routes(utoipa_axum::routes!(x))
+            .split_for_parts();
+        let json = serde_json::to_value(&api).unwrap_or_default();
+        let responses = &json["paths"]["/x"]["get"]["responses"];
+        assert_eq!(responses["403"]["description"], "narrower");
+        assert_eq!(responses["401"]["description"], "No valid token");
+        let statuses: Vec<&String> = responses
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(statuses, ["200", "401", "403", "429", "503"]);
     }
 }

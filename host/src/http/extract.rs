@@ -3,7 +3,7 @@
 //! authenticated principal set by the authentication layer.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -69,6 +69,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Authn {
                     "a valid API token is required: `Authorization: Bearer sgn_…`",
                 ))
             })
+    }
+}
+
+/// The caller if the authentication layer ran (a route that may sit behind
+/// it or not, as `/metrics` does by configuration).
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Authn {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<Option<Self>, std::convert::Infallible> {
+        Ok(parts.extensions.get::<Principal>().cloned().map(Self))
     }
 }
 

@@ -15,13 +15,16 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::Router;
 use rand_core::RngCore as _;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use self::error::ApiError;
 use self::routes::{
-    admin, audit, auth as login, console, eth, health, intents, metrics, signing, wallets,
+    admin, audit, auth as login, console, eth, health, intents, metrics, signing, wallets, Shared,
 };
 use crate::service::Service;
 
@@ -29,69 +32,68 @@ use crate::service::Service;
 pub const MAX_BODY: usize = 128 * 1024;
 
 /// The router: public health endpoints and the authenticated `/v1` API.
+///
+/// The one route list: each `routes!` registers its handlers with axum and
+/// their `#[utoipa::path]` descriptions in the OpenAPI document served at
+/// `/openapi.json` (paths inside a nested router are relative to it). The
+/// console's pages are not API operations and are routed only.
 pub fn router(service: Arc<Service>) -> Router {
-    let wallets = Router::new()
-        .route("/", post(wallets::create).get(wallets::list))
-        .route(
-            "/{id}",
-            get(wallets::show)
-                .delete(wallets::destroy)
-                .patch(wallets::update),
-        )
-        .route("/{id}/attestation", get(wallets::attestation))
-        .route("/{id}/sign-intent", post(signing::sign_intent))
-        .route("/{id}/sign", post(signing::sign));
-    let v1 = Router::new()
+    let wallets = OpenApiRouter::<Shared>::default()
+        .routes(routes!(wallets::create, wallets::list))
+        .routes(routes!(wallets::show, wallets::destroy, wallets::update))
+        .routes(routes!(wallets::attestation))
+        .routes(routes!(signing::sign_intent))
+        .routes(routes!(signing::sign));
+    let v1 = OpenApiRouter::default()
         .nest("/wallets", wallets.clone())
-        .nest("/identities", wallets)
-        .route("/attestation", get(wallets::signer_attestation))
-        .route("/audit", get(audit::page))
-        .route("/intents", get(intents::list))
-        .route("/intents/{id}", get(intents::show))
-        .route("/intents/{id}/approve", post(intents::approve))
-        .route("/intents/{id}/decline", post(intents::decline))
-        .route(
-            "/admin/api-clients",
-            post(admin::create_client).get(admin::list_clients),
-        )
-        .route("/admin/api-clients/{id}", delete(admin::revoke_client))
-        .route("/admin/status", get(admin::status))
-        .route("/admin/sealing/rotate", post(admin::rotate_sealing))
-        .route(
-            "/admin/sessions/invalidate-all",
-            post(login::invalidate_all),
-        )
-        .route("/auth/logout", post(login::logout))
-        .route("/eth", post(eth::rpc))
+        .nest(openapi::IDENTITIES, wallets)
+        .routes(routes!(wallets::signer_attestation))
+        .routes(routes!(audit::page))
+        .routes(routes!(intents::list))
+        .routes(routes!(intents::show))
+        .routes(routes!(intents::approve))
+        .routes(routes!(intents::decline))
+        .routes(routes!(admin::create_client, admin::list_clients))
+        .routes(routes!(admin::revoke_client))
+        .routes(routes!(admin::status))
+        .routes(routes!(admin::rotate_sealing))
+        .routes(routes!(login::invalidate_all))
+        .routes(routes!(login::logout))
+        .routes(routes!(eth::rpc))
+        // Everything above needs a token; the routes below are added after
+        // the layer, so it does not wrap them.
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
             auth::authenticate,
         ))
         // Before a session exists: no token.
-        .route("/auth/challenge", post(login::challenge))
-        .route("/auth/verify", post(login::verify));
+        .routes(routes!(login::challenge))
+        .routes(routes!(login::verify));
+    let scrape = OpenApiRouter::default().routes(routes!(metrics::scrape));
     let scrape = if service.config().metrics_require_api_key {
-        Router::new()
-            .route("/metrics", get(metrics::authenticated))
-            .layer(middleware::from_fn_with_state(
-                Arc::clone(&service),
-                auth::authenticate,
-            ))
+        scrape.layer(middleware::from_fn_with_state(
+            Arc::clone(&service),
+            auth::authenticate,
+        ))
     } else {
-        Router::new().route("/metrics", get(metrics::open))
+        scrape
     };
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/openapi.json", get(openapi::serve))
-        .route("/telegram-webhook", post(login::telegram_webhook))
+    let (router, mut api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(health::ready))
+        .routes(routes!(openapi::serve))
+        .routes(routes!(login::telegram_webhook))
         .route("/console", get(console::redirect))
         .route("/console/", get(console::index))
-        .route("/console/config.json", get(console::config))
+        .routes(routes!(console::config))
         .route("/console/{*path}", get(console::file))
         .merge(scrape)
         .nest("/v1", v1)
+        .split_for_parts();
+    openapi::name_aliases(&mut api);
+    router
         .fallback(|| async { ApiError::no_route() })
+        .layer(axum::Extension(openapi::Document::of(&api)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),

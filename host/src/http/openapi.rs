@@ -1,54 +1,30 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of every route,
-//! generated from the handlers' and views' annotations (utoipa), so it
-//! cannot drift from the code.
+//! `GET /openapi.json`: the OpenAPI 3.1 description of every route. The
+//! router ([`super::router`]) registers each handler together with its
+//! `#[utoipa::path]` description (utoipa-axum's `routes!`), so the document
+//! lists exactly the routes that are served; this module holds what is not
+//! a route: the title, the tags, the bearer scheme, the alias naming.
 
+use axum::body::Bytes;
+use axum::response::IntoResponse;
+use axum::Extension;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{
-    admin, audit, auth as login, console, eth, health, intents, metrics, signing, wallets,
-};
+use super::error::ErrorBody;
 
-/// The document.
+/// Where `/v1/wallets…` is routed again, under `/v1`.
+pub const IDENTITIES: &str = "/identities";
+
+/// The document's parts that are not routes.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Signet host API",
         description = "The HTTPS API of the Signet signer appliance (DESIGN.md). Errors are `{\"error\":{\"code\",\"message\"}}`; unknown JSON fields are refused. `/v1/identities…` are aliases of `/v1/wallets…`."
     ),
-    paths(
-        health::health,
-        health::ready,
-        serve,
-        metrics::open,
-        wallets::create,
-        wallets::list,
-        wallets::show,
-        wallets::destroy,
-        wallets::update,
-        wallets::attestation,
-        wallets::signer_attestation,
-        signing::sign_intent,
-        signing::sign,
-        eth::rpc,
-        audit::page,
-        intents::list,
-        intents::show,
-        intents::approve,
-        intents::decline,
-        console::config,
-        admin::create_client,
-        admin::list_clients,
-        admin::revoke_client,
-        admin::status,
-        admin::rotate_sealing,
-        login::challenge,
-        login::verify,
-        login::logout,
-        login::invalidate_all,
-        login::telegram_webhook,
-    ),
-    modifiers(&Bearer, &Aliases),
+    // The error sets of `super::error::responses` refer to it.
+    components(schemas(ErrorBody)),
+    modifiers(&Bearer),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),
         (name = "wallets", description = "Keys generated and held in the signer"),
@@ -75,52 +51,53 @@ impl Modify for Bearer {
     }
 }
 
-/// Every `/v1/wallets…` path again as `/v1/identities…`.
-struct Aliases;
-
-impl Modify for Aliases {
-    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
-        let aliases: Vec<(String, utoipa::openapi::PathItem)> = api
-            .paths
-            .paths
-            .iter()
-            .filter_map(|(path, item)| {
-                let rest = path.strip_prefix("/v1/wallets")?;
-                let mut item = item.clone();
-                for op in [
-                    &mut item.get,
-                    &mut item.post,
-                    &mut item.patch,
-                    &mut item.delete,
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    op.operation_id = op
-                        .operation_id
-                        .as_ref()
-                        .map(|id| format!("{id}_identities"));
-                }
-                Some((format!("/v1/identities{rest}"), item))
-            })
-            .collect();
-        api.paths.paths.extend(aliases);
+/// The wallet routes are nested twice (`/v1/wallets`, `/v1/identities`);
+/// operation ids must be unique, so the alias's get an `_identities` suffix.
+pub fn name_aliases(api: &mut utoipa::openapi::OpenApi) {
+    let prefix = format!("/v1{IDENTITIES}");
+    for (_, item) in api
+        .paths
+        .paths
+        .iter_mut()
+        .filter(|(path, _)| path.starts_with(&prefix))
+    {
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.operation_id = op
+                .operation_id
+                .as_ref()
+                .map(|id| format!("{id}_identities"));
+        }
     }
 }
 
-/// The document as JSON.
-#[must_use]
-pub fn document() -> String {
-    ApiDoc::openapi()
-        .to_json()
-        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+/// The document as served, serialized once when the router is built.
+#[derive(Clone)]
+pub struct Document(Bytes);
+
+impl Document {
+    /// `api` as JSON.
+    #[must_use]
+    pub fn of(api: &utoipa::openapi::OpenApi) -> Self {
+        Self(Bytes::from(
+            api.to_json()
+                .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+        ))
+    }
 }
 
 /// `GET /openapi.json`.
 #[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "This document", content_type = "application/json")))]
-pub async fn serve() -> impl axum::response::IntoResponse {
+pub async fn serve(Extension(document): Extension<Document>) -> impl IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        document(),
+        document.0,
     )
 }

@@ -8,7 +8,10 @@ use serde::Deserialize;
 use signet_proto::time::rfc3339_ms;
 
 use super::Shared;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{
+    responses::{Authorized, BadInput, JsonBody, NotFound},
+    ApiError, ErrorBody,
+};
 use crate::http::extract::{ApiJson, ApiQuery, Authn};
 use crate::http::views::{
     ClientList, ClientView, RevokedView, RotationReportView, SealingStatusView, StatusView,
@@ -50,7 +53,7 @@ pub struct RevokeQuery {
 }
 
 /// → 201 client with its token (shown once).
-#[utoipa::path(post, path = "/v1/admin/api-clients", tag = "admin", request_body = CreateClientBody, responses((status = 201, description = "The client and its token (shown once)", body = ClientView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/admin/api-clients", tag = "admin", request_body = CreateClientBody, responses((status = 201, description = "The client and its token (shown once)", body = ClientView), Authorized, JsonBody), security(("bearer" = [])))]
 pub async fn create_client(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -66,7 +69,7 @@ pub async fn create_client(
 }
 
 /// The clients the caller may see.
-#[utoipa::path(get, path = "/v1/admin/api-clients", tag = "admin", responses((status = 200, description = "Clients the caller may see (never tokens)", body = ClientList), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/api-clients", tag = "admin", responses((status = 200, description = "Clients the caller may see (never tokens)", body = ClientList), Authorized), security(("bearer" = [])))]
 pub async fn list_clients(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -78,7 +81,7 @@ pub async fn list_clients(
 }
 
 /// Revokes now or after `grace_seconds`.
-#[utoipa::path(delete, path = "/v1/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), Authorized, BadInput, NotFound), security(("bearer" = [])))]
 pub async fn revoke_client(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -108,7 +111,7 @@ pub struct RotateBody {
 /// versions retired. Resumes an unfinished rotation. One at a time across
 /// replicas. A dry run answers 200 with the counts; a real one runs in the
 /// background (202; progress in `GET /v1/admin/status`).
-#[utoipa::path(post, path = "/v1/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`)", body = SealingStatusView), (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`)", body = SealingStatusView), Authorized, (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate_sealing(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -125,7 +128,7 @@ pub async fn rotate_sealing(
 }
 
 /// The host, its storage and its signer.
-#[utoipa::path(get, path = "/v1/admin/status", tag = "admin", responses((status = 200, description = "Host, storage and signer", body = StatusView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/status", tag = "admin", responses((status = 200, description = "Host, storage and signer", body = StatusView), Authorized), security(("bearer" = [])))]
 pub async fn status(
     State(service): State<Shared>,
     Authn(p): Authn,

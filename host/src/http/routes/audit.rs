@@ -5,7 +5,10 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::Shared;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{
+    responses::{Authorized, BadInput},
+    ApiError,
+};
 use crate::http::extract::{page_limit, ApiQuery, Authn};
 use crate::http::views::AuditPage;
 
@@ -23,7 +26,7 @@ pub struct AuditQuery {
 }
 
 /// A page of the events the caller may read.
-#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Events the caller may read (its tenant's; all for operators)", body = AuditPage), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Events the caller may read (its tenant's; all for operators)", body = AuditPage), Authorized, BadInput), security(("bearer" = [])))]
 pub async fn page(
     State(service): State<Shared>,
     Authn(p): Authn,

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use signet_proto::time::rfc3339_ms;
 
 use super::Shared;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{
+    responses::{Authenticated, Authorized, BadInput, TooLarge},
+    ApiError, ErrorBody,
+};
 use crate::http::extract::{ApiJson, Authn};
 
 /// `POST /v1/auth/challenge` body.
@@ -83,7 +86,7 @@ pub struct InvalidatedView {
 }
 
 /// Starts a login: a challenge and its Telegram deep link.
-#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn challenge(
     State(service): State<Shared>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -112,7 +115,7 @@ pub async fn challenge(
 }
 
 /// Exchanges a resolved challenge for a session (once).
-#[utoipa::path(post, path = "/v1/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), (status = 400, description = "Bad input", body = ErrorBody), (status = 404, description = "Unknown challenge", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), BadInput, (status = 404, description = "Unknown challenge", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn verify(
     State(service): State<Shared>,
     ApiJson(body): ApiJson<VerifyBody>,
@@ -129,7 +132,7 @@ pub async fn verify(
 }
 
 /// Ends the caller's session, on every replica.
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204, description = "The session is revoked"), (status = 400, description = "Not a session (API tokens are revoked by an admin)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204, description = "The session is revoked"), Authenticated, (status = 400, description = "Not a session (API tokens are revoked by an admin)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn logout(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -139,7 +142,7 @@ pub async fn logout(
 }
 
 /// Refuses every session issued until now, on every replica (operators).
-#[utoipa::path(post, path = "/v1/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), Authorized, (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn invalidate_all(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -154,7 +157,7 @@ pub async fn invalidate_all(
 /// secret token registered with the webhook (401, a security event);
 /// updates it does not handle are acknowledged (200) and ignored; the same
 /// `update_id` twice is handled once.
-#[utoipa::path(post, path = "/telegram-webhook", tag = "auth", request_body(content = Object, description = "A Telegram Update"), params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The secret token given to setWebhook")), responses((status = 200, description = "Taken (or ignored)"), (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "Missing or wrong secret token", body = ErrorBody), (status = 413, description = "Too large", body = ErrorBody), (status = 404, description = "Webhook mode is not configured (`not_configured`)", body = ErrorBody), (status = 503, description = "Storage unavailable (Telegram retries)", body = ErrorBody)))]
+#[utoipa::path(post, path = "/telegram-webhook", tag = "auth", request_body(content = Object, description = "A Telegram Update"), params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The secret token given to setWebhook")), responses((status = 200, description = "Taken (or ignored)"), TooLarge, (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "Missing or wrong secret token", body = ErrorBody), (status = 404, description = "Webhook mode is not configured (`not_configured`)", body = ErrorBody), (status = 503, description = "Storage unavailable (Telegram retries)", body = ErrorBody)))]
 pub async fn telegram_webhook(
     State(service): State<Shared>,
     headers: axum::http::HeaderMap,

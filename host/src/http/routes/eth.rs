@@ -11,7 +11,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::Shared;
-use crate::http::error::ErrorBody;
+use crate::http::error::{
+    responses::{Authenticated, TooLarge},
+    ErrorBody,
+};
 use crate::http::extract::Authn;
 use crate::service::authz::Principal;
 use crate::service::eth::{address_of, EthError, FORWARDED};
@@ -256,7 +259,7 @@ async fn method_call(
 /// Ethereum JSON-RPC: `eth_accounts`, `eth_chainId`, `eth_sign`,
 /// `personal_sign`, `eth_signTransaction`, `eth_sendTransaction`,
 /// `eth_signTypedData_v4`, and read-only methods forwarded upstream.
-#[utoipa::path(post, path = "/v1/eth", tag = "ethereum", request_body(content = serde_json::Value, description = "A JSON-RPC 2.0 request object, or a batch (array) of at most 100"), responses((status = 200, description = "The JSON-RPC response object, or an array for a batch; errors are JSON-RPC error objects", body = serde_json::Value), (status = 204, description = "Only notifications (requests without `id`): nothing to answer"), (status = 401, description = "No valid token", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The database is unavailable while authenticating; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/eth", tag = "ethereum", request_body(content = serde_json::Value, description = "A JSON-RPC 2.0 request object, or a batch (array) of at most 100"), responses((status = 200, description = "The JSON-RPC response object, or an array for a batch; errors are JSON-RPC error objects", body = serde_json::Value), (status = 204, description = "Only notifications (requests without `id`): nothing to answer"), Authenticated, TooLarge, (status = 503, description = "The database is unavailable while authenticating; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rpc(
     State(service): State<Shared>,
     Authn(p): Authn,

@@ -7,7 +7,10 @@ use serde::Deserialize;
 
 use super::Shared;
 use crate::domain::Decision;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{
+    responses::{Authorized, BadInput, NotFound},
+    ApiError, ErrorBody,
+};
 use crate::http::extract::{ApiQuery, Authn};
 use crate::http::views::{IntentDetailView, IntentList};
 
@@ -24,7 +27,7 @@ pub struct IntentsQuery {
 }
 
 /// `GET /v1/intents`: the newest 100.
-#[utoipa::path(get, path = "/v1/intents", tag = "approvals", params(IntentsQuery), responses((status = 200, description = "Intents on the caller's wallets, newest first", body = IntentList), (status = 400, description = "Bad input", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/intents", tag = "approvals", params(IntentsQuery), responses((status = 200, description = "Intents on the caller's wallets, newest first", body = IntentList), Authorized, BadInput, NotFound), security(("bearer" = [])))]
 pub async fn list(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -42,7 +45,7 @@ pub async fn list(
 }
 
 /// `GET /v1/intents/{id}`.
-#[utoipa::path(get, path = "/v1/intents/{id}", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "The intent", body = IntentDetailView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/intents/{id}", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "The intent", body = IntentDetailView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn show(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -54,7 +57,7 @@ pub async fn show(
 }
 
 /// `POST /v1/intents/{id}/approve`: the owner, in a session.
-#[utoipa::path(post, path = "/v1/intents/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Approved: its ticket now signs (once)", body = IntentDetailView), (status = 409, description = "Already decided (`intent_decided`), or nothing to approve (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/intents/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Approved: its ticket now signs (once)", body = IntentDetailView), Authorized, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to approve (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn approve(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -66,7 +69,7 @@ pub async fn approve(
 }
 
 /// `POST /v1/intents/{id}/decline`: the owner, in a session.
-#[utoipa::path(post, path = "/v1/intents/{id}/decline", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Declined: its ticket never signs", body = IntentDetailView), (status = 409, description = "Already decided (`intent_decided`), or nothing to decline (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/intents/{id}/decline", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Declined: its ticket never signs", body = IntentDetailView), Authorized, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to decline (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn decline(
     State(service): State<Shared>,
     Authn(p): Authn,

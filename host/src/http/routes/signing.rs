@@ -8,7 +8,10 @@ use signet_proto::time::rfc3339_ms;
 
 use super::Shared;
 use crate::domain::IntentState;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{
+    responses::{Authorized, JsonBody, NotFound},
+    ApiError, ErrorBody,
+};
 use crate::http::extract::{ApiJson, Authn};
 use crate::http::views::{IntentView, SignatureView};
 use crate::service::signing::SignArgs;
@@ -59,7 +62,7 @@ impl From<SignBody> for SignArgs {
 }
 
 /// `POST /v1/wallets/{id}/sign-intent` → 201 intent.
-#[utoipa::path(post, path = "/v1/wallets/{id}/sign-intent", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`digest`, or `message` with `encoding`"), responses((status = 201, description = "A single-use ticket for this digest", body = IntentView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/{id}/sign-intent", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`digest`, or `message` with `encoding`"), responses((status = 201, description = "A single-use ticket for this digest", body = IntentView), Authorized, JsonBody, NotFound), security(("bearer" = [])))]
 pub async fn sign_intent(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -84,7 +87,7 @@ pub async fn sign_intent(
 }
 
 /// `POST /v1/wallets/{id}/sign` → signature.
-#[utoipa::path(post, path = "/v1/wallets/{id}/sign", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`ticket` from sign-intent, or `digest` / `message` with `encoding`; `attest` for a document binding the signature"), responses((status = 200, description = "The signature", body = SignatureView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 409, description = "The ticket was already used (`ticket_replayed`)", body = ErrorBody), (status = 410, description = "The ticket expired (`ticket_expired`)", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/{id}/sign", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`ticket` from sign-intent, or `digest` / `message` with `encoding`; `attest` for a document binding the signature"), responses((status = 200, description = "The signature", body = SignatureView), Authorized, JsonBody, NotFound, (status = 409, description = "The ticket was already used (`ticket_replayed`)", body = ErrorBody), (status = 410, description = "The ticket expired (`ticket_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn sign(
     State(service): State<Shared>,
     Authn(p): Authn,

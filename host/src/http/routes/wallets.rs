@@ -6,7 +6,10 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::Shared;
-use crate::http::error::{ApiError, ErrorBody};
+use crate::http::error::{
+    responses::{Authenticated, Authorized, BadInput, JsonBody, NotFound},
+    ApiError, ErrorBody,
+};
 use crate::http::extract::{page_limit, ApiJson, ApiQuery, Authn};
 use crate::http::views::{
     AttestationResponse, AttestationView, DestroyedView, WalletPage, WalletView,
@@ -63,7 +66,7 @@ pub struct NonceQuery {
 }
 
 /// `POST /v1/wallets` → 201 wallet.
-#[utoipa::path(post, path = "/v1/wallets", tag = "wallets", request_body = CreateWalletBody, responses((status = 201, description = "The wallet, with its creation attestation", body = WalletView), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/", tag = "wallets", request_body = CreateWalletBody, responses((status = 201, description = "The wallet, with its creation attestation", body = WalletView), Authorized, JsonBody), security(("bearer" = [])))]
 pub async fn create(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -76,7 +79,7 @@ pub async fn create(
 }
 
 /// `PATCH /v1/wallets/{id}`: the approval policy.
-#[utoipa::path(patch, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody), (status = 413, description = "Body too large", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), Authorized, JsonBody, NotFound, (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -88,7 +91,7 @@ pub async fn update(
 }
 
 /// `GET /v1/wallets` → a page.
-#[utoipa::path(get, path = "/v1/wallets", tag = "wallets", params(ListQuery), responses((status = 200, description = "A page of the caller's wallets", body = WalletPage), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/", tag = "wallets", params(ListQuery), responses((status = 200, description = "A page of the caller's wallets", body = WalletPage), Authorized, BadInput), security(("bearer" = [])))]
 pub async fn list(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -103,7 +106,7 @@ pub async fn list(
 }
 
 /// `GET /v1/wallets/{id}`.
-#[utoipa::path(get, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "The wallet", body = WalletView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "The wallet", body = WalletView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn show(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -113,7 +116,7 @@ pub async fn show(
 }
 
 /// `DELETE /v1/wallets/{id}`.
-#[utoipa::path(delete, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Destroyed: the key zeroized in the signer, the sealed copy shredded", body = DestroyedView), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Destroyed: the key zeroized in the signer, the sealed copy shredded", body = DestroyedView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn destroy(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -127,7 +130,7 @@ pub async fn destroy(
 }
 
 /// `GET /v1/wallets/{id}/attestation?nonce=HEX`.
-#[utoipa::path(get, path = "/v1/wallets/{id}/attestation", tag = "attestation", params(("id" = String, Path, description = "Wallet id"), NonceQuery), responses((status = 200, description = "A fresh document binding the wallet's key", body = AttestationResponse), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), the tenancy model refuses (`forbidden`), or a ticket is invalid (`ticket_invalid`)", body = ErrorBody), (status = 404, description = "Unknown, or not the caller's", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/{id}/attestation", tag = "attestation", params(("id" = String, Path, description = "Wallet id"), NonceQuery), responses((status = 200, description = "A fresh document binding the wallet's key", body = AttestationResponse), Authorized, BadInput, NotFound), security(("bearer" = [])))]
 pub async fn attestation(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -143,7 +146,7 @@ pub async fn attestation(
 }
 
 /// `GET /v1/attestation?nonce=HEX` (any authenticated caller).
-#[utoipa::path(get, path = "/v1/attestation", tag = "attestation", params(NonceQuery), responses((status = 200, description = "A fresh document of the signer", body = AttestationResponse), (status = 400, description = "Bad input (unknown fields, malformed values)", body = ErrorBody), (status = 401, description = "No valid token", body = ErrorBody), (status = 429, description = "Rate limited; see `Retry-After`", body = ErrorBody), (status = 503, description = "The signer or the database is unavailable, or the request timed out; retry (`Retry-After`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/attestation", tag = "attestation", params(NonceQuery), responses((status = 200, description = "A fresh document of the signer", body = AttestationResponse), Authenticated, BadInput), security(("bearer" = [])))]
 pub async fn signer_attestation(
     State(service): State<Shared>,
     Authn(_): Authn,
