@@ -353,8 +353,8 @@ impl Service {
         })
     }
 
-    /// Signs with a presented ticket or directly: [`Self::authorize`], the
-    /// signer, then [`Self::record_signature`]. Returns the wallet (for the
+    /// Signs with a presented ticket or directly: `authorize` (every check of
+    /// the host), the signer, then `record_signature`. Returns the wallet (for the
     /// view), the signature and, for a transaction, the signed transaction.
     pub async fn sign(
         &self,

@@ -8,7 +8,7 @@
 //!
 //! SQL is written once for both dialects (`$N` parameters, `RETURNING`,
 //! `ON CONFLICT`) through sqlx's `Any` driver; what differs (locking, pragmas,
-//! migrations, shredding) lives in [`sqlite`] and [`postgres`].
+//! migrations, shredding) lives in `sqlite.rs` and `postgres.rs`.
 
 mod journal;
 mod sealing;

@@ -132,7 +132,7 @@ pub async fn verify(
 }
 
 /// Ends the caller's session, on every replica.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204, description = "The session is revoked"), Authenticated, (status = 400, description = "Not a session (API tokens are revoked by an admin)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204, description = "The session is revoked"), Authenticated, (status = 400, description = "Not a session (API tokens are revoked by an admin)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn logout(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -142,7 +142,7 @@ pub async fn logout(
 }
 
 /// Refuses every session issued until now, on every replica (operators).
-#[utoipa::path(post, path = "/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), Authorized, (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), Authorized, (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn invalidate_all(
     State(service): State<Shared>,
     Authn(p): Authn,
