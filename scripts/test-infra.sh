@@ -10,8 +10,8 @@
 # text) or SQLite on one host with its data on a volume that survives instance
 # replacement (all fail on broken modules). The user data and enclave image
 # tests check the host's KMS sealing settings, the KMS-only vsock-proxy, no
-# secret at enclave launch, and the image's pinned configuration and required
-# build arguments (eif/Dockerfile, eif/build.sh).
+# secret at enclave launch, and that the image's signer (signet-init's fixed
+# arguments) and the user data agree on the vsock ports.
 # Installs its tools into a private virtualenv, idempotently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
