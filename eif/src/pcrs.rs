@@ -93,13 +93,13 @@ pub fn from_json(path: &Path) -> Result<Pcrs, EifError> {
 }
 
 /// The PCRs of an image given as an EIF or as its `signet.pcrs.json`
-/// (a file starting with `{`).
+/// (a file starting with `{` or `[` is read as JSON).
 pub fn from_image(path: &Path) -> Result<Pcrs, EifError> {
     let mut head = [0u8; 1];
     let first = std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
         .map_err(|e| EifError::io(path, e))?;
-    if first == 1 && head[0] == b'{' {
+    if first == 1 && matches!(head[0], b'{' | b'[') {
         from_json(path)
     } else {
         from_eif(path)
