@@ -270,7 +270,8 @@ fn the_independent_reader_refuses_corrupt_images() {
     let inputs = Inputs::new();
     inputs.build("x.eif");
     let good = std::fs::read(inputs.path("x.eif")).unwrap();
-    let cases: [(&str, Box<dyn Fn(&mut Vec<u8>)>); 4] = [
+    type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: [(&str, Damage); 4] = [
         ("crc32 mismatch", Box::new(|b: &mut Vec<u8>| b[2000] ^= 1)),
         ("magic", Box::new(|b: &mut Vec<u8>| b[0] = b'x')),
         ("shorter than", Box::new(|b: &mut Vec<u8>| b.truncate(100))),
