@@ -10,8 +10,8 @@
 # text) or SQLite on one host with its data on a volume that survives instance
 # replacement (all fail on broken modules). The user data and enclave image
 # tests check the host's KMS sealing settings, the KMS-only vsock-proxy, no
-# secret at enclave launch, and the image's pinned configuration and required
-# build arguments (eif/Dockerfile, eif/build.sh). The settings test checks
+# secret at enclave launch, and that the image's signer (signet-init's fixed
+# arguments) and the user data agree on the vsock ports. The settings test checks
 # the hosts' production settings (rate limits, /metrics behind a token, the
 # admin network, the operator quorum, the drain, backups, the audit export),
 # prevent_destroy on the keys and the database, the PCR sets, and runs the

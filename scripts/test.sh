@@ -48,5 +48,10 @@ trap 'rm -f "$log"' EXIT
 # the last line says how many tests ran in all.
 cargo test --workspace --exclude signet-fuzz --all-features --locked --doc 2>&1 | tee "$log"
 cargo test --workspace --exclude signet-fuzz --all-features --locked --lib --bins --tests 2>&1 | tee -a "$log"
+
+step "the enclave image: two cold builds byte-identical, PCRs checked twice, booted under QEMU"
+# After the test suite: it reuses the signet-eif that the suite built.
+scripts/test-eif.sh
+
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
      END { printf "\nsignet: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"

@@ -1,21 +1,25 @@
-//! `signet-eif`: what an auditor and an infra team need from an enclave image
-//! file (EIF): its PCRs, the attestation policy the host and `signet attest
-//! verify` consume, and the Terraform variables that bind the KMS key policy to
-//! it — all computed by AWS's own `aws-nitro-enclaves-image-format` crate, so
-//! they match what `nitro-cli describe-eif` and the NSM report.
+//! `signet-eif`: builds the Signet enclave image file (EIF) from its parts
+//! and says what an auditor and an infra team need from any EIF: its PCRs,
+//! the attestation policy the host and `signet attest verify` consume, and
+//! the Terraform value that binds the KMS key policy to it. PCRs are
+//! computed by AWS's own `aws-nitro-enclaves-image-format` crate, so they
+//! are the ones `nitro-cli describe-eif` prints and the NSM reports for the
+//! same file.
 
-use std::collections::BTreeMap;
+mod build;
+mod error;
+mod pcrs;
+mod ramdisk;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aws_nitro_enclaves_image_format::defs::{EifBuildInfo, EifIdentityInfo};
-use aws_nitro_enclaves_image_format::utils::eif_reader::EifReader;
-use aws_nitro_enclaves_image_format::utils::EifBuilder;
 use clap::{Parser, Subcommand};
-use serde_json::{json, Map, Value};
-use sha2::{Digest as _, Sha384};
+use serde_json::{json, Value};
 
-/// PCRs, policies and Terraform values from enclave image files.
+use crate::error::EifError;
+
+/// Enclave images: ramdisks, the EIF, its PCRs, policies and Terraform values.
 #[derive(Parser)]
 #[command(name = "signet-eif", version)]
 struct Cli {
@@ -25,138 +29,127 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the image's PCR0, PCR1, PCR2 (and PCR8 when signed) as JSON.
+    /// Print the image's PCR0, PCR1, PCR2 (and PCR8 when signed) as JSON,
+    /// measured from the EIF.
     Pcrs {
         /// The EIF.
         eif: PathBuf,
     },
     /// Print an attestation policy accepting these images (several for a
-    /// rolling upgrade): input of `signet attest verify --policy` and the host's
-    /// ATTESTATION_POLICY.
+    /// rolling upgrade or a rollback): the host's ATTESTATION_POLICY and the
+    /// input of `signet attest verify --policy`.
     Policy {
-        /// The EIFs whose measurements are allowed.
+        /// The images whose measurements are allowed: EIFs or their
+        /// signet.pcrs.json.
         #[arg(required = true)]
-        eif: Vec<PathBuf>,
+        image: Vec<PathBuf>,
         /// Maximum age of a document, seconds.
         #[arg(long, default_value_t = 300)]
         max_age: u64,
     },
-    /// Print the Terraform variables (`-var-file` JSON) pinning the KMS key policy to the image.
+    /// Print the Terraform variables pinning the KMS key policy to these
+    /// images: `{"enclave_pcr_sets": [{"pcr0", "pcr1", "pcr2"}, …]}`, the
+    /// new image first, then those still allowed (upgrade, rollback).
     Tfvars {
-        /// The EIF.
-        eif: PathBuf,
+        /// The images: EIFs or their signet.pcrs.json.
+        #[arg(required = true)]
+        image: Vec<PathBuf>,
     },
-    /// Build an EIF from a kernel, command line and ramdisks (what nitro-cli does after
-    /// docker); deterministic for the same inputs. Mostly for tests and inspection.
+    /// Write a deterministic newc cpio ramdisk from a manifest
+    /// (`dir PATH MODE`, `file PATH SOURCE MODE`, `nod PATH MODE c MAJOR MINOR`;
+    /// sorted entries, uid/gid 0, mtime 0).
+    Cpio {
+        /// The manifest; relative SOURCE paths are relative to its directory.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The archive to write.
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Build an EIF from a kernel, its command line and ramdisks (the first
+    /// is measured into PCR1, the others into PCR2); equal inputs give
+    /// byte-identical files. Prints the PCRs; writes the full description
+    /// (PCRs, inputs' hashes) with --describe.
     Build {
-        /// Kernel image.
+        /// Kernel image (bzImage).
         #[arg(long)]
         kernel: PathBuf,
         /// Kernel command line.
         #[arg(long, default_value = "")]
         cmdline: String,
-        /// Ramdisks, in order (the first is the bootstrap ramdisk, the rest the application).
+        /// Ramdisks, in order.
         #[arg(long = "ramdisk", required = true)]
         ramdisks: Vec<PathBuf>,
         /// Output file.
         #[arg(long)]
         output: PathBuf,
-        /// Image name recorded in the metadata.
+        /// Image name recorded in the (unmeasured) metadata.
         #[arg(long, default_value = "signet-enclave")]
         name: String,
+        /// Kernel version recorded in the (unmeasured) metadata.
+        #[arg(long, default_value = "custom")]
+        kernel_version: String,
+        /// Write signet.pcrs.json here: the PCRs, the image's SHA-256, the
+        /// command line, the inputs' SHA-256 and the --fact values.
+        #[arg(long, value_name = "FILE")]
+        describe: Option<PathBuf>,
+        /// Another input whose SHA-256 goes into the description (repeatable).
+        #[arg(long = "input", value_name = "NAME=FILE")]
+        inputs: Vec<String>,
+        /// A fact about the build for the description (repeatable).
+        #[arg(long = "fact", value_name = "NAME=VALUE")]
+        facts: Vec<String>,
+    },
+    /// Compare two images (signet.pcrs.json or EIF): exit 0 when their PCRs
+    /// are equal, 1 with every difference (PCRs, then inputs) otherwise.
+    Compare {
+        /// The reference (e.g. the published signet.pcrs.json).
+        expected: PathBuf,
+        /// The rebuilt one.
+        actual: PathBuf,
     },
 }
 
-/// `{"0": hex, "1": hex, "2": hex, "8"?: hex}` of an EIF.
-fn pcrs(eif: &std::path::Path) -> Result<BTreeMap<u8, String>, String> {
-    let mut reader = EifReader::from_eif(eif.display().to_string())
-        .map_err(|e| format!("{}: {e}", eif.display()))?;
-    if !reader.check_crc() {
-        return Err(format!("{}: CRC mismatch (corrupt image)", eif.display()));
+fn name_value(s: &str) -> Result<(String, String), EifError> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(EifError::NotNameValue(s.to_owned())),
     }
-    let measurements = reader
-        .get_measurements()
-        .map_err(|e| format!("{}: {e}", eif.display()))?;
-    let mut out = BTreeMap::new();
-    for (name, value) in measurements {
-        if let Some(i) = name.strip_prefix("PCR").and_then(|i| i.parse::<u8>().ok()) {
-            out.insert(i, value.to_ascii_lowercase());
-        }
-    }
-    for required in [0u8, 1, 2] {
-        if out.get(&required).is_none_or(|v| v.len() != 96) {
-            return Err(format!("{}: no SHA-384 PCR{required}", eif.display()));
-        }
-    }
-    Ok(out)
 }
 
-fn as_object(pcrs: &BTreeMap<u8, String>) -> Value {
-    Value::Object(
-        pcrs.iter()
-            .map(|(i, v)| (i.to_string(), Value::String(v.clone())))
-            .collect::<Map<_, _>>(),
-    )
+fn pcrs_json(p: &pcrs::Pcrs) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("HashAlgorithm".into(), "Sha384".into());
+    out.extend(pcrs::named(p));
+    Value::Object(out)
 }
 
-fn build(
-    kernel: &std::path::Path,
-    cmdline: &str,
-    ramdisks: &[PathBuf],
-    output: &std::path::Path,
-    name: &str,
-) -> Result<BTreeMap<u8, String>, String> {
-    for input in std::iter::once(kernel).chain(ramdisks.iter().map(PathBuf::as_path)) {
-        if !input.is_file() {
-            return Err(format!("{} is not a file", input.display()));
-        }
-    }
-    // Metadata is fixed (no build time or host names), so equal inputs give
-    // byte-identical images; the PCRs never depend on it anyway.
-    let info = EifIdentityInfo {
-        img_name: name.to_owned(),
-        img_version: env!("CARGO_PKG_VERSION").to_owned(),
-        build_info: EifBuildInfo {
-            build_time: "1970-01-01T00:00:00Z".to_owned(),
-            build_tool: "signet-eif".to_owned(),
-            build_tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            img_os: "linux".to_owned(),
-            img_kernel: "custom".to_owned(),
-        },
-        docker_info: json!({}),
-        custom_info: json!({}),
-    };
-    let mut builder = EifBuilder::new(kernel, cmdline.to_owned(), None, Sha384::new(), 0, info);
-    for r in ramdisks {
-        builder.add_ramdisk(r);
-    }
-    let mut file =
-        std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
-    builder.write_to(&mut file);
-    drop(file);
-    pcrs(output)
-}
-
-fn run(cli: Cli) -> Result<Value, String> {
+fn run(cli: Cli) -> Result<Value, EifError> {
     match cli.command {
-        Command::Pcrs { eif } => {
-            let p = pcrs(&eif)?;
-            Ok(
-                json!({"HashAlgorithm": "Sha384", "PCR0": p[&0], "PCR1": p[&1], "PCR2": p[&2], "PCR8": p.get(&8)}),
-            )
-        }
-        Command::Policy { eif, max_age } => {
-            let sets = eif
+        Command::Pcrs { eif } => Ok(pcrs_json(&pcrs::from_eif(&eif)?)),
+        Command::Policy { image, max_age } => {
+            let sets = image
                 .iter()
-                .map(|e| pcrs(e).map(|p| as_object(&p)))
+                .map(|e| pcrs::from_image(e).map(|p| pcrs::policy_set(&p)))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(json!({"pcr_sets": sets, "allow_debug": false, "max_age_seconds": max_age}))
         }
-        Command::Tfvars { eif } => {
-            let p = pcrs(&eif)?;
-            Ok(
-                json!({"enclave_pcr0": p[&0], "enclave_pcr1": p[&1], "enclave_pcr2": p[&2], "enclave_pcr8": p.get(&8)}),
-            )
+        Command::Tfvars { image } => {
+            let sets = image
+                .iter()
+                .map(|e| pcrs::from_image(e).map(|p| pcrs::tf_set(&p)))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(json!({ "enclave_pcr_sets": sets }))
+        }
+        Command::Cpio { manifest, output } => {
+            let text =
+                std::fs::read_to_string(&manifest).map_err(|e| EifError::io(&manifest, e))?;
+            let base = manifest
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
+            ramdisk::Manifest::parse(&text, &manifest, &base)?.write(&output)?;
+            Ok(json!({"cpio": output, "sha256": build::sha256_file(&output)?}))
         }
         Command::Build {
             kernel,
@@ -164,9 +157,41 @@ fn run(cli: Cli) -> Result<Value, String> {
             ramdisks,
             output,
             name,
+            kernel_version,
+            describe,
+            inputs,
+            facts,
         } => {
-            let p = build(&kernel, &cmdline, &ramdisks, &output, &name)?;
-            Ok(json!({"eif": output, "PCR0": p[&0], "PCR1": p[&1], "PCR2": p[&2]}))
+            let inputs = inputs
+                .iter()
+                .map(|s| name_value(s).map(|(n, v)| (n, PathBuf::from(v))))
+                .collect::<Result<Vec<_>, _>>()?;
+            let facts = facts
+                .iter()
+                .map(|s| name_value(s))
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = build::ImageSpec {
+                kernel: &kernel,
+                cmdline: &cmdline,
+                ramdisks: &ramdisks,
+                name: &name,
+                kernel_version: &kernel_version,
+            };
+            let p = build::build(&spec, &output)?;
+            if let Some(path) = describe {
+                let doc = build::describe(&spec, &output, &p, &inputs, &facts)?;
+                let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+                std::fs::write(&path, text).map_err(|e| EifError::io(&path, e))?;
+            }
+            let mut out = pcrs_json(&p);
+            if let Value::Object(o) = &mut out {
+                o.insert("eif".into(), json!(output));
+            }
+            Ok(out)
+        }
+        Command::Compare { expected, actual } => {
+            let report = build::compare(&expected, &actual)?;
+            Ok(json!({"equal": true, "report": report}))
         }
     }
 }

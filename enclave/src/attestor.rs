@@ -101,8 +101,15 @@ pub struct NsmAttestor {
 }
 
 impl NsmAttestor {
-    /// Opens `/dev/nsm`.
+    /// Opens `/dev/nsm`. Refuses, with one message naming the device and
+    /// the OS error, where there is none (outside Nitro, or the enclave
+    /// image's `nsm` driver found no NSM device).
     pub fn open() -> Result<Self, String> {
+        // Checked first so that the refusal says why in one line (the
+        // driver crate's own open would log its error separately).
+        if let Err(e) = std::fs::metadata("/dev/nsm") {
+            return Err(format!("cannot open /dev/nsm ({e}): not inside a Nitro enclave (use --attestation dev for development)"));
+        }
         let fd = aws_nitro_enclaves_nsm_api::driver::nsm_init();
         if fd < 0 {
             return Err("cannot open /dev/nsm: not inside a Nitro enclave (use --attestation dev for development)".into());

@@ -632,9 +632,11 @@ fn tokio_rt() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The enclave image's own command line (eif/Dockerfile's ENTRYPOINT and
-/// ENV lines) with only what cannot run here replaced: the NSM by the dev
-/// attestor, vsock by a unix socket (listen) and TCP (the KMS proxy).
+/// The enclave image's own command line (what signet-init, the image's
+/// PID 1, starts: its fixed arguments and the pinned key, region and
+/// deployment of `/etc/signet/signer.conf`) with only what cannot run here
+/// replaced: the NSM by the dev attestor, vsock by a unix socket (listen)
+/// and TCP (the KMS proxy).
 /// A running image signer: killed and reaped when dropped (a failing test
 /// included), and, through `--exit-with-stdin`, gone with the test process.
 struct ImageSigner(Child);
@@ -647,36 +649,22 @@ impl Drop for ImageSigner {
 }
 
 fn image_signer(dir: &Path, kms: &Kms) -> (ImageSigner, PathBuf) {
-    let dockerfile =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../eif/Dockerfile"))
-            .unwrap();
-    let entrypoint: Vec<String> = dockerfile
-        .lines()
-        .find_map(|l| l.strip_prefix("ENTRYPOINT "))
-        .map(|json| serde_json::from_str(json).unwrap())
-        .expect("one ENTRYPOINT line");
-    let env_line = dockerfile
-        .lines()
-        .find(|l| l.starts_with("ENV SIGNET_KMS_KEY_ID="))
-        .expect("the pinned ENV line");
-    let pinned: Vec<&str> = env_line
-        .trim_start_matches("ENV ")
-        .split_whitespace()
-        .map(|kv| kv.split('=').next().unwrap())
-        .collect();
-    assert_eq!(
-        pinned,
-        [
-            "SIGNET_KMS_KEY_ID",
-            "SIGNET_KMS_REGION",
-            "SIGNET_DEPLOYMENT"
-        ]
-    );
+    let config = signet_init::SignerConfig::parse(
+        signet_init::SignerConfig {
+            kms_key_id: key_arn(),
+            kms_region: REGION.into(),
+            deployment: "signet-dev".into(),
+        }
+        .to_file()
+        .as_bytes(),
+    )
+    .unwrap();
+    let entrypoint = config.signer_args();
     let socket = dir.join("image-signer.sock");
     let mut args: Vec<String> = Vec::new();
-    let mut it = entrypoint.iter().skip(1);
+    let mut it = entrypoint.iter();
     while let Some(a) = it.next() {
-        let value = |it: &mut std::iter::Skip<std::slice::Iter<String>>| it.next().unwrap().clone();
+        let value = |it: &mut std::slice::Iter<String>| it.next().unwrap().clone();
         match a.as_str() {
             "--listen" => {
                 assert!(value(&mut it).starts_with("vsock://"));
@@ -719,9 +707,6 @@ fn image_signer(dir: &Path, kms: &Kms) -> (ImageSigner, PathBuf) {
             .arg(kms.dir.join("ca.pem"))
             .arg("--exit-with-stdin")
             .env_clear()
-            .env("SIGNET_KMS_KEY_ID", key_arn())
-            .env("SIGNET_KMS_REGION", REGION)
-            .env("SIGNET_DEPLOYMENT", "signet-dev")
             .env("SIGNET_LOG", "info")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
