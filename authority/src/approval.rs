@@ -614,14 +614,6 @@ fn verify_proof(
                 decode_base64url(s, name, max).map_err(|e| (R::WebauthnMalformed, e.to_string()))
             };
             let credential_id = decode(&w.credential_id, "credential_id", MAX_CREDENTIAL_ID_LEN)?;
-            if let Some(pinned) = o.credential_id() {
-                if pinned != credential_id.as_slice() {
-                    return Err((
-                        R::WebauthnCredential,
-                        "the assertion was made with another credential than the one this owner's record names".into(),
-                    ));
-                }
-            }
             let authenticator_data = decode(
                 &w.authenticator_data,
                 "authenticator_data",
@@ -630,6 +622,14 @@ fn verify_proof(
             let client_data_json =
                 decode(&w.client_data_json, "client_data_json", MAX_CLIENT_DATA_LEN)?;
             let signature = decode(&w.signature, "signature", MAX_SIGNATURE_LEN)?;
+            if let Some(pinned) = o.credential_id() {
+                if pinned != credential_id.as_slice() {
+                    return Err((
+                        R::WebauthnCredential,
+                        "the assertion was made with another credential than the one this owner's record names".into(),
+                    ));
+                }
+            }
             let check = AssertionCheck {
                 public_key: o.public_key(),
                 rp_id: o.rp_id(),

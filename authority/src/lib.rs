@@ -41,8 +41,9 @@ pub use error::{FieldError, FieldErrorKind};
 pub use keys::{KeyFileError, OwnerKeyType, OwnerSecretKey};
 pub use owner::{Owner, OwnerType};
 pub use policy::{Kind, Policy};
-pub use record::{loosens, KeyType, Record, RecordHash, WalletKey};
+pub use record::{loosens, KeyType, Record, RecordHash, RecordSettings, WalletKey};
 pub use replay::{ReplayError, ReplayGuard};
+pub use webauthn::WebAuthnError;
 
 /// The largest integer every JSON number in our texts may hold: 2^53 − 1.
 /// RFC 8785 writes numbers as IEEE 754 doubles, which are exact up to here;

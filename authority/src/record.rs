@@ -479,6 +479,77 @@ impl Record {
     }
 }
 
+/// The owner settings of a request that creates a wallet or changes its
+/// record: `owners`, `threshold` and `policy`, each optional. Read from the
+/// request's JSON object, whose other keys (the API's own) are left alone.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RecordSettings {
+    /// `owners`, when given.
+    pub owners: Option<Vec<Owner>>,
+    /// `threshold`, when given.
+    pub threshold: Option<u32>,
+    /// `policy`, when given.
+    pub policy: Option<Policy>,
+}
+
+impl RecordSettings {
+    /// Reads `owners`, `threshold` and `policy` from a request object; a
+    /// JSON `null` counts as absent. Refusals name the field
+    /// (`owners[1].public_key`, `policy.allow[2]`).
+    pub fn from_request(request: &Value) -> Result<Self, FieldError> {
+        let obj = Object::open(request, "", "the request")?;
+        let present = |k: &str| obj.get(k).filter(|v| !v.is_null());
+        let owners = present("owners")
+            .map(|v| Owner::list_from_value(v, "owners"))
+            .transpose()?;
+        let threshold = present("threshold")
+            .map(|v| {
+                crate::fields::as_integer(v, "threshold").and_then(|t| {
+                    u32::try_from(t)
+                        .ok()
+                        .filter(|t| *t as usize <= MAX_OWNERS)
+                        .ok_or_else(|| {
+                            FieldError::new(
+                                "threshold",
+                                K::InvalidThreshold,
+                                format!("at most {MAX_OWNERS} (the most owners a record has)"),
+                            )
+                        })
+                })
+            })
+            .transpose()?;
+        let policy = present("policy")
+            .map(|v| Policy::from_value(v, "policy"))
+            .transpose()?;
+        Ok(Self {
+            owners,
+            threshold,
+            policy,
+        })
+    }
+
+    /// The first record of a new wallet with these settings (defaults as in
+    /// [`Record::new_initial`]).
+    pub fn initial(self, key: WalletKey) -> Result<Record, FieldError> {
+        Record::new_initial(
+            key,
+            self.owners.unwrap_or_default(),
+            self.threshold,
+            self.policy,
+        )
+    }
+
+    /// The record that would follow `current` with these settings; what is
+    /// not given stays as it is.
+    pub fn next(self, current: &Record) -> Result<Record, FieldError> {
+        current.next(
+            self.owners.unwrap_or_else(|| current.owners.clone()),
+            self.threshold.unwrap_or(current.threshold),
+            self.policy.unwrap_or_else(|| current.policy.clone()),
+        )
+    }
+}
+
 /// Whether the change from `old` to `new` loosens anything, so that it must
 /// wait the wallet's change delay. It does when:
 ///

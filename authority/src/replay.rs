@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::approval::{ApprovalError, ApprovalRefusal, Verified};
+use crate::approval::{ApprovalRefusal, Verified};
 
 /// A request id refused by the [`ReplayGuard`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -35,15 +35,6 @@ impl ReplayError {
             Self::Expired(_) => Some(ApprovalRefusal::Expired),
             Self::Full(_) => None,
         }
-    }
-}
-
-impl From<ReplayError> for ApprovalError {
-    fn from(e: ReplayError) -> Self {
-        ApprovalError::new(
-            e.refusal().unwrap_or(ApprovalRefusal::Replayed),
-            e.to_string(),
-        )
     }
 }
 

@@ -871,3 +871,59 @@ fn giving_a_legacy_wallet_owners_loosens() {
     );
     assert!(loosens(&legacy, &owned));
 }
+
+#[test]
+fn settings_read_from_an_api_request_and_leave_its_other_keys_alone() {
+    let k = secret(OwnerKeyType::Secp256k1, 1);
+    let req = json!({
+        "key_type": "secp256k1", "label": "treasury",
+        "owners": [k.owner("ops").unwrap().to_value()], "threshold": 1,
+        "policy": {"allow": ["message"]},
+    });
+    let s = signet_authority::RecordSettings::from_request(&req).unwrap();
+    let r = s.initial(wallet_key("w_s")).unwrap();
+    assert_eq!(r.owners().len(), 1);
+    assert_eq!(r.policy().allow(), &[Kind::Message]);
+    // Nothing given: the defaults of a wallet without owners.
+    let none = signet_authority::RecordSettings::from_request(
+        &json!({"key_type": "p256", "owners": null}),
+    )
+    .unwrap()
+    .initial(wallet_key("w_n"))
+    .unwrap();
+    assert_eq!(none.policy(), &Policy::permissive());
+}
+
+#[test]
+fn refuses_settings_naming_the_field() {
+    let e = signet_authority::RecordSettings::from_request(
+        &json!({"owners": [{"type": "p256", "id": "a", "public_key": "04"}]}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.kind, e.field.as_str()),
+        (K::InvalidPublicKey, "owners[0].public_key")
+    );
+    let e = signet_authority::RecordSettings::from_request(&json!({"threshold": 99})).unwrap_err();
+    assert_eq!(
+        (e.kind, e.field.as_str()),
+        (K::InvalidThreshold, "threshold")
+    );
+    let e = signet_authority::RecordSettings::from_request(&json!({"policy": {"windows": []}}))
+        .unwrap_err();
+    assert_eq!(
+        (e.kind, e.field.as_str()),
+        (K::NotSupportedYet, "policy.windows")
+    );
+}
+
+#[test]
+fn settings_change_only_what_they_name() {
+    let f = fixture(2);
+    let s = signet_authority::RecordSettings::from_request(&json!({"threshold": 3})).unwrap();
+    let next = s.next(&f.record).unwrap();
+    assert_eq!(next.threshold(), 3);
+    assert_eq!(next.owners(), f.record.owners());
+    assert_eq!(next.policy(), f.record.policy());
+    f.record.check_next(&next).unwrap();
+}
