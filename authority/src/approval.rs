@@ -344,7 +344,8 @@ pub struct Verified {
 /// as the other approvals (one request, remembered once for replay: two
 /// approvals of two requests must not add up to one); and its proof valid
 /// for the owner's type. Then there must be at least `threshold` of them. A
-/// wallet without owners has no approvals to give: always refused.
+/// wallet without owners has no approvals to give: always refused. So is
+/// an `expected` whose wallet or record hash is not `record`'s.
 ///
 /// Replay is the caller's: check and remember [`Verified::request_id`] in a
 /// [`crate::ReplayGuard`].
@@ -360,6 +361,14 @@ pub fn verify_approvals(
         return Err(ApprovalError::new(
             R::BelowThreshold,
             "this wallet has no owners, so nothing outside its policy can be approved; give it owners first",
+        ));
+    }
+    // The record and the expected request must be the same wallet's: a
+    // caller mixing them up is refused rather than trusted.
+    if expected.record_hash != record.record_hash() || expected.wallet_id != record.wallet_id() {
+        return Err(ApprovalError::new(
+            R::WrongRecord,
+            "the request is not for this record (its wallet or record hash differ): the signer must check approvals against the wallet's current record",
         ));
     }
     let mut owners: Vec<String> = Vec::with_capacity(approvals.len());

@@ -526,3 +526,12 @@ fn expected_values_come_from_what_the_signer_knows() {
     assert_eq!(e.digest, None);
     assert_eq!(e.wallet_id, "w_fixture");
 }
+
+#[test]
+fn refuses_expectations_for_another_record_than_the_one_given() {
+    let (f, req, a) = one();
+    let other = Record::legacy(wallet_key("w_other")).unwrap();
+    let exp = expected(&other, &req);
+    let e = verify_approvals(&f.record, &exp, &[a], NOW).unwrap_err();
+    assert_eq!((e.refusal, e.approval), (R::WrongRecord, None));
+}
