@@ -54,11 +54,14 @@ fn render_policy(dir: &Path, name: &str, pcrs: &BTreeMap<u8, Vec<u8>>, retired: 
         .arg(module)
         .args(["--var", "name=signet-dev"])
         .arg("--var")
-        .arg(format!("enclave_pcr0={}", hex::encode(&pcrs[&0])))
-        .arg("--var")
-        .arg(format!("enclave_pcr1={}", hex::encode(&pcrs[&1])))
-        .arg("--var")
-        .arg(format!("enclave_pcr2={}", hex::encode(&pcrs[&2])))
+        .arg(format!(
+            "enclave_pcr_sets={}",
+            json!([{
+                "pcr0": hex::encode(&pcrs[&0]),
+                "pcr1": hex::encode(&pcrs[&1]),
+                "pcr2": hex::encode(&pcrs[&2]),
+            }])
+        ))
         .arg("--var")
         .arg(format!("kms_admin_role_arns=[\"{ADMIN_ROLE}\"]"))
         .arg("--var")
