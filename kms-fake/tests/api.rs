@@ -980,11 +980,14 @@ fn module_policy(
         .arg(root.join("terraform/modules/signet"))
         .args(["--var", "name=signet-test"])
         .arg("--var")
-        .arg(format!("enclave_pcr0={}", hex::encode(&pcrs[&0])))
-        .arg("--var")
-        .arg(format!("enclave_pcr1={}", hex::encode(&pcrs[&1])))
-        .arg("--var")
-        .arg(format!("enclave_pcr2={}", hex::encode(&pcrs[&2])))
+        .arg(format!(
+            "enclave_pcr_sets={}",
+            json!([{
+                "pcr0": hex::encode(&pcrs[&0]),
+                "pcr1": hex::encode(&pcrs[&1]),
+                "pcr2": hex::encode(&pcrs[&2]),
+            }])
+        ))
         .arg("--var")
         .arg(format!("kms_admin_role_arns=[\"{ADMIN_ARN}\"]"))
         .arg("--var")
