@@ -65,15 +65,19 @@ pub(crate) fn login(endpoint: &Endpoint, args: &LoginArgs) -> Outcome {
         Ok(c) => c,
         Err(e) => return failed(&e),
     };
-    let (Some(id), Some(link)) = (
+    let (Some(id), Some(link), Some(verifier), Some(code)) = (
         challenge["challenge_id"].as_str(),
         challenge["deep_link"].as_str(),
+        challenge["verifier"].as_str(),
+        challenge["code"].as_str(),
     ) else {
         eprintln!("signet: the host answered no challenge");
         return Outcome::Invalid;
     };
     if args.telegram_user_id.is_none() {
-        eprintln!("Open this link in Telegram and press Start:\n\n  {link}\n");
+        eprintln!(
+            "Open this link in Telegram, press Start, then press {code}:\n\n  {link}\n\nYour code: {code}\n(The bot shows three numbers: press only {code}. If it asks about a sign-in you did not start, press \"Not me\".)\n"
+        );
         if let Ok(code) = qrcode::QrCode::new(link.as_bytes()) {
             let qr = code
                 .render::<qrcode::render::unicode::Dense1x2>()
@@ -81,12 +85,20 @@ pub(crate) fn login(endpoint: &Endpoint, args: &LoginArgs) -> Outcome {
                 .build();
             eprintln!("{qr}\n");
         }
-        eprintln!("Waiting for Telegram…");
+        eprintln!("Waiting for Telegram… (your code: {code})");
     }
     let deadline = Instant::now() + Duration::from_secs(args.timeout.unwrap_or(300));
+    // The verifier stays in this process: only it can exchange the challenge.
+    let verify = json!({"challenge_id": id, "verifier": verifier});
     loop {
-        match endpoint.call_anonymous("POST", "/v1/auth/verify", &json!({"challenge_id": id})) {
+        match endpoint.call_anonymous("POST", "/v1/auth/verify", &verify) {
             Ok(session) => return save(&path, &session),
+            Err(e) if e.message.contains("challenge_refused") => {
+                eprintln!(
+                    "signet: the sign-in was cancelled in Telegram (another number or \"Not me\" was pressed); nobody was signed in"
+                );
+                return Outcome::Invalid;
+            }
             Err(e) if e.message.contains("challenge_pending") && Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_secs(2));
             }

@@ -345,6 +345,8 @@ pub enum ChallengeRefusal {
     Used,
     /// Past its expiry (410).
     Expired,
+    /// Cancelled in Telegram: a wrong code or "Not me" (410).
+    Refused,
 }
 
 impl ChallengeRefusal {
@@ -355,6 +357,7 @@ impl ChallengeRefusal {
             Self::Pending => "challenge_pending",
             Self::Used => "challenge_used",
             Self::Expired => "challenge_expired",
+            Self::Refused => "challenge_refused",
         }
     }
 
@@ -367,6 +370,9 @@ impl ChallengeRefusal {
             }
             Self::Used => "the challenge was already exchanged for a session",
             Self::Expired => "the challenge has expired; ask for a new one",
+            Self::Refused => {
+                "the sign-in was refused in Telegram (another code or \"Not me\" was pressed); start again"
+            }
         }
     }
 }

@@ -41,10 +41,7 @@ fn node_modules() -> Option<String> {
 fn first_sign_in(url: &str, fake: &TelegramFake) -> String {
     let (s, c) = call(url, None, "POST", "/v1/auth/challenge", Some(json!({})));
     assert_eq!(s, 201, "{c}");
-    fake.say(
-        USER,
-        &format!("/start {}", c["challenge_id"].as_str().unwrap()),
-    );
+    fake.open_and_press(USER, &c, c["code"].as_str().unwrap());
     let mut last = (0, Value::Null);
     assert!(
         eventually(Duration::from_secs(30), || {
@@ -53,7 +50,7 @@ fn first_sign_in(url: &str, fake: &TelegramFake) -> String {
                 None,
                 "POST",
                 "/v1/auth/verify",
-                Some(json!({"challenge_id": c["challenge_id"]})),
+                Some(json!({"challenge_id": c["challenge_id"], "verifier": c["verifier"]})),
             );
             last.0 == 200
         }),

@@ -101,7 +101,7 @@ fn a_user_signs_in_owns_their_wallets_signs_and_logs_out() {
         None,
         "POST",
         "/v1/auth/verify",
-        Some(json!({"challenge_id": alice["challenge_id"]})),
+        Some(json!({"challenge_id": alice["challenge_id"], "verifier": alice["verifier"]})),
     );
     assert_eq!((s, code(&v)), (409, "challenge_used"), "{v}");
     // An API token cannot "log out".
@@ -128,16 +128,42 @@ fn challenges_refuse_what_they_must() {
         None,
         "POST",
         "/v1/auth/verify",
-        Some(json!({"challenge_id": c["challenge_id"]})),
+        Some(json!({"challenge_id": c["challenge_id"], "verifier": c["verifier"]})),
     );
     assert_eq!((s, code(&v)), (409, "challenge_pending"), "{v}");
+    // Without this challenge's verifier it does not exist (even resolved).
+    let (_, resolved) = call(
+        url,
+        None,
+        "POST",
+        "/v1/auth/challenge",
+        Some(json!({"telegram_user_id": 8})),
+    );
     for bad in [
-        json!({"challenge_id": "ch_nope"}),
-        json!({"challenge_id": "x".repeat(65)}),
+        json!({"challenge_id": "ch_nope", "verifier": c["verifier"]}),
+        json!({"challenge_id": "x".repeat(65), "verifier": c["verifier"]}),
+        json!({"challenge_id": resolved["challenge_id"], "verifier": c["verifier"]}),
+        json!({"challenge_id": resolved["challenge_id"], "verifier": "chv_00"}),
+        json!({"challenge_id": resolved["challenge_id"], "verifier": "v".repeat(129)}),
     ] {
-        let (s, v) = call(url, None, "POST", "/v1/auth/verify", Some(bad));
-        assert_eq!((s, code(&v)), (404, "not_found"), "{v}");
+        let (s, v) = call(url, None, "POST", "/v1/auth/verify", Some(bad.clone()));
+        assert_eq!((s, code(&v)), (404, "not_found"), "{bad}: {v}");
     }
+    for bad in [
+        json!({"challenge_id": resolved["challenge_id"]}),
+        json!({"challenge_id": resolved["challenge_id"], "verifier": 5}),
+    ] {
+        let (s, v) = call(url, None, "POST", "/v1/auth/verify", Some(bad.clone()));
+        assert_eq!((s, code(&v)), (400, "bad_request"), "{bad}: {v}");
+    }
+    let (s, v) = call(
+        url,
+        None,
+        "POST",
+        "/v1/auth/verify",
+        Some(json!({"challenge_id": resolved["challenge_id"], "verifier": resolved["verifier"]})),
+    );
+    assert_eq!(s, 200, "the verifier's holder signs in: {v}");
     for bad in [
         json!({"telegram_user_id": 0}),
         json!({"telegram_user_id": -5}),
@@ -168,7 +194,7 @@ fn challenges_refuse_what_they_must() {
         None,
         "POST",
         "/v1/auth/verify",
-        Some(json!({"challenge_id": c["challenge_id"]})),
+        Some(json!({"challenge_id": c["challenge_id"], "verifier": c["verifier"]})),
     );
     assert_eq!((s, code(&v)), (410, "challenge_expired"), "{v}");
 }
@@ -202,7 +228,7 @@ fn challenges_are_throttled_per_address() {
         None,
         "POST",
         "/v1/auth/verify",
-        Some(json!({"challenge_id": made[2]["challenge_id"]})),
+        Some(json!({"challenge_id": made[2]["challenge_id"], "verifier": made[2]["verifier"]})),
     );
     assert_eq!(s, 200, "verify is not throttled with it: {v}");
     assert!(log_text(host.log_path()).contains("RATE_LIMIT_CHALLENGES_PER_IP"));

@@ -29,8 +29,13 @@ fn verify(url: &str, c: &Value) -> (u16, Value) {
         None,
         "POST",
         "/v1/auth/verify",
-        Some(json!({"challenge_id": c["challenge_id"]})),
+        Some(json!({"challenge_id": c["challenge_id"], "verifier": c["verifier"]})),
     )
+}
+
+/// The page's code of challenge `c`.
+fn page_code(c: &Value) -> &str {
+    c["code"].as_str().unwrap()
 }
 
 /// The whole flow: challenge → deep link → `/start` in Telegram → verify →
@@ -46,6 +51,13 @@ fn seed_flow_logged(url: &str, fake: &Fake, user: i64, log: Option<&std::path::P
     assert_eq!(link, format!("https://t.me/{BOT}?start={id}"));
     assert_eq!(verify(url, &c).0, 409, "pending before Telegram");
     fake.say(user, &format!("/start {id}"));
+    let question = fake.press_on(user, &c, page_code(&c));
+    let buttons = question["reply_markup"]["inline_keyboard"].to_string();
+    assert!(
+        buttons.contains(&format!("\"text\":\"{}\"", page_code(&c)))
+            && buttons.contains("Not me"),
+        "{question}"
+    );
     let mut last = (0, Value::Null);
     assert!(
         eventually(Duration::from_secs(30), || {
@@ -113,10 +125,7 @@ fn polling_mode_resolves_challenges_through_telegram() {
     fake.say(9002, "/start ch_doesnotexist");
     fake.say(9003, "hello bot");
     let c = challenge(url);
-    fake.say(
-        9004,
-        &format!("/start {}", c["challenge_id"].as_str().unwrap()),
-    );
+    fake.open_and_press(9004, &c, page_code(&c));
     assert!(eventually(Duration::from_secs(20), || verify(url, &c).0 == 200));
     fake.say(
         9005,
@@ -130,7 +139,7 @@ fn polling_mode_resolves_challenges_through_telegram() {
                 && fake
                     .sent_to(9005)
                     .iter()
-                    .any(|t| t.contains("expired or was already used"))
+                    .any(|t| t.contains("expired or was already answered"))
         }),
         "{:?}",
         fake.get("/sent")
@@ -146,7 +155,8 @@ fn polling_mode_resolves_challenges_through_telegram() {
         ])
         .start();
     seed_flow(host.url(), &fake, 9006);
-    assert_eq!(fake.sent_to(9001).len(), 1, "{:?}", fake.sent_to(9001));
+    // The question and "signed in".
+    assert_eq!(fake.sent_to(9001).len(), 2, "{:?}", fake.sent_to(9001));
     assert!(
         !log_text(host.log_path()).contains(TOKEN),
         "the bot token is never logged"
@@ -173,10 +183,17 @@ fn a_telegram_that_times_out_loses_nothing() {
         .start();
     let url = host.url();
     let first = challenge(url);
-    fake.say(
-        9101,
-        &format!("/start {}", first["challenge_id"].as_str().unwrap()),
-    );
+    let id = first["challenge_id"].as_str().unwrap();
+    fake.say(9101, &format!("/start {id}"));
+    // The question may be the reply that hung (lost with its connection):
+    // the person then presses Start again and is asked again, with the
+    // same numbers.
+    if !eventually(Duration::from_secs(25), || {
+        fake.keyboard_for(9101, id).is_some()
+    }) {
+        fake.say(9101, &format!("/start {id}"));
+    }
+    fake.press_on(9101, &first, page_code(&first));
     assert!(
         eventually(Duration::from_secs(60), || verify(url, &first).0 == 200),
         "{}",
@@ -185,10 +202,7 @@ fn a_telegram_that_times_out_loses_nothing() {
     // The poller is not stuck behind the hung reply: the next user signs in
     // and is answered.
     let second = challenge(url);
-    fake.say(
-        9102,
-        &format!("/start {}", second["challenge_id"].as_str().unwrap()),
-    );
+    fake.open_and_press(9102, &second, page_code(&second));
     assert!(eventually(Duration::from_secs(30), || verify(url, &second)
         .0
         == 200));
@@ -282,13 +296,22 @@ fn webhook_mode_takes_updates_only_with_the_secret_and_once() {
     again["message"]["text"] = json!(format!("/start {}", c["challenge_id"].as_str().unwrap()));
     assert_eq!(post(Some(WEBHOOK_SECRET), &again), 200);
     assert_eq!(post(Some(WEBHOOK_SECRET), &again), 200);
-    assert_eq!(verify(url, &c).0, 200);
     assert!(eventually(Duration::from_secs(10), || fake
         .sent_to(8002)
         .len()
         == 1));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(fake.sent_to(8002).len(), 1, "one answer for one update");
+    assert_eq!(fake.sent_to(8002).len(), 1, "one question for one update");
+    assert_eq!(verify(url, &c).0, 409, "not confirmed yet");
+    // The press comes back as a callback_query through the webhook.
+    fake.press_on(8002, &c, page_code(&c));
+    assert!(eventually(Duration::from_secs(20), || verify(url, &c).0 == 200));
+    assert!(eventually(Duration::from_secs(10), || fake
+        .callback_answers()
+        .iter()
+        .filter(|a| a.contains("signed in"))
+        .count()
+        == 2));
     // getUpdates is refused while the webhook is set: nothing polls.
     let calls: Vec<Value> = serde_json::from_value(fake.get("/calls")).unwrap();
     assert!(
@@ -324,10 +347,7 @@ fn two_replicas_poll_with_one_poller() {
         .collect();
     for (i, r) in replicas.iter().enumerate() {
         let c = challenge(r.url());
-        fake.say(
-            7000 + i as i64,
-            &format!("/start {}", c["challenge_id"].as_str().unwrap()),
-        );
+        fake.open_and_press(7000 + i as i64, &c, page_code(&c));
         // Verified on the other replica: one database.
         let other = replicas[1 - i].url();
         assert!(eventually(Duration::from_secs(30), || verify(other, &c).0 == 200));
@@ -387,10 +407,7 @@ fn a_database_failure_never_restarts_polling_from_offset_zero() {
         .start();
     let url = host.url();
     let first = challenge(url);
-    fake.say(
-        9201,
-        &format!("/start {}", first["challenge_id"].as_str().unwrap()),
-    );
+    fake.open_and_press(9201, &first, page_code(&first));
     assert!(eventually(Duration::from_secs(30), || verify(url, &first)
         .0
         == 200));
@@ -427,14 +444,194 @@ fn a_database_failure_never_restarts_polling_from_offset_zero() {
         "ALTER TABLE export_cursors_hidden RENAME TO export_cursors",
     );
     let second = challenge(url);
-    fake.say(
-        9202,
-        &format!("/start {}", second["challenge_id"].as_str().unwrap()),
-    );
+    fake.open_and_press(9202, &second, page_code(&second));
     assert!(
         eventually(Duration::from_secs(90), || verify(url, &second).0 == 200),
         "{}",
         log_text(host.log_path())
     );
     assert!(polled_offsets(&fake).iter().all(|o| *o >= reached));
+}
+
+/// `POST /v1/auth/challenge` as a browser with this `User-Agent`.
+fn challenge_as(url: &str, user_agent: &str) -> Value {
+    let r = ureq::post(&format!("{url}/v1/auth/challenge"))
+        .set("User-Agent", user_agent)
+        .send_bytes(b"");
+    let c: Value = r.unwrap().into_json().unwrap();
+    assert!(c["verifier"].as_str().unwrap().starts_with("chv_"), "{c}");
+    let code = page_code(&c);
+    assert!(
+        code.len() == 2 && code.bytes().all(|b| b.is_ascii_digit()) && code >= "10",
+        "{c}"
+    );
+    assert!(
+        !c["deep_link"]
+            .as_str()
+            .unwrap()
+            .contains(c["verifier"].as_str().unwrap())
+            && !c["qr_svg"].as_str().unwrap().contains("chv_"),
+        "the verifier never goes into the link"
+    );
+    c
+}
+
+/// The hijack that was reproduced on a live host, step by step: an
+/// attacker creates a challenge and sends its `t.me` link to a victim, who
+/// taps Start. Before, the bot said "You are signed in" and the attacker's
+/// verify got the victim's session. Now the bot asks the victim to press
+/// the number on *their* screen (which they do not have), says what is
+/// asking, and nothing resolves until that number is pressed by the
+/// person who opened the link: "Not me" or another number cancels the
+/// challenge (`LOGIN_REFUSED`). A bystander who saw the QR code holds no
+/// verifier and gets nothing, not even the real user's session.
+#[test]
+fn the_login_hijack_fails_at_every_step() {
+    const VICTIM: i64 = 9301;
+    const OWNER: i64 = 9302;
+    const BYSTANDER: i64 = 9303;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::start(dir.path(), TOKEN, BOT);
+    let host = DevHost::command(&dir.path().join("host"))
+        .envs([
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("TELEGRAM_BOT_USERNAME", BOT),
+            ("TELEGRAM_API_BASE", fake.api.as_str()),
+            ("TELEGRAM_POLL_TIMEOUT_SECONDS", "1"),
+        ])
+        .start();
+    let url = host.url();
+    let admin = host.admin_token();
+    let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36";
+
+    // 1. The victim taps Start on the attacker's link: asked, not signed in.
+    let attack = challenge_as(url, chrome);
+    let question = fake.open_and_press(VICTIM, &attack, "Not me");
+    let text = question["text"].as_str().unwrap();
+    assert!(
+        text.contains("From: 127.0.0.1, Chrome 131 on Linux")
+            && text.contains(" UTC")
+            && text.contains("Not me")
+            && !text.contains("signed in to Signet."),
+        "the question says what asks: {text}"
+    );
+    let rows = question["reply_markup"]["inline_keyboard"].as_array().unwrap();
+    let numbers: Vec<&str> = rows[0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{question}");
+    assert!(numbers.contains(&page_code(&attack)), "{numbers:?}");
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "ascending: {numbers:?}");
+    assert_eq!(rows[1][0]["text"], "Not me");
+    // 2. "Not me": the attacker's verify never yields a session.
+    let mut last = (0, Value::Null);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            last = verify(url, &attack);
+            last.0 == 410
+        }),
+        "{last:?}"
+    );
+    assert_eq!(code(&last.1), "challenge_refused", "{}", last.1);
+    common::assert_audited(url, &admin, "LOGIN_REFUSED (not me)", |e| {
+        e.action == "LOGIN_REFUSED"
+            && e.actor == format!("telegram:{VICTIM}")
+            && e.target == attack["challenge_id"].as_str().unwrap()
+            && e.outcome == "denied:not_me"
+    });
+    assert!(eventually(Duration::from_secs(10), || fake
+        .sent_to(VICTIM)
+        .iter()
+        .any(|t| t.contains("nobody was signed in"))));
+    // Pressing again on the cancelled question does nothing.
+    let (s, _) = fake.press(VICTIM, &question["message_id"], page_code(&attack));
+    assert_eq!(s, 200);
+    assert!(eventually(Duration::from_secs(20), || fake
+        .callback_answers()
+        .iter()
+        .any(|a| a.contains("no longer open"))));
+    assert_eq!(verify(url, &attack).0, 410);
+
+    // 3. The attacker tries again; the victim guesses a number: unless it
+    //    is the page's, the challenge is cancelled.
+    let again = challenge_as(url, chrome);
+    let id = again["challenge_id"].as_str().unwrap();
+    fake.say(VICTIM, &format!("/start {id}"));
+    let mut question = None;
+    assert!(eventually(Duration::from_secs(30), || {
+        question = fake.keyboard_for(VICTIM, id);
+        question.is_some()
+    }));
+    let question = question.unwrap();
+    let wrong = question["reply_markup"]["inline_keyboard"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap())
+        .find(|n| *n != page_code(&again))
+        .unwrap()
+        .to_owned();
+    assert_eq!(fake.press(VICTIM, &question["message_id"], &wrong).0, 200);
+    assert!(
+        eventually(Duration::from_secs(20), || verify(url, &again).0 == 410),
+        "a wrong code cancels"
+    );
+    common::assert_audited(url, &admin, "LOGIN_REFUSED (wrong code)", |e| {
+        e.action == "LOGIN_REFUSED" && e.target == id && e.outcome == "denied:wrong_code"
+    });
+
+    // 4. Only the account that opened the link answers: a callback for it
+    //    from another account (forged into the update stream) is refused.
+    let third = challenge_as(url, chrome);
+    let id = third["challenge_id"].as_str().unwrap();
+    fake.say(VICTIM, &format!("/start {id}"));
+    assert!(eventually(Duration::from_secs(30), || fake
+        .keyboard_for(VICTIM, id)
+        .is_some()));
+    fake.say(BYSTANDER, "hi");
+    ureq::post(&format!("{}/updates", fake.control))
+        .send_json(json!({"callback_query": {"id": "4242", "from": {"id": BYSTANDER, "is_bot": false, "first_name": "B"}, "chat_instance": "1", "data": format!("login:{id}:{}", page_code(&third))}}))
+        .unwrap();
+    // A second account opening the same link is told it is taken.
+    fake.say(BYSTANDER, &format!("/start {id}"));
+    assert!(
+        eventually(Duration::from_secs(20), || fake
+            .sent_to(BYSTANDER)
+            .iter()
+            .any(|t| t.contains("opened from another Telegram account"))),
+        "{}",
+        fake.get("/sent")
+    );
+    assert_eq!(verify(url, &third).0, 409, "still pending");
+
+    // 5. The owner signs in; a bystander who saw the QR code (the
+    //    challenge id) and races the browser gets nothing.
+    let mine = challenge_as(url, chrome);
+    fake.open_and_press(OWNER, &mine, page_code(&mine));
+    let bystander = |body: Value| call(url, None, "POST", "/v1/auth/verify", Some(body));
+    let (s, v) = bystander(json!({"challenge_id": mine["challenge_id"]}));
+    assert_eq!((s, code(&v)), (400, "bad_request"), "{v}");
+    let forged = format!("chv_{}", "ab".repeat(32));
+    let mut last = (0, Value::Null);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            // Resolved by now or not, a wrong verifier is "no such challenge".
+            last = bystander(json!({"challenge_id": mine["challenge_id"], "verifier": forged}));
+            last.0 == 404 && fake.callback_answers().iter().any(|a| a.contains("signed in"))
+        }),
+        "{last:?}"
+    );
+    let session = verify(url, &mine);
+    assert_eq!(session.0, 200, "{}", session.1);
+    assert_eq!(session.1["user"]["telegram_user_id"], OWNER);
+    let (s, _) = bystander(json!({"challenge_id": mine["challenge_id"], "verifier": forged}));
+    assert_eq!(s, 404);
+    assert_eq!(verify(url, &mine).0, 409, "used");
+    assert!(
+        !log_text(host.log_path()).contains(mine["verifier"].as_str().unwrap()),
+        "the verifier is never logged"
+    );
 }

@@ -8,7 +8,9 @@
 // Env:
 //   SIGNET_URL                 the host's base URL (http://127.0.0.1:PORT)
 //   SIGNET_TG_CONTROL          the fake Telegram's control base URL: the walk
-//                              POSTs {control}/users/{id}/messages {"text": "/start <challenge>"}
+//                              POSTs {control}/users/{id}/messages {"text": "/start <challenge>"},
+//                              waits for the bot's question in {control}/sent and presses
+//                              the page's code ({control}/users/{id}/press)
 //   SIGNET_TG_USER             the Telegram user id that signs in
 //   SIGNET_API_TOKEN           an API client token of the user's tenant (scope sign):
 //                              the "merchant" that creates sign intents and presents tickets
@@ -182,6 +184,63 @@ async function sessionOfPage() {
   return page.evaluate(() => JSON.parse(sessionStorage.getItem("signet.session") || "null"));
 }
 
+/**
+ * The person in Telegram: opens the sign-in link of `challenge` (Start),
+ * waits for the bot's question with its inline keyboard and presses `answer`
+ * (the code the page shows). With `photo`, the question and its keyboard as
+ * the fake recorded them are rendered and photographed.
+ */
+async function telegramAnswer(challenge, answer, photo) {
+  const r = await fetch(`${TG}/users/${TG_USER}/messages`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ text: `/start ${challenge}`, first_name: "Alice" }),
+  });
+  expect(r.ok, `the fake Telegram answered ${r.status}`);
+  let question = null;
+  for (let i = 0; i < 300 && !question; i += 1) {
+    const sent = await (await fetch(`${TG}/sent`)).json();
+    question = sent.find((m) => String(m.chat_id) === TG_USER && JSON.stringify(m.reply_markup || {}).includes(challenge)) || null;
+    if (!question) await new Promise((done) => setTimeout(done, 100));
+  }
+  expect(question, "the bot never asked to confirm the sign-in");
+  const labels = question.reply_markup.inline_keyboard.flat().map((b) => b.text);
+  expect(labels.includes(answer) && labels.includes("Not me"), `the keyboard is ${labels.join(", ")}`);
+  if (photo && SHOTS) {
+    const chat = await browser.newPage();
+    await chat.setContent(
+      `<!doctype html><meta charset="utf-8"><title>Telegram (as the fake recorded it)</title>
+       <body style="font:16px system-ui;background:#dfe9f2;padding:24px;max-width:460px">
+       <div style="background:#fff;border-radius:12px;padding:12px 14px;white-space:pre-wrap" id="m"></div>
+       <div id="k"></div></body>`,
+    );
+    await chat.evaluate((q) => {
+      document.getElementById("m").textContent = q.text;
+      const k = document.getElementById("k");
+      for (const row of q.reply_markup.inline_keyboard) {
+        const line = document.createElement("div");
+        line.style.cssText = "display:flex;gap:6px;margin-top:6px";
+        for (const b of row) {
+          const btn = document.createElement("div");
+          btn.textContent = b.text;
+          btn.style.cssText = "flex:1;text-align:center;background:#6a9fd4;color:#fff;border-radius:8px;padding:8px";
+          line.append(btn);
+        }
+        k.append(line);
+      }
+    }, question);
+    await chat.screenshot({ path: join(SHOTS, `${photo}.png`), fullPage: true });
+    await chat.close();
+  }
+  const p = await fetch(`${TG}/users/${TG_USER}/press`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ message_id: question.message_id, text: answer }),
+  });
+  expect(p.ok, `pressing ${answer} answered ${p.status}`);
+  return question;
+}
+
 async function text(testid) {
   return ((await page.textContent(T(testid))) || "").trim();
 }
@@ -225,13 +284,11 @@ await step("sign in", async () => {
   expect(m, `the deep link is ${href}`);
   const qrOk = await page.$eval(T("login-qr"), (img) => img.complete && img.naturalWidth > 0);
   expect(qrOk, "the QR code image did not render");
+  const code = await text("login-code");
+  expect(/^[0-9]{2}$/.test(code), `the page shows the code "${code}"`);
   await shot(page, "login");
-  const r = await fetch(`${TG}/users/${TG_USER}/messages`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ text: `/start ${m[1]}`, first_name: "Alice" }),
-  });
-  expect(r.ok, `the fake Telegram answered ${r.status}`);
+  const question = await telegramAnswer(m[1], code, "telegram-question");
+  expect(question.text.includes("From: 127.0.0.1"), `the bot's question says ${question.text}`);
   await page.waitForSelector(T("page-wallets"), { timeout: 30000 });
   const who = await text("user");
   expect(who.includes(TG_USER), `the header shows "${who}", not Telegram user ${TG_USER}`);
@@ -615,6 +672,18 @@ await step("sign out ends the session", async () => {
   expect(r.status === 401, `the old session token still gets ${r.status}`);
 });
 
+await step("\"Not me\" in Telegram cancels the sign-in on the page", async () => {
+  await page.waitForSelector(T("page-login"));
+  await page.click(T("login-start"));
+  const href = await (await page.waitForSelector(T("login-deeplink"))).getAttribute("href");
+  const challenge = new URL(href).searchParams.get("start");
+  await telegramAnswer(challenge, "Not me");
+  await page.waitForSelector(T("login-refused"), { timeout: 30000 });
+  const left = await page.evaluate(() => sessionStorage.getItem("signet.session"));
+  expect(left === null, "a session after \"Not me\"");
+  await shot(page, "login-refused");
+});
+
 await step("an approve link opened signed out: sign in first, then back to it", async () => {
   need(walletId, "the wallet");
   const r = await call("POST", `/v1/wallets/${walletId}/sign-intent`, { message: "Deep link check", encoding: "eip191" });
@@ -626,12 +695,7 @@ await step("an approve link opened signed out: sign in first, then back to it", 
   await page.click(T("login-start"));
   const href = await (await page.waitForSelector(T("login-deeplink"))).getAttribute("href");
   const challenge = new URL(href).searchParams.get("start");
-  const t = await fetch(`${TG}/users/${TG_USER}/messages`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ text: `/start ${challenge}`, first_name: "Alice" }),
-  });
-  expect(t.ok, `the fake Telegram answered ${t.status}`);
+  await telegramAnswer(challenge, await text("login-code"));
   await page.waitForSelector(`${T("page-approve")}[data-intent-id="${id}"][data-state="pending"]`, { timeout: 30000 });
   expect((await text("message-text")) === "Deep link check", "the approve page shows another message");
   await page.click(T("approve-decline"));

@@ -334,6 +334,7 @@ async fn call(fake: &Arc<Fake>, method: &str, params: &Params) -> Reply {
         "deletewebhook" => set_webhook(fake, params, "").await,
         "getwebhookinfo" => Reply::ok(&webhook_info(&fake.state())),
         "sendmessage" => send_message(fake, params),
+        "answercallbackquery" => answer_callback_query(fake, params),
         _ => Reply::error(404, "Not Found"),
     }
 }
@@ -662,6 +663,10 @@ fn send_message(fake: &Fake, params: &Params) -> Reply {
             .ok()
             .and_then(|v| v.get("message_id").and_then(Value::as_i64))
     };
+    let reply_markup = match inline_keyboard(params.arg("reply_markup")) {
+        Ok(markup) => markup,
+        Err(description) => return Reply::bad_request(description),
+    };
     let mut state = fake.state();
     let date = unix_now();
     let bot = bot_user(fake);
@@ -701,6 +706,9 @@ fn send_message(fake: &Fake, params: &Params) -> Reply {
     if !commands.is_empty() {
         message.insert("entities".into(), json!(commands));
     }
+    if let Some(markup) = &reply_markup {
+        message.insert("reply_markup".into(), markup.clone());
+    }
     let message = Value::Object(message);
     chat.messages.insert(message_id, message.clone());
     state.sent.push(SentMessage {
@@ -710,8 +718,105 @@ fn send_message(fake: &Fake, params: &Params) -> Reply {
         parse_mode: (!parse_mode.is_empty()).then(|| parse_mode.to_owned()),
         date,
         message: message.clone(),
+        reply_markup,
     });
     Reply::ok(&message)
+}
+
+/// Longest `callback_data` Telegram takes, bytes.
+pub const MAX_CALLBACK_DATA: usize = 64;
+/// How long after the press Telegram still takes `answerCallbackQuery`.
+pub const CALLBACK_ANSWER_WINDOW: Duration = Duration::from_secs(15);
+/// Longest notification text of `answerCallbackQuery`, characters.
+const MAX_CALLBACK_TEXT: usize = 200;
+
+/// A `reply_markup` argument read as Telegram reads one: absent, or an
+/// `InlineKeyboardMarkup` (rows of buttons, each with a `text` and one
+/// action; only `callback_data` (1–64 bytes) and `url` are modelled).
+/// Reply keyboards and other markups are outside the fake (refused, so a
+/// test never relies on them silently).
+pub fn inline_keyboard(arg: &str) -> Result<Option<Value>, String> {
+    if arg.is_empty() {
+        return Ok(None);
+    }
+    let Ok(Value::Object(markup)) = serde_json::from_str::<Value>(arg) else {
+        return Err("Bad Request: can't parse reply keyboard markup JSON object".into());
+    };
+    let Some(rows) = markup.get("inline_keyboard") else {
+        return Err("Bad Request: only inline keyboards are modelled by the fake".into());
+    };
+    let Value::Array(rows) = rows else {
+        return Err(
+            "Bad Request: field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array"
+                .into(),
+        );
+    };
+    for row in rows {
+        let Value::Array(buttons) = row else {
+            return Err(
+                "Bad Request: field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays"
+                    .into(),
+            );
+        };
+        for button in buttons {
+            let Value::Object(button) = button else {
+                return Err("Bad Request: InlineKeyboardButton must be an Object".into());
+            };
+            match button.get("text") {
+                Some(Value::String(t)) if !t.trim().is_empty() => {}
+                Some(Value::String(_)) => return Err("Bad Request: BUTTON_TEXT_EMPTY".into()),
+                _ => return Err("Bad Request: can't find field \"text\"".into()),
+            }
+            match (button.get("callback_data"), button.get("url")) {
+                (Some(Value::String(d)), None) => {
+                    if d.is_empty() || d.len() > MAX_CALLBACK_DATA {
+                        return Err("Bad Request: BUTTON_DATA_INVALID".into());
+                    }
+                }
+                (None, Some(Value::String(u))) => {
+                    if !(u.starts_with("https://") || u.starts_with("http://") || u.starts_with("tg://")) {
+                        return Err("Bad Request: BUTTON_URL_INVALID".into());
+                    }
+                }
+                (None, None) => {
+                    return Err("Bad Request: text buttons are unallowed in the inline keyboard".into())
+                }
+                _ => return Err("Bad Request: can't parse inline keyboard button: the fake models one action per button (callback_data or url)".into()),
+            }
+        }
+    }
+    Ok(Some(Value::Object(markup)))
+}
+
+/// `answerCallbackQuery`: only for a query delivered and not answered yet,
+/// within [`CALLBACK_ANSWER_WINDOW`] of the press (Telegram's wording).
+fn answer_callback_query(fake: &Fake, params: &Params) -> Reply {
+    const INVALID: &str =
+        "Bad Request: query is too old and response timeout expired or query ID is invalid";
+    let id = params.arg("callback_query_id").trim();
+    if id.is_empty() {
+        return Reply::bad_request("Bad Request: parameter \"callback_query_id\" is required");
+    }
+    let text = params.arg("text");
+    if text.chars().count() > MAX_CALLBACK_TEXT {
+        return Reply::bad_request("Bad Request: MESSAGE_TOO_LONG");
+    }
+    let mut state = fake.state();
+    let Some(pending) = state.callback_queries.remove(id) else {
+        return Reply::bad_request(INVALID);
+    };
+    if pending.pressed_at.elapsed() > CALLBACK_ANSWER_WINDOW {
+        return Reply::bad_request(INVALID);
+    }
+    state.callback_answers.push(crate::server::CallbackAnswer {
+        callback_query_id: id.to_owned(),
+        text: (!text.is_empty()).then(|| text.to_owned()),
+        show_alert: params.boolean("show_alert"),
+    });
+    Reply::Ok {
+        result: "true".into(),
+        description: None,
+    }
 }
 
 #[cfg(test)]

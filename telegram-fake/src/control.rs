@@ -4,6 +4,8 @@
 //! |---|---|
 //! | `GET /health` | 200 `{"status":"ok"}` |
 //! | `POST /users/{id}/messages` | `{"text", "first_name"?, "last_name"?, "username"?, "language_code"?}`: the user sends the bot a private message; returns the update queued |
+//! | `POST /users/{id}/press` | `{"message_id", "text"? , "data"?}`: the user presses the inline button (by its text or its `callback_data`) of a message the bot sent them; queues a `callback_query` update and returns it (404 no such message, 400 no such button) |
+//! | `GET /callback-answers` | every `answerCallbackQuery` the bot made |
 //! | `POST /users/{id}/block`, `POST /users/{id}/unblock` | the user blocks / unblocks the bot (`sendMessage` then gets 403) |
 //! | `POST /updates` | queue any update as given (its `update_id` is replaced); returns it |
 //! | `GET /sent`, `DELETE /sent` | the messages the bot sent / forget them |
@@ -46,6 +48,17 @@ struct UserMessage {
     language_code: Option<String>,
 }
 
+/// A press on an inline button.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Press {
+    message_id: i64,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
 /// Serves one control request.
 pub async fn handle(fake: &Fake, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
@@ -72,6 +85,10 @@ pub async fn handle(fake: &Fake, req: Request<hyper::body::Incoming>) -> Respons
                     Ok(m) => user_message(fake, user_id, m),
                     Err(e) => error(StatusCode::BAD_REQUEST, format!("message: {e}")),
                 },
+                "press" => match serde_json::from_slice::<Press>(&body) {
+                    Ok(p) => press(fake, user_id, &p),
+                    Err(e) => error(StatusCode::BAD_REQUEST, format!("press: {e}")),
+                },
                 "block" | "unblock" => {
                     let mut state = fake.state();
                     match state.chats.get_mut(&user_id) {
@@ -96,6 +113,9 @@ pub async fn handle(fake: &Fake, req: Request<hyper::body::Incoming>) -> Respons
             Ok(_) => error(StatusCode::BAD_REQUEST, "an update is a JSON object"),
             Err(e) => error(StatusCode::BAD_REQUEST, format!("update: {e}")),
         },
+        (&Method::GET, ["callback-answers"]) => {
+            json_response(StatusCode::OK, &fake.state().callback_answers)
+        }
         (&Method::GET, ["sent"]) => json_response(StatusCode::OK, &fake.state().sent),
         (&Method::DELETE, ["sent"]) => {
             fake.state().sent.clear();
@@ -210,6 +230,76 @@ fn user_message(fake: &Fake, user_id: i64, m: UserMessage) -> Response<Full<Byte
     let mut fields = Map::new();
     fields.insert("message".into(), message);
     queued(fake, state, fields)
+}
+
+/// The user presses a callback button of a bot message in their chat:
+/// Telegram sends the bot a `callback_query` with the message, the
+/// button's `callback_data` and a fresh query id.
+fn press(fake: &Fake, user_id: i64, p: &Press) -> Response<Full<Bytes>> {
+    let mut guard = fake.state();
+    let state = &mut *guard;
+    let Some(chat) = state.chats.get(&user_id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("user {user_id} never wrote to the bot"),
+        );
+    };
+    let Some(message) = chat.messages.get(&p.message_id) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no message {} in user {user_id}'s chat", p.message_id),
+        );
+    };
+    let buttons = message
+        .pointer("/reply_markup/inline_keyboard")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_array)
+        .flatten();
+    let mut found = None;
+    for button in buttons {
+        let text = button.get("text").and_then(Value::as_str);
+        let data = button.get("callback_data").and_then(Value::as_str);
+        let wanted = match (&p.text, &p.data) {
+            (Some(t), None) => text == Some(t.as_str()),
+            (None, Some(d)) => data == Some(d.as_str()),
+            _ => return error(StatusCode::BAD_REQUEST, "give exactly one of `text` and `data`"),
+        };
+        if wanted {
+            found = data.map(str::to_owned);
+            break;
+        }
+    }
+    let Some(data) = found else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("message {} has no such callback button", p.message_id),
+        );
+    };
+    let id = format!("{}{:012}", user_id.unsigned_abs(), state.next_callback_id);
+    state.next_callback_id += 1;
+    let mut query = Map::new();
+    query.insert("id".into(), Value::from(id.clone()));
+    query.insert("from".into(), json!(chat.user));
+    query.insert("message".into(), message.clone());
+    query.insert(
+        "chat_instance".into(),
+        Value::from(format!("{}", user_id.wrapping_mul(7_919))),
+    );
+    query.insert("data".into(), Value::from(data));
+    let mut fields = Map::new();
+    fields.insert("callback_query".into(), Value::Object(query));
+    let answer = queued(fake, state, fields);
+    if answer.status() == StatusCode::OK {
+        state.callback_queries.insert(
+            id,
+            crate::server::PendingCallback {
+                pressed_at: std::time::Instant::now(),
+            },
+        );
+    }
+    answer
 }
 
 /// Queues an update as given; a private-chat message in it also opens (or

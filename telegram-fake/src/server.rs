@@ -99,6 +99,9 @@ pub struct SentMessage {
     pub date: u64,
     /// The message object answered.
     pub message: Value,
+    /// Its `reply_markup` (an inline keyboard), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_markup: Option<Value>,
 }
 
 /// A Telegram user who has a private chat with the bot.
@@ -178,6 +181,31 @@ pub(crate) struct State {
     pub(crate) calls: VecDeque<CallRecord>,
     pub(crate) faults: Faults,
     pub(crate) deliveries: VecDeque<DeliveryAttempt>,
+    /// Callback queries delivered and not answered yet, by id.
+    pub(crate) callback_queries: HashMap<String, PendingCallback>,
+    /// Every `answerCallbackQuery` taken, in order.
+    pub(crate) callback_answers: Vec<CallbackAnswer>,
+    pub(crate) next_callback_id: u64,
+}
+
+/// A callback query the bot has not answered yet.
+#[derive(Debug)]
+pub(crate) struct PendingCallback {
+    /// When the user pressed the button (Telegram refuses an answer later
+    /// than [`crate::bot::CALLBACK_ANSWER_WINDOW`]).
+    pub(crate) pressed_at: Instant,
+}
+
+/// An `answerCallbackQuery`, as `GET /callback-answers` reports it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CallbackAnswer {
+    /// The query answered.
+    pub callback_query_id: String,
+    /// The notification shown to the user, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Whether it is shown as an alert rather than a toast.
+    pub show_alert: bool,
 }
 
 impl State {
@@ -309,6 +337,9 @@ impl Fake {
                 calls: VecDeque::new(),
                 faults: Faults::default(),
                 deliveries: VecDeque::new(),
+                callback_queries: HashMap::new(),
+                callback_answers: Vec::new(),
+                next_callback_id: 1,
             }),
             updates: watch::Sender::new(0),
         })

@@ -1,5 +1,7 @@
-// #/login — Telegram sign-in: a challenge, its deep link and QR code, then
-// POST /v1/auth/verify every second until the person presses Start.
+// #/login — Telegram sign-in: a challenge, its deep link and QR code and the
+// two-digit code to press in Telegram, then POST /v1/auth/verify (with the
+// challenge's verifier, which stays in this page's memory) every second
+// until the person presses Start and then the code.
 
 import { ApiError, config, explain, session, setSession, takeReturn } from "../api.js";
 import { append, clear, countdown, field, h, mmss, mono, utf8Base64 } from "../dom.js";
@@ -34,7 +36,7 @@ export default async function login(ctx) {
     h(
       "p",
       {},
-      `Sign in with your Telegram account: open the link below (or scan its QR code with your phone), press Start in the chat with ${bot ? `@${bot}` : "the Signet bot"}, and this page continues by itself.`,
+      `Sign in with your Telegram account: open the link below (or scan its QR code with your phone), press Start in the chat with ${bot ? `@${bot}` : "the Signet bot"}, then press the number this page shows. This page continues by itself.`,
     ),
   );
 
@@ -84,7 +86,7 @@ export default async function login(ctx) {
     }
     if (gen !== generation) return;
     showChallenge(c, gen);
-    poll(c.challenge_id, gen);
+    poll(c.challenge_id, c.verifier, gen);
   }
 
   function showChallenge(c, gen) {
@@ -94,7 +96,11 @@ export default async function login(ctx) {
     const expiry = h("p", { class: "hint", testid: "login-expiry" });
     // `append` skips an absent QR code or link (the DOM's own would print "null").
     append(box, [
-      h("h2", { text: "Open Telegram and press Start" }),
+      h("h2", { text: "Open Telegram, press Start, then press this number" }),
+      typeof c.code === "string" && /^[0-9]{2}$/.test(c.code)
+        ? h("p", { class: "login-code", testid: "login-code", "aria-label": `Your code: ${c.code}`, text: c.code })
+        : null,
+      h("p", { class: "hint", text: "The bot shows three numbers: press only this one. If it asks about a sign-in you did not start, press \u201cNot me\u201d." }),
       c.qr_svg
         ? h(
             "figure",
@@ -124,7 +130,7 @@ export default async function login(ctx) {
     ]);
     start.textContent = "Get a new link";
     start.disabled = false;
-    ctx.status("Waiting for you to press Start in Telegram…");
+    ctx.status("Waiting for you to press Start and your number in Telegram…");
     // last: a link already expired (a clock ahead) replaces all of the above
     stopCountdown();
     stopCountdown = countdown(ctx, c.expires_at, (left) => {
@@ -146,10 +152,21 @@ export default async function login(ctx) {
     ctx.status("The sign-in link expired: get a new one.", "error");
   }
 
-  async function poll(id, gen) {
+  function refused(gen) {
+    if (gen !== generation) return;
+    generation += 1;
+    clear(box);
+    box.append(
+      h("p", { class: "warn", testid: "login-refused", text: "This sign-in was cancelled in Telegram (another number or \u201cNot me\u201d was pressed). Nobody was signed in." }),
+      h("button", { type: "button", class: "primary", testid: "login-restart", text: "Start again", on: { click: begin } }),
+    );
+    ctx.status("The sign-in was cancelled in Telegram.", "error");
+  }
+
+  async function poll(id, verifier, gen) {
     if (gen !== generation || !ctx.alive()) return;
     try {
-      const s = await ctx.post("/v1/auth/verify", { challenge_id: id }, { auth: false });
+      const s = await ctx.post("/v1/auth/verify", { challenge_id: id, verifier }, { auth: false });
       if (gen !== generation) return;
       generation += 1;
       setSession(s);
@@ -158,14 +175,16 @@ export default async function login(ctx) {
     } catch (e) {
       if (gen !== generation) return;
       if (e instanceof ApiError && e.status === 409 && e.code === "challenge_pending") {
-        ctx.after(() => poll(id, gen), 1000);
+        ctx.after(() => poll(id, verifier, gen), 1000);
+      } else if (e instanceof ApiError && e.status === 410 && e.code === "challenge_refused") {
+        refused(gen);
       } else if (e instanceof ApiError && e.status === 410) {
         expired(gen);
       } else if (e instanceof ApiError && e.status === 429) {
-        ctx.after(() => poll(id, gen), (e.retryAfter || 5) * 1000);
+        ctx.after(() => poll(id, verifier, gen), (e.retryAfter || 5) * 1000);
       } else if (e instanceof ApiError && (e.status === 0 || e.status === 503)) {
         ctx.status(`${explain(e)} Retrying…`, "error");
-        ctx.after(() => poll(id, gen), 2000);
+        ctx.after(() => poll(id, verifier, gen), 2000);
       } else {
         generation += 1;
         ctx.status(`Signing in failed: ${explain(e)}`, "error");

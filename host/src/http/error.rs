@@ -193,7 +193,7 @@ impl From<Error> for ApiError {
             }
             Error::Challenge(refusal) => Self::new(
                 match refusal {
-                    ChallengeRefusal::Expired => StatusCode::GONE,
+                    ChallengeRefusal::Expired | ChallengeRefusal::Refused => StatusCode::GONE,
                     ChallengeRefusal::Pending | ChallengeRefusal::Used => StatusCode::CONFLICT,
                 },
                 code,
@@ -316,6 +316,11 @@ mod tests {
                 Error::Challenge(ChallengeRefusal::Expired),
                 410,
                 "challenge_expired",
+            ),
+            (
+                Error::Challenge(ChallengeRefusal::Refused),
+                410,
+                "challenge_refused",
             ),
             (
                 Error::approval(ApprovalRefusal::ApprovalRequired, "x"),

@@ -58,6 +58,8 @@ pub enum Action {
     IntentApprove,
     /// The owner declined a sign intent.
     IntentDecline,
+    /// A login was refused in Telegram (another code or "Not me").
+    LoginRefused,
 }
 
 impl Action {
@@ -86,6 +88,7 @@ impl Action {
             Self::WalletApprovalPolicy => "wallet.approval_policy",
             Self::IntentApprove => "intent.approve",
             Self::IntentDecline => "intent.decline",
+            Self::LoginRefused => "LOGIN_REFUSED",
         }
     }
 }
@@ -137,6 +140,8 @@ pub enum SecurityEvent {
     TelegramWebhookDeny,
     /// Polling Telegram failed.
     TelegramPollError,
+    /// A login was refused in Telegram (another code or "Not me").
+    LoginRefused,
 }
 
 impl SecurityEvent {
@@ -150,6 +155,7 @@ impl SecurityEvent {
             Self::RateLimit => "RATE_LIMIT",
             Self::TelegramWebhookDeny => "TELEGRAM_WEBHOOK_DENY",
             Self::TelegramPollError => "TELEGRAM_POLL_ERROR",
+            Self::LoginRefused => "LOGIN_REFUSED",
         }
     }
 
@@ -161,6 +167,7 @@ impl SecurityEvent {
             Self::ScopeDeny => Some(Action::ScopeDeny),
             Self::TenantDeny => Some(Action::TenantDeny),
             Self::RateLimit => Some(Action::RateLimit),
+            Self::LoginRefused => Some(Action::LoginRefused),
             Self::TelegramPollError => None,
         }
     }

@@ -215,6 +215,7 @@ impl Service {
         let event = match by {
             Denier::Principal(p) => Event::by(p, action, target, reason),
             Denier::Anonymous => Event::new("anonymous", action, target, reason),
+            Denier::Telegram(id) => Event::new(format!("telegram:{id}"), action, target, reason),
         };
         self.audit.record(event).await;
     }
@@ -289,6 +290,8 @@ pub(crate) enum Denier<'a> {
     Principal(&'a Principal),
     /// A caller without valid credentials (operators' view only).
     Anonymous,
+    /// A Telegram user, by id (operators' view only).
+    Telegram(i64),
 }
 
 /// Why the service could not start.

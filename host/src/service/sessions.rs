@@ -5,6 +5,8 @@
 
 use rand_core::RngCore as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use signet_proto::SharedSecret;
 use signet_proto::jwt;
 use signet_proto::time::now_ms;
 
@@ -13,7 +15,7 @@ use super::authz::{Principal, Scope};
 use super::clients::AuthFailure;
 use super::{Error, Result, Service};
 use crate::domain::{ChallengeRefusal, User};
-use crate::store::Verified;
+use crate::store::{NewChallenge, Verified};
 
 /// The only accepted session audience.
 pub const SESSION_AUDIENCE: &str = "signet-session";
@@ -65,6 +67,83 @@ pub struct Challenge {
     pub deep_link: String,
     /// Unix ms.
     pub expires_at: u64,
+    /// The secret only the browser that asked holds: verify needs it.
+    pub verifier: SharedSecret,
+    /// The two digits the page shows (the person presses them in Telegram).
+    pub code: String,
+}
+
+/// SHA-256 (hex) of a verifier, as stored.
+fn verifier_hash(verifier: &[u8]) -> String {
+    hex::encode(Sha256::digest(verifier))
+}
+
+/// A two-digit code, 10–99, uniformly (rejection sampling).
+fn random_code() -> String {
+    loop {
+        let mut b = [0u8; 1];
+        rand_core::OsRng.fill_bytes(&mut b);
+        // 180 = 2 × 90: below it, `b % 90` is uniform.
+        if b[0] < 180 {
+            return format!("{}", 10 + b[0] % 90);
+        }
+    }
+}
+
+/// The requester's user agent, shortened for a chat message: the browser
+/// (or tool) and the system, such as `Chrome 131 on Linux`; otherwise its
+/// first printable ASCII characters. Never control, format or bidi
+/// characters (the text is shown to a person deciding whether to sign in).
+#[must_use]
+pub fn short_user_agent(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.map(str::trim).filter(|ua| !ua.is_empty()) else {
+        return "an unknown program".into();
+    };
+    let version = |name: &str| {
+        ua.split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('/'))
+            .map(|v| v.split('.').next().unwrap_or(v))
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+    };
+    // Order matters: Edge and Opera also say Chrome, Chrome also says Safari.
+    let browser = [
+        ("Edg", "Edge"),
+        ("OPR", "Opera"),
+        ("Firefox", "Firefox"),
+        ("Chrome", "Chrome"),
+        ("Version", "Safari"),
+        ("curl", "curl"),
+        ("signet", "signet CLI"),
+    ]
+    .iter()
+    .find_map(|(token, name)| version(token).map(|v| format!("{name} {v}")));
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("CrOS", "ChromeOS"),
+        ("Linux", "Linux"),
+    ]
+    .iter()
+    .find_map(|(token, name)| ua.contains(token).then_some(*name));
+    match (browser, system) {
+        (Some(b), Some(s)) => format!("{b} on {s}"),
+        (Some(b), None) => b,
+        _ => {
+            let printable: String = ua
+                .chars()
+                .filter(|c| c.is_ascii_graphic() || *c == ' ')
+                .take(40)
+                .collect();
+            if printable.trim().is_empty() {
+                "an unknown program".into()
+            } else {
+                printable.trim().to_owned()
+            }
+        }
+    }
 }
 
 /// A session handed out by verify.
@@ -79,11 +158,14 @@ pub struct Session {
 }
 
 impl Service {
-    /// A new challenge. In test mode a `telegram_user_id` resolves it at
-    /// once; otherwise giving one is refused (only Telegram resolves).
+    /// A new challenge, with the verifier only this caller gets and the
+    /// code its page shows; `user_agent` and `peer` are what the bot tells
+    /// the person. In test mode a `telegram_user_id` resolves it at once;
+    /// otherwise giving one is refused (only Telegram resolves).
     pub async fn create_challenge(
         &self,
         peer: std::net::IpAddr,
+        user_agent: Option<&str>,
         telegram_user_id: Option<i64>,
     ) -> Result<Challenge> {
         let login = &self.config.login;
@@ -110,29 +192,49 @@ impl Service {
             return Err(Error::bad_request("`telegram_user_id` must be positive"));
         }
         let id = random_id("ch_", 24);
+        let verifier = SharedSecret::new_unchecked(random_id("chv_", 32).into_bytes());
+        let code = random_code();
+        let requester = format!("{peer}, {}", short_user_agent(user_agent));
         let now = now_ms();
         let expires_at = now.saturating_add(login.challenge_ttl.as_millis() as u64);
         self.store
-            .insert_challenge(&id, now, expires_at, telegram_user_id)
+            .insert_challenge(&NewChallenge {
+                id: &id,
+                now,
+                expires_at,
+                verifier_hash: &verifier_hash(verifier.expose()),
+                code: &code,
+                requester: &requester,
+                telegram_user_id,
+            })
             .await?;
         Ok(Challenge {
             deep_link: format!("https://t.me/{}?start={id}", login.bot_username),
             id,
             expires_at,
+            verifier,
+            code,
         })
     }
 
-    /// Exchanges a resolved challenge for a session, once.
-    pub async fn verify_challenge(&self, challenge_id: &str) -> Result<Session> {
-        if !challenge_id.starts_with("ch_") || challenge_id.len() > 64 {
+    /// Exchanges a resolved challenge for a session, once, for the caller
+    /// holding its verifier (anyone else is told it does not exist).
+    pub async fn verify_challenge(&self, challenge_id: &str, verifier: &str) -> Result<Session> {
+        if !challenge_id.starts_with("ch_") || challenge_id.len() > 64 || verifier.len() > 128 {
             return Err(Error::NotFound("challenge"));
         }
         let user = match self
             .store
-            .verify_challenge(challenge_id, now_ms(), &random_id("u_", 12))
+            .verify_challenge(
+                challenge_id,
+                &verifier_hash(verifier.as_bytes()),
+                now_ms(),
+                &random_id("u_", 12),
+            )
             .await?
         {
             Verified::User(user) => user,
+            Verified::Refused => return Err(Error::Challenge(ChallengeRefusal::Refused)),
             Verified::Unknown => return Err(Error::NotFound("challenge")),
             Verified::Pending => return Err(Error::Challenge(ChallengeRefusal::Pending)),
             Verified::Expired => return Err(Error::Challenge(ChallengeRefusal::Expired)),

@@ -175,12 +175,34 @@ impl Bot {
 
     /// `sendMessage` (best effort for replies: logged when it fails).
     pub async fn say(&self, chat_id: i64, text: &str) {
-        let params = json!({"chat_id": chat_id, "text": text});
+        self.send(json!({"chat_id": chat_id, "text": text})).await;
+    }
+
+    /// `sendMessage` with an inline keyboard (`reply_markup`), best effort.
+    pub async fn ask(&self, chat_id: i64, text: &str, keyboard: Value) {
+        self.send(json!({"chat_id": chat_id, "text": text, "reply_markup": keyboard}))
+            .await;
+    }
+
+    async fn send(&self, params: Value) {
+        let chat_id = params.get("chat_id").cloned().unwrap_or_default();
         if let Err(e) = self
             .call("sendMessage", params, Duration::from_secs(10))
             .await
         {
-            tracing::warn!(chat_id, error = %e, "could not answer in Telegram");
+            tracing::warn!(%chat_id, error = %e, "could not answer in Telegram");
+        }
+    }
+
+    /// `answerCallbackQuery` with a notification `text` (best effort:
+    /// Telegram shows a spinner on the button until it is answered).
+    pub async fn answer_callback(&self, query_id: &str, text: &str) {
+        let params = json!({"callback_query_id": query_id, "text": text});
+        if let Err(e) = self
+            .call("answerCallbackQuery", params, Duration::from_secs(10))
+            .await
+        {
+            tracing::warn!(error = %e, "could not answer a callback query in Telegram");
         }
     }
 }
@@ -192,10 +214,95 @@ fn lease_ms(poll_timeout: Duration) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// The reply to a `/start`.
-const SIGNED_IN: &str = "You are signed in to Signet. Return to the app.";
-const EXPIRED: &str = "This sign-in link has expired or was already used. Ask for a new one.";
-const UNKNOWN: &str = "This is not a Signet sign-in link. Open the link the app shows you.";
+/// The update types the bot asks Telegram for.
+const UPDATE_TYPES: [&str; 2] = ["message", "callback_query"];
+
+/// Replies to a `/start` and to the buttons of the login keyboard.
+const SIGNED_IN: &str = "You are signed in to Signet. Return to the page.";
+const EXPIRED: &str = "This sign-in request has expired or was already answered. Ask for a new one.";
+const UNKNOWN: &str = "This is not a Signet sign-in link. Open the link the page shows you.";
+const TAKEN: &str = "This sign-in request was opened from another Telegram account. Ask for a new one on the page.";
+const NOT_ME: &str = "Sign-in refused: nobody was signed in. If someone sent you this link, they were trying to get into your account.";
+const WRONG_CODE: &str = "That is not the number the page shows, so this sign-in was cancelled. If it was you, start again on the page.";
+const NOT_OPEN: &str = "This sign-in request is no longer open.";
+/// `callback_data` prefix of the login keyboard's buttons.
+const LOGIN_DATA: &str = "login:";
+/// The "Not me" button's answer.
+const NOT_ME_ANSWER: &str = "no";
+
+/// The message asking the person who opened a challenge to confirm it:
+/// what asked, from where, when.
+fn confirmation_text(c: &crate::store::ChallengeRow) -> String {
+    let when = signet_proto::time::rfc3339_ms(c.created_at);
+    let when = when.get(..16).unwrap_or(&when).replace('T', " ");
+    format!(
+        "Someone asked to sign in to Signet with your Telegram account.\n\nWhen: {when} UTC\nFrom: {}\n\nIf it was you, press the number your screen shows. If not, press \u{201c}Not me\u{201d}: nobody will be signed in.",
+        c.requester.as_deref().unwrap_or("an unknown place")
+    )
+}
+
+/// The page's code and two decoys, ascending (the position tells
+/// nothing), as a row of buttons, and a "Not me" row. The decoys are
+/// derived from the challenge's stored secrets, so opening it twice shows
+/// the same three numbers (a difference would give the code away).
+fn login_keyboard(c: &crate::store::ChallengeRow) -> Option<Value> {
+    use sha2::{Digest as _, Sha256};
+    let code: u8 = c.code.as_deref()?.parse().ok()?;
+    let seed = Sha256::new()
+        .chain_update(b"signet/login-decoys/v1")
+        .chain_update(c.verifier_hash.as_deref()?.as_bytes())
+        .chain_update(c.id.as_bytes())
+        .finalize();
+    let mut codes = vec![code];
+    for b in seed {
+        let candidate = 10 + b % 90;
+        if !codes.contains(&candidate) {
+            codes.push(candidate);
+        }
+        if codes.len() == 3 {
+            break;
+        }
+    }
+    codes.sort_unstable();
+    let button = |text: String, answer: &str| {
+        json!({"text": text, "callback_data": format!("{LOGIN_DATA}{}:{answer}", c.id)})
+    };
+    let numbers: Vec<Value> = codes
+        .iter()
+        .map(|n| button(n.to_string(), &n.to_string()))
+        .collect();
+    Some(json!({"inline_keyboard": [numbers, [button("Not me".into(), NOT_ME_ANSWER)]]}))
+}
+
+/// A press on an inline button: `(update_id, telegram user id, query id,
+/// data)`; `None` for anything else.
+#[must_use]
+pub fn callback_press(update: &Value) -> Option<(i64, i64, String, String)> {
+    let update_id = update.get("update_id")?.as_i64()?;
+    let query = update.get("callback_query")?;
+    let from = query.get("from")?;
+    if from.get("is_bot").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let user = from.get("id")?.as_i64().filter(|id| *id > 0)?;
+    let id = query.get("id")?.as_str()?.to_owned();
+    let data = query
+        .get("data")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Some((update_id, user, id, data))
+}
+
+/// The challenge and the answer a login button carries.
+fn login_answer(data: &str) -> Option<(&str, &str)> {
+    let (challenge, answer) = data.strip_prefix(LOGIN_DATA)?.rsplit_once(':')?;
+    let well_formed = challenge.starts_with("ch_")
+        && challenge.len() <= 64
+        && (answer == NOT_ME_ANSWER
+            || (answer.len() == 2 && answer.bytes().all(|b| b.is_ascii_digit())));
+    well_formed.then_some((challenge, answer))
+}
 
 /// What an update asked for: `(update_id, telegram user id, challenge id)`
 /// for a private `/start <challenge>`; `None` for anything else (ignored).
@@ -223,10 +330,22 @@ pub fn start_command(update: &Value) -> Option<(i64, i64, Option<String>)> {
 }
 
 impl Service {
-    /// Handles one update: resolves the challenge of a `/start` for its
-    /// sender and answers in the chat. An `update_id` seen before is
-    /// skipped (Telegram delivers at least once).
+    /// Handles one update (at most once per `update_id`: Telegram delivers
+    /// at least once): a `/start <challenge>` opens the challenge for its
+    /// sender and asks them to confirm it with the page's code; a press on
+    /// that keyboard resolves it (the page's code) or cancels it (another
+    /// code, "Not me": `LOGIN_REFUSED`). Anything else is ignored.
     pub async fn handle_telegram_update(&self, update: &Value) -> super::Result<()> {
+        if let Some((update_id, user, query_id, data)) = callback_press(update) {
+            if !self
+                .store
+                .record_telegram_update(update_id, now_ms())
+                .await?
+            {
+                return Ok(());
+            }
+            return self.answer_login(user, &query_id, &data).await;
+        }
         let Some((update_id, user, challenge)) = start_command(update) else {
             return Ok(());
         };
@@ -240,19 +359,76 @@ impl Service {
         let Some(bot) = self.bot.as_ref() else {
             return Ok(());
         };
-        let reply = match challenge {
-            None => UNKNOWN,
-            Some(id) => {
-                if self.store.resolve_challenge(&id, user, now_ms()).await? {
-                    tracing::info!(telegram_user_id = user, "login challenge resolved");
-                    SIGNED_IN
-                } else if self.store.challenge(&id).await?.is_some() {
-                    EXPIRED
-                } else {
-                    UNKNOWN
-                }
-            }
+        let Some(id) = challenge else {
+            bot.say(user, UNKNOWN).await;
+            return Ok(());
         };
+        if self.store.claim_challenge(&id, user, now_ms()).await? {
+            if let Some(keyboard) = self
+                .store
+                .challenge(&id)
+                .await?
+                .and_then(|c| Some((confirmation_text(&c), login_keyboard(&c)?)))
+            {
+                tracing::info!(telegram_user_id = user, "login challenge opened in Telegram");
+                bot.ask(user, &keyboard.0, keyboard.1).await;
+                return Ok(());
+            }
+        }
+        let reply = match self.store.challenge(&id).await? {
+            None => UNKNOWN,
+            Some(c)
+                if c.claimed_by.is_some_and(|by| by != user)
+                    && c.resolved_at.is_none()
+                    && c.refused_at.is_none()
+                    && c.expires_at > now_ms() =>
+            {
+                TAKEN
+            }
+            Some(_) => EXPIRED,
+        };
+        bot.say(user, reply).await;
+        Ok(())
+    }
+
+    /// A press on the login keyboard by `user`: only the person who opened
+    /// the challenge answers it; the page's code resolves it, anything else
+    /// cancels it and is audited.
+    async fn answer_login(&self, user: i64, query_id: &str, data: &str) -> super::Result<()> {
+        let Some(bot) = self.bot.as_ref() else {
+            return Ok(());
+        };
+        let Some((id, answer)) = login_answer(data) else {
+            bot.answer_callback(query_id, UNKNOWN).await;
+            return Ok(());
+        };
+        let now = now_ms();
+        if answer != NOT_ME_ANSWER && self.store.resolve_challenge(id, user, answer, now).await? {
+            tracing::info!(telegram_user_id = user, "login challenge confirmed in Telegram");
+            bot.answer_callback(query_id, SIGNED_IN).await;
+            bot.say(user, SIGNED_IN).await;
+            return Ok(());
+        }
+        // Not the page's code (or "Not me"): cancelled, if it was open and
+        // this user's to answer.
+        if !self.store.refuse_challenge(id, user, now).await? {
+            bot.answer_callback(query_id, NOT_OPEN).await;
+            return Ok(());
+        }
+        let (reason, reply) = if answer == NOT_ME_ANSWER {
+            ("not_me", NOT_ME)
+        } else {
+            ("wrong_code", WRONG_CODE)
+        };
+        tracing::warn!(telegram_user_id = user, reason, "login refused in Telegram");
+        self.deny(
+            SecurityEvent::LoginRefused,
+            Denier::Telegram(user),
+            id,
+            Outcome::denied(reason),
+        )
+        .await;
+        bot.answer_callback(query_id, reply).await;
         bot.say(user, reply).await;
         Ok(())
     }
@@ -309,7 +485,7 @@ impl Service {
             json!({
                 "url": url,
                 "secret_token": String::from_utf8_lossy(secret.expose()),
-                "allowed_updates": ["message"],
+                "allowed_updates": UPDATE_TYPES,
             }),
             Duration::from_secs(15),
         )
@@ -367,7 +543,7 @@ impl Service {
         let params = json!({
             "offset": offset,
             "timeout": bot.poll_timeout.as_secs(),
-            "allowed_updates": ["message"],
+            "allowed_updates": UPDATE_TYPES,
         });
         let wait = bot.poll_timeout + POLL_GRACE;
         match bot.call("getUpdates", params, wait).await {

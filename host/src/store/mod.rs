@@ -14,7 +14,7 @@ mod journal;
 mod sealing;
 mod users;
 pub use sealing::SealedBlob;
-pub use users::{ChallengeRow, Verified};
+pub use users::{ChallengeRow, NewChallenge, Verified};
 mod postgres;
 mod sqlite;
 

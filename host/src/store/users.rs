@@ -22,6 +22,35 @@ pub struct ChallengeRow {
     pub resolved_at: Option<u64>,
     /// When it was exchanged for a session.
     pub verified_at: Option<u64>,
+    /// SHA-256 (hex) of the verifier its browser was given.
+    pub verifier_hash: Option<String>,
+    /// The two digits its page shows.
+    pub code: Option<String>,
+    /// What asked for it (address, shortened user agent), for the bot's message.
+    pub requester: Option<String>,
+    /// The Telegram user who opened it (`/start`): only they may answer.
+    pub claimed_by: Option<i64>,
+    /// When it was refused in Telegram (a wrong code or "Not me").
+    pub refused_at: Option<u64>,
+}
+
+/// A challenge to store.
+#[derive(Clone, Debug)]
+pub struct NewChallenge<'a> {
+    /// Id (unguessable).
+    pub id: &'a str,
+    /// Unix ms.
+    pub now: u64,
+    /// Unix ms.
+    pub expires_at: u64,
+    /// SHA-256 (hex) of the browser's verifier.
+    pub verifier_hash: &'a str,
+    /// The page's two digits.
+    pub code: &'a str,
+    /// What asked (address, user agent), shown in Telegram.
+    pub requester: &'a str,
+    /// Test mode: resolved at once for this Telegram user.
+    pub telegram_user_id: Option<i64>,
 }
 
 /// What verifying a challenge found.
@@ -37,6 +66,8 @@ pub enum Verified {
     Expired,
     /// Already exchanged.
     Used,
+    /// Refused in Telegram (a wrong code or "Not me").
+    Refused,
 }
 
 fn opt_u64(r: &AnyRow, i: usize) -> Result<Option<u64>, StoreError> {
@@ -52,28 +83,30 @@ fn challenge_from_row(r: &AnyRow) -> Result<ChallengeRow, StoreError> {
         telegram_user_id: r.try_get(3)?,
         resolved_at: opt_u64(r, 4)?,
         verified_at: opt_u64(r, 5)?,
+        verifier_hash: r.try_get(6)?,
+        code: r.try_get(7)?,
+        requester: r.try_get(8)?,
+        claimed_by: r.try_get(9)?,
+        refused_at: opt_u64(r, 10)?,
     })
 }
 
 const CHALLENGE_COLUMNS: &str =
-    "SELECT id, created_at, expires_at, telegram_user_id, resolved_at, verified_at FROM auth_challenges";
+    "SELECT id, created_at, expires_at, telegram_user_id, resolved_at, verified_at, verifier_hash, code, requester, claimed_by, refused_at FROM auth_challenges";
 
 impl Store {
     /// Stores a new challenge (resolved at once for `telegram_user_id`, in
     /// test mode).
-    pub async fn insert_challenge(
-        &self,
-        id: &str,
-        now: u64,
-        expires_at: u64,
-        telegram_user_id: Option<i64>,
-    ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO auth_challenges (id, created_at, expires_at, telegram_user_id, resolved_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(i64_of(now))
-            .bind(i64_of(expires_at))
-            .bind(telegram_user_id)
-            .bind(telegram_user_id.map(|_| i64_of(now)))
+    pub async fn insert_challenge(&self, c: &NewChallenge<'_>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO auth_challenges (id, created_at, expires_at, telegram_user_id, resolved_at, verifier_hash, code, requester) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(c.id)
+            .bind(i64_of(c.now))
+            .bind(i64_of(c.expires_at))
+            .bind(c.telegram_user_id)
+            .bind(c.telegram_user_id.map(|_| i64_of(c.now)))
+            .bind(c.verifier_hash)
+            .bind(c.code)
+            .bind(c.requester)
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -88,15 +121,16 @@ impl Store {
         row.map(|r| challenge_from_row(&r)).transpose()
     }
 
-    /// Resolves a live, unresolved challenge for a Telegram user; false if
-    /// it is unknown, expired or already resolved.
-    pub async fn resolve_challenge(
+    /// Marks a live, open challenge as opened by `telegram_user_id` (its
+    /// `/start`); true if it is now theirs (also when it already was), false
+    /// if it is unknown, closed or another user's.
+    pub async fn claim_challenge(
         &self,
         id: &str,
         telegram_user_id: i64,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE auth_challenges SET telegram_user_id = $2, resolved_at = $3 WHERE id = $1 AND resolved_at IS NULL AND expires_at > $3")
+        let done = sqlx::query("UPDATE auth_challenges SET claimed_by = $2 WHERE id = $1 AND (claimed_by IS NULL OR claimed_by = $2) AND resolved_at IS NULL AND refused_at IS NULL AND expires_at > $3")
             .bind(id)
             .bind(telegram_user_id)
             .bind(i64_of(now))
@@ -106,18 +140,71 @@ impl Store {
         Ok(done == 1)
     }
 
-    /// Exchanges a resolved challenge once (a compare-and-set on
-    /// `verified_at`, so two replicas never both succeed) and returns its
-    /// user, creating it on first sight.
+    /// Resolves a live, open challenge for the user who opened it, if
+    /// `code` is its page's code (a compare-and-set: a refusal or another
+    /// answer racing it wins or loses whole).
+    pub async fn resolve_challenge(
+        &self,
+        id: &str,
+        telegram_user_id: i64,
+        code: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE auth_challenges SET telegram_user_id = $2, resolved_at = $3 WHERE id = $1 AND claimed_by = $2 AND code = $4 AND resolved_at IS NULL AND refused_at IS NULL AND expires_at > $3")
+            .bind(id)
+            .bind(telegram_user_id)
+            .bind(i64_of(now))
+            .bind(code)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Cancels an open challenge on the word of the user who opened it (a
+    /// wrong code or "Not me"); true if it was open.
+    pub async fn refuse_challenge(
+        &self,
+        id: &str,
+        telegram_user_id: i64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE auth_challenges SET refused_at = $3 WHERE id = $1 AND claimed_by = $2 AND resolved_at IS NULL AND refused_at IS NULL")
+            .bind(id)
+            .bind(telegram_user_id)
+            .bind(i64_of(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Exchanges a resolved challenge once, for the browser holding its
+    /// verifier (`verifier_hash`, compared in constant time; without it the
+    /// challenge is [`Verified::Unknown`]: a bystander learns nothing), with a
+    /// compare-and-set on `verified_at` so two replicas never both succeed,
+    /// and returns its user, creating it on first sight.
     pub async fn verify_challenge(
         &self,
         id: &str,
+        verifier_hash: &str,
         now: u64,
         new_user_id: &str,
     ) -> Result<Verified, StoreError> {
+        use subtle::ConstantTimeEq as _;
         let Some(c) = self.challenge(id).await? else {
             return Ok(Verified::Unknown);
         };
+        let holds: bool = c
+            .verifier_hash
+            .as_deref()
+            .is_some_and(|h| h.as_bytes().ct_eq(verifier_hash.as_bytes()).into());
+        if !holds {
+            return Ok(Verified::Unknown);
+        }
+        if c.refused_at.is_some() {
+            return Ok(Verified::Refused);
+        }
         if c.verified_at.is_some() {
             return Ok(Verified::Used);
         }

@@ -984,6 +984,67 @@ impl TelegramFake {
             .collect()
     }
 
+    /// (control API) The login keyboard the bot sent `user` for the
+    /// challenge `challenge_id`: the message, once it is there.
+    pub fn keyboard_for(&self, user: i64, challenge_id: &str) -> Option<Value> {
+        let sent: Vec<Value> = serde_json::from_value(self.get("/sent")).ok()?;
+        sent.into_iter().find(|m| {
+            m["chat_id"] == user
+                && m["reply_markup"]["inline_keyboard"]
+                    .to_string()
+                    .contains(challenge_id)
+        })
+    }
+
+    /// (control API) `user` presses the button labelled `text` under
+    /// message `message_id`: the status and the `callback_query` update.
+    pub fn press(&self, user: i64, message_id: &Value, text: &str) -> (u16, Value) {
+        let r = ureq::post(&format!("{}/users/{user}/press", self.control))
+            .send_json(json!({"message_id": message_id, "text": text}));
+        match r {
+            Ok(r) => (r.status(), r.into_json().unwrap()),
+            Err(ureq::Error::Status(s, r)) => (s, r.into_json().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// (control API) The texts of the bot's `answerCallbackQuery` calls.
+    pub fn callback_answers(&self) -> Vec<String> {
+        self.get("/callback-answers")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// `user` opens challenge `c` in Telegram (`/start`), waits for the
+    /// bot's question and presses `answer` (a number or "Not me"); returns
+    /// the question (its text and keyboard).
+    pub fn open_and_press(&self, user: i64, c: &Value, answer: &str) -> Value {
+        let id = c["challenge_id"].as_str().unwrap();
+        self.say(user, &format!("/start {id}"));
+        self.press_on(user, c, answer)
+    }
+
+    /// `user` presses `answer` on the question the bot sent them for `c`.
+    pub fn press_on(&self, user: i64, c: &Value, answer: &str) -> Value {
+        let id = c["challenge_id"].as_str().unwrap();
+        let mut question = None;
+        assert!(
+            eventually(Duration::from_secs(60), || {
+                question = self.keyboard_for(user, id);
+                question.is_some()
+            }),
+            "the bot never asked {user} about {id}: {}",
+            self.get("/sent")
+        );
+        let question = question.unwrap();
+        let (s, update) = self.press(user, &question["message_id"], answer);
+        assert_eq!(s, 200, "{update}");
+        question
+    }
+
     /// (control API)
     pub fn get(&self, path: &str) -> Value {
         ureq::get(&format!("{}{path}", self.control))
@@ -1030,15 +1091,17 @@ pub fn test_mode_sign_in(url: &str, tg: i64) -> Value {
             .starts_with("https://t.me/"),
         "{c}"
     );
+    assert!(c["verifier"].as_str().unwrap().starts_with("chv_"), "{c}");
     let (s, mut v) = call(
         url,
         None,
         "POST",
         "/v1/auth/verify",
-        Some(json!({"challenge_id": c["challenge_id"]})),
+        Some(json!({"challenge_id": c["challenge_id"], "verifier": c["verifier"]})),
     );
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["user"]["telegram_user_id"], tg);
     v["challenge_id"] = c["challenge_id"].clone();
+    v["verifier"] = c["verifier"].clone();
     v
 }

@@ -36,6 +36,12 @@ pub struct ChallengeView {
     expires_at: String,
     /// The deep link as a QR code (an SVG document), for a phone.
     qr_svg: String,
+    /// A secret for this caller only: `POST /auth/verify` needs it. Keep it
+    /// in the page's memory; never put it in a link or a QR code.
+    verifier: String,
+    /// Two digits to show on the page: in Telegram the person presses this
+    /// number (another number, or "Not me", cancels the sign-in).
+    code: String,
 }
 
 /// `link` as a QR code, an SVG document.
@@ -56,6 +62,9 @@ pub struct VerifyBody {
     /// The challenge's id.
     #[schema(min_length = 1, max_length = 64)]
     challenge_id: String,
+    /// The `verifier` the challenge was created with.
+    #[schema(min_length = 1, max_length = 128)]
+    verifier: String,
 }
 
 /// A signed-in user.
@@ -85,11 +94,13 @@ pub struct InvalidatedView {
     not_before: String,
 }
 
-/// Starts a login: a challenge and its Telegram deep link.
+/// Starts a login: a challenge, its Telegram deep link, the verifier only
+/// this caller holds and the code its page shows.
 #[utoipa::path(post, path = "/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn challenge(
     State(service): State<Shared>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
     // The body is optional (no body, or `{}`, outside test mode).
@@ -100,8 +111,11 @@ pub async fn challenge(
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
     let peer = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0 .0.ip());
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
     let c = service
-        .create_challenge(peer, body.telegram_user_id)
+        .create_challenge(peer, user_agent, body.telegram_user_id)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -110,17 +124,22 @@ pub async fn challenge(
             qr_svg: qr_svg(&c.deep_link)?,
             deep_link: c.deep_link,
             expires_at: rfc3339_ms(c.expires_at),
+            verifier: String::from_utf8_lossy(c.verifier.expose()).into_owned(),
+            code: c.code,
         }),
     ))
 }
 
-/// Exchanges a resolved challenge for a session (once).
-#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), BadInput, (status = 404, description = "Unknown challenge", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+/// Exchanges a resolved challenge for a session (once), for the caller
+/// holding its verifier.
+#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), BadInput, (status = 404, description = "Unknown challenge, or not this challenge's verifier", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`) or refused in Telegram (`challenge_refused`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn verify(
     State(service): State<Shared>,
     ApiJson(body): ApiJson<VerifyBody>,
 ) -> Result<Json<SessionView>, ApiError> {
-    let s = service.verify_challenge(&body.challenge_id).await?;
+    let s = service
+        .verify_challenge(&body.challenge_id, &body.verifier)
+        .await?;
     Ok(Json(SessionView {
         token: s.token,
         user: UserView {
