@@ -366,7 +366,7 @@ impl ChallengeRefusal {
     pub fn message(self) -> &'static str {
         match self {
             Self::Pending => {
-                "the challenge is not resolved yet: open the deep link in Telegram and press Start"
+                "the challenge is not resolved yet: open the deep link in Telegram, press Start, then press the code the page shows"
             }
             Self::Used => "the challenge was already exchanged for a session",
             Self::Expired => "the challenge has expired; ask for a new one",

@@ -54,8 +54,7 @@ fn seed_flow_logged(url: &str, fake: &Fake, user: i64, log: Option<&std::path::P
     let question = fake.press_on(user, &c, page_code(&c));
     let buttons = question["reply_markup"]["inline_keyboard"].to_string();
     assert!(
-        buttons.contains(&format!("\"text\":\"{}\"", page_code(&c)))
-            && buttons.contains("Not me"),
+        buttons.contains(&format!("\"text\":\"{}\"", page_code(&c))) && buttons.contains("Not me"),
         "{question}"
     );
     let mut last = (0, Value::Null);
@@ -515,7 +514,9 @@ fn the_login_hijack_fails_at_every_step() {
             && !text.contains("signed in to Signet."),
         "the question says what asks: {text}"
     );
-    let rows = question["reply_markup"]["inline_keyboard"].as_array().unwrap();
+    let rows = question["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .unwrap();
     let numbers: Vec<&str> = rows[0]
         .as_array()
         .unwrap()
@@ -524,7 +525,10 @@ fn the_login_hijack_fails_at_every_step() {
         .collect();
     assert_eq!(numbers.len(), 3, "{question}");
     assert!(numbers.contains(&page_code(&attack)), "{numbers:?}");
-    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "ascending: {numbers:?}");
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "ascending: {numbers:?}"
+    );
     assert_eq!(rows[1][0]["text"], "Not me");
     // 2. "Not me": the attacker's verify never yields a session.
     let mut last = (0, Value::Null);
@@ -620,7 +624,11 @@ fn the_login_hijack_fails_at_every_step() {
         eventually(Duration::from_secs(20), || {
             // Resolved by now or not, a wrong verifier is "no such challenge".
             last = bystander(json!({"challenge_id": mine["challenge_id"], "verifier": forged}));
-            last.0 == 404 && fake.callback_answers().iter().any(|a| a.contains("signed in"))
+            last.0 == 404
+                && fake
+                    .callback_answers()
+                    .iter()
+                    .any(|a| a.contains("You are signed in"))
         }),
         "{last:?}"
     );

@@ -858,6 +858,47 @@ mod tests {
     }
 
     #[test]
+    fn inline_keyboards_are_checked_as_telegram_does() {
+        let ok = r#"{"inline_keyboard":[[{"text":"47","callback_data":"login:ch_a:47"}],[{"text":"Docs","url":"https://example.org"}]]}"#;
+        assert!(inline_keyboard(ok).unwrap().is_some());
+        assert_eq!(inline_keyboard("").unwrap(), None);
+        let long = format!(
+            r#"{{"inline_keyboard":[[{{"text":"x","callback_data":"{}"}}]]}}"#,
+            "d".repeat(65)
+        );
+        for (bad, said) in [
+            ("not json", "can't parse reply keyboard markup"),
+            (r#"{"keyboard":[["a"]]}"#, "only inline keyboards"),
+            (r#"{"inline_keyboard":{}}"#, "must be an Array"),
+            (r#"{"inline_keyboard":[{}]}"#, "Array of Arrays"),
+            (
+                r#"{"inline_keyboard":[[{"callback_data":"x"}]]}"#,
+                "can't find field",
+            ),
+            (
+                r#"{"inline_keyboard":[[{"text":" ","callback_data":"x"}]]}"#,
+                "BUTTON_TEXT_EMPTY",
+            ),
+            (
+                r#"{"inline_keyboard":[[{"text":"a"}]]}"#,
+                "text buttons are unallowed",
+            ),
+            (
+                r#"{"inline_keyboard":[[{"text":"a","callback_data":""}]]}"#,
+                "BUTTON_DATA_INVALID",
+            ),
+            (long.as_str(), "BUTTON_DATA_INVALID"),
+            (
+                r#"{"inline_keyboard":[[{"text":"a","url":"javascript:x"}]]}"#,
+                "BUTTON_URL_INVALID",
+            ),
+        ] {
+            let e = inline_keyboard(bad).unwrap_err();
+            assert!(e.contains(said), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn envelopes_are_telegrams() {
         assert_eq!(
             body(Reply::ok_true("Webhook was set")),

@@ -264,7 +264,12 @@ fn press(fake: &Fake, user_id: i64, p: &Press) -> Response<Full<Bytes>> {
         let wanted = match (&p.text, &p.data) {
             (Some(t), None) => text == Some(t.as_str()),
             (None, Some(d)) => data == Some(d.as_str()),
-            _ => return error(StatusCode::BAD_REQUEST, "give exactly one of `text` and `data`"),
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "give exactly one of `text` and `data`",
+                )
+            }
         };
         if wanted {
             found = data.map(str::to_owned);

@@ -6,9 +6,9 @@
 use rand_core::RngCore as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use signet_proto::SharedSecret;
 use signet_proto::jwt;
 use signet_proto::time::now_ms;
+use signet_proto::SharedSecret;
 
 use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
@@ -110,6 +110,7 @@ pub fn short_user_agent(user_agent: Option<&str>) -> String {
         ("Edg", "Edge"),
         ("OPR", "Opera"),
         ("Firefox", "Firefox"),
+        ("HeadlessChrome", "Headless Chrome"),
         ("Chrome", "Chrome"),
         ("Version", "Safari"),
         ("curl", "curl"),
@@ -341,5 +342,40 @@ impl Service {
             ))
             .await;
         Ok(at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agents_are_shortened_for_the_bot() {
+        let cases = [
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.85 Safari/537.36", "Chrome 131 on Linux"),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", "Firefox 133 on Windows"),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.2903.86", "Edge 131 on Windows"),
+            ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", "Safari 18 on iPhone"),
+            ("curl/8.11.0", "curl 8"),
+            ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.6778.33 Safari/537.36", "Headless Chrome 131 on Linux"),
+            ("ureq/2.12.1", "ureq/2.12.1"),
+            ("", "an unknown program"),
+            ("\u{202e}evil\u{200b}", "evil"),
+            ("\u{202e}\u{200b}", "an unknown program"),
+        ];
+        for (ua, short) in cases {
+            assert_eq!(short_user_agent(Some(ua)), short, "{ua}");
+        }
+        assert_eq!(short_user_agent(None), "an unknown program");
+        assert!(short_user_agent(Some(&"A".repeat(500))).len() <= 40);
+    }
+
+    #[test]
+    fn codes_are_two_digits() {
+        for _ in 0..500 {
+            let code: u8 = random_code().parse().unwrap();
+            assert!((10..=99).contains(&code));
+        }
+        assert_eq!(verifier_hash(b"chv_x").len(), 64);
     }
 }

@@ -219,9 +219,11 @@ const UPDATE_TYPES: [&str; 2] = ["message", "callback_query"];
 
 /// Replies to a `/start` and to the buttons of the login keyboard.
 const SIGNED_IN: &str = "You are signed in to Signet. Return to the page.";
-const EXPIRED: &str = "This sign-in request has expired or was already answered. Ask for a new one.";
+const EXPIRED: &str =
+    "This sign-in request has expired or was already answered. Ask for a new one.";
 const UNKNOWN: &str = "This is not a Signet sign-in link. Open the link the page shows you.";
-const TAKEN: &str = "This sign-in request was opened from another Telegram account. Ask for a new one on the page.";
+const TAKEN: &str =
+    "This sign-in request was opened from another Telegram account. Ask for a new one on the page.";
 const NOT_ME: &str = "Sign-in refused: nobody was signed in. If someone sent you this link, they were trying to get into your account.";
 const WRONG_CODE: &str = "That is not the number the page shows, so this sign-in was cancelled. If it was you, start again on the page.";
 const NOT_OPEN: &str = "This sign-in request is no longer open.";
@@ -264,9 +266,7 @@ fn login_keyboard(c: &crate::store::ChallengeRow) -> Option<Value> {
         }
     }
     codes.sort_unstable();
-    let button = |text: String, answer: &str| {
-        json!({"text": text, "callback_data": format!("{LOGIN_DATA}{}:{answer}", c.id)})
-    };
+    let button = |text: String, answer: &str| json!({"text": text, "callback_data": format!("{LOGIN_DATA}{}:{answer}", c.id)});
     let numbers: Vec<Value> = codes
         .iter()
         .map(|n| button(n.to_string(), &n.to_string()))
@@ -370,7 +370,10 @@ impl Service {
                 .await?
                 .and_then(|c| Some((confirmation_text(&c), login_keyboard(&c)?)))
             {
-                tracing::info!(telegram_user_id = user, "login challenge opened in Telegram");
+                tracing::info!(
+                    telegram_user_id = user,
+                    "login challenge opened in Telegram"
+                );
                 bot.ask(user, &keyboard.0, keyboard.1).await;
                 return Ok(());
             }
@@ -404,7 +407,10 @@ impl Service {
         };
         let now = now_ms();
         if answer != NOT_ME_ANSWER && self.store.resolve_challenge(id, user, answer, now).await? {
-            tracing::info!(telegram_user_id = user, "login challenge confirmed in Telegram");
+            tracing::info!(
+                telegram_user_id = user,
+                "login challenge confirmed in Telegram"
+            );
             bot.answer_callback(query_id, SIGNED_IN).await;
             bot.say(user, SIGNED_IN).await;
             return Ok(());
@@ -619,5 +625,90 @@ mod tests {
             None
         );
         assert_eq!(start_command(&json!([1, 2])), None);
+    }
+
+    fn row(code: &str) -> crate::store::ChallengeRow {
+        crate::store::ChallengeRow {
+            id: "ch_0123456789abcdef".into(),
+            created_at: 1_765_000_000_000,
+            expires_at: 1_765_000_300_000,
+            telegram_user_id: None,
+            resolved_at: None,
+            verified_at: None,
+            verifier_hash: Some("ab".repeat(32)),
+            code: Some(code.into()),
+            requester: Some("203.0.113.9, Firefox 133 on Windows".into()),
+            claimed_by: Some(42),
+            refused_at: None,
+        }
+    }
+
+    #[test]
+    fn the_login_keyboard_holds_the_code_two_decoys_and_not_me() {
+        for code in ["10", "47", "99"] {
+            let k = login_keyboard(&row(code)).unwrap();
+            let numbers: Vec<&str> = k["inline_keyboard"][0]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["text"].as_str().unwrap())
+                .collect();
+            assert_eq!(numbers.len(), 3);
+            assert!(numbers.contains(&code), "{numbers:?}");
+            assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+            assert!(numbers.iter().all(|n| n.len() == 2));
+            assert_eq!(k["inline_keyboard"][1][0]["text"], "Not me");
+            for b in k["inline_keyboard"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_array)
+                .flatten()
+            {
+                let data = b["callback_data"].as_str().unwrap();
+                assert!(data.len() <= 64, "{data}");
+                assert!(login_answer(data).is_some(), "{data}");
+            }
+            // The same numbers every time it is shown.
+            assert_eq!(login_keyboard(&row(code)), Some(k));
+        }
+        let mut no_code = row("47");
+        no_code.code = None;
+        assert_eq!(login_keyboard(&no_code), None);
+        let text = confirmation_text(&row("47"));
+        assert!(
+            text.contains("From: 203.0.113.9, Firefox 133 on Windows"),
+            "{text}"
+        );
+        assert!(text.contains("When: 2025-12-06 05:46 UTC"), "{text}");
+    }
+
+    #[test]
+    fn only_login_buttons_are_read() {
+        let press = |data: &str| json!({"update_id": 3, "callback_query": {"id": "77", "from": {"id": 42, "is_bot": false, "first_name": "A"}, "chat_instance": "1", "data": data}});
+        assert_eq!(
+            callback_press(&press("login:ch_ab:47")),
+            Some((3, 42, "77".into(), "login:ch_ab:47".into()))
+        );
+        assert_eq!(login_answer("login:ch_ab:47"), Some(("ch_ab", "47")));
+        assert_eq!(login_answer("login:ch_ab:no"), Some(("ch_ab", "no")));
+        for bad in [
+            "login:ch_ab:4",
+            "login:ch_ab:470",
+            "login:ch_ab:x7",
+            "login:xx_ab:47",
+            "logout:ch_ab:47",
+            "login:ch_ab",
+            "",
+        ] {
+            assert_eq!(login_answer(bad), None, "{bad}");
+        }
+        let mut bot = press("login:ch_ab:47");
+        bot["callback_query"]["from"]["is_bot"] = json!(true);
+        assert_eq!(callback_press(&bot), None);
+        assert_eq!(
+            callback_press(&json!({"update_id": 4, "message": {}})),
+            None
+        );
     }
 }

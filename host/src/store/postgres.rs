@@ -23,7 +23,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, include_str!("migrations/postgres/0005_eth_detail.sql")),
     (6, include_str!("migrations/postgres/0006_approvals.sql")),
-    (7, include_str!("migrations/postgres/0007_login_confirmation.sql")),
+    (
+        7,
+        include_str!("migrations/postgres/0007_login_confirmation.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -15,7 +15,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/sqlite/0005_users_sessions.sql")),
     (6, include_str!("migrations/sqlite/0006_eth_detail.sql")),
     (7, include_str!("migrations/sqlite/0007_approvals.sql")),
-    (8, include_str!("migrations/sqlite/0008_login_confirmation.sql")),
+    (
+        8,
+        include_str!("migrations/sqlite/0008_login_confirmation.sql"),
+    ),
 ];
 
 /// Run on every new connection.
