@@ -29,6 +29,7 @@ pub const VARIABLES: &[&str] = &[
     "APPROVAL_TTL_SECONDS",
     "SESSION_TTL_SECONDS",
     "ALLOWED_ORIGINS",
+    "ADMIN_ALLOWED_CIDRS",
     "RATE_LIMIT_WINDOW_MS",
     "RATE_LIMIT_PER_USER",
     "RATE_LIMIT_PER_IDENTITY_SIGN",
@@ -504,6 +505,9 @@ pub struct Config {
     pub audit_export: Option<AuditExportConfig>,
     /// Browser origins allowed to call the API (CORS), exact.
     pub allowed_origins: Vec<String>,
+    /// `ADMIN_ALLOWED_CIDRS`: the networks operator tokens and `/v1/admin/*`
+    /// are taken from (empty: any).
+    pub admin_allowed_cidrs: Vec<ipnet::IpNet>,
     /// `/metrics` requires a token with `metrics:read`.
     pub metrics_require_api_key: bool,
     /// Failed authentications per peer address per minute before the peer
@@ -610,6 +614,7 @@ impl Config {
             )?)
             .unwrap_or(usize::MAX),
             allowed_origins: allowed_origins(source.get("ALLOWED_ORIGINS"))?,
+            admin_allowed_cidrs: admin_allowed_cidrs(source.get("ADMIN_ALLOWED_CIDRS"))?,
             audit_export: audit_export(source)?,
             request_timeout: source.seconds("SIGNET_REQUEST_TIMEOUT_SECONDS", 30, 1..=600)?,
             drain_grace: source.seconds("SIGNET_DRAIN_SECONDS", 0, 0..=300)?,
@@ -675,6 +680,30 @@ fn ethereum(source: &Source) -> Result<(Option<String>, Option<u64>), ConfigErro
         },
     };
     Ok((upstream, chain_id))
+}
+
+/// `ADMIN_ALLOWED_CIDRS`: comma-separated networks (`10.0.0.0/8`,
+/// `fd00::/8`) or single addresses (`127.0.0.1`); unset or empty: any.
+fn admin_allowed_cidrs(value: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            n.parse::<ipnet::IpNet>()
+                .or_else(|_| n.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    err(
+                        "ADMIN_ALLOWED_CIDRS",
+                        format!("`{n}` is not a network or an address (e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8)"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// `ALLOWED_ORIGINS`: comma-separated exact origins (`https://app.example`,
@@ -885,6 +914,19 @@ mod tests {
             !e.to_string().contains("short"),
             "the value is never echoed"
         );
+    }
+
+    #[test]
+    fn admin_networks_are_parsed_or_refused() {
+        let nets = admin_allowed_cidrs(Some("10.1.2.3/8, 127.0.0.1,fd00::/8,")).unwrap();
+        let shown: Vec<String> = nets.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "fd00::/8"]);
+        assert!(admin_allowed_cidrs(None).unwrap().is_empty());
+        assert!(admin_allowed_cidrs(Some(" ")).unwrap().is_empty());
+        for bad in ["10.0.0.0/33", "localhost", "10.0.0.0/8;", "*"] {
+            let e = admin_allowed_cidrs(Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("ADMIN_ALLOWED_CIDRS") && e.contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -86,6 +86,50 @@ pub struct Prepared {
     pub kms_relay: Option<tokio::task::JoinHandle<()>>,
     /// The project's KMS, when `dev` started it (no `KMS_ENDPOINT`).
     pub kms: Option<kms::DevKmsProcess>,
+    /// The exclusive lock on the data directory, held while `dev` runs.
+    pub lock: std::fs::File,
+}
+
+/// Takes the exclusive lock of a data directory (`DIR/dev.lock`, holding the
+/// PID of its holder): a second `dev` on the same directory would take the
+/// signer's socket and rewrite the dev root under the first.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join("dev.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                String::new()
+            } else {
+                format!(" (PID {holder})")
+            };
+            return Err(format!(
+                "the data directory {} is already in use by another signet-host dev{who}: stop it first, or pass another --data-dir",
+                dir.display()
+            ));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(format!("cannot lock {}: {e}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(file)
 }
 
 /// Relays every connection accepted on `listener` to `upstream`, bytes as
@@ -240,6 +284,7 @@ async fn kms_relay(
 pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
     let dir = &options.data_dir;
     private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let lock = lock_data_dir(dir)?;
     let enclave_bin = enclave_binary(options.enclave_bin.as_deref())?;
     let dev_dir = dir.join("dev");
     let attestation = dev_attestation(dir, &dev_dir, &enclave_bin)?;
@@ -270,6 +315,7 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
         dev_root_path: attestation.root_path,
         kms_relay,
         kms: own_kms,
+        lock,
     })
 }
 

@@ -39,11 +39,17 @@ pub async fn authenticate(
         query: request.uri().query(),
         path: request.uri().path(),
     };
-    match service.authenticate_request(credentials).await {
-        Ok(principal) => {
-            request.extensions_mut().insert(principal);
-            next.run(request).await
-        }
-        Err(e) => e.into_response(),
+    let peer = credentials.peer;
+    let principal = match service.authenticate_request(credentials).await {
+        Ok(principal) => principal,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = service
+        .admit_network(&principal, peer, request.uri().path())
+        .await
+    {
+        return e.into_response();
     }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
 }

@@ -146,6 +146,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", "route not found")
     }
 
+    /// 405: the route exists, not with this method.
+    #[must_use]
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this route does not take this method (see /openapi.json)",
+        )
+    }
+
     /// 413.
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
@@ -158,7 +168,7 @@ impl From<Error> for ApiError {
         match e {
             Error::BadRequest(m) => Self::new(StatusCode::BAD_REQUEST, code, m),
             Error::Unauthenticated(m) => Self::new(StatusCode::UNAUTHORIZED, code, m),
-            Error::ScopeDenied(_) | Error::Forbidden(_) => {
+            Error::ScopeDenied(_) | Error::Forbidden(_) | Error::NetworkDenied => {
                 Self::new(StatusCode::FORBIDDEN, code, e.to_string())
             }
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, e.to_string()),

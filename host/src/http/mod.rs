@@ -83,6 +83,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(health::ready))
         .routes(routes!(openapi::serve))
         .routes(routes!(login::telegram_webhook))
+        .route("/", get(console::redirect))
         .route("/console", get(console::redirect))
         .route("/console/", get(console::index))
         .routes(routes!(console::config))
@@ -93,6 +94,7 @@ pub fn router(service: Arc<Service>) -> Router {
     openapi::name_aliases(&mut api);
     router
         .fallback(|| async { ApiError::no_route() })
+        .layer(middleware::map_response(json_405))
         .layer(axum::Extension(openapi::Document::of(&api)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(
@@ -109,6 +111,21 @@ pub fn router(service: Arc<Service>) -> Router {
         ))
         .layer(cors(&service.config().allowed_origins))
         .with_state(service)
+}
+
+/// Axum answers a known route with another method by an empty 405 (also
+/// inside nested, layered routers): the API's JSON error instead, with the
+/// `Allow` header kept.
+async fn json_405(response: Response) -> Response {
+    if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let mut json = axum::response::IntoResponse::into_response(ApiError::method_not_allowed());
+    if let Some(allow) = allow {
+        json.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    json
 }
 
 /// CORS for the browser origins in `ALLOWED_ORIGINS` (exact; none by

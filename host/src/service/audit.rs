@@ -60,6 +60,8 @@ pub enum Action {
     IntentDecline,
     /// A login was refused in Telegram (another code or "Not me").
     LoginRefused,
+    /// An operator or admin request from outside `ADMIN_ALLOWED_CIDRS`.
+    NetworkDeny,
 }
 
 impl Action {
@@ -89,6 +91,7 @@ impl Action {
             Self::IntentApprove => "intent.approve",
             Self::IntentDecline => "intent.decline",
             Self::LoginRefused => "LOGIN_REFUSED",
+            Self::NetworkDeny => "NETWORK_DENY",
         }
     }
 }
@@ -142,6 +145,8 @@ pub enum SecurityEvent {
     TelegramPollError,
     /// A login was refused in Telegram (another code or "Not me").
     LoginRefused,
+    /// An operator or admin request from outside `ADMIN_ALLOWED_CIDRS`.
+    NetworkDeny,
 }
 
 impl SecurityEvent {
@@ -156,6 +161,7 @@ impl SecurityEvent {
             Self::TelegramWebhookDeny => "TELEGRAM_WEBHOOK_DENY",
             Self::TelegramPollError => "TELEGRAM_POLL_ERROR",
             Self::LoginRefused => "LOGIN_REFUSED",
+            Self::NetworkDeny => "NETWORK_DENY",
         }
     }
 
@@ -168,6 +174,7 @@ impl SecurityEvent {
             Self::TenantDeny => Some(Action::TenantDeny),
             Self::RateLimit => Some(Action::RateLimit),
             Self::LoginRefused => Some(Action::LoginRefused),
+            Self::NetworkDeny => Some(Action::NetworkDeny),
             Self::TelegramPollError => None,
         }
     }

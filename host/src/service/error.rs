@@ -21,6 +21,10 @@ pub enum Error {
     /// The caller lacks a scope (403 `scope_denied`).
     #[error("this API client lacks the `{}` scope", .0.as_str())]
     ScopeDenied(Scope),
+    /// An operator's token, or an admin route, from an address outside
+    /// `ADMIN_ALLOWED_CIDRS` (403 `network_denied`).
+    #[error("operator and admin requests are only taken from the networks in ADMIN_ALLOWED_CIDRS")]
+    NetworkDenied,
     /// The caller may not do this to that (403 `forbidden`), e.g. a tenant's
     /// admin acting on another tenant or granting more than it holds.
     #[error("{0}")]
@@ -158,6 +162,7 @@ impl Error {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::ScopeDenied(_) => "scope_denied",
+            Self::NetworkDenied => "network_denied",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "too_large",

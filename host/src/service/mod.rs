@@ -220,6 +220,36 @@ impl Service {
         self.audit.record(event).await;
     }
 
+    /// `ADMIN_ALLOWED_CIDRS`: `/v1/admin/*`, and every request of a
+    /// principal holding `operator`, are taken only from those networks;
+    /// from elsewhere 403 `network_denied`, a `NETWORK_DENY` event and a
+    /// log line with the address. Unset: any address.
+    pub async fn admit_network(
+        &self,
+        principal: &Principal,
+        peer: std::net::IpAddr,
+        path: &str,
+    ) -> Result<()> {
+        let networks = &self.config.admin_allowed_cidrs;
+        if networks.is_empty() {
+            return Ok(());
+        }
+        let guarded = path.starts_with("/v1/admin/") || principal.has(Scope::Operator);
+        let peer = peer.to_canonical();
+        if !guarded || networks.iter().any(|n| n.contains(&peer)) {
+            return Ok(());
+        }
+        tracing::warn!(%peer, path, actor = %principal.actor(), "refused: outside ADMIN_ALLOWED_CIDRS");
+        self.deny(
+            SecurityEvent::NetworkDeny,
+            Denier::Principal(principal),
+            path,
+            Outcome::denied("network_denied"),
+        )
+        .await;
+        Err(Error::NetworkDenied)
+    }
+
     /// Refuses (with a `SCOPE_DENY` event) unless `principal` holds `scope`.
     pub async fn require(&self, principal: &Principal, scope: Scope, target: &str) -> Result<()> {
         if principal.has(scope) {
