@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::audit::{Action, Event, Outcome, SecurityEvent};
 use super::authz::{Grant, Principal, Scope};
-use super::limits::FailureRecord;
+use super::limits::{FailureRecord, Limit};
 use super::{Denier, Error, Result, Service};
 use crate::domain::ApiClient;
 use crate::store::{Store, StoreError, WriteOp};
@@ -154,7 +154,10 @@ impl Service {
                 .security_event(SecurityEvent::RateLimit.as_str());
             self.metrics
                 .security_event(SecurityEvent::AuthDeny.as_str());
-            return Err(Error::RateLimited { retry_after });
+            return Err(Error::RateLimited {
+                limit: Limit::AuthFailuresPerPeer,
+                retry_after,
+            });
         }
         let result = if request.query.is_some_and(query_has_credentials) {
             Err(AuthFailure::TokenInQuery)
@@ -188,8 +191,8 @@ impl Service {
         };
         self.rate_limit(
             &principal,
+            Limit::PerClient,
             &principal.actor(),
-            self.config.rate_limit_per_client,
             request.path,
         )
         .await?;

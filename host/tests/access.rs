@@ -1,0 +1,222 @@
+//! Limits on access against a live `signet-host dev` over real HTTP (issue
+//! 23): every call of a JSON-RPC batch is charged against the caller's rate
+//! limit.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{call, code, create_client, eip191, fetch_audit, DevHost};
+use serde_json::{json, Value};
+
+/// The value of the sample `series` (name and labels as exported) on the
+/// host's `/metrics`, or 0.
+fn metric(url: &str, series: &str) -> f64 {
+    let text = ureq::get(&format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A secp256k1 wallet made with `token`: its id, address and public key.
+fn eth_wallet(url: &str, token: &str) -> (String, String, Vec<u8>) {
+    let (s, w) = call(
+        url,
+        Some(token),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "secp256k1"})),
+    );
+    assert_eq!(s, 201, "{w}");
+    (
+        w["id"].as_str().unwrap().to_owned(),
+        w["address"].as_str().unwrap().to_owned(),
+        hex::decode(w["public_key"].as_str().unwrap()).unwrap(),
+    )
+}
+
+/// Checks with libsecp256k1 that `rsv` (`0x` r‖s‖v, v = 27 + recovery id)
+/// signs `message` under EIP-191 by `public_key`.
+fn check_eth_signature(rsv: &str, message: &[u8], public_key: &[u8]) {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let bytes = hex::decode(rsv.strip_prefix("0x").unwrap()).unwrap();
+    assert_eq!(bytes.len(), 65, "{rsv}");
+    let recid = RecoveryId::from_i32(i32::from(bytes[64]) - 27).unwrap();
+    let sig = RecoverableSignature::from_compact(&bytes[..64], recid).unwrap();
+    let digest: [u8; 32] = eip191(message).try_into().unwrap();
+    let msg = secp256k1::Message::from_digest(digest);
+    let pk = secp256k1::SECP256K1.recover_ecdsa(&msg, &sig).unwrap();
+    assert_eq!(pk.serialize_uncompressed().to_vec(), public_key);
+}
+
+/// Call `i` of a signing batch for `address`: `eth_sign` of `message i`
+/// when `i` is odd, else `eth_signTransaction` of a complete legacy
+/// transaction.
+fn signing_call(i: u64, address: &str) -> Value {
+    if i % 2 == 1 {
+        json!({"jsonrpc": "2.0", "id": i, "method": "eth_sign",
+               "params": [address, format!("message {i}")]})
+    } else {
+        json!({"jsonrpc": "2.0", "id": i, "method": "eth_signTransaction",
+               "params": [{"from": address, "to": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB",
+                           "value": "0x1", "gas": "0x5208", "gasPrice": "0x3b9aca00",
+                           "nonce": format!("{i:#x}"), "chainId": "0x1"}]})
+    }
+}
+
+/// Issue 23 #3: `RATE_LIMIT_PER_USER` counted HTTP requests, and one
+/// `/v1/eth` batch carries 100 calls: 400 signatures went out before the
+/// first 429 with a limit of 5. Each call counts now.
+#[test]
+fn each_call_of_a_json_rpc_batch_is_charged_against_the_clients_rate_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DevHost::command(&dir.path().join("host"))
+        .env("RATE_LIMIT_PER_USER", "4")
+        // One window for the whole test (windows start at midnight UTC).
+        .env("RATE_LIMIT_WINDOW_MS", "86400000")
+        .start();
+    let url = host.url();
+    let admin = host.admin_token();
+    // Each client has 4 requests: one makes the wallet and reads the audit
+    // log, one signs, one asks for intents.
+    let keeper = create_client(url, &admin, "acme", &["wallets:write", "audit:read"]);
+    let signer = create_client(url, &admin, "acme", &["wallets:read", "sign"]);
+    let requester = create_client(url, &admin, "acme", &["sign"]);
+    let (wallet, address, public_key) = eth_wallet(url, &keeper);
+
+    let batch: Vec<Value> = (1..=8).map(|i| signing_call(i, &address)).collect();
+    let (s, v) = call(url, Some(&signer), "POST", "/v1/eth", Some(json!(batch)));
+    assert_eq!(s, 200, "{v}");
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 8, "{v}");
+    for (i, a) in (1..=8u64).zip(answers) {
+        assert_eq!(a["id"], i, "{a}");
+        if i <= 4 {
+            let result = a["result"].as_str().unwrap_or_else(|| panic!("{a}"));
+            if i % 2 == 1 {
+                check_eth_signature(result, format!("message {i}").as_bytes(), &public_key);
+            } else {
+                assert!(result.starts_with("0xf8") && result.len() > 200, "{a}");
+            }
+        } else {
+            assert!(
+                a.get("result").is_none(),
+                "call {i} past the limit ran: {a}"
+            );
+            let e = &a["error"];
+            assert_eq!(e["code"], -32005, "{a}");
+            assert_eq!(e["data"]["code"], "rate_limited", "{a}");
+            assert_eq!(e["data"]["limit"], "RATE_LIMIT_PER_USER", "{a}");
+            assert!(e["data"]["retry_after"].as_u64().unwrap() >= 1, "{a}");
+            assert!(
+                e["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("RATE_LIMIT_PER_USER"),
+                "{a}"
+            );
+        }
+    }
+    // The batch used the client's window up: a single request is 429.
+    let (s, v) = call(
+        url,
+        Some(&signer),
+        "POST",
+        "/v1/eth",
+        Some(json!({"jsonrpc": "2.0", "id": 9, "method": "eth_chainId"})),
+    );
+    assert_eq!((s, code(&v)), (429, "rate_limited"), "{v}");
+    assert!(v["retry_after"].as_str().is_some(), "{v}");
+
+    // A sign-intent is a request like any other.
+    for i in 1..=4u8 {
+        let (s, v) = call(
+            url,
+            Some(&requester),
+            "POST",
+            &format!("/v1/wallets/{wallet}/sign-intent"),
+            Some(json!({"digest": hex::encode([i; 32])})),
+        );
+        assert_eq!(s, 201, "intent {i}: {v}");
+    }
+    let (s, v) = call(
+        url,
+        Some(&requester),
+        "POST",
+        &format!("/v1/wallets/{wallet}/sign-intent"),
+        Some(json!({"digest": hex::encode([9u8; 32])})),
+    );
+    assert_eq!((s, code(&v)), (429, "rate_limited"), "{v}");
+
+    // The audit log: 4 signatures, and the refusals as RATE_LIMIT events.
+    let events = fetch_audit(url, &keeper);
+    let signed = events
+        .iter()
+        .filter(|e| e.action == "sign" && e.target == wallet && e.outcome == "ok")
+        .count();
+    assert_eq!(signed, 4, "{events:#?}");
+    let limited: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "RATE_LIMIT")
+        .map(|e| (e.target.as_str(), e.outcome.as_str()))
+        .collect();
+    assert!(
+        limited.contains(&("/v1/eth", "denied:rate_limited")),
+        "{limited:?}"
+    );
+    // (The authentication layer records paths inside `/v1`.)
+    assert!(
+        limited.contains(&(
+            format!("/wallets/{wallet}/sign-intent").as_str(),
+            "denied:rate_limited"
+        )),
+        "{limited:?}"
+    );
+    // 4 calls of the batch, the single request and the fifth intent.
+    assert_eq!(metric(url, "signet_rate_limited_total"), 6.0);
+}
+
+/// The per-wallet signature limit applies to each call of a batch too.
+#[test]
+fn each_call_of_a_json_rpc_batch_is_charged_against_the_wallets_sign_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DevHost::command(&dir.path().join("host"))
+        .env("RATE_LIMIT_PER_IDENTITY_SIGN", "3")
+        .env("RATE_LIMIT_WINDOW_MS", "86400000")
+        .start();
+    let url = host.url();
+    let admin = host.admin_token();
+    let (wallet, address, public_key) = eth_wallet(url, &admin);
+    let batch: Vec<Value> = (1..=6).map(|i| signing_call(i, &address)).collect();
+    let (s, v) = call(url, Some(&admin), "POST", "/v1/eth", Some(json!(batch)));
+    assert_eq!(s, 200, "{v}");
+    let answers = v.as_array().unwrap();
+    assert_eq!(answers.len(), 6, "{v}");
+    for (i, a) in (1..=6u64).zip(answers) {
+        if i <= 3 {
+            let result = a["result"].as_str().unwrap_or_else(|| panic!("{a}"));
+            if i % 2 == 1 {
+                check_eth_signature(result, format!("message {i}").as_bytes(), &public_key);
+            }
+        } else {
+            assert!(a.get("result").is_none(), "{a}");
+            assert_eq!(a["error"]["code"], -32005, "{a}");
+            assert_eq!(
+                a["error"]["data"]["limit"], "RATE_LIMIT_PER_IDENTITY_SIGN",
+                "{a}"
+            );
+        }
+    }
+    let events = fetch_audit(url, &admin);
+    let signed = events
+        .iter()
+        .filter(|e| e.action == "sign" && e.target == wallet && e.outcome == "ok")
+        .count();
+    assert_eq!(signed, 3);
+    assert!(events
+        .iter()
+        .any(|e| e.action == "RATE_LIMIT" && e.target == wallet));
+}
