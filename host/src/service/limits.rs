@@ -8,11 +8,12 @@
 //! together admit at most the limit plus what the others admitted within
 //! one flush interval.
 //!
-//! [`PeerGuard`]: authentication failures per peer address, checked before
-//! authentication. Past the limit a peer is refused (429) without a
-//! database lookup, and its refusals are counted rather than recorded one
-//! by one: the first [`PeerGuard::LOGGED_PER_WINDOW`] of a window are audit
-//! events, the rest are summed into one `AUTH_DENY_FLOOD` event.
+//! [`PeerGuard`]: authentication failures per peer address. It bounds what
+//! failures cost (audit rows, work), not who may use a valid token: a
+//! peer's failures past the limit are refused (429) and counted rather than
+//! recorded one by one: the first [`PeerGuard::LOGGED_PER_WINDOW`] of a
+//! window are audit events, the rest are summed into one `AUTH_DENY_FLOOD`
+//! event.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -306,7 +307,10 @@ struct PeerWindow {
 
 /// Authentication failures per peer address (IPv6 peers by their /64: one
 /// host usually holds a whole /64). A peer's window begins at its first
-/// failure, so a burst is never split by a clock boundary.
+/// failure, so a burst is never split by a clock boundary. Only failures
+/// are limited: a 256-bit token cannot be guessed, so the guard exists for
+/// the audit log and the work failures cause, and a valid token from a
+/// flooded address still passes.
 pub struct PeerGuard {
     limit: u64,
     window_ms: u64,
@@ -358,8 +362,10 @@ impl PeerGuard {
         now >= start.saturating_add(self.window_ms)
     }
 
-    /// Before authentication: `Err(retry_after_seconds)` if `peer` is over
-    /// its failure limit (the refusal is counted as one more failure).
+    /// `Err(retry_after_seconds)` if `peer` is over its failure limit (the
+    /// refusal is counted as one more failure, for the flood summary). For
+    /// authentication it is asked once a request failed: a valid token
+    /// passes whatever its peer did before.
     pub fn check(&self, peer: IpAddr) -> Result<(), u64> {
         if self.limit == 0 {
             return Ok(());

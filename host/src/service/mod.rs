@@ -21,6 +21,7 @@ mod status;
 pub mod telegram;
 pub mod wallets;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ use signet_proto::ticket::TicketKeys;
 use self::audit::{Auditor, Event, Outcome, SecurityEvent};
 use self::authz::{Principal, Scope};
 use self::cache::TtlCache;
-use self::limits::{Limit, PeerGuard, RateLimiter};
+use self::limits::{FailureRecord, Limit, PeerGuard, RateLimiter};
 use crate::config::Config;
 use crate::domain::{ApiClient, Wallet};
 use crate::metrics::Metrics;
@@ -326,6 +327,42 @@ impl Service {
         BatchCharge {
             runs,
             refusal: Some(e),
+        }
+    }
+
+    /// Before refusing a failed authentication of `peer` (a bad token, a
+    /// wrong webhook secret): `Err` (429) once the peer is over
+    /// `RATE_LIMIT_AUTH_FAILURES_PER_IP`. Such a refusal is counted as
+    /// `event` and `RATE_LIMIT` in the metrics and in the peer's next
+    /// `AUTH_DENY_FLOOD`, never as a row of its own.
+    pub(crate) fn refuse_peer_over_limit(&self, peer: IpAddr, event: SecurityEvent) -> Result<()> {
+        if let Err(retry_after) = self.peers.check(peer) {
+            self.metrics.rate_limited.inc();
+            self.metrics
+                .security_event(SecurityEvent::RateLimit.as_str());
+            self.metrics.security_event(event.as_str());
+            return Err(Error::RateLimited {
+                limit: Limit::AuthFailuresPerPeer,
+                retry_after,
+            });
+        }
+        Ok(())
+    }
+
+    /// A failed authentication of `peer`: recorded as `event` on `target`
+    /// while the peer's (and the window's) row budget lasts, else counted
+    /// only (the metrics, and the peer's next `AUTH_DENY_FLOOD`).
+    pub(crate) async fn record_peer_failure(
+        &self,
+        peer: IpAddr,
+        event: SecurityEvent,
+        target: &str,
+        reason: Outcome,
+    ) {
+        if self.peers.failed(peer) == FailureRecord::Log {
+            self.deny(event, Denier::Anonymous, target, reason).await;
+        } else {
+            self.metrics.security_event(event.as_str());
         }
     }
 
