@@ -1,6 +1,6 @@
 //! Limits on access against a live `signet-host dev` over real HTTP (issue
-//! 23): a flood of bad tokens costs a few audit rows and locks out no valid
-//! token, and every call of a JSON-RPC batch is charged against the
+//! 23): a flood of bad credentials costs a few audit rows and locks out no
+//! valid token, and every call of a JSON-RPC batch is charged against the
 //! caller's rate limit.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,9 +8,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{call, code, create_client, eip191, eventually, fetch_audit, DevHost};
+use common::{call, code, create_client, eip191, eventually, fetch_audit, DevHost, TelegramFake};
 use serde_json::{json, Value};
 use signet_proto::audit::AuditEvent;
+
+const BOT_TOKEN: &str = "7712345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawQ";
+const BOT: &str = "SignetLoginBot";
+const WEBHOOK_SECRET: &str = "Wq8tX2vL9pR4nK7sB3mY6hJ1cF5dG0zA-_xEuT";
 
 /// `RATE_LIMIT_AUTH_FAILURES_PER_IP`'s default.
 const FAILURES_PER_PEER: usize = 60;
@@ -136,6 +140,81 @@ fn a_flood_of_bad_tokens_does_not_lock_out_a_valid_token_from_the_same_address()
     assert_eq!(
         metric(url, "signet_rate_limited_total"),
         (300 - FAILURES_PER_PEER + 1) as f64
+    );
+}
+
+/// Issue 23 #2: every request to `/telegram-webhook` with a wrong secret
+/// wrote an `AUTH_DENY` row (300 requests, 300 rows). It is under the
+/// per-address guard of `/v1` now.
+#[test]
+fn wrong_webhook_secrets_cost_a_few_audit_rows_and_are_all_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = TelegramFake::start(dir.path(), BOT_TOKEN, BOT);
+    let host = DevHost::command(&dir.path().join("host"))
+        .env("TELEGRAM_BOT_TOKEN", BOT_TOKEN)
+        .env("TELEGRAM_BOT_USERNAME", BOT)
+        .env("TELEGRAM_API_BASE", &fake.api)
+        .env(
+            "TELEGRAM_WEBHOOK_URL",
+            "http://127.0.0.1:9/telegram-webhook",
+        )
+        .env("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .start();
+    let url = host.url();
+    let admin = host.admin_token();
+    let update = json!({"update_id": 1, "edited_message": {"text": "x"}});
+    let post = |secret: Option<&str>| {
+        let mut r = ureq::post(&format!("{url}/telegram-webhook"));
+        if let Some(s) = secret {
+            r = r.set("X-Telegram-Bot-Api-Secret-Token", s);
+        }
+        match r.send_json(update.clone()) {
+            Ok(r) => (r.status(), None),
+            Err(ureq::Error::Status(s, r)) => (s, r.header("retry-after").map(str::to_owned)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (mut unauthenticated, mut limited) = (0, 0);
+    for i in 0..300 {
+        let secret = (i % 2 == 0).then_some("wrong-secret-0123456789abcdefghijklmnopq");
+        match post(secret) {
+            (401, _) => unauthenticated += 1,
+            (429, Some(_)) => limited += 1,
+            other => panic!("request {i}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        (unauthenticated, limited),
+        (FAILURES_PER_PEER, 300 - FAILURES_PER_PEER)
+    );
+    // Telegram, with the secret, is still heard from that address.
+    assert_eq!(post(Some(WEBHOOK_SECRET)).0, 200);
+
+    let mut events = Vec::new();
+    let summed = eventually(Duration::from_secs(30), || {
+        events = fetch_audit(url, &admin);
+        let rows = events.iter().filter(|e| e.action == "AUTH_DENY").count();
+        rows as u64 + flood_count(&events, "127.0.0.1") == 300
+    });
+    assert!(
+        summed,
+        "not every failure is recorded or counted: {events:#?}"
+    );
+    let denies: Vec<_> = events.iter().filter(|e| e.action == "AUTH_DENY").collect();
+    assert_eq!(denies.len(), LOGGED_PER_PEER, "{denies:#?}");
+    assert!(denies
+        .iter()
+        .all(|e| e.target == "/telegram-webhook" && e.outcome == "denied:bad_webhook_secret"));
+    assert_eq!(
+        metric(
+            url,
+            "signet_security_events_total{type=\"TELEGRAM_WEBHOOK_DENY\"}"
+        ),
+        300.0
+    );
+    assert_eq!(
+        metric(url, "signet_rate_limited_total"),
+        (300 - FAILURES_PER_PEER) as f64
     );
 }
 
