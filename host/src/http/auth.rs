@@ -3,25 +3,15 @@
 //! failure limit, the token, the caller's rate limit) and puts the principal
 //! into the request's extensions.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::service::clients::Credentials;
 use crate::service::Service;
-
-/// The peer's address (set by the server per connection; loopback for
-/// in-process callers).
-fn peer(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip())
-}
 
 /// The layer.
 pub async fn authenticate(
@@ -30,7 +20,7 @@ pub async fn authenticate(
     next: Next,
 ) -> Response {
     let credentials = Credentials {
-        peer: peer(&request),
+        peer: super::extract::peer_of(request.extensions()),
         // A header that is not text is malformed.
         authorization: request
             .headers()

@@ -173,7 +173,7 @@ impl From<Error> for ApiError {
             }
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, e.to_string()),
             Error::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, m),
-            Error::RateLimited { retry_after } => Self {
+            Error::RateLimited { retry_after, .. } => Self {
                 retry_after: Some(retry_after.max(1)),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, e.to_string())
             },
@@ -274,7 +274,14 @@ mod tests {
             (Error::Forbidden("x".into()), 403, "forbidden"),
             (Error::NotFound("wallet"), 404, "not_found"),
             (Error::TooLarge("x".into()), 413, "too_large"),
-            (Error::RateLimited { retry_after: 3 }, 429, "rate_limited"),
+            (
+                Error::RateLimited {
+                    limit: crate::service::limits::Limit::PerClient,
+                    retry_after: 3,
+                },
+                429,
+                "rate_limited",
+            ),
             (
                 Error::ticket(ErrorCode::TicketInvalid, "x"),
                 403,

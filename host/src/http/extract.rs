@@ -1,9 +1,14 @@
 //! Extractors with DESIGN.md's errors: JSON bodies (unknown fields and bad
-//! JSON are 400, oversized bodies 413), query strings (400), and the
-//! authenticated principal set by the authentication layer.
+//! JSON are 400, oversized bodies 413), query strings (400), the
+//! authenticated principal set by the authentication layer, and the peer's
+//! address.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Query, Request};
+use axum::extract::{
+    ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Query, Request,
+};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
@@ -82,6 +87,29 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Authn {
         _: &S,
     ) -> Result<Option<Self>, std::convert::Infallible> {
         Ok(parts.extensions.get::<Principal>().cloned().map(Self))
+    }
+}
+
+/// The peer's address: set by the server per connection, loopback for
+/// in-process callers (tests that call the router directly).
+#[must_use]
+pub fn peer_of(extensions: &axum::http::Extensions) -> IpAddr {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip())
+}
+
+/// The peer's address, for per-address limits (see [`peer_of`]).
+pub struct Peer(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(Self(peer_of(&parts.extensions)))
     }
 }
 

@@ -9,8 +9,8 @@ use subtle::ConstantTimeEq as _;
 
 use super::audit::{Action, Event, Outcome, SecurityEvent};
 use super::authz::{Grant, Principal, Scope};
-use super::limits::FailureRecord;
-use super::{Denier, Error, Result, Service};
+use super::limits::Limit;
+use super::{Error, Result, Service};
 use crate::domain::ApiClient;
 use crate::store::{Store, StoreError, WriteOp};
 
@@ -142,20 +142,15 @@ pub struct Credentials<'a> {
 }
 
 impl Service {
-    /// Authenticates an API request: a peer over its failure limit is
-    /// refused before any lookup; tokens in the query string, missing,
-    /// malformed, unknown or revoked tokens are 401 and `AUTH_DENY` events
-    /// (capped; a flood is counted, not recorded row by row); then the
-    /// caller's own rate limit.
+    /// Authenticates an API request, then counts it against the caller's
+    /// own rate limit. A valid token passes whatever its peer address did
+    /// before: a 256-bit token cannot be guessed, and the per-peer limit
+    /// exists for the audit log and the work failures cause. A missing,
+    /// malformed, unknown or revoked token is 401 and an `AUTH_DENY` event
+    /// (capped per peer; a flood is counted, not recorded row by row); past
+    /// the peer's failure limit such a failure is 429 instead. A token in
+    /// the query string is always 401 (no retry helps it).
     pub async fn authenticate_request(&self, request: Credentials<'_>) -> Result<Principal> {
-        if let Err(retry_after) = self.peers.check(request.peer) {
-            self.metrics.rate_limited.inc();
-            self.metrics
-                .security_event(SecurityEvent::RateLimit.as_str());
-            self.metrics
-                .security_event(SecurityEvent::AuthDeny.as_str());
-            return Err(Error::RateLimited { retry_after });
-        }
         let result = if request.query.is_some_and(query_has_credentials) {
             Err(AuthFailure::TokenInQuery)
         } else {
@@ -165,18 +160,16 @@ impl Service {
             Ok(p) => p,
             Err(AuthFailure::Storage(e)) => return Err(Error::Storage(e)),
             Err(failure) => {
-                if self.peers.failed(request.peer) == FailureRecord::Log {
-                    self.deny(
-                        SecurityEvent::AuthDeny,
-                        Denier::Anonymous,
-                        request.path,
-                        Outcome::denied(failure.code()),
-                    )
-                    .await;
-                } else {
-                    self.metrics
-                        .security_event(SecurityEvent::AuthDeny.as_str());
+                if failure != AuthFailure::TokenInQuery {
+                    self.refuse_peer_over_limit(request.peer, SecurityEvent::AuthDeny)?;
                 }
+                self.record_peer_failure(
+                    request.peer,
+                    SecurityEvent::AuthDeny,
+                    request.path,
+                    Outcome::denied(failure.code()),
+                )
+                .await;
                 return Err(Error::Unauthenticated(
                     if failure == AuthFailure::TokenInQuery {
                         "credentials in the query string are refused; send `Authorization: Bearer …`"
@@ -188,8 +181,8 @@ impl Service {
         };
         self.rate_limit(
             &principal,
+            Limit::PerClient,
             &principal.actor(),
-            self.config.rate_limit_per_client,
             request.path,
         )
         .await?;

@@ -5,6 +5,7 @@
 use signet_proto::ErrorCode;
 
 use super::authz::Scope;
+use super::limits::Limit;
 use crate::domain::{ApprovalRefusal, ChallengeRefusal};
 use crate::signer::CallError;
 use crate::store::StoreError;
@@ -36,8 +37,10 @@ pub enum Error {
     #[error("{0}")]
     TooLarge(String),
     /// Over a rate limit (429 with `Retry-After`).
-    #[error("rate limit exceeded; retry later")]
+    #[error("rate limit exceeded ({}); retry in {retry_after} s", .limit.variable())]
     RateLimited {
+        /// Which limit.
+        limit: Limit,
         /// Seconds until the window ends.
         retry_after: u64,
     },

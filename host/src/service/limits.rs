@@ -4,14 +4,16 @@
 //! replica through the database. Each replica counts locally and adds its
 //! hits to the shared counter every [`RateLimiter::flush_interval`]; the
 //! decision uses the shared total last read plus the local hits not yet
-//! added, so all replicas together admit at most the limit plus what the
-//! others admitted within one flush interval.
+//! added (those on their way to the database included), so all replicas
+//! together admit at most the limit plus what the others admitted within
+//! one flush interval.
 //!
-//! [`PeerGuard`]: authentication failures per peer address, checked before
-//! authentication. Past the limit a peer is refused (429) without a
-//! database lookup, and its refusals are counted rather than recorded one
-//! by one: the first [`PeerGuard::LOGGED_PER_WINDOW`] of a window are audit
-//! events, the rest are summed into one `AUTH_DENY_FLOOD` event.
+//! [`PeerGuard`]: authentication failures per peer address. It bounds what
+//! failures cost (audit rows, work), not who may use a valid token: a
+//! peer's failures past the limit are refused (429) and counted rather than
+//! recorded one by one: the first [`PeerGuard::LOGGED_PER_WINDOW`] of a
+//! window are audit events, the rest are summed into one `AUTH_DENY_FLOOD`
+//! event.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,14 +27,70 @@ use crate::store::Store;
 /// Most keys tracked before old windows are dropped.
 const MAX_KEYS: usize = 200_000;
 
+/// A limit that refuses, named in its refusal by its configuration
+/// variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    /// Requests (and JSON-RPC batch calls) per window per API client or
+    /// user: `RATE_LIMIT_PER_USER`.
+    PerClient,
+    /// Signatures per window per wallet: `RATE_LIMIT_PER_IDENTITY_SIGN`.
+    PerWalletSign,
+    /// Failed authentications per peer address a minute:
+    /// `RATE_LIMIT_AUTH_FAILURES_PER_IP`.
+    AuthFailuresPerPeer,
+    /// Login challenges per peer address a minute:
+    /// `RATE_LIMIT_CHALLENGES_PER_IP`.
+    ChallengesPerPeer,
+}
+
+impl Limit {
+    /// The configuration variable that sets it.
+    #[must_use]
+    pub fn variable(self) -> &'static str {
+        match self {
+            Self::PerClient => "RATE_LIMIT_PER_USER",
+            Self::PerWalletSign => "RATE_LIMIT_PER_IDENTITY_SIGN",
+            Self::AuthFailuresPerPeer => "RATE_LIMIT_AUTH_FAILURES_PER_IP",
+            Self::ChallengesPerPeer => "RATE_LIMIT_CHALLENGES_PER_IP",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct Counter {
     window: u64,
-    /// Hits admitted here and not yet added to the shared counter.
+    /// Hits admitted here and not yet sent to the shared counter.
     pending: u64,
-    /// The shared total when last flushed.
+    /// Hits sent to the shared counter whose write has not come back yet.
+    /// They still count: without them every flush would reopen the limit
+    /// for as long as the database takes to answer.
+    in_flight: u64,
+    /// The shared total when last read.
     shared: u64,
 }
+
+impl Counter {
+    /// Every hit this replica knows of in the window.
+    fn counted(&self) -> u64 {
+        self.shared
+            .saturating_add(self.in_flight)
+            .saturating_add(self.pending)
+    }
+}
+
+/// How many of the hits asked for a limit admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// Hits admitted: the first ones asked for.
+    pub hits: u64,
+    /// Seconds until the window ends, when some were refused.
+    pub retry_after: Option<u64>,
+}
+
+/// `(key, window, hits)` on their way to the shared counters.
+type Flight = Vec<(String, u64, u64)>;
 
 /// Shared fixed-window counters.
 pub struct RateLimiter {
@@ -63,11 +121,26 @@ impl RateLimiter {
     }
 
     /// Counts one hit on `key`; `Err(retry_after_seconds)` past `limit`
-    /// (0 = unlimited, nothing counted). The first hit of a key in a window
-    /// reads what the other replicas counted so far.
+    /// (0 = unlimited, nothing counted).
     pub async fn hit(&self, store: &Store, key: &str, limit: u64) -> Result<(), u64> {
-        if limit == 0 {
-            return Ok(());
+        match self.hit_many(store, key, 1, limit).await {
+            Admitted {
+                retry_after: Some(retry_after),
+                ..
+            } => Err(retry_after),
+            Admitted { .. } => Ok(()),
+        }
+    }
+
+    /// Counts up to `n` hits on `key` at once, as many as `limit` still
+    /// admits (0 = unlimited: all, nothing counted). The first hit of a key
+    /// in a window reads what the other replicas counted so far.
+    pub async fn hit_many(&self, store: &Store, key: &str, n: u64, limit: u64) -> Admitted {
+        if limit == 0 || n == 0 {
+            return Admitted {
+                hits: n,
+                retry_after: None,
+            };
         }
         let now = now_ms();
         let window = now - now % self.window_ms;
@@ -86,7 +159,7 @@ impl RateLimiter {
                 }
             }
         }
-        self.hit_at(key, limit, now)
+        self.hit_at(key, n, limit, now)
     }
 
     /// Records shared totals of `window`.
@@ -106,13 +179,19 @@ impl RateLimiter {
         }
     }
 
-    fn hit_at(&self, key: &str, limit: u64, now: u64) -> Result<(), u64> {
+    fn hit_at(&self, key: &str, n: u64, limit: u64, now: u64) -> Admitted {
         if limit == 0 {
-            return Ok(());
+            return Admitted {
+                hits: n,
+                retry_after: None,
+            };
         }
         let window = now - now % self.window_ms;
         let Ok(mut counters) = self.counters.lock() else {
-            return Ok(());
+            return Admitted {
+                hits: n,
+                retry_after: None,
+            };
         };
         if counters.len() >= MAX_KEYS {
             counters.retain(|_, c| c.window == window);
@@ -124,12 +203,13 @@ impl RateLimiter {
                 ..Counter::default()
             };
         }
-        if c.shared + c.pending >= limit {
+        let hits = n.min(limit.saturating_sub(c.counted()));
+        c.pending += hits;
+        let retry_after = (hits < n).then(|| {
             let left_ms = window + self.window_ms - now;
-            return Err(left_ms.div_ceil(1000).max(1));
-        }
-        c.pending += 1;
-        Ok(())
+            left_ms.div_ceil(1000).max(1)
+        });
+        Admitted { hits, retry_after }
     }
 
     /// Adds local hits to the shared counters and learns the totals, also
@@ -137,37 +217,15 @@ impl RateLimiter {
     pub async fn flush(&self, store: &Store) {
         let now = now_ms();
         let window = now - now % self.window_ms;
-        let (batch, idle): (Vec<(String, u64, u64)>, Vec<String>) = match self.counters.lock() {
-            Ok(mut counters) => {
-                let mut batch = Vec::new();
-                let mut idle = Vec::new();
-                for (k, c) in counters.iter_mut() {
-                    if c.pending > 0 {
-                        batch.push((k.clone(), c.window, std::mem::take(&mut c.pending)));
-                    } else if c.window == window {
-                        idle.push(k.clone());
-                    }
-                }
-                (batch, idle)
-            }
-            Err(_) => return,
+        let Some((flight, idle)) = self.take_pending(window) else {
+            return;
         };
-        if !batch.is_empty() {
-            match store.add_rate_hits(&batch).await {
-                Ok(totals) => {
-                    for ((key, w, _), total) in batch.iter().zip(totals) {
-                        self.learn_if_current(*w, key, total);
-                    }
-                }
+        if !flight.is_empty() {
+            match store.add_rate_hits(&flight).await {
+                Ok(totals) => self.land(&flight, Some(&totals)),
                 Err(e) => {
                     tracing::warn!(error = %e, "rate-limit counters not shared this round");
-                    if let Ok(mut counters) = self.counters.lock() {
-                        for (key, w, n) in batch {
-                            if let Some(c) = counters.get_mut(&key).filter(|c| c.window == w) {
-                                c.pending += n;
-                            }
-                        }
-                    }
+                    self.land(&flight, None);
                 }
             }
         }
@@ -179,6 +237,44 @@ impl RateLimiter {
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "rate-limit counters not read this round"),
+            }
+        }
+    }
+
+    /// The hits to send to the shared counters (moved from pending to in
+    /// flight, so they keep counting while the write is under way) and the
+    /// keys of `window` without new hits, whose totals are re-read.
+    fn take_pending(&self, window: u64) -> Option<(Flight, Vec<String>)> {
+        let mut counters = self.counters.lock().ok()?;
+        let mut flight = Vec::new();
+        let mut idle = Vec::new();
+        for (k, c) in counters.iter_mut() {
+            if c.pending > 0 {
+                let n = std::mem::take(&mut c.pending);
+                c.in_flight += n;
+                flight.push((k.clone(), c.window, n));
+            } else if c.window == window {
+                idle.push(k.clone());
+            }
+        }
+        Some((flight, idle))
+    }
+
+    /// The write of `flight` came back: with the new shared totals (which
+    /// hold its hits), or failed (`None`: its hits are pending again, for
+    /// the next round).
+    fn land(&self, flight: &[(String, u64, u64)], totals: Option<&[u64]>) {
+        let Ok(mut counters) = self.counters.lock() else {
+            return;
+        };
+        for (i, (key, window, n)) in flight.iter().enumerate() {
+            let Some(c) = counters.get_mut(key).filter(|c| c.window == *window) else {
+                continue;
+            };
+            c.in_flight = c.in_flight.saturating_sub(*n);
+            match totals.and_then(|t| t.get(i)) {
+                Some(total) => c.shared = c.shared.max(*total),
+                None => c.pending += n,
             }
         }
     }
@@ -211,7 +307,10 @@ struct PeerWindow {
 
 /// Authentication failures per peer address (IPv6 peers by their /64: one
 /// host usually holds a whole /64). A peer's window begins at its first
-/// failure, so a burst is never split by a clock boundary.
+/// failure, so a burst is never split by a clock boundary. Only failures
+/// are limited: a 256-bit token cannot be guessed, so the guard exists for
+/// the audit log and the work failures cause, and a valid token from a
+/// flooded address still passes.
 pub struct PeerGuard {
     limit: u64,
     window_ms: u64,
@@ -263,8 +362,10 @@ impl PeerGuard {
         now >= start.saturating_add(self.window_ms)
     }
 
-    /// Before authentication: `Err(retry_after_seconds)` if `peer` is over
-    /// its failure limit (the refusal is counted as one more failure).
+    /// `Err(retry_after_seconds)` if `peer` is over its failure limit (the
+    /// refusal is counted as one more failure, for the flood summary). For
+    /// authentication it is asked once a request failed: a valid token
+    /// passes whatever its peer did before.
     pub fn check(&self, peer: IpAddr) -> Result<(), u64> {
         if self.limit == 0 {
             return Ok(());
@@ -346,20 +447,102 @@ impl PeerGuard {
 mod tests {
     use super::*;
 
+    /// One hit at `now`: `Err(retry_after)` past `limit`.
+    fn one(l: &RateLimiter, key: &str, limit: u64, now: u64) -> Result<(), u64> {
+        match l.hit_at(key, 1, limit, now) {
+            Admitted {
+                hits: 1,
+                retry_after: None,
+            } => Ok(()),
+            Admitted {
+                hits: 0,
+                retry_after: Some(r),
+            } => Err(r),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn counts_per_key_and_window() {
         let l = RateLimiter::new(Duration::from_secs(60));
         let t = 1_000_020_000;
-        assert!(l.hit_at("a", 2, t).is_ok());
-        assert!(l.hit_at("a", 2, t + 1).is_ok());
-        let retry = l.hit_at("a", 2, t + 2).unwrap_err();
+        assert!(one(&l, "a", 2, t).is_ok());
+        assert!(one(&l, "a", 2, t + 1).is_ok());
+        let retry = one(&l, "a", 2, t + 2).unwrap_err();
         assert!((1..=60).contains(&retry), "{retry}");
-        assert!(l.hit_at("b", 2, t).is_ok());
-        assert!(l.hit_at("c", 0, t).is_ok());
+        assert!(one(&l, "b", 2, t).is_ok());
+        assert!(one(&l, "c", 0, t).is_ok());
         assert!(
-            l.hit_at("a", 2, t + 60_000).is_ok(),
+            one(&l, "a", 2, t + 60_000).is_ok(),
             "a new window starts over"
         );
+    }
+
+    #[test]
+    fn many_hits_at_once_admit_only_what_is_left_of_the_limit() {
+        let l = RateLimiter::new(Duration::from_secs(60));
+        let t = 1_000_020_000;
+        assert!(one(&l, "a", 5, t).is_ok());
+        let admitted = l.hit_at("a", 7, 5, t + 1);
+        assert_eq!(admitted.hits, 4, "5 minus the one already counted");
+        assert!(admitted.retry_after.is_some_and(|r| (1..=60).contains(&r)));
+        assert_eq!(
+            l.hit_at("a", 3, 5, t + 2),
+            Admitted {
+                hits: 0,
+                retry_after: admitted.retry_after
+            },
+            "nothing is left"
+        );
+        assert_eq!(
+            l.hit_at("b", 3, 5, t),
+            Admitted {
+                hits: 3,
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            l.hit_at("c", 500, 0, t),
+            Admitted {
+                hits: 500,
+                retry_after: None
+            },
+            "0 is unlimited"
+        );
+    }
+
+    /// Review finding (issue 23): a flush took the local hits before the
+    /// database had added them, so while the write was under way the
+    /// limit saw neither and admitted a whole limit's worth again.
+    #[test]
+    fn hits_on_their_way_to_the_database_still_count() {
+        let l = RateLimiter::new(Duration::from_secs(60));
+        let t = 1_000_020_000;
+        let window = t - t % 60_000;
+        for i in 0..3 {
+            assert!(one(&l, "a", 4, t + i).is_ok());
+        }
+        let (flight, idle) = l.take_pending(window).unwrap();
+        assert_eq!(flight, vec![("a".to_owned(), window, 3)]);
+        assert!(idle.is_empty());
+        // The write is under way: one hit is left, not four.
+        assert!(one(&l, "a", 4, t + 10).is_ok());
+        assert!(one(&l, "a", 4, t + 11).is_err());
+        // It lands (the shared total holds the 3): still one pending here.
+        l.land(&flight, Some(&[3]));
+        assert!(one(&l, "a", 4, t + 12).is_err());
+        // A write that fails puts its hits back to pending: they count on.
+        let (flight, _) = l.take_pending(window).unwrap();
+        assert_eq!(flight, vec![("a".to_owned(), window, 1)]);
+        l.land(&flight, None);
+        assert!(one(&l, "a", 4, t + 13).is_err());
+        let (flight, _) = l.take_pending(window).unwrap();
+        assert_eq!(flight, vec![("a".to_owned(), window, 1)], "sent again");
+        l.land(&flight, Some(&[4]));
+        assert!(one(&l, "a", 4, t + 14).is_err());
+        let (flight, idle) = l.take_pending(window).unwrap();
+        assert!(flight.is_empty());
+        assert_eq!(idle, vec!["a".to_owned()]);
     }
 
     #[test]

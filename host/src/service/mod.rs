@@ -21,6 +21,7 @@ mod status;
 pub mod telegram;
 pub mod wallets;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -30,7 +31,7 @@ use signet_proto::ticket::TicketKeys;
 use self::audit::{Auditor, Event, Outcome, SecurityEvent};
 use self::authz::{Principal, Scope};
 use self::cache::TtlCache;
-use self::limits::{PeerGuard, RateLimiter};
+use self::limits::{FailureRecord, Limit, PeerGuard, RateLimiter};
 use crate::config::Config;
 use crate::domain::{ApiClient, Wallet};
 use crate::metrics::Metrics;
@@ -265,20 +266,34 @@ impl Service {
         Err(Error::ScopeDenied(scope))
     }
 
-    /// Counts a hit on a rate-limit key; past `limit`, records a
-    /// `RATE_LIMIT` event and refuses.
+    /// The configured value of `limit` (0 = unlimited).
+    fn limit_value(&self, limit: Limit) -> u64 {
+        match limit {
+            Limit::PerClient => self.config.rate_limit_per_client,
+            Limit::PerWalletSign => self.config.rate_limit_per_wallet_sign,
+            Limit::AuthFailuresPerPeer => self.config.auth_failures_per_peer,
+            Limit::ChallengesPerPeer => self.config.challenges_per_peer,
+        }
+    }
+
+    /// Counts a hit of `principal` on `limit` under `key`; past it, records
+    /// a `RATE_LIMIT` event and refuses.
     pub async fn rate_limit(
         &self,
         principal: &Principal,
+        limit: Limit,
         key: &str,
-        limit: u64,
         target: &str,
     ) -> Result<()> {
-        match self.limits.hit(&self.store, key, limit).await {
+        match self
+            .limits
+            .hit(&self.store, key, self.limit_value(limit))
+            .await
+        {
             Ok(()) => Ok(()),
             Err(retry_after) => {
                 self.metrics.rate_limited.inc();
-                let e = Error::RateLimited { retry_after };
+                let e = Error::RateLimited { limit, retry_after };
                 self.deny(
                     SecurityEvent::RateLimit,
                     Denier::Principal(principal),
@@ -288,6 +303,96 @@ impl Service {
                 .await;
                 Err(e)
             }
+        }
+    }
+
+    /// Charges the calls of a JSON-RPC batch against the caller's
+    /// `RATE_LIMIT_PER_USER`, so that a batch of `calls` costs what as many
+    /// requests cost: the HTTP request that carried it was charged once
+    /// when it was authenticated, so `calls - 1` more hits. Which calls,
+    /// from the first, may run; when not all, the refusal of the others:
+    /// one `RATE_LIMIT` event for the batch, each refused call counted in
+    /// `signet_rate_limited_total`.
+    pub async fn charge_batch(
+        &self,
+        principal: &Principal,
+        calls: usize,
+        target: &str,
+    ) -> BatchCharge {
+        let extra = u64::try_from(calls.saturating_sub(1)).unwrap_or(u64::MAX);
+        let admitted = self
+            .limits
+            .hit_many(
+                &self.store,
+                &principal.actor(),
+                extra,
+                self.limit_value(Limit::PerClient),
+            )
+            .await;
+        let runs = usize::try_from(admitted.hits)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .min(calls);
+        let Some(retry_after) = admitted.retry_after else {
+            return BatchCharge {
+                runs: calls,
+                refusal: None,
+            };
+        };
+        let refused = calls - runs;
+        self.metrics
+            .rate_limited
+            .inc_by(u64::try_from(refused).unwrap_or(u64::MAX));
+        let e = Error::RateLimited {
+            limit: Limit::PerClient,
+            retry_after,
+        };
+        self.deny(
+            SecurityEvent::RateLimit,
+            Denier::Principal(principal),
+            target,
+            Outcome::of(&e),
+        )
+        .await;
+        BatchCharge {
+            runs,
+            refusal: Some(e),
+        }
+    }
+
+    /// Before refusing a failed authentication of `peer` (a bad token, a
+    /// wrong webhook secret): `Err` (429) once the peer is over
+    /// `RATE_LIMIT_AUTH_FAILURES_PER_IP`. Such a refusal is counted as
+    /// `event` and `RATE_LIMIT` in the metrics and in the peer's next
+    /// `AUTH_DENY_FLOOD`, never as a row of its own.
+    pub(crate) fn refuse_peer_over_limit(&self, peer: IpAddr, event: SecurityEvent) -> Result<()> {
+        if let Err(retry_after) = self.peers.check(peer) {
+            self.metrics.rate_limited.inc();
+            self.metrics
+                .security_event(SecurityEvent::RateLimit.as_str());
+            self.metrics.security_event(event.as_str());
+            return Err(Error::RateLimited {
+                limit: Limit::AuthFailuresPerPeer,
+                retry_after,
+            });
+        }
+        Ok(())
+    }
+
+    /// A failed authentication of `peer`: recorded as `event` on `target`
+    /// while the peer's (and the window's) row budget lasts, else counted
+    /// only (the metrics, and the peer's next `AUTH_DENY_FLOOD`).
+    pub(crate) async fn record_peer_failure(
+        &self,
+        peer: IpAddr,
+        event: SecurityEvent,
+        target: &str,
+        reason: Outcome,
+    ) {
+        if self.peers.failed(peer) == FailureRecord::Log {
+            self.deny(event, Denier::Anonymous, target, reason).await;
+        } else {
+            self.metrics.security_event(event.as_str());
         }
     }
 
@@ -311,6 +416,15 @@ impl Service {
 #[must_use]
 pub fn limits_window() -> Duration {
     Duration::from_secs(60)
+}
+
+/// What [`Service::charge_batch`] admitted of a JSON-RPC batch.
+#[derive(Debug)]
+pub struct BatchCharge {
+    /// How many calls, from the first, may run.
+    pub runs: usize,
+    /// Why the others may not (`None` when all may run).
+    pub refusal: Option<Error>,
 }
 
 /// Who a security event is recorded as.

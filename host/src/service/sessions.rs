@@ -182,7 +182,10 @@ impl Service {
             self.metrics
                 .security_event(super::audit::SecurityEvent::RateLimit.as_str());
             tracing::warn!(%peer, "login challenges refused: over RATE_LIMIT_CHALLENGES_PER_IP");
-            return Err(Error::RateLimited { retry_after });
+            return Err(Error::RateLimited {
+                limit: super::limits::Limit::ChallengesPerPeer,
+                retry_after,
+            });
         }
         if telegram_user_id.is_some() && !login.test_mode {
             return Err(Error::bad_request(

@@ -20,6 +20,7 @@ use super::approvals;
 use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
 use super::digest::{assemble, content_digest, sign_input, Content, SignInput};
+use super::limits::Limit;
 use super::wallets::sealed_of;
 use super::{Error, Result, Service};
 use crate::domain::{Approval, Intent, IntentState, Wallet};
@@ -405,8 +406,8 @@ impl Service {
         let wallet = self.owned_wallet(principal, wallet_id).await?;
         self.rate_limit(
             principal,
+            Limit::PerWalletSign,
             &format!("wallet:{}", wallet.id),
-            self.config.rate_limit_per_wallet_sign,
             &wallet.id,
         )
         .await?;

@@ -439,12 +439,16 @@ impl Service {
         Ok(())
     }
 
-    /// An update delivered to `/telegram-webhook` (webhook mode): refused
-    /// without the secret token registered with the webhook (a security
-    /// event, recorded under the per-address guard), too large or not JSON;
-    /// otherwise handled (updates it does not handle are ignored).
+    /// An update delivered to `/telegram-webhook` (webhook mode) from
+    /// `peer`: refused without the secret token registered with the webhook
+    /// (401, a security event recorded under the per-address guard that
+    /// `/v1` authentication uses: a few rows per window and peer, the rest
+    /// counted; past the peer's failure limit 429), too large or not JSON;
+    /// otherwise handled (updates it does not handle are ignored). The
+    /// right secret is taken whatever the peer sent before.
     pub async fn telegram_webhook(
         &self,
+        peer: std::net::IpAddr,
         presented_secret: Option<&[u8]>,
         body: &[u8],
     ) -> super::Result<()> {
@@ -459,9 +463,10 @@ impl Service {
             .ct_eq(secret.expose())
             .into();
         if !matches {
-            self.deny(
+            self.refuse_peer_over_limit(peer, SecurityEvent::TelegramWebhookDeny)?;
+            self.record_peer_failure(
+                peer,
                 SecurityEvent::TelegramWebhookDeny,
-                Denier::Anonymous,
                 "/telegram-webhook",
                 Outcome::denied("bad_webhook_secret"),
             )

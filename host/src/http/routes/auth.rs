@@ -1,10 +1,8 @@
 //! `/v1/auth/*` (user login and logout) and `/v1/admin/sessions/invalidate-all`.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use signet_proto::time::rfc3339_ms;
 
@@ -13,7 +11,7 @@ use crate::http::error::{
     responses::{Authenticated, Authorized, BadInput, TooLarge},
     ApiError, ErrorBody,
 };
-use crate::http::extract::{ApiJson, Authn};
+use crate::http::extract::{ApiJson, Authn, Peer};
 
 /// `POST /v1/auth/challenge` body.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -99,7 +97,7 @@ pub struct InvalidatedView {
 #[utoipa::path(post, path = "/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn challenge(
     State(service): State<Shared>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Peer(peer): Peer,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ChallengeView>), ApiError> {
@@ -110,7 +108,6 @@ pub async fn challenge(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
     };
-    let peer = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0 .0.ip());
     let user_agent = headers
         .get(axum::http::header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -173,18 +170,20 @@ pub async fn invalidate_all(
 }
 
 /// Telegram delivers updates here (webhook mode): refused without the
-/// secret token registered with the webhook (401, a security event);
-/// updates it does not handle are acknowledged (200) and ignored; the same
-/// `update_id` twice is handled once.
-#[utoipa::path(post, path = "/telegram-webhook", tag = "auth", request_body(content = Object, description = "A Telegram Update"), params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The secret token given to setWebhook")), responses((status = 200, description = "Taken (or ignored)"), TooLarge, (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "Missing or wrong secret token", body = ErrorBody), (status = 404, description = "Webhook mode is not configured (`not_configured`)", body = ErrorBody), (status = 503, description = "Storage unavailable (Telegram retries)", body = ErrorBody)))]
+/// secret token registered with the webhook (401, a security event, capped
+/// per address as `/v1`'s authentication failures are; past the address's
+/// failure limit 429); updates it does not handle are acknowledged (200)
+/// and ignored; the same `update_id` twice is handled once.
+#[utoipa::path(post, path = "/telegram-webhook", tag = "auth", request_body(content = Object, description = "A Telegram Update"), params(("X-Telegram-Bot-Api-Secret-Token" = String, Header, description = "The secret token given to setWebhook")), responses((status = 200, description = "Taken (or ignored)"), TooLarge, (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "Missing or wrong secret token", body = ErrorBody), (status = 404, description = "Webhook mode is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many wrong secrets from this address (`RATE_LIMIT_AUTH_FAILURES_PER_IP`); see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable (Telegram retries)", body = ErrorBody)))]
 pub async fn telegram_webhook(
     State(service): State<Shared>,
+    Peer(peer): Peer,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
     let secret = headers
         .get("x-telegram-bot-api-secret-token")
         .map(axum::http::HeaderValue::as_bytes);
-    service.telegram_webhook(secret, &body).await?;
+    service.telegram_webhook(peer, secret, &body).await?;
     Ok(StatusCode::OK)
 }

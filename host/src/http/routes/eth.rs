@@ -51,6 +51,9 @@ pub struct RpcError {
     pub message: String,
     /// Signet's error code, when the refusal came from the service.
     pub signet_code: Option<&'static str>,
+    /// A rate limit's refusal: the limit's variable and the seconds until
+    /// it admits calls again (`data.limit`, `data.retry_after`).
+    pub limit: Option<(&'static str, u64)>,
 }
 
 impl RpcError {
@@ -59,6 +62,7 @@ impl RpcError {
             code,
             message: message.into(),
             signet_code: None,
+            limit: None,
         }
     }
 
@@ -69,12 +73,16 @@ impl RpcError {
     /// The error member of a response.
     #[must_use]
     pub fn to_json(&self) -> Value {
-        match self.signet_code {
-            Some(code) => {
-                json!({"code": self.code, "message": self.message, "data": {"code": code}})
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(code) = self.signet_code {
+            let mut data = json!({"code": code});
+            if let Some((limit, retry_after)) = self.limit {
+                data["limit"] = json!(limit);
+                data["retry_after"] = json!(retry_after);
             }
-            None => json!({"code": self.code, "message": self.message}),
+            error["data"] = data;
         }
+        error
     }
 }
 
@@ -86,10 +94,15 @@ impl From<Error> for RpcError {
             e if e.is_server_side() => code::INTERNAL,
             _ => code::REFUSED,
         };
+        let limit = match &e {
+            Error::RateLimited { limit, retry_after } => Some((limit.variable(), *retry_after)),
+            _ => None,
+        };
         Self {
             code,
             message: e.to_string(),
             signet_code: Some(e.code()),
+            limit,
         }
     }
 }
@@ -104,6 +117,7 @@ impl From<EthError> for RpcError {
                 code: code::REFUSED,
                 message,
                 signet_code: Some("not_found"),
+                limit: None,
             },
             EthError::NeedsUpstream(_) => Self::new(code::METHOD_NOT_FOUND, message),
             EthError::Upstream { code, .. } => Self::new(code, message),
@@ -183,6 +197,18 @@ async fn answer(service: &Service, principal: &Principal, request: &Value) -> Op
     id.map(|id| response(&id, result))
 }
 
+/// The answer to a call of a batch that was refused before it ran
+/// (`refusal`: over the caller's rate limit): the error under the call's
+/// `id`; `None` for a notification (an object without `id`), which is
+/// not run either.
+fn refused(request: &Value, refusal: &RpcError) -> Option<Value> {
+    match request.get("id") {
+        Some(id) => Some(response(id, Err(refusal.clone()))),
+        None if request.is_object() => None,
+        None => Some(response(&Value::Null, Err(refusal.clone()))),
+    }
+}
+
 /// The method table.
 async fn method_call(
     service: &Service,
@@ -258,8 +284,11 @@ async fn method_call(
 
 /// Ethereum JSON-RPC: `eth_accounts`, `eth_chainId`, `eth_sign`,
 /// `personal_sign`, `eth_signTransaction`, `eth_sendTransaction`,
-/// `eth_signTypedData_v4`, and read-only methods forwarded upstream.
-#[utoipa::path(post, path = "/eth", tag = "ethereum", request_body(content = serde_json::Value, description = "A JSON-RPC 2.0 request object, or a batch (array) of at most 100"), responses((status = 200, description = "The JSON-RPC response object, or an array for a batch; errors are JSON-RPC error objects", body = serde_json::Value), (status = 204, description = "Only notifications (requests without `id`): nothing to answer"), Authenticated, TooLarge, (status = 503, description = "The database is unavailable while authenticating; retry", body = ErrorBody)), security(("bearer" = [])))]
+/// `eth_signTypedData_v4`, and read-only methods forwarded upstream. Each
+/// call of a batch counts as one request against `RATE_LIMIT_PER_USER`:
+/// the calls past it get a -32005 error naming the limit and when to
+/// retry, and are not run.
+#[utoipa::path(post, path = "/eth", tag = "ethereum", request_body(content = serde_json::Value, description = "A JSON-RPC 2.0 request object, or a batch (array) of at most 100; each call of a batch counts as one request against the caller's rate limit, and calls past it get error -32005 (`data: {code: \"rate_limited\", limit, retry_after}`)"), responses((status = 200, description = "The JSON-RPC response object, or an array for a batch; errors are JSON-RPC error objects", body = serde_json::Value), (status = 204, description = "Only notifications (requests without `id`): nothing to answer"), Authenticated, TooLarge, (status = 503, description = "The database is unavailable while authenticating; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rpc(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -289,11 +318,17 @@ pub async fn rpc(
                     )),
                 ));
             }
+            // Each call counts as a request against the caller's limit:
+            // those past it are refused, not run.
+            let charge = service.charge_batch(&p, batch.len(), "/v1/eth").await;
+            let refusal = charge.refusal.map(RpcError::from);
             let mut out = Vec::with_capacity(batch.len());
-            for r in &batch {
-                if let Some(answer) = answer(&service, &p, r).await {
-                    out.push(answer);
-                }
+            for (i, r) in batch.iter().enumerate() {
+                let answer = match &refusal {
+                    Some(refusal) if i >= charge.runs => refused(r, refusal),
+                    _ => answer(&service, &p, r).await,
+                };
+                out.extend(answer);
             }
             if out.is_empty() {
                 return StatusCode::NO_CONTENT.into_response();
@@ -320,11 +355,37 @@ mod tests {
         let e = RpcError::from(Error::bad_request("transaction: `chainId` is required"));
         assert_eq!(e.code, -32602);
         assert_eq!(e.to_json()["data"]["code"], "bad_request");
+        let limited = RpcError::from(Error::RateLimited {
+            limit: crate::service::limits::Limit::PerClient,
+            retry_after: 7,
+        });
+        assert_eq!(limited.code, -32005);
         assert_eq!(
-            RpcError::from(Error::RateLimited { retry_after: 1 }).code,
-            -32005
+            limited.to_json()["data"],
+            json!({"code": "rate_limited", "limit": "RATE_LIMIT_PER_USER", "retry_after": 7})
+        );
+        assert!(
+            limited.message.contains("RATE_LIMIT_PER_USER") && limited.message.contains("7 s"),
+            "{}",
+            limited.message
         );
         assert_eq!(RpcError::from(Error::NotFound("wallet")).code, -32000);
+    }
+
+    #[test]
+    fn a_refused_batch_call_answers_under_its_id_and_a_notification_not_at_all() {
+        let refusal = RpcError::from(Error::RateLimited {
+            limit: crate::service::limits::Limit::PerClient,
+            retry_after: 3,
+        });
+        let call = json!({"jsonrpc": "2.0", "id": 9, "method": "eth_sign", "params": []});
+        let answer = refused(&call, &refusal).unwrap();
+        assert_eq!(answer["id"], 9);
+        assert_eq!(answer["error"]["code"], -32005);
+        assert!(answer.get("result").is_none());
+        let notification = json!({"jsonrpc": "2.0", "method": "eth_sign", "params": []});
+        assert_eq!(refused(&notification, &refusal), None);
+        assert_eq!(refused(&json!(1), &refusal).unwrap()["id"], Value::Null);
     }
 
     #[test]
