@@ -925,7 +925,10 @@ mod tests {
         assert!(admin_allowed_cidrs(Some(" ")).unwrap().is_empty());
         for bad in ["10.0.0.0/33", "localhost", "10.0.0.0/8;", "*"] {
             let e = admin_allowed_cidrs(Some(bad)).unwrap_err().to_string();
-            assert!(e.contains("ADMIN_ALLOWED_CIDRS") && e.contains(bad), "{bad}: {e}");
+            assert!(
+                e.contains("ADMIN_ALLOWED_CIDRS") && e.contains(bad),
+                "{bad}: {e}"
+            );
         }
     }
 

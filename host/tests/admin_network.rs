@@ -12,7 +12,14 @@ use serde_json::{json, Value};
 
 /// One HTTP/1.1 request to `url` from the local address `from`: the
 /// status and the JSON body.
-fn call_from(from: Ipv4Addr, url: &str, token: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+fn call_from(
+    from: Ipv4Addr,
+    url: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -40,7 +47,9 @@ fn call_from(from: Ipv4Addr, url: &str, token: &str, method: &str, path: &str, b
     let json = rest
         .find('{')
         .and_then(|start| rest.rfind('}').map(|end| &rest[start..=end]))
-        .map_or(Value::Null, |j| serde_json::from_str(j).unwrap_or(Value::Null));
+        .map_or(Value::Null, |j| {
+            serde_json::from_str(j).unwrap_or(Value::Null)
+        });
     (status, json)
 }
 
@@ -62,10 +71,24 @@ fn admin_requests_and_operator_tokens_are_taken_only_from_the_listed_networks() 
 
     // From elsewhere: the operator's token is refused for admin routes and
     // for anything else (it holds `operator`).
-    for (method, path) in [("GET", "/v1/admin/status"), ("GET", "/v1/wallets"), ("GET", "/v1/audit")] {
+    for (method, path) in [
+        ("GET", "/v1/admin/status"),
+        ("GET", "/v1/wallets"),
+        ("GET", "/v1/audit"),
+    ] {
         let (s, v) = call_from(outside, url, &admin, method, path, None);
-        assert_eq!((s, v["error"]["code"].as_str()), (403, Some("network_denied")), "{path}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains("ADMIN_ALLOWED_CIDRS"), "{v}");
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (403, Some("network_denied")),
+            "{path}: {v}"
+        );
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("ADMIN_ALLOWED_CIDRS"),
+            "{v}"
+        );
     }
     let (s, v) = call_from(
         outside,
@@ -75,19 +98,28 @@ fn admin_requests_and_operator_tokens_are_taken_only_from_the_listed_networks() 
         "/v1/admin/api-clients",
         Some(json!({"name": "x", "tenant": "t", "scopes": ["sign"]})),
     );
-    assert_eq!(s, 403, "an operator client is not created from outside: {v}");
+    assert_eq!(
+        s, 403,
+        "an operator client is not created from outside: {v}"
+    );
 
     // A tenant's client works from anywhere, except on /v1/admin/*.
     let (s, v) = call_from(outside, url, &shop, "GET", "/v1/wallets", None);
     assert_eq!(s, 200, "{v}");
     let (s, v) = call_from(outside, url, &shop, "GET", "/v1/admin/api-clients", None);
-    assert_eq!((s, v["error"]["code"].as_str()), (403, Some("network_denied")), "{v}");
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("network_denied")),
+        "{v}"
+    );
     let (s, v) = call_from(inside, url, &shop, "GET", "/v1/admin/api-clients", None);
     assert_eq!(s, 200, "{v}");
 
     // Every refusal is audited with the path.
     assert_audited(url, &admin, "NETWORK_DENY", |e| {
-        e.action == "NETWORK_DENY" && e.target == "/v1/admin/status" && e.outcome == "denied:network_denied"
+        e.action == "NETWORK_DENY"
+            && e.target == "/v1/admin/status"
+            && e.outcome == "denied:network_denied"
     });
     assert!(common::log_text(host.log_path()).contains("outside ADMIN_ALLOWED_CIDRS"));
 }

@@ -73,7 +73,13 @@ fn the_root_leads_to_the_console_and_a_wrong_method_is_a_json_405() {
     assert!((300..400).contains(&r.status()), "{}", r.status());
     assert_eq!(r.header("location"), Some("/console/"));
     let admin = host.admin_token();
-    let (s, v) = call(host.url(), Some(&admin), "GET", "/v1/wallets/w_x/sign", None);
+    let (s, v) = call(
+        host.url(),
+        Some(&admin),
+        "GET",
+        "/v1/wallets/w_x/sign",
+        None,
+    );
     assert_eq!((s, code(&v)), (405, "method_not_allowed"), "{v}");
     let (s, v) = call(host.url(), None, "DELETE", "/v1/auth/challenge", None);
     assert_eq!((s, code(&v)), (405, "method_not_allowed"), "{v}");
