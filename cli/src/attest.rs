@@ -111,7 +111,7 @@ fn verify(args: &VerifyArgs) -> Outcome {
     let result = verifier.verify(&bytes);
     let root_sha256 = hex::encode(verifier.anchor().sha256());
     if args.json {
-        println!(
+        out!(
             "{}",
             signet_attestation::report::verification_json(&result, &root_sha256, now_ms())
         );
@@ -212,24 +212,24 @@ fn print_human(v: &VerifiedDocument, anchor: &TrustAnchor, any_pcrs: bool) {
     } else {
         "a root given with --root (not AWS)"
     };
-    println!("VALID attestation document");
-    println!("  module_id    {}", v.doc.module_id);
-    println!(
+    out!("VALID attestation document");
+    out!("  module_id    {}", v.doc.module_id);
+    out!(
         "  timestamp    {} ({} ms)",
         rfc3339_ms(v.doc.timestamp_ms),
         v.doc.timestamp_ms
     );
-    println!(
+    out!(
         "  checked at   {} ({} ms)",
         rfc3339_ms(v.checked_at_ms),
         v.checked_at_ms
     );
-    println!(
+    out!(
         "  root         {} sha256:{}",
         root,
         hex::encode(v.root_sha256)
     );
-    println!(
+    out!(
         "  debug mode   {}",
         if v.debug_mode {
             "YES (memory readable by the host)"
@@ -238,10 +238,10 @@ fn print_human(v: &VerifiedDocument, anchor: &TrustAnchor, any_pcrs: bool) {
         }
     );
     if any_pcrs {
-        println!("  PCRs         NOT CHECKED (--any-pcrs)");
+        out!("  PCRs         NOT CHECKED (--any-pcrs)");
     }
     for (i, value) in &v.doc.pcrs {
-        println!("  PCR{i:<2}        {}", hex::encode(value));
+        out!("  PCR{i:<2}        {}", hex::encode(value));
     }
     for (name, field) in [
         ("public_key", &v.doc.public_key),
@@ -249,7 +249,7 @@ fn print_human(v: &VerifiedDocument, anchor: &TrustAnchor, any_pcrs: bool) {
         ("nonce", &v.doc.nonce),
     ] {
         if let Some(b) = field {
-            println!("  {name:<12} {}", hex::encode(b));
+            out!("  {name:<12} {}", hex::encode(b));
         }
     }
 }
@@ -279,7 +279,7 @@ fn inspect(path: &str) -> Outcome {
                 "cabundle": doc.cabundle.iter().map(hex::encode).collect::<Vec<_>>(),
             });
             match serde_json::to_string_pretty(&out) {
-                Ok(s) => println!("{s}"),
+                Ok(s) => out!("{s}"),
                 Err(e) => eprintln!("cannot print: {e}"),
             }
             Outcome::Valid

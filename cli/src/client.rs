@@ -118,7 +118,7 @@ fn read_file(path: &str) -> Result<Vec<u8>, String> {
 }
 
 fn print(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    out!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn failed(f: CallFailed) -> Outcome {
@@ -261,7 +261,7 @@ pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
     };
     match check_signature(&wallet, &signature, &args.data, &verifier) {
         Ok(summary) => {
-            println!("VALID: {summary}");
+            out!("VALID: {summary}");
             Outcome::Valid
         }
         Err(reason) => {
@@ -429,7 +429,7 @@ fn audit_verify_file(path: &std::path::Path, prev_hash: Option<&str>) -> Outcome
     }
     match chain {
         Some(chain) => {
-            println!(
+            out!(
                 "audit export intact: {} events, head {}",
                 chain.checked(),
                 chain.head()
@@ -471,14 +471,14 @@ fn audit_verify_host(endpoint: &Endpoint) -> Outcome {
         }
     }
     if chain.gaps() == 0 {
-        println!(
+        out!(
             "audit chain intact: {} events, head {}",
             chain.checked(),
             chain.head()
         );
     } else {
         // A tenant's token sees only its tenant's events.
-        println!(
+        out!(
             "tenant view intact: {} events, each hash recomputed, links checked where events are consecutive; {} gaps hold other tenants' events (an operator's token verifies the whole chain)",
             chain.checked(),
             chain.gaps()

@@ -3,6 +3,15 @@
 //! Exit codes: 0 success (a document or signature is valid), 1 invalid (the
 //! reason on stderr), 2 usage error (bad flags, unreadable input).
 
+/// `println!` for the command's output: when stdout is closed early
+/// (`signet … | head`) the command ends quietly with success instead of
+/// panicking on the broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output_line(format_args!($($arg)*))
+    };
+}
+
 mod attest;
 mod client;
 mod http;
@@ -10,6 +19,23 @@ mod input;
 mod login;
 
 use std::process::ExitCode;
+
+/// Writes one line of output; a closed stdout ends the process (status 0:
+/// the reader had what it wanted), another write error is reported.
+pub(crate) fn output_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_fmt(format_args!("{line}\n"))
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("signet: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
 
 use clap::{Parser, Subcommand};
 

@@ -393,3 +393,21 @@ fn help_explains_every_flag() {
     let out = signet(&["attest", "--help"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("inspect"));
 }
+
+/// `signet … | head`: a reader that goes away before the output is written
+/// ends the command quietly with success (it panicked on the broken pipe).
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let doc = vectors_dir().join("evervault_beta_debug_2022-10-12.bin");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_signet"))
+        .args(["attest", "inspect", doc.to_str().unwrap()])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
