@@ -65,6 +65,11 @@ impl Endpoint {
         self.send(method, path, Some(body), None)
     }
 
+    /// `GET path` without a token.
+    pub(crate) fn get_anonymous(&self, path: &str) -> Result<Value, CallFailed> {
+        self.send("GET", path, None, None)
+    }
+
     /// Calls `method path` with an optional JSON body; returns the JSON answer
     /// or the API's `{"error":{code,message}}` as a message.
     pub(crate) fn call(

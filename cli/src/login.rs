@@ -57,6 +57,23 @@ pub(crate) fn login(endpoint: &Endpoint, args: &LoginArgs) -> Outcome {
         eprintln!("signet: no place for the session: set SIGNET_SESSION_FILE or HOME");
         return Outcome::Usage;
     };
+    // A test-mode host has no bot: say so rather than print a link to a bot
+    // that does not exist and wait for it.
+    if args.telegram_user_id.is_none() {
+        if let Ok(settings) = endpoint.get_anonymous("/console/config.json") {
+            match settings["login"]["mode"].as_str() {
+                Some("test") => {
+                    eprintln!("signet: this host is in test mode (no Telegram bot): pass --telegram-user-id N to sign in as Telegram user N");
+                    return Outcome::Usage;
+                }
+                Some("off") => {
+                    eprintln!("signet: user login is not configured on this host (it has no Telegram bot); use an API token (SIGNET_TOKEN)");
+                    return Outcome::Usage;
+                }
+                _ => {}
+            }
+        }
+    }
     let body = match args.telegram_user_id {
         Some(id) => json!({"telegram_user_id": id}),
         None => json!({}),

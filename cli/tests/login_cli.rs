@@ -256,3 +256,21 @@ fn login_shows_the_code_to_press_in_telegram() {
     assert!(shown.contains("cancelled in Telegram"), "{shown}");
     assert!(!other.exists());
 }
+
+/// On a test-mode host (no bot) `signet login` says what to pass instead of
+/// printing a link to a bot that does not exist and waiting five minutes.
+#[test]
+fn login_on_a_test_mode_host_says_to_pass_a_telegram_user_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let session = dir.path().join("session");
+    let out = signet(&host, &session, &["login"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("test mode") && stderr.contains("--telegram-user-id N"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("t.me/"), "no link to a bot: {stderr}");
+    assert!(!session.exists());
+}
