@@ -566,3 +566,69 @@ fn json_rpc_serves_wallet_clients_and_refuses_what_it_must() {
     assert!(out.status.success(), "the client walks failed:\n{text}");
     assert!(text.contains("eth walks: 4 passed, 0 failed"), "{text}");
 }
+
+/// How many times anvil logged `method` (it logs every call it serves).
+fn served(dir: &Path, method: &str) -> usize {
+    std::fs::read_to_string(dir.join("anvil.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.trim() == method)
+        .count()
+}
+
+/// Issue 23.4: `/v1/eth` forwarded read-only calls for any token (a client
+/// with only `metrics:read` made the operator's node answer 201 requests
+/// from 3 calls). Forwarding needs `sign` or `wallets:read`; each forwarded
+/// call of a batch counts against the caller's limit.
+#[test]
+fn forwarding_to_the_node_needs_a_wallet_scope_and_counts_against_the_limit() {
+    let Some(tools) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let anvil = Anvil::start(&tools, dir.path());
+    let host = DevHost::command(&dir.path().join("host"))
+        .env("ETH_RPC_UPSTREAM", &anvil.url)
+        .env("RATE_LIMIT_PER_USER", "5")
+        .env("RATE_LIMIT_WINDOW_MS", "86400000")
+        .start();
+    let url = host.url();
+    let admin = host.admin_token();
+    let scraper = create_client(url, &admin, "scraper", &["metrics:read"]);
+    let reader = create_client(url, &admin, "reader", &["wallets:read"]);
+    let before = served(dir.path(), "eth_blockNumber");
+
+    let batch: Vec<Value> = (0..3)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_blockNumber", "params": []}))
+        .collect();
+    let v = rpc(url, &scraper, &json!(batch));
+    for answer in v.as_array().unwrap() {
+        assert_eq!(answer["error"]["data"]["code"], "scope_denied", "{v}");
+        assert!(answer.get("result").is_none(), "{v}");
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        served(dir.path(), "eth_blockNumber"),
+        before,
+        "nothing reached the node"
+    );
+    common::assert_audited(url, &admin, "SCOPE_DENY for forwarding", |e| {
+        e.action == "SCOPE_DENY" && e.target == "/v1/eth" && e.outcome == "denied:wallets:read"
+    });
+
+    // With wallets:read it forwards; a batch of 8 runs what the limit (5,
+    // the request included) leaves and refuses the rest.
+    let batch: Vec<Value> = (0..8)
+        .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "eth_blockNumber", "params": []}))
+        .collect();
+    let v = rpc(url, &reader, &json!(batch));
+    let answers = v.as_array().unwrap();
+    let ok = answers.iter().filter(|a| a.get("result").is_some()).count();
+    let limited = answers
+        .iter()
+        .filter(|a| a["error"]["data"]["code"] == "rate_limited")
+        .count();
+    assert_eq!((ok, limited), (5, 3), "{v}");
+    assert!(eventually(Duration::from_secs(5), || served(
+        dir.path(),
+        "eth_blockNumber"
+    ) == before + 5));
+}

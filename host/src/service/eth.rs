@@ -13,10 +13,11 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use signet_proto::KeyType;
 
-use super::authz::Principal;
+use super::audit::{Outcome, SecurityEvent};
+use super::authz::{Principal, Scope};
 use super::digest::eth_address;
 use super::signing::{SignArgs, Signed};
-use super::{Error, Service};
+use super::{Denier, Error, Service};
 use crate::domain::Wallet;
 
 /// How long an upstream call may take.
@@ -228,11 +229,31 @@ impl Service {
         .await
     }
 
-    /// A read-only method forwarded to the upstream node; `None` when the
-    /// method is not one that is forwarded, or no upstream is set.
-    pub async fn eth_forward(&self, method: &str, params: Vec<Value>) -> Option<EthResult<Value>> {
+    /// A read-only method forwarded to the upstream node, for a caller that
+    /// holds `sign` or `wallets:read` (a session does): the operator's node
+    /// is not an open proxy for any token (a refusal is a `SCOPE_DENY`).
+    /// `None` when the method is not one that is forwarded, or no upstream
+    /// is set.
+    pub async fn eth_forward(
+        &self,
+        principal: &Principal,
+        method: &str,
+        params: Vec<Value>,
+    ) -> Option<EthResult<Value>> {
         if !FORWARDED.contains(&method) || self.config.eth_upstream.is_none() {
             return None;
+        }
+        if !(principal.has(Scope::Sign) || principal.has(Scope::WalletsRead)) {
+            self.deny(
+                SecurityEvent::ScopeDeny,
+                Denier::Principal(principal),
+                "/v1/eth",
+                Outcome::denied("wallets:read"),
+            )
+            .await;
+            return Some(Err(EthError::Service(Error::ScopeDenied(
+                Scope::WalletsRead,
+            ))));
         }
         Some(self.upstream(method, Value::Array(params)).await)
     }

@@ -265,7 +265,7 @@ async fn method_call(
             }
             Ok(service.eth_send_transaction(principal, tx).await?)
         }
-        m => match service.eth_forward(m, params).await {
+        m => match service.eth_forward(principal, m, params).await {
             Some(result) => Ok(result?),
             None => Err(RpcError::new(
                 code::METHOD_NOT_FOUND,
