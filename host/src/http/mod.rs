@@ -59,6 +59,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(admin::rotate_sealing))
         .routes(routes!(login::invalidate_all))
         .routes(routes!(login::logout))
+        .routes(routes!(login::revoke_user_sessions))
+        .routes(routes!(login::ban_user, login::unban_user))
         .routes(routes!(eth::rpc))
         // Everything above needs a token; the routes below are added after
         // the layer, so it does not wrap them.

@@ -52,6 +52,12 @@ pub enum Action {
     SessionRevoke,
     /// Every session issued so far was invalidated.
     SessionInvalidateAll,
+    /// Every session of one user was ended (logout everywhere, an operator).
+    SessionRevokeAll,
+    /// A user was banned from signing in.
+    UserBan,
+    /// A user's ban was lifted.
+    UserUnban,
     /// A wallet's approval policy changed.
     WalletApprovalPolicy,
     /// The owner approved a sign intent.
@@ -87,6 +93,9 @@ impl Action {
             Self::SessionCreate => "session.create",
             Self::SessionRevoke => "session.revoke",
             Self::SessionInvalidateAll => "session.invalidate_all",
+            Self::SessionRevokeAll => "session.revoke_all",
+            Self::UserBan => "user.ban",
+            Self::UserUnban => "user.unban",
             Self::WalletApprovalPolicy => "wallet.approval_policy",
             Self::IntentApprove => "intent.approve",
             Self::IntentDecline => "intent.decline",

@@ -73,6 +73,12 @@ pub struct Challenge {
     pub code: String,
 }
 
+/// Sessions carry whole seconds: "every session issued until now" is every
+/// one issued up to this second, so the bound is the next second (ms).
+fn next_second_ms() -> u64 {
+    (now_ms() / 1000 + 1) * 1000
+}
+
 /// SHA-256 (hex) of a verifier, as stored.
 fn verifier_hash(verifier: &[u8]) -> String {
     hex::encode(Sha256::digest(verifier))
@@ -244,6 +250,12 @@ impl Service {
             Verified::Expired => return Err(Error::Challenge(ChallengeRefusal::Expired)),
             Verified::Used => return Err(Error::Challenge(ChallengeRefusal::Used)),
         };
+        if self.store.user_banned(&user.id).await? {
+            tracing::warn!(user = %user.id, "sign-in refused: the user is banned");
+            return Err(Error::Forbidden(
+                "this account is banned from signing in; ask the operator".into(),
+            ));
+        }
         let now = now_ms() / 1000;
         let exp = now.saturating_add(self.config.session_ttl.as_secs());
         let claims = SessionClaims {
@@ -296,12 +308,15 @@ impl Service {
         if claims.exp.saturating_add(SKEW_SECONDS) < now {
             return Err(AuthFailure::ExpiredSession);
         }
-        let (revoked, not_before_ms) =
-            self.store.session_state(&claims.jti).await.map_err(|e| {
+        let state = self
+            .store
+            .session_state(&claims.jti, &claims.sub)
+            .await
+            .map_err(|e| {
                 tracing::error!(error = %e, "storage failure during session check");
                 AuthFailure::Storage(e)
             })?;
-        if revoked || claims.iat.saturating_mul(1000) < not_before_ms {
+        if state.revoked || state.banned || claims.iat.saturating_mul(1000) < state.not_before_ms {
             return Err(AuthFailure::RevokedToken);
         }
         Ok(Principal::from_session(
@@ -311,11 +326,26 @@ impl Service {
         ))
     }
 
-    /// Revokes the caller's own session (every replica refuses it at once).
-    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+    /// Revokes the caller's own session, or with `everywhere` every session
+    /// of the caller's user issued up to now (other browsers, the CLI);
+    /// every replica refuses them at once.
+    pub async fn logout(&self, principal: &Principal, everywhere: bool) -> Result<()> {
         let session = principal.session().ok_or_else(|| {
             Error::bad_request("logout ends a user session; API tokens are revoked by an admin")
         })?;
+        if everywhere {
+            let user = &session.user_id;
+            self.store.end_user_sessions(user, next_second_ms()).await?;
+            self.audit
+                .record(Event::by(
+                    principal,
+                    Action::SessionRevokeAll,
+                    &format!("user:{user}"),
+                    Outcome::Ok,
+                ))
+                .await;
+            return Ok(());
+        }
         self.store
             .revoke_session(&session.jti, session.exp.saturating_mul(1000))
             .await?;
@@ -330,11 +360,61 @@ impl Service {
         Ok(())
     }
 
+    /// Ends every session of user `user_id` issued until now, on every
+    /// replica (operators; a stolen phone or laptop).
+    pub async fn revoke_user_sessions(&self, principal: &Principal, user_id: &str) -> Result<u64> {
+        self.require(principal, Scope::Operator, "sessions").await?;
+        let at = next_second_ms();
+        if !self.store.end_user_sessions(user_id, at).await? {
+            return Err(Error::NotFound("user"));
+        }
+        self.audit
+            .record(Event::by(
+                principal,
+                Action::SessionRevokeAll,
+                &format!("user:{user_id}"),
+                Outcome::Ok,
+            ))
+            .await;
+        Ok(at)
+    }
+
+    /// Bans user `user_id` from signing in and ends their sessions, or
+    /// (`banned: false`) lifts the ban (operators).
+    pub async fn ban_user(&self, principal: &Principal, user_id: &str, banned: bool) -> Result<()> {
+        self.require(principal, Scope::Operator, "users").await?;
+        let now = now_ms();
+        if !self
+            .store
+            .set_user_ban(user_id, banned.then_some(now))
+            .await?
+        {
+            return Err(Error::NotFound("user"));
+        }
+        if banned {
+            self.store
+                .end_user_sessions(user_id, next_second_ms())
+                .await?;
+        }
+        self.audit
+            .record(Event::by(
+                principal,
+                if banned {
+                    Action::UserBan
+                } else {
+                    Action::UserUnban
+                },
+                &format!("user:{user_id}"),
+                Outcome::Ok,
+            ))
+            .await;
+        Ok(())
+    }
+
     /// Refuses every session issued until now, on every replica (operators).
     pub async fn invalidate_all_sessions(&self, principal: &Principal) -> Result<u64> {
         self.require(principal, Scope::Operator, "sessions").await?;
-        // Sessions carry whole seconds: everything issued up to this second.
-        let at = (now_ms() / 1000 + 1) * 1000;
+        let at = next_second_ms();
         self.store.invalidate_sessions_before(at).await?;
         self.audit
             .record(Event::by(

@@ -14,7 +14,7 @@ mod journal;
 mod sealing;
 mod users;
 pub use sealing::SealedBlob;
-pub use users::{ChallengeRow, NewChallenge, Verified};
+pub use users::{ChallengeRow, NewChallenge, SessionState, Verified};
 mod postgres;
 mod sqlite;
 

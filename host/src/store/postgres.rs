@@ -27,6 +27,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("migrations/postgres/0007_login_confirmation.sql"),
     ),
+    (
+        8,
+        include_str!("migrations/postgres/0008_user_controls.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -19,6 +19,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("migrations/sqlite/0008_login_confirmation.sql"),
     ),
+    (9, include_str!("migrations/sqlite/0009_user_controls.sql")),
 ];
 
 /// Run on every new connection.

@@ -53,6 +53,18 @@ pub struct NewChallenge<'a> {
     pub telegram_user_id: Option<i64>,
 }
 
+/// Whether a session still holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionState {
+    /// Logged out (its `jti`).
+    pub revoked: bool,
+    /// Its user is banned.
+    pub banned: bool,
+    /// Sessions issued before this (ms) are refused: an invalidate-all, or
+    /// the user's own "end every session".
+    pub not_before_ms: u64,
+}
+
 /// What verifying a challenge found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verified {
@@ -285,16 +297,65 @@ impl Store {
         Ok(())
     }
 
-    /// Whether session `jti` was revoked, and the invalidate-all time (ms),
-    /// in one round trip.
-    pub async fn session_state(&self, jti: &str) -> Result<(bool, u64), StoreError> {
-        let row = sqlx::query("SELECT (SELECT COUNT(*) FROM session_revocations WHERE jti = $1), (SELECT MAX(not_before) FROM session_epochs)")
+    /// What decides whether session `jti` of user `user_id` still holds, in
+    /// one round trip: revoked, banned, and the latest of the invalidate-all
+    /// time and the user's own `sessions_not_before` (ms).
+    pub async fn session_state(
+        &self,
+        jti: &str,
+        user_id: &str,
+    ) -> Result<SessionState, StoreError> {
+        let row = sqlx::query("SELECT (SELECT COUNT(*) FROM session_revocations WHERE jti = $1), (SELECT MAX(not_before) FROM session_epochs), (SELECT sessions_not_before FROM users WHERE id = $2), (SELECT banned_at FROM users WHERE id = $2)")
             .bind(jti)
+            .bind(user_id)
             .fetch_one(&self.pool)
             .await?;
         let revoked: i64 = row.try_get(0)?;
-        let not_before = opt_u64(&row, 1)?.unwrap_or(0);
-        Ok((revoked > 0, not_before))
+        let global = opt_u64(&row, 1)?.unwrap_or(0);
+        let own = opt_u64(&row, 2)?.unwrap_or(0);
+        Ok(SessionState {
+            revoked: revoked > 0,
+            banned: opt_u64(&row, 3)?.is_some(),
+            not_before_ms: global.max(own),
+        })
+    }
+
+    /// Refuses every session of user `id` issued before `not_before` (ms),
+    /// on every replica; false if there is no such user.
+    pub async fn end_user_sessions(&self, id: &str, not_before: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE users SET sessions_not_before = $2 WHERE id = $1 AND sessions_not_before < $2",
+        )
+        .bind(id)
+        .bind(i64_of(not_before))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1 || self.user_exists(id).await?)
+    }
+
+    /// Bans user `id` (at `at`, ms; `None` lifts the ban); false if there
+    /// is no such user.
+    pub async fn set_user_ban(&self, id: &str, at: Option<u64>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET banned_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at.map(i64_of))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Whether user `id` is banned.
+    pub async fn user_banned(&self, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT banned_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => opt_u64(&r, 0)?.is_some(),
+            None => false,
+        })
     }
 
     /// Records a Telegram update id; false if it was seen before (Telegram

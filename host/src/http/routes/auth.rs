@@ -129,7 +129,7 @@ pub async fn challenge(
 
 /// Exchanges a resolved challenge for a session (once), for the caller
 /// holding its verifier.
-#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), BadInput, (status = 404, description = "Unknown challenge, or not this challenge's verifier", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`) or refused in Telegram (`challenge_refused`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), BadInput, (status = 404, description = "Unknown challenge, or not this challenge's verifier", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`) or refused in Telegram (`challenge_refused`)", body = ErrorBody), (status = 403, description = "The user is banned (`forbidden`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn verify(
     State(service): State<Shared>,
     ApiJson(body): ApiJson<VerifyBody>,
@@ -147,13 +147,75 @@ pub async fn verify(
     }))
 }
 
-/// Ends the caller's session, on every replica.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", responses((status = 204, description = "The session is revoked"), Authenticated, (status = 400, description = "Not a session (API tokens are revoked by an admin)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+/// `POST /v1/auth/logout` body (optional).
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutBody {
+    /// End every session of this person issued up to now (other browsers,
+    /// the CLI), not only this one.
+    #[serde(default)]
+    all: bool,
+}
+
+/// Ends the caller's session (or, with `{"all": true}`, every session of
+/// the caller's user), on every replica.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body(content = LogoutBody, description = "Optional"), responses((status = 204, description = "The session (or every session of the user) is revoked"), Authenticated, (status = 400, description = "Not a session (API tokens are revoked by an admin), or a bad body", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn logout(
     State(service): State<Shared>,
     Authn(p): Authn,
+    body: axum::body::Bytes,
 ) -> Result<StatusCode, ApiError> {
-    service.logout(&p).await?;
+    let body: LogoutBody = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    service.logout(&p, body.all).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user id in a path: anything longer than an id is no user.
+fn user_id(id: &str) -> Result<&str, ApiError> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(crate::service::Error::NotFound("user").into());
+    }
+    Ok(id)
+}
+
+/// Ends every session of user `id` issued until now, on every replica
+/// (operators).
+#[utoipa::path(post, path = "/admin/users/{id}/revoke-sessions", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 200, description = "From when the user's sessions are accepted again", body = InvalidatedView), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn revoke_user_sessions(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<InvalidatedView>, ApiError> {
+    let at = service.revoke_user_sessions(&p, user_id(&id)?).await?;
+    Ok(Json(InvalidatedView {
+        not_before: rfc3339_ms(at),
+    }))
+}
+
+/// Bans user `id` from signing in and ends their sessions (operators).
+#[utoipa::path(post, path = "/admin/users/{id}/ban", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 204, description = "Banned; their sessions are refused"), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn ban_user(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service.ban_user(&p, user_id(&id)?, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lifts a user's ban (operators); their old sessions stay ended.
+#[utoipa::path(delete, path = "/admin/users/{id}/ban", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 204, description = "The ban is lifted"), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn unban_user(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service.ban_user(&p, user_id(&id)?, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
