@@ -158,7 +158,7 @@ impl From<Error> for ApiError {
         match e {
             Error::BadRequest(m) => Self::new(StatusCode::BAD_REQUEST, code, m),
             Error::Unauthenticated(m) => Self::new(StatusCode::UNAUTHORIZED, code, m),
-            Error::ScopeDenied(_) | Error::Forbidden(_) => {
+            Error::ScopeDenied(_) | Error::Outranked { .. } | Error::Forbidden(_) => {
                 Self::new(StatusCode::FORBIDDEN, code, e.to_string())
             }
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, e.to_string()),
@@ -258,6 +258,14 @@ mod tests {
             (Error::Unauthenticated("x"), 401, "unauthenticated"),
             (
                 Error::ScopeDenied(crate::service::authz::Scope::Sign),
+                403,
+                "scope_denied",
+            ),
+            (
+                Error::Outranked {
+                    client: "c".into(),
+                    scope: "*".into(),
+                },
                 403,
                 "scope_denied",
             ),
