@@ -168,9 +168,10 @@ impl From<Error> for ApiError {
         match e {
             Error::BadRequest(m) => Self::new(StatusCode::BAD_REQUEST, code, m),
             Error::Unauthenticated(m) => Self::new(StatusCode::UNAUTHORIZED, code, m),
-            Error::ScopeDenied(_) | Error::Forbidden(_) | Error::NetworkDenied => {
-                Self::new(StatusCode::FORBIDDEN, code, e.to_string())
-            }
+            Error::ScopeDenied(_)
+            | Error::Outranked { .. }
+            | Error::Forbidden(_)
+            | Error::NetworkDenied => Self::new(StatusCode::FORBIDDEN, code, e.to_string()),
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, e.to_string()),
             Error::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, m),
             Error::RateLimited { retry_after, .. } => Self {
@@ -268,6 +269,14 @@ mod tests {
             (Error::Unauthenticated("x"), 401, "unauthenticated"),
             (
                 Error::ScopeDenied(crate::service::authz::Scope::Sign),
+                403,
+                "scope_denied",
+            ),
+            (
+                Error::Outranked {
+                    client: "c".into(),
+                    scope: "*".into(),
+                },
                 403,
                 "scope_denied",
             ),

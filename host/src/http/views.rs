@@ -11,7 +11,7 @@ use signet_proto::KeyType;
 use crate::domain::{ApiClient, Rotation, SealingVersion, Wallet};
 use crate::service::digest::eth_address;
 use crate::service::sealing::{RotationReport, SealingStatus};
-use crate::service::Status;
+use crate::service::{Status, StatusReport, TenantStatus};
 
 /// An attestation document.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -382,16 +382,70 @@ pub struct ReadyView {
     pub reasons: Vec<String>,
 }
 
-/// `GET /v1/admin/status`.
+/// `GET /v1/admin/status`: an operator's view (`view: "operator"`: `host`,
+/// `signer`, `storage`, `sealing`) or a tenant's (`view: "tenant"`: only
+/// `tenant`, its own counts; none of the shared state).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusView {
-    host: HostStatus,
-    signer: SignerStatusView,
-    storage: StorageStatus,
+    /// `operator` (a client with `operator`) or `tenant` (a tenant's client
+    /// with `admin:status` but not `operator`).
+    #[schema(value_type = String, pattern = "^(operator|tenant)$")]
+    view: &'static str,
+    /// The host (operators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<HostStatus>,
+    /// The signer (operators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<SignerStatusView>,
+    /// The database (operators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<StorageStatus>,
     /// KMS sealing: stored versions, whether the signer holds its key (and
-    /// why not), the rotation's progress. Absent with dev sealing.
+    /// why not), the rotation's progress. Operators only; absent with dev
+    /// sealing.
     #[serde(skip_serializing_if = "Option::is_none")]
     sealing: Option<SealingStatusView>,
+    /// The caller's own tenant (the tenant view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<TenantStatusView>,
+}
+
+/// A tenant's own counts.
+#[derive(Serialize, utoipa::ToSchema)]
+struct TenantStatusView {
+    /// The tenant.
+    id: String,
+    /// Its live wallets.
+    wallets: u64,
+    /// Its API clients that are not revoked (one revoked with a grace
+    /// period counts until the grace period ends).
+    api_clients: u64,
+}
+
+impl From<TenantStatus> for TenantStatusView {
+    fn from(t: TenantStatus) -> Self {
+        Self {
+            id: t.tenant,
+            wallets: t.wallets,
+            api_clients: t.api_clients,
+        }
+    }
+}
+
+impl From<StatusReport> for StatusView {
+    fn from(report: StatusReport) -> Self {
+        match report {
+            StatusReport::Operator(s) => Self::from(*s),
+            StatusReport::Tenant(t) => Self {
+                view: "tenant",
+                host: None,
+                signer: None,
+                storage: None,
+                sealing: None,
+                tenant: Some(t.into()),
+            },
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -424,18 +478,20 @@ struct SignerStatusView {
 impl From<Status> for StatusView {
     fn from(s: Status) -> Self {
         Self {
+            view: "operator",
             sealing: s.sealing.as_ref().map(SealingStatusView::from),
-            host: HostStatus {
+            host: Some(HostStatus {
                 version: s.version,
                 uptime_seconds: s.uptime_seconds,
-            },
-            storage: StorageStatus { dialect: s.dialect },
-            signer: SignerStatusView {
+            }),
+            storage: Some(StorageStatus { dialect: s.dialect }),
+            signer: Some(SignerStatusView {
                 reachable: s.signer.is_some(),
                 last_connect_error: s.last_connect_error,
                 module_id: s.module_id,
                 status: s.signer,
-            },
+            }),
+            tenant: None,
         }
     }
 }

@@ -270,17 +270,38 @@ impl Principal {
         }
     }
 
+    /// Whether this principal could grant `wanted`: some grant it holds
+    /// covers everything `wanted` covers (so never `operator` without
+    /// holding it).
+    fn can_grant(&self, wanted: Grant) -> bool {
+        self.grants().iter().any(|g| g.includes(wanted))
+    }
+
     /// Refuses to grant scope strings this principal does not hold itself.
     pub fn check_can_grant(&self, scopes: &[String]) -> Result<()> {
         for s in scopes {
             let wanted = Grant::parse(s)?;
-            if !self.grants().iter().any(|g| g.includes(wanted)) {
+            if !self.can_grant(wanted) {
                 return Err(Error::Forbidden(format!(
                     "cannot grant `{s}`: an API client grants at most the scopes it holds"
                 )));
             }
         }
         Ok(())
+    }
+
+    /// The first of a client's stored `scopes` this principal could not
+    /// grant ([`Self::check_can_grant`]'s rule), if any: a client may revoke
+    /// only clients whose every scope it could grant, so a weaker client
+    /// never revokes a stronger one and only an operator revokes an
+    /// operator. Stored strings that are not scopes grant nothing and are
+    /// skipped.
+    #[must_use]
+    pub fn outranked_by<'a>(&self, scopes: &'a [String]) -> Option<&'a str> {
+        scopes
+            .iter()
+            .find(|s| Grant::parse(s).is_ok_and(|g| !self.can_grant(g)))
+            .map(String::as_str)
     }
 }
 
@@ -344,5 +365,55 @@ mod tests {
         assert!(p(&["*", "operator"])
             .check_can_grant(&["operator".into()])
             .is_ok());
+    }
+
+    fn scopes(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_weaker_client_cannot_revoke_a_stronger_one() {
+        let clients_admin = p(&["admin:clients"]);
+        assert_eq!(clients_admin.outranked_by(&scopes(&["*"])), Some("*"));
+        assert_eq!(
+            clients_admin.outranked_by(&scopes(&["admin:clients", "sign"])),
+            Some("sign")
+        );
+        assert_eq!(
+            clients_admin.outranked_by(&scopes(&["admin:*"])),
+            Some("admin:*")
+        );
+        assert_eq!(
+            clients_admin.outranked_by(&scopes(&["admin:clients"])),
+            None
+        );
+        let wallets_admin = p(&["admin:clients", "wallets:*"]);
+        assert_eq!(
+            wallets_admin.outranked_by(&scopes(&["wallets:read", "wallets:write"])),
+            None
+        );
+        assert_eq!(wallets_admin.outranked_by(&scopes(&["wallets:*"])), None);
+    }
+
+    #[test]
+    fn only_an_operator_revokes_an_operator() {
+        let operator = scopes(&["*", "operator"]);
+        assert_eq!(p(&["*"]).outranked_by(&operator), Some("operator"));
+        assert_eq!(
+            p(&["*"]).outranked_by(&scopes(&["operator"])),
+            Some("operator")
+        );
+        assert_eq!(p(&["*", "operator"]).outranked_by(&operator), None);
+        // An operator, too, revokes only what it could grant.
+        assert_eq!(
+            p(&["admin:clients", "operator"]).outranked_by(&operator),
+            Some("*")
+        );
+    }
+
+    #[test]
+    fn a_client_revokes_its_equals_and_stored_non_scopes_grant_nothing() {
+        assert_eq!(p(&["*"]).outranked_by(&scopes(&["*"])), None);
+        assert_eq!(p(&["*"]).outranked_by(&scopes(&["retired:scope"])), None);
     }
 }

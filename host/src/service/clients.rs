@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq as _;
 use super::audit::{Action, Event, Outcome, SecurityEvent};
 use super::authz::{Grant, Principal, Scope};
 use super::limits::Limit;
-use super::{Error, Result, Service};
+use super::{Denier, Error, Result, Service};
 use crate::domain::ApiClient;
 use crate::store::{Store, StoreError, WriteOp};
 
@@ -255,7 +255,11 @@ impl Service {
 
     /// Revokes a client now or after `grace_seconds` (at most 30 days). A
     /// client already revoked earlier stays revoked from that earlier time;
-    /// the time returned is the one that applies.
+    /// the time returned is the one that applies. Another tenant's client
+    /// is a 404 (unless the principal is an operator); a client holding a
+    /// scope the principal could not grant is refused (403 `scope_denied`,
+    /// a `SCOPE_DENY` event with that scope): only an operator revokes an
+    /// operator.
     pub async fn revoke_client(
         &self,
         principal: &Principal,
@@ -272,6 +276,19 @@ impl Service {
             .await?
             .filter(|c| principal.is_operator() || c.tenant == principal.tenant())
             .ok_or(Error::NotFound("API client"))?;
+        if let Some(scope) = principal.outranked_by(&client.scopes) {
+            self.deny(
+                SecurityEvent::ScopeDeny,
+                Denier::Principal(principal),
+                id,
+                Outcome::Denied(scope.to_owned().into()),
+            )
+            .await;
+            return Err(Error::Outranked {
+                client: id.to_owned(),
+                scope: scope.to_owned(),
+            });
+        }
         let at = now_ms() + grace_seconds * 1000;
         self.audit
             .write(
@@ -304,18 +321,17 @@ pub async fn create_client(
     tenant: &str,
     scopes: Vec<String>,
 ) -> Result<(ApiClient, zeroize::Zeroizing<String>)> {
-    let printable = |s: &str, max: usize| {
-        !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
-    };
-    if !printable(name, 128) {
-        return Err(Error::bad_request(
-            "`name` is 1 to 128 printable characters",
-        ));
+    // Both are shown to people (the console, the audit log): the rule of
+    // [`super::text`] keeps look-alike and invisible characters out.
+    if name.is_empty() {
+        return Err(Error::bad_request("`name` is 1 to 128 characters"));
     }
+    super::text::visible_field("name", name, 128)?;
+    super::text::visible_field("tenant", tenant, 64)?;
     // `user:<id>` is a signed-in user's tenant: its clients act on the
     // user's wallets (an app requesting payments the user approves).
     let user_tenant = tenant.strip_prefix("user:");
-    if !printable(tenant, 64) || (tenant.contains(':') && user_tenant.is_none()) {
+    if tenant.is_empty() || (tenant.contains(':') && user_tenant.is_none()) {
         return Err(Error::bad_request(
             "`tenant` is 1 to 64 printable characters without ':', or `user:<user id>`",
         ));

@@ -26,6 +26,17 @@ pub enum Error {
     /// `ADMIN_ALLOWED_CIDRS` (403 `network_denied`).
     #[error("operator and admin requests are only taken from the networks in ADMIN_ALLOWED_CIDRS")]
     NetworkDenied,
+    /// The caller may not revoke an API client holding a scope the caller
+    /// could not grant (403 `scope_denied`): a client revokes only clients
+    /// whose every scope it could grant itself, so only an operator revokes
+    /// an operator.
+    #[error("cannot revoke API client `{client}`: it holds `{scope}`, which this API client could not grant (a client revokes only clients whose every scope it could grant itself; only an operator revokes an operator)")]
+    Outranked {
+        /// The client that was to be revoked.
+        client: String,
+        /// Its first scope the caller could not grant.
+        scope: String,
+    },
     /// The caller may not do this to that (403 `forbidden`), e.g. a tenant's
     /// admin acting on another tenant or granting more than it holds.
     #[error("{0}")]
@@ -164,7 +175,7 @@ impl Error {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthenticated(_) => "unauthenticated",
-            Self::ScopeDenied(_) => "scope_denied",
+            Self::ScopeDenied(_) | Self::Outranked { .. } => "scope_denied",
             Self::NetworkDenied => "network_denied",
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",

@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod signing;
 mod status;
 pub mod telegram;
+pub mod text;
 pub mod wallets;
 
 use std::net::IpAddr;
@@ -39,7 +40,7 @@ use crate::signer::SignerPool;
 use crate::store::{Store, StoreError};
 
 pub use self::error::{Error, Result};
-pub use self::status::{ConsoleSettings, LoginMode, Readiness, Status};
+pub use self::status::{ConsoleSettings, LoginMode, Readiness, Status, StatusReport, TenantStatus};
 
 /// How long a replica serves a client or wallet row it read before reading
 /// it again: a change made on another replica (a revocation, a destroyed

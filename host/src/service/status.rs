@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use signet_proto::message::SignerStatus;
+use signet_proto::time::now_ms;
 
 use super::authz::{Principal, Scope};
 use super::sealing::SealingStatus;
@@ -45,6 +46,30 @@ pub struct Status {
     pub module_id: Option<String>,
     /// KMS sealing, when this host uses it.
     pub sealing: Option<SealingStatus>,
+}
+
+/// What `/v1/admin/status` shows its caller.
+#[derive(Clone, Debug)]
+pub enum StatusReport {
+    /// An operator (`admin:status` and `operator`): the host, its storage,
+    /// its signer and sealing, which serve every tenant.
+    Operator(Box<Status>),
+    /// A tenant's client with `admin:status` but not `operator`: its own
+    /// tenant's counts, none of the shared state (the signer's errors, KMS,
+    /// sealing, other tenants' keys).
+    Tenant(TenantStatus),
+}
+
+/// A tenant's own view of `/v1/admin/status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TenantStatus {
+    /// The tenant.
+    pub tenant: String,
+    /// Its live wallets.
+    pub wallets: u64,
+    /// Its API clients that are not revoked (a client revoked with a grace
+    /// period counts until it ends).
+    pub api_clients: u64,
 }
 
 /// How people sign in to the console.
@@ -109,14 +134,28 @@ impl Service {
         Readiness { reasons }
     }
 
-    /// The operators' status (`admin:status`). An unreachable signer is
-    /// part of the status, not a failure of it.
-    pub async fn status(&self, principal: &Principal) -> Result<Status> {
+    /// `/v1/admin/status` (`admin:status`): an operator's view of the
+    /// host, its storage, signer and sealing, or, for a tenant's client
+    /// without `operator`, its own tenant's counts only (the signer, KMS and
+    /// sealing serve every tenant, and their errors name paths and PCRs).
+    /// An unreachable signer is part of the status, not a failure of it.
+    pub async fn status(&self, principal: &Principal) -> Result<StatusReport> {
         self.require(principal, Scope::AdminStatus, "status")
             .await?;
+        if !principal.is_operator() {
+            let (wallets, api_clients) = self
+                .store
+                .tenant_counts(&principal.owner(), principal.tenant(), now_ms())
+                .await?;
+            return Ok(StatusReport::Tenant(TenantStatus {
+                tenant: principal.tenant().to_owned(),
+                wallets,
+                api_clients,
+            }));
+        }
         let signer = self.signer.status().await.ok();
         let sealing = self.sealing_status().await?;
-        Ok(Status {
+        Ok(StatusReport::Operator(Box::new(Status {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
             dialect: self.store.dialect().as_str(),
@@ -124,7 +163,7 @@ impl Service {
             last_connect_error: self.signer.last_error(),
             module_id: self.signer.info().module_id,
             sealing,
-        })
+        })))
     }
 
     /// The console's settings.

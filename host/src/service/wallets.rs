@@ -80,13 +80,8 @@ impl Service {
         let key_type: KeyType = key_type
             .parse()
             .map_err(|()| Error::bad_request("`key_type` must be secp256k1, p256 or ed25519"))?;
-        if label
-            .as_ref()
-            .is_some_and(|l| l.chars().count() > 128 || l.chars().any(char::is_control))
-        {
-            return Err(Error::bad_request(
-                "`label` is at most 128 printable characters",
-            ));
+        if let Some(label) = &label {
+            super::text::visible_field("label", label, 128)?;
         }
         if require_approval && !principal.owner().is_person() {
             return Err(Error::bad_request(

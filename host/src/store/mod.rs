@@ -268,6 +268,25 @@ impl Store {
         rows.iter().map(client_from_row).collect()
     }
 
+    /// How many live wallets `owner` has, and how many API clients of
+    /// `tenant` are not revoked at `now_ms` (a tenant's `/v1/admin/status`).
+    pub async fn tenant_counts(
+        &self,
+        owner: &Owner,
+        tenant: &str,
+        now_ms: u64,
+    ) -> Result<(u64, u64), StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM wallets WHERE owner = $1 AND destroyed_at IS NULL), (SELECT COUNT(*) FROM api_clients WHERE tenant = $2 AND (revoked_at IS NULL OR revoked_at > $3))",
+        )
+        .bind(owner.to_string())
+        .bind(tenant)
+        .bind(i64_of(now_ms))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((u64_col(&row, 0)?, u64_col(&row, 1)?))
+    }
+
     /// A live (not destroyed) wallet by id.
     pub async fn wallet(&self, id: &str) -> Result<Option<Wallet>, StoreError> {
         let row = sqlx::query(&format!(

@@ -299,6 +299,77 @@ async fn destroy_hides_and_pages_skip_it() {
     }
 }
 
+#[tokio::test]
+async fn tenant_counts_are_the_tenants_live_wallets_and_unrevoked_clients() {
+    for db in databases().await {
+        let s = Store::open(&db.url).await.unwrap();
+        let j = s.journal();
+        for (id, owner, at) in [
+            ("w1", "tenant:a", 1),
+            ("w2", "tenant:a", 2),
+            ("w3", "tenant:b", 3),
+        ] {
+            j.write(WriteOp::CreateWallet(wallet(id, owner, at)), ev(id))
+                .await
+                .unwrap();
+        }
+        j.write(
+            WriteOp::DestroyWallet {
+                id: "w2".into(),
+                at: 4,
+            },
+            ev("w2"),
+        )
+        .await
+        .unwrap();
+        for (id, tenant) in [("c1", "a"), ("c2", "a"), ("c3", "a"), ("c4", "b")] {
+            let client = ApiClient {
+                id: id.into(),
+                name: id.into(),
+                tenant: tenant.into(),
+                scopes: vec!["*".into()],
+                secret_sha256: "00".repeat(32),
+                created_at_ms: 1,
+                revoked_at_ms: None,
+            };
+            j.write(WriteOp::CreateClient(client), ev(id))
+                .await
+                .unwrap();
+        }
+        // Revoked: c2 at 10; c3 with a grace period ending at 100.
+        for (id, at) in [("c2", 10), ("c3", 100)] {
+            j.write(WriteOp::RevokeClient { id: id.into(), at }, ev(id))
+                .await
+                .unwrap();
+        }
+        let a = owner("tenant:a");
+        assert_eq!(
+            s.tenant_counts(&a, "a", 50).await.unwrap(),
+            (1, 2),
+            "{}",
+            db.url
+        );
+        assert_eq!(
+            s.tenant_counts(&a, "a", 100).await.unwrap(),
+            (1, 1),
+            "{}",
+            db.url
+        );
+        assert_eq!(
+            s.tenant_counts(&owner("tenant:b"), "b", 50).await.unwrap(),
+            (1, 1),
+            "{}",
+            db.url
+        );
+        assert_eq!(
+            s.tenant_counts(&owner("tenant:c"), "c", 50).await.unwrap(),
+            (0, 0),
+            "{}",
+            db.url
+        );
+    }
+}
+
 /// `secure_delete` and the WAL checkpoint: the destroyed wallet's sealed
 /// blob and document are in neither the database file nor its WAL.
 #[tokio::test]

@@ -9,7 +9,7 @@ use signet_proto::time::rfc3339_ms;
 
 use super::Shared;
 use crate::http::error::{
-    responses::{Authorized, BadInput, JsonBody, NotFound},
+    responses::{Authenticated, Authorized, BadInput, JsonBody, NotFound},
     ApiError, ErrorBody,
 };
 use crate::http::extract::{ApiJson, ApiQuery, Authn};
@@ -22,10 +22,13 @@ use crate::service::sealing::Requested;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClientBody {
-    /// A human name.
+    /// A human name: at most 128 characters, none of them format (bidi
+    /// overrides, zero-width), private-use, unassigned, control or
+    /// separator characters other than the space (docs/access.md).
     #[schema(min_length = 1, max_length = 128)]
     name: String,
-    /// The tenant (its own tenant for a client without `operator`).
+    /// The tenant (its own tenant for a client without `operator`), under
+    /// the same character rule as `name`.
     #[schema(min_length = 1, max_length = 64, pattern = "^[^:]+$")]
     tenant: String,
     /// Scopes (see docs/access.md); at most those the caller holds.
@@ -81,7 +84,7 @@ pub async fn list_clients(
 }
 
 /// Revokes now or after `grace_seconds`.
-#[utoipa::path(delete, path = "/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), Authorized, BadInput, NotFound), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), Authenticated, (status = 403, description = "A scope is missing, or the client holds a scope the caller could not grant (`scope_denied`: a client revokes only clients whose every scope it could grant; only an operator revokes an operator)", body = ErrorBody), BadInput, NotFound), security(("bearer" = [])))]
 pub async fn revoke_client(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -127,8 +130,10 @@ pub async fn rotate_sealing(
     )
 }
 
-/// The host, its storage and its signer.
-#[utoipa::path(get, path = "/admin/status", tag = "admin", responses((status = 200, description = "Host, storage and signer", body = StatusView), Authorized), security(("bearer" = [])))]
+/// The host, its storage and its signer, for operators; a tenant's client
+/// with `admin:status` (without `operator`) sees its own tenant's counts
+/// only.
+#[utoipa::path(get, path = "/admin/status", tag = "admin", responses((status = 200, description = "With `operator`: `view: \"operator\"`, the host, storage, signer (with its last connection error) and sealing. Without `operator` (a tenant's `admin:status` client): `view: \"tenant\"` and only `tenant` (its id, live wallets, unrevoked API clients); none of the state shared by every tenant", body = StatusView), Authorized), security(("bearer" = [])))]
 pub async fn status(
     State(service): State<Shared>,
     Authn(p): Authn,

@@ -23,7 +23,9 @@ pub struct CreateWalletBody {
     #[schema(pattern = "^(secp256k1|p256|ed25519)$")]
     key_type: String,
     #[serde(default)]
-    /// A label, at most 128 printable characters.
+    /// A label, at most 128 characters, none of them format (bidi
+    /// overrides, zero-width), private-use, unassigned, control or
+    /// separator characters other than the space (docs/access.md).
     #[schema(max_length = 128)]
     label: Option<String>,
     /// Hold every sign intent until the owner approves it in the console
