@@ -356,6 +356,84 @@ fn check_signature(
     ))
 }
 
+/// `signet audit search` arguments: each filter is exact (`--outcome
+/// denied` also matches `denied:<code>`).
+#[derive(Args)]
+pub(crate) struct AuditSearchArgs {
+    /// Only this action (`sign`, `AUTH_DENY`, `LOGIN_REFUSED`, …).
+    #[arg(long)]
+    action: Option<String>,
+    /// Only this outcome: `ok`, `denied`, `error`, or with its code.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Only this actor (`client:<id>`, `user:<id>`, `telegram:<id>`, `anonymous`).
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only this target (a wallet id, a client id, a path).
+    #[arg(long)]
+    target: Option<String>,
+    /// From this time (RFC 3339 UTC, e.g. 2026-12-06T10:00:00Z).
+    #[arg(long)]
+    since: Option<String>,
+    /// Until this time (RFC 3339 UTC, exclusive).
+    #[arg(long)]
+    until: Option<String>,
+    /// At most this many events (all by default).
+    #[arg(long)]
+    limit: Option<u64>,
+}
+
+/// `value` for a query string: unreserved characters as they are, the
+/// rest percent-encoded.
+fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~:".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn audit_search(endpoint: &Endpoint, args: &AuditSearchArgs) -> Outcome {
+    let mut filters = String::new();
+    for (name, value) in [
+        ("action", &args.action),
+        ("outcome", &args.outcome),
+        ("actor", &args.actor),
+        ("target", &args.target),
+        ("since", &args.since),
+        ("until", &args.until),
+    ] {
+        if let Some(v) = value {
+            filters.push_str(&format!("&{name}={}", query_value(v)));
+        }
+    }
+    let wanted = args.limit.unwrap_or(u64::MAX);
+    let (mut after, mut shown) = (0u64, 0u64);
+    while shown < wanted {
+        let page = (wanted - shown).min(1000);
+        let path = format!("/v1/audit?after={after}&limit={page}{filters}");
+        let v = match endpoint.call("GET", &path, None) {
+            Ok(v) => v,
+            Err(e) => return failed(e),
+        };
+        for event in v["events"].as_array().into_iter().flatten() {
+            out!("{event}");
+            shown += 1;
+        }
+        match v["next"].as_u64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    eprintln!("{shown} event(s)");
+    Outcome::Valid
+}
+
 /// `signet audit verify` arguments.
 #[derive(Args)]
 pub(crate) struct AuditVerifyArgs {

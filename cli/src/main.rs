@@ -77,6 +77,9 @@ enum AuditCommand {
     /// fetched from the host, or read from an export (JSON lines, from
     /// `signet-host audit export` or a SIEM) with --file.
     Verify(client::AuditVerifyArgs),
+    /// Search the audit log (the host's filters, indexed): events as JSON,
+    /// one per line, oldest first, every page followed.
+    Search(client::AuditSearchArgs),
 }
 
 /// How a command ended, mapped onto the documented exit codes.
@@ -97,6 +100,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => client::sign(&cli.endpoint, &args),
         Command::VerifySignature(args) => client::verify_signature(&args),
         Command::Audit(AuditCommand::Verify(args)) => client::audit_verify(&cli.endpoint, &args),
+        Command::Audit(AuditCommand::Search(args)) => client::audit_search(&cli.endpoint, &args),
         Command::Login(args) => login::login(&cli.endpoint, &args),
         Command::Logout => login::logout(&cli.endpoint),
     };

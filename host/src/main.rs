@@ -280,7 +280,7 @@ fn audit_export(mut after: u64, follow: bool, config: Option<PathBuf>) -> Result
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         loop {
             let events = store
-                .audit(after, 1000, None)
+                .audit(after, 1000, None, &Default::default())
                 .await
                 .map_err(|e| e.to_string())?;
             for event in &events {

@@ -130,7 +130,7 @@ impl App {
     async fn audit_bytes(&self) -> usize {
         self.service
             .store()
-            .audit(0, 100_000, None)
+            .audit(0, 100_000, None, &Default::default())
             .await
             .unwrap()
             .iter()
@@ -158,7 +158,12 @@ async fn a_token_in_the_query_string_is_401_even_with_a_valid_header() {
     let path = format!("/v1/wallets?token={}", a.operator);
     let (s, v) = a.call(Some(&a.operator), "GET", &path, None).await;
     assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
-    let events = a.service.store().audit(0, 100, None).await.unwrap();
+    let events = a
+        .service
+        .store()
+        .audit(0, 100, None, &Default::default())
+        .await
+        .unwrap();
     let deny = events.iter().find(|e| e.action == "AUTH_DENY").unwrap();
     assert_eq!(deny.outcome, "denied:token_in_query");
     assert!(!deny.target.contains("sgn_"), "the token is not recorded");
@@ -227,7 +232,12 @@ async fn an_anonymous_flood_cannot_grow_the_audit_log() {
     }
     assert!(limited >= 100, "the peer was limited {limited} times");
     a.service.summarize_floods().await;
-    let events = a.service.store().audit(0, 10_000, None).await.unwrap();
+    let events = a
+        .service
+        .store()
+        .audit(0, 10_000, None, &Default::default())
+        .await
+        .unwrap();
     let denies = events.iter().filter(|e| e.action == "AUTH_DENY").count();
     assert!(denies <= 10, "{denies} AUTH_DENY rows for one peer");
     let flood: Vec<_> = events
@@ -447,7 +457,12 @@ async fn the_per_client_rate_limit_is_429_with_retry_after() {
     );
     // Shared through the database: after a flush the counter holds the hits.
     a.service.flush_rate_limits().await;
-    let events = a.service.store().audit(0, 100, Some("acme")).await.unwrap();
+    let events = a
+        .service
+        .store()
+        .audit(0, 100, Some("acme"), &Default::default())
+        .await
+        .unwrap();
     assert!(events.iter().any(|e| e.action == "RATE_LIMIT"));
 }
 
@@ -466,7 +481,12 @@ async fn a_flood_from_many_addresses_is_bounded_too() {
         }
     }
     a.service.summarize_floods().await;
-    let events = a.service.store().audit(0, 100_000, None).await.unwrap();
+    let events = a
+        .service
+        .store()
+        .audit(0, 100_000, None, &Default::default())
+        .await
+        .unwrap();
     let denies = events.iter().filter(|e| e.action == "AUTH_DENY").count();
     let floods: Vec<_> = events
         .iter()

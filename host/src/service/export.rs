@@ -150,7 +150,10 @@ impl Service {
             return Ok(0);
         }
         let from = self.store.export_cursor(EXPORT_NAME).await?;
-        let events = self.store.audit(from, BATCH, None).await?;
+        let events = self
+            .store
+            .audit(from, BATCH, None, &Default::default())
+            .await?;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
             return Ok(0);
         };

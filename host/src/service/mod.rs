@@ -404,11 +404,12 @@ impl Service {
         principal: &Principal,
         after: u64,
         limit: u32,
+        filter: &crate::store::AuditFilter,
     ) -> Result<Vec<signet_proto::audit::AuditEvent>> {
         self.require(principal, Scope::AuditRead, "audit").await?;
         Ok(self
             .store
-            .audit(after, limit, principal.tenant_filter())
+            .audit(after, limit, principal.tenant_filter(), filter)
             .await?)
     }
 }

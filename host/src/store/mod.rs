@@ -139,6 +139,25 @@ pub struct Pruned {
     pub rate_windows: u64,
 }
 
+/// What `GET /v1/audit` filters by (exact values; `outcome` also matches
+/// `outcome:<code>`; `since` inclusive, `until` exclusive, both RFC 3339 as
+/// the log writes them).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// `action`.
+    pub action: Option<String>,
+    /// `actor`.
+    pub actor: Option<String>,
+    /// `target`.
+    pub target: Option<String>,
+    /// `ok`, `denied`, `error`, or one with its code (`denied:scope_denied`).
+    pub outcome: Option<String>,
+    /// From (`at >=`).
+    pub since: Option<String>,
+    /// Until (`at <`).
+    pub until: Option<String>,
+}
+
 /// The database: a read pool and the journal (the only audited writer).
 #[derive(Clone)]
 pub struct Store {
@@ -352,35 +371,52 @@ impl Store {
         rows.iter().map(intent_from_row).collect()
     }
 
-    /// Audit events with `seq > after`, at most `limit`: the whole log, or
-    /// only the events recorded for `tenant`.
+    /// Audit events with `seq > after` that match `filter`, at most
+    /// `limit`, in `seq` order: the whole log, or only the events recorded
+    /// for `tenant`. Every value is a bound parameter.
     pub async fn audit(
         &self,
         after: u64,
         limit: u32,
         tenant: Option<&str>,
+        filter: &AuditFilter,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        const COLUMNS: &str =
-            "SELECT seq, at, actor, action, target, outcome, prev_hash, hash, detail FROM audit_events";
-        let rows = match tenant {
-            None => {
-                sqlx::query(&format!("{COLUMNS} WHERE seq > $1 ORDER BY seq LIMIT $2"))
-                    .bind(i64_of(after))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?
+        let mut sql = String::from(
+            "SELECT seq, at, actor, action, target, outcome, prev_hash, hash, detail FROM audit_events WHERE seq > $1",
+        );
+        // `denied` matches `denied` and `denied:<code>` (the value's own
+        // `%`, `_` and `\` match only themselves).
+        let outcome_prefix = filter.outcome.as_deref().map(|o| {
+            let escaped = o
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("{escaped}:%")
+        });
+        let mut texts: Vec<&str> = Vec::new();
+        let clauses: [(&str, Option<&str>); 8] = [
+            (" AND tenant = ?", tenant),
+            (" AND action = ?", filter.action.as_deref()),
+            (" AND actor = ?", filter.actor.as_deref()),
+            (" AND target = ?", filter.target.as_deref()),
+            (" AND (outcome = ?", filter.outcome.as_deref()),
+            (" OR outcome LIKE ? ESCAPE '\\')", outcome_prefix.as_deref()),
+            (" AND at >= ?", filter.since.as_deref()),
+            (" AND at < ?", filter.until.as_deref()),
+        ];
+        for (clause, value) in clauses {
+            if let Some(value) = value {
+                texts.push(value);
+                // $1 is `after`; the texts follow from $2.
+                sql.push_str(&clause.replace('?', &format!("${}", texts.len() + 1)));
             }
-            Some(t) => {
-                sqlx::query(&format!(
-                    "{COLUMNS} WHERE tenant = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-                ))
-                .bind(t)
-                .bind(i64_of(after))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        }
+        sql.push_str(&format!(" ORDER BY seq LIMIT ${}", texts.len() + 2));
+        let mut query = sqlx::query(&sql).bind(i64_of(after));
+        for text in &texts {
+            query = query.bind(*text);
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(AuditEvent {

@@ -31,6 +31,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("migrations/postgres/0008_user_controls.sql"),
     ),
+    (9, include_str!("migrations/postgres/0009_audit_search.sql")),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

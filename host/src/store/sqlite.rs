@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/sqlite/0008_login_confirmation.sql"),
     ),
     (9, include_str!("migrations/sqlite/0009_user_controls.sql")),
+    (10, include_str!("migrations/sqlite/0010_audit_search.sql")),
 ];
 
 /// Run on every new connection.

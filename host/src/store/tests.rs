@@ -110,7 +110,7 @@ fn consume(jti: &str) -> WriteOp {
 }
 
 async fn verify_chain(s: &Store) -> Vec<AuditEvent> {
-    let events = s.audit(0, 10_000, None).await.unwrap();
+    let events = s.audit(0, 10_000, None, &Default::default()).await.unwrap();
     let mut v = ChainVerifier::default();
     events.iter().try_for_each(|e| v.push(e)).unwrap();
     events
@@ -427,6 +427,115 @@ async fn reopening_continues_the_chain() {
 }
 
 #[tokio::test]
+async fn audit_searches_filter_by_each_field_on_both_databases() {
+    use crate::store::AuditFilter;
+    for db in databases().await {
+        let s = Store::open(&db.url).await.unwrap();
+        let events = [
+            ("client:a", "sign", "w_1", "ok", Some("t1")),
+            (
+                "client:a",
+                "sign",
+                "w_2",
+                "denied:ticket_replayed",
+                Some("t1"),
+            ),
+            (
+                "client:b",
+                "SCOPE_DENY",
+                "/v1/wallets",
+                "denied:wallets:write",
+                Some("t2"),
+            ),
+            (
+                "anonymous",
+                "AUTH_DENY",
+                "/v1/eth",
+                "denied:bad_token",
+                None,
+            ),
+            (
+                "client:a",
+                "sign",
+                "w_1",
+                "error:enclave_unavailable",
+                Some("t1"),
+            ),
+        ];
+        for (actor, action, target, outcome, tenant) in events {
+            s.journal()
+                .write(
+                    WriteOp::Audit,
+                    NewEvent::new(actor, action, target, outcome, tenant.map(str::to_owned)),
+                )
+                .await
+                .unwrap();
+        }
+        let find = |f: AuditFilter, tenant: Option<&'static str>| {
+            let s = s.clone();
+            async move {
+                s.audit(0, 100, tenant, &f)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let f = |k: &str, v: &str| {
+            let mut f = AuditFilter::default();
+            let v = Some(v.to_owned());
+            match k {
+                "action" => f.action = v,
+                "actor" => f.actor = v,
+                "target" => f.target = v,
+                "outcome" => f.outcome = v,
+                "since" => f.since = v,
+                _ => f.until = v,
+            }
+            f
+        };
+        assert_eq!(
+            find(f("action", "sign"), None).await,
+            [1, 2, 5],
+            "{}",
+            db.url
+        );
+        assert_eq!(find(f("actor", "client:b"), None).await, [3]);
+        assert_eq!(find(f("target", "w_1"), None).await, [1, 5]);
+        assert_eq!(find(f("outcome", "denied"), None).await, [2, 3, 4]);
+        assert_eq!(find(f("outcome", "denied:bad_token"), None).await, [4]);
+        assert_eq!(find(f("outcome", "ok"), None).await, [1]);
+        assert_eq!(find(f("outcome", "deni"), None).await, Vec::<u64>::new());
+        // `%` and `_` are matched as themselves in exact filters.
+        assert_eq!(find(f("action", "%"), None).await, Vec::<u64>::new());
+        assert_eq!(find(f("outcome", "%"), None).await, Vec::<u64>::new());
+        assert_eq!(find(f("outcome", "_enied"), None).await, Vec::<u64>::new());
+        assert_eq!(
+            find(f("since", "2000-01-01T00:00:00.000Z"), None)
+                .await
+                .len(),
+            5
+        );
+        assert_eq!(
+            find(f("until", "2000-01-01T00:00:00.000Z"), None)
+                .await
+                .len(),
+            0
+        );
+        // Combined, and within a tenant's view.
+        let mut both = f("action", "sign");
+        both.outcome = Some("error".into());
+        assert_eq!(find(both, None).await, [5]);
+        assert_eq!(
+            find(f("action", "SCOPE_DENY"), Some("t1")).await,
+            Vec::<u64>::new()
+        );
+        assert_eq!(find(f("action", "SCOPE_DENY"), Some("t2")).await, [3]);
+    }
+}
+
+#[tokio::test]
 async fn audit_reads_filter_by_tenant() {
     for db in databases().await {
         let s = Store::open(&db.url).await.unwrap();
@@ -439,12 +548,21 @@ async fn audit_reads_filter_by_tenant() {
                 .await
                 .unwrap();
         }
-        let a = s.audit(0, 10, Some("a")).await.unwrap();
+        let a = s
+            .audit(0, 10, Some("a"), &Default::default())
+            .await
+            .unwrap();
         assert_eq!(
             a.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
             ["x"]
         );
-        assert_eq!(s.audit(0, 10, None).await.unwrap().len(), 3);
+        assert_eq!(
+            s.audit(0, 10, None, &Default::default())
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
     }
 }
 
@@ -545,7 +663,13 @@ async fn a_version_1_sqlite_database_is_migrated_with_its_data() {
     assert_eq!(w.public_key, vec![4; 65]);
     assert_eq!(w.sealed, Some(vec![1, 2]));
     assert_eq!(w.label.as_deref(), Some("l"));
-    assert_eq!(s.audit(0, 10, None).await.unwrap().len(), 1);
+    assert_eq!(
+        s.audit(0, 10, None, &Default::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -837,7 +961,10 @@ async fn approvals_are_decided_once_and_never_after_expiry() {
             Some("{}")
         );
         // The refused decision is in the audit log as such.
-        let events = store.audit(0, 1000, None).await.unwrap();
+        let events = store
+            .audit(0, 1000, None, &Default::default())
+            .await
+            .unwrap();
         assert_eq!(
             events
                 .iter()
