@@ -384,31 +384,40 @@ impl Store {
         let mut sql = String::from(
             "SELECT seq, at, actor, action, target, outcome, prev_hash, hash, detail FROM audit_events WHERE seq > $1",
         );
-        // `denied` matches `denied` and `denied:<code>` (the value's own
-        // `%`, `_` and `\` match only themselves).
-        let outcome_prefix = filter.outcome.as_deref().map(|o| {
-            let escaped = o
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("{escaped}:%")
-        });
+        // A kind (`denied`) matches `denied` and `denied:<code>` (the value's
+        // own `%`, `_` and `\` match only themselves); a coded outcome
+        // (`denied:scope_denied`) only itself, through its index.
+        let outcome_prefix = filter
+            .outcome
+            .as_deref()
+            .filter(|o| !o.contains(':'))
+            .map(|o| {
+                let escaped = o
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("{escaped}:%")
+            });
         let mut texts: Vec<&str> = Vec::new();
-        let clauses: [(&str, Option<&str>); 8] = [
+        let clauses: [(&str, Option<&str>); 9] = [
             (" AND tenant = ?", tenant),
             (" AND action = ?", filter.action.as_deref()),
             (" AND actor = ?", filter.actor.as_deref()),
             (" AND target = ?", filter.target.as_deref()),
             (" AND (outcome = ?", filter.outcome.as_deref()),
-            (" OR outcome LIKE ? ESCAPE '\\')", outcome_prefix.as_deref()),
+            (" OR outcome LIKE ? ESCAPE '\\'", outcome_prefix.as_deref()),
+            (")", filter.outcome.as_deref().map(|_| "")),
             (" AND at >= ?", filter.since.as_deref()),
             (" AND at < ?", filter.until.as_deref()),
         ];
         for (clause, value) in clauses {
-            if let Some(value) = value {
+            let Some(value) = value else { continue };
+            if clause.contains('?') {
                 texts.push(value);
                 // $1 is `after`; the texts follow from $2.
                 sql.push_str(&clause.replace('?', &format!("${}", texts.len() + 1)));
+            } else {
+                sql.push_str(clause);
             }
         }
         sql.push_str(&format!(" ORDER BY seq LIMIT ${}", texts.len() + 2));
