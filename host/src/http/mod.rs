@@ -24,7 +24,8 @@ use utoipa_axum::routes;
 
 use self::error::ApiError;
 use self::routes::{
-    admin, audit, auth as login, console, eth, health, intents, metrics, signing, wallets, Shared,
+    admin, audit, auth as login, console, eth, health, intents, metrics, people, signing, wallets,
+    Shared,
 };
 use crate::service::Service;
 
@@ -59,6 +60,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(admin::rotate_sealing))
         .routes(routes!(login::invalidate_all))
         .routes(routes!(login::logout))
+        .routes(routes!(people::list))
+        .routes(routes!(people::revoke))
+        .routes(routes!(people::revoke_tenant))
         .routes(routes!(login::revoke_user_sessions))
         .routes(routes!(login::ban_user, login::unban_user))
         .routes(routes!(eth::rpc))

@@ -225,12 +225,98 @@ impl Service {
         Ok(Principal::from_client(&row))
     }
 
+    /// Revokes every client of `tenant` at once, but the caller's own
+    /// (an operator's incident response, or a tenant admin for its own
+    /// tenant; each revocation audited): the ids revoked.
+    pub async fn revoke_tenant_clients(
+        &self,
+        principal: &Principal,
+        tenant: &str,
+    ) -> Result<Vec<String>> {
+        self.require(principal, Scope::AdminClients, tenant).await?;
+        if !principal.is_operator() && principal.tenant() != tenant {
+            return Err(Error::NotFound("tenant"));
+        }
+        let own = match principal {
+            Principal::Client(c) => Some(c.id.as_str()),
+            Principal::User { .. } => None,
+        };
+        let now = now_ms();
+        let targets: Vec<ApiClient> = self
+            .store
+            .clients(Some(tenant))
+            .await?
+            .into_iter()
+            .filter(|c| !c.revoked_at_ms.is_some_and(|at| at <= now) && Some(c.id.as_str()) != own)
+            .collect();
+        // All or nothing: a client the caller may not revoke (it holds a
+        // scope the caller could not grant) stops the whole request first.
+        if let Some((client, scope)) = targets
+            .iter()
+            .find_map(|c| principal.outranked_by(&c.scopes).map(|s| (c, s)))
+        {
+            self.deny(
+                SecurityEvent::ScopeDeny,
+                Denier::Principal(principal),
+                &client.id,
+                Outcome::Denied(scope.to_owned().into()),
+            )
+            .await;
+            return Err(Error::Outranked {
+                client: client.id.clone(),
+                scope: scope.to_owned(),
+            });
+        }
+        let mut revoked = Vec::new();
+        for client in targets {
+            self.revoke_client(principal, &client.id, 0).await?;
+            revoked.push(client.id);
+        }
+        Ok(revoked)
+    }
+
     /// API clients the principal may see (`admin:clients`): its tenant's,
     /// or every tenant's for operators.
     pub async fn list_clients(&self, principal: &Principal) -> Result<Vec<ApiClient>> {
         self.require(principal, Scope::AdminClients, "api-clients")
             .await?;
         Ok(self.store.clients(principal.tenant_filter()).await?)
+    }
+
+    /// The API clients attached to a person's tenant (`user:<id>`: a
+    /// merchant's integration), for the person (their session).
+    pub async fn my_clients(&self, principal: &Principal) -> Result<Vec<ApiClient>> {
+        let tenant = person_tenant(principal)?;
+        Ok(self.store.clients(Some(tenant)).await?)
+    }
+
+    /// The person revokes a client attached to their tenant, at once (any
+    /// client of their tenant: it acts on their wallets).
+    pub async fn revoke_my_client(&self, principal: &Principal, id: &str) -> Result<u64> {
+        let tenant = person_tenant(principal)?;
+        let client = self
+            .store
+            .client(id)
+            .await?
+            .filter(|c| c.tenant == tenant)
+            .ok_or(Error::NotFound("API client"))?;
+        let at = now_ms();
+        self.audit
+            .write(
+                WriteOp::RevokeClient {
+                    id: client.id.clone(),
+                    at,
+                },
+                Event::by(principal, Action::ApiClientRevoke, id, Outcome::Ok),
+            )
+            .await?;
+        self.clients.forget(id);
+        Ok(self
+            .store
+            .client(id)
+            .await?
+            .and_then(|c| c.revoked_at_ms)
+            .unwrap_or(at))
     }
 
     /// Creates a client as `principal` (see [`create_client`]).
@@ -408,5 +494,15 @@ mod tests {
         ] {
             assert!(parse_token(bad).is_none(), "{bad}");
         }
+    }
+}
+
+/// The tenant of a person's session (`user:<id>`); API tokens are refused.
+fn person_tenant(principal: &Principal) -> Result<&str> {
+    match principal {
+        Principal::User { tenant, .. } => Ok(tenant),
+        Principal::Client(_) => Err(Error::bad_request(
+            "this is for people (a session); API clients use /v1/admin/api-clients",
+        )),
     }
 }

@@ -67,6 +67,30 @@ impl Service {
         }
     }
 
+    /// In a person's tenant (`user:<id>`) only the person's own session
+    /// creates or destroys wallets: an API client attached to that tenant
+    /// (a merchant's integration) could otherwise destroy the person's
+    /// wallet for good or create look-alikes without their approval.
+    async fn person_only(&self, principal: &Principal, target: &str) -> Result<()> {
+        let Principal::Client(client) = principal else {
+            return Ok(());
+        };
+        if !client.tenant.starts_with("user:") {
+            return Ok(());
+        }
+        self.deny(
+            SecurityEvent::ScopeDeny,
+            Denier::Principal(principal),
+            target,
+            Outcome::denied("person_only"),
+        )
+        .await;
+        Err(Error::Forbidden(
+            "in a person's tenant only the person (their session) creates or destroys wallets"
+                .into(),
+        ))
+    }
+
     /// Creates a wallet of `key_type` (`secp256k1`, `p256`, `ed25519`).
     pub async fn create_wallet(
         &self,
@@ -77,6 +101,7 @@ impl Service {
     ) -> Result<Wallet> {
         self.require(principal, Scope::WalletsWrite, "wallets")
             .await?;
+        self.person_only(principal, "wallets").await?;
         let key_type: KeyType = key_type
             .parse()
             .map_err(|()| Error::bad_request("`key_type` must be secp256k1, p256 or ed25519"))?;
@@ -159,6 +184,7 @@ impl Service {
     /// wallet is marked destroyed and its sealed copy shredded.
     pub async fn destroy_wallet(&self, principal: &Principal, id: &str) -> Result<()> {
         self.require(principal, Scope::WalletsWrite, id).await?;
+        self.person_only(principal, id).await?;
         let wallet = self.owned_wallet(principal, id).await?;
         match self.signer.destroy(&wallet.id).await {
             Ok(()) | Err(CallError::Refused(ErrorCode::KeyNotFound, _)) => {}

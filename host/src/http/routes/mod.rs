@@ -16,6 +16,7 @@ pub mod eth;
 pub mod health;
 pub mod intents;
 pub mod metrics;
+pub mod people;
 pub mod signing;
 pub mod wallets;
 
