@@ -81,6 +81,8 @@ pub struct ApiClient {
     pub created_at_ms: u64,
     /// Unix ms from which the client is refused.
     pub revoked_at_ms: Option<u64>,
+    /// When it was last used, Unix ms (recorded at most once a minute).
+    pub last_used_at_ms: Option<u64>,
 }
 
 /// A person who signed in through Telegram.

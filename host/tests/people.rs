@@ -206,3 +206,35 @@ fn every_client_of_a_tenant_is_revoked_at_once_but_the_callers_own() {
     );
     assert_eq!((s, code(&v)), (403, "scope_denied"), "{v}");
 }
+
+/// `last_used_at` (issue 23): set by a client's first request, then written
+/// at most once a minute (not on every request); shown in the client lists.
+#[test]
+fn a_clients_last_use_is_recorded_at_most_once_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DevHost::start(&dir.path().join("host"));
+    let url = host.url();
+    let admin = host.admin_token();
+    let shop = create_client(url, &admin, "acme", &["wallets:read"]);
+    let id = shop.split('_').nth(1).unwrap().to_owned();
+    let last_used = || {
+        let (s, v) = call(url, Some(&admin), "GET", "/v1/admin/api-clients", None);
+        assert_eq!(s, 200, "{v}");
+        v["api_clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id.as_str())
+            .unwrap()["last_used_at"]
+            .clone()
+    };
+    assert!(last_used().is_null(), "never used yet");
+    assert_eq!(call(url, Some(&shop), "GET", "/v1/wallets", None).0, 200);
+    let first = last_used();
+    assert!(first.as_str().unwrap().ends_with('Z'), "{first}");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    for _ in 0..5 {
+        assert_eq!(call(url, Some(&shop), "GET", "/v1/wallets", None).0, 200);
+    }
+    assert_eq!(last_used(), first, "not rewritten within the minute");
+}

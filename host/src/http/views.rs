@@ -287,6 +287,9 @@ pub struct ClientView {
     pub created_at: String,
     /// RFC 3339 time from which it is refused, if revoked.
     pub revoked_at: Option<String>,
+    /// RFC 3339 time it was last used (recorded at most once a minute per
+    /// replica), if ever.
+    pub last_used_at: Option<String>,
     /// The token, only in the creation response.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -301,6 +304,7 @@ impl From<&ApiClient> for ClientView {
             scopes: c.scopes.clone(),
             created_at: rfc3339_ms(c.created_at_ms),
             revoked_at: c.revoked_at_ms.map(rfc3339_ms),
+            last_used_at: c.last_used_at_ms.map(rfc3339_ms),
             token: None,
         }
     }

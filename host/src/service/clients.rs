@@ -222,7 +222,41 @@ impl Service {
         if row.revoked_at_ms.is_some_and(|at| at <= now_ms()) {
             return Err(AuthFailure::RevokedToken);
         }
+        self.note_client_use(&row.id).await;
         Ok(Principal::from_client(&row))
+    }
+
+    /// Records a client's use in the database at most once a minute per
+    /// client on this replica (`last_used_at`); a failure is logged, never
+    /// fails the request.
+    async fn note_client_use(&self, id: &str) {
+        const EVERY_MS: u64 = 60_000;
+        let now = now_ms();
+        let due = {
+            let mut uses = self
+                .client_uses
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            // Bounded: forget the oldest half when it grows past 100,000.
+            if uses.len() > 100_000 {
+                let mut times: Vec<u64> = uses.values().copied().collect();
+                times.sort_unstable();
+                let cut = times[times.len() / 2];
+                uses.retain(|_, at| *at > cut);
+            }
+            match uses.get(id) {
+                Some(at) if now.saturating_sub(*at) < EVERY_MS => false,
+                _ => {
+                    uses.insert(id.to_owned(), now);
+                    true
+                }
+            }
+        };
+        if due {
+            if let Err(e) = self.store.touch_client(id, now).await {
+                tracing::warn!(error = %e, client = id, "could not record the client's last use");
+            }
+        }
     }
 
     /// Revokes every client of `tenant` at once, but the caller's own
@@ -452,6 +486,7 @@ pub async fn create_client(
         secret_sha256: token.secret_sha256.clone(),
         created_at_ms: now_ms(),
         revoked_at_ms: None,
+        last_used_at_ms: None,
     };
     super::audit::Auditor::new(store.journal().clone())
         .write(

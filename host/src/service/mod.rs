@@ -63,6 +63,9 @@ pub struct Service {
     audit: Auditor,
     /// Recently read API clients.
     clients: TtlCache<Option<ApiClient>>,
+    /// When this replica last recorded each client's use (ms): at most
+    /// one write a minute per client.
+    client_uses: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Recently read wallets (`None` = absent or destroyed).
     wallets: TtlCache<Option<Wallet>>,
     /// Intents minted here that need no approval, until their ticket is
@@ -158,6 +161,7 @@ impl Service {
             peers: PeerGuard::new(config.auth_failures_per_peer, limits_window()),
             challenge_peers: PeerGuard::new(config.challenges_per_peer, limits_window()),
             clients: TtlCache::new(CACHE_TTL),
+            client_uses: std::sync::Mutex::default(),
             wallets: TtlCache::new(CACHE_TTL),
             minted: TtlCache::new(config.ticket_ttl),
             config,

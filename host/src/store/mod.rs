@@ -267,6 +267,17 @@ impl Store {
         row.map(|r| client_from_row(&r)).transpose()
     }
 
+    /// Records that client `id` was used at `at` (ms), unless a later use
+    /// is already recorded (replicas race harmlessly). Not audited.
+    pub async fn touch_client(&self, id: &str, at: u64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_clients SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)")
+            .bind(id)
+            .bind(i64_of(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// API clients, oldest first: every tenant's, or one tenant's.
     pub async fn clients(&self, tenant: Option<&str>) -> Result<Vec<ApiClient>, StoreError> {
         let rows = match tenant {
@@ -596,7 +607,7 @@ impl Store {
 }
 
 const CLIENT_COLUMNS: &str =
-    "SELECT id, name, tenant, scopes, secret_sha256, created_at, revoked_at FROM api_clients";
+    "SELECT id, name, tenant, scopes, secret_sha256, created_at, revoked_at, last_used_at FROM api_clients";
 const WALLET_COLUMNS: &str =
     "SELECT id, owner, key_type, public_key, label, sealed, attestation, created_at, require_approval FROM wallets";
 
@@ -658,6 +669,9 @@ fn client_from_row(r: &AnyRow) -> Result<ApiClient, StoreError> {
         created_at_ms: u64_col(r, 5)?,
         revoked_at_ms: r
             .try_get::<Option<i64>, _>(6)?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
+        last_used_at_ms: r
+            .try_get::<Option<i64>, _>(7)?
             .map(|v| u64::try_from(v).unwrap_or(0)),
     })
 }

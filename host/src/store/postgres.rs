@@ -32,6 +32,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0008_user_controls.sql"),
     ),
     (9, include_str!("migrations/postgres/0009_audit_search.sql")),
+    (
+        10,
+        include_str!("migrations/postgres/0010_client_last_used.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -21,6 +21,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (9, include_str!("migrations/sqlite/0009_user_controls.sql")),
     (10, include_str!("migrations/sqlite/0010_audit_search.sql")),
+    (
+        11,
+        include_str!("migrations/sqlite/0011_client_last_used.sql"),
+    ),
 ];
 
 /// Run on every new connection.

@@ -331,6 +331,7 @@ async fn tenant_counts_are_the_tenants_live_wallets_and_unrevoked_clients() {
                 secret_sha256: "00".repeat(32),
                 created_at_ms: 1,
                 revoked_at_ms: None,
+                last_used_at_ms: None,
             };
             j.write(WriteOp::CreateClient(client), ev(id))
                 .await
