@@ -122,10 +122,18 @@ enum AdminCommand {
     /// retired. Runs with the host's configuration (the same environment as
     /// `serve`: the database, the signer, KMS settings); one runner across
     /// replicas; resumes an unfinished rotation.
+    ///
+    /// Beside a running `signet-host dev` (which keeps its secrets to
+    /// itself), pass its `--data-dir`: the command then asks that host over
+    /// HTTP (the URL in DIR/url, the token in DIR/admin-token) and waits for
+    /// the rotation to finish.
     RotateSealingKey {
         /// Only count what would be re-sealed; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The data directory of a running `signet-host dev`.
+        #[arg(long, value_name = "DIR", conflicts_with = "config")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -308,7 +316,12 @@ fn audit_export(mut after: u64, follow: bool, config: Option<PathBuf>) -> Result
 }
 
 fn rotate_sealing_key(dry_run: bool, config: Option<PathBuf>) -> Result<(), String> {
-    let config = load(config)?;
+    let config = load(config).map_err(|e| {
+        format!(
+            "{e}\n  (this runs with the host's configuration, as `serve` does; beside a `signet-host dev`, \
+             pass its data directory instead: signet-host admin rotate-sealing-key --data-dir DIR)"
+        )
+    })?;
     signet_host::init_logging(config.log_json);
     runtime()?.block_on(async move {
         let service = signet_host::service::Service::open(config)
@@ -338,8 +351,11 @@ fn whoami() -> String {
 }
 
 fn admin(cmd: AdminCommand, config: Option<PathBuf>) -> Result<(), String> {
-    if let AdminCommand::RotateSealingKey { dry_run } = cmd {
-        return rotate_sealing_key(dry_run, config);
+    if let AdminCommand::RotateSealingKey { dry_run, data_dir } = cmd {
+        return match data_dir {
+            Some(dir) => dev::rotate_through(&dir, dry_run).map(|report| println!("{report}")),
+            None => rotate_sealing_key(dry_run, config),
+        };
     }
     let url = database_url(config)?;
     runtime()?.block_on(async move {
