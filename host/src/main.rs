@@ -24,7 +24,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Validate the configuration and secret strength; exit 1 naming the variable.
+    /// Validate the configuration and secret strength; exit 1 naming every
+    /// variable with a problem (all at once).
     CheckConfig {
         /// TOML file with the same variable names as the environment.
         #[arg(long)]
@@ -198,13 +199,31 @@ fn load(config: Option<PathBuf>) -> Result<Config, String> {
     Config::from_source(&source, false).map_err(|e| e.to_string())
 }
 
+/// Checks everything and names every problem at once (not one per run).
 fn check_config(config: Option<PathBuf>) -> Result<(), String> {
-    let config = load(config)?;
+    let source = Source::load(config.as_deref()).map_err(|e| e.to_string())?;
+    let config = Config::check_source(&source, false).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
     if let Some((cert, key)) = &config.tls {
-        signet_host::http::server::tls_config(cert, key).map_err(|e| e.to_string())?;
+        if let Err(e) = signet_host::http::server::tls_config(cert, key) {
+            problems.push(e.to_string());
+        }
     }
     if let Some(export) = &config.audit_export {
-        signet_host::service::export::AuditSink::new(export).map_err(|e| e.to_string())?;
+        if let Err(e) = signet_host::service::export::AuditSink::new(export) {
+            problems.push(e.to_string());
+        }
+    }
+    match problems.as_slice() {
+        [] => {}
+        [one] => return Err(one.clone()),
+        all => {
+            return Err(format!(
+                "{} configuration problems:\n  {}",
+                all.len(),
+                all.join("\n  ")
+            ))
+        }
     }
     println!(
         "configuration OK: listen {} ({}), signer {}, database {}, attestation {}",
@@ -215,7 +234,7 @@ fn check_config(config: Option<PathBuf>) -> Result<(), String> {
             "http"
         },
         config.enclave_addr,
-        config.database_url.split('?').next().unwrap_or_default(),
+        signet_host::config::database_display(&config.database_url),
         match &config.attestation {
             AttestationCheck::Policy { path, .. } => path.display().to_string(),
             AttestationCheck::InsecureSkip => "NOT CHECKED (insecure-skip)".into(),

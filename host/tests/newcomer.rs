@@ -261,3 +261,122 @@ fn the_rotation_command_says_why_a_dev_host_cannot_rotate() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("--sealing kms"), "{stderr}");
 }
+
+/// `check-config` names every problem in one run (it named one per run: five
+/// runs to find five missing variables).
+#[test]
+fn check_config_names_every_problem_at_once() {
+    let out = Command::new(host_binary())
+        .arg("check-config")
+        .env_clear()
+        .env("INTERNAL_API_KEY", "short")
+        .env("SIGNET_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("6 configuration problems"), "{stderr}");
+    for var in [
+        "ENCLAVE_ADDR",
+        "ATTESTATION_POLICY",
+        "SIGNET_LOG_FORMAT",
+        "INTERNAL_API_KEY",
+        "TICKET_SIGNING_SECRET",
+        "SESSION_SIGNING_SECRET",
+    ] {
+        assert!(stderr.contains(&format!("  {var}: ")), "{var}: {stderr}");
+    }
+    assert!(
+        !stderr.contains("short"),
+        "secret values are never echoed: {stderr}"
+    );
+}
+
+/// The dev banner's lines up to the INSECURE warning.
+fn dev_banner(data: &std::path::Path, env: &[(&str, &str)]) -> String {
+    use std::io::BufRead as _;
+    let mut cmd = Command::new(host_binary());
+    cmd.args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("SIGNET_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut banner = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("INSECURE") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    banner
+}
+
+/// The dev banner names its database and prints the quick start's export
+/// line, which works as printed (the token file it names is the admin's).
+#[test]
+fn the_dev_banner_names_the_database_and_the_export_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("host");
+    let banner = dev_banner(&data, &[]);
+    let db = data.join("signet.db");
+    assert!(
+        banner.contains(&format!("database:     SQLite {}", db.display())),
+        "{banner}"
+    );
+    let export = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("quick start:  "))
+        .unwrap_or_else(|| panic!("no export line: {banner}"));
+    let url = banner
+        .lines()
+        .find_map(|l| l.split("listening on ").nth(1))
+        .unwrap();
+    assert_eq!(
+        export,
+        format!(
+            "export SIGNET_URL={url} SIGNET_TOKEN=$(cat {})",
+            data.join("admin-token").display()
+        )
+    );
+    // A PostgreSQL URL is named without its password, as `check-config`
+    // (which shares the naming) shows without a database to start on.
+    let checked = Command::new(host_binary())
+        .args(["check-config"])
+        .env_clear()
+        .env("ENCLAVE_ADDR", "unix:/tmp/nowhere.sock")
+        .env(
+            "INTERNAL_API_KEY",
+            "7d1e0c2b4a59687f3e2d1c0b9a8f7e6d5c4b3a29",
+        )
+        .env(
+            "TICKET_SIGNING_SECRET",
+            "a9b8c7d6e5f40312f1e2d3c4b5a69788796a5b4c",
+        )
+        .env(
+            "SESSION_SIGNING_SECRET",
+            "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
+        )
+        .env("ATTESTATION_POLICY", "insecure-skip")
+        .env(
+            "SIGNET_DATABASE_URL",
+            "postgres://signet:pg-secret-pass@db.internal:5432/signet?sslmode=require",
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        stdout.contains("PostgreSQL db.internal:5432/signet (user signet)")
+            && !stdout.contains("pg-secret-pass"),
+        "{stdout}"
+    );
+}

@@ -349,6 +349,14 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         prepared.dev_root_path.display()
     );
     println!("  data:         {}", options.data_dir.display());
+    println!(
+        "  database:     {}",
+        crate::config::database_display(&prepared.config.database_url)
+    );
+    println!(
+        "  quick start:  export SIGNET_URL=http://{addr} SIGNET_TOKEN=$(cat {})",
+        prepared.admin_token_path.display()
+    );
     if prepared.config.login.test_mode {
         println!("  user login:   TEST MODE (POST /v1/auth/challenge {{\"telegram_user_id\": N}} resolves at once)");
     }
