@@ -69,6 +69,10 @@ enum Command {
     Login(login::LoginArgs),
     /// End the stored session.
     Logout,
+    /// Which host the commands go to and which credential they send (an API
+    /// token from SIGNET_TOKEN, --token or --token-file, or the stored
+    /// session of `signet login`).
+    Whoami,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify(args)) => client::audit_verify(&cli.endpoint, &args),
         Command::Login(args) => login::login(&cli.endpoint, &args),
         Command::Logout => login::logout(&cli.endpoint),
+        Command::Whoami => login::whoami(&cli.endpoint),
     };
     match outcome {
         Outcome::Valid => ExitCode::SUCCESS,
