@@ -187,10 +187,24 @@ impl Endpoint {
                     usage: false,
                 })
             }
-            Err(e) => Err(CallFailed {
-                message: format!("cannot reach {url}: {e}"),
-                usage: false,
-            }),
+            Err(ureq::Error::Transport(t)) => {
+                // The transport error's own text repeats the URL: name it once.
+                let mut detail = t.kind().to_string();
+                if let Some(m) = t.message() {
+                    detail = format!("{detail}: {m}");
+                }
+                if let Some(source) = std::error::Error::source(&t) {
+                    detail = format!("{detail}: {source}");
+                }
+                Err(CallFailed {
+                    message: format!(
+                        "cannot reach {url}: {detail}\n  is the host running? Start it (scripts/dev.sh, or signet-host dev), \
+                         or point SIGNET_URL (or --url) at it (now {})",
+                        self.url
+                    ),
+                    usage: false,
+                })
+            }
         }
     }
 }

@@ -199,3 +199,147 @@ fn an_old_bare_token_session_is_refused_with_a_hint() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert!(!session.exists());
 }
+
+/// A host that is not there: the URL is named once, with what to do (start
+/// the host or set SIGNET_URL); exit 1 (the command ran and failed).
+#[test]
+fn a_connection_error_names_the_url_once_with_a_hint() {
+    let url = "http://127.0.0.1:9";
+    let out = signet(
+        &[("SIGNET_URL", url), ("SIGNET_TOKEN", "sgn_abc_def")],
+        &["wallet", "list"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach http://127.0.0.1:9/v1/wallets"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("127.0.0.1:9").count(),
+        2,
+        "the URL once, and once in the hint: {stderr}"
+    );
+    assert!(
+        stderr.contains("is the host running?") && stderr.contains("SIGNET_URL"),
+        "{stderr}"
+    );
+}
+
+/// A wallet and a signature made by a dev host, written to `dir`.
+fn wallet_and_signature(host: &Host, dir: &Path) -> (PathBuf, PathBuf) {
+    let admin = host.admin_token();
+    let env = [
+        ("SIGNET_URL", host.url.as_str()),
+        ("SIGNET_TOKEN", admin.as_str()),
+    ];
+    let out = signet(&env, &["wallet", "create", "--key-type", "ed25519"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let wallet: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = wallet["id"].as_str().unwrap();
+    let out = signet(&env, &["sign", id, "--message", "hello"]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let (w, s) = (dir.join("wallet.json"), dir.join("sig.json"));
+    std::fs::write(&w, serde_json::to_vec(&wallet).unwrap()).unwrap();
+    std::fs::write(&s, &out.stdout).unwrap();
+    (w, s)
+}
+
+/// Swapping `--wallet` and `--signature` is a usage mistake: exit 2 (it was
+/// 1, as if the signature were invalid), and the message says so; the
+/// right order verifies.
+#[test]
+fn swapped_wallet_and_signature_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let (wallet, sig) = wallet_and_signature(&host, dir.path());
+    let root = host.data.join("dev-root.pem");
+    let run = |w: &Path, s: &Path| {
+        signet(
+            &[],
+            &[
+                "verify-signature",
+                "--wallet",
+                w.to_str().unwrap(),
+                "--signature",
+                s.to_str().unwrap(),
+                "--message",
+                "hello",
+                "--root",
+                root.to_str().unwrap(),
+                "--any-pcrs",
+            ],
+        )
+    };
+    let out = run(&sig, &wallet);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("are swapped"), "{stderr}");
+    let out = run(&wallet, &wallet);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("--signature is not a signature JSON"));
+    let out = run(&wallet, &sig);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+/// The offline commands do not list the host flags they never use.
+#[test]
+fn offline_commands_do_not_list_url_or_token() {
+    for args in [
+        &["attest", "inspect", "--help"][..],
+        &["attest", "verify", "--help"],
+        &["verify-signature", "--help"],
+    ] {
+        let out = signet(&[], args);
+        let (stdout, _) = text(&out);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            !stdout.contains("--url") && !stdout.contains("--token"),
+            "{args:?}: {stdout}"
+        );
+    }
+    let (stdout, _) = text(&signet(&[], &["wallet", "list", "--help"]));
+    assert!(
+        stdout.contains("--url") && stdout.contains("--token"),
+        "{stdout}"
+    );
+}
+
+/// A debug-mode document's refusal names the flag that accepts it,
+/// `--allow-debug` (it said `pass allow_debug`).
+#[test]
+fn a_debug_document_refusal_names_the_allow_debug_flag() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../attestation/testdata/vectors/evervault_beta_debug_2022-10-12.bin");
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            doc.to_str().unwrap(),
+            "--at",
+            "doc",
+            "--any-pcrs",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("debug-mode document") && stderr.contains("pass --allow-debug"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("allow_debug"), "{stderr}");
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            doc.to_str().unwrap(),
+            "--at",
+            "doc",
+            "--any-pcrs",
+            "--allow-debug",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
