@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use signet_attestation::{
     inspect_unverified, now_ms, AttestationDoc, PcrPolicy, PcrSet, PolicyFile, TrustAnchor,
-    VerifiedDocument, Verifier, VerifyAt,
+    VerifiedDocument, Verifier, VerifyAt, VerifyError,
 };
 
 use crate::input::{decode_document, read_source};
@@ -94,6 +94,18 @@ pub(crate) fn run(cmd: AttestCommand) -> Outcome {
     }
 }
 
+/// A verification refusal as the CLI says it: the library's words, except
+/// where a flag of this command is the fix (a debug-mode document is
+/// accepted with `--allow-debug`).
+pub(crate) fn refusal(e: &VerifyError) -> String {
+    match e {
+        VerifyError::DebugMode => "debug-mode document (PCR0/1/2 all zero) refused: a debug enclave's memory is readable by its host; \
+             pass --allow-debug to accept it (tests only)"
+            .into(),
+        other => other.to_string(),
+    }
+}
+
 fn usage(msg: &str) -> Outcome {
     eprintln!("signet attest: {msg}");
     Outcome::Usage
@@ -124,7 +136,7 @@ fn verify(args: &VerifyArgs) -> Outcome {
             Outcome::Valid
         }
         Err(e) => {
-            eprintln!("INVALID: {e}");
+            eprintln!("INVALID: {}", refusal(&e));
             Outcome::Invalid
         }
     }

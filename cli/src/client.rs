@@ -243,10 +243,29 @@ fn document(v: &Value) -> Option<Vec<u8>> {
         .and_then(|d| base64::engine::general_purpose::STANDARD.decode(d).ok())
 }
 
+/// A usage mistake in the inputs of `verify-signature`: a wallet given as
+/// the signature or the other way round (swapped flags), or a file that is
+/// neither.
+fn check_roles(wallet: &Value, signature: &Value) -> Result<(), String> {
+    let is_wallet = |v: &Value| v.get("key_type").is_some() && v.get("id").is_some();
+    let is_signature = |v: &Value| v.get("signature").is_some();
+    if is_signature(wallet) && is_wallet(signature) {
+        return Err("--wallet and --signature are swapped: --wallet takes the wallet JSON (`signet wallet show ID`), --signature the signature JSON (`signet sign …`)".into());
+    }
+    if !is_wallet(wallet) {
+        return Err("--wallet is not a wallet JSON (`signet wallet show ID > wallet.json`): it has no `id` and `key_type`".into());
+    }
+    if !is_signature(signature) {
+        return Err("--signature is not a signature JSON (`signet sign … > sig.json`): it has no `signature`".into());
+    }
+    Ok(())
+}
+
 pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
     let inputs = (|| {
         let wallet = read_json(&args.wallet)?;
         let signature = read_json(&args.signature)?;
+        check_roles(&wallet, &signature)?;
         let verifier = args.policy.build(None)?;
         Ok::<_, String>((wallet, signature, verifier))
     })();
@@ -286,7 +305,7 @@ fn check_signature(
     let doc = document(wallet).ok_or("the wallet has no attestation document")?;
     let verified = verifier
         .verify(&doc)
-        .map_err(|e| format!("wallet attestation: {e}"))?;
+        .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e)))?;
     verified
         .check_key_binding(id, key_type, &public_key)
         .map_err(|e| format!("wallet attestation: {e}"))?;
@@ -345,7 +364,7 @@ fn check_signature(
     if let Some(sig_doc) = document(signature) {
         let v = verifier
             .verify(&sig_doc)
-            .map_err(|e| format!("signature attestation: {e}"))?;
+            .map_err(|e| format!("signature attestation: {}", crate::attest::refusal(&e)))?;
         v.check_signature_binding(id, &digest, &sig)
             .map_err(|e| format!("signature attestation: {e}"))?;
     }

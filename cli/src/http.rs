@@ -1,7 +1,12 @@
 //! A thin blocking HTTP client for the host API.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use serde_json::Value;
+
+/// The host URL when neither `--url` nor `SIGNET_URL` says.
+pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 
 /// Where the host is and how to authenticate.
 #[derive(Args, Clone)]
@@ -10,7 +15,7 @@ pub(crate) struct Endpoint {
     #[arg(
         long,
         env = "SIGNET_URL",
-        default_value = "http://127.0.0.1:8080",
+        default_value = DEFAULT_URL,
         global = true
     )]
     url: String,
@@ -28,8 +33,38 @@ pub(crate) struct CallFailed {
     pub usage: bool,
 }
 
+/// The credential a command sends, and where it came from.
+pub(crate) enum Credential {
+    /// `--token-file PATH`.
+    TokenFile(String, String),
+    /// `--token` on the command line.
+    Flag(String),
+    /// The `SIGNET_TOKEN` environment variable.
+    Environment(String),
+    /// The session of `signet login`, stored in this file, for the URL given.
+    Session(PathBuf, crate::login::StoredSession),
+}
+
+impl Credential {
+    fn token(&self) -> &str {
+        match self {
+            Self::TokenFile(_, t) | Self::Flag(t) | Self::Environment(t) => t,
+            Self::Session(_, s) => &s.token,
+        }
+    }
+}
+
 impl Endpoint {
-    fn token(&self) -> Result<String, CallFailed> {
+    /// The host URL commands are sent to.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The credential to send: `--token-file`, then `--token` or
+    /// `SIGNET_TOKEN`, then the stored session. Refuses (usage) without any,
+    /// and refuses a stored session made on another host than `--url`, or
+    /// one from before sessions named their host.
+    pub(crate) fn credential(&self) -> Result<Credential, CallFailed> {
         let usage = |message: String| CallFailed {
             message,
             usage: true,
@@ -37,22 +72,51 @@ impl Endpoint {
         if let Some(path) = &self.token_file {
             let t = std::fs::read_to_string(path)
                 .map_err(|e| usage(format!("cannot read {path}: {e}")))?;
-            return Ok(t.trim().to_owned());
+            return Ok(Credential::TokenFile(path.clone(), t.trim().to_owned()));
         }
         if let Some(t) = &self.token {
-            return Ok(t.clone());
+            // clap merges the flag and the variable: the variable's value
+            // means it came from the environment.
+            let from_env = std::env::var("SIGNET_TOKEN").is_ok_and(|v| &v == t);
+            return Ok(if from_env {
+                Credential::Environment(t.clone())
+            } else {
+                Credential::Flag(t.clone())
+            });
         }
-        // A session from `signet login`.
-        if let Some(t) = crate::login::session_file()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-        {
-            return Ok(t);
+        let none = || {
+            usage(
+                "an API token or session is required: SIGNET_TOKEN, --token, --token-file, or `signet login`".into(),
+            )
+        };
+        let path = crate::login::session_file().ok_or_else(none)?;
+        match crate::login::read_session(&path) {
+            crate::login::SessionFile::Missing => Err(none()),
+            crate::login::SessionFile::Legacy => Err(usage(format!(
+                "the session in {} does not say which host it is for (it was stored by an older signet): \
+                 sign in again with `signet login --url {}`",
+                path.display(),
+                self.url
+            ))),
+            crate::login::SessionFile::Stored(session)
+                if !crate::login::same_host(&session.url, &self.url) =>
+            {
+                Err(usage(format!(
+                    "the stored session ({}) is for {}, not {}: it is never sent to another host; \
+                     pass --url {} (or SIGNET_URL), or sign in there with `signet login --url {}`",
+                    path.display(),
+                    session.url,
+                    self.url,
+                    session.url,
+                    self.url
+                )))
+            }
+            crate::login::SessionFile::Stored(session) => Ok(Credential::Session(path, session)),
         }
-        Err(usage(
-            "an API token or session is required: SIGNET_TOKEN, --token, --token-file, or `signet login`".into(),
-        ))
+    }
+
+    fn token(&self) -> Result<String, CallFailed> {
+        self.credential().map(|c| c.token().to_owned())
     }
 
     /// Calls without a token (login).
@@ -63,6 +127,16 @@ impl Endpoint {
         body: &Value,
     ) -> Result<Value, CallFailed> {
         self.send(method, path, Some(body), None)
+    }
+
+    /// Calls with this token (the stored session, for logout).
+    pub(crate) fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+    ) -> Result<Value, CallFailed> {
+        self.send(method, path, None, Some(token))
     }
 
     /// `GET path` without a token.
@@ -113,10 +187,24 @@ impl Endpoint {
                     usage: false,
                 })
             }
-            Err(e) => Err(CallFailed {
-                message: format!("cannot reach {url}: {e}"),
-                usage: false,
-            }),
+            Err(ureq::Error::Transport(t)) => {
+                // The transport error's own text repeats the URL: name it once.
+                let mut detail = t.kind().to_string();
+                if let Some(m) = t.message() {
+                    detail = format!("{detail}: {m}");
+                }
+                if let Some(source) = std::error::Error::source(&t) {
+                    detail = format!("{detail}: {source}");
+                }
+                Err(CallFailed {
+                    message: format!(
+                        "cannot reach {url}: {detail}\n  is the host running? Start it (scripts/dev.sh, or signet-host dev), \
+                         or point SIGNET_URL (or --url) at it (now {})",
+                        self.url
+                    ),
+                    usage: false,
+                })
+            }
         }
     }
 }

@@ -69,6 +69,10 @@ enum Command {
     Login(login::LoginArgs),
     /// End the stored session.
     Logout,
+    /// Which host the commands go to and which credential they send (an API
+    /// token from SIGNET_TOKEN, --token or --token-file, or the stored
+    /// session of `signet login`).
+    Whoami,
 }
 
 #[derive(Subcommand)]
@@ -92,8 +96,33 @@ pub(crate) enum Outcome {
     Usage,
 }
 
+/// The command line, with the host flags (`--url`, `--token`,
+/// `--token-file`) left out of the help of the offline commands, which never
+/// use them.
+fn command_line() -> clap::Command {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    // A subcommand's own argument of the same id stops a global one from
+    // being propagated into it: give the offline commands hidden, local
+    // copies (still accepted, so a SIGNET_URL or a habit does no harm).
+    let hidden: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| ["url", "token", "token_file"].contains(&a.get_id().as_str()))
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
+    let offline = |sub: clap::Command| sub.args(hidden.clone());
+    cmd.mut_subcommand("attest", |attest| {
+        offline(attest)
+            .mut_subcommand("verify", offline)
+            .mut_subcommand("inspect", offline)
+    })
+    .mut_subcommand("verify-signature", offline)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&command_line().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let outcome = match cli.command {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Wallet(cmd) => client::wallet(&cli.endpoint, cmd),
@@ -103,6 +132,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Search(args)) => client::audit_search(&cli.endpoint, &args),
         Command::Login(args) => login::login(&cli.endpoint, &args),
         Command::Logout => login::logout(&cli.endpoint),
+        Command::Whoami => login::whoami(&cli.endpoint),
     };
     match outcome {
         Outcome::Valid => ExitCode::SUCCESS,

@@ -91,7 +91,10 @@ fn login_keeps_a_private_session_that_the_other_commands_use() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    let token = std::fs::read_to_string(&session).unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&session).unwrap()).unwrap();
+    assert_eq!(stored["url"], host.1.as_str(), "the session names its host");
+    let token = stored["token"].as_str().unwrap().to_owned();
     let out = signet(&host, &session, &["logout"]);
     assert!(
         out.status.success(),

@@ -548,81 +548,253 @@ fn required(source: &Source, key: &'static str, dev: bool) -> Result<SharedSecre
     secret(source, key, dev)?.ok_or_else(|| err(key, "is required (at least 32 random bytes)"))
 }
 
+/// Every problem of a configuration, in the order the variables are
+/// checked (`check-config` names them all at once).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigProblems(pub Vec<ConfigError>);
+
+impl ConfigProblems {
+    /// The value of `result`, or `None` with its problem kept.
+    fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+}
+
+impl std::fmt::Display for ConfigProblems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [one] => write!(f, "{one}"),
+            all => {
+                write!(f, "{} configuration problems:", all.len())?;
+                for problem in all {
+                    write!(f, "\n  {problem}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigProblems {}
+
+/// `ENCLAVE_ADDR` (or the older `ENCLAVE_BASE_URL`).
+fn enclave_addr(source: &Source) -> Result<SignerAddr, ConfigError> {
+    source
+        .get("ENCLAVE_ADDR")
+        .or_else(|| source.get("ENCLAVE_BASE_URL"))
+        .ok_or_else(|| {
+            err(
+                "ENCLAVE_ADDR",
+                "is required (vsock://CID:PORT or unix:PATH)",
+            )
+        })?
+        .parse()
+        .map_err(|e: String| err("ENCLAVE_ADDR", e))
+}
+
 impl Config {
     /// Validates `source`. Outside dev mode, secrets under 32 bytes or
     /// obviously weak are refused, and an attestation policy is required.
+    /// Refuses with the first problem; [`Config::check_source`] names every
+    /// one.
     pub fn from_source(source: &Source, dev: bool) -> Result<Self, ConfigError> {
-        let (listen, tls) = listener(source)?;
+        Self::check_source(source, dev).map_err(|problems| {
+            problems
+                .0
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| err("SIGNET_CONFIG", "is invalid"))
+        })
+    }
+
+    /// Validates `source` as [`Config::from_source`] does, but goes on after
+    /// a problem: refuses with every problem found (each variable checked
+    /// once).
+    pub fn check_source(source: &Source, dev: bool) -> Result<Self, ConfigProblems> {
+        let mut p = ConfigProblems::default();
+        let listener = p.take(listener(source));
         let database_url = source
             .get("SIGNET_DATABASE_URL")
             .unwrap_or("sqlite://signet.db")
             .to_owned();
-        crate::store::Dialect::of(&database_url)
-            .map_err(|e| err("SIGNET_DATABASE_URL", e.to_string()))?;
-        let enclave = source
-            .get("ENCLAVE_ADDR")
-            .or_else(|| source.get("ENCLAVE_BASE_URL"))
-            .ok_or_else(|| {
-                err(
-                    "ENCLAVE_ADDR",
-                    "is required (vsock://CID:PORT or unix:PATH)",
-                )
-            })?;
-        let enclave_addr = enclave
-            .parse()
-            .map_err(|e: String| err("ENCLAVE_ADDR", e))?;
-        let attestation = attestation(source, dev)?;
-        let rate_limit_window =
-            Duration::from_millis(source.bounded("RATE_LIMIT_WINDOW_MS", 1_000, 1..=u64::MAX)?);
-        let ticket_ttl = source.seconds("TICKET_TTL_SECONDS", 60, 1..=3600)?;
-        let log_json = match source.get("SIGNET_LOG_FORMAT") {
-            None | Some("text") => false,
-            Some("json") => true,
-            Some(_) => return Err(err("SIGNET_LOG_FORMAT", "must be json or text")),
+        let dialect = p.take(
+            crate::store::Dialect::of(&database_url)
+                .map_err(|e| err("SIGNET_DATABASE_URL", e.to_string())),
+        );
+        let enclave_addr = p.take(enclave_addr(source));
+        let attestation = p.take(attestation(source, dev));
+        let rate_limit_window = p.take(
+            source
+                .bounded("RATE_LIMIT_WINDOW_MS", 1_000, 1..=u64::MAX)
+                .map(Duration::from_millis),
+        );
+        let ticket_ttl = p.take(source.seconds("TICKET_TTL_SECONDS", 60, 1..=3600));
+        let log_json = p.take(match source.get("SIGNET_LOG_FORMAT") {
+            None | Some("text") => Ok(false),
+            Some("json") => Ok(true),
+            Some(_) => Err(err("SIGNET_LOG_FORMAT", "must be json or text")),
+        });
+        let eth = p.take(ethereum(source));
+        let enclave_connections = p.take(source.number("SIGNET_ENCLAVE_CONNECTIONS", 4usize));
+        let internal_api_key = p.take(required(source, "INTERNAL_API_KEY", dev));
+        let ticket_secret = p.take(required(source, "TICKET_SIGNING_SECRET", dev));
+        let ticket_secret_previous = p.take(secret(source, "TICKET_SIGNING_SECRET_PREVIOUS", dev));
+        let session_secret = p.take(required(source, "SESSION_SIGNING_SECRET", dev));
+        let session_secret_previous =
+            p.take(secret(source, "SESSION_SIGNING_SECRET_PREVIOUS", dev));
+        let session_ttl = p.take(source.seconds("SESSION_TTL_SECONDS", 3600, 60..=2_592_000));
+        let login = p.take(login(source, dev));
+        let approval_ttl = p.take(source.seconds("APPROVAL_TTL_SECONDS", 900, 5..=86_400));
+        let rate_limit_per_client = p.take(source.number("RATE_LIMIT_PER_USER", 0));
+        let rate_limit_per_wallet_sign = p.take(source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0));
+        let auth_failures_per_peer = p.take(source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60));
+        let challenges_per_peer = p.take(source.number("RATE_LIMIT_CHALLENGES_PER_IP", 30));
+        let header_timeout =
+            p.take(source.seconds("SIGNET_HEADER_TIMEOUT_SECONDS", 10, 1..=u64::MAX));
+        let max_connections = p.take(
+            source
+                .bounded("SIGNET_MAX_CONNECTIONS", 4096, 1..=u64::MAX)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+        );
+        let allowed_origins = p.take(allowed_origins(source.get("ALLOWED_ORIGINS")));
+        let admin_allowed_cidrs = p.take(admin_allowed_cidrs(source.get("ADMIN_ALLOWED_CIDRS")));
+        let audit_export = p.take(audit_export(source));
+        let request_timeout = p.take(source.seconds("SIGNET_REQUEST_TIMEOUT_SECONDS", 30, 1..=600));
+        let drain_grace = p.take(source.seconds("SIGNET_DRAIN_SECONDS", 0, 0..=300));
+        let metrics_require_api_key = p.take(source.flag("METRICS_REQUIRE_API_KEY"));
+        let sealing = p.take(sealing(source));
+        let rotation_grace = p.take(source.seconds("SIGNET_ROTATION_GRACE_SECONDS", 60, 0..=3600));
+        let (
+            Some((listen, tls)),
+            Some(()),
+            Some(enclave_addr),
+            Some(attestation),
+            Some(rate_limit_window),
+            Some(ticket_ttl),
+            Some(log_json),
+            Some((eth_upstream, eth_chain_id)),
+            Some(enclave_connections),
+            Some(internal_api_key),
+            Some(ticket_secret),
+            Some(ticket_secret_previous),
+            Some(session_secret),
+            Some(session_secret_previous),
+            Some(session_ttl),
+            Some(login),
+            Some(approval_ttl),
+            Some(rate_limit_per_client),
+            Some(rate_limit_per_wallet_sign),
+            Some(auth_failures_per_peer),
+            Some(challenges_per_peer),
+            Some(header_timeout),
+            Some(max_connections),
+            Some(allowed_origins),
+            Some(admin_allowed_cidrs),
+            Some(audit_export),
+            Some(request_timeout),
+            Some(drain_grace),
+            Some(metrics_require_api_key),
+            Some(sealing),
+            Some(rotation_grace),
+        ) = (
+            listener,
+            dialect.map(|_| ()),
+            enclave_addr,
+            attestation,
+            rate_limit_window,
+            ticket_ttl,
+            log_json,
+            eth,
+            enclave_connections,
+            internal_api_key,
+            ticket_secret,
+            ticket_secret_previous,
+            session_secret,
+            session_secret_previous,
+            session_ttl,
+            login,
+            approval_ttl,
+            rate_limit_per_client,
+            rate_limit_per_wallet_sign,
+            auth_failures_per_peer,
+            challenges_per_peer,
+            header_timeout,
+            max_connections,
+            allowed_origins,
+            admin_allowed_cidrs,
+            audit_export,
+            request_timeout,
+            drain_grace,
+            metrics_require_api_key,
+            sealing,
+            rotation_grace,
+        )
+        else {
+            return Err(p);
         };
-        let (eth_upstream, eth_chain_id) = ethereum(source)?;
         Ok(Self {
             listen,
             tls,
             database_url,
             enclave_addr,
-            enclave_connections: source
-                .number("SIGNET_ENCLAVE_CONNECTIONS", 4usize)?
-                .clamp(1, 64),
-            internal_api_key: required(source, "INTERNAL_API_KEY", dev)?,
-            ticket_secret: required(source, "TICKET_SIGNING_SECRET", dev)?,
-            ticket_secret_previous: secret(source, "TICKET_SIGNING_SECRET_PREVIOUS", dev)?,
-            session_secret: required(source, "SESSION_SIGNING_SECRET", dev)?,
-            session_secret_previous: secret(source, "SESSION_SIGNING_SECRET_PREVIOUS", dev)?,
-            session_ttl: source.seconds("SESSION_TTL_SECONDS", 3600, 60..=2_592_000)?,
-            login: login(source, dev)?,
+            enclave_connections: enclave_connections.clamp(1, 64),
+            internal_api_key,
+            ticket_secret,
+            ticket_secret_previous,
+            session_secret,
+            session_secret_previous,
+            session_ttl,
+            login,
             ticket_ttl,
-            approval_ttl: source.seconds("APPROVAL_TTL_SECONDS", 900, 5..=86_400)?,
+            approval_ttl,
             attestation,
-            rate_limit_per_client: source.number("RATE_LIMIT_PER_USER", 0)?,
-            rate_limit_per_wallet_sign: source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0)?,
+            rate_limit_per_client,
+            rate_limit_per_wallet_sign,
             rate_limit_window,
-            auth_failures_per_peer: source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60)?,
-            challenges_per_peer: source.number("RATE_LIMIT_CHALLENGES_PER_IP", 30)?,
+            auth_failures_per_peer,
+            challenges_per_peer,
             eth_upstream,
             eth_chain_id,
-            header_timeout: source.seconds("SIGNET_HEADER_TIMEOUT_SECONDS", 10, 1..=u64::MAX)?,
-            max_connections: usize::try_from(source.bounded(
-                "SIGNET_MAX_CONNECTIONS",
-                4096,
-                1..=u64::MAX,
-            )?)
-            .unwrap_or(usize::MAX),
-            allowed_origins: allowed_origins(source.get("ALLOWED_ORIGINS"))?,
-            admin_allowed_cidrs: admin_allowed_cidrs(source.get("ADMIN_ALLOWED_CIDRS"))?,
-            audit_export: audit_export(source)?,
-            request_timeout: source.seconds("SIGNET_REQUEST_TIMEOUT_SECONDS", 30, 1..=600)?,
-            drain_grace: source.seconds("SIGNET_DRAIN_SECONDS", 0, 0..=300)?,
-            metrics_require_api_key: source.flag("METRICS_REQUIRE_API_KEY")?,
+            header_timeout,
+            max_connections,
+            allowed_origins,
+            admin_allowed_cidrs,
+            audit_export,
+            request_timeout,
+            drain_grace,
+            metrics_require_api_key,
             log_json,
-            sealing: sealing(source)?,
-            rotation_grace: source.seconds("SIGNET_ROTATION_GRACE_SECONDS", 60, 0..=3600)?,
+            sealing,
+            rotation_grace,
         })
+    }
+}
+
+/// A database URL for people: `SQLite PATH`, or `PostgreSQL HOST[:PORT]/DB
+/// (user USER)` with the password and the query (TLS files) left out.
+#[must_use]
+pub fn database_display(url: &str) -> String {
+    let url = url.split('?').next().unwrap_or_default();
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return format!("SQLite {path}");
+    }
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        return "an unknown kind of database".into();
+    };
+    // user[:password]@host[:port]/db: keep the user, never the password.
+    let (user, location) = match rest.rsplit_once('@') {
+        Some((userinfo, location)) => (userinfo.split(':').next(), location),
+        None => (None, rest),
+    };
+    match user.filter(|u| !u.is_empty()) {
+        Some(user) => format!("PostgreSQL {location} (user {user})"),
+        None => format!("PostgreSQL {location}"),
     }
 }
 
@@ -853,6 +1025,54 @@ mod tests {
             pairs.push((k, v));
         }
         Config::from_source(&Source::from_pairs(&pairs), false)
+    }
+
+    #[test]
+    fn the_database_is_named_without_its_password() {
+        assert_eq!(
+            database_display("sqlite:///tmp/d/signet.db"),
+            "SQLite /tmp/d/signet.db"
+        );
+        assert_eq!(
+            database_display("sqlite://signet-data/signet.db?mode=rwc"),
+            "SQLite signet-data/signet.db"
+        );
+        let pg = database_display(
+            "postgres://signet:s3cret-p%40ss@db.internal:5432/signet?sslmode=verify-full&sslrootcert=/ca.pem",
+        );
+        assert_eq!(pg, "PostgreSQL db.internal:5432/signet (user signet)");
+        assert!(!pg.contains("s3cret"));
+        assert_eq!(
+            database_display("postgresql://127.0.0.1/signet"),
+            "PostgreSQL 127.0.0.1/signet"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let source =
+            Source::from_pairs(&[("INTERNAL_API_KEY", "short"), ("SIGNET_LOG_FORMAT", "xml")]);
+        let problems = Config::check_source(&source, false).unwrap_err();
+        let names: Vec<&str> = problems.0.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            names,
+            [
+                "ENCLAVE_ADDR",
+                "ATTESTATION_POLICY",
+                "SIGNET_LOG_FORMAT",
+                "INTERNAL_API_KEY",
+                "TICKET_SIGNING_SECRET",
+                "SESSION_SIGNING_SECRET"
+            ]
+        );
+        // The first one is what from_source refuses with.
+        assert_eq!(
+            Config::from_source(&source, false).unwrap_err(),
+            problems.0[0]
+        );
+        assert!(problems
+            .to_string()
+            .starts_with("6 configuration problems:"));
     }
 
     #[test]

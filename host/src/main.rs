@@ -24,7 +24,8 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Validate the configuration and secret strength; exit 1 naming the variable.
+    /// Validate the configuration and secret strength; exit 1 naming every
+    /// variable with a problem (all at once).
     CheckConfig {
         /// TOML file with the same variable names as the environment.
         #[arg(long)]
@@ -122,10 +123,18 @@ enum AdminCommand {
     /// retired. Runs with the host's configuration (the same environment as
     /// `serve`: the database, the signer, KMS settings); one runner across
     /// replicas; resumes an unfinished rotation.
+    ///
+    /// Beside a running `signet-host dev` (which keeps its secrets to
+    /// itself), pass its `--data-dir`: the command then asks that host over
+    /// HTTP (the URL in DIR/url, the token in DIR/admin-token) and waits for
+    /// the rotation to finish.
     RotateSealingKey {
         /// Only count what would be re-sealed; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// The data directory of a running `signet-host dev`.
+        #[arg(long, value_name = "DIR", conflicts_with = "config")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -190,13 +199,31 @@ fn load(config: Option<PathBuf>) -> Result<Config, String> {
     Config::from_source(&source, false).map_err(|e| e.to_string())
 }
 
+/// Checks everything and names every problem at once (not one per run).
 fn check_config(config: Option<PathBuf>) -> Result<(), String> {
-    let config = load(config)?;
+    let source = Source::load(config.as_deref()).map_err(|e| e.to_string())?;
+    let config = Config::check_source(&source, false).map_err(|e| e.to_string())?;
+    let mut problems = Vec::new();
     if let Some((cert, key)) = &config.tls {
-        signet_host::http::server::tls_config(cert, key).map_err(|e| e.to_string())?;
+        if let Err(e) = signet_host::http::server::tls_config(cert, key) {
+            problems.push(e.to_string());
+        }
     }
     if let Some(export) = &config.audit_export {
-        signet_host::service::export::AuditSink::new(export).map_err(|e| e.to_string())?;
+        if let Err(e) = signet_host::service::export::AuditSink::new(export) {
+            problems.push(e.to_string());
+        }
+    }
+    match problems.as_slice() {
+        [] => {}
+        [one] => return Err(one.clone()),
+        all => {
+            return Err(format!(
+                "{} configuration problems:\n  {}",
+                all.len(),
+                all.join("\n  ")
+            ))
+        }
     }
     println!(
         "configuration OK: listen {} ({}), signer {}, database {}, attestation {}",
@@ -207,7 +234,7 @@ fn check_config(config: Option<PathBuf>) -> Result<(), String> {
             "http"
         },
         config.enclave_addr,
-        config.database_url.split('?').next().unwrap_or_default(),
+        signet_host::config::database_display(&config.database_url),
         match &config.attestation {
             AttestationCheck::Policy { path, .. } => path.display().to_string(),
             AttestationCheck::InsecureSkip => "NOT CHECKED (insecure-skip)".into(),
@@ -308,7 +335,12 @@ fn audit_export(mut after: u64, follow: bool, config: Option<PathBuf>) -> Result
 }
 
 fn rotate_sealing_key(dry_run: bool, config: Option<PathBuf>) -> Result<(), String> {
-    let config = load(config)?;
+    let config = load(config).map_err(|e| {
+        format!(
+            "{e}\n  (this runs with the host's configuration, as `serve` does; beside a `signet-host dev`, \
+             pass its data directory instead: signet-host admin rotate-sealing-key --data-dir DIR)"
+        )
+    })?;
     signet_host::init_logging(config.log_json);
     runtime()?.block_on(async move {
         let service = signet_host::service::Service::open(config)
@@ -338,8 +370,11 @@ fn whoami() -> String {
 }
 
 fn admin(cmd: AdminCommand, config: Option<PathBuf>) -> Result<(), String> {
-    if let AdminCommand::RotateSealingKey { dry_run } = cmd {
-        return rotate_sealing_key(dry_run, config);
+    if let AdminCommand::RotateSealingKey { dry_run, data_dir } = cmd {
+        return match data_dir {
+            Some(dir) => dev::rotate_through(&dir, dry_run).map(|report| println!("{report}")),
+            None => rotate_sealing_key(dry_run, config),
+        };
     }
     let url = database_url(config)?;
     runtime()?.block_on(async move {

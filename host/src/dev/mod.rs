@@ -5,6 +5,7 @@
 
 mod bootstrap;
 mod kms;
+mod rotate;
 mod supervisor;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use signet_attestation::{PcrPolicy, PcrSet, Verifier};
 use signet_proto::SharedSecret;
 
 pub use self::bootstrap::{ensure_admin, private_dir, write_file, ADMIN_SCOPES};
+pub use self::rotate::{rotate_through, URL_FILE};
 pub use self::supervisor::{DevKms, SignerCommand, Supervisor};
 use crate::config::{AttestationCheck, Config, SealingConfig, Source};
 
@@ -334,6 +336,11 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", prepared.config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let router = crate::http::router(Arc::clone(&service));
+    // Where this host listens, for the commands run beside it
+    // (`admin rotate-sealing-key --data-dir`).
+    let url_path = options.data_dir.join(URL_FILE);
+    write_file(&url_path, format!("http://{addr}\n").as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", url_path.display()))?;
     println!("signet-host dev: listening on http://{addr}");
     println!("  console:      http://{addr}/console/");
     println!("  admin token:  {}", prepared.admin_token_path.display());
@@ -342,6 +349,14 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         prepared.dev_root_path.display()
     );
     println!("  data:         {}", options.data_dir.display());
+    println!(
+        "  database:     {}",
+        crate::config::database_display(&prepared.config.database_url)
+    );
+    println!(
+        "  quick start:  export SIGNET_URL=http://{addr} SIGNET_TOKEN=$(cat {})",
+        prepared.admin_token_path.display()
+    );
     if prepared.config.login.test_mode {
         println!("  user login:   TEST MODE (POST /v1/auth/challenge {{\"telegram_user_id\": N}} resolves at once)");
     }

@@ -43,6 +43,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be absent: an empty body (no bytes, whatever the
+/// headers say) is `None`; any other body is read as [`ApiJson`] would
+/// (the JSON content type required, unknown fields refused, at most
+/// [`MAX_BODY`] bytes).
+pub struct OptionalApiJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+            ApiError::too_large(format!("request bodies are at most {MAX_BODY} bytes"))
+        })?;
+        if bytes.is_empty() {
+            return Ok(Self(None));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|ApiJson(v)| Self(Some(v)))
+    }
+}
+
 /// A query string.
 pub struct ApiQuery<T>(pub T);
 

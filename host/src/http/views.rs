@@ -536,6 +536,37 @@ impl From<&SealingStatus> for SealingStatusView {
     }
 }
 
+/// The 202 of `POST /v1/admin/sealing/rotate`: the sealing state when the
+/// rotation started, and where to follow it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RotationStartedView {
+    /// Where the rotation's progress shows: `GET` it and read
+    /// `sealing.rotation` (`phase`, `resealed`, `verified`, `error`) until
+    /// `phase` is `done` or `error` is set.
+    pub status_url: &'static str,
+    /// The same, said for people.
+    pub poll: &'static str,
+    /// The sealing keys as the rotation starts, as before (the rotation
+    /// itself shows in `status_url`).
+    #[serde(flatten)]
+    pub sealing: SealingStatusView,
+}
+
+impl RotationStartedView {
+    /// Where rotation progress is read.
+    pub const STATUS_URL: &'static str = "/v1/admin/status";
+
+    /// The reply for a rotation started from `sealing`.
+    #[must_use]
+    pub fn new(sealing: SealingStatusView) -> Self {
+        Self {
+            status_url: Self::STATUS_URL,
+            poll: "started in the background: GET /v1/admin/status and read sealing.rotation (phase resealing → verifying → settling → retiring → done; error when it stopped)",
+            sealing,
+        }
+    }
+}
+
 /// A stored sealing key version.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct VersionView {

@@ -12,9 +12,10 @@ use crate::http::error::{
     responses::{Authenticated, Authorized, BadInput, JsonBody, NotFound},
     ApiError, ErrorBody,
 };
-use crate::http::extract::{ApiJson, ApiQuery, Authn};
+use crate::http::extract::{ApiJson, ApiQuery, Authn, OptionalApiJson};
 use crate::http::views::{
-    ClientList, ClientView, RevokedView, RotationReportView, SealingStatusView, StatusView,
+    ClientList, ClientView, RevokedView, RotationReportView, RotationStartedView,
+    SealingStatusView, StatusView,
 };
 use crate::service::sealing::Requested;
 
@@ -100,7 +101,8 @@ pub async fn revoke_client(
     }))
 }
 
-/// `POST /v1/admin/sealing/rotate` body.
+/// `POST /v1/admin/sealing/rotate` body (optional: no body is a real
+/// rotation).
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateBody {
@@ -109,25 +111,48 @@ pub struct RotateBody {
     dry_run: bool,
 }
 
+/// `?dry_run=true|false`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RotateQuery {
+    /// Only count what a rotation would re-seal; change nothing (the same as
+    /// the body's `dry_run`; when both are given they must agree).
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
 /// Rotates the sealing key (operators): a new KMS data key version, every
 /// live wallet's blob re-sealed inside the signer, verified, and the old
 /// versions retired. Resumes an unfinished rotation. One at a time across
-/// replicas. A dry run answers 200 with the counts; a real one runs in the
-/// background (202; progress in `GET /v1/admin/status`).
-#[utoipa::path(post, path = "/admin/sealing/rotate", tag = "admin", request_body = RotateBody, responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`)", body = SealingStatusView), Authorized, (status = 400, description = "Bad input, or this host does not use KMS sealing", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
+/// replicas. A dry run (`?dry_run=true` or `{"dry_run": true}`) answers 200
+/// with the counts; without either (an empty body included) the rotation is
+/// real: it runs in the background (202, with `status_url`: progress in
+/// `GET /v1/admin/status` → `sealing.rotation`).
+#[utoipa::path(post, path = "/admin/sealing/rotate", tag = "admin", params(RotateQuery), request_body(content = Option<RotateBody>, description = "Optional: no body (or `{}`) is a real rotation, `{\"dry_run\": true}` a dry run"), responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`), named by `status_url`", body = RotationStartedView), Authorized, (status = 400, description = "Bad input (the query's and the body's `dry_run` disagree), or this host does not use KMS sealing", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate_sealing(
     State(service): State<Shared>,
     Authn(p): Authn,
-    ApiJson(body): ApiJson<RotateBody>,
+    ApiQuery(query): ApiQuery<RotateQuery>,
+    OptionalApiJson(body): OptionalApiJson<RotateBody>,
 ) -> Result<Response, ApiError> {
-    Ok(
-        match service.request_sealing_rotation(&p, body.dry_run).await? {
-            Requested::DryRun(report) => Json(RotationReportView::from(&report)).into_response(),
-            Requested::Started(status) => {
-                (StatusCode::ACCEPTED, Json(SealingStatusView::from(&status))).into_response()
-            }
-        },
-    )
+    let dry_run = match (query.dry_run, body.map(|b| b.dry_run)) {
+        (Some(q), Some(b)) if q != b => {
+            return Err(ApiError::bad_request(
+                "`?dry_run` and the body's `dry_run` disagree: give one",
+            ))
+        }
+        (Some(d), _) | (None, Some(d)) => d,
+        (None, None) => false,
+    };
+    Ok(match service.request_sealing_rotation(&p, dry_run).await? {
+        Requested::DryRun(report) => Json(RotationReportView::from(&report)).into_response(),
+        Requested::Started(status) => (
+            StatusCode::ACCEPTED,
+            Json(RotationStartedView::new(SealingStatusView::from(&status))),
+        )
+            .into_response(),
+    })
 }
 
 /// The host, its storage and its signer, for operators; a tenant's client
