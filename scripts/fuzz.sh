@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-attestation_doc}
 seconds=${2:-60}
-command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked || cargo install cargo-fuzz
 corpus=fuzz/corpus/$target
 mkdir -p "$corpus"
 if [ "$target" = attestation_doc ]; then

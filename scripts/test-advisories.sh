@@ -47,7 +47,10 @@ fi
 if ! cargo install --list | grep -qx "cargo-audit v$CARGO_AUDIT_VERSION:"; then
   echo "installing cargo-audit $CARGO_AUDIT_VERSION (cargo install --locked; a few minutes, once)"
   # binary-scanning (`cargo audit bin`) is not used here.
-  cargo install --locked --no-default-features --quiet cargo-audit --version "$CARGO_AUDIT_VERSION"
+  # Its lock file may pin a version the registry no longer serves (yanked):
+  # then resolve afresh within the same cargo-audit release.
+  cargo install --locked --no-default-features --quiet cargo-audit --version "$CARGO_AUDIT_VERSION" ||
+    cargo install --no-default-features --quiet cargo-audit --version "$CARGO_AUDIT_VERSION"
 fi
 
 snapshot=$(head -n1 "$db/SNAPSHOT" 2>/dev/null || echo "(no SNAPSHOT file)")
