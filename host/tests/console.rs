@@ -166,3 +166,27 @@ fn the_console_walk_passes_in_chromium() {
     let pngs = std::fs::read_dir(&shots).unwrap().count();
     assert!(pngs >= 10, "{pngs} screenshots in {}", shots.display());
 }
+
+/// On a test-mode host (no bot) the sign-in page asks for the Telegram user
+/// id and never shows a link to a bot that does not exist (issue 28.2).
+#[test]
+fn the_sign_in_page_on_a_test_mode_host_asks_for_the_user_id() {
+    let Some(modules) = node_modules() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let host = DevHost::start(&dir.path().join("host"));
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/console/test-mode.mjs");
+    let out = Command::new("node")
+        .arg(&script)
+        .env("SIGNET_URL", host.url())
+        .env("SIGNET_CONSOLE_NODE_MODULES", modules)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("test mode: ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

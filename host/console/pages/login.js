@@ -45,8 +45,8 @@ export default async function login(ctx) {
   if (mode === "test") {
     testUser = h("input", { type: "text", inputmode: "numeric", autocomplete: "off", pattern: "[0-9]*", testid: "login-test-user" });
     form.append(
-      h("p", { class: "warn", text: "This host runs in test mode: with a Telegram user id, sign-in completes at once without Telegram." }),
-      field("Telegram user id (test mode, optional)", testUser),
+      h("p", { class: "warn", testid: "login-test-mode", text: "This host runs in test mode (it has no Telegram bot): enter a Telegram user id and sign-in completes at once." }),
+      field("Telegram user id (test mode)", testUser),
     );
   }
   const start = h("button", { type: "submit", class: "primary", testid: "login-start", text: "Sign in with Telegram" });
@@ -67,6 +67,13 @@ export default async function login(ctx) {
     const gen = generation;
     start.disabled = true;
     const body = {};
+    if (testUser && !testUser.value.trim()) {
+      // No bot answers in test mode: a link to it would wait forever.
+      ctx.status("This host is in test mode (no Telegram bot): enter a Telegram user id.", "error");
+      start.disabled = false;
+      testUser.focus();
+      return;
+    }
     if (testUser && testUser.value.trim()) {
       if (!/^[0-9]+$/.test(testUser.value.trim())) {
         ctx.status("The Telegram user id is a number.", "error");
