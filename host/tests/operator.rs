@@ -334,6 +334,10 @@ fn serve_refuses_a_signer_that_fails_the_policy() {
         .as_str()
         .unwrap_or_default();
     assert!(detail.contains("PCR0"), "{status}");
+    assert!(
+        detail.contains("was signet-enclave rebuilt or upgraded?") && detail.contains("restart it"),
+        "the operator is told the likely cause: {status}"
+    );
     // A client gets the same generic reason.
     let (s, v) = call(
         host.url(),

@@ -71,7 +71,15 @@ fn check_attestation(
                 .verify(doc)
                 .map_err(|e| {
                     tracing::error!(error = %e, code = e.code(), "signer attestation refused; not using this signer");
-                    format!("signer attestation refused: {e}")
+                    let hint = if matches!(e.code(), "pcr_mismatch" | "no_pcr_set_matches") {
+                        format!(
+                            " — the signer's image is not one {} pins: was signet-enclave rebuilt or upgraded? (signet-host dev reads the binary's PCRs at start: restart it; in production add the new image's PCR set to the policy before the upgrade)",
+                            path.display()
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("signer attestation refused: {e}{hint}")
                 })?;
             Ok(Some(verified.doc.module_id))
         }
