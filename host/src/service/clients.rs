@@ -281,7 +281,7 @@ impl Service {
             .clients(Some(tenant))
             .await?
             .into_iter()
-            .filter(|c| !c.revoked_at_ms.is_some_and(|at| at <= now) && Some(c.id.as_str()) != own)
+            .filter(|c| c.revoked_at_ms.is_none_or(|at| at > now) && Some(c.id.as_str()) != own)
             .collect();
         // All or nothing: a client the caller may not revoke (it holds a
         // scope the caller could not grant) stops the whole request first.
@@ -497,6 +497,16 @@ pub async fn create_client(
     Ok((row, token.token))
 }
 
+/// The tenant of a person's session (`user:<id>`); API tokens are refused.
+fn person_tenant(principal: &Principal) -> Result<&str> {
+    match principal {
+        Principal::User { tenant, .. } => Ok(tenant),
+        Principal::Client(_) => Err(Error::bad_request(
+            "this is for people (a session); API clients use /v1/admin/api-clients",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -529,15 +539,5 @@ mod tests {
         ] {
             assert!(parse_token(bad).is_none(), "{bad}");
         }
-    }
-}
-
-/// The tenant of a person's session (`user:<id>`); API tokens are refused.
-fn person_tenant(principal: &Principal) -> Result<&str> {
-    match principal {
-        Principal::User { tenant, .. } => Ok(tenant),
-        Principal::Client(_) => Err(Error::bad_request(
-            "this is for people (a session); API clients use /v1/admin/api-clients",
-        )),
     }
 }
