@@ -30,6 +30,8 @@ pub const VARIABLES: &[&str] = &[
     "SESSION_TTL_SECONDS",
     "ALLOWED_ORIGINS",
     "ADMIN_ALLOWED_CIDRS",
+    "SIGNET_OPERATOR_QUORUM",
+    "OPERATOR_CONFIRM_TTL_SECONDS",
     "RATE_LIMIT_WINDOW_MS",
     "RATE_LIMIT_PER_USER",
     "RATE_LIMIT_PER_IDENTITY_SIGN",
@@ -508,6 +510,11 @@ pub struct Config {
     /// `ADMIN_ALLOWED_CIDRS`: the networks operator tokens and `/v1/admin/*`
     /// are taken from (empty: any).
     pub admin_allowed_cidrs: Vec<ipnet::IpNet>,
+    /// `SIGNET_OPERATOR_QUORUM`: 1, or 2 (what cannot be undone needs a
+    /// second operator's confirmation).
+    pub operator_quorum: u64,
+    /// `OPERATOR_CONFIRM_TTL_SECONDS`: how long a request waits for it.
+    pub confirm_ttl: Duration,
     /// `/metrics` requires a token with `metrics:read`.
     pub metrics_require_api_key: bool,
     /// Failed authentications per peer address per minute before the peer
@@ -664,6 +671,8 @@ impl Config {
         let metrics_require_api_key = p.take(source.flag("METRICS_REQUIRE_API_KEY"));
         let sealing = p.take(sealing(source));
         let rotation_grace = p.take(source.seconds("SIGNET_ROTATION_GRACE_SECONDS", 60, 0..=3600));
+        let operator_quorum = p.take(source.bounded("SIGNET_OPERATOR_QUORUM", 1, 1..=2));
+        let confirm_ttl = p.take(source.seconds("OPERATOR_CONFIRM_TTL_SECONDS", 600, 1..=86_400));
         let (
             Some((listen, tls)),
             Some(()),
@@ -696,6 +705,8 @@ impl Config {
             Some(metrics_require_api_key),
             Some(sealing),
             Some(rotation_grace),
+            Some(operator_quorum),
+            Some(confirm_ttl),
         ) = (
             listener,
             dialect.map(|_| ()),
@@ -728,6 +739,8 @@ impl Config {
             metrics_require_api_key,
             sealing,
             rotation_grace,
+            operator_quorum,
+            confirm_ttl,
         )
         else {
             return Err(p);
@@ -766,6 +779,8 @@ impl Config {
             log_json,
             sealing,
             rotation_grace,
+            operator_quorum,
+            confirm_ttl,
         })
     }
 }

@@ -805,6 +805,7 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/admin/api-clients", "post"),
         ("/v1/admin/api-clients", "get"),
         ("/v1/admin/api-clients/{id}", "delete"),
+        ("/v1/admin/confirmations/{id}", "post"),
         ("/v1/admin/status", "get"),
         ("/v1/admin/sealing/rotate", "post"),
         ("/v1/admin/sessions/invalidate-all", "post"),

@@ -61,7 +61,7 @@ DEFAULTS = {
 # horizon) lands separately. Each must leave this list when the host reads
 # it (the test below fails until it does), so that the module never sets a
 # variable the host silently ignores.
-NOT_READ_YET = {"ADMIN_ALLOWED_CIDRS", "SIGNET_OPERATOR_QUORUM", "SIGNET_BACKUP_RETENTION_DAYS"}
+NOT_READ_YET = {"SIGNET_BACKUP_RETENTION_DAYS"}
 
 
 def appended_settings(script):

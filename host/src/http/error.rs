@@ -172,6 +172,19 @@ impl From<Error> for ApiError {
             | Error::Outranked { .. }
             | Error::Forbidden(_)
             | Error::NetworkDenied => Self::new(StatusCode::FORBIDDEN, code, e.to_string()),
+            Error::Confirmation(refusal) => Self::new(
+                match refusal {
+                    crate::service::confirmations::ConfirmationRefusal::SameOperator => {
+                        StatusCode::FORBIDDEN
+                    }
+                    crate::service::confirmations::ConfirmationRefusal::Expired => StatusCode::GONE,
+                    crate::service::confirmations::ConfirmationRefusal::Used => {
+                        StatusCode::CONFLICT
+                    }
+                },
+                code,
+                e.to_string(),
+            ),
             Error::NotFound(_) => Self::new(StatusCode::NOT_FOUND, code, e.to_string()),
             Error::TooLarge(m) => Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, m),
             Error::RateLimited { retry_after, .. } => Self {

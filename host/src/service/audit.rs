@@ -58,6 +58,10 @@ pub enum Action {
     UserBan,
     /// A user's ban was lifted.
     UserUnban,
+    /// An operator asked for something a second operator must confirm.
+    ConfirmationRequest,
+    /// A second operator confirmed it (it was then carried out).
+    ConfirmationConfirm,
     /// A wallet's approval policy changed.
     WalletApprovalPolicy,
     /// The owner approved a sign intent.
@@ -96,6 +100,8 @@ impl Action {
             Self::SessionRevokeAll => "session.revoke_all",
             Self::UserBan => "user.ban",
             Self::UserUnban => "user.unban",
+            Self::ConfirmationRequest => "confirmation.request",
+            Self::ConfirmationConfirm => "confirmation.confirm",
             Self::WalletApprovalPolicy => "wallet.approval_policy",
             Self::IntentApprove => "intent.approve",
             Self::IntentDecline => "intent.decline",

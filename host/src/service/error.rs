@@ -37,6 +37,9 @@ pub enum Error {
         /// Its first scope the caller could not grant.
         scope: String,
     },
+    /// A confirmation refused (403 same operator, 410 expired, 409 used).
+    #[error("{}", .0.message())]
+    Confirmation(super::confirmations::ConfirmationRefusal),
     /// The caller may not do this to that (403 `forbidden`), e.g. a tenant's
     /// admin acting on another tenant or granting more than it holds.
     #[error("{0}")]
@@ -177,6 +180,7 @@ impl Error {
             Self::Unauthenticated(_) => "unauthenticated",
             Self::ScopeDenied(_) | Self::Outranked { .. } => "scope_denied",
             Self::NetworkDenied => "network_denied",
+            Self::Confirmation(refusal) => refusal.code(),
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "too_large",

@@ -8,6 +8,7 @@ pub mod authz;
 pub mod aws;
 pub mod cache;
 pub mod clients;
+pub mod confirmations;
 pub mod digest;
 pub mod error;
 pub mod eth;

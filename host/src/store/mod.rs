@@ -139,6 +139,23 @@ pub struct Pruned {
     pub rate_windows: u64,
 }
 
+/// A request waiting for a second operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfirmationRow {
+    /// `cf_…`.
+    pub id: String,
+    /// The action, as JSON.
+    pub action: String,
+    /// The requesting operator (`client:<id>`).
+    pub requested_by: String,
+    /// Unix ms.
+    pub created_at: u64,
+    /// Unix ms.
+    pub expires_at: u64,
+    /// Who confirmed it, once confirmed.
+    pub confirmed_by: Option<String>,
+}
+
 /// What `GET /v1/audit` filters by (exact values; `outcome` also matches
 /// `outcome:<code>`; `since` inclusive, `until` exclusive, both RFC 3339 as
 /// the log writes them).
@@ -265,6 +282,56 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| client_from_row(&r)).transpose()
+    }
+
+    /// Stores a pending confirmation.
+    pub async fn insert_confirmation(&self, c: &ConfirmationRow) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO confirmations (id, action, requested_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&c.id)
+            .bind(&c.action)
+            .bind(&c.requested_by)
+            .bind(i64_of(c.created_at))
+            .bind(i64_of(c.expires_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A confirmation by id.
+    pub async fn confirmation(&self, id: &str) -> Result<Option<ConfirmationRow>, StoreError> {
+        let row = sqlx::query("SELECT id, action, requested_by, created_at, expires_at, confirmed_by FROM confirmations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(ConfirmationRow {
+                id: r.try_get(0)?,
+                action: r.try_get(1)?,
+                requested_by: r.try_get(2)?,
+                created_at: u64_col(&r, 3)?,
+                expires_at: u64_col(&r, 4)?,
+                confirmed_by: r.try_get(5)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Marks a live, unconfirmed confirmation as confirmed by `by` (a
+    /// compare-and-set: two replicas never both carry it out).
+    pub async fn claim_confirmation(
+        &self,
+        id: &str,
+        by: &str,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE confirmations SET confirmed_by = $2, confirmed_at = $3 WHERE id = $1 AND confirmed_at IS NULL AND expires_at > $3")
+            .bind(id)
+            .bind(by)
+            .bind(i64_of(now))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
     }
 
     /// Records that client `id` was used at `at` (ms), unless a later use

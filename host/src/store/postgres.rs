@@ -36,6 +36,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("migrations/postgres/0010_client_last_used.sql"),
     ),
+    (
+        11,
+        include_str!("migrations/postgres/0011_confirmations.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -25,6 +25,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("migrations/sqlite/0011_client_last_used.sql"),
     ),
+    (12, include_str!("migrations/sqlite/0012_confirmations.sql")),
 ];
 
 /// Run on every new connection.

@@ -17,6 +17,7 @@ use crate::http::views::{
     ClientList, ClientView, RevokedView, RotationReportView, RotationStartedView,
     SealingStatusView, StatusView,
 };
+use crate::service::confirmations::{Gated, Pending};
 use crate::service::sealing::Requested;
 
 /// `POST /v1/admin/api-clients` body.
@@ -57,19 +58,100 @@ pub struct RevokeQuery {
 }
 
 /// → 201 client with its token (shown once).
-#[utoipa::path(post, path = "/admin/api-clients", tag = "admin", request_body = CreateClientBody, responses((status = 201, description = "The client and its token (shown once)", body = ClientView), Authorized, JsonBody), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/admin/api-clients", tag = "admin", request_body = CreateClientBody, responses((status = 201, description = "The client and its token (shown once)", body = ClientView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2, a client with `operator` or an `admin:*` scope: waiting for a second operator (who receives the token)", body = PendingView), Authorized, JsonBody), security(("bearer" = [])))]
 pub async fn create_client(
     State(service): State<Shared>,
     Authn(p): Authn,
     ApiJson(body): ApiJson<CreateClientBody>,
-) -> Result<(StatusCode, Json<ClientView>), ApiError> {
-    let scopes = body.scopes.into_iter().map(|s| s.0).collect();
-    let (row, token) = service
-        .create_client(&p, &body.name, &body.tenant, scopes)
-        .await?;
+) -> Result<Response, ApiError> {
+    let scopes: Vec<String> = body.scopes.into_iter().map(|s| s.0).collect();
+    let gated = Gated::CreateClient {
+        name: body.name.clone(),
+        tenant: body.tenant.clone(),
+        scopes: scopes.clone(),
+    };
+    if let Some(pending) = service.gate(&p, gated).await? {
+        return Ok(accepted(pending));
+    }
+    created_client(&service, &p, &body.name, &body.tenant, scopes).await
+}
+
+async fn created_client(
+    service: &Shared,
+    p: &crate::service::authz::Principal,
+    name: &str,
+    tenant: &str,
+    scopes: Vec<String>,
+) -> Result<Response, ApiError> {
+    let (row, token) = service.create_client(p, name, tenant, scopes).await?;
     let mut view = ClientView::from(&row);
     view.token = Some(token.as_str().to_owned());
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// A request waiting for a second operator (`SIGNET_OPERATOR_QUORUM=2`).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PendingView {
+    /// What the second operator confirms.
+    confirmation_id: String,
+    /// `rotate_sealing`, `invalidate_sessions`, `create_client`, `revoke_client`.
+    action: &'static str,
+    /// RFC 3339: after this the request lapses.
+    expires_at: String,
+    /// `POST` here, as a different operator, to carry it out.
+    confirm_url: String,
+}
+
+/// 202 with the pending request.
+pub(crate) fn accepted(pending: Pending) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        Json(PendingView {
+            confirm_url: format!("/v1/admin/confirmations/{}", pending.id),
+            confirmation_id: pending.id,
+            action: pending.action.name(),
+            expires_at: rfc3339_ms(pending.expires_at),
+        }),
+    )
+        .into_response()
+}
+
+/// A second operator confirms a request, which is then carried out: the
+/// answer is the action's own (the new client with its token, the
+/// revocation, the rotation started, the sessions' new bound).
+#[utoipa::path(post, path = "/admin/confirmations/{id}", tag = "admin", params(("id" = String, Path, description = "The confirmation id")), responses((status = 200, description = "Carried out: the revocation or the sessions' new bound", body = serde_json::Value), (status = 201, description = "Carried out: the new client and its token (shown once)", body = ClientView), (status = 202, description = "Carried out: the rotation started", body = RotationStartedView), Authorized, (status = 403, description = "Not an operator (`scope_denied`), or the operator who asked (`confirmation_same_operator`)", body = ErrorBody), NotFound, (status = 409, description = "Already confirmed (`confirmation_used`)", body = ErrorBody), (status = 410, description = "Expired (`confirmation_expired`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn confirm(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(match service.confirm(&p, &id).await? {
+        Gated::RotateSealing => match service.request_sealing_rotation(&p, false).await? {
+            Requested::DryRun(report) => Json(RotationReportView::from(&report)).into_response(),
+            Requested::Started(status) => (
+                StatusCode::ACCEPTED,
+                Json(RotationStartedView::new(SealingStatusView::from(&status))),
+            )
+                .into_response(),
+        },
+        Gated::InvalidateSessions => {
+            let at = service.invalidate_all_sessions(&p).await?;
+            Json(super::auth::InvalidatedView::at(at)).into_response()
+        }
+        Gated::CreateClient {
+            name,
+            tenant,
+            scopes,
+        } => created_client(&service, &p, &name, &tenant, scopes).await?,
+        Gated::RevokeClient { id, grace_seconds } => {
+            let at = service.revoke_client(&p, &id, grace_seconds).await?;
+            Json(RevokedView {
+                id,
+                revoked_at: rfc3339_ms(at),
+            })
+            .into_response()
+        }
+    })
 }
 
 /// The clients the caller may see.
@@ -85,20 +167,27 @@ pub async fn list_clients(
 }
 
 /// Revokes now or after `grace_seconds`.
-#[utoipa::path(delete, path = "/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), Authenticated, (status = 403, description = "A scope is missing, or the client holds a scope the caller could not grant (`scope_denied`: a client revokes only clients whose every scope it could grant; only an operator revokes an operator)", body = ErrorBody), BadInput, NotFound), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2, a client with `operator` or an `admin:*` scope: waiting for a second operator", body = PendingView), Authenticated, (status = 403, description = "A scope is missing, or the client holds a scope the caller could not grant (`scope_denied`: a client revokes only clients whose every scope it could grant; only an operator revokes an operator)", body = ErrorBody), BadInput, NotFound), security(("bearer" = [])))]
 pub async fn revoke_client(
     State(service): State<Shared>,
     Authn(p): Authn,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<RevokeQuery>,
-) -> Result<Json<RevokedView>, ApiError> {
-    let at = service
-        .revoke_client(&p, &id, q.grace_seconds.unwrap_or(0))
-        .await?;
+) -> Result<Response, ApiError> {
+    let grace_seconds = q.grace_seconds.unwrap_or(0);
+    let gated = Gated::RevokeClient {
+        id: id.clone(),
+        grace_seconds,
+    };
+    if let Some(pending) = service.gate(&p, gated).await? {
+        return Ok(accepted(pending));
+    }
+    let at = service.revoke_client(&p, &id, grace_seconds).await?;
     Ok(Json(RevokedView {
         id,
         revoked_at: rfc3339_ms(at),
-    }))
+    })
+    .into_response())
 }
 
 /// `POST /v1/admin/sealing/rotate` body (optional: no body is a real
@@ -129,7 +218,7 @@ pub struct RotateQuery {
 /// with the counts; without either (an empty body included) the rotation is
 /// real: it runs in the background (202, with `status_url`: progress in
 /// `GET /v1/admin/status` → `sealing.rotation`).
-#[utoipa::path(post, path = "/admin/sealing/rotate", tag = "admin", params(RotateQuery), request_body(content = Option<RotateBody>, description = "Optional: no body (or `{}`) is a real rotation, `{\"dry_run\": true}` a dry run"), responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`), named by `status_url`", body = RotationStartedView), Authorized, (status = 400, description = "Bad input (the query's and the body's `dry_run` disagree), or this host does not use KMS sealing", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/admin/sealing/rotate", tag = "admin", params(RotateQuery), request_body(content = Option<RotateBody>, description = "Optional: no body (or `{}`) is a real rotation, `{\"dry_run\": true}` a dry run"), responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`), named by `status_url`. With SIGNET_OPERATOR_QUORUM=2 a real rotation is instead a pending request (`confirmation_id`) for a second operator", body = RotationStartedView), Authorized, (status = 400, description = "Bad input (the query's and the body's `dry_run` disagree), or this host does not use KMS sealing", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate_sealing(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -145,6 +234,11 @@ pub async fn rotate_sealing(
         (Some(d), _) | (None, Some(d)) => d,
         (None, None) => false,
     };
+    if !dry_run {
+        if let Some(pending) = service.gate(&p, Gated::RotateSealing).await? {
+            return Ok(accepted(pending));
+        }
+    }
     Ok(match service.request_sealing_rotation(&p, dry_run).await? {
         Requested::DryRun(report) => Json(RotationReportView::from(&report)).into_response(),
         Requested::Started(status) => (

@@ -92,6 +92,15 @@ pub struct InvalidatedView {
     not_before: String,
 }
 
+impl InvalidatedView {
+    /// From the time (Unix ms).
+    pub(crate) fn at(ms: u64) -> Self {
+        Self {
+            not_before: rfc3339_ms(ms),
+        }
+    }
+}
+
 /// Starts a login: a challenge, its Telegram deep link, the verifier only
 /// this caller holds and the code its page shows.
 #[utoipa::path(post, path = "/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
@@ -220,15 +229,20 @@ pub async fn unban_user(
 }
 
 /// Refuses every session issued until now, on every replica (operators).
-#[utoipa::path(post, path = "/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), Authorized, (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2: waiting for a second operator's confirmation", body = super::admin::PendingView), Authorized, (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn invalidate_all(
     State(service): State<Shared>,
     Authn(p): Authn,
-) -> Result<Json<InvalidatedView>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    if let Some(pending) = service
+        .gate(&p, crate::service::confirmations::Gated::InvalidateSessions)
+        .await?
+    {
+        return Ok(super::admin::accepted(pending));
+    }
     let at = service.invalidate_all_sessions(&p).await?;
-    Ok(Json(InvalidatedView {
-        not_before: rfc3339_ms(at),
-    }))
+    Ok(Json(InvalidatedView::at(at)).into_response())
 }
 
 /// Telegram delivers updates here (webhook mode): refused without the
