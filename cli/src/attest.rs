@@ -94,14 +94,63 @@ pub(crate) fn run(cmd: AttestCommand) -> Outcome {
     }
 }
 
-/// A verification refusal as the CLI says it: the library's words, except
-/// where a flag of this command is the fix (a debug-mode document is
-/// accepted with `--allow-debug`).
-pub(crate) fn refusal(e: &VerifyError) -> String {
+/// What a refusal's hint depends on: which root was trusted and when the
+/// certificates were checked.
+#[derive(Clone, Copy)]
+pub(crate) struct Hints {
+    /// The root was the default AWS Nitro Enclaves Root-G1.
+    aws_root: bool,
+    /// Certificates were checked at the verifier's clock (`--at now`).
+    at_now: bool,
+}
+
+/// A verification refusal as the CLI says it: the library's words, with
+/// dates instead of milliseconds, and the flag that fixes it where one does
+/// (a debug-mode document is accepted with `--allow-debug`, a dev host's
+/// document chains to its `dev-root.pem`, an archived one is checked with
+/// `--at doc`).
+pub(crate) fn refusal(e: &VerifyError, hints: Hints) -> String {
     match e {
         VerifyError::DebugMode => "debug-mode document (PCR0/1/2 all zero) refused: a debug enclave's memory is readable by its host; \
              pass --allow-debug to accept it (tests only)"
             .into(),
+        VerifyError::IssuerMismatch { parent, .. } | VerifyError::ChainSignature { parent, .. }
+            if parent == "root" =>
+        {
+            if hints.aws_root {
+                format!(
+                    "{e}: the document does not chain to the default root, AWS Nitro Enclaves Root-G1. \
+                     A `signet-host dev` host's documents chain to its own root: pass --root DATA/dev-root.pem \
+                     with DATA its data directory"
+                )
+            } else {
+                format!(
+                    "{e}: the document does not chain to the root given with --root. \
+                     An AWS Nitro document needs --root aws; a dev host's, that host's DATA/dev-root.pem \
+                     (a dev root is made once per data directory)"
+                )
+            }
+        }
+        VerifyError::CertificateNotValidAt {
+            which,
+            at_ms,
+            not_before_ms,
+            not_after_ms,
+        } => {
+            let mut msg = format!(
+                "{which} is not valid at {} (valid from {} to {})",
+                rfc3339_ms(*at_ms),
+                rfc3339_ms(*not_before_ms),
+                rfc3339_ms(*not_after_ms)
+            );
+            if hints.at_now && at_ms > not_after_ms {
+                msg.push_str(
+                    ": the certificate has expired since the document was made (a Nitro leaf lives about three hours); \
+                     to audit an archived document, check it at its own time with --at doc",
+                );
+            }
+            msg
+        }
         other => other.to_string(),
     }
 }
@@ -136,7 +185,7 @@ fn verify(args: &VerifyArgs) -> Outcome {
             Outcome::Valid
         }
         Err(e) => {
-            eprintln!("INVALID: {}", refusal(&e));
+            eprintln!("INVALID: {}", refusal(&e, args.policy.hints(&verifier)));
             Outcome::Invalid
         }
     }
@@ -154,6 +203,14 @@ fn build_verifier(args: &VerifyArgs) -> Result<Verifier, String> {
 }
 
 impl PolicyArgs {
+    /// What a refusal by `verifier` (built from these flags) should hint at.
+    pub(crate) fn hints(&self, verifier: &Verifier) -> Hints {
+        Hints {
+            aws_root: verifier.anchor().is_aws_nitro_root_g1(),
+            at_now: self.at == "now",
+        }
+    }
+
     /// The verifier these flags describe (`max_age` from the caller or the policy file).
     pub(crate) fn build(&self, max_age: Option<u64>) -> Result<Verifier, String> {
         let anchor = if self.root == "aws" {

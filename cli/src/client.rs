@@ -267,9 +267,10 @@ pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
         let signature = read_json(&args.signature)?;
         check_roles(&wallet, &signature)?;
         let verifier = args.policy.build(None)?;
-        Ok::<_, String>((wallet, signature, verifier))
+        let hints = args.policy.hints(&verifier);
+        Ok::<_, String>((wallet, signature, (verifier, hints)))
     })();
-    let (wallet, signature, verifier) = match inputs {
+    let (wallet, signature, (verifier, hints)) = match inputs {
         Ok(i) => i,
         Err(m) => {
             return failed(CallFailed {
@@ -278,7 +279,7 @@ pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
             })
         }
     };
-    match check_signature(&wallet, &signature, &args.data, &verifier) {
+    match check_signature(&wallet, &signature, &args.data, &verifier, hints) {
         Ok(summary) => {
             out!("VALID: {summary}");
             Outcome::Valid
@@ -295,6 +296,7 @@ fn check_signature(
     signature: &Value,
     data: &Data,
     verifier: &signet_attestation::Verifier,
+    hints: crate::attest::Hints,
 ) -> Result<String, String> {
     let id = wallet["id"].as_str().ok_or("wallet `id` is missing")?;
     let key_type = wallet["key_type"]
@@ -305,7 +307,7 @@ fn check_signature(
     let doc = document(wallet).ok_or("the wallet has no attestation document")?;
     let verified = verifier
         .verify(&doc)
-        .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e)))?;
+        .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e, hints)))?;
     verified
         .check_key_binding(id, key_type, &public_key)
         .map_err(|e| format!("wallet attestation: {e}"))?;
@@ -362,9 +364,12 @@ fn check_signature(
     }
     // 3. If the signature came with a document, it must bind this signature.
     if let Some(sig_doc) = document(signature) {
-        let v = verifier
-            .verify(&sig_doc)
-            .map_err(|e| format!("signature attestation: {}", crate::attest::refusal(&e)))?;
+        let v = verifier.verify(&sig_doc).map_err(|e| {
+            format!(
+                "signature attestation: {}",
+                crate::attest::refusal(&e, hints)
+            )
+        })?;
         v.check_signature_binding(id, &digest, &sig)
             .map_err(|e| format!("signature attestation: {e}"))?;
     }

@@ -343,3 +343,91 @@ fn a_debug_document_refusal_names_the_allow_debug_flag() {
     );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
+
+fn vector(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../attestation/testdata/vectors")
+        .join(name)
+}
+
+/// `verify-signature` without `--root` on a dev host's wallet says why (the
+/// default root is AWS's) and how to fix it (`--root DATA/dev-root.pem`).
+#[test]
+fn a_dev_wallet_checked_against_the_aws_root_names_the_dev_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let (wallet, sig) = wallet_and_signature(&host, dir.path());
+    let out = signet(
+        &[],
+        &[
+            "verify-signature",
+            "--wallet",
+            wallet.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+            "--message",
+            "hello",
+            "--any-pcrs",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not root"), "{stderr}");
+    assert!(
+        stderr.contains("default root, AWS Nitro Enclaves Root-G1")
+            && stderr.contains("--root DATA/dev-root.pem"),
+        "{stderr}"
+    );
+    let out = signet(
+        &[],
+        &["attest", "verify", wallet.to_str().unwrap(), "--any-pcrs"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--root DATA/dev-root.pem"), "{stderr}");
+}
+
+/// An old AWS document checked at `--at now` gives its validity as dates,
+/// not milliseconds, and hints `--at doc` (which verifies it).
+#[test]
+fn an_expired_document_shows_dates_and_hints_at_doc() {
+    let doc = vector("evervault_beta_nondebug_2022-10-13.bin");
+    let out = signet(
+        &[],
+        &["attest", "verify", doc.to_str().unwrap(), "--any-pcrs"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not valid at 20"), "{stderr}");
+    assert!(stderr.contains("valid from 2022-10-1"), "{stderr}");
+    assert!(!stderr.contains(" ms"), "no raw milliseconds: {stderr}");
+    assert!(stderr.contains("--at doc"), "{stderr}");
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            doc.to_str().unwrap(),
+            "--any-pcrs",
+            "--at",
+            "doc",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // A time given explicitly is not "now": dates, but no hint.
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            doc.to_str().unwrap(),
+            "--any-pcrs",
+            "--at",
+            "1000",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not valid at 1970-01-01"), "{stderr}");
+    assert!(!stderr.contains("--at doc"), "{stderr}");
+}
