@@ -431,3 +431,84 @@ fn an_expired_document_shows_dates_and_hints_at_doc() {
     assert!(stderr.contains("not valid at 1970-01-01"), "{stderr}");
     assert!(!stderr.contains("--at doc"), "{stderr}");
 }
+
+/// `signet-host dev` writes its signer's policy (root and PCRs) to
+/// `DATA/attestation-policy.json`, and `verify-signature` and `attest
+/// verify` take it with `--policy` (no PCRs copied by hand).
+#[test]
+fn dev_writes_its_attestation_policy_for_the_verifying_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let policy = host.data.join("attestation-policy.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    assert!(
+        json["root"].as_str().unwrap().ends_with("dev-root.pem"),
+        "{json}"
+    );
+    assert_eq!(json["pcr_sets"].as_array().unwrap().len(), 1, "{json}");
+    let (wallet, sig) = wallet_and_signature(&host, dir.path());
+    let root = host.data.join("dev-root.pem");
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify-signature",
+            "--wallet",
+            wallet.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+            "--message",
+            "hello",
+            "--policy",
+            policy.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        signet(&[], &args)
+    };
+    let out = verify(&["--root", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(text(&out).0.starts_with("VALID"));
+    // The policy names its root: --root may be left out.
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // An explicit --root wins over the policy's.
+    let out = verify(&["--root", "aws"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            wallet.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+/// `attest inspect` lists PCRs by number (0, 1, 2, …, 10), not as strings
+/// sort ("0", "1", "10", "2").
+#[test]
+fn inspect_lists_pcrs_in_numeric_order() {
+    use signet_attestation::dev::{DevDocument, DevIssuer};
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevIssuer::load_or_create(&dir.path().join("ca")).unwrap();
+    let bytes = dev
+        .issue(&DevDocument {
+            module_id: "dev-order".into(),
+            pcrs: (0u8..=11).map(|i| (i, vec![i + 1; 48])).collect(),
+            ..Default::default()
+        })
+        .unwrap();
+    let doc = dir.path().join("doc.cbor");
+    std::fs::write(&doc, &bytes).unwrap();
+    let out = signet(&[], &["attest", "inspect", doc.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let pcrs = &stdout[stdout.find("\"pcrs\"").unwrap()..];
+    let order: Vec<usize> = (0..=11)
+        .map(|i| pcrs.find(&format!("\"{i}\":")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+    assert_eq!(json["pcrs"].as_object().unwrap().len(), 12);
+}
