@@ -512,3 +512,120 @@ fn inspect_lists_pcrs_in_numeric_order() {
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{stdout}");
     assert_eq!(json["pcrs"].as_object().unwrap().len(), 12);
 }
+
+/// `wallet create` and `wallet show` print the identifying fields first and
+/// the attestation document last; `wallet show ID > wallet.json` is still
+/// what `verify-signature --wallet` reads.
+#[test]
+fn wallet_json_puts_identifying_fields_first_and_the_document_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let admin = host.admin_token();
+    let env = [
+        ("SIGNET_URL", host.url.as_str()),
+        ("SIGNET_TOKEN", admin.as_str()),
+    ];
+    let out = signet(
+        &env,
+        &[
+            "wallet",
+            "create",
+            "--key-type",
+            "secp256k1",
+            "--label",
+            "docs",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("{\n  \"id\": "), "{stdout}");
+    let pos = |s: &str, k: &str| s.find(&format!("\n  \"{k}\"")).unwrap();
+    for (a, b) in [
+        ("id", "key_type"),
+        ("key_type", "label"),
+        ("label", "address"),
+        ("address", "public_key"),
+        ("public_key", "created_at"),
+        ("require_approval", "attestation"),
+    ] {
+        assert!(
+            pos(&stdout, a) < pos(&stdout, b),
+            "{a} before {b}: {stdout}"
+        );
+    }
+    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let id = created["id"].as_str().unwrap();
+    let out = signet(&env, &["wallet", "show", id]);
+    let (shown, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(shown.starts_with("{\n  \"id\": "), "{shown}");
+    assert!(pos(&shown, "label") < pos(&shown, "attestation"), "{shown}");
+    let wallet = dir.path().join("wallet.json");
+    std::fs::write(&wallet, &out.stdout).unwrap();
+    let out = signet(&env, &["sign", id, "--message", "hello"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let sig = dir.path().join("sig.json");
+    std::fs::write(&sig, &out.stdout).unwrap();
+    let out = signet(
+        &[],
+        &[
+            "verify-signature",
+            "--wallet",
+            wallet.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+            "--message",
+            "hello",
+            "--policy",
+            host.data.join("attestation-policy.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+/// `wallet list` prints a table (one wallet a line) by default and the
+/// host's JSON with `--json`.
+#[test]
+fn wallet_list_is_a_table_or_json_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let admin = host.admin_token();
+    let env = [
+        ("SIGNET_URL", host.url.as_str()),
+        ("SIGNET_TOKEN", admin.as_str()),
+    ];
+    let mut ids = Vec::new();
+    for (key_type, label) in [("secp256k1", "treasury"), ("ed25519", "ops")] {
+        let out = signet(
+            &env,
+            &["wallet", "create", "--key-type", key_type, "--label", label],
+        );
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ids.push((w["id"].as_str().unwrap().to_owned(), w));
+    }
+    let out = signet(&env, &["wallet", "list"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two wallets: {stdout}");
+    assert!(
+        lines[0].starts_with("ID ") && lines[0].contains("KEY TYPE"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("document"), "{stdout}");
+    for (id, w) in &ids {
+        let line = lines.iter().find(|l| l.starts_with(id.as_str())).unwrap();
+        assert!(line.contains(w["key_type"].as_str().unwrap()), "{line}");
+        assert!(line.contains(w["label"].as_str().unwrap()), "{line}");
+        let key = w["address"]
+            .as_str()
+            .or_else(|| w["public_key"].as_str())
+            .unwrap();
+        assert!(line.contains(key), "{line}");
+    }
+    let out = signet(&env, &["wallet", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["wallets"].as_array().unwrap().len(), 2, "{list}");
+}
