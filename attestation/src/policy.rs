@@ -161,12 +161,20 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// `ATTESTATION_POLICY` read it and `signet-eif` writes it:
 ///
 /// ```json
-/// {"pcr_sets": [{"0": "<96 hex>", "1": "<96 hex>", "2": "<96 hex>"}],
+/// {"root": "aws", "pcr_sets": [{"0": "<96 hex>", "1": "<96 hex>", "2": "<96 hex>"}],
 ///  "allow_debug": false, "max_age_seconds": 300}
 /// ```
+///
+/// `signet-host dev` writes its signer's as `DATA/attestation-policy.json`
+/// (its dev root's path and the signer binary's dev PCRs).
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
+    /// The trusted root: `"aws"` (the pinned AWS Nitro Enclaves Root-G1, also
+    /// when absent) or the path of a PEM file. A root given to the verifier
+    /// explicitly (`--root`) wins over it.
+    #[serde(default)]
+    pub root: Option<String>,
     /// Allowed PCR sets, PCR index (as a string) to hex value.
     pub pcr_sets: Vec<BTreeMap<String, String>>,
     /// Accept debug-mode documents.
@@ -272,6 +280,12 @@ mod tests {
         let json = format!(r#"{{"pcr_sets":[{{"0":"{pcr}"}}],"max_age_seconds":5}}"#);
         let file = PolicyFile::from_json(&json).unwrap();
         assert_eq!(file.max_age_seconds, Some(5));
+        assert_eq!(file.root, None);
+        let json = format!(r#"{{"root":"/d/dev-root.pem","pcr_sets":[{{"0":"{pcr}"}}]}}"#);
+        assert_eq!(
+            PolicyFile::from_json(&json).unwrap().root.as_deref(),
+            Some("/d/dev-root.pem")
+        );
         assert!(file.pcr_policy().unwrap().checks_measurements());
         assert!(PolicyFile::from_json(r#"{"pcr_sets":[],"pcrs":{}}"#).is_err());
         assert!(PolicyFile::from_json(r#"{"pcr_sets":[]}"#)

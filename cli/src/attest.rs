@@ -1,6 +1,5 @@
 //! `signet attest verify | inspect`: the auditor's commands.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -11,6 +10,7 @@ use signet_attestation::{
 };
 
 use crate::input::{decode_document, read_source};
+use crate::output::Node;
 use crate::Outcome;
 use signet_proto::time::rfc3339_ms;
 
@@ -61,10 +61,11 @@ pub(crate) struct VerifyArgs {
 #[derive(Args)]
 pub(crate) struct PolicyArgs {
     /// Trusted root: `aws` (the pinned AWS Nitro Enclaves Root-G1) or a PEM file
-    /// (for example a `signet-host dev` data dir's dev-root.pem). The copy of the
-    /// root inside the document is never trusted.
-    #[arg(long, default_value = "aws", value_name = "aws|PEM")]
-    root: String,
+    /// (for example a `signet-host dev` data dir's dev-root.pem). Default: the
+    /// `root` of the --policy file, else `aws`. The copy of the root inside the
+    /// document is never trusted.
+    #[arg(long, value_name = "aws|PEM")]
+    root: Option<String>,
     /// When to check certificate validity: `now`, `doc` (the document's own
     /// timestamp, for audits of old documents) or Unix milliseconds.
     #[arg(long, default_value = "now", value_name = "now|doc|UNIX_MS")]
@@ -73,7 +74,8 @@ pub(crate) struct PolicyArgs {
     /// give --pcr, or --policy, or the explicit --any-pcrs.
     #[arg(long = "pcr", value_name = "IDX=HEX")]
     pcrs: Vec<String>,
-    /// A JSON policy file (as written by `signet-eif`): `{"pcr_sets": [{"0": HEX, …}, …],
+    /// A JSON policy file (as written by `signet-eif`, and by `signet-host dev` as
+    /// DATA/attestation-policy.json): `{"root": "aws"|PEM, "pcr_sets": [{"0": HEX, …}, …],
     /// "allow_debug": false, "max_age_seconds": N}`; several sets allow rolling upgrades.
     #[arg(long, value_name = "FILE", conflicts_with = "pcrs")]
     policy: Option<String>,
@@ -94,14 +96,63 @@ pub(crate) fn run(cmd: AttestCommand) -> Outcome {
     }
 }
 
-/// A verification refusal as the CLI says it: the library's words, except
-/// where a flag of this command is the fix (a debug-mode document is
-/// accepted with `--allow-debug`).
-pub(crate) fn refusal(e: &VerifyError) -> String {
+/// What a refusal's hint depends on: which root was trusted and when the
+/// certificates were checked.
+#[derive(Clone, Copy)]
+pub(crate) struct Hints {
+    /// The root was the default AWS Nitro Enclaves Root-G1.
+    aws_root: bool,
+    /// Certificates were checked at the verifier's clock (`--at now`).
+    at_now: bool,
+}
+
+/// A verification refusal as the CLI says it: the library's words, with
+/// dates instead of milliseconds, and the flag that fixes it where one does
+/// (a debug-mode document is accepted with `--allow-debug`, a dev host's
+/// document chains to its `dev-root.pem`, an archived one is checked with
+/// `--at doc`).
+pub(crate) fn refusal(e: &VerifyError, hints: Hints) -> String {
     match e {
         VerifyError::DebugMode => "debug-mode document (PCR0/1/2 all zero) refused: a debug enclave's memory is readable by its host; \
              pass --allow-debug to accept it (tests only)"
             .into(),
+        VerifyError::IssuerMismatch { parent, .. } | VerifyError::ChainSignature { parent, .. }
+            if parent == "root" =>
+        {
+            if hints.aws_root {
+                format!(
+                    "{e}: the document does not chain to the default root, AWS Nitro Enclaves Root-G1. \
+                     A `signet-host dev` host's documents chain to its own root: pass --root DATA/dev-root.pem \
+                     (or --policy DATA/attestation-policy.json) with DATA its data directory"
+                )
+            } else {
+                format!(
+                    "{e}: the document does not chain to the root given with --root (or the policy's root). \
+                     An AWS Nitro document needs --root aws; a dev host's, that host's DATA/dev-root.pem \
+                     (a dev root is made once per data directory)"
+                )
+            }
+        }
+        VerifyError::CertificateNotValidAt {
+            which,
+            at_ms,
+            not_before_ms,
+            not_after_ms,
+        } => {
+            let mut msg = format!(
+                "{which} is not valid at {} (valid from {} to {})",
+                rfc3339_ms(*at_ms),
+                rfc3339_ms(*not_before_ms),
+                rfc3339_ms(*not_after_ms)
+            );
+            if hints.at_now && at_ms > not_after_ms {
+                msg.push_str(
+                    ": the certificate has expired since the document was made (a Nitro leaf lives about three hours); \
+                     to audit an archived document, check it at its own time with --at doc",
+                );
+            }
+            msg
+        }
         other => other.to_string(),
     }
 }
@@ -136,7 +187,7 @@ fn verify(args: &VerifyArgs) -> Outcome {
             Outcome::Valid
         }
         Err(e) => {
-            eprintln!("INVALID: {}", refusal(&e));
+            eprintln!("INVALID: {}", refusal(&e, args.policy.hints(&verifier)));
             Outcome::Invalid
         }
     }
@@ -154,23 +205,42 @@ fn build_verifier(args: &VerifyArgs) -> Result<Verifier, String> {
 }
 
 impl PolicyArgs {
-    /// The verifier these flags describe (`max_age` from the caller or the policy file).
+    /// What a refusal by `verifier` (built from these flags) should hint at.
+    pub(crate) fn hints(&self, verifier: &Verifier) -> Hints {
+        Hints {
+            aws_root: verifier.anchor().is_aws_nitro_root_g1(),
+            at_now: self.at == "now",
+        }
+    }
+
+    /// The verifier these flags describe (`max_age` from the caller or the
+    /// policy file; the root from --root, the policy file, or AWS's).
     pub(crate) fn build(&self, max_age: Option<u64>) -> Result<Verifier, String> {
-        let anchor = if self.root == "aws" {
+        let file = match &self.policy {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read policy {path}: {e}"))?;
+                Some(PolicyFile::from_json(&text).map_err(|e| format!("--policy {path}: {e}"))?)
+            }
+            None => None,
+        };
+        let root = self
+            .root
+            .as_deref()
+            .or_else(|| file.as_ref().and_then(|f| f.root.as_deref()))
+            .unwrap_or("aws");
+        let anchor = if root == "aws" {
             TrustAnchor::aws_nitro_root_g1()
         } else {
-            let pem = std::fs::read_to_string(&self.root)
-                .map_err(|e| format!("cannot read root {}: {e}", self.root))?;
-            TrustAnchor::from_pem(&pem).map_err(|e| format!("--root {}: {e}", self.root))?
+            let pem = std::fs::read_to_string(root)
+                .map_err(|e| format!("cannot read root {root}: {e}"))?;
+            TrustAnchor::from_pem(&pem).map_err(|e| format!("root {root}: {e}"))?
         };
         let mut allow_debug = self.allow_debug;
         let mut max_age = max_age;
         let pcrs = if self.any_pcrs {
             PcrPolicy::accept_any_measurement_insecure()
-        } else if let Some(path) = &self.policy {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read policy {path}: {e}"))?;
-            let file = PolicyFile::from_json(&text).map_err(|e| format!("--policy {path}: {e}"))?;
+        } else if let (Some(file), Some(path)) = (&file, &self.policy) {
             allow_debug |= file.allow_debug;
             max_age = max_age.or(file.max_age_seconds);
             file.pcr_policy()
@@ -211,11 +281,14 @@ fn hex_opt(v: &Option<Vec<u8>>) -> Value {
         .map_or(Value::Null, |b| Value::String(hex::encode(b)))
 }
 
-fn pcrs_json(doc: &AttestationDoc) -> BTreeMap<String, String> {
-    doc.pcrs
-        .iter()
-        .map(|(i, v)| (i.to_string(), hex::encode(v)))
-        .collect()
+/// The PCRs by number (0, 1, 2, …, 10), not as strings sort (0, 1, 10, 2).
+fn pcrs_json(doc: &AttestationDoc) -> Node {
+    Node::Object(
+        doc.pcrs
+            .iter()
+            .map(|(i, v)| (i.to_string(), Node::Value(Value::String(hex::encode(v)))))
+            .collect(),
+    )
 }
 
 fn print_human(v: &VerifiedDocument, anchor: &TrustAnchor, any_pcrs: bool) {
@@ -276,24 +349,25 @@ fn inspect(path: &str) -> Outcome {
     );
     match inspect_unverified(&bytes) {
         Ok(doc) => {
-            let out = json!({
-                "verified": false,
-                "module_id": doc.module_id,
-                "digest": doc.digest,
-                "timestamp_ms": doc.timestamp_ms,
-                "timestamp": rfc3339_ms(doc.timestamp_ms),
-                "pcrs": pcrs_json(&doc),
-                "debug_mode": doc.is_debug_mode(),
-                "public_key": hex_opt(&doc.public_key),
-                "user_data": hex_opt(&doc.user_data),
-                "nonce": hex_opt(&doc.nonce),
-                "certificate": hex::encode(&doc.certificate),
-                "cabundle": doc.cabundle.iter().map(hex::encode).collect::<Vec<_>>(),
-            });
-            match serde_json::to_string_pretty(&out) {
-                Ok(s) => out!("{s}"),
-                Err(e) => eprintln!("cannot print: {e}"),
-            }
+            let field = |k: &str, v: Value| (k.to_owned(), Node::Value(v));
+            let out = Node::Object(vec![
+                field("verified", json!(false)),
+                field("module_id", json!(doc.module_id)),
+                field("digest", json!(doc.digest)),
+                field("timestamp_ms", json!(doc.timestamp_ms)),
+                field("timestamp", json!(rfc3339_ms(doc.timestamp_ms))),
+                ("pcrs".to_owned(), pcrs_json(&doc)),
+                field("debug_mode", json!(doc.is_debug_mode())),
+                field("public_key", hex_opt(&doc.public_key)),
+                field("user_data", hex_opt(&doc.user_data)),
+                field("nonce", hex_opt(&doc.nonce)),
+                field("certificate", json!(hex::encode(&doc.certificate))),
+                field(
+                    "cabundle",
+                    json!(doc.cabundle.iter().map(hex::encode).collect::<Vec<_>>()),
+                ),
+            ]);
+            out!("{}", out.pretty());
             Outcome::Valid
         }
         Err(e) => {

@@ -12,12 +12,14 @@ use signet_proto::digest::{eip191_hash, eth_address};
 
 use crate::attest::PolicyArgs;
 use crate::http::{CallFailed, Endpoint};
+use crate::output::{table, Node};
 use crate::Outcome;
 
 /// `signet wallet …`
 #[derive(Subcommand)]
 pub(crate) enum WalletCommand {
-    /// Create a wallet (key generated inside the signer); prints it as JSON.
+    /// Create a wallet (key generated inside the signer); prints it as JSON:
+    /// id, key_type, label, address, public_key first, the attestation document last.
     Create {
         /// secp256k1, p256 or ed25519.
         #[arg(long)]
@@ -26,9 +28,16 @@ pub(crate) enum WalletCommand {
         #[arg(long)]
         label: Option<String>,
     },
-    /// List your tenant's wallets (all pages).
-    List,
-    /// Show one wallet, with its creation attestation document.
+    /// List your tenant's wallets (all pages): a table (id, key type, label,
+    /// address or public key, created), or JSON with --json.
+    List {
+        /// Print `{"wallets": [...]}` as JSON (for scripts) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one wallet as JSON, identifying fields first and its creation
+    /// attestation document last (`signet wallet show ID > wallet.json` is the
+    /// input of `verify-signature --wallet`).
     Show {
         /// Wallet id.
         id: String,
@@ -130,7 +139,58 @@ fn failed(f: CallFailed) -> Outcome {
     }
 }
 
+/// The fields of a wallet that say which it is, printed first.
+const WALLET_FIRST: &[&str] = &[
+    "id",
+    "key_type",
+    "label",
+    "address",
+    "public_key",
+    "created_at",
+];
+
+/// A wallet as JSON for people: identifying fields first, the 3 KB
+/// attestation document last (the same JSON, reordered).
+fn print_wallet(v: Value) {
+    out!(
+        "{}",
+        Node::ordered(v, WALLET_FIRST, &["attestation"]).pretty()
+    );
+}
+
+/// `wallet list`'s table: one wallet per line.
+fn print_wallet_table(list: &Value) {
+    let rows: Vec<Vec<String>> = list["wallets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            let s = |k: &str| w[k].as_str().unwrap_or("-").to_owned();
+            let key = match w["address"].as_str() {
+                Some(address) => address.to_owned(),
+                None => s("public_key"),
+            };
+            vec![s("id"), s("key_type"), s("label"), key, s("created_at")]
+        })
+        .collect();
+    if rows.is_empty() {
+        eprintln!(
+            "no wallets (create one: signet wallet create --key-type secp256k1|p256|ed25519)"
+        );
+        return;
+    }
+    let header = ["ID", "KEY TYPE", "LABEL", "ADDRESS / PUBLIC KEY", "CREATED"];
+    for line in table(&header, &rows) {
+        out!("{line}");
+    }
+}
+
 pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
+    let shown = match &cmd {
+        WalletCommand::Create { .. } | WalletCommand::Show { .. } => Shown::Wallet,
+        WalletCommand::List { json: false } => Shown::Table,
+        WalletCommand::List { json: true } | WalletCommand::Destroy { .. } => Shown::Json,
+    };
     let result = match cmd {
         WalletCommand::Create { key_type, label } => {
             let mut body = json!({"key_type": key_type});
@@ -139,7 +199,7 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
             }
             endpoint.call("POST", "/v1/wallets", Some(&body))
         }
-        WalletCommand::List => list(endpoint),
+        WalletCommand::List { .. } => list(endpoint),
         WalletCommand::Show { id } => endpoint.call("GET", &format!("/v1/wallets/{id}"), None),
         WalletCommand::Destroy { id } => {
             endpoint.call("DELETE", &format!("/v1/wallets/{id}"), None)
@@ -147,11 +207,25 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
     };
     match result {
         Ok(v) => {
-            print(&v);
+            match shown {
+                Shown::Wallet => print_wallet(v),
+                Shown::Table => print_wallet_table(&v),
+                Shown::Json => print(&v),
+            }
             Outcome::Valid
         }
         Err(f) => failed(f),
     }
+}
+
+/// How a wallet command's reply is printed.
+enum Shown {
+    /// One wallet, identifying fields first.
+    Wallet,
+    /// The list as a table.
+    Table,
+    /// The JSON as the host sent it.
+    Json,
 }
 
 fn list(endpoint: &Endpoint) -> Result<Value, CallFailed> {
@@ -267,9 +341,10 @@ pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
         let signature = read_json(&args.signature)?;
         check_roles(&wallet, &signature)?;
         let verifier = args.policy.build(None)?;
-        Ok::<_, String>((wallet, signature, verifier))
+        let hints = args.policy.hints(&verifier);
+        Ok::<_, String>((wallet, signature, (verifier, hints)))
     })();
-    let (wallet, signature, verifier) = match inputs {
+    let (wallet, signature, (verifier, hints)) = match inputs {
         Ok(i) => i,
         Err(m) => {
             return failed(CallFailed {
@@ -278,7 +353,7 @@ pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
             })
         }
     };
-    match check_signature(&wallet, &signature, &args.data, &verifier) {
+    match check_signature(&wallet, &signature, &args.data, &verifier, hints) {
         Ok(summary) => {
             out!("VALID: {summary}");
             Outcome::Valid
@@ -295,6 +370,7 @@ fn check_signature(
     signature: &Value,
     data: &Data,
     verifier: &signet_attestation::Verifier,
+    hints: crate::attest::Hints,
 ) -> Result<String, String> {
     let id = wallet["id"].as_str().ok_or("wallet `id` is missing")?;
     let key_type = wallet["key_type"]
@@ -305,7 +381,7 @@ fn check_signature(
     let doc = document(wallet).ok_or("the wallet has no attestation document")?;
     let verified = verifier
         .verify(&doc)
-        .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e)))?;
+        .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e, hints)))?;
     verified
         .check_key_binding(id, key_type, &public_key)
         .map_err(|e| format!("wallet attestation: {e}"))?;
@@ -362,9 +438,12 @@ fn check_signature(
     }
     // 3. If the signature came with a document, it must bind this signature.
     if let Some(sig_doc) = document(signature) {
-        let v = verifier
-            .verify(&sig_doc)
-            .map_err(|e| format!("signature attestation: {}", crate::attest::refusal(&e)))?;
+        let v = verifier.verify(&sig_doc).map_err(|e| {
+            format!(
+                "signature attestation: {}",
+                crate::attest::refusal(&e, hints)
+            )
+        })?;
         v.check_signature_binding(id, &digest, &sig)
             .map_err(|e| format!("signature attestation: {e}"))?;
     }

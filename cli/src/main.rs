@@ -17,6 +17,7 @@ mod client;
 mod http;
 mod input;
 mod login;
+mod output;
 
 use std::process::ExitCode;
 

@@ -81,7 +81,7 @@ fn login_keeps_a_private_session_that_the_other_commands_use() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = signet(&host, &session, &["wallet", "list"]);
+    let out = signet(&host, &session, &["wallet", "list", "--json"]);
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout)

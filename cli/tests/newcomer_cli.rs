@@ -343,3 +343,289 @@ fn a_debug_document_refusal_names_the_allow_debug_flag() {
     );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
 }
+
+fn vector(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../attestation/testdata/vectors")
+        .join(name)
+}
+
+/// `verify-signature` without `--root` on a dev host's wallet says why (the
+/// default root is AWS's) and how to fix it (`--root DATA/dev-root.pem`).
+#[test]
+fn a_dev_wallet_checked_against_the_aws_root_names_the_dev_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let (wallet, sig) = wallet_and_signature(&host, dir.path());
+    let out = signet(
+        &[],
+        &[
+            "verify-signature",
+            "--wallet",
+            wallet.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+            "--message",
+            "hello",
+            "--any-pcrs",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not root"), "{stderr}");
+    assert!(
+        stderr.contains("default root, AWS Nitro Enclaves Root-G1")
+            && stderr.contains("--root DATA/dev-root.pem"),
+        "{stderr}"
+    );
+    let out = signet(
+        &[],
+        &["attest", "verify", wallet.to_str().unwrap(), "--any-pcrs"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--root DATA/dev-root.pem"), "{stderr}");
+}
+
+/// An old AWS document checked at `--at now` gives its validity as dates,
+/// not milliseconds, and hints `--at doc` (which verifies it).
+#[test]
+fn an_expired_document_shows_dates_and_hints_at_doc() {
+    let doc = vector("evervault_beta_nondebug_2022-10-13.bin");
+    let out = signet(
+        &[],
+        &["attest", "verify", doc.to_str().unwrap(), "--any-pcrs"],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not valid at 20"), "{stderr}");
+    assert!(stderr.contains("valid from 2022-10-1"), "{stderr}");
+    assert!(!stderr.contains(" ms"), "no raw milliseconds: {stderr}");
+    assert!(stderr.contains("--at doc"), "{stderr}");
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            doc.to_str().unwrap(),
+            "--any-pcrs",
+            "--at",
+            "doc",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // A time given explicitly is not "now": dates, but no hint.
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            doc.to_str().unwrap(),
+            "--any-pcrs",
+            "--at",
+            "1000",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not valid at 1970-01-01"), "{stderr}");
+    assert!(!stderr.contains("--at doc"), "{stderr}");
+}
+
+/// `signet-host dev` writes its signer's policy (root and PCRs) to
+/// `DATA/attestation-policy.json`, and `verify-signature` and `attest
+/// verify` take it with `--policy` (no PCRs copied by hand).
+#[test]
+fn dev_writes_its_attestation_policy_for_the_verifying_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let policy = host.data.join("attestation-policy.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&policy).unwrap()).unwrap();
+    assert!(
+        json["root"].as_str().unwrap().ends_with("dev-root.pem"),
+        "{json}"
+    );
+    assert_eq!(json["pcr_sets"].as_array().unwrap().len(), 1, "{json}");
+    let (wallet, sig) = wallet_and_signature(&host, dir.path());
+    let root = host.data.join("dev-root.pem");
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify-signature",
+            "--wallet",
+            wallet.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+            "--message",
+            "hello",
+            "--policy",
+            policy.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        signet(&[], &args)
+    };
+    let out = verify(&["--root", root.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(text(&out).0.starts_with("VALID"));
+    // The policy names its root: --root may be left out.
+    let out = verify(&[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // An explicit --root wins over the policy's.
+    let out = verify(&["--root", "aws"]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let out = signet(
+        &[],
+        &[
+            "attest",
+            "verify",
+            wallet.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+/// `attest inspect` lists PCRs by number (0, 1, 2, …, 10), not as strings
+/// sort ("0", "1", "10", "2").
+#[test]
+fn inspect_lists_pcrs_in_numeric_order() {
+    use signet_attestation::dev::{DevDocument, DevIssuer};
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevIssuer::load_or_create(&dir.path().join("ca")).unwrap();
+    let bytes = dev
+        .issue(&DevDocument {
+            module_id: "dev-order".into(),
+            pcrs: (0u8..=11).map(|i| (i, vec![i + 1; 48])).collect(),
+            ..Default::default()
+        })
+        .unwrap();
+    let doc = dir.path().join("doc.cbor");
+    std::fs::write(&doc, &bytes).unwrap();
+    let out = signet(&[], &["attest", "inspect", doc.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let pcrs = &stdout[stdout.find("\"pcrs\"").unwrap()..];
+    let order: Vec<usize> = (0..=11)
+        .map(|i| pcrs.find(&format!("\"{i}\":")).unwrap())
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{stdout}");
+    assert_eq!(json["pcrs"].as_object().unwrap().len(), 12);
+}
+
+/// `wallet create` and `wallet show` print the identifying fields first and
+/// the attestation document last; `wallet show ID > wallet.json` is still
+/// what `verify-signature --wallet` reads.
+#[test]
+fn wallet_json_puts_identifying_fields_first_and_the_document_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let admin = host.admin_token();
+    let env = [
+        ("SIGNET_URL", host.url.as_str()),
+        ("SIGNET_TOKEN", admin.as_str()),
+    ];
+    let out = signet(
+        &env,
+        &[
+            "wallet",
+            "create",
+            "--key-type",
+            "secp256k1",
+            "--label",
+            "docs",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.starts_with("{\n  \"id\": "), "{stdout}");
+    let pos = |s: &str, k: &str| s.find(&format!("\n  \"{k}\"")).unwrap();
+    for (a, b) in [
+        ("id", "key_type"),
+        ("key_type", "label"),
+        ("label", "address"),
+        ("address", "public_key"),
+        ("public_key", "created_at"),
+        ("require_approval", "attestation"),
+    ] {
+        assert!(
+            pos(&stdout, a) < pos(&stdout, b),
+            "{a} before {b}: {stdout}"
+        );
+    }
+    let created: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let id = created["id"].as_str().unwrap();
+    let out = signet(&env, &["wallet", "show", id]);
+    let (shown, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(shown.starts_with("{\n  \"id\": "), "{shown}");
+    assert!(pos(&shown, "label") < pos(&shown, "attestation"), "{shown}");
+    let wallet = dir.path().join("wallet.json");
+    std::fs::write(&wallet, &out.stdout).unwrap();
+    let out = signet(&env, &["sign", id, "--message", "hello"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let sig = dir.path().join("sig.json");
+    std::fs::write(&sig, &out.stdout).unwrap();
+    let out = signet(
+        &[],
+        &[
+            "verify-signature",
+            "--wallet",
+            wallet.to_str().unwrap(),
+            "--signature",
+            sig.to_str().unwrap(),
+            "--message",
+            "hello",
+            "--policy",
+            host.data.join("attestation-policy.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+/// `wallet list` prints a table (one wallet a line) by default and the
+/// host's JSON with `--json`.
+#[test]
+fn wallet_list_is_a_table_or_json_with_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dev_host(dir.path());
+    let admin = host.admin_token();
+    let env = [
+        ("SIGNET_URL", host.url.as_str()),
+        ("SIGNET_TOKEN", admin.as_str()),
+    ];
+    let mut ids = Vec::new();
+    for (key_type, label) in [("secp256k1", "treasury"), ("ed25519", "ops")] {
+        let out = signet(
+            &env,
+            &["wallet", "create", "--key-type", key_type, "--label", label],
+        );
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        ids.push((w["id"].as_str().unwrap().to_owned(), w));
+    }
+    let out = signet(&env, &["wallet", "list"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "a header and two wallets: {stdout}");
+    assert!(
+        lines[0].starts_with("ID ") && lines[0].contains("KEY TYPE"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("document"), "{stdout}");
+    for (id, w) in &ids {
+        let line = lines.iter().find(|l| l.starts_with(id.as_str())).unwrap();
+        assert!(line.contains(w["key_type"].as_str().unwrap()), "{line}");
+        assert!(line.contains(w["label"].as_str().unwrap()), "{line}");
+        let key = w["address"]
+            .as_str()
+            .or_else(|| w["public_key"].as_str())
+            .unwrap();
+        assert!(line.contains(key), "{line}");
+    }
+    let out = signet(&env, &["wallet", "list", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list["wallets"].as_array().unwrap().len(), 2, "{list}");
+}

@@ -132,7 +132,7 @@ fn quick_start_with_the_cli() {
             "{kt}: the dev root is not trusted by default"
         );
     }
-    let list = ok_json(&signet(url, &token, &["wallet", "list"]));
+    let list = ok_json(&signet(url, &token, &["wallet", "list", "--json"]));
     assert_eq!(list["wallets"].as_array().unwrap().len(), 3);
     let id = list["wallets"][0]["id"].as_str().unwrap().to_owned();
     ok_json(&signet(url, &token, &["wallet", "destroy", &id]));

@@ -84,6 +84,8 @@ pub struct Prepared {
     pub admin_token_path: PathBuf,
     /// Where the dev root is.
     pub dev_root_path: PathBuf,
+    /// Where the dev signer's attestation policy is (`attestation-policy.json`).
+    pub policy_path: PathBuf,
     /// The relay of the signer's KMS connections (KMS sealing).
     pub kms_relay: Option<tokio::task::JoinHandle<()>>,
     /// The project's KMS, when `dev` started it (no `KMS_ENDPOINT`).
@@ -159,11 +161,18 @@ pub fn relay(listener: tokio::net::TcpListener, upstream: String) -> tokio::task
     })
 }
 
+/// The file (in the data directory) with the dev signer's attestation
+/// policy: its root's path and its binary's dev PCRs, in the format of
+/// `ATTESTATION_POLICY` and `signet … --policy`.
+pub const POLICY_FILE: &str = "attestation-policy.json";
+
 /// The dev attestation material: the root verifiers must be told to trust
-/// (written to `DIR/dev-root.pem`) and the policy the host enforces on its
-/// own signer (that root and the signer binary's dev PCRs).
+/// (written to `DIR/dev-root.pem`), the policy the host enforces on its own
+/// signer (that root and the signer binary's dev PCRs, also written to
+/// `DIR/attestation-policy.json` for verifiers).
 struct DevAttestation {
     root_path: PathBuf,
+    policy_path: PathBuf,
     check: AttestationCheck,
     /// The signer binary's dev PCRs.
     pcrs: std::collections::BTreeMap<u8, Vec<u8>>,
@@ -192,6 +201,7 @@ fn dev_attestation(
         false,
         300,
     );
+    let policy_path = write_policy_file(dir, &root_path, &pcrs)?;
     let verifier = Verifier::new(
         issuer.trust_anchor().map_err(|e| e.to_string())?,
         PcrPolicy::exactly(PcrSet::new(pcrs.clone()).map_err(|e| e.to_string())?),
@@ -204,8 +214,36 @@ fn dev_attestation(
             published,
         },
         root_path,
+        policy_path,
         pcrs,
     })
+}
+
+/// Writes `DIR/attestation-policy.json`: the root by absolute path (the file
+/// is read from any directory) and one PCR set, without a maximum age (a
+/// wallet's creation document is checked long after it was made; the host
+/// applies its own 300 s to its signer's fresh documents).
+fn write_policy_file(
+    dir: &Path,
+    root_path: &Path,
+    pcrs: &std::collections::BTreeMap<u8, Vec<u8>>,
+) -> Result<PathBuf, String> {
+    let root =
+        std::fs::canonicalize(root_path).map_err(|e| format!("{}: {e}", root_path.display()))?;
+    let set: serde_json::Map<String, serde_json::Value> = pcrs
+        .iter()
+        .map(|(i, v)| (i.to_string(), serde_json::Value::String(hex::encode(v))))
+        .collect();
+    let policy = serde_json::json!({
+        "root": root.display().to_string(),
+        "pcr_sets": [set],
+        "allow_debug": false,
+    });
+    let text = serde_json::to_string_pretty(&policy).map_err(|e| e.to_string())?;
+    let path = dir.join(POLICY_FILE);
+    write_file(&path, format!("{text}\n").as_bytes(), 0o644)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// The environment (and file) with dev defaults: the signer's socket,
@@ -315,6 +353,7 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
         supervisor,
         admin_token_path: dir.join("admin-token"),
         dev_root_path: attestation.root_path,
+        policy_path: attestation.policy_path,
         kms_relay,
         kms: own_kms,
         lock,
@@ -347,6 +386,10 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
     println!(
         "  dev root:     {} (trust it explicitly: signet attest verify --root …)",
         prepared.dev_root_path.display()
+    );
+    println!(
+        "  policy:       {} (root and PCRs: signet verify-signature --policy …)",
+        prepared.policy_path.display()
     );
     println!("  data:         {}", options.data_dir.display());
     println!(
