@@ -21,10 +21,16 @@ fn bin(name: &str) -> PathBuf {
 }
 
 fn dev_host(dir: &Path) -> Host {
+    dev_host_with(dir, &[])
+}
+
+/// `signet-host dev` on `dir/host` with extra environment (a bot, say).
+fn dev_host_with(dir: &Path, env: &[(&str, &str)]) -> Host {
     let mut child = Command::new(bin("signet-host"))
         .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.join("host"))
         .env("SIGNET_LOG", "warn")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -148,32 +154,15 @@ fn telegram() -> Telegram {
 }
 
 fn telegram_host(dir: &Path, tg: &Telegram) -> Host {
-    let mut child = Command::new(bin("signet-host"))
-        .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("host"))
-        .env("SIGNET_LOG", "warn")
-        .env("TELEGRAM_BOT_TOKEN", TOKEN)
-        .env("TELEGRAM_BOT_USERNAME", BOT)
-        .env("TELEGRAM_API_BASE", &tg.1)
-        .env("TELEGRAM_POLL_TIMEOUT_SECONDS", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while reader.read_line(&mut line).unwrap() > 0 {
-        if let Some(url) = line.trim().strip_prefix("signet-host dev: listening on ") {
-            let url = url.to_owned();
-            std::thread::spawn(move || for _ in reader.lines() {});
-            return Host(child, url);
-        }
-        line.clear();
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("signet-host dev did not start");
+    dev_host_with(
+        dir,
+        &[
+            ("TELEGRAM_BOT_TOKEN", TOKEN),
+            ("TELEGRAM_BOT_USERNAME", BOT),
+            ("TELEGRAM_API_BASE", &tg.1),
+            ("TELEGRAM_POLL_TIMEOUT_SECONDS", "1"),
+        ],
+    )
 }
 
 /// Runs `signet login` against a host with a bot; a person (Telegram user
