@@ -555,7 +555,7 @@ impl std::fmt::Display for RotationPhase {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -639,7 +639,9 @@ mod tests {
         }
     }
 
-    fn intent(approval: Option<Approval>) -> Intent {
+    /// A person's intent, expiring at second 10, for unit tests here and in
+    /// the service.
+    pub(crate) fn intent(approval: Option<Approval>) -> Intent {
         Intent {
             jti: "j".into(),
             wallet_id: "w".into(),

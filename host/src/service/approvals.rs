@@ -279,25 +279,8 @@ fn decidable(record: &IntentRecord, decision: Decision) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::tests::intent;
     use crate::domain::{Approval, Owner};
-
-    fn intent(approval: Option<Approval>) -> Intent {
-        Intent {
-            jti: "j".into(),
-            wallet_id: "w".into(),
-            digest: vec![0; 32],
-            message: None,
-            created_by: "client:c".into(),
-            expires_at_s: 10,
-            content: None,
-            approval,
-            decided: None,
-            created_at_ms: 0,
-            detail: None,
-            owner: Some(Owner::User("u".into())),
-            signature: None,
-        }
-    }
 
     fn wallet(owner: Owner, require_approval: bool) -> Wallet {
         Wallet {
