@@ -34,15 +34,13 @@ pub async fn authenticate(
         Ok(principal) => principal,
         Err(e) => return e.into_response(),
     };
-    // The full path: inside the nested `/v1` router `uri()` lacks `/v1`.
+    // The full path (inside the nested `/v1` router `uri()` lacks `/v1`),
+    // borrowed: no copy on every request.
     let full_path = request
         .extensions()
         .get::<axum::extract::OriginalUri>()
-        .map_or_else(
-            || request.uri().path().to_owned(),
-            |o| o.0.path().to_owned(),
-        );
-    if let Err(e) = service.admit_network(&principal, peer, &full_path).await {
+        .map_or(request.uri().path(), |o| o.0.path());
+    if let Err(e) = service.admit_network(&principal, peer, full_path).await {
         return e.into_response();
     }
     request.extensions_mut().insert(principal);
