@@ -334,23 +334,7 @@ impl Service {
             .await?
             .filter(|c| c.tenant == tenant)
             .ok_or(Error::NotFound("API client"))?;
-        let at = now_ms();
-        self.audit
-            .write(
-                WriteOp::RevokeClient {
-                    id: client.id.clone(),
-                    at,
-                },
-                Event::by(principal, Action::ApiClientRevoke, id, Outcome::Ok),
-            )
-            .await?;
-        self.clients.forget(id);
-        Ok(self
-            .store
-            .client(id)
-            .await?
-            .and_then(|c| c.revoked_at_ms)
-            .unwrap_or(at))
+        self.record_revocation(principal, &client, now_ms()).await
     }
 
     /// Creates a client as `principal` (see [`create_client`]).
@@ -409,7 +393,20 @@ impl Service {
                 scope: scope.to_owned(),
             });
         }
-        let at = now_ms() + grace_seconds * 1000;
+        self.record_revocation(principal, &client, now_ms() + grace_seconds * 1000)
+            .await
+    }
+
+    /// Revokes `client` from `at` (audited in its tenant's view, the cache
+    /// forgotten): when it is refused from, as stored (an earlier revocation
+    /// stands).
+    async fn record_revocation(
+        &self,
+        principal: &Principal,
+        client: &ApiClient,
+        at: u64,
+    ) -> Result<u64> {
+        let id = client.id.as_str();
         self.audit
             .write(
                 WriteOp::RevokeClient {
@@ -421,13 +418,12 @@ impl Service {
             )
             .await?;
         self.clients.forget(id);
-        let applied = self
+        Ok(self
             .store
             .client(id)
             .await?
             .and_then(|c| c.revoked_at_ms)
-            .unwrap_or(at);
-        Ok(applied)
+            .unwrap_or(at))
     }
 }
 
