@@ -24,6 +24,8 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)   # test certificates
 command -v softhsm2-util >/dev/null 2>&1 || need+=(softhsm2)   # the PKCS#11 backend's tests
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)    # the replica tests' databases
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)        # alert rule checks (promtool)
+command -v jq >/dev/null 2>&1 || need+=(jq)                      # the README's quick start, run as written
+command -v git >/dev/null 2>&1 || need+=(git)                    # …from a checkout of the tracked files
 command -v cpio >/dev/null 2>&1 || need+=(cpio)                  # reads back the enclave image's ramdisks (eif/tests)
 if ((${#need[@]})); then signet_apt "${need[@]}"; fi
 

@@ -35,7 +35,12 @@ impl DevHost {
             .args(extra)
             .env("SIGNET_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            // A load test: the default limits (120 signatures a minute per
+            // wallet) would measure the limiter's refusals, not signing. To
+            // measure a limited host, start it yourself and pass `--url`.
+            .env("RATE_LIMIT_PER_USER", "0")
+            .env("RATE_LIMIT_PER_IDENTITY_SIGN", "0");
         for (k, v) in env {
             cmd.env(k, v);
         }

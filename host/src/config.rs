@@ -8,6 +8,16 @@ use std::time::Duration;
 
 use signet_proto::{SharedSecret, SignerAddr};
 
+/// `RATE_LIMIT_WINDOW_MS` unless set: a minute, the window the other
+/// defaults are stated in.
+pub const DEFAULT_RATE_LIMIT_WINDOW_MS: u64 = 60_000;
+/// `RATE_LIMIT_PER_USER` unless set: requests per client or person a minute
+/// (20 a second sustained; a batch's calls each count). `0` turns it off.
+pub const DEFAULT_RATE_LIMIT_PER_USER: u64 = 1_200;
+/// `RATE_LIMIT_PER_IDENTITY_SIGN` unless set: signatures per wallet a minute
+/// (2 a second sustained, whoever asks). `0` turns it off.
+pub const DEFAULT_RATE_LIMIT_PER_WALLET_SIGN: u64 = 120;
+
 /// Every variable the host reads (for the TOML file and `check-config`).
 pub const VARIABLES: &[&str] = &[
     "SIGNET_LISTEN",
@@ -30,6 +40,7 @@ pub const VARIABLES: &[&str] = &[
     "SESSION_TTL_SECONDS",
     "ALLOWED_ORIGINS",
     "ADMIN_ALLOWED_CIDRS",
+    "SIGNET_PUBLIC_URL",
     "SIGNET_OPERATOR_QUORUM",
     "OPERATOR_CONFIRM_TTL_SECONDS",
     "RATE_LIMIT_WINDOW_MS",
@@ -486,11 +497,13 @@ pub struct Config {
     pub approval_ttl: Duration,
     /// Attestation check at every signer hello.
     pub attestation: AttestationCheck,
-    /// Per-client requests per window (0 = unlimited).
+    /// Per-client requests per window (`RATE_LIMIT_PER_USER`, 1200; 0 =
+    /// unlimited).
     pub rate_limit_per_client: u64,
-    /// Per-wallet signatures per window (0 = unlimited).
+    /// Per-wallet signatures per window (`RATE_LIMIT_PER_IDENTITY_SIGN`, 120;
+    /// 0 = unlimited).
     pub rate_limit_per_wallet_sign: u64,
-    /// The rate-limit window.
+    /// The rate-limit window (`RATE_LIMIT_WINDOW_MS`, a minute).
     pub rate_limit_window: Duration,
     /// Time a client has to send a request's headers (also how long an idle
     /// keep-alive connection stays open).
@@ -510,6 +523,10 @@ pub struct Config {
     /// `ADMIN_ALLOWED_CIDRS`: the networks operator tokens and `/v1/admin/*`
     /// are taken from (empty: any).
     pub admin_allowed_cidrs: Vec<ipnet::IpNet>,
+    /// `SIGNET_PUBLIC_URL`: the origin people reach this host at, for the
+    /// absolute links it hands out (an intent's `approval_url`); `dev` uses
+    /// its own address when unset. `None`: the links are relative.
+    pub public_url: Option<String>,
     /// `SIGNET_OPERATOR_QUORUM`: 1, or 2 (what cannot be undone needs a
     /// second operator's confirmation).
     pub operator_quorum: u64,
@@ -632,7 +649,11 @@ impl Config {
         let attestation = p.take(attestation(source, dev));
         let rate_limit_window = p.take(
             source
-                .bounded("RATE_LIMIT_WINDOW_MS", 1_000, 1..=u64::MAX)
+                .bounded(
+                    "RATE_LIMIT_WINDOW_MS",
+                    DEFAULT_RATE_LIMIT_WINDOW_MS,
+                    1..=u64::MAX,
+                )
                 .map(Duration::from_millis),
         );
         let ticket_ttl = p.take(source.seconds("TICKET_TTL_SECONDS", 60, 1..=3600));
@@ -652,8 +673,12 @@ impl Config {
         let session_ttl = p.take(source.seconds("SESSION_TTL_SECONDS", 3600, 60..=2_592_000));
         let login = p.take(login(source, dev));
         let approval_ttl = p.take(source.seconds("APPROVAL_TTL_SECONDS", 900, 5..=86_400));
-        let rate_limit_per_client = p.take(source.number("RATE_LIMIT_PER_USER", 0));
-        let rate_limit_per_wallet_sign = p.take(source.number("RATE_LIMIT_PER_IDENTITY_SIGN", 0));
+        let rate_limit_per_client =
+            p.take(source.number("RATE_LIMIT_PER_USER", DEFAULT_RATE_LIMIT_PER_USER));
+        let rate_limit_per_wallet_sign = p.take(source.number(
+            "RATE_LIMIT_PER_IDENTITY_SIGN",
+            DEFAULT_RATE_LIMIT_PER_WALLET_SIGN,
+        ));
         let auth_failures_per_peer = p.take(source.number("RATE_LIMIT_AUTH_FAILURES_PER_IP", 60));
         let challenges_per_peer = p.take(source.number("RATE_LIMIT_CHALLENGES_PER_IP", 30));
         let header_timeout =
@@ -665,6 +690,7 @@ impl Config {
         );
         let allowed_origins = p.take(allowed_origins(source.get("ALLOWED_ORIGINS")));
         let admin_allowed_cidrs = p.take(admin_allowed_cidrs(source.get("ADMIN_ALLOWED_CIDRS")));
+        let public_url = p.take(public_url(source.get("SIGNET_PUBLIC_URL")));
         let audit_export = p.take(audit_export(source));
         let request_timeout = p.take(source.seconds("SIGNET_REQUEST_TIMEOUT_SECONDS", 30, 1..=600));
         let drain_grace = p.take(source.seconds("SIGNET_DRAIN_SECONDS", 0, 0..=300));
@@ -699,6 +725,7 @@ impl Config {
             Some(max_connections),
             Some(allowed_origins),
             Some(admin_allowed_cidrs),
+            Some(public_url),
             Some(audit_export),
             Some(request_timeout),
             Some(drain_grace),
@@ -733,6 +760,7 @@ impl Config {
             max_connections,
             allowed_origins,
             admin_allowed_cidrs,
+            public_url,
             audit_export,
             request_timeout,
             drain_grace,
@@ -772,6 +800,7 @@ impl Config {
             max_connections,
             allowed_origins,
             admin_allowed_cidrs,
+            public_url,
             audit_export,
             request_timeout,
             drain_grace,
@@ -891,6 +920,23 @@ fn admin_allowed_cidrs(value: Option<&str>) -> Result<Vec<ipnet::IpNet>, ConfigE
                 })
         })
         .collect()
+}
+
+/// `SIGNET_PUBLIC_URL`: the origin people reach this host at
+/// (`https://signet.example.com`), for the absolute links the host hands out;
+/// a trailing slash is dropped, a path, query or wildcard refused.
+fn public_url(value: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let origin = value.strip_suffix('/').unwrap_or(value);
+    match allowed_origins(Some(origin)) {
+        Ok(mut one) if one.len() == 1 && !origin.contains(',') => Ok(one.pop()),
+        _ => Err(err(
+            "SIGNET_PUBLIC_URL",
+            format!("`{value}` must be scheme://host[:port] (http or https, no path)"),
+        )),
+    }
 }
 
 /// `ALLOWED_ORIGINS`: comma-separated exact origins (`https://app.example`,
@@ -1164,6 +1210,46 @@ mod tests {
                 e.contains("ADMIN_ALLOWED_CIDRS") && e.contains(bad),
                 "{bad}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn rate_limits_default_to_a_deployments_starting_values_and_zero_turns_them_off() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.rate_limit_window, Duration::from_secs(60));
+        assert_eq!(c.rate_limit_per_client, 1200);
+        assert_eq!(c.rate_limit_per_wallet_sign, 120);
+        let off = with(&[
+            ("RATE_LIMIT_PER_USER", "0"),
+            ("RATE_LIMIT_PER_IDENTITY_SIGN", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (off.rate_limit_per_client, off.rate_limit_per_wallet_sign),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn the_public_url_is_an_origin() {
+        assert_eq!(with(&[]).unwrap().public_url, None);
+        for (given, kept) in [
+            ("https://signet.example.com", "https://signet.example.com"),
+            ("https://signet.example.com/", "https://signet.example.com"),
+            ("http://10.0.0.5:8443", "http://10.0.0.5:8443"),
+        ] {
+            let c = with(&[("SIGNET_PUBLIC_URL", given)]).unwrap();
+            assert_eq!(c.public_url.as_deref(), Some(kept), "{given}");
+        }
+        for bad in [
+            "signet.example.com",
+            "ftp://signet.example.com",
+            "https://signet.example.com/console",
+            "https://a.example,https://b.example",
+            "https://*.example",
+        ] {
+            let e = with(&[("SIGNET_PUBLIC_URL", bad)]).unwrap_err();
+            assert_eq!(e.variable, "SIGNET_PUBLIC_URL", "{bad}");
         }
     }
 

@@ -417,3 +417,54 @@ fn each_call_of_a_json_rpc_batch_is_charged_against_the_wallets_sign_limit() {
         .iter()
         .any(|e| e.action == "RATE_LIMIT" && e.target == wallet));
 }
+
+/// Issue 23, "defaults that protect": a host started with no limit settings
+/// refuses a wallet's signature past 120 in a minute (429, naming the
+/// variable, with the seconds to wait), and a window of a minute.
+#[test]
+fn rate_limits_are_on_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = DevHost::start(&dir.path().join("host"));
+    let url = host.url();
+    let admin = host.admin_token();
+    let (s, w) = call(
+        url,
+        Some(&admin),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "secp256k1"})),
+    );
+    assert_eq!(s, 201, "{w}");
+    let path = format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap());
+    // Windows are fixed on wall-clock minutes: a window may roll over
+    // mid-run, so the refusal comes after 120 to 240 signatures.
+    let mut signed = 0;
+    let refusal = loop {
+        let (s, v) = call(
+            url,
+            Some(&admin),
+            "POST",
+            &path,
+            Some(json!({"digest": format!("{signed:064x}")})),
+        );
+        match s {
+            200 => signed += 1,
+            429 => break v,
+            other => panic!("{other} {v}"),
+        }
+        assert!(signed <= 240, "no limit after {signed} signatures");
+    };
+    assert!(signed >= 120, "refused after only {signed} signatures");
+    assert_eq!(code(&refusal), "rate_limited", "{refusal}");
+    assert!(
+        refusal.to_string().contains("RATE_LIMIT_PER_IDENTITY_SIGN"),
+        "{refusal}"
+    );
+    let retry_after: u64 = refusal["retry_after"]
+        .as_u64()
+        .or_else(|| refusal["retry_after"].as_str()?.parse().ok())
+        .unwrap_or_else(|| panic!("no retry_after: {refusal}"));
+    assert!((1..=60).contains(&retry_after), "{refusal}");
+    let events = fetch_audit(url, &admin);
+    assert!(events.iter().any(|e| e.action == "RATE_LIMIT"));
+}

@@ -103,7 +103,11 @@ fn a_payment_waits_for_its_owner_and_signs_once_approved() {
     assert_eq!(s, 201, "{intent}");
     assert_eq!(intent["state"], "pending");
     let id = intent["intent_id"].as_str().unwrap().to_owned();
-    assert_eq!(intent["approval_url"], format!("/console/#/approve/{id}"));
+    // Absolute (issue 28): dev's own address when SIGNET_PUBLIC_URL is unset.
+    assert_eq!(
+        intent["approval_url"],
+        format!("{url}/console/#/approve/{id}")
+    );
     let ticket = json!({"ticket": intent["ticket"]});
     let sign_path = format!("/v1/wallets/{wallet}/sign");
     // Not before approval; no way around it by signing directly.

@@ -380,3 +380,106 @@ fn the_dev_banner_names_the_database_and_the_export_line() {
         "{stdout}"
     );
 }
+
+/// The README's quick start, run as written (issue 28): the `sh` block under
+/// "## Quick start" is read from README.md and run by bash, `set -eu` and
+/// `pipefail`, in a checkout holding only the repository's tracked files,
+/// beside a `signet-host dev --data-dir ./signet-data` of that checkout.
+/// What stands in for `scripts/dev.sh`'s release build is this test build:
+/// the checkout's `target/release/` links to the binaries under test.
+#[test]
+fn the_readme_quick_start_runs_as_written_from_a_clean_checkout() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let block = quick_start_block(&readme);
+    assert!(block.contains("signet-data/url"), "{block}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let checkout = tmp.path().join("signet");
+    copy_tracked_files(&repo, &checkout);
+    assert!(!checkout.join("signet-data").exists());
+    let release = checkout.join("target/release");
+    std::fs::create_dir_all(&release).unwrap();
+    for name in ["signet", "signet-host", "signet-enclave"] {
+        let built = host_binary().with_file_name(name);
+        std::os::unix::fs::symlink(&built, release.join(name)).unwrap();
+    }
+    let host = DevHost::start(&checkout.join("signet-data"));
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &block])
+        .current_dir(&checkout)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "the quick start failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- host log\n{}",
+        out.status,
+        common::log_text(host.log_path())
+    );
+    // curl's signature, whoami naming the exported token, the wallet table,
+    // and the offline checks' verdicts.
+    assert!(stdout.contains("\"signature\""), "{stdout}");
+    assert!(
+        stdout.contains(&format!("host:        {} (from SIGNET_URL)", host.url()))
+            && stdout.contains("from SIGNET_TOKEN"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("docs"), "{stdout}");
+    let sig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(checkout.join("signet-data/sig.json")).unwrap())
+            .unwrap();
+    assert!(sig["signature"].is_string(), "{sig}");
+    assert!(sig["attestation"].is_object(), "{sig}");
+}
+
+/// The first ```sh block after the "## Quick start" heading.
+fn quick_start_block(readme: &str) -> String {
+    let section = readme
+        .split("\n## Quick start\n")
+        .nth(1)
+        .expect("README.md has a `## Quick start` section");
+    let body = section
+        .split("```sh\n")
+        .nth(1)
+        .expect("the quick start has a ```sh block");
+    body.split("\n```")
+        .next()
+        .expect("the block is closed")
+        .to_owned()
+}
+
+/// Copies the files git tracks (as they are in the working tree: what a
+/// commit of it would check out), and nothing else: no build output, no
+/// data directory, no untracked file.
+fn copy_tracked_files(repo: &std::path::Path, to: &std::path::Path) {
+    let out = Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git ls-files: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in out.stdout.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = std::str::from_utf8(name).unwrap();
+        let from = repo.join(name);
+        if !from.is_file() {
+            continue; // deleted in the working tree, or a submodule
+        }
+        let dest = to.join(name);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&from, &dest).unwrap();
+    }
+}

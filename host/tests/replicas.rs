@@ -400,7 +400,13 @@ fn a_replica_and_admin_commands_write_one_gapless_chain_on_sqlite() {
 /// replica never stops serving.
 #[test]
 fn killing_one_replica_mid_signing_loses_no_acknowledged_signature() {
-    let Some(c) = postgres_cluster("sigkill", 2) else {
+    // Load past the default limits (150 signatures a wallet on the survivor).
+    let no_limits = [
+        ("RATE_LIMIT_PER_USER", "0".to_owned()),
+        ("RATE_LIMIT_PER_IDENTITY_SIGN", "0".to_owned()),
+    ];
+    let Some(c) = fresh_postgres_db("sigkill").map(|db| Cluster::start_with(db, 2, &no_limits))
+    else {
         return;
     };
     let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);

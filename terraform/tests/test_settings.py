@@ -106,6 +106,7 @@ class HostSettings(unittest.TestCase):
                 operator_quorum=1,
                 backup_retention_days=30,
                 audit_export_url=SIEM,
+                public_url="https://signet.example.com",
                 lb_deregistration_delay_seconds=100,
             )
         )
@@ -122,6 +123,7 @@ class HostSettings(unittest.TestCase):
                 SIGNET_OPERATOR_QUORUM="1",
                 SIGNET_BACKUP_RETENTION_DAYS="30",
                 AUDIT_EXPORT_URL=SIEM,
+                SIGNET_PUBLIC_URL="https://signet.example.com",
                 SIGNET_DRAIN_SECONDS="105",
             ),
         )

@@ -363,17 +363,22 @@ pub async fn prepare(options: &DevOptions) -> Result<Prepared, String> {
 /// Runs `dev` until SIGTERM/Ctrl-C.
 pub async fn run(options: DevOptions) -> Result<(), String> {
     let prepared = prepare(&options).await?;
+    let listener = tokio::net::TcpListener::bind(prepared.config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", prepared.config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let mut config = prepared.config.clone();
+    // The links dev hands out (approval pages) lead to where it listens.
+    config
+        .public_url
+        .get_or_insert_with(|| format!("http://{addr}"));
     let service = Arc::new(
-        crate::service::Service::open(prepared.config.clone())
+        crate::service::Service::open(config)
             .await
             .map_err(|e| e.to_string())?,
     );
     ensure_admin(service.store(), &prepared.admin_token_path).await?;
     let background = service.start_background();
-    let listener = tokio::net::TcpListener::bind(prepared.config.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", prepared.config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let router = crate::http::router(Arc::clone(&service));
     // Where this host listens, for the commands run beside it
     // (`admin rotate-sealing-key --data-dir`).

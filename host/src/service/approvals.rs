@@ -108,6 +108,15 @@ pub fn content_view(
 }
 
 impl Service {
+    /// The console page where an intent's owner approves or declines it:
+    /// absolute under `SIGNET_PUBLIC_URL` (dev: its own address), else
+    /// relative to this host.
+    #[must_use]
+    pub fn approval_url(&self, intent_id: &str) -> String {
+        let origin = self.config.public_url.as_deref().unwrap_or("");
+        format!("{origin}/console/#/approve/{intent_id}")
+    }
+
     /// Requires (or stops requiring) the owner's approval on a wallet. Only
     /// a person's wallet can require it; only that person, signed in, can
     /// stop requiring it (an API client could otherwise lift the check it is

@@ -55,6 +55,7 @@ locals {
       SIGNET_BACKUP_RETENTION_DAYS    = tostring(var.backup_retention_days)
     },
     var.audit_export_url == "" ? {} : { AUDIT_EXPORT_URL = var.audit_export_url },
+    var.public_url == "" ? {} : { SIGNET_PUBLIC_URL = var.public_url },
   )
   host_settings_env  = join("\n", [for k in sort(keys(local.host_settings)) : "${k}=${local.host_settings[k]}"])
   audit_export_token = var.audit_export_url != "" && var.audit_export_token

@@ -324,6 +324,17 @@ variable "operator_quorum" {
   }
 }
 
+variable "public_url" {
+  description = "SIGNET_PUBLIC_URL: the origin people reach the hosts at (https://signet.example.com, the name your DNS gives the load balancer), so the links the hosts hand out (an intent's approval_url) are absolute; empty = relative links."
+  type        = string
+  default     = ""
+  nullable    = false
+  validation {
+    condition     = var.public_url == "" || can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", var.public_url))
+    error_message = "public_url: http(s)://host[:port] without a path, or empty."
+  }
+}
+
 variable "audit_export_url" {
   description = "AUDIT_EXPORT_URL: the https URL the hosts push the audit log to (a SIEM), in batches of JSON lines; empty = no push (export with `signet-host audit export` instead)."
   type        = string

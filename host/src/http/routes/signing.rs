@@ -70,8 +70,8 @@ pub async fn sign_intent(
     ApiJson(body): ApiJson<SignBody>,
 ) -> Result<(StatusCode, Json<IntentView>), ApiError> {
     let intent = service.sign_intent(&p, &id, body.into()).await?;
-    let approval_url = (intent.state == IntentState::Pending)
-        .then(|| format!("/console/#/approve/{}", intent.intent_id));
+    let approval_url =
+        (intent.state == IntentState::Pending).then(|| service.approval_url(&intent.intent_id));
     Ok((
         StatusCode::CREATED,
         Json(IntentView {
