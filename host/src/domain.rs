@@ -750,3 +750,66 @@ pub(crate) mod tests {
         assert_eq!(RotationPhase::Retiring.pass(), None);
     }
 }
+
+/// What a freeze covers (`POST /v1/admin/freeze`): every wallet, a
+/// tenant's, or one wallet.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FreezeScope {
+    /// `all`.
+    All,
+    /// `tenant:<t>` (a person's tenant is `tenant:user:<id>`).
+    Tenant(String),
+    /// `wallet:<id>`.
+    Wallet(String),
+}
+
+impl FreezeScope {
+    /// Decodes `all`, `tenant:<t>` or `wallet:<id>`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.split_once(':') {
+            None if text == "all" => Some(Self::All),
+            Some(("tenant", t)) if !t.is_empty() && t.len() <= 200 => {
+                Some(Self::Tenant(t.to_owned()))
+            }
+            Some(("wallet", w)) if !w.is_empty() && w.len() <= 200 => {
+                Some(Self::Wallet(w.to_owned()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this scope covers wallet `wallet_id` of `owner`.
+    #[must_use]
+    pub fn covers(&self, wallet_id: &str, owner: &Owner) -> bool {
+        match (self, owner) {
+            (Self::All, _) => true,
+            (Self::Wallet(w), _) => w == wallet_id,
+            (Self::Tenant(t), Owner::Tenant(o)) => t == o,
+            (Self::Tenant(t), Owner::User(u)) => t.strip_prefix("user:") == Some(u.as_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for FreezeScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::Tenant(t) => write!(f, "tenant:{t}"),
+            Self::Wallet(w) => write!(f, "wallet:{w}"),
+        }
+    }
+}
+
+/// A freeze in force: signing, sign intents and approvals in its scope are
+/// refused (423 `frozen`) on every replica until it is lifted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Freeze {
+    /// What it covers.
+    pub scope: FreezeScope,
+    /// Why (shown to refused callers).
+    pub reason: String,
+    /// Who froze it (`client:<id>`, `admin-cli`).
+    pub frozen_by: String,
+    /// Unix ms.
+    pub frozen_at: u64,
+}

@@ -118,6 +118,25 @@ enum AdminCommand {
     },
     /// List API clients (never tokens).
     ListClients,
+    /// Freeze a scope on the database: every running replica refuses
+    /// signing, sign intents and approvals in it (423 `frozen`) within a
+    /// second, until `unfreeze`. Works while the API is unreachable.
+    Freeze {
+        /// `all`, `tenant:<tenant>` or `wallet:<wallet id>`.
+        #[arg(long)]
+        scope: String,
+        /// Why (shown to every refused caller, kept in the audit log).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Lift a freeze on the database (offline: not subject to the quorum).
+    Unfreeze {
+        /// The frozen scope.
+        #[arg(long)]
+        scope: String,
+    },
+    /// List the freezes in force.
+    ListFreezes,
     /// Rotate the KMS sealing key: a new data key version, every wallet's
     /// sealed key re-sealed inside the signer, verified, the old versions
     /// retired. Runs with the host's configuration (the same environment as
@@ -416,6 +435,41 @@ fn admin(cmd: AdminCommand, config: Option<PathBuf>) -> Result<(), String> {
                             "revoked at {}",
                             signet_proto::time::rfc3339_ms(t)
                         ))
+                    );
+                }
+            }
+            AdminCommand::Freeze { scope, reason } => {
+                use signet_host::service::freeze;
+                let f = freeze::new_freeze(&scope, &reason, format!("operator:{}", whoami()))
+                    .map_err(|e| e.to_string())?;
+                freeze::freeze_offline(&store, &f)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                eprintln!(
+                    "frozen: {} ({}); running hosts refuse signing in it within a second",
+                    f.scope, f.reason
+                );
+            }
+            AdminCommand::Unfreeze { scope } => {
+                use signet_host::service::freeze;
+                let scope = freeze::parse_scope(&scope).map_err(|e| e.to_string())?;
+                let actor = format!("operator:{}", whoami());
+                if !freeze::unfreeze_offline(&store, &scope, &actor)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    return Err(format!("{scope} is not frozen"));
+                }
+                eprintln!("unfrozen: {scope}");
+            }
+            AdminCommand::ListFreezes => {
+                for f in store.freezes().await.map_err(|e| e.to_string())? {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        f.scope,
+                        signet_proto::time::rfc3339_ms(f.frozen_at),
+                        f.frozen_by,
+                        f.reason
                     );
                 }
             }

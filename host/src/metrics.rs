@@ -44,6 +44,13 @@ pub struct ReasonLabels {
     pub reason: &'static str,
 }
 
+/// `{scope}` of a freeze.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScopeLabels {
+    /// `all`, `tenant:<t>` or `wallet:<id>`.
+    pub scope: String,
+}
+
 /// `{type}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TypeLabels {
@@ -108,6 +115,8 @@ pub struct Metrics {
     pub store: StoreMetrics,
     /// `signet_tls_certificate_expiry_timestamp_seconds` (0 without TLS).
     pub tls_expiry: Gauge,
+    /// `signet_frozen{scope}`: 1 per freeze in force.
+    pub frozen: Family<ScopeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -125,6 +134,7 @@ impl Default for Metrics {
             signer: SignerMetrics::default(),
             store: StoreMetrics::default(),
             tls_expiry: Gauge::default(),
+            frozen: Family::default(),
         };
         for key_type in ["secp256k1", "p256", "ed25519"] {
             for outcome in ["ok", "denied", "error"] {
@@ -174,6 +184,11 @@ impl Metrics {
             "signet_security_events",
             "Security events (AUTH_DENY, SCOPE_DENY, TENANT_DENY, RATE_LIMIT), each counted, also those the audit log aggregates",
             self.security_events.clone(),
+        );
+        r.register(
+            "signet_frozen",
+            "1 for each freeze in force, by scope (all, tenant:<t>, wallet:<id>)",
+            self.frozen.clone(),
         );
         r.register(
             "signet_rate_limited",

@@ -140,8 +140,10 @@ fn sigterm_under_load_drains_without_losing_an_accepted_request() {
     let dir = tmp.path().join("data");
     let host = DevHost::command(&dir)
         .env("SIGNET_DRAIN_SECONDS", "2")
-        // Six signers on one wallet, past the default 120 a minute.
+        // Six signers on one wallet, past the default limits (120
+        // signatures a minute per wallet, 1200 requests per client).
         .env("RATE_LIMIT_PER_IDENTITY_SIGN", "0")
+        .env("RATE_LIMIT_PER_USER", "0")
         .start();
     let url = host.url().to_owned();
     let admin = host.admin_token();

@@ -19,6 +19,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds for `Retry-After`.
     pub retry_after: Option<u64>,
+    /// A freeze's `(scope, reason)` (423 `frozen`).
+    pub frozen: Option<(String, String)>,
 }
 
 /// The body of every error response.
@@ -35,6 +37,12 @@ pub struct ErrorDetail<'a> {
     pub code: &'a str,
     /// What went wrong.
     pub message: &'a str,
+    /// With `frozen`: the freeze's scope (`all`, `tenant:<t>`, `wallet:<id>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'a str>,
+    /// With `frozen`: the operator's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 /// The error responses most operations share, for `#[utoipa::path]`'s
@@ -132,6 +140,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            frozen: None,
         }
     }
 
@@ -223,6 +232,11 @@ impl From<Error> for ApiError {
                 code,
                 refusal.message(),
             ),
+            Error::Frozen { scope, reason } => Self {
+                message: format!("frozen ({scope}): {reason}"),
+                frozen: Some((scope, reason)),
+                ..Self::new(StatusCode::LOCKED, code, String::new())
+            },
             Error::Approval { refusal, message } => Self::new(
                 match refusal {
                     ApprovalRefusal::ApprovalRequired | ApprovalRefusal::IntentDeclined => {
@@ -252,6 +266,8 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
+                scope: self.frozen.as_ref().map(|(s, _)| s.as_str()),
+                reason: self.frozen.as_ref().map(|(_, r)| r.as_str()),
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

@@ -57,6 +57,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(admin::create_client, admin::list_clients))
         .routes(routes!(admin::revoke_client))
         .routes(routes!(admin::confirm))
+        .routes(routes!(admin::freeze, admin::unfreeze))
         .routes(routes!(admin::status))
         .routes(routes!(admin::rotate_sealing))
         .routes(routes!(login::invalidate_all))

@@ -412,6 +412,33 @@ pub struct StatusView {
     /// The caller's own tenant (the tenant view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     tenant: Option<TenantStatusView>,
+    /// The freezes in force (operators only; empty when nothing is frozen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frozen: Option<Vec<FreezeView>>,
+}
+
+/// A freeze in force.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FreezeView {
+    /// `all`, `tenant:<t>` or `wallet:<id>`.
+    pub scope: String,
+    /// Why (shown to every refused caller).
+    pub reason: String,
+    /// Who froze it.
+    pub frozen_by: String,
+    /// When (RFC 3339).
+    pub frozen_at: String,
+}
+
+impl From<&crate::domain::Freeze> for FreezeView {
+    fn from(f: &crate::domain::Freeze) -> Self {
+        Self {
+            scope: f.scope.to_string(),
+            reason: f.reason.clone(),
+            frozen_by: f.frozen_by.clone(),
+            frozen_at: rfc3339_ms(f.frozen_at),
+        }
+    }
 }
 
 /// A tenant's own counts.
@@ -447,6 +474,7 @@ impl From<StatusReport> for StatusView {
                 storage: None,
                 sealing: None,
                 tenant: Some(t.into()),
+                frozen: None,
             },
         }
     }
@@ -496,6 +524,7 @@ impl From<Status> for StatusView {
                 status: s.signer,
             }),
             tenant: None,
+            frozen: Some(s.frozen.iter().map(FreezeView::from).collect()),
         }
     }
 }

@@ -228,6 +228,10 @@ impl Service {
         let actor = format!("user:{user}");
         let record = self.intent_record(principal, id).await?;
         decidable(&record, decision)?;
+        // A freeze stops approvals; declining stays open to the owner.
+        if decision == Decision::Approve {
+            self.check_not_frozen(&record.wallet.id, &record.wallet.owner)?;
+        }
         let action = match decision {
             Decision::Approve => Action::IntentApprove,
             Decision::Decline => Action::IntentDecline,

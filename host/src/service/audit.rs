@@ -72,6 +72,10 @@ pub enum Action {
     LoginRefused,
     /// An operator or admin request from outside `ADMIN_ALLOWED_CIDRS`.
     NetworkDeny,
+    /// A scope was frozen (signing in it refused until lifted).
+    Freeze,
+    /// A freeze was lifted.
+    Unfreeze,
 }
 
 impl Action {
@@ -107,6 +111,8 @@ impl Action {
             Self::IntentDecline => "intent.decline",
             Self::LoginRefused => "LOGIN_REFUSED",
             Self::NetworkDeny => "NETWORK_DENY",
+            Self::Freeze => "freeze",
+            Self::Unfreeze => "unfreeze",
         }
     }
 }

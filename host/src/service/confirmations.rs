@@ -1,6 +1,7 @@
 //! `SIGNET_OPERATOR_QUORUM=2`: what cannot be undone — a sealing rotation,
 //! invalidating every session, creating or revoking a client that holds
-//! `operator` or an `admin:*` scope — is only asked for by one operator and
+//! `operator` or an `admin:*` scope — and lifting a freeze are only asked
+//! for by one operator and
 //! carried out when a second, different operator confirms it within
 //! `OPERATOR_CONFIRM_TTL_SECONDS`. Every step is audited.
 
@@ -40,6 +41,11 @@ pub enum Gated {
         /// The grace period asked for.
         grace_seconds: u64,
     },
+    /// `DELETE /v1/admin/freeze?scope=…`: lifting a freeze.
+    Unfreeze {
+        /// The scope (`all`, `tenant:<t>`, `wallet:<id>`).
+        scope: String,
+    },
 }
 
 impl Gated {
@@ -51,6 +57,7 @@ impl Gated {
             Self::InvalidateSessions => "invalidate_sessions",
             Self::CreateClient { .. } => "create_client",
             Self::RevokeClient { .. } => "revoke_client",
+            Self::Unfreeze { .. } => "unfreeze",
         }
     }
 }
@@ -122,7 +129,7 @@ impl Service {
         let gated = match &action {
             // Without KMS sealing the rotation is refused as before.
             Gated::RotateSealing => matches!(self.config.sealing, SealingConfig::Kms(_)),
-            Gated::InvalidateSessions => true,
+            Gated::InvalidateSessions | Gated::Unfreeze { .. } => true,
             Gated::CreateClient { scopes, .. } => powerful(scopes),
             Gated::RevokeClient { id, .. } => self
                 .store
@@ -242,6 +249,9 @@ mod tests {
             Gated::RevokeClient {
                 id: "abc".into(),
                 grace_seconds: 0,
+            },
+            Gated::Unfreeze {
+                scope: "tenant:acme".into(),
             },
         ] {
             let text = serde_json::to_string(&a).unwrap();

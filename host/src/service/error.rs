@@ -101,6 +101,14 @@ pub enum Error {
         /// What to do.
         message: String,
     },
+    /// A freeze covers the wallet (423 `frozen`).
+    #[error("frozen ({scope}): {reason}")]
+    Frozen {
+        /// The freeze's scope (`all`, `tenant:<t>`, `wallet:<id>`).
+        scope: String,
+        /// The operator's reason.
+        reason: String,
+    },
     /// A feature this host is not configured for (404 `not_configured`).
     #[error("{0}")]
     NotConfigured(&'static str),
@@ -193,6 +201,7 @@ impl Error {
             Self::Challenge(refusal) => refusal.code(),
             Self::Approval { refusal, .. } => refusal.code(),
             Self::NotConfigured(_) => "not_configured",
+            Self::Frozen { .. } => "frozen",
         }
     }
 

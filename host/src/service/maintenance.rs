@@ -74,7 +74,18 @@ impl Service {
                 }
             })
         };
-        let mut tasks = vec![flush, prune, floods];
+        let freezes = {
+            let service = Arc::clone(self);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(super::freeze::REFRESH_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    service.refresh_freezes().await;
+                }
+            })
+        };
+        let mut tasks = vec![flush, prune, floods, freezes];
         if self.bot.is_some() {
             let service = Arc::clone(self);
             tasks.push(tokio::spawn(async move {

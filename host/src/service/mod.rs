@@ -13,6 +13,7 @@ pub mod digest;
 pub mod error;
 pub mod eth;
 pub mod export;
+pub mod freeze;
 pub mod limits;
 pub mod maintenance;
 pub mod sealing;
@@ -104,6 +105,8 @@ pub struct Service {
     eth_addresses: TtlCache<String>,
     /// Where the audit log is pushed (`AUDIT_EXPORT_URL`).
     audit_sink: Option<Arc<export::AuditSink>>,
+    /// The freezes in force (refreshed from the database every 250 ms).
+    freezes: freeze::Freezes,
 }
 
 impl Service {
@@ -121,6 +124,8 @@ impl Service {
         }
         let replica_id = export::replica_id();
         let audit = Auditor::new(store.journal().clone());
+        // In force from the first request, not from the first refresh.
+        let freezes = freeze::Freezes::new(store.freezes().await?);
         let sealing_manager = match &config.sealing {
             crate::config::SealingConfig::Dev => None,
             crate::config::SealingConfig::Kms(kms) => {
@@ -142,6 +147,7 @@ impl Service {
             .transpose()?
             .map(Arc::new);
         Ok(Self {
+            freezes,
             audit_sink,
             sessions: sessions::session_keys(&config),
             bot: config.login.bot_token.clone().map(|token| {

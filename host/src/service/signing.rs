@@ -298,6 +298,7 @@ impl Service {
             ));
         }
         let wallet = self.owned_wallet(principal, wallet_id).await?;
+        self.check_not_frozen(&wallet.id, &wallet.owner)?;
         let (input, detail) = args.input(&wallet)?;
         // An intent that waits for its owner lives (and its ticket with it)
         // long enough for a person to look at it.
@@ -404,6 +405,11 @@ impl Service {
     ) -> Result<Authorized> {
         self.require(principal, Scope::Sign, wallet_id).await?;
         let wallet = self.owned_wallet(principal, wallet_id).await?;
+        if let Err(e) = self.check_not_frozen(&wallet.id, &wallet.owner) {
+            self.count_signature(wallet.key_type, &e);
+            self.record_sign_denial(principal, &wallet.id, &e).await;
+            return Err(e);
+        }
         self.rate_limit(
             principal,
             Limit::PerWalletSign,

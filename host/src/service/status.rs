@@ -3,6 +3,7 @@
 //! scrape.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use signet_proto::message::SignerStatus;
 use signet_proto::time::now_ms;
@@ -46,6 +47,8 @@ pub struct Status {
     pub module_id: Option<String>,
     /// KMS sealing, when this host uses it.
     pub sealing: Option<SealingStatus>,
+    /// The freezes in force.
+    pub frozen: Arc<Vec<crate::domain::Freeze>>,
 }
 
 /// What `/v1/admin/status` shows its caller.
@@ -163,6 +166,7 @@ impl Service {
             last_connect_error: self.signer.last_error(),
             module_id: self.signer.info().module_id,
             sealing,
+            frozen: self.freezes(),
         })))
     }
 

@@ -26,7 +26,7 @@ use sqlx::{AnyConnection, AnyPool, Connection as _, Row as _};
 
 pub use journal::{Journal, NewEvent, WriteOp};
 
-use crate::domain::{ApiClient, Approval, Decided, Intent, Owner, Wallet};
+use crate::domain::{ApiClient, Approval, Decided, Freeze, FreezeScope, Intent, Owner, Wallet};
 
 /// A storage failure. Details go to the log, never to API clients.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -282,6 +282,48 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| client_from_row(&r)).transpose()
+    }
+
+    /// Puts `f` in force (or replaces the reason of the freeze of its scope).
+    pub async fn freeze(&self, f: &Freeze) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO freezes (scope, reason, frozen_by, frozen_at) VALUES ($1, $2, $3, $4) ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason, frozen_by = excluded.frozen_by, frozen_at = excluded.frozen_at")
+            .bind(f.scope.to_string())
+            .bind(&f.reason)
+            .bind(&f.frozen_by)
+            .bind(i64_of(f.frozen_at))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Lifts the freeze of `scope`; `false` when none was in force.
+    pub async fn unfreeze(&self, scope: &FreezeScope) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM freezes WHERE scope = $1")
+            .bind(scope.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Every freeze in force, by scope.
+    pub async fn freezes(&self) -> Result<Vec<Freeze>, StoreError> {
+        let rows =
+            sqlx::query("SELECT scope, reason, frozen_by, frozen_at FROM freezes ORDER BY scope")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let scope: String = r.try_get(0)?;
+                Ok(Freeze {
+                    scope: FreezeScope::parse(&scope)
+                        .ok_or_else(|| StoreError::corrupt("freeze scope", scope))?,
+                    reason: r.try_get(1)?,
+                    frozen_by: r.try_get(2)?,
+                    frozen_at: u64_col(r, 3)?,
+                })
+            })
+            .collect()
     }
 
     /// Stores a pending confirmation.

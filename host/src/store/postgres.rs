@@ -40,6 +40,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("migrations/postgres/0011_confirmations.sql"),
     ),
+    (12, include_str!("migrations/postgres/0012_freezes.sql")),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

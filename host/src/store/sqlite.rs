@@ -26,6 +26,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/sqlite/0011_client_last_used.sql"),
     ),
     (12, include_str!("migrations/sqlite/0012_confirmations.sql")),
+    (13, include_str!("migrations/sqlite/0013_freezes.sql")),
 ];
 
 /// Run on every new connection.

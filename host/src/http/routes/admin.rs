@@ -1,4 +1,5 @@
-//! `/v1/admin/api-clients` and `/v1/admin/status`.
+//! `/v1/admin/api-clients`, `/v1/admin/status`, `/v1/admin/freeze` and
+//! `/v1/admin/confirmations`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +15,7 @@ use crate::http::error::{
 };
 use crate::http::extract::{ApiJson, ApiQuery, Authn, OptionalApiJson};
 use crate::http::views::{
-    ClientList, ClientView, RevokedView, RotationReportView, RotationStartedView,
+    ClientList, ClientView, FreezeView, RevokedView, RotationReportView, RotationStartedView,
     SealingStatusView, StatusView,
 };
 use crate::service::confirmations::{Gated, Pending};
@@ -143,6 +144,14 @@ pub async fn confirm(
             tenant,
             scopes,
         } => created_client(&service, &p, &name, &tenant, scopes).await?,
+        Gated::Unfreeze { scope } => {
+            let scope = crate::service::freeze::parse_scope(&scope)?;
+            service.unfreeze(&p, &scope).await?;
+            Json(UnfrozenView {
+                scope: scope.to_string(),
+            })
+            .into_response()
+        }
         Gated::RevokeClient { id, grace_seconds } => {
             let at = service.revoke_client(&p, &id, grace_seconds).await?;
             Json(RevokedView {
@@ -258,4 +267,71 @@ pub async fn status(
     Authn(p): Authn,
 ) -> Result<Json<StatusView>, ApiError> {
     Ok(Json(StatusView::from(service.status(&p).await?)))
+}
+
+/// `POST /v1/admin/freeze` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeBody {
+    /// `all`, `tenant:<tenant>` (a person's tenant is `tenant:user:<id>`) or
+    /// `wallet:<wallet id>`.
+    #[schema(example = "tenant:acme")]
+    scope: String,
+    /// Why: shown to every refused caller and kept in the audit log (1 to
+    /// 500 visible characters).
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+/// `DELETE /v1/admin/freeze` query.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UnfreezeQuery {
+    /// The frozen scope to lift.
+    scope: String,
+}
+
+/// A lifted freeze.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UnfrozenView {
+    /// The scope that signs again.
+    scope: String,
+}
+
+/// Freezes a scope (operators): on every replica within a second, signing,
+/// sign intents and approvals in it are refused with 423 `frozen`.
+#[utoipa::path(post, path = "/admin/freeze", tag = "admin", request_body = FreezeBody, responses((status = 200, description = "In force (freezing a frozen scope replaces its reason)", body = FreezeView), Authorized, JsonBody), security(("bearer" = [])))]
+pub async fn freeze(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    ApiJson(body): ApiJson<FreezeBody>,
+) -> Result<Json<FreezeView>, ApiError> {
+    let freeze = service.freeze(&p, &body.scope, &body.reason).await?;
+    Ok(Json(FreezeView::from(&freeze)))
+}
+
+/// Lifts a freeze (operators; with SIGNET_OPERATOR_QUORUM=2, a second
+/// operator confirms it).
+#[utoipa::path(delete, path = "/admin/freeze", tag = "admin", params(UnfreezeQuery), responses((status = 200, description = "Lifted: the scope signs again", body = UnfrozenView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2: waiting for a second operator", body = PendingView), Authorized, BadInput, (status = 404, description = "The scope is not frozen", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn unfreeze(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    ApiQuery(q): ApiQuery<UnfreezeQuery>,
+) -> Result<Response, ApiError> {
+    let scope = crate::service::freeze::parse_scope(&q.scope)?;
+    if p.is_operator() && !service.freezes().iter().any(|f| f.scope == scope) {
+        return Err(crate::service::Error::NotFound("freeze").into());
+    }
+    let gated = Gated::Unfreeze {
+        scope: scope.to_string(),
+    };
+    if let Some(pending) = service.gate(&p, gated).await? {
+        return Ok(accepted(pending));
+    }
+    service.unfreeze(&p, &scope).await?;
+    Ok(Json(UnfrozenView {
+        scope: scope.to_string(),
+    })
+    .into_response())
 }
