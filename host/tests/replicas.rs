@@ -555,3 +555,106 @@ fn admin_commands_against_a_live_dev_host_never_wedge_its_writes() {
     assert_ok(&out);
     assert!(Path::new(&dir.join("signet.db")).exists());
 }
+
+/// Issue 26: a freeze asked of one replica stops signing on the other within
+/// a second, under load: each signer thread on the other replica gets its
+/// first 423 `frozen` within a second of the freeze's answer, and after it
+/// never another signature. The propagation is printed (the closing note's
+/// number).
+#[test]
+fn a_freeze_on_one_replica_stops_signing_on_the_other_within_a_second() {
+    let no_limits = [
+        ("RATE_LIMIT_PER_USER", "0".to_owned()),
+        ("RATE_LIMIT_PER_IDENTITY_SIGN", "0".to_owned()),
+    ];
+    let Some(c) = fresh_postgres_db("freeze").map(|db| Cluster::start_with(db, 2, &no_limits))
+    else {
+        return;
+    };
+    let alice = create_client(c.url(0), &c.operator, "alice", &["wallets:*", "sign"]);
+    let wallets: Vec<Value> = (0..3)
+        .map(|_| new_wallet(c.url(1), &alice, "secp256k1"))
+        .collect();
+    let signed = std::sync::atomic::AtomicUsize::new(0);
+    let frozen_at: Mutex<Option<std::time::Instant>> = Mutex::new(None);
+    // Per thread: (when the answer came, status).
+    let ledgers: Mutex<Vec<Vec<(std::time::Instant, u16)>>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for (k, w) in wallets.iter().enumerate() {
+            let (c, alice, signed, frozen_at, ledgers) =
+                (&c, alice.as_str(), &signed, &frozen_at, &ledgers);
+            scope.spawn(move || {
+                let id = w["id"].as_str().unwrap();
+                let mut ledger = Vec::new();
+                let mut refused_since: Option<std::time::Instant> = None;
+                for i in 0..100_000u64 {
+                    let (s, v) = call(
+                        c.url(1),
+                        Some(alice),
+                        "POST",
+                        &format!("/v1/wallets/{id}/sign"),
+                        Some(json!({"digest": digest(k as u64 * 1_000_000 + i)})),
+                    );
+                    let now = std::time::Instant::now();
+                    ledger.push((now, s));
+                    match s {
+                        200 => {
+                            signed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        423 => {
+                            assert_eq!(v["error"]["scope"], "tenant:alice", "{v}");
+                            refused_since.get_or_insert(now);
+                        }
+                        other => panic!("{other} {v}"),
+                    }
+                    // Keep asking for half a second after the first refusal.
+                    if refused_since.is_some_and(|t| now - t > Duration::from_millis(500)) {
+                        break;
+                    }
+                    let deadline = frozen_at
+                        .lock()
+                        .unwrap()
+                        .map(|t| t + Duration::from_secs(10));
+                    assert!(deadline.is_none_or(|d| now < d), "never refused");
+                }
+                ledgers.lock().unwrap().push(ledger);
+            });
+        }
+        // Freeze through the first replica once signatures flow.
+        assert!(eventually(Duration::from_secs(30), || signed
+            .load(Ordering::Relaxed)
+            >= 30));
+        let (s, v) = call(
+            c.url(0),
+            Some(&c.operator),
+            "POST",
+            "/v1/admin/freeze",
+            Some(json!({"scope": "tenant:alice", "reason": "drill"})),
+        );
+        assert_eq!(s, 200, "{v}");
+        *frozen_at.lock().unwrap() = Some(std::time::Instant::now());
+    });
+    let frozen_at = frozen_at.into_inner().unwrap().unwrap();
+    let mut worst = Duration::ZERO;
+    for ledger in ledgers.into_inner().unwrap() {
+        let first = ledger
+            .iter()
+            .position(|(_, s)| *s == 423)
+            .expect("each thread is refused");
+        let (when, _) = ledger[first];
+        let took = when.saturating_duration_since(frozen_at);
+        worst = worst.max(took);
+        assert!(
+            took <= Duration::from_secs(1),
+            "the other replica signed for {took:?} after the freeze"
+        );
+        assert!(
+            ledger[first..].iter().all(|(_, s)| *s == 423),
+            "a signature after the first refusal"
+        );
+    }
+    println!(
+        "freeze propagation to the other replica under load: first refusal at most {worst:?} after the freeze's answer ({} signatures before)",
+        signed.load(Ordering::Relaxed)
+    );
+}
