@@ -4,7 +4,7 @@
 # SIGNET_BIN_DIR) with an operator token; fails on any 5xx and on any response
 # that does not conform to /openapi.json (status, body schema, content type,
 # headers). Revoking API clients is left out: the fuzzer would revoke its own
-# token. Installs schemathesis into a private virtualenv, idempotently.
+# token. Rate limits are off (one token sends thousands of requests a minute). Installs schemathesis into a private virtualenv, idempotently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/signet/schemathesis-venv"
@@ -19,7 +19,7 @@ bin="${SIGNET_BIN_DIR:-${CARGO_TARGET_DIR:-target}/debug}"
 [ -n "${SIGNET_BIN_DIR:-}" ] || cargo build --locked -p signet-host -p signet-enclave
 data=$(mktemp -d)
 out="$data/host.out"
-RATE_LIMIT_AUTH_FAILURES_PER_IP=0 SIGNET_LOG=warn "$bin/signet-host" dev --data-dir "$data/d" --listen 127.0.0.1:0 >"$out" 2>"$data/host.log" &
+RATE_LIMIT_AUTH_FAILURES_PER_IP=0 RATE_LIMIT_PER_USER=0 RATE_LIMIT_PER_IDENTITY_SIGN=0 SIGNET_LOG=warn "$bin/signet-host" dev --data-dir "$data/d" --listen 127.0.0.1:0 >"$out" 2>"$data/host.log" &
 host=$!
 trap 'kill "$host" 2>/dev/null; wait "$host" 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 300); do grep -q "listening on" "$out" 2>/dev/null && break; sleep 0.1; done

@@ -11,6 +11,7 @@
 //! their states), [`config`] the validated settings. [`dev`] is the
 //! one-command embedded start.
 
+pub mod backup;
 pub mod config;
 pub mod dev;
 pub mod domain;

@@ -1,6 +1,6 @@
 //! `signet-host`: the API server and its operator commands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -137,6 +137,28 @@ enum AdminCommand {
     },
     /// List the freezes in force.
     ListFreezes,
+    /// Back up the whole database while the hosts serve (SQLite: a
+    /// consistent copy; PostgreSQL: pg_dump of one snapshot) into FILE, with
+    /// what it holds in FILE.manifest.json. Keep both together.
+    Backup {
+        /// The backup file (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into the empty database of SIGNET_DATABASE_URL
+    /// (SQLite: a file that does not exist yet; PostgreSQL: a database with
+    /// no table), after checking the file against its manifest.
+    Restore {
+        /// The backup file (its FILE.manifest.json beside it).
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Then re-verify the audit chain, compare every count with the
+        /// manifest, and have the signer unseal every wallet (runs with the
+        /// host's configuration, as `serve` does: ENCLAVE_ADDR, secrets,
+        /// sealing); names each wallet it cannot unseal and why.
+        #[arg(long)]
+        verify: bool,
+    },
     /// Rotate the KMS sealing key: a new data key version, every wallet's
     /// sealed key re-sealed inside the signer, verified, the old versions
     /// retired. Runs with the host's configuration (the same environment as
@@ -381,6 +403,91 @@ fn rotate_sealing_key(dry_run: bool, config: Option<PathBuf>) -> Result<(), Stri
     })
 }
 
+/// `admin backup`.
+fn backup(out: &Path, config: Option<PathBuf>) -> Result<(), String> {
+    let url = database_url(config)?;
+    runtime()?.block_on(async move {
+        let started = std::time::Instant::now();
+        let m = signet_host::backup::backup(&url, out)
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "backed up {} wallets ({} live), {} API clients, {} audit events (head {}), {} consumed tickets into {} and {} in {:.1} s",
+            m.counts.wallets,
+            m.counts.live_wallets,
+            m.counts.api_clients,
+            m.counts.audit_events,
+            m.counts.audit_head_seq,
+            m.counts.consumed_tickets,
+            out.display(),
+            signet_host::backup::manifest_path(out).display(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    })
+}
+
+/// `admin restore [--verify]`.
+fn restore(from: &Path, verify: bool, config: Option<PathBuf>) -> Result<(), String> {
+    // --verify needs the whole configuration (the signer): fail before
+    // touching the database when it is missing.
+    let host_config = if verify {
+        Some(load(config.clone()).map_err(|e| {
+            format!("{e}
+  (restore --verify has the signer unseal every wallet: it runs with the host's configuration, as `serve` does)")
+        })?)
+    } else {
+        None
+    };
+    let url = database_url(config)?;
+    runtime()?.block_on(async move {
+        let started = std::time::Instant::now();
+        let (manifest, store) = signet_host::backup::restore(&url, from)
+            .await
+            .map_err(|e| e.to_string())?;
+        eprintln!(
+            "restored the backup of {} ({} wallets, {} audit events) in {:.1} s",
+            manifest.taken_at,
+            manifest.counts.wallets,
+            manifest.counts.audit_events,
+            started.elapsed().as_secs_f64()
+        );
+        let Some(host_config) = host_config else {
+            return Ok(());
+        };
+        let verified = signet_host::backup::verify(&store, &manifest)
+            .await
+            .map_err(|e| e.to_string())?;
+        store.close().await;
+        eprintln!(
+            "verified: the audit chain ({} events, head {}) and every count match the manifest",
+            verified.audit_events, manifest.counts.audit_head_seq
+        );
+        let service = signet_host::service::Service::open(host_config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (loaded, refused) = service
+            .check_unsealable()
+            .await
+            .map_err(|e| format!("cannot check the wallets with the signer: {e}"))?;
+        if refused.is_empty() {
+            eprintln!(
+                "verified: the signer unsealed all {loaded} sealed wallets ({:.1} s in all)",
+                started.elapsed().as_secs_f64()
+            );
+            return Ok(());
+        }
+        for (id, why) in &refused {
+            println!("{id}\t{why}");
+        }
+        Err(format!(
+            "the signer could not unseal {} of {} wallets (listed above); the data is restored",
+            refused.len(),
+            loaded + refused.len() as u64
+        ))
+    })
+}
+
 /// The local user, for the audit log's actor.
 fn whoami() -> String {
     std::env::var("USER")
@@ -389,6 +496,11 @@ fn whoami() -> String {
 }
 
 fn admin(cmd: AdminCommand, config: Option<PathBuf>) -> Result<(), String> {
+    match cmd {
+        AdminCommand::Backup { out } => return backup(&out, config),
+        AdminCommand::Restore { from, verify } => return restore(&from, verify, config),
+        _ => {}
+    }
     if let AdminCommand::RotateSealingKey { dry_run, data_dir } = cmd {
         return match data_dir {
             Some(dir) => dev::rotate_through(&dir, dry_run).map(|report| println!("{report}")),
@@ -473,7 +585,9 @@ fn admin(cmd: AdminCommand, config: Option<PathBuf>) -> Result<(), String> {
                     );
                 }
             }
-            AdminCommand::RotateSealingKey { .. } => {}
+            AdminCommand::RotateSealingKey { .. }
+            | AdminCommand::Backup { .. }
+            | AdminCommand::Restore { .. } => {}
         }
         Ok(())
     })

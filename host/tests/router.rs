@@ -731,6 +731,16 @@ async fn without_allowed_origins_no_browser_origin_is_allowed() {
 async fn alerts_and_dashboard_use_only_exported_metrics() {
     let a = app(&[]).await;
     let _ = a.call(Some(&a.operator), "GET", "/v1/wallets", None).await;
+    // signet_frozen has a series while a freeze is in force.
+    let (s, v) = a
+        .call(
+            Some(&a.operator),
+            "POST",
+            "/v1/admin/freeze",
+            Some(json!({"scope": "wallet:w_none", "reason": "a drill"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     let (_, text) = scrape(&a, None).await;
     let exported: std::collections::BTreeSet<String> = text
         .lines()
@@ -777,6 +787,7 @@ async fn alerts_and_dashboard_use_only_exported_metrics() {
         "signet_signer_restarts_total",
         "signet_journal_commit_seconds_bucket",
         "signet_storage_errors_total",
+        "signet_frozen",
     ] {
         assert!(dashboard.contains(name), "no panel for {name}");
     }
@@ -806,6 +817,8 @@ async fn the_openapi_document_covers_every_route() {
         ("/v1/admin/api-clients", "get"),
         ("/v1/admin/api-clients/{id}", "delete"),
         ("/v1/admin/confirmations/{id}", "post"),
+        ("/v1/admin/freeze", "post"),
+        ("/v1/admin/freeze", "delete"),
         ("/v1/admin/status", "get"),
         ("/v1/admin/sealing/rotate", "post"),
         ("/v1/admin/sessions/invalidate-all", "post"),

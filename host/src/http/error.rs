@@ -94,6 +94,14 @@ pub mod responses {
     #[response(status = 429, description = "Rate limited; see `Retry-After`")]
     pub struct RateLimited(pub ErrorBody<'static>);
 
+    /// 423: a freeze covers the wallet.
+    #[derive(IntoResponses)]
+    #[response(
+        status = 423,
+        description = "Frozen (`frozen`): an operator froze this wallet, its tenant or everything; the error adds `scope` and `reason`"
+    )]
+    pub struct Frozen(pub ErrorBody<'static>);
+
     /// 503: a dependency is down or the request outlived its deadline.
     #[derive(IntoResponses)]
     #[response(

@@ -271,3 +271,40 @@ impl Service {
         Ok(resealed)
     }
 }
+
+impl Service {
+    /// Loads every live wallet's sealed key into the signer, the check of
+    /// `signet-host admin restore --verify`: how many were loaded, and the
+    /// wallets the signer could not unseal, each with its reason (a sealing
+    /// version no longer held, another deployment's key, a corrupt blob).
+    /// Wallets whose key lives in a PKCS#11 token have no blob and are not
+    /// counted.
+    pub async fn check_unsealable(&self) -> Result<(u64, Vec<(String, String)>)> {
+        self.sync_sealing().await;
+        let (mut after, mut loaded, mut refused) = (String::new(), 0u64, Vec::new());
+        loop {
+            let page = self.store.sealed_wallets(&after, 500).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after.clone_from(&last.id);
+            for blob in page {
+                let why = match SealedKey::from_bytes(&blob.sealed) {
+                    Err(e) => Some(format!("the stored blob does not parse: {e}")),
+                    Ok(sealed) => match self.signer.load_sealed(sealed).await {
+                        Ok(()) => None,
+                        Err(crate::signer::CallError::Unavailable(m)) => {
+                            return Err(Error::SignerUnavailable(m));
+                        }
+                        Err(e) => Some(Error::from(e).to_string()),
+                    },
+                };
+                match why {
+                    None => loaded += 1,
+                    Some(why) => refused.push((blob.id, why)),
+                }
+            }
+        }
+        Ok((loaded, refused))
+    }
+}

@@ -10,6 +10,7 @@
 //! `ON CONFLICT`) through sqlx's `Any` driver; what differs (locking, pragmas,
 //! migrations, shredding) lives in `sqlite.rs` and `postgres.rs`.
 
+pub mod backup;
 mod journal;
 mod sealing;
 mod users;
@@ -183,7 +184,7 @@ pub struct Store {
     journal: Journal,
 }
 
-fn install_drivers() {
+pub(crate) fn install_drivers() {
     static ONCE: Once = Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
 }
@@ -267,6 +268,11 @@ impl Store {
     #[must_use]
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Closes the connections (waits for them to finish).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Whether the database answers.

@@ -51,3 +51,12 @@ pub(super) fn normalize_url(url: &str) -> String {
         format!("{url}?mode=rwc")
     }
 }
+
+/// The file of `sqlite://PATH[?…]`; `None` for an in-memory database.
+pub(super) fn file_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| path.to_owned())
+}

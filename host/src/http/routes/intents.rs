@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::Shared;
 use crate::domain::Decision;
 use crate::http::error::{
-    responses::{Authorized, BadInput, NotFound},
+    responses::{Authorized, BadInput, Frozen, NotFound},
     ApiError, ErrorBody,
 };
 use crate::http::extract::{ApiQuery, Authn};
@@ -57,7 +57,7 @@ pub async fn show(
 }
 
 /// `POST /v1/intents/{id}/approve`: the owner, in a session.
-#[utoipa::path(post, path = "/intents/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Approved: its ticket now signs (once)", body = IntentDetailView), Authorized, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to approve (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/intents/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Approved: its ticket now signs (once)", body = IntentDetailView), Authorized, Frozen, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to approve (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn approve(
     State(service): State<Shared>,
     Authn(p): Authn,
