@@ -11,6 +11,7 @@ import approve from "./pages/approve.js";
 import requests from "./pages/requests.js";
 import audit from "./pages/audit.js";
 import attest from "./pages/attest.js";
+import clients from "./pages/clients.js";
 
 // [pattern, page, needs a session]
 const ROUTES = [
@@ -20,6 +21,7 @@ const ROUTES = [
   [/^\/approve\/([^/]+)$/, approve, true],
   [/^\/requests$/, requests, true],
   [/^\/audit$/, audit, true],
+  [/^\/clients$/, clients, true],
   [/^\/attest$/, attest, false],
 ];
 

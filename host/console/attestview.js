@@ -1,6 +1,8 @@
 // Renders the result of verify_document: the verdict, each check with
 // ✓/✗, the document's fields (only when valid: an invalid document's fields
-// are not echoed by the verifier) and the key binding.
+// are not echoed by the verifier) and the key binding. A refusal is said as
+// the CLI says it: dates, not milliseconds, and how to fix it with the
+// viewer's own controls where they can.
 
 import { dl, h, mono } from "./dom.js";
 import { CHECK_LABELS } from "./verify.js";
@@ -21,6 +23,57 @@ function okWord(ok) {
 function msTime(ms) {
   if (typeof ms !== "number") return "—";
   return `${new Date(ms).toISOString()} (${ms} ms)`;
+}
+
+/** Unix milliseconds as RFC 3339 UTC, as `signet attest verify` prints them. */
+function iso(ms) {
+  return new Date(ms).toISOString();
+}
+
+// The verifier's words for the refusals the console explains (its Display
+// of VerifyError, attestation/src/error.rs).
+const NOT_VALID_AT = /^(.+) is not valid at (\d+) ms \(valid (\d+)\.\.=(\d+) ms\)$/;
+const NOT_THE_ROOT = /(?: is not root| under root's key)$/;
+
+const FIXES = {
+  "dev-root":
+    "The document does not chain to the default root, AWS Nitro Enclaves Root-G1. A signet-host dev host's documents chain to its own root: in the attestation viewer, under “Root of trust”, choose “A root certificate I paste (PEM)” and paste DATA/dev-root.pem (DATA: that host's data directory), or, in that dev host's own console, choose “The deployment's published root”.",
+  "aws-root":
+    "The document does not chain to the root you chose. An AWS Nitro document needs “AWS Nitro Enclaves Root-G1” under “Root of trust”; a dev host's, that host's DATA/dev-root.pem (a dev root is made once per data directory).",
+  "at-doc":
+    "The certificate has expired since the document was made (a Nitro leaf lives about three hours). To audit an archived document, check it at its own time: under “Time and freshness”, choose “The document's own time”.",
+  "allow-debug":
+    "A debug enclave's memory is readable by its host. To accept it anyway (tests only), tick “Allow a debug enclave” under “Expected PCRs”.",
+};
+
+/** Which fix a refusal's hint names (a key of FIXES), or null. */
+function fixFor(r, at, validity) {
+  const code = r.error_code;
+  if ((code === "issuer_mismatch" || code === "chain_signature") && NOT_THE_ROOT.test(r.error || "")) {
+    return r.root_sha256 === AWS_ROOT_SHA256 ? "dev-root" : "aws-root";
+  }
+  if (validity && at === "now" && validity.atMs > validity.notAfterMs) return "at-doc";
+  if (code === "debug_mode") return "allow-debug";
+  return null;
+}
+
+/**
+ * A refusal as the console says it, like `signet attest verify`: a validity
+ * period as dates instead of milliseconds, and how to fix it where a
+ * control of the viewer does. `at` is the verification time chosen
+ * ("now", "doc" or Unix ms). Returns `{text, fix, hint}` (`fix`: a key of
+ * FIXES or null; `hint`: its sentence).
+ */
+export function refusal(r, { at = "now" } = {}) {
+  let text = r.error || "the document did not verify";
+  let validity = null;
+  const m = r.error_code === "certificate_not_valid_at" ? NOT_VALID_AT.exec(text) : null;
+  if (m) {
+    validity = { atMs: Number(m[2]), notAfterMs: Number(m[4]) };
+    text = `${m[1]} is not valid at ${iso(Number(m[2]))} (valid from ${iso(Number(m[3]))} to ${iso(Number(m[4]))})`;
+  }
+  const fix = fixFor(r, at, validity);
+  return { text, fix, hint: fix ? FIXES[fix] : null };
 }
 
 /** The checks list. */
@@ -56,7 +109,7 @@ function pcrList(pcrs) {
  * carry the outcome for tests: data-valid, data-error-code, data-binding-ok,
  * data-usage-error.
  */
-export function resultView(r, { testid = "attest-result", wallet = null } = {}) {
+export function resultView(r, { testid = "attest-result", wallet = null, at = "now" } = {}) {
   const box = h("div", {
     class: ["result", r.valid ? "valid" : "invalid"],
     testid,
@@ -67,6 +120,7 @@ export function resultView(r, { testid = "attest-result", wallet = null } = {}) 
       usageError: r.usage_error ? "true" : undefined,
     },
   });
+  const said = r.valid || r.usage_error ? null : refusal(r, { at });
   let verdict;
   if (r.usage_error) {
     verdict = h("p", { class: "verdict bad", testid: "attest-verdict" }, mark(false), ` Not verified: ${r.usage_error}`);
@@ -77,11 +131,12 @@ export function resultView(r, { testid = "attest-result", wallet = null } = {}) 
       "p",
       { class: "verdict bad", testid: "attest-verdict" },
       mark(false),
-      ` INVALID: ${r.error || "the document did not verify"}`,
+      ` INVALID: ${said.text}`,
       r.error_code ? h("span", { class: "code", testid: "attest-error-code", text: ` (${r.error_code})` }) : null,
     );
   }
   box.append(verdict);
+  if (said && said.hint) box.append(h("p", { class: "warn", testid: "attest-hint", dataset: { fix: said.fix }, text: said.hint }));
   if (r.binding) {
     box.append(
       h(
@@ -94,7 +149,10 @@ export function resultView(r, { testid = "attest-result", wallet = null } = {}) 
       ),
     );
   }
-  if (Array.isArray(r.checks) && r.checks.length) box.append(checksList(r.checks));
+  if (Array.isArray(r.checks) && r.checks.length) {
+    // the failed check's detail is the refusal: said the same way as the verdict
+    box.append(checksList(r.checks.map((c) => (said && c.ok === false && c.detail === r.error ? { ...c, detail: said.text } : c))));
+  }
   if (r.valid) {
     const root =
       r.root_sha256 === AWS_ROOT_SHA256 ? `AWS Nitro Enclaves Root-G1, sha256 ${r.root_sha256}` : `a root you chose (not AWS), sha256 ${r.root_sha256}`;

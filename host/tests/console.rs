@@ -1,9 +1,10 @@
 //! The web console in a real browser: Debian's Chromium driven by
 //! playwright-core (scripts/console/walk.mjs) against a real `signet-host
 //! dev`, signing in through `signet-telegram-fake`, approving and declining
-//! payment requests of an API client, verifying attestation in the browser
-//! (the verifier compiled to WebAssembly) with the same verdicts as the real
-//! `signet attest verify` on the real AWS vectors, and flagging an audit row
+//! payment requests of an API client, revoking another client of the
+//! person's tenant, verifying attestation in the browser (the verifier
+//! compiled to WebAssembly) with the same verdicts as the real `signet
+//! attest verify` on the real AWS vectors, and flagging an audit row
 //! altered in the database. The tools come from scripts/console-deps.sh;
 //! scripts/test.sh sets SIGNET_REQUIRE_CONSOLE=1, so there it cannot skip.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -131,6 +132,18 @@ fn the_console_walk_passes_in_chromium() {
         ),
     );
     assert_eq!(s, 201, "{c}");
+    // A second client of the tenant, never used: the walk revokes it in the
+    // console (the merchant's token serves later steps).
+    let (s, spare) = call(
+        url,
+        Some(&host.admin_token()),
+        "POST",
+        "/v1/admin/api-clients",
+        Some(
+            json!({"name": "old-shop", "tenant": format!("user:{user}"), "scopes": ["wallets:read"]}),
+        ),
+    );
+    assert_eq!(s, 201, "{spare}");
     let db = host.dir().join("signet.db");
     // Alters the newest wallet.create event of the user's view in the
     // database, behind the host's back; prints its seq.
@@ -147,6 +160,7 @@ fn the_console_walk_passes_in_chromium() {
         .env("SIGNET_TG_CONTROL", &fake.control)
         .env("SIGNET_TG_USER", USER.to_string())
         .env("SIGNET_API_TOKEN", c["token"].as_str().unwrap())
+        .env("SIGNET_SPARE_TOKEN", spare["token"].as_str().unwrap())
         .env("SIGNET_VECTORS", vector_cases(dir.path()))
         .env("SIGNET_DEV_ROOT_PEM", host.dir().join("dev-root.pem"))
         .env("SIGNET_TAMPER_CMD", tamper)

@@ -14,6 +14,8 @@
 //   SIGNET_TG_USER             the Telegram user id that signs in
 //   SIGNET_API_TOKEN           an API client token of the user's tenant (scope sign):
 //                              the "merchant" that creates sign intents and presents tickets
+//   SIGNET_SPARE_TOKEN         another API client token of the user's tenant (scope
+//                              wallets:read), never used: the walk revokes it in the console
 //   SIGNET_VECTORS             a JSON file: [{name, document_b64, pcrs: {"0": hex, …}, root: "aws",
 //                              at_ms, expect_valid, cli_error_code, allow_debug?}] — the
 //                              expectations are what `signet attest verify --json` said
@@ -54,6 +56,7 @@ const BASE = env("SIGNET_URL").replace(/\/+$/, "");
 const TG = env("SIGNET_TG_CONTROL").replace(/\/+$/, "");
 const TG_USER = env("SIGNET_TG_USER");
 const API_TOKEN = env("SIGNET_API_TOKEN");
+const SPARE_TOKEN = env("SIGNET_SPARE_TOKEN");
 const VECTORS = JSON.parse(readFileSync(env("SIGNET_VECTORS"), "utf8"));
 const DEV_ROOT_PEM = readFileSync(env("SIGNET_DEV_ROOT_PEM"), "utf8");
 const TAMPER_CMD = env("SIGNET_TAMPER_CMD");
@@ -123,6 +126,9 @@ async function call(method, path, body, token = API_TOKEN) {
 }
 
 const code = (r) => (r.json && r.json.error && r.json.error.code) || null;
+
+/** The client id in an API token `sgn_<id>_<secret>`. */
+const clientId = (token) => token.split("_")[1];
 
 // --- the browser ---------------------------------------------------------------
 
@@ -365,7 +371,8 @@ await step("sign intent on an approval wallet is pending", async () => {
   expect(intent1.intent_id && intent1.ticket, "no intent id or ticket");
   if (intent1.state !== undefined) expect(intent1.state === "pending", `state ${intent1.state}`);
   if (intent1.approval_url !== undefined) {
-    expect(intent1.approval_url === `/console/#/approve/${intent1.intent_id}`, `approval_url ${intent1.approval_url}`);
+    // absolute: dev's own address (SIGNET_PUBLIC_URL when configured)
+    expect(intent1.approval_url === `${BASE}/console/#/approve/${intent1.intent_id}`, `approval_url ${intent1.approval_url}`);
   }
   const s = await sessionOfPage();
   const seen = await call("GET", `/v1/intents/${intent1.intent_id}`, undefined, s.token);
@@ -450,6 +457,64 @@ await step("a declined request's ticket is refused (403 intent_declined)", async
   expect(r.status === 403 && code(r) === "intent_declined", `answered ${r.status} ${r.text}`);
 });
 
+await step("API clients page lists the tenant's clients", async () => {
+  const s = await sessionOfPage();
+  need(s && s.token, "a session");
+  const listed = await call("GET", "/v1/clients", undefined, s.token);
+  expect(listed.status === 200, `GET /v1/clients as the user answered ${listed.status} ${listed.text}`);
+  const clients = listed.json.api_clients || [];
+  await page.click(T("nav-clients"));
+  await page.waitForSelector(`${T("page-clients")}[data-loaded="true"]`);
+  const about = await text("clients-about");
+  expect(/cannot create or destroy/.test(about) && /stops it at once/.test(about), `the page explains: "${about}"`);
+  for (const id of [clientId(API_TOKEN), clientId(SPARE_TOKEN)]) {
+    expect(clients.some((c) => c.id === id), `the API does not list client ${id} for the user`);
+  }
+  for (const c of clients) {
+    const row = `${T("client-row")}[data-client-id="${c.id}"]`;
+    expect(await page.$(row), `client ${c.id} (${c.name}) is not on the page`);
+    const name = ((await page.textContent(`${row} ${T("client-name")}`)) || "").trim();
+    expect(name === c.name, `client ${c.id} shows the name "${name}", the API says "${c.name}"`);
+    const scopes = ((await page.textContent(`${row} ${T("client-scopes")}`)) || "").trim();
+    expect(scopes === c.scopes.join(", "), `client ${c.id} shows the scopes "${scopes}", the API says ${c.scopes}`);
+    expect((await page.getAttribute(row, "data-revoked")) === "false", `client ${c.id} shows as revoked`);
+  }
+  const spareRow = `${T("client-row")}[data-client-id="${clientId(SPARE_TOKEN)}"]`;
+  const spareUsed = ((await page.textContent(`${spareRow} ${T("client-last-used")}`)) || "").trim();
+  expect(spareUsed === "never", `the unused client's last use shows "${spareUsed}"`);
+  return `(${clients.length} clients)`;
+});
+
+await step("revoke a client after confirming: shown revoked, its token refused (401)", async () => {
+  const id = clientId(SPARE_TOKEN);
+  const row = `${T("client-row")}[data-client-id="${id}"]`;
+  need(await page.$(row), "the clients page");
+  // asking is not revoking: Cancel leaves the token working
+  await page.click(`${row} ${T("client-revoke")}`);
+  await page.waitForSelector(`${row} ${T("client-revoke-panel")}:not([hidden])`);
+  await page.click(`${row} ${T("client-revoke-cancel")}`);
+  expect(await page.isHidden(`${row} ${T("client-revoke-panel")}`), "the confirmation stays open after Cancel");
+  const before = await call("GET", "/v1/wallets?limit=1", undefined, SPARE_TOKEN);
+  expect(before.status === 200, `before revoking, the client's token gets ${before.status}`);
+  await page.click(`${row} ${T("client-revoke")}`);
+  await page.click(`${row} ${T("client-revoke-confirm")}`);
+  await page.waitForSelector(`${row}[data-revoked="true"] ${T("client-revoked-badge")}`);
+  expect(!(await page.$(`${row} ${T("client-revoke")}`)), "a revoked client still has a Revoke button");
+  const at = await page.getAttribute(`${row} ${T("client-revoked-at")} time`, "datetime");
+  expect(at && Number.isFinite(Date.parse(at)), `the revocation time shows ${at}`);
+  expect((await page.getAttribute(T("status"), "data-kind")) === "ok", `the status says ${await text("status")}`);
+  const after = await call("GET", "/v1/wallets?limit=1", undefined, SPARE_TOKEN);
+  expect(after.status === 401, `the revoked client's token still gets ${after.status}`);
+  const merchant = await call("GET", "/v1/wallets?limit=1");
+  expect(merchant.status === 200, `the other client's token now gets ${merchant.status}`);
+  expect(
+    (await page.getAttribute(`${T("client-row")}[data-client-id="${clientId(API_TOKEN)}"]`, "data-revoked")) === "false",
+    "the other client shows as revoked",
+  );
+  await shot(page, "clients");
+  return `(${id}, revoked at ${at})`;
+});
+
 /** Clicks Verify on the attestation page and reads the outcome. */
 async function attestRun() {
   const before = Number(await page.getAttribute(T("attest-output"), "data-run"));
@@ -463,11 +528,16 @@ async function attestRun() {
     const r = document.querySelector('[data-testid="attest-result"]');
     const e = document.querySelector('[data-testid="attest-input-error"]');
     if (!r) return { input_error: e ? e.textContent : "no result" };
+    const hint = r.querySelector('[data-testid="attest-hint"]');
+    const failedCheck = r.querySelector('[data-testid="attest-check"][data-ok="false"]');
     return {
       valid: r.dataset.valid === "true",
       error_code: r.dataset.errorCode || null,
       binding_ok: r.dataset.bindingOk ?? null,
       verdict: (r.querySelector('[data-testid="attest-verdict"]') || {}).textContent,
+      fix: hint ? hint.dataset.fix : null,
+      hint: hint ? hint.textContent : null,
+      failed_check: failedCheck ? failedCheck.textContent : null,
     };
   });
 }
@@ -511,6 +581,56 @@ await step("attestation viewer: PCR0 off by one digit → invalid (pcr_mismatch)
   expect(r.error_code === "pcr_mismatch", `error_code ${r.error_code}, expected pcr_mismatch (${r.verdict})`);
 });
 
+await step("attestation viewer: a dev host's document against AWS's root → the hint names the dev root, which verifies it", async () => {
+  need(walletId && cfg && cfg.policy && cfg.policy.pcr_sets && cfg.policy.pcr_sets[0], "the wallet and the dev PCRs");
+  await open("#/attest", "page-attest");
+  await page.selectOption(T("attest-source"), walletId);
+  await page.check(T("attest-root-aws"));
+  await setPcrs(cfg.policy.pcr_sets[0]);
+  await page.check(T("attest-at-now"));
+  await page.fill(T("attest-nonce"), "");
+  let r = await attestRun();
+  expect(r.valid === false, `a dev document is valid under AWS's root: ${r.verdict || r.input_error}`);
+  expect(["issuer_mismatch", "chain_signature"].includes(r.error_code), `error_code ${r.error_code} (${r.verdict})`);
+  expect(r.fix === "dev-root", `the hint is ${r.fix}: ${r.hint}`);
+  for (const words of ["default root, AWS Nitro Enclaves Root-G1", "dev-root.pem", "“A root certificate I paste (PEM)”"]) {
+    expect(r.hint.includes(words), `the hint does not say ${words}: ${r.hint}`);
+  }
+  // what the hint says to do
+  await page.check(T("attest-root-pem"));
+  await page.fill(T("attest-root-pem-text"), DEV_ROOT_PEM);
+  await page.fill(T("attest-nonce"), "");
+  r = await attestRun();
+  expect(r.valid === true && r.fix === null, `with the dev root pasted: ${r.verdict || r.input_error}`);
+});
+
+await step("attestation viewer: an AWS document at now, long expired → dates, the hint names the document's own time, which verifies it", async () => {
+  const v = VECTORS.find((x) => x.expect_valid && !x.allow_debug) || VECTORS.find((x) => x.expect_valid);
+  need(v, "a valid AWS vector");
+  await open("#/attest", "page-attest");
+  await page.selectOption(T("attest-source"), "paste");
+  await page.fill(T("attest-document"), v.document_b64);
+  await page.check(T("attest-root-aws"));
+  await setPcrs(v.pcrs || {});
+  if (Boolean(v.allow_debug) !== (await page.isChecked(T("attest-allow-debug")))) await page.click(T("attest-allow-debug"));
+  await page.check(T("attest-at-now"));
+  await page.fill(T("attest-nonce"), "");
+  let r = await attestRun();
+  expect(r.error_code === "certificate_not_valid_at", `error_code ${r.error_code} (${r.verdict || r.input_error})`);
+  const date = "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z";
+  const dated = new RegExp(`is not valid at ${date} \\(valid from ${date} to ${date}\\)`);
+  expect(dated.test(r.verdict), `the verdict gives no dates: ${r.verdict}`);
+  expect(dated.test(r.failed_check || ""), `the failed check gives no dates: ${r.failed_check}`);
+  expect(!/[0-9] ms\b/.test(`${r.verdict} ${r.failed_check}`), `raw milliseconds shown: ${r.verdict}`);
+  expect(r.fix === "at-doc" && r.hint.includes("“The document's own time”"), `the hint is ${r.fix}: ${r.hint}`);
+  await shot(page, "attest-expired");
+  // what the hint says to do
+  await page.check(T("attest-at-doc"));
+  r = await attestRun();
+  expect(r.valid === true && r.fix === null, `at the document's own time: ${r.verdict || r.input_error}`);
+  return `(${v.name.split(" ")[0]})`;
+});
+
 for (const v of VECTORS) {
   await step(`vector ${v.name}`, async () => {
     await open(`#/attest`, "page-attest");
@@ -538,6 +658,9 @@ for (const v of VECTORS) {
     expect(r.valid === Boolean(v.expect_valid), `valid=${r.valid}, the CLI says ${v.expect_valid} (${r.verdict})`);
     const want = v.expect_valid ? null : v.cli_error_code ?? null;
     expect((r.error_code || null) === want, `error_code ${r.error_code}, the CLI says ${want}`);
+    if (r.error_code === "certificate_not_valid_at") {
+      expect(!/[0-9] ms\b/.test(r.verdict) && r.fix === null, `at a given time: dates and no hint, not "${r.verdict}" (hint ${r.fix})`);
+    }
     return `(valid=${r.valid}${r.error_code ? ` ${r.error_code}` : ""})`;
   });
 }
@@ -690,7 +813,7 @@ await step("an approve link opened signed out: sign in first, then back to it", 
   expect(r.status === 201, `sign-intent answered ${r.status} ${r.text}`);
   const id = r.json.intent_id;
   // the link the merchant sends: the intent's approval_url
-  await page.goto(r.json.approval_url ? `${BASE}${r.json.approval_url}` : `${CONSOLE}#/approve/${id}`);
+  await page.goto(r.json.approval_url || `${CONSOLE}#/approve/${id}`);
   await page.waitForSelector(T("page-login"));
   await page.click(T("login-start"));
   const href = await (await page.waitForSelector(T("login-deeplink"))).getAttribute("href");

@@ -5,7 +5,7 @@
 
 import { config, explain, seg, session } from "../api.js";
 import { check, clear, field, h } from "../dom.js";
-import { resultView } from "../attestview.js";
+import { refusal, resultView } from "../attestview.js";
 import { randomHex, verifyDocument } from "../verify.js";
 
 const PCR_INDEXES = ["0", "1", "2", "3", "4", "8"];
@@ -293,14 +293,14 @@ export default async function attest(ctx) {
     run += 1;
     clear(output);
     output.dataset.run = String(run);
-    const view_ = resultView(r, { testid: "attest-result", wallet: wallet && wallets.get(wallet.id) });
+    const view_ = resultView(r, { testid: "attest-result", wallet: wallet && wallets.get(wallet.id), at });
     view_.setAttribute("tabindex", "-1");
     output.append(view_);
     view_.focus();
     const bindingBad = r.binding && !r.binding.ok;
     if (r.usage_error) ctx.status(`Not verified: ${r.usage_error}`, "error");
     else if (r.valid && !bindingBad) ctx.status(`Valid${r.binding ? ", and the key binding holds" : ""}.`, "ok");
-    else ctx.status(`Invalid: ${r.valid ? r.binding.error : r.error}`, "error");
+    else ctx.status(`Invalid: ${r.valid ? r.binding.error : refusal(r, { at }).text}`, "error");
     return undefined;
   }
 }

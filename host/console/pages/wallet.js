@@ -4,7 +4,7 @@
 
 import { ApiError, config, explain, seg } from "../api.js";
 import { check, clear, dl, field, h, mono, time } from "../dom.js";
-import { resultView } from "../attestview.js";
+import { refusal, resultView } from "../attestview.js";
 import { randomHex, verifyDocument } from "../verify.js";
 
 export default async function walletPage(ctx) {
@@ -137,7 +137,7 @@ export default async function walletPage(ctx) {
         good ? "valid" : "invalid",
         good
           ? "✓ Verified: this key lives in a signer running the published image, and the document is fresh (nonce) and binds this key."
-          : `✗ Not verified: ${r.usage_error || (r.binding && !r.binding.ok && r.valid ? r.binding.error : r.error) || "see the checks"}`,
+          : `✗ Not verified: ${r.usage_error || (r.binding && !r.binding.ok && r.valid ? r.binding.error : refusal(r).text) || "see the checks"}`,
       );
       attBody.append(
         h(
