@@ -74,12 +74,12 @@ pub async fn backup(url: &str, out: &Path) -> Result<Manifest, BackupError> {
         )));
     }
     let store = Store::open(url).await?;
+    let taken_at = now_ms();
     let counts = store.backup_to(url, out).await?;
-    store.close().await;
     let manifest = Manifest {
         format: FORMAT,
         dialect: store.dialect().as_str().to_owned(),
-        taken_at: rfc3339_ms(now_ms()),
+        taken_at: rfc3339_ms(taken_at),
         sha256: sha256_file(out)?,
         counts,
     };
@@ -89,6 +89,11 @@ pub async fn backup(url: &str, out: &Path) -> Result<Manifest, BackupError> {
         path: manifest_file.display().to_string(),
         source,
     })?;
+    // Recorded once both files are written (so not in the backup itself).
+    store
+        .record_backup(&manifest.sha256, taken_at, &manifest.counts)
+        .await?;
+    store.close().await;
     Ok(manifest)
 }
 

@@ -115,6 +115,8 @@ pub struct Metrics {
     pub store: StoreMetrics,
     /// `signet_tls_certificate_expiry_timestamp_seconds` (0 without TLS).
     pub tls_expiry: Gauge,
+    /// `signet_last_backup_timestamp_seconds` (0: no backup recorded).
+    pub last_backup: Gauge,
     /// `signet_frozen{scope}`: 1 per freeze in force.
     pub frozen: Family<ScopeLabels, Gauge>,
 }
@@ -135,6 +137,7 @@ impl Default for Metrics {
             store: StoreMetrics::default(),
             tls_expiry: Gauge::default(),
             frozen: Family::default(),
+            last_backup: Gauge::default(),
         };
         for key_type in ["secp256k1", "p256", "ed25519"] {
             for outcome in ["ok", "denied", "error"] {
@@ -224,6 +227,11 @@ impl Metrics {
             "signet_tls_certificate_expiry_timestamp_seconds",
             "When the served TLS certificate expires (Unix seconds; 0 when serving plain HTTP)",
             self.tls_expiry.clone(),
+        );
+        r.register(
+            "signet_last_backup_timestamp_seconds",
+            "When the latest `signet-host admin backup` was taken (Unix seconds; 0 when none is recorded)",
+            self.last_backup.clone(),
         );
         r.register(
             "signet_build",

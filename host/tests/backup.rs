@@ -66,6 +66,22 @@ fn sign(url: &str, token: &str, wallet: &Value, n: u64) -> (u16, Value) {
     )
 }
 
+/// `signet_last_backup_timestamp_seconds` on the host's `/metrics`.
+fn last_backup(url: &str) -> f64 {
+    let text = ureq::get(&format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("signet_last_backup_timestamp_seconds ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(-1.0)
+}
+
 /// The drill on `db`; `wipe` removes the database, `fresh` names an empty
 /// one to restore into.
 fn drill(db: &str, fresh: &str, wipe: impl FnOnce()) {
@@ -112,6 +128,7 @@ fn drill(db: &str, fresh: &str, wipe: impl FnOnce()) {
         200
     );
 
+    assert_eq!(last_backup(&url), 0.0, "no backup yet");
     // The backup, while alice keeps signing.
     let file = tmp.path().join("signet.backup");
     let stop = AtomicBool::new(false);
@@ -141,6 +158,11 @@ fn drill(db: &str, fresh: &str, wipe: impl FnOnce()) {
     )
     .unwrap();
     assert_eq!(manifest["counts"]["live_wallets"], 4, "{manifest}");
+    // The running host exports the backup's time (it reads it every 5 s).
+    assert!(common::eventually(
+        std::time::Duration::from_secs(15),
+        || { last_backup(&url) >= common::now_s() as f64 - 60.0 }
+    ));
     // A backup never overwrites.
     let again = admin_with(&env, &["backup", "--out", file.to_str().unwrap()]);
     assert!(!again.status.success());

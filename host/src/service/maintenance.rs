@@ -18,6 +18,9 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// before its consumption record is gone).
 pub const PRUNE_GRACE_SECONDS: u64 = 300;
 
+/// How often the latest backup's time is read for the metrics.
+pub const BACKUP_CHECK_EVERY: Duration = Duration::from_secs(5);
+
 /// How often flood summaries are written.
 pub const FLOOD_SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
@@ -85,7 +88,29 @@ impl Service {
                 }
             })
         };
-        let mut tasks = vec![flush, prune, floods, freezes];
+        let backups = {
+            let service = Arc::clone(self);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(BACKUP_CHECK_EVERY);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    match service.store.last_backup_at().await {
+                        Ok(at) => {
+                            let seconds = at.map_or(0, |ms| ms / 1000);
+                            service
+                                .metrics
+                                .last_backup
+                                .set(i64::try_from(seconds).unwrap_or(i64::MAX));
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read the latest backup's time")
+                        }
+                    }
+                }
+            })
+        };
+        let mut tasks = vec![flush, prune, floods, freezes, backups];
         if self.bot.is_some() {
             let service = Arc::clone(self);
             tasks.push(tokio::spawn(async move {

@@ -157,6 +157,33 @@ fn run_pg_tool(tool: &str, url: &str, args: &[&str]) -> Result<(), BackupError> 
 }
 
 impl Store {
+    /// Records a backup once written (`taken_at` in ms): the hosts export
+    /// the latest as `signet_last_backup_timestamp_seconds`.
+    pub async fn record_backup(
+        &self,
+        sha256: &str,
+        taken_at: u64,
+        counts: &Counts,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO backups (sha256, taken_at, wallets, audit_head) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING")
+            .bind(sha256)
+            .bind(super::i64_of(taken_at))
+            .bind(super::i64_of(counts.wallets))
+            .bind(super::i64_of(counts.audit_head_seq))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// When the latest recorded backup was taken (ms), if any.
+    pub async fn last_backup_at(&self) -> Result<Option<u64>, StoreError> {
+        let r = sqlx::query("SELECT MAX(taken_at) FROM backups")
+            .fetch_one(&self.pool)
+            .await?;
+        let at: Option<i64> = r.try_get(0)?;
+        Ok(at.and_then(|v| u64::try_from(v).ok()))
+    }
+
     /// What the database holds now (the figures a backup records).
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         let mut conn = self.pool.acquire().await?;

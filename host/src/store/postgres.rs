@@ -41,6 +41,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0011_confirmations.sql"),
     ),
     (12, include_str!("migrations/postgres/0012_freezes.sql")),
+    (13, include_str!("migrations/postgres/0013_backups.sql")),
 ];
 
 /// Held for the migration transaction: one migrator at a time.
