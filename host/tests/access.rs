@@ -151,9 +151,7 @@ fn wrong_webhook_secrets_cost_a_few_audit_rows_and_are_all_counted() {
     let dir = tempfile::tempdir().unwrap();
     let fake = TelegramFake::start(dir.path(), BOT_TOKEN, BOT);
     let host = DevHost::command(&dir.path().join("host"))
-        .env("TELEGRAM_BOT_TOKEN", BOT_TOKEN)
-        .env("TELEGRAM_BOT_USERNAME", BOT)
-        .env("TELEGRAM_API_BASE", &fake.api)
+        .with_telegram(&fake)
         .env(
             "TELEGRAM_WEBHOOK_URL",
             "http://127.0.0.1:9/telegram-webhook",

@@ -113,11 +113,7 @@ fn the_console_walk_passes_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let fake = TelegramFake::start(dir.path(), TOKEN, BOT);
     let host = DevHost::command(&dir.path().join("host"))
-        .envs([
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_BOT_USERNAME", BOT),
-            ("TELEGRAM_API_BASE", fake.api.as_str()),
-        ])
+        .with_telegram(&fake)
         .start();
     let url = host.url();
     let user = first_sign_in(url, &fake);

@@ -9,13 +9,12 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    call, eventually, log_text, sibling, sigkill, signer_pcrs, verify_independently, DevHost,
+    call, eventually, log_text, sibling, sigkill, signer_pcrs, verify_independently, DevHost, Fake,
     START_TIMEOUT,
 };
 use serde_json::{json, Value};
@@ -93,7 +92,7 @@ fn render_policy(dir: &Path, name: &str, pcrs: &BTreeMap<u8, Vec<u8>>, retired: 
 
 /// A running `signet-kms-fake`.
 struct Kms {
-    child: Child,
+    _process: Fake,
     https: String,
     control: String,
     dir: PathBuf,
@@ -104,36 +103,25 @@ impl Kms {
     fn start(dir: &Path, root: &Path, policy: &Path) -> Self {
         let kms_dir = dir.join("kms");
         let log = dir.join("kms.log");
-        let mut child = Command::new(sibling("signet-kms-fake"))
-            .arg("--dir")
-            .arg(&kms_dir)
-            .args(["--region", REGION, "--account", ACCOUNT, "--key"])
-            .arg(format!("{KEY}={}", policy.display()))
-            .arg("--credentials")
-            .arg(format!("{AKID}:{SECRET}:{INSTANCE_ROLE}"))
-            .arg("--attestation-root")
-            .arg(root)
-            .arg("--exit-with-stdin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let field = |name: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(name))
-                .unwrap_or_else(|| panic!("no {name} in {line:?}; log:\n{}", log_text(&log)))
-                .to_owned()
-        };
-        let (https, control) = (field("https="), field("control="));
+        let args: Vec<std::ffi::OsString> = vec![
+            "--dir".into(),
+            kms_dir.clone().into_os_string(),
+            "--region".into(),
+            REGION.into(),
+            "--account".into(),
+            ACCOUNT.into(),
+            "--key".into(),
+            format!("{KEY}={}", policy.display()).into(),
+            "--credentials".into(),
+            format!("{AKID}:{SECRET}:{INSTANCE_ROLE}").into(),
+            "--attestation-root".into(),
+            root.as_os_str().to_owned(),
+        ];
+        let process = Fake::spawn("signet-kms-fake", args, &log);
         Self {
-            child,
-            https,
-            control,
+            https: process.field("https"),
+            control: process.field("control"),
+            _process: process,
             dir: kms_dir,
             log,
         }
@@ -165,13 +153,6 @@ impl Kms {
             .iter()
             .filter(|c| c["operation"] == operation && c["status"] == 200)
             .count()
-    }
-}
-
-impl Drop for Kms {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -102,11 +102,7 @@ fn polling_mode_resolves_challenges_through_telegram() {
     fake.faults(json!({"status": 429, "retry_after": 1, "count": 1, "methods": ["getUpdates"]}));
     fake.faults(json!({"status": 500, "count": 1, "methods": ["getUpdates"]}));
     let host = DevHost::command(&dir.path().join("host"))
-        .envs([
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_BOT_USERNAME", BOT),
-            ("TELEGRAM_API_BASE", fake.api.as_str()),
-        ])
+        .with_telegram(&fake)
         .start();
     let url = host.url();
     // With a bot, only Telegram resolves challenges.
@@ -147,11 +143,7 @@ fn polling_mode_resolves_challenges_through_telegram() {
     // The offset is kept: a restarted host replays nothing (one answer each).
     host.stop();
     let host = DevHost::command(&dir.path().join("host"))
-        .envs([
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_BOT_USERNAME", BOT),
-            ("TELEGRAM_API_BASE", fake.api.as_str()),
-        ])
+        .with_telegram(&fake)
         .start();
     seed_flow(host.url(), &fake, 9006);
     // The question and "signed in".
@@ -173,12 +165,8 @@ fn a_telegram_that_times_out_loses_nothing() {
     fake.faults(json!({"delay_ms": 14000, "count": 1, "methods": ["getUpdates"]}));
     fake.faults(json!({"delay_ms": 13000, "count": 1, "methods": ["sendMessage"]}));
     let host = DevHost::command(&dir.path().join("host"))
-        .envs([
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_BOT_USERNAME", BOT),
-            ("TELEGRAM_API_BASE", fake.api.as_str()),
-            ("TELEGRAM_POLL_TIMEOUT_SECONDS", "1"),
-        ])
+        .with_telegram(&fake)
+        .envs([("TELEGRAM_POLL_TIMEOUT_SECONDS", "1")])
         .start();
     let url = host.url();
     let first = challenge(url);
@@ -231,10 +219,8 @@ fn webhook_mode_takes_updates_only_with_the_secret_and_once() {
     let port = free_port();
     let hook = format!("http://127.0.0.1:{port}/telegram-webhook");
     let mut env = serve_env(&signer, &db, &policy);
+    env.extend(fake.env());
     env.extend([
-        ("TELEGRAM_BOT_TOKEN", TOKEN.to_owned()),
-        ("TELEGRAM_BOT_USERNAME", BOT.to_owned()),
-        ("TELEGRAM_API_BASE", fake.api.clone()),
         ("TELEGRAM_WEBHOOK_URL", hook.clone()),
         ("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
     ]);
@@ -336,11 +322,7 @@ fn two_replicas_poll_with_one_poller() {
             let d = dir.path().join(format!("r{i}"));
             std::fs::create_dir_all(&d).unwrap();
             let mut env = serve_env(&signer, &db, &policy);
-            env.extend([
-                ("TELEGRAM_BOT_TOKEN", TOKEN.to_owned()),
-                ("TELEGRAM_BOT_USERNAME", BOT.to_owned()),
-                ("TELEGRAM_API_BASE", fake.api.clone()),
-            ]);
+            env.extend(fake.env());
             ServeHost::start(&d, &env)
         })
         .collect();
@@ -397,12 +379,8 @@ fn a_database_failure_never_restarts_polling_from_offset_zero() {
     let fake = Fake::start(dir.path(), TOKEN, BOT);
     let data = dir.path().join("host");
     let host = DevHost::command(&data)
-        .envs([
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_BOT_USERNAME", BOT),
-            ("TELEGRAM_API_BASE", fake.api.as_str()),
-            ("TELEGRAM_POLL_TIMEOUT_SECONDS", "1"),
-        ])
+        .with_telegram(&fake)
+        .envs([("TELEGRAM_POLL_TIMEOUT_SECONDS", "1")])
         .start();
     let url = host.url();
     let first = challenge(url);
@@ -492,12 +470,8 @@ fn the_login_hijack_fails_at_every_step() {
     let dir = tempfile::tempdir().unwrap();
     let fake = Fake::start(dir.path(), TOKEN, BOT);
     let host = DevHost::command(&dir.path().join("host"))
-        .envs([
-            ("TELEGRAM_BOT_TOKEN", TOKEN),
-            ("TELEGRAM_BOT_USERNAME", BOT),
-            ("TELEGRAM_API_BASE", fake.api.as_str()),
-            ("TELEGRAM_POLL_TIMEOUT_SECONDS", "1"),
-        ])
+        .with_telegram(&fake)
+        .envs([("TELEGRAM_POLL_TIMEOUT_SECONDS", "1")])
         .start();
     let url = host.url();
     let admin = host.admin_token();

@@ -224,6 +224,13 @@ impl DevHostCommand {
         self
     }
 
+    /// Signs people in through `fake`'s bot (polling mode):
+    /// `TELEGRAM_BOT_TOKEN`, `TELEGRAM_BOT_USERNAME`, `TELEGRAM_API_BASE`.
+    #[must_use]
+    pub fn with_telegram(self, fake: &TelegramFake) -> Self {
+        self.envs(fake.env())
+    }
+
     /// Sets several environment variables.
     #[must_use]
     pub fn envs<I, K, V>(mut self, vars: I) -> Self
@@ -919,47 +926,111 @@ pub fn audit_verify(url: &str, token: &str) -> Output {
 }
 
 /// `signet-telegram-fake` (a Bot API server the project owns), killed on drop.
-pub struct TelegramFake {
+/// A project fake (`signet-telegram-fake`, `signet-kms-fake`) as a child
+/// process: it prints one line of `name=value` fields (its addresses) when
+/// ready, logs to a file, and exits when its stdin closes (and is killed
+/// when dropped).
+pub struct Fake {
     child: Child,
-    /// Its Bot API base (`TELEGRAM_API_BASE`).
-    pub api: String,
-    /// Its control API base (tests' side).
-    pub control: String,
+    line: String,
+    log: PathBuf,
 }
 
-impl TelegramFake {
-    /// Starts the fake for bot `token` named `bot`.
-    pub fn start(dir: &std::path::Path, token: &str, bot: &str) -> Self {
-        let log = std::fs::File::create(dir.join("telegram.log")).unwrap();
-        let mut child = Command::new(sibling("signet-telegram-fake"))
-            .args([
-                "--token",
-                token,
-                "--bot-username",
-                bot,
-                "--allow-http-webhook",
-                "--exit-with-stdin",
-            ])
+impl Fake {
+    /// Starts the fake `binary` (built beside `signet-host`) with `args`
+    /// and `--exit-with-stdin`, its stderr in `log`, and waits for its line.
+    pub fn spawn<I, S>(binary: &str, args: I, log: &Path) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut child = Command::new(sibling(binary))
+            .args(args)
+            .arg("--exit-with-stdin")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let field = |p: &str| {
-            line.split_whitespace()
-                .find_map(|w| w.strip_prefix(p))
-                .unwrap()
-                .to_owned()
-        };
         Self {
-            api: format!("http://{}", field("api=")),
-            control: format!("http://{}", field("control=")),
             child,
+            line,
+            log: log.to_owned(),
         }
+    }
+
+    /// The field `name` of its ready line (`api`, `control`, `https`).
+    pub fn field(&self, name: &str) -> String {
+        let prefix = format!("{name}=");
+        self.line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no {name} in {:?}; log:\n{}",
+                    self.line,
+                    log_text(&self.log)
+                )
+            })
+            .to_owned()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The project's Telegram Bot API fake (`signet-telegram-fake`).
+pub struct TelegramFake {
+    _process: Fake,
+    /// Its Bot API base (`TELEGRAM_API_BASE`).
+    pub api: String,
+    /// Its control API base (tests' side).
+    pub control: String,
+    /// The bot's token.
+    pub token: String,
+    /// The bot's username.
+    pub bot: String,
+}
+
+impl TelegramFake {
+    /// Starts the fake for bot `token` named `bot`.
+    pub fn start(dir: &std::path::Path, token: &str, bot: &str) -> Self {
+        let process = Fake::spawn(
+            "signet-telegram-fake",
+            [
+                "--token",
+                token,
+                "--bot-username",
+                bot,
+                "--allow-http-webhook",
+            ],
+            &dir.join("telegram.log"),
+        );
+        Self {
+            api: format!("http://{}", process.field("api")),
+            control: format!("http://{}", process.field("control")),
+            token: token.to_owned(),
+            bot: bot.to_owned(),
+            _process: process,
+        }
+    }
+
+    /// The host's settings for this bot (polling mode): `TELEGRAM_BOT_TOKEN`,
+    /// `TELEGRAM_BOT_USERNAME`, `TELEGRAM_API_BASE`.
+    pub fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("TELEGRAM_BOT_TOKEN", self.token.clone()),
+            ("TELEGRAM_BOT_USERNAME", self.bot.clone()),
+            ("TELEGRAM_API_BASE", self.api.clone()),
+        ]
     }
 
     /// (control API)
@@ -1059,13 +1130,6 @@ impl TelegramFake {
         ureq::post(&format!("{}/faults", self.control))
             .send_json(v)
             .unwrap();
-    }
-}
-
-impl Drop for TelegramFake {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
