@@ -41,76 +41,58 @@ impl Drop for Background {
 }
 
 impl Service {
+    /// Runs `job` every `period` on a task of its own (a late tick waits
+    /// rather than bursting).
+    fn every<F, Fut>(self: &Arc<Self>, period: Duration, job: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn(Arc<Self>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let service = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                job(Arc::clone(&service)).await;
+            }
+        })
+    }
+
+    /// Publishes the latest recorded backup's time in
+    /// `signet_last_backup_timestamp_seconds` (0 when none).
+    async fn export_last_backup(&self) {
+        match self.store.last_backup_at().await {
+            Ok(at) => {
+                let seconds = at.map_or(0, |ms| ms / 1000);
+                self.metrics
+                    .last_backup
+                    .set(i64::try_from(seconds).unwrap_or(i64::MAX));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the latest backup's time"),
+        }
+    }
+
     /// Starts the background tasks.
     #[must_use]
     pub fn start_background(self: &Arc<Self>) -> Background {
-        let flush = {
-            let service = Arc::clone(self);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(service.limits.flush_interval());
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    service.limits.flush(&service.store).await;
-                }
-            })
-        };
-        let prune = {
-            let service = Arc::clone(self);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(PRUNE_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    service.prune_once().await;
-                }
-            })
-        };
-        let floods = {
-            let service = Arc::clone(self);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(FLOOD_SUMMARY_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    service.summarize_floods().await;
-                }
-            })
-        };
-        let freezes = {
-            let service = Arc::clone(self);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(super::freeze::REFRESH_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    service.refresh_freezes().await;
-                }
-            })
-        };
-        let backups = {
-            let service = Arc::clone(self);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(BACKUP_CHECK_EVERY);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    tick.tick().await;
-                    match service.store.last_backup_at().await {
-                        Ok(at) => {
-                            let seconds = at.map_or(0, |ms| ms / 1000);
-                            service
-                                .metrics
-                                .last_backup
-                                .set(i64::try_from(seconds).unwrap_or(i64::MAX));
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot read the latest backup's time")
-                        }
-                    }
-                }
-            })
-        };
-        let mut tasks = vec![flush, prune, floods, freezes, backups];
+        let flush_every = self.limits.flush_interval();
+        let mut tasks = vec![
+            self.every(
+                flush_every,
+                |s| async move { s.limits.flush(&s.store).await },
+            ),
+            self.every(PRUNE_EVERY, |s| async move { s.prune_once().await }),
+            self.every(FLOOD_SUMMARY_EVERY, |s| async move {
+                s.summarize_floods().await;
+            }),
+            self.every(super::freeze::REFRESH_EVERY, |s| async move {
+                s.refresh_freezes().await;
+            }),
+            self.every(BACKUP_CHECK_EVERY, |s| async move {
+                s.export_last_backup().await;
+            }),
+        ];
         if self.bot.is_some() {
             let service = Arc::clone(self);
             tasks.push(tokio::spawn(async move {
