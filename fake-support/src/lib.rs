@@ -89,6 +89,8 @@ where
                 return ExitCode::FAILURE;
             }
         };
+        // Listening for the signals before saying so.
+        let shutdown = shutdown_signal(exit_with_stdin);
         let line = ready_line(name, &running.addresses());
         tracing::info!("{line}");
         let mut stdout = std::io::stdout().lock();
@@ -98,7 +100,7 @@ where
             eprintln!("{name}: writing the ready line: {e}");
             return ExitCode::FAILURE;
         }
-        shutdown_signal(exit_with_stdin).await;
+        shutdown.await;
         tracing::info!("stopping");
         drop(running);
         ExitCode::SUCCESS
@@ -106,34 +108,55 @@ where
 }
 
 /// Resolves on SIGTERM, ctrl-c, or (with `exit_with_stdin`) end of stdin.
-pub async fn shutdown_signal(exit_with_stdin: bool) {
-    let stdin_closed = async {
-        if !exit_with_stdin {
-            return std::future::pending::<()>().await;
+///
+/// The signal handlers are installed when this is called, not when the
+/// future is first polled: call it before announcing readiness, so that a
+/// SIGTERM sent right after the ready line is caught (and the fake exits 0)
+/// instead of killing the process with the default action.
+pub fn shutdown_signal(exit_with_stdin: bool) -> impl Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &'static str| match signal(kind) {
+        Ok(sig) => Some(sig),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for {name}");
+            None
         }
+    };
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM");
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT");
+    let stdin_closed = exit_with_stdin.then(|| {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         // A plain thread: a blocking read is all this needs.
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
             let _ = tx.send(());
         });
-        let _ = rx.await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
+        rx
+    });
+    async move {
+        let stdin_closed = async move {
+            match stdin_closed {
+                Some(rx) => {
+                    let _ = rx.await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            () = received(terminate.as_mut()) => {}
+            () = received(interrupt.as_mut()) => {}
+            () = stdin_closed => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-        () = stdin_closed => {}
+    }
+}
+
+/// Resolves when `sig` is received; never without a listener.
+async fn received(sig: Option<&mut tokio::signal::unix::Signal>) {
+    match sig {
+        Some(sig) => {
+            sig.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
