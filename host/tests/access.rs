@@ -8,7 +8,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{call, code, create_client, eip191, eventually, fetch_audit, DevHost, TelegramFake};
+use common::{
+    call, code, create_client, eip191, eventually, fetch_audit, metric, DevHost, TelegramFake,
+};
 use serde_json::{json, Value};
 use signet_proto::audit::AuditEvent;
 
@@ -20,19 +22,6 @@ const WEBHOOK_SECRET: &str = "Wq8tX2vL9pR4nK7sB3mY6hJ1cF5dG0zA-_xEuT";
 const FAILURES_PER_PEER: usize = 60;
 /// Failures of one peer recorded one by one per window.
 const LOGGED_PER_PEER: usize = 10;
-
-/// The value of the sample `series` (name and labels as exported) on the
-/// host's `/metrics`, or 0.
-fn metric(url: &str, series: &str) -> f64 {
-    let text = ureq::get(&format!("{url}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
 
 /// The failures of `peer` the audit log counted in `AUTH_DENY_FLOOD` events
 /// (`outcome: denied:unauthenticated:<n>`), summed.

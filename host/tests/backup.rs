@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use common::{
     bootstrap_operator, call, check_chain, code, create_client, fetch_audit, fresh_postgres_db,
-    host_binary, serve_env, ServeHost, Signer,
+    host_binary, metric, new_wallet, serve_env, ServeHost, Signer,
 };
 
 fn admin_with(env: &[(&'static str, String)], args: &[&str]) -> Output {
@@ -66,22 +66,6 @@ fn sign(url: &str, token: &str, wallet: &Value, n: u64) -> (u16, Value) {
     )
 }
 
-/// `signet_last_backup_timestamp_seconds` on the host's `/metrics`.
-fn last_backup(url: &str) -> f64 {
-    let text = ureq::get(&format!("{url}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("signet_last_backup_timestamp_seconds ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(-1.0)
-}
-
 /// The drill on `db`; `wipe` removes the database, `fresh` names an empty
 /// one to restore into.
 fn drill(db: &str, fresh: &str, wipe: impl FnOnce()) {
@@ -97,17 +81,7 @@ fn drill(db: &str, fresh: &str, wipe: impl FnOnce()) {
     let alice = create_client(&url, &operator, "alice", &["wallets:*", "sign"]);
     let wallets: Vec<Value> = ["secp256k1", "p256", "ed25519", "secp256k1"]
         .iter()
-        .map(|kt| {
-            let (s, w) = call(
-                &url,
-                Some(&alice),
-                "POST",
-                "/v1/wallets",
-                Some(json!({"key_type": kt})),
-            );
-            assert_eq!(s, 201, "{w}");
-            w
-        })
+        .map(|kt| new_wallet(&url, &alice, kt))
         .collect();
     // A ticket consumed before the backup.
     let (s, intent) = call(
@@ -128,7 +102,11 @@ fn drill(db: &str, fresh: &str, wipe: impl FnOnce()) {
         200
     );
 
-    assert_eq!(last_backup(&url), 0.0, "no backup yet");
+    assert_eq!(
+        metric(&url, "signet_last_backup_timestamp_seconds"),
+        0.0,
+        "no backup yet"
+    );
     // The backup, while alice keeps signing.
     let file = tmp.path().join("signet.backup");
     let stop = AtomicBool::new(false);
@@ -161,7 +139,9 @@ fn drill(db: &str, fresh: &str, wipe: impl FnOnce()) {
     // The running host exports the backup's time (it reads it every 5 s).
     assert!(common::eventually(
         std::time::Duration::from_secs(15),
-        || { last_backup(&url) >= common::now_s() as f64 - 60.0 }
+        || {
+            metric(&url, "signet_last_backup_timestamp_seconds") >= common::now_s() as f64 - 60.0
+        }
     ));
     // A backup never overwrites.
     let again = admin_with(&env, &["backup", "--out", file.to_str().unwrap()]);

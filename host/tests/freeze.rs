@@ -11,21 +11,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    admin, bootstrap_operator, call, code, create_client, fetch_audit, test_mode_sign_in, DevHost,
+    admin, bootstrap_operator, call, code, create_client, fetch_audit, new_wallet,
+    test_mode_sign_in, DevHost,
 };
 use serde_json::{json, Value};
-
-fn wallet(url: &str, token: &str) -> Value {
-    let (s, w) = call(
-        url,
-        Some(token),
-        "POST",
-        "/v1/wallets",
-        Some(json!({"key_type": "secp256k1"})),
-    );
-    assert_eq!(s, 201, "{w}");
-    w
-}
 
 fn id(w: &Value) -> &str {
     w["id"].as_str().unwrap()
@@ -84,7 +73,10 @@ fn a_frozen_wallet_refuses_signing_and_sign_intents_until_the_freeze_is_lifted()
     let dir = tempfile::tempdir().unwrap();
     let host = DevHost::start(&dir.path().join("host"));
     let (url, ops) = (host.url(), host.admin_token());
-    let (w1, w2) = (wallet(url, &ops), wallet(url, &ops));
+    let (w1, w2) = (
+        new_wallet(url, &ops, "secp256k1"),
+        new_wallet(url, &ops, "secp256k1"),
+    );
     let scope = format!("wallet:{}", id(&w1));
     let reason = "key suspected: incident 42";
 
@@ -165,7 +157,10 @@ fn freezing_a_tenant_or_everything_covers_exactly_their_wallets() {
     let (url, ops) = (host.url(), host.admin_token());
     let acme = create_client(url, &ops, "acme", &["wallets:*", "sign"]);
     let beta = create_client(url, &ops, "beta", &["wallets:*", "sign"]);
-    let (wa, wb) = (wallet(url, &acme), wallet(url, &beta));
+    let (wa, wb) = (
+        new_wallet(url, &acme, "secp256k1"),
+        new_wallet(url, &beta, "secp256k1"),
+    );
 
     assert_eq!(
         freeze(url, &ops, "tenant:acme", "acme's keys leaked").0,
@@ -293,7 +288,7 @@ fn lifting_a_freeze_waits_for_a_second_operator_under_the_quorum() {
         .start();
     let (url, a) = (host.url(), host.admin_token());
     let b = bootstrap_operator(&format!("sqlite://{}", data.join("signet.db").display()));
-    let w = wallet(url, &a);
+    let w = new_wallet(url, &a, "secp256k1");
     // Freezing needs one operator: it is what an incident needs at once.
     assert_eq!(freeze(url, &a, "all", "incident").0, 200);
     let (s, v) = unfreeze(url, &a, "all");
@@ -324,7 +319,7 @@ fn the_offline_freeze_reaches_a_running_host_within_a_second() {
     let data = dir.path().join("host");
     let host = DevHost::start(&data);
     let (url, ops) = (host.url(), host.admin_token());
-    let w = wallet(url, &ops);
+    let w = new_wallet(url, &ops, "secp256k1");
     let db = format!("sqlite://{}", data.join("signet.db").display());
     let scope = format!("wallet:{}", id(&w));
     admin(

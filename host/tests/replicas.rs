@@ -20,7 +20,7 @@ use signet_proto::audit::AuditEvent;
 
 use common::{
     admin, assert_ok, audit_verify, bootstrap_operator, call, check_chain, code, create_client,
-    eventually, fetch_audit, fresh_postgres_db, pid_alive, serve_env, sigkill,
+    eventually, fetch_audit, fresh_postgres_db, new_wallet, pid_alive, serve_env, sigkill,
     verify_independently, DevHost, ServeHost, Signer,
 };
 
@@ -76,18 +76,6 @@ fn try_call(url: &str, token: &str, method: &str, path: &str, body: Value) -> Op
         Err(ureq::Error::Status(s, r)) => Some((s, r.into_json().unwrap_or(Value::Null))),
         Err(_) => None,
     }
-}
-
-fn new_wallet(url: &str, token: &str, key_type: &str) -> Value {
-    let (s, w) = call(
-        url,
-        Some(token),
-        "POST",
-        "/v1/wallets",
-        Some(json!({"key_type": key_type})),
-    );
-    assert_eq!(s, 201, "{w}");
-    w
 }
 
 fn digest(i: u64) -> String {

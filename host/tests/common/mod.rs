@@ -52,6 +52,32 @@ pub fn sibling(name: &str) -> PathBuf {
     p
 }
 
+/// A wallet of `key_type` made with `token` (201): the API's JSON.
+pub fn new_wallet(url: &str, token: &str, key_type: &str) -> Value {
+    let (s, w) = call(
+        url,
+        Some(token),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": key_type})),
+    );
+    assert_eq!(s, 201, "{w}");
+    w
+}
+
+/// The value of the sample `series` (name and labels as exported) on the
+/// host's `/metrics`, or 0.
+pub fn metric(url: &str, series: &str) -> f64 {
+    let text = ureq::get(&format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// A `signet` CLI command.
 pub fn signet_cli() -> Command {
     Command::new(sibling("signet"))
