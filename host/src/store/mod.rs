@@ -6,7 +6,8 @@
 //! chain head inside it (never caching it), so other replicas and the
 //! `admin` commands can write to the same database at any time.
 //!
-//! SQL is written once for both dialects (`$N` parameters, `RETURNING`,
+//! SQL is written once for both dialects (`$N` parameters, but anonymous `?`
+//! in the multi-row `VALUES` lists on SQLite; `RETURNING`,
 //! `ON CONFLICT`) through sqlx's `Any` driver; what differs (locking, pragmas,
 //! migrations, shredding) lives in `sqlite.rs` and `postgres.rs`.
 
@@ -581,7 +582,7 @@ impl Store {
         for chunk in hits.chunks(journal::ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO rate_limits (bucket, window_start, hits) VALUES {} ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rate_limits.hits + excluded.hits RETURNING bucket, hits",
-                journal::values_clause(chunk.len(), 3)
+                journal::values_clause(self.dialect, chunk.len(), 3)
             );
             let mut q = sqlx::query(&sql);
             for (key, window, n) in chunk {

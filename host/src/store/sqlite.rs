@@ -31,7 +31,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 /// Run on every new connection.
-pub(super) const SESSION_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;";
+pub(super) const SESSION_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;";
 
 /// Takes the write lock (waiting up to the busy timeout for another writer)
 /// and reads the chain head in one trip to SQLite's thread.

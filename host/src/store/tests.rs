@@ -977,3 +977,15 @@ async fn approvals_are_decided_once_and_never_after_expiry() {
         );
     }
 }
+
+#[test]
+fn values_lists_are_numbered_on_postgres_and_anonymous_on_sqlite() {
+    assert_eq!(
+        journal::values_clause(Dialect::Postgres, 2, 3),
+        "($1, $2, $3), ($4, $5, $6)"
+    );
+    assert_eq!(
+        journal::values_clause(Dialect::Sqlite, 2, 3),
+        "(?, ?, ?), (?, ?, ?)"
+    );
+}
