@@ -267,11 +267,10 @@ impl Service {
         digest: &[u8],
         ttl_s: u64,
     ) -> (TicketClaims, String) {
-        let mut jti = [0u8; 16];
-        rand_core::OsRng.fill_bytes(&mut jti);
-        let now = now_ms() / 1000;
+        let now_ms = now_ms();
+        let now = now_ms / 1000;
         let claims = TicketClaims {
-            jti: hex::encode(jti),
+            jti: new_jti(now_ms),
             sub: principal.actor(),
             wid: wallet.id.clone(),
             dig: hex::encode(digest),
@@ -654,6 +653,20 @@ impl Service {
     }
 }
 
+/// A ticket's id (also its intent's): 6 bytes of the time in milliseconds,
+/// big-endian, then 10 random bytes, as 32 hex digits. Time-ordered like a
+/// UUIDv7, so the ids a journal batch inserts (consumed tickets, intents)
+/// land together at the end of their `jti` index instead of on a random
+/// page each: fewer pages written per commit (issue 29). The 80 random bits
+/// keep ids unique across replicas and unguessable; the ticket's MAC, not
+/// its id, is what makes it valid.
+fn new_jti(now_ms: u64) -> String {
+    let mut jti = [0u8; 16];
+    jti[..6].copy_from_slice(&now_ms.to_be_bytes()[2..]);
+    rand_core::OsRng.fill_bytes(&mut jti[6..]);
+    hex::encode(jti)
+}
+
 impl Service {
     /// After a `sealing_unavailable`: the signer brought to the stored
     /// sealing versions and the wallet's blob read afresh (a rotation on
@@ -674,6 +687,21 @@ impl Service {
 mod tests {
     use super::*;
     use crate::domain::Owner;
+
+    #[test]
+    fn ticket_ids_sort_by_time_and_differ_within_a_millisecond() {
+        let (a, b, later) = (
+            new_jti(1_765_000_000_000),
+            new_jti(1_765_000_000_000),
+            new_jti(1_765_000_000_001),
+        );
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(&a[..12], "019af232b200", "the time, in ms, leads");
+        assert_eq!(a[..12], b[..12]);
+        assert_ne!(a, b, "80 random bits after it");
+        assert!(later > a && later > b);
+    }
 
     fn wallet(key_type: KeyType, require_approval: bool) -> Wallet {
         Wallet {
