@@ -337,6 +337,9 @@ fn the_offline_freeze_reaches_a_running_host_within_a_second() {
             "still signing {:?} after the offline freeze",
             frozen_at.elapsed()
         );
+        // At most 100 signatures in the second: under the default limit of
+        // 120 a minute per wallet, which would answer 429 first.
+        std::thread::sleep(Duration::from_millis(10));
     };
     println!("the offline freeze held after {:?}", frozen_at.elapsed());
     assert_frozen(&refused, &scope, "offline drill");
