@@ -58,6 +58,22 @@ pub struct TypeLabels {
     pub r#type: &'static str,
 }
 
+/// `{operation, outcome}` of a KMS request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KmsLabels {
+    /// `decrypt` (the stored versions) or `generate_data_key` (a new one).
+    pub operation: &'static str,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+}
+
+/// `{outcome}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `ok`, `refused` or `error`.
+    pub outcome: &'static str,
+}
+
 /// Histograms whose buckets suit request and commit latencies (0.5 ms to
 /// about 65 s, past the default ticket lifetime).
 fn latency_histogram() -> Histogram {
@@ -92,6 +108,19 @@ pub struct SignerMetrics {
     pub restarts: Counter,
 }
 
+/// What KMS sealing counts (`SIGNET_SEALING=kms`; without it, nothing moves).
+#[derive(Clone, Default)]
+pub struct SealingMetrics {
+    /// The host's requests for sealing keys, each one `Unseal` the signer
+    /// answers with its KMS calls (its own retries of a throttled call are
+    /// inside one request), by operation and outcome. Credentials the host
+    /// cannot get count as an `error` of the request they were for.
+    pub kms_requests: Family<KmsLabels, Counter>,
+    /// 1 while the signer lacks a sealing key version the database holds
+    /// (the last attempt to have it unseal them failed), else 0.
+    pub signer_sealed: Gauge,
+}
+
 /// Every metric of the host.
 #[derive(Clone)]
 pub struct Metrics {
@@ -119,6 +148,17 @@ pub struct Metrics {
     pub last_backup: Gauge,
     /// `signet_frozen{scope}`: 1 per freeze in force.
     pub frozen: Family<ScopeLabels, Gauge>,
+    /// `signet_kms_requests_total{operation,outcome}`, `signet_signer_sealed`.
+    pub sealing: SealingMetrics,
+    /// `signet_eth_upstream_requests_total{outcome}`: calls to
+    /// `ETH_RPC_UPSTREAM`; `refused` is the node's JSON-RPC error to a call
+    /// it answered, `error` no usable answer.
+    pub eth_upstream: Family<OutcomeLabels, Counter>,
+    /// `signet_audit_export_last_success_timestamp_seconds`: when this
+    /// replica last delivered a batch to `AUDIT_EXPORT_URL` or found nothing
+    /// left to deliver (0 until then). `None`, and not exported, without
+    /// `AUDIT_EXPORT_URL` (see [`Metrics::with_audit_export`]).
+    pub audit_export_last_success: Option<Gauge>,
 }
 
 impl Default for Metrics {
@@ -138,6 +178,9 @@ impl Default for Metrics {
             tls_expiry: Gauge::default(),
             frozen: Family::default(),
             last_backup: Gauge::default(),
+            sealing: SealingMetrics::default(),
+            eth_upstream: Family::default(),
+            audit_export_last_success: None,
         };
         for key_type in ["secp256k1", "p256", "ed25519"] {
             for outcome in ["ok", "denied", "error"] {
@@ -154,11 +197,30 @@ impl Default for Metrics {
                 .security_events
                 .get_or_create(&TypeLabels { r#type: kind });
         }
+        for operation in ["decrypt", "generate_data_key"] {
+            for outcome in ["ok", "error"] {
+                let _ = m
+                    .sealing
+                    .kms_requests
+                    .get_or_create(&KmsLabels { operation, outcome });
+            }
+        }
+        for outcome in ["ok", "refused", "error"] {
+            let _ = m.eth_upstream.get_or_create(&OutcomeLabels { outcome });
+        }
         m
     }
 }
 
 impl Metrics {
+    /// These metrics, with the audit export's (`AUDIT_EXPORT_URL` is set):
+    /// a host that exports nothing has no last success to alert on.
+    #[must_use]
+    pub fn with_audit_export(mut self) -> Self {
+        self.audit_export_last_success = Some(Gauge::default());
+        self
+    }
+
     /// A registry holding every metric, for `/metrics`.
     #[must_use]
     pub fn registry(&self) -> Registry {
@@ -234,6 +296,28 @@ impl Metrics {
             self.last_backup.clone(),
         );
         r.register(
+            "signet_kms_requests",
+            "Sealing-key requests to KMS (through the signer) by operation (decrypt, generate_data_key) and outcome (ok, error)",
+            self.sealing.kms_requests.clone(),
+        );
+        r.register(
+            "signet_signer_sealed",
+            "1 while the signer lacks a sealing key version the database holds (the last attempt to have it unseal them failed)",
+            self.sealing.signer_sealed.clone(),
+        );
+        r.register(
+            "signet_eth_upstream_requests",
+            "Calls to ETH_RPC_UPSTREAM by outcome (ok; refused: the node's JSON-RPC error; error: no usable answer)",
+            self.eth_upstream.clone(),
+        );
+        if let Some(last_success) = &self.audit_export_last_success {
+            r.register(
+                "signet_audit_export_last_success_timestamp_seconds",
+                "When this replica last delivered audit events to AUDIT_EXPORT_URL or found none left to deliver (Unix seconds; 0 until then)",
+                last_success.clone(),
+            );
+        }
+        r.register(
             "signet_build",
             "The host's version",
             Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
@@ -303,9 +387,29 @@ mod tests {
             "signet_sealed_key_loads_total 0",
             "signet_storage_errors_total 0",
             "signet_journal_commit_seconds_bucket",
+            "signet_kms_requests_total{operation=\"decrypt\",outcome=\"error\"} 0",
+            "signet_kms_requests_total{operation=\"generate_data_key\",outcome=\"ok\"} 0",
+            "signet_signer_sealed 0",
+            "signet_eth_upstream_requests_total{outcome=\"error\"} 0",
+            "signet_eth_upstream_requests_total{outcome=\"refused\"} 0",
             "signet_build_info{version=",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn the_audit_export_success_time_is_exported_only_by_a_host_that_exports() {
+        let name = "signet_audit_export_last_success_timestamp_seconds";
+        assert!(!Metrics::default().encode().contains(name));
+        let m = Metrics::default().with_audit_export();
+        assert!(
+            m.encode().contains(&format!("{name} 0")),
+            "0 until a success"
+        );
+        if let Some(g) = &m.audit_export_last_success {
+            g.set(1_700_000_000);
+        }
+        assert!(m.encode().contains(&format!("{name} 1700000000")));
     }
 }

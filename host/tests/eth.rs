@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{call, code, create_client, eventually, free_port, DevHost};
+use common::{call, code, create_client, eventually, free_port, metric, DevHost};
 use serde_json::{json, Value};
 use signet_proto::audit::{AuditEvent, ChainVerifier};
 
@@ -631,4 +631,91 @@ fn forwarding_to_the_node_needs_a_wallet_scope_and_counts_against_the_limit() {
         dir.path(),
         "eth_blockNumber"
     ) == before + 5));
+}
+
+/// A node that answers its first connections with `answers` in turn (a
+/// status line and a body, `Connection: close`), then stops listening; its
+/// URL, and its thread (joined: nobody listens any more).
+fn canned_node(
+    answers: Vec<(&'static str, &'static str)>,
+) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let node = std::thread::spawn(move || {
+        for (status, body) in answers {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap();
+                    }
+                }
+            }
+            let mut request = vec![0; length];
+            reader.read_exact(&mut request).unwrap();
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        }
+    });
+    (url, node)
+}
+
+/// What `SignetEthUpstreamErrors` watches: a result is `ok`, the node's
+/// JSON-RPC error is `refused` (its verdict on the call, not a failure of
+/// the node), a 503 and a node nobody answers for are `error`.
+#[test]
+fn upstream_calls_are_counted_by_outcome_and_an_unreachable_node_is_an_error() {
+    let (node, answering) = canned_node(vec![
+        ("200 OK", r#"{"jsonrpc":"2.0","id":1,"result":"0x10"}"#),
+        (
+            "200 OK",
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"header not found"}}"#,
+        ),
+        ("503 Service Unavailable", r#"{"message":"overloaded"}"#),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let host = DevHost::command(&dir.path().join("host"))
+        .env("ETH_RPC_UPSTREAM", &node)
+        .start();
+    let url = host.url();
+    let reader = create_client(url, &host.admin_token(), "reader", &["wallets:read"]);
+    let counted = |outcome: &str| {
+        metric(
+            url,
+            &format!("signet_eth_upstream_requests_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    let block_number = || eth_call(url, &reader, "eth_blockNumber", json!([]));
+
+    let v = block_number();
+    assert_eq!(v["result"], "0x10", "{v}");
+    assert_eq!(counted("ok"), 1.0);
+    let v = block_number();
+    assert_eq!(v["error"]["code"], -32000, "{v}");
+    assert_eq!(counted("refused"), 1.0);
+    assert_eq!(
+        counted("error"),
+        0.0,
+        "the node's refusal is no upstream error"
+    );
+    let v = block_number();
+    assert!(v.get("result").is_none(), "{v}");
+    assert_eq!(counted("error"), 1.0, "a 503");
+    answering.join().unwrap();
+    let v = block_number();
+    assert!(v.get("result").is_none(), "{v}");
+    assert_eq!(counted("error"), 2.0, "nobody listening");
+    assert_eq!(counted("ok"), 1.0);
 }

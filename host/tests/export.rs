@@ -1,20 +1,22 @@
 //! The audit log pushed to a SIEM (`AUDIT_EXPORT_URL`): a local HTTPS
 //! receiver that fails on purpose (500s, dropped connections) and checks the
 //! bearer token; across a host restart with events written while it was
-//! down, every event arrives, in order, and the chain verifies.
+//! down, every event arrives, in order, and the chain verifies. The metric
+//! behind `SignetAuditExportStalled` moves on a success, never without one.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use common::{
-    admin, assert_ok, call, eventually, fetch_audit, free_port, issued_for_localhost, signet_cli,
-    DevHost,
+    admin, assert_ok, call, eventually, fetch_audit, free_port, issued_for_localhost, log_text,
+    metric, now_s, signet_cli, DevHost,
 };
 
 const RECEIVER: &str = r#"
@@ -43,49 +45,75 @@ print("ready", flush=True)
 srv.serve_forever()
 "#;
 
-struct Receiver(Child);
+/// The running receiver (killed on drop), its port, its CA and the file
+/// it appends what it accepts to.
+struct Receiver {
+    child: Child,
+    port: u16,
+    ca: PathBuf,
+    received: PathBuf,
+}
+
+impl Receiver {
+    /// Starts the receiver, with a CA and certificate for localhost in `dir`.
+    fn start(dir: &Path) -> Self {
+        let (ca, key, cert) = issued_for_localhost(dir, "siem-ca", "siem");
+        let port = free_port();
+        let received = dir.join("received.jsonl");
+        let mut child = Command::new("python3")
+            .args(["-c", RECEIVER, &port.to_string()])
+            .arg(&cert)
+            .arg(&key)
+            .arg(&received)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        Self {
+            child,
+            port,
+            ca,
+            received,
+        }
+    }
+
+    /// A dev host on `data` that pushes its audit log here.
+    fn host(&self, data: &Path) -> DevHost {
+        DevHost::command(data)
+            .env(
+                "AUDIT_EXPORT_URL",
+                format!("https://localhost:{}/ingest", self.port),
+            )
+            .env("AUDIT_EXPORT_CA_FILE", &self.ca)
+            .env("AUDIT_EXPORT_TOKEN", "export-token-0123456789")
+            .start()
+    }
+}
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
+
+/// `signet_audit_export_last_success_timestamp_seconds`.
+const LAST_SUCCESS: &str = "signet_audit_export_last_success_timestamp_seconds";
 
 #[test]
 fn every_event_reaches_a_flaky_siem_in_order_across_a_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (ca, key, cert) = issued_for_localhost(dir, "siem-ca", "siem");
-    let port = free_port();
-    let received = dir.join("received.jsonl");
-    let mut child = Command::new("python3")
-        .args(["-c", RECEIVER, &port.to_string()])
-        .arg(&cert)
-        .arg(&key)
-        .arg(&received)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    assert_eq!(line.trim(), "ready");
-    let _receiver = Receiver(child);
+    let receiver = Receiver::start(dir);
+    let received = receiver.received.clone();
     let data = dir.join("data");
-    let start = || {
-        DevHost::command(&data)
-            .env(
-                "AUDIT_EXPORT_URL",
-                format!("https://localhost:{port}/ingest"),
-            )
-            .env("AUDIT_EXPORT_CA_FILE", &ca)
-            .env("AUDIT_EXPORT_TOKEN", "export-token-0123456789")
-            .start()
-    };
+    let start = || receiver.host(&data);
     let host = start();
     let token = host.admin_token();
     for kt in ["p256", "ed25519", "secp256k1", "p256"] {
@@ -170,4 +198,51 @@ fn every_event_reaches_a_flaky_siem_in_order_across_a_restart() {
         .output()
         .unwrap();
     assert_ok(&out);
+}
+
+#[test]
+fn a_delivered_batch_sets_the_time_of_the_last_export_success() {
+    let tmp = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(tmp.path());
+    let started = now_s();
+    let host = receiver.host(&tmp.path().join("data"));
+    // The receiver fails the first attempts on purpose; the exporter backs
+    // off and gets through, then finds itself caught up every second.
+    assert!(
+        eventually(Duration::from_secs(60), || metric(host.url(), LAST_SUCCESS)
+            >= started as f64),
+        "{LAST_SUCCESS} = {}\nhost log:\n{}",
+        metric(host.url(), LAST_SUCCESS),
+        log_text(host.log_path())
+    );
+    assert!(
+        std::fs::read_to_string(&receiver.received).is_ok_and(|t| !t.is_empty()),
+        "a success means events arrived"
+    );
+}
+
+#[test]
+fn a_sink_nobody_answers_for_leaves_the_last_export_success_at_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = DevHost::command(&tmp.path().join("data"))
+        .env(
+            "AUDIT_EXPORT_URL",
+            format!("https://localhost:{}/ingest", free_port()),
+        )
+        .start();
+    assert!(
+        eventually(Duration::from_secs(30), || log_text(host.log_path())
+            .contains("audit export failed")),
+        "{}",
+        log_text(host.log_path())
+    );
+    let text = ureq::get(&format!("{}/metrics", host.url()))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        text.lines().any(|l| l == format!("{LAST_SUCCESS} 0")),
+        "exported, and 0 (SignetAuditExportStalled fires on it):\n{text}"
+    );
 }

@@ -14,8 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    call, eventually, log_text, sibling, sigkill, signer_pcrs, verify_independently, DevHost, Fake,
-    START_TIMEOUT,
+    call, eventually, log_text, metric, sibling, sigkill, signer_pcrs, verify_independently,
+    DevHost, Fake, START_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -461,9 +461,32 @@ fn a_policy_for_another_image_keeps_the_signer_sealed() {
         .calls()
         .iter()
         .all(|c| c["error"] == "AccessDeniedException"));
+    // What SignetKmsRequestsFailing and SignetSignerSealed watch.
+    let generate = |outcome: &str| {
+        metric(
+            host.url(),
+            &format!(
+                "signet_kms_requests_total{{operation=\"generate_data_key\",outcome=\"{outcome}\"}}"
+            ),
+        )
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || generate("error") >= 1.0),
+        "the refusal is counted"
+    );
+    assert_eq!(generate("ok"), 0.0);
+    assert!(
+        eventually(Duration::from_secs(10), || metric(
+            host.url(),
+            "signet_signer_sealed"
+        ) == 1.0),
+        "the signer is reported sealed"
+    );
     // The right policy arrives: the host gets there by itself.
     kms.put_policy(&render_policy(dir.path(), "policy", &signer_pcrs(), &[]));
     wait_ready(&host, &kms);
+    assert_eq!(generate("ok"), 1.0);
+    assert_eq!(metric(host.url(), "signet_signer_sealed"), 0.0);
     let w = create_wallet(&host, "secp256k1");
     assert_eq!(sign(&host, &w).0, 200);
 }

@@ -354,25 +354,36 @@ impl Service {
     }
 
     /// Calls the upstream node; its errors come back as they are (an
-    /// `eth_sendRawTransaction` refusal is the node's to explain).
+    /// `eth_sendRawTransaction` refusal is the node's to explain). Each
+    /// call is counted in `signet_eth_upstream_requests_total`.
     async fn upstream(&self, method: &str, params: Value) -> EthResult<Value> {
         let Some(url) = self.config.eth_upstream.clone() else {
             return Err(EthError::NeedsUpstream(method.to_owned()));
         };
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let agent = self.eth_agent.clone();
-        let answer = tokio::task::spawn_blocking(move || {
+        let answered = tokio::task::spawn_blocking(move || {
             match agent.post(&url).timeout(UPSTREAM_TIMEOUT).send_json(body) {
-                Ok(r) => r.into_json::<Value>().map_err(|e| e.to_string()),
-                Err(ureq::Error::Status(status, r)) => {
-                    r.into_json::<Value>().map_err(|_| format!("HTTP {status}"))
-                }
+                Ok(r) => (true, r.into_json::<Value>().map_err(|e| e.to_string())),
+                Err(ureq::Error::Status(status, r)) => (
+                    false,
+                    r.into_json::<Value>().map_err(|_| format!("HTTP {status}")),
+                ),
                 // Never the URL: it may hold an API key.
-                Err(ureq::Error::Transport(t)) => Err(t.kind().to_string()),
+                Err(ureq::Error::Transport(t)) => (false, Err(t.kind().to_string())),
             }
         })
-        .await
-        .map_err(|e| EthError::UpstreamFailed(format!("upstream: {e}")))?;
+        .await;
+        let outcome = match &answered {
+            Ok((http_ok, answer)) => upstream_outcome(*http_ok, answer),
+            Err(_) => "error",
+        };
+        self.metrics
+            .eth_upstream
+            .get_or_create(&crate::metrics::OutcomeLabels { outcome })
+            .inc();
+        let (_, answer) =
+            answered.map_err(|e| EthError::UpstreamFailed(format!("upstream: {e}")))?;
         let answer = answer.map_err(|e| {
             tracing::warn!(method, error = %e, "the Ethereum upstream failed");
             EthError::UpstreamFailed(format!("the upstream node did not answer {method}: {e}"))
@@ -390,6 +401,20 @@ impl Service {
         answer.get("result").cloned().ok_or_else(|| {
             EthError::UpstreamFailed(format!("the upstream node's {method} answer has no result"))
         })
+    }
+}
+
+/// What an upstream answer counts as in `signet_eth_upstream_requests_total`:
+/// `refused` for the node's JSON-RPC error in a 2xx answer (its verdict on a
+/// call, e.g. a reverted `eth_call`), `ok` for a result, else `error`: no
+/// answer, a non-2xx status (the node, or a provider in front of it, failing
+/// or refusing the host: our envelope is always well-formed), or a body
+/// that is not a JSON-RPC response.
+fn upstream_outcome(http_ok: bool, answer: &Result<Value, String>) -> &'static str {
+    match answer {
+        Ok(v) if http_ok && v.get("error").is_some() => "refused",
+        Ok(v) if http_ok && v.get("result").is_some() => "ok",
+        _ => "error",
     }
 }
 
@@ -415,5 +440,45 @@ mod tests {
         assert_eq!(address_of(&json!(5)), None);
         assert_eq!(quantity(&json!("0x7a69")), Some(31337));
         assert_eq!(quantity(&json!("7a69")), None);
+    }
+
+    #[test]
+    fn a_result_is_an_ok_upstream_call() {
+        let answer = Ok(json!({"jsonrpc": "2.0", "id": 1, "result": "0x1"}));
+        assert_eq!(upstream_outcome(true, &answer), "ok");
+    }
+
+    #[test]
+    fn the_nodes_json_rpc_error_is_a_refusal_not_an_upstream_error() {
+        let reverted = Ok(json!({"jsonrpc": "2.0", "id": 1,
+            "error": {"code": 3, "message": "execution reverted"}}));
+        assert_eq!(upstream_outcome(true, &reverted), "refused");
+    }
+
+    #[test]
+    fn no_answer_is_an_upstream_error() {
+        let refused_connection = Err("Connection Failed".to_owned());
+        assert_eq!(upstream_outcome(false, &refused_connection), "error");
+    }
+
+    #[test]
+    fn a_non_2xx_status_is_an_upstream_error_even_with_a_json_rpc_body() {
+        // A provider's rate limit or a gateway's 502, whatever the body.
+        let limited = Ok(json!({"jsonrpc": "2.0", "id": 1,
+            "error": {"code": -32005, "message": "daily request count exceeded"}}));
+        assert_eq!(upstream_outcome(false, &limited), "error");
+        assert_eq!(
+            upstream_outcome(false, &Err("HTTP 502".to_owned())),
+            "error"
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_rpc_is_an_upstream_error() {
+        assert_eq!(
+            upstream_outcome(true, &Ok(json!({"status": "up"}))),
+            "error"
+        );
+        assert_eq!(upstream_outcome(true, &Err("not JSON".to_owned())), "error");
     }
 }

@@ -136,9 +136,19 @@ pub fn replica_id() -> String {
 }
 
 impl Service {
+    /// Publishes now as the export's last success
+    /// (`signet_audit_export_last_success_timestamp_seconds`).
+    fn export_succeeded(&self) {
+        if let Some(gauge) = &self.metrics.audit_export_last_success {
+            gauge.set(i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX));
+        }
+    }
+
     /// One round: if this replica holds the lease, sends the next batch
     /// after the cursor and moves the cursor. Returns how many events were
-    /// delivered (0: nothing new, or another replica exports).
+    /// delivered (0: nothing new, or another replica exports). A batch
+    /// delivered, or nothing left to deliver, is a success for the
+    /// metrics; a replica without the lease has none to report.
     pub async fn export_audit_once(
         &self,
         sink: &Arc<AuditSink>,
@@ -155,6 +165,8 @@ impl Service {
             .audit(from, BATCH, None, &Default::default())
             .await?;
         let (Some(first), Some(last)) = (events.first(), events.last()) else {
+            // Caught up: nothing is waiting to leave, so nothing is late.
+            self.export_succeeded();
             return Ok(0);
         };
         let (first, last) = (first.seq, last.seq);
@@ -178,6 +190,9 @@ impl Service {
                 "the audit export cursor moved under this replica; the batch may be sent twice"
             );
         }
+        // Only once the cursor moved: a batch delivered again and again
+        // behind a cursor that cannot advance is a stalled export.
+        self.export_succeeded();
         Ok(events.len())
     }
 

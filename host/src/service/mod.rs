@@ -112,7 +112,11 @@ pub struct Service {
 impl Service {
     /// Opens storage and prepares the signer pool for `config`.
     pub async fn open(config: Config) -> std::result::Result<Self, OpenError> {
-        let metrics = Metrics::default();
+        let metrics = if config.audit_export.is_some() {
+            Metrics::default().with_audit_export()
+        } else {
+            Metrics::default()
+        };
         let store = Store::open_with(&config.database_url, metrics.store.clone()).await?;
         let signer = SignerPool::new(&config, metrics.signer.clone());
         let tickets = TicketKeys::new(
@@ -135,6 +139,7 @@ impl Service {
                     replica_id.clone(),
                     audit.clone(),
                     config.rotation_grace,
+                    metrics.sealing.clone(),
                 )?);
                 signer.set_on_connect(manager.clone());
                 Some(manager)

@@ -86,6 +86,19 @@ impl SealingError {
             Self::Unavailable(_) | Self::Credentials(_) | Self::Contended(_) => None,
         }
     }
+
+    /// Whether this failure shows the signer lacks a sealing key version
+    /// the database holds (it answered, and unsealing failed or waits). An
+    /// unreachable signer or database shows nothing either way.
+    fn shows_signer_sealed(&self) -> bool {
+        match self {
+            Self::Signer { .. }
+            | Self::Credentials(_)
+            | Self::Contended(_)
+            | Self::BackingOff { .. } => true,
+            Self::Unavailable(_) | Self::Store(_) => false,
+        }
+    }
 }
 
 /// Where signer requests go: one connection (while it is being prepared)
@@ -184,6 +197,8 @@ pub struct SealingManager {
     /// to the new version; wallets being created land) before a last pass
     /// and the retirement.
     grace: Duration,
+    /// `signet_kms_requests_total`, `signet_signer_sealed`.
+    metrics: crate::metrics::SealingMetrics,
 }
 
 fn active(rows: &[SealingVersion]) -> Vec<StoredDataKey> {
@@ -207,6 +222,7 @@ impl SealingManager {
         replica_id: String,
         audit: super::audit::Auditor,
         grace: Duration,
+        metrics: crate::metrics::SealingMetrics,
     ) -> std::result::Result<Self, SealingError> {
         let credentials = match &kms.credentials {
             Some(fixed) => Credentials::fixed(fixed.clone()),
@@ -223,6 +239,7 @@ impl SealingManager {
             audit,
             rotating: tokio::sync::Mutex::new(()),
             grace,
+            metrics,
         })
     }
 
@@ -232,22 +249,47 @@ impl SealingManager {
         self.last.lock().ok().and_then(|l| l.clone())
     }
 
+    /// Counts one KMS request of `operation` in `signet_kms_requests_total`.
+    fn count_kms(&self, operation: &'static str, ok: bool) {
+        self.metrics
+            .kms_requests
+            .get_or_create(&crate::metrics::KmsLabels {
+                operation,
+                outcome: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
     /// One `Unseal`, with fresh credentials once more if KMS said they
-    /// expired.
+    /// expired. Each attempt is counted in `signet_kms_requests_total`.
     async fn unseal(
         &self,
         via: Via<'_>,
         data_keys: Vec<StoredDataKey>,
         generate: Option<u32>,
     ) -> std::result::Result<signet_proto::message::Unsealed, SealingError> {
+        let operation = if generate.is_some() {
+            "generate_data_key"
+        } else {
+            "decrypt"
+        };
         for attempt in 0..2 {
-            let credentials = self.credentials.get().await?;
+            let credentials = match self.credentials.get().await {
+                Ok(c) => c,
+                Err(e) => {
+                    // No request could be made: KMS is out of reach all the same.
+                    self.count_kms(operation, false);
+                    return Err(e.into());
+                }
+            };
             let request = Request::Unseal(UnsealRequest {
                 credentials,
                 data_keys: data_keys.clone(),
                 generate,
             });
-            match via.call(request, UNSEAL_TIMEOUT).await {
+            let answer = via.call(request, UNSEAL_TIMEOUT).await;
+            self.count_kms(operation, matches!(answer, Ok(Response::Unsealed(_))));
+            match answer {
                 Ok(Response::Unsealed(u)) => return Ok(u),
                 Ok(_) => {
                     return Err(SealingError::Unavailable(
@@ -306,6 +348,17 @@ impl SealingManager {
         }
         if let Ok(mut last) = self.last.lock() {
             *last = result.as_ref().err().cloned();
+        }
+        match &result {
+            Ok(()) => {
+                self.metrics.signer_sealed.set(0);
+            }
+            Err(e) if e.shows_signer_sealed() => {
+                self.metrics.signer_sealed.set(1);
+            }
+            // An unreachable signer or database leaves the gauge as it was:
+            // `signet_signer_up` and the storage errors say those.
+            Err(_) => {}
         }
         result
     }
