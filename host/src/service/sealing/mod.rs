@@ -192,7 +192,7 @@ pub struct SealingManager {
     last: std::sync::Mutex<Option<SealingError>>,
     audit: super::audit::Auditor,
     /// Held while this process runs a rotation.
-    rotating: tokio::sync::Mutex<()>,
+    rotating: Arc<tokio::sync::Mutex<()>>,
     /// After the verify pass, how long to wait (other replicas' signers move
     /// to the new version; wallets being created land) before a last pass
     /// and the retirement.
@@ -237,7 +237,7 @@ impl SealingManager {
             backoff: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
             audit,
-            rotating: tokio::sync::Mutex::new(()),
+            rotating: Arc::new(tokio::sync::Mutex::new(())),
             grace,
             metrics,
         })

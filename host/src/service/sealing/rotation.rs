@@ -53,11 +53,11 @@ impl Service {
     /// that can refuse at once.
     pub async fn start_sealing_rotation(self: &Arc<Self>, actor: &str) -> Result<SealingStatus> {
         let manager = self.sealing()?;
-        if manager.rotating.try_lock().is_err() {
-            return Err(Error::Forbidden(
-                "a sealing key rotation is already running on this replica".into(),
-            ));
-        }
+        // Held from here into the background run: a second request that
+        // arrives before the run starts is refused, not started twice.
+        let running = Arc::clone(&manager.rotating)
+            .try_lock_owned()
+            .map_err(|_| already_running())?;
         if !self
             .store
             .try_lease(ROTATION_LEASE, &self.replica_id, now_ms(), LEASE_MS)
@@ -82,7 +82,10 @@ impl Service {
         let service = Arc::clone(self);
         let actor = actor.to_owned();
         tokio::spawn(async move {
-            match service.rotate_sealing(&actor, false).await {
+            match service
+                .rotate_sealing_holding(&actor, false, Some(running))
+                .await
+            {
                 Ok(report) => tracing::info!(
                     to = report.to_version,
                     resealed = report.resealed,
@@ -103,6 +106,17 @@ impl Service {
     /// One runner across replicas (a database lease); resumes an unfinished
     /// rotation. `dry_run` only counts.
     pub async fn rotate_sealing(&self, actor: &str, dry_run: bool) -> Result<RotationReport> {
+        self.rotate_sealing_holding(actor, dry_run, None).await
+    }
+
+    /// [`Service::rotate_sealing`], with this replica's rotation guard
+    /// already `held` when the request that started it took it.
+    async fn rotate_sealing_holding(
+        &self,
+        actor: &str,
+        dry_run: bool,
+        held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<RotationReport> {
         let manager = Arc::clone(self.sealing()?);
         self.signer
             .ready()
@@ -128,10 +142,11 @@ impl Service {
                 retired: stored.iter().map(|k| k.version).collect(),
             });
         }
-        let Ok(_running) = manager.rotating.try_lock() else {
-            return Err(Error::Forbidden(
-                "a sealing key rotation is already running on this replica".into(),
-            ));
+        let _running = match held {
+            Some(guard) => guard,
+            None => Arc::clone(&manager.rotating)
+                .try_lock_owned()
+                .map_err(|_| already_running())?,
         };
         let leased = self
             .store
@@ -455,4 +470,8 @@ impl Service {
         self.store.save_rotation(row).await?;
         Ok(())
     }
+}
+
+fn already_running() -> Error {
+    Error::Forbidden("a sealing key rotation is already running on this replica".into())
 }
