@@ -813,3 +813,19 @@ pub struct Freeze {
     /// Unix ms.
     pub frozen_at: u64,
 }
+
+/// A host process (`serve` or `dev`) as the database last heard of it: each
+/// records itself at start and at every heartbeat, so that operators see
+/// which replicas share the database, which version each runs and which
+/// have gone quiet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replica {
+    /// A random id per process (the same as in its leases).
+    pub id: String,
+    /// The host's version (`CARGO_PKG_VERSION`).
+    pub version: String,
+    /// When the process started (Unix ms, its own clock).
+    pub started_at_ms: u64,
+    /// Its latest heartbeat (Unix ms, its own clock).
+    pub last_seen_at_ms: u64,
+}

@@ -646,3 +646,123 @@ fn a_freeze_on_one_replica_stops_signing_on_the_other_within_a_second() {
         signed.load(Ordering::Relaxed)
     );
 }
+
+/// Replica `r`'s `/v1/admin/status`, as the operator.
+fn status(c: &Cluster, r: usize) -> Value {
+    let (s, v) = call(c.url(r), Some(&c.operator), "GET", "/v1/admin/status", None);
+    assert_eq!(s, 200, "replica {r}: {v}");
+    v
+}
+
+/// The replicas a status lists: `(id, live, this)`, in its order.
+fn listed(status: &Value) -> Vec<(String, bool, bool)> {
+    status["replicas"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no replicas in {status}"))
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["live"].as_bool().unwrap(),
+                r["this"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The id of the replica that answered `status`.
+fn answering(status: &Value) -> String {
+    let this: Vec<String> = listed(status)
+        .into_iter()
+        .filter(|(_, _, this)| *this)
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(this.len(), 1, "exactly one replica answered: {status}");
+    this[0].clone()
+}
+
+/// Both replicas record themselves at start (a heartbeat every 5 s), so
+/// each one's status lists both as live and marks itself alone as `this`.
+#[test]
+fn the_status_lists_both_replicas_and_says_which_answered() {
+    let Some(c) = postgres_cluster("heartbeat", 2) else {
+        return;
+    };
+    // The first heartbeat is written as each starts; allow a loaded box.
+    for r in [0, 1] {
+        assert!(
+            eventually(Duration::from_secs(10), || listed(&status(&c, r)).len()
+                == 2),
+            "replica {r} does not list both: {}",
+            status(&c, r)
+        );
+    }
+    let mut ids = Vec::new();
+    let mut answered = Vec::new();
+    for r in [0, 1] {
+        let v = status(&c, r);
+        let seen = listed(&v);
+        assert!(seen.iter().all(|(_, live, _)| *live), "replica {r}: {v}");
+        for replica in v["replicas"].as_array().unwrap() {
+            assert_eq!(replica["version"], v["host"]["version"], "{v}");
+            for time in ["started_at", "last_seen_at"] {
+                assert!(
+                    replica[time].as_str().is_some_and(|t| t.ends_with('Z')),
+                    "{v}"
+                );
+            }
+        }
+        let mut these: Vec<String> = seen.into_iter().map(|(id, _, _)| id).collect();
+        these.sort();
+        ids.push(these);
+        answered.push(answering(&v));
+    }
+    assert_eq!(ids[0], ids[1], "both replicas list the same two");
+    assert_ne!(
+        answered[0], answered[1],
+        "each replica is `this` in its own answer"
+    );
+}
+
+/// A replica killed with SIGKILL stays listed, but not live, once its last
+/// heartbeat is more than three periods (15 s) old. Rather than wait 15 s,
+/// the test ages the dead replica's row by 20 s once nothing can write it.
+#[test]
+fn a_killed_replica_is_listed_as_not_live_once_its_heartbeats_are_late() {
+    let Some(c) = postgres_cluster("heartbeatkill", 2) else {
+        return;
+    };
+    assert!(
+        eventually(Duration::from_secs(10), || listed(&status(&c, 0)).len()
+            == 2),
+        "replica 0 does not list both: {}",
+        status(&c, 0)
+    );
+    let (survivor, victim) = (answering(&status(&c, 0)), answering(&status(&c, 1)));
+    assert!(victim.chars().all(|ch| ch.is_ascii_hexdigit()), "{victim}");
+    let pid = c.replicas[1].pid();
+    sigkill(pid);
+    assert!(eventually(Duration::from_secs(5), || !pid_alive(pid)));
+    // A heartbeat the server received just before the kill may still commit.
+    std::thread::sleep(Duration::from_millis(500));
+    let out = std::process::Command::new("psql")
+        .arg(&c.db)
+        .args(["-v", "ON_ERROR_STOP=1", "-tAc"])
+        .arg(format!(
+            "UPDATE replicas SET last_seen_at = last_seen_at - 20000 WHERE id = '{victim}' RETURNING id"
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&victim),
+        "psql: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = status(&c, 0);
+    let mut seen = listed(&v);
+    seen.sort();
+    let mut expected = vec![(survivor, true, true), (victim, false, false)];
+    expected.sort();
+    assert_eq!(seen, expected, "{v}");
+}

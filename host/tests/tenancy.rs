@@ -135,6 +135,7 @@ fn an_operator_sees_the_whole_status() {
     assert!(v["signer"].get("last_connect_error").is_some(), "{v}");
     assert!(v["storage"]["dialect"].is_string(), "{v}");
     assert!(v["host"]["version"].is_string(), "{v}");
+    assert!(v["replicas"].is_array(), "{v}");
     assert!(v.get("tenant").is_none(), "{v}");
 }
 
@@ -159,6 +160,10 @@ fn a_tenants_wildcard_client_sees_only_its_tenants_counts_in_the_status() {
     assert_eq!(revoke(url, &acme, &id_of(&spare)).0, 200);
     let (s, v) = call(url, Some(&acme), "GET", "/v1/admin/status", None);
     assert_eq!(s, 200, "{v}");
+    assert!(
+        v.get("replicas").is_none(),
+        "the replicas serve every tenant: {v}"
+    );
     assert_eq!(
         v,
         json!({"view": "tenant", "tenant": {"id": "acme", "wallets": 2, "api_clients": 1}}),

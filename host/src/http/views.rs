@@ -10,6 +10,7 @@ use signet_proto::KeyType;
 
 use crate::domain::{ApiClient, Rotation, SealingVersion, Wallet};
 use crate::service::digest::eth_address;
+use crate::service::replicas::ReplicaStatus;
 use crate::service::sealing::{RotationReport, SealingStatus};
 use crate::service::{Status, StatusReport, TenantStatus};
 
@@ -387,8 +388,9 @@ pub struct ReadyView {
 }
 
 /// `GET /v1/admin/status`: an operator's view (`view: "operator"`: `host`,
-/// `signer`, `storage`, `sealing`) or a tenant's (`view: "tenant"`: only
-/// `tenant`, its own counts; none of the shared state).
+/// `signer`, `storage`, `sealing`, `frozen`, `replicas`) or a tenant's
+/// (`view: "tenant"`: only `tenant`, its own counts; none of the shared
+/// state).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct StatusView {
     /// `operator` (a client with `operator`) or `tenant` (a tenant's client
@@ -415,6 +417,44 @@ pub struct StatusView {
     /// The freezes in force (operators only; empty when nothing is frozen).
     #[serde(skip_serializing_if = "Option::is_none")]
     frozen: Option<Vec<FreezeView>>,
+    /// The host processes sharing the database, oldest start first, each
+    /// with whether it is live and whether it answered this request
+    /// (operators only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replicas: Option<Vec<ReplicaView>>,
+}
+
+/// A host process (`serve` or `dev`) sharing the database, as its
+/// heartbeats (every 5 s) recorded it; listed until it has not been seen
+/// for a day.
+#[derive(Serialize, utoipa::ToSchema)]
+struct ReplicaView {
+    /// A random id per process (a restarted host has a new one).
+    id: String,
+    /// The host's version.
+    version: String,
+    /// When the process started (RFC 3339).
+    started_at: String,
+    /// Its latest heartbeat (RFC 3339).
+    last_seen_at: String,
+    /// Seen within the last 15 s (three heartbeats): false for a replica
+    /// that stopped, was killed or cannot reach the database.
+    live: bool,
+    /// The replica that answered this request.
+    this: bool,
+}
+
+impl From<&ReplicaStatus> for ReplicaView {
+    fn from(r: &ReplicaStatus) -> Self {
+        Self {
+            id: r.replica.id.clone(),
+            version: r.replica.version.clone(),
+            started_at: rfc3339_ms(r.replica.started_at_ms),
+            last_seen_at: rfc3339_ms(r.replica.last_seen_at_ms),
+            live: r.live,
+            this: r.this,
+        }
+    }
 }
 
 /// A freeze in force.
@@ -475,6 +515,7 @@ impl From<StatusReport> for StatusView {
                 sealing: None,
                 tenant: Some(t.into()),
                 frozen: None,
+                replicas: None,
             },
         }
     }
@@ -525,6 +566,7 @@ impl From<Status> for StatusView {
             }),
             tenant: None,
             frozen: Some(s.frozen.iter().map(FreezeView::from).collect()),
+            replicas: Some(s.replicas.iter().map(ReplicaView::from).collect()),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Background work of every replica: sharing rate-limit counters, pruning
 //! what has expired (every replica may prune; deleting twice is harmless),
-//! and summarizing authentication floods into one audit event per peer.
+//! summarizing authentication floods into one audit event per peer, and
+//! recording this replica's heartbeat ([`super::replicas`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,10 @@ impl Service {
             self.every(BACKUP_CHECK_EVERY, |s| async move {
                 s.export_last_backup().await;
             }),
+            // The first tick is at once: the replica is listed from its start.
+            self.every(super::replicas::HEARTBEAT_EVERY, |s| async move {
+                s.heartbeat().await;
+            }),
         ];
         if self.bot.is_some() {
             let service = Arc::clone(self);
@@ -179,6 +184,7 @@ impl Service {
             ),
             Err(e) => tracing::warn!(error = %e, "pruning sessions failed; will retry"),
         }
+        self.prune_replicas(now).await;
     }
 
     /// Records one `AUTH_DENY_FLOOD` event per peer whose refusals were

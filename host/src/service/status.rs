@@ -9,6 +9,7 @@ use signet_proto::message::SignerStatus;
 use signet_proto::time::now_ms;
 
 use super::authz::{Principal, Scope};
+use super::replicas::ReplicaStatus;
 use super::sealing::SealingStatus;
 use super::{Error, Result, Service};
 use crate::config::AttestationCheck;
@@ -49,17 +50,20 @@ pub struct Status {
     pub sealing: Option<SealingStatus>,
     /// The freezes in force.
     pub frozen: Arc<Vec<crate::domain::Freeze>>,
+    /// The replicas sharing the database (this one included once its
+    /// first heartbeat is recorded), oldest start first.
+    pub replicas: Vec<ReplicaStatus>,
 }
 
 /// What `/v1/admin/status` shows its caller.
 #[derive(Clone, Debug)]
 pub enum StatusReport {
     /// An operator (`admin:status` and `operator`): the host, its storage,
-    /// its signer and sealing, which serve every tenant.
+    /// signer, sealing and replicas, which serve every tenant.
     Operator(Box<Status>),
     /// A tenant's client with `admin:status` but not `operator`: its own
     /// tenant's counts, none of the shared state (the signer's errors, KMS,
-    /// sealing, other tenants' keys).
+    /// sealing, the replicas, other tenants' keys).
     Tenant(TenantStatus),
 }
 
@@ -138,9 +142,10 @@ impl Service {
     }
 
     /// `/v1/admin/status` (`admin:status`): an operator's view of the
-    /// host, its storage, signer and sealing, or, for a tenant's client
-    /// without `operator`, its own tenant's counts only (the signer, KMS and
-    /// sealing serve every tenant, and their errors name paths and PCRs).
+    /// host, its storage, signer, sealing and replicas, or, for a tenant's
+    /// client without `operator`, its own tenant's counts only (the signer,
+    /// KMS, sealing and replicas serve every tenant, and their errors name
+    /// paths and PCRs).
     /// An unreachable signer is part of the status, not a failure of it.
     pub async fn status(&self, principal: &Principal) -> Result<StatusReport> {
         self.require(principal, Scope::AdminStatus, "status")
@@ -158,6 +163,7 @@ impl Service {
         }
         let signer = self.signer.status().await.ok();
         let sealing = self.sealing_status().await?;
+        let replicas = self.replicas().await?;
         Ok(StatusReport::Operator(Box::new(Status {
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: self.started.elapsed().as_secs(),
@@ -167,6 +173,7 @@ impl Service {
             module_id: self.signer.info().module_id,
             sealing,
             frozen: self.freezes(),
+            replicas,
         })))
     }
 

@@ -28,7 +28,9 @@ use sqlx::{AnyConnection, AnyPool, Connection as _, Row as _};
 
 pub use journal::{Journal, NewEvent, WriteOp};
 
-use crate::domain::{ApiClient, Approval, Decided, Freeze, FreezeScope, Intent, Owner, Wallet};
+use crate::domain::{
+    ApiClient, Approval, Decided, Freeze, FreezeScope, Intent, Owner, Replica, Wallet,
+};
 
 /// A storage failure. Details go to the log, never to API clients.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -331,6 +333,48 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Records a heartbeat of replica `r`: inserts its row, or moves its
+    /// `last_seen_at` (and version) on; the start time stays the first
+    /// recorded. Not audited (a heartbeat changes nothing anyone owns).
+    pub async fn record_heartbeat(&self, r: &Replica) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO replicas (id, version, started_at, last_seen_at) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET version = excluded.version, last_seen_at = excluded.last_seen_at")
+            .bind(&r.id)
+            .bind(&r.version)
+            .bind(i64_of(r.started_at_ms))
+            .bind(i64_of(r.last_seen_at_ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every replica recorded (and not yet pruned), oldest start first.
+    pub async fn replicas(&self) -> Result<Vec<Replica>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, version, started_at, last_seen_at FROM replicas ORDER BY started_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Replica {
+                    id: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    started_at_ms: u64_col(r, 2)?,
+                    last_seen_at_ms: u64_col(r, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets the replicas last seen before `before_ms`; how many.
+    pub async fn prune_replicas(&self, before_ms: u64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM replicas WHERE last_seen_at < $1")
+            .bind(i64_of(before_ms))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     /// Stores a pending confirmation.

@@ -42,6 +42,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (12, include_str!("migrations/postgres/0012_freezes.sql")),
     (13, include_str!("migrations/postgres/0013_backups.sql")),
+    (14, include_str!("migrations/postgres/0014_replicas.sql")),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -28,6 +28,7 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/sqlite/0012_confirmations.sql")),
     (13, include_str!("migrations/sqlite/0013_freezes.sql")),
     (14, include_str!("migrations/sqlite/0014_backups.sql")),
+    (15, include_str!("migrations/sqlite/0015_replicas.sql")),
 ];
 
 /// Run on every new connection.

@@ -707,6 +707,54 @@ async fn a_lease_has_one_holder_until_it_expires_or_is_released() {
     }
 }
 
+fn replica(id: &str, started_at_ms: u64, last_seen_at_ms: u64) -> Replica {
+    Replica {
+        id: id.into(),
+        version: "1.2.3".into(),
+        started_at_ms,
+        last_seen_at_ms,
+    }
+}
+
+#[tokio::test]
+async fn a_heartbeat_moves_last_seen_and_keeps_the_first_start() {
+    for db in databases().await {
+        let a = Store::open(&db.url).await.unwrap();
+        let b = Store::open(&db.url).await.unwrap();
+        a.record_heartbeat(&replica("a", 1_000, 1_000))
+            .await
+            .unwrap();
+        b.record_heartbeat(&replica("b", 500, 2_000)).await.unwrap();
+        // The start is computed again at each beat and may move by a
+        // millisecond: the first one stays.
+        a.record_heartbeat(&replica("a", 1_001, 6_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            b.replicas().await.unwrap(),
+            [replica("b", 500, 2_000), replica("a", 1_000, 6_000)],
+            "{}",
+            db.url
+        );
+    }
+}
+
+#[tokio::test]
+async fn pruning_forgets_only_the_replicas_not_seen_since_the_cutoff() {
+    for db in databases().await {
+        let s = Store::open(&db.url).await.unwrap();
+        s.record_heartbeat(&replica("quiet", 0, 2_000))
+            .await
+            .unwrap();
+        s.record_heartbeat(&replica("alive", 0, 9_000))
+            .await
+            .unwrap();
+        assert_eq!(s.prune_replicas(2_000).await.unwrap(), 0, "{}", db.url);
+        assert_eq!(s.prune_replicas(2_001).await.unwrap(), 1, "{}", db.url);
+        assert_eq!(s.replicas().await.unwrap(), [replica("alive", 0, 9_000)]);
+    }
+}
+
 #[tokio::test]
 async fn an_export_cursor_moves_only_from_where_it_is() {
     for db in databases().await {

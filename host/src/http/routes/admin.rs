@@ -261,7 +261,7 @@ pub async fn rotate_sealing(
 /// The host, its storage and its signer, for operators; a tenant's client
 /// with `admin:status` (without `operator`) sees its own tenant's counts
 /// only.
-#[utoipa::path(get, path = "/admin/status", tag = "admin", responses((status = 200, description = "With `operator`: `view: \"operator\"`, the host, storage, signer (with its last connection error) and sealing. Without `operator` (a tenant's `admin:status` client): `view: \"tenant\"` and only `tenant` (its id, live wallets, unrevoked API clients); none of the state shared by every tenant", body = StatusView), Authorized), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/admin/status", tag = "admin", responses((status = 200, description = "With `operator`: `view: \"operator\"`, the host, storage, signer (with its last connection error), sealing, the freezes in force and the replicas sharing the database (`replicas`: each one's id, version, start, last heartbeat, whether it is live and whether it answered). Without `operator` (a tenant's `admin:status` client): `view: \"tenant\"` and only `tenant` (its id, live wallets, unrevoked API clients); none of the state shared by every tenant", body = StatusView), Authorized), security(("bearer" = [])))]
 pub async fn status(
     State(service): State<Shared>,
     Authn(p): Authn,
