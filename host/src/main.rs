@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use signet_host::config::{AttestationCheck, Config, Source};
 use signet_host::dev::{self, DevOptions};
 
+/// mimalloc in place of glibc's malloc, whose allocations and frees were
+/// 15 % of the host's CPU under signing load (issue 29, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Signet host: HTTPS API in front of the signer.
 #[derive(Parser)]
 #[command(name = "signet-host", version)]
