@@ -5,6 +5,7 @@
 //! run. A sample of signatures is re-verified with libsecp256k1, so a fast
 //! wrong answer counts as an error.
 
+mod bare;
 mod http;
 mod pkcs11;
 mod server;
@@ -26,7 +27,7 @@ use crate::server::{cpu_seconds, rss_kb, DevHost};
 #[command(name = "signet-bench", version)]
 struct Args {
     /// Scenarios to run, in order.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Scenario::Sign, Scenario::IntentSign, Scenario::Keygen, Scenario::Attest, Scenario::Verify])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Scenario::Sign, Scenario::BareSign, Scenario::IntentSign, Scenario::Keygen, Scenario::Attest, Scenario::Verify])]
     scenarios: Vec<Scenario>,
     /// Seconds per scenario.
     #[arg(long, default_value_t = 10)]
@@ -66,12 +67,19 @@ struct Args {
     /// Token label, with --pkcs11-module.
     #[arg(long)]
     pkcs11_token_label: Option<String>,
+    /// Internal: run as the bare reference signer (started by the bench itself).
+    #[arg(long, hide = true)]
+    serve_bare: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Direct digest signing (the host mints and consumes the ticket).
     Sign,
+    /// The same `sign` request against a bare reference signer the bench
+    /// starts (axum, one bearer token, k256 in-process; no audit, tickets or
+    /// separate signer): what the guarantees cost, as `sign ÷ bare-sign`.
+    BareSign,
     /// The two-step flow: sign-intent, then sign with the ticket.
     IntentSign,
     /// Wallet creation, each with its attestation document.
@@ -89,6 +97,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Self::Sign => "sign",
+            Self::BareSign => "bare-sign",
             Self::IntentSign => "intent-sign",
             Self::Keygen => "keygen",
             Self::Attest => "attest",
@@ -265,7 +274,7 @@ async fn one_op(
         serde_json::from_slice(body).map_err(|_| format!("{status} unparsable body"))
     };
     match scenario {
-        Scenario::Sign | Scenario::IntentSign => {
+        Scenario::Sign | Scenario::BareSign | Scenario::IntentSign => {
             let digest = random_hex(32);
             let digest_body = Some(format!(r#"{{"digest":"{digest}"}}"#));
             let sign_body = if scenario == Scenario::IntentSign {
@@ -427,6 +436,36 @@ fn run_verify(
     Ok(merge(tallies))
 }
 
+/// Prints `a ÷ b` from the same run: throughput, and per server CPU (the
+/// inverse ratio of CPU per operation, which the load generator sharing
+/// the machine does not distort).
+fn compare(rows: &[Row], a: Scenario, b: Scenario, json: bool) {
+    let find = |s: Scenario| rows.iter().find(|r| r.scenario == s);
+    let (Some(ra), Some(rb)) = (find(a), find(b)) else {
+        return;
+    };
+    let cpu_per_op = |r: &Row| (r.ops > 0.0).then(|| r.server_cpu * 1e6 / (r.ops * r.wall));
+    let ops = (rb.ops > 0.0).then(|| ra.ops / rb.ops);
+    let per_cpu = cpu_per_op(ra)
+        .zip(cpu_per_op(rb))
+        .filter(|(ca, _)| *ca > 0.0)
+        .map(|(ca, cb)| cb / ca);
+    let name = format!("{} / {}", a.name(), b.name());
+    if json {
+        println!(
+            "{}",
+            json!({"comparison": name, "ops_ratio": ops, "per_cpu_ratio": per_cpu,
+                   "cpu_us_per_op": [cpu_per_op(ra), cpu_per_op(rb)]})
+        );
+    } else if let (Some(ops), Some(per_cpu)) = (ops, per_cpu) {
+        println!(
+            "{name} (same run) = {ops:.2} in ops/s, {per_cpu:.2} per server CPU ({:.0} vs {:.0} µs cpu/op)",
+            cpu_per_op(ra).unwrap_or_default(),
+            cpu_per_op(rb).unwrap_or_default()
+        );
+    }
+}
+
 fn merge(tallies: Vec<Tally>) -> Tally {
     let mut all = Tally::default();
     for t in tallies {
@@ -449,6 +488,15 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if args.serve_bare {
+        return match bare::serve() {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("signet-bench (bare reference signer): {e}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
     match run(&args) {
         Ok(clean) if clean => std::process::ExitCode::SUCCESS,
         Ok(_) => std::process::ExitCode::from(1),
@@ -586,6 +634,20 @@ fn run_once(
         .build()
         .map_err(|e| e.to_string())?;
     let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets))?);
+    // The bare reference signer, in this run, with as many wallets.
+    let bare = if args.scenarios.contains(&Scenario::BareSign) {
+        let server = bare::BareServer::start()?;
+        let target = Arc::new(Target {
+            authority: server.authority.clone(),
+            token: server.token.clone(),
+            pids: vec![server.pid()],
+            dev_root: None,
+        });
+        let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets))?);
+        Some((server, target, wallets))
+    } else {
+        None
+    };
     // A wallet document for the offline scenario.
     let doc = rt.block_on(async {
         let mut c = Conn::open(&target.authority, &target.token).await?;
@@ -622,11 +684,15 @@ fn run_once(
     let mut rows = Vec::new();
     let mut clean = true;
     for scenario in &args.scenarios {
+        let (target, wallets) = match (&bare, scenario) {
+            (Some((_, t, w)), Scenario::BareSign) => (t, w),
+            _ => (&target, &wallets),
+        };
         let cpu0: Vec<f64> = target.pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
         let started = Instant::now();
         let duration = Duration::from_secs(args.duration);
         let mut tally = if *scenario == Scenario::Verify {
-            run_verify(&target, &doc, cores, duration)?
+            run_verify(target, &doc, cores, duration)?
         } else {
             let deadline = Instant::now() + duration;
             let tallies = rt.block_on(async {
@@ -634,8 +700,8 @@ fn run_once(
                 for i in 0..args.connections {
                     set.spawn(worker(
                         *scenario,
-                        Arc::clone(&target),
-                        Arc::clone(&wallets),
+                        Arc::clone(target),
+                        Arc::clone(wallets),
                         i,
                         deadline,
                     ));
@@ -717,8 +783,8 @@ fn run_once(
                 }
             })
             .collect();
-        let server_cores =
-            (!target.pids.is_empty() && *scenario != Scenario::Verify).then(|| server_cpu / wall);
+        let server_cores = (!cpu_by_process.is_empty() && *scenario != Scenario::Verify)
+            .then(|| server_cpu / wall);
         let cpu_us_per_op = server_cores
             .filter(|_| *ops > 0.0)
             .map(|_| server_cpu * 1e6 / (ops * wall));
@@ -726,9 +792,8 @@ fn run_once(
             // With an HSM the baseline is the token's own C_Sign rate.
             (Scenario::Sign, Some(c_sign)) => Some(ops / c_sign),
             (Scenario::IntentSign, Some(_)) => None,
-            (Scenario::Sign | Scenario::IntentSign | Scenario::EthSignTx, None) => {
-                server_cores.filter(|c| *c > 0.0).map(|c| ops / (raw * c))
-            }
+            (Scenario::Sign | Scenario::IntentSign | Scenario::EthSignTx, None)
+            | (Scenario::BareSign, _) => server_cores.filter(|c| *c > 0.0).map(|c| ops / (raw * c)),
             _ => None,
         };
         let (p50, p90, p99, max) = (
@@ -786,6 +851,9 @@ fn run_once(
             }
         }
     }
+    compare(&rows, Scenario::IntentSign, Scenario::Sign, args.json);
+    compare(&rows, Scenario::Sign, Scenario::BareSign, args.json);
+    drop(bare);
     drop(dev);
     Ok((clean, rows.iter().map(|r| (r.scenario, r.ops)).collect()))
 }
