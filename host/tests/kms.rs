@@ -44,6 +44,17 @@ fn infra_python() -> PathBuf {
 /// The sealing key policy exactly as the Terraform module renders it, for
 /// these PCRs and retired versions.
 fn render_policy(dir: &Path, name: &str, pcrs: &BTreeMap<u8, Vec<u8>>, retired: &[u32]) -> PathBuf {
+    render_policy_sets(dir, name, &[pcrs], retired)
+}
+
+/// The module's key policy admitting every image in `sets` (an upgrade
+/// lists the running image and the next).
+fn render_policy_sets(
+    dir: &Path,
+    name: &str,
+    sets: &[&BTreeMap<u8, Vec<u8>>],
+    retired: &[u32],
+) -> PathBuf {
     let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform/modules/signet");
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../terraform/tests/render_kms_policy.py");
@@ -55,11 +66,15 @@ fn render_policy(dir: &Path, name: &str, pcrs: &BTreeMap<u8, Vec<u8>>, retired: 
         .arg("--var")
         .arg(format!(
             "enclave_pcr_sets={}",
-            json!([{
-                "pcr0": hex::encode(&pcrs[&0]),
-                "pcr1": hex::encode(&pcrs[&1]),
-                "pcr2": hex::encode(&pcrs[&2]),
-            }])
+            Value::Array(
+                sets.iter()
+                    .map(|pcrs| json!({
+                        "pcr0": hex::encode(&pcrs[&0]),
+                        "pcr1": hex::encode(&pcrs[&1]),
+                        "pcr2": hex::encode(&pcrs[&2]),
+                    }))
+                    .collect()
+            )
         ))
         .arg("--var")
         .arg(format!("kms_admin_role_arns=[\"{ADMIN_ROLE}\"]"))
@@ -656,6 +671,11 @@ impl Drop for ImageSigner {
 }
 
 fn image_signer(dir: &Path, kms: &Kms) -> (ImageSigner, PathBuf) {
+    image_signer_of(&sibling("signet-enclave"), dir, kms)
+}
+
+/// [`image_signer`] running the signer executable `binary` (another image).
+fn image_signer_of(binary: &Path, dir: &Path, kms: &Kms) -> (ImageSigner, PathBuf) {
     let config = signet_init::SignerConfig::parse(
         signet_init::SignerConfig {
             kms_key_id: key_arn(),
@@ -708,7 +728,7 @@ fn image_signer(dir: &Path, kms: &Kms) -> (ImageSigner, PathBuf) {
     }
     let log = dir.join("image-signer.log");
     let child = ImageSigner(
-        Command::new(sibling("signet-enclave"))
+        Command::new(binary)
             .args(&args)
             .arg("--kms-ca")
             .arg(kms.dir.join("ca.pem"))
@@ -1091,4 +1111,216 @@ fn two_replicas_on_postgres_share_the_sealing_key_through_a_rotation() {
     let (_, st) = call(b.url(), Some(&token), "GET", "/v1/admin/status", None);
     assert_eq!(st["sealing"]["current"], 2, "{}", st["sealing"]);
     drop((signer_a, signer_b));
+}
+
+/// The runbook's upgrade and rollback (section 7) while serving: two `serve`
+/// replicas on PostgreSQL, each with its own image signer, roll from image A
+/// to image B (another build: its own PCR0) one replica at a time and back to
+/// A. The KMS key policy and the hosts' `ATTESTATION_POLICY` list both
+/// images, so each new signer gets the sealing key and its host accepts it:
+/// no lockout, and a client signing all along through the replicas in
+/// service (a load balancer routes on `/ready`, and each replica is taken
+/// out of it before its signer is replaced) is never refused. A signer on an
+/// image that neither lists stays sealed (`a_policy_for_another_image_…`).
+#[test]
+fn two_replicas_roll_from_image_a_to_b_and_back_without_a_refused_signature() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let Some(db) = common::fresh_postgres_db("kms_roll") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Image B: the same signer with 16 bytes appended, so another PCR0.
+    let image_a = sibling("signet-enclave");
+    let image_b = dir.path().join("image-b/signet-enclave");
+    std::fs::create_dir_all(image_b.parent().unwrap()).unwrap();
+    let mut bytes = std::fs::read(&image_a).unwrap();
+    bytes.extend_from_slice(b"image B, build 2");
+    std::fs::write(&image_b, &bytes).unwrap();
+    std::fs::set_permissions(
+        &image_b,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let (pcrs_a, pcrs_b) = (signer_pcrs(), signet_attestation::dev::dev_pcrs(&bytes));
+    assert_ne!(pcrs_a[&0], pcrs_b[&0], "two images");
+
+    let dirs: Vec<PathBuf> = ["r0", "r1"].iter().map(|r| dir.path().join(r)).collect();
+    for d in &dirs {
+        std::fs::create_dir_all(d.join("image-dev")).unwrap();
+    }
+    // Every signer has the same (dev) attestation CA, as every Nitro
+    // enclave has AWS's.
+    let root = ca_root(
+        &dirs[0].join("image-dev/attestation"),
+        &dir.path().join("root.pem"),
+    );
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(dirs[0].join("image-dev/attestation"))
+        .arg(dirs[1].join("image-dev/attestation"))
+        .status()
+        .unwrap()
+        .success());
+    // Step 2 of the runbook: both images accepted, still running A.
+    let key_policy = render_policy_sets(dir.path(), "policy", &[&pcrs_a, &pcrs_b], &[]);
+    let kms = Kms::start(dir.path(), &root, &key_policy);
+    let hex_set = |pcrs: &BTreeMap<u8, Vec<u8>>| -> serde_json::Map<String, Value> {
+        pcrs.iter()
+            .map(|(i, v)| (i.to_string(), Value::String(hex::encode(v))))
+            .collect()
+    };
+    let mut signers: Vec<Option<ImageSigner>> = Vec::new();
+    let mut replicas = Vec::new();
+    for d in &dirs {
+        let (signer, socket) = image_signer_of(&image_a, d, &kms);
+        signers.push(Some(signer));
+        let mut env = serve_env(d, &socket, &root, &pcrs_a);
+        let host_policy = d.join("policy-a-and-b.json");
+        std::fs::write(
+            &host_policy,
+            json!({"root": root, "pcr_sets": [hex_set(&pcrs_a), hex_set(&pcrs_b)]}).to_string(),
+        )
+        .unwrap();
+        env.retain(|(k, _)| *k != "SIGNET_DATABASE_URL" && *k != "ATTESTATION_POLICY");
+        env.push(("SIGNET_DATABASE_URL", db.clone()));
+        env.push(("ATTESTATION_POLICY", host_policy.display().to_string()));
+        // The client signs every 5 ms on four wallets, past the default 120
+        // signatures a minute per wallet: this test is about the roll.
+        env.push(("RATE_LIMIT_PER_IDENTITY_SIGN", "0".to_owned()));
+        env.push(("RATE_LIMIT_PER_USER", "0".to_owned()));
+        replicas.push(common::ServeHost::start(d, &env));
+    }
+    let urls: Vec<String> = replicas.iter().map(|r| r.url().to_owned()).collect();
+    let token = common::bootstrap_operator(&db);
+    let until_ready = |url: &str| {
+        let mut last = (0, Value::Null);
+        assert!(
+            eventually(START_TIMEOUT, || {
+                last = ready(url);
+                last.0 == 200
+            }),
+            "{url} not ready: {last:?}"
+        );
+    };
+    for url in &urls {
+        until_ready(url);
+    }
+    let wallets: Vec<Value> = (0..4)
+        .map(|i| {
+            let (s, w) = call(
+                &urls[i % 2],
+                Some(&token),
+                "POST",
+                "/v1/wallets",
+                Some(json!({"key_type": if i % 2 == 0 { "secp256k1" } else { "p256" }})),
+            );
+            assert_eq!(s, 201, "{w}");
+            w
+        })
+        .collect();
+
+    // The client: signs in a loop through the replicas in service (the load
+    // balancer's view), round robin, and keeps every answer that is not 200.
+    let in_service = Arc::new([AtomicBool::new(true), AtomicBool::new(true)]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let signed = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let client = {
+        let (in_service, stop, signed, refused) = (
+            Arc::clone(&in_service),
+            Arc::clone(&stop),
+            Arc::clone(&signed),
+            Arc::clone(&refused),
+        );
+        let (urls, token, wallets) = (urls.clone(), token.clone(), wallets.clone());
+        std::thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let r = n % 2;
+                let r = if in_service[r].load(Ordering::SeqCst) {
+                    r
+                } else {
+                    1 - r
+                };
+                let w = &wallets[n % wallets.len()];
+                let (s, v) = call(
+                    &urls[r],
+                    Some(&token),
+                    "POST",
+                    &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+                    Some(json!({"digest": format!("{n:064x}")})),
+                );
+                if s == 200 {
+                    signed.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    refused.lock().unwrap().push((r, s, v));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    // Replaces replica `r`'s signer with one running `image`: out of
+    // service, the old signer stopped, the new one started on the same
+    // socket, back in service once `/ready` says the host attested it and
+    // holds the sealing key.
+    let mut roll = |r: usize, image: &Path, pcrs: &BTreeMap<u8, Vec<u8>>| {
+        in_service[r].store(false, Ordering::SeqCst);
+        // Requests already sent to it finish first (the client is sequential).
+        std::thread::sleep(Duration::from_millis(200));
+        drop(signers[r].take());
+        let (signer, _) = image_signer_of(image, &dirs[r], &kms);
+        signers[r] = Some(signer);
+        until_ready(&urls[r]);
+        let (s, doc) = call(
+            &urls[r],
+            Some(&token),
+            "GET",
+            "/v1/attestation?nonce=00112233445566778899aabbccddeeff",
+            None,
+        );
+        assert_eq!(s, 200, "{doc}");
+        // The host verified it against its policy; which image is it?
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(doc["attestation"]["document"].as_str().unwrap())
+            .unwrap();
+        let running = signet_attestation::inspect_unverified(&bytes).unwrap();
+        assert_eq!(running.pcrs[&0], pcrs[&0], "replica {r} runs the new image");
+        in_service[r].store(true, Ordering::SeqCst);
+        // A while in service on the new image.
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let decrypts = kms.ok_calls("Decrypt");
+    roll(0, &image_b, &pcrs_b);
+    roll(1, &image_b, &pcrs_b);
+    roll(0, &image_a, &pcrs_a);
+    roll(1, &image_a, &pcrs_a);
+    stop.store(true, Ordering::SeqCst);
+    client.join().unwrap();
+    let refused = refused.lock().unwrap();
+    assert!(refused.is_empty(), "refused while rolling: {refused:?}");
+    let signed = signed.load(Ordering::SeqCst);
+    println!("signed {signed} times through the roll A -> B -> A, none refused");
+    assert!(signed > 20, "the client signed all along");
+    assert!(
+        kms.ok_calls("Decrypt") >= decrypts + 4,
+        "each new signer got the sealing key from KMS: {:?}",
+        kms.calls()
+    );
+    // Every wallet still signs on both replicas, back on image A.
+    for url in &urls {
+        for w in &wallets {
+            let (s, v) = call(
+                url,
+                Some(&token),
+                "POST",
+                &format!("/v1/wallets/{}/sign", w["id"].as_str().unwrap()),
+                Some(json!({"digest": "77".repeat(32)})),
+            );
+            assert_eq!(s, 200, "{v}");
+        }
+    }
 }
