@@ -23,10 +23,6 @@ use rand_core::RngCore as _;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
-/// The environment variable that hands the token to the child process (never
-/// on its command line, where `ps` shows it).
-const TOKEN_ENV: &str = "SIGNET_BENCH_BARE_TOKEN";
-
 /// A bare reference signer started by the bench as a child process (this
 /// executable with `--serve-bare`), so its CPU is measured on its own.
 pub struct BareServer {
@@ -46,7 +42,8 @@ impl BareServer {
         let token = hex::encode(secret);
         let mut child = Command::new(exe)
             .arg("--serve-bare")
-            .env(TOKEN_ENV, &token)
+            // In the environment, never on the command line (`ps` shows it).
+            .env("SIGNET_BENCH_BARE_TOKEN", &token)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -158,7 +155,8 @@ async fn sign(
 /// Runs the reference signer (the `--serve-bare` child): prints
 /// `listening on host:port`, then serves until killed.
 pub fn serve() -> Result<(), String> {
-    let token = std::env::var(TOKEN_ENV).map_err(|_| format!("{TOKEN_ENV} is not set"))?;
+    let token = std::env::var("SIGNET_BENCH_BARE_TOKEN")
+        .map_err(|_| "SIGNET_BENCH_BARE_TOKEN is not set".to_owned())?;
     let bare = Arc::new(Bare {
         auth: format!("Bearer {token}").into_bytes(),
         keys: RwLock::new(HashMap::new()),
