@@ -8,8 +8,8 @@
 //! measured against (`sign ÷ bare-sign` in the same run).
 
 use std::collections::HashMap;
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::io::Read as _;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::{Path, State};
@@ -27,6 +27,8 @@ use subtle::ConstantTimeEq as _;
 /// executable with `--serve-bare`), so its CPU is measured on its own.
 pub struct BareServer {
     child: Child,
+    /// Its stdin: it exits when this closes.
+    _stdin: ChildStdin,
     /// `host:port`.
     pub authority: String,
     /// Its bearer token.
@@ -44,23 +46,22 @@ impl BareServer {
             .arg("--serve-bare")
             // In the environment, never on the command line (`ps` shows it).
             .env("SIGNET_BENCH_BARE_TOKEN", &token)
+            // Held open by the bench: when the bench dies, even by SIGKILL,
+            // the pipe closes and the child exits (`serve`).
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .map_err(|e| format!("starting the bare reference signer: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .and_then(Result::ok)
-            .ok_or("the bare reference signer printed nothing")?;
-        std::thread::spawn(move || for _ in lines {});
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let first = crate::server::first_line(&mut child, "the bare reference signer")?;
         let authority = first
             .strip_prefix("listening on ")
             .map(str::to_owned)
             .ok_or_else(|| format!("unexpected first line: {first}"))?;
         Ok(Self {
             child,
+            _stdin: stdin,
             authority,
             token,
         })
@@ -153,8 +154,13 @@ async fn sign(
 }
 
 /// Runs the reference signer (the `--serve-bare` child): prints
-/// `listening on host:port`, then serves until killed.
+/// `listening on host:port`, then serves until killed or until its stdin
+/// closes (the bench that started it is gone).
 pub fn serve() -> Result<(), String> {
+    std::thread::spawn(|| {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        std::process::exit(0);
+    });
     let token = std::env::var("SIGNET_BENCH_BARE_TOKEN")
         .map_err(|_| "SIGNET_BENCH_BARE_TOKEN is not set".to_owned())?;
     let bare = Arc::new(Bare {

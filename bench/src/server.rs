@@ -47,13 +47,7 @@ impl DevHost {
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("{}: {e}", host.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines
-            .next()
-            .and_then(Result::ok)
-            .ok_or("signet-host dev printed nothing (see its data dir)")?;
-        std::thread::spawn(move || for _ in lines {});
+        let first = first_line(&mut child, "signet-host dev (see its data dir)")?;
         let authority = first
             .split("http://")
             .nth(1)
@@ -103,6 +97,19 @@ impl Drop for DevHost {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The first line `child` prints on its stdout (where it listens); the rest
+/// is drained on a thread, so the child never blocks on a full pipe.
+pub fn first_line(child: &mut Child, what: &str) -> Result<String, String> {
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines
+        .next()
+        .and_then(Result::ok)
+        .ok_or_else(|| format!("{what} printed nothing"))?;
+    std::thread::spawn(move || for _ in lines {});
+    Ok(first)
 }
 
 /// CPU seconds (user + system) used by `pid` so far.

@@ -69,6 +69,10 @@ fn main() {
         .env("SIGNET_LOG", "warn")
         .env("INTERNAL_API_KEY", INTERNAL)
         .env("TICKET_SIGNING_SECRET", TICKET)
+        // The signer exits when the bench dies, even by SIGKILL: `child`
+        // holds its stdin open until then.
+        .arg("--exit-with-stdin")
+        .stdin(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
