@@ -64,6 +64,7 @@ pub const VARIABLES: &[&str] = &[
     "KMS_ENDPOINT",
     "KMS_CA_FILE",
     "SIGNET_ROTATION_GRACE_SECONDS",
+    "SIGNET_BACKUP_RETENTION_DAYS",
     "SESSION_SIGNING_SECRET_PREVIOUS",
     "TELEGRAM_TEST_MODE",
     "TELEGRAM_WEBHOOK_URL",
@@ -553,6 +554,11 @@ pub struct Config {
     /// a last pass and retiring the old versions (other replicas' signers
     /// move to the new version within 30 s).
     pub rotation_grace: Duration,
+    /// `SIGNET_BACKUP_RETENTION_DAYS` (0 to 3650, default 14): a sealing
+    /// key version a recorded backup taken within this long may need is
+    /// held, not retired, until that backup is this old. Zero retires at
+    /// once.
+    pub backup_retention: Duration,
 }
 
 fn secret(
@@ -600,6 +606,26 @@ impl std::fmt::Display for ConfigProblems {
 }
 
 impl std::error::Error for ConfigProblems {}
+
+/// Seconds in a day, for `SIGNET_BACKUP_RETENTION_DAYS`.
+const DAY_SECONDS: u64 = 86_400;
+
+/// `SIGNET_BACKUP_RETENTION_DAYS`: whole days, 0 to 3650 (ten years), 14
+/// unless set.
+fn backup_retention(source: &Source) -> Result<Duration, ConfigError> {
+    source
+        .bounded("SIGNET_BACKUP_RETENTION_DAYS", 14, 0..=3650)
+        .map(|days| Duration::from_secs(days * DAY_SECONDS))
+        .map_err(|e| {
+            err(
+                e.variable,
+                format!(
+                    "{} (whole days a recorded backup keeps the sealing key versions it needs)",
+                    e.problem
+                ),
+            )
+        })
+}
 
 /// `ENCLAVE_ADDR` (or the older `ENCLAVE_BASE_URL`).
 fn enclave_addr(source: &Source) -> Result<SignerAddr, ConfigError> {
@@ -697,6 +723,7 @@ impl Config {
         let metrics_require_api_key = p.take(source.flag("METRICS_REQUIRE_API_KEY"));
         let sealing = p.take(sealing(source));
         let rotation_grace = p.take(source.seconds("SIGNET_ROTATION_GRACE_SECONDS", 60, 0..=3600));
+        let backup_retention = p.take(backup_retention(source));
         let operator_quorum = p.take(source.bounded("SIGNET_OPERATOR_QUORUM", 1, 1..=2));
         let confirm_ttl = p.take(source.seconds("OPERATOR_CONFIRM_TTL_SECONDS", 600, 1..=86_400));
         let (
@@ -732,6 +759,7 @@ impl Config {
             Some(metrics_require_api_key),
             Some(sealing),
             Some(rotation_grace),
+            Some(backup_retention),
             Some(operator_quorum),
             Some(confirm_ttl),
         ) = (
@@ -767,6 +795,7 @@ impl Config {
             metrics_require_api_key,
             sealing,
             rotation_grace,
+            backup_retention,
             operator_quorum,
             confirm_ttl,
         )
@@ -808,6 +837,7 @@ impl Config {
             log_json,
             sealing,
             rotation_grace,
+            backup_retention,
             operator_quorum,
             confirm_ttl,
         })
@@ -1335,6 +1365,39 @@ mod tests {
             ),
         ] {
             assert_eq!(with(&extra).unwrap_err().variable, variable);
+        }
+    }
+
+    #[test]
+    fn backup_retention_is_fourteen_days_unless_set() {
+        assert_eq!(
+            with(&[]).unwrap().backup_retention,
+            Duration::from_secs(14 * 86_400)
+        );
+        for (days, seconds) in [("0", 0), ("1", 86_400), ("3650", 3650 * 86_400)] {
+            assert_eq!(
+                with(&[("SIGNET_BACKUP_RETENTION_DAYS", days)])
+                    .unwrap()
+                    .backup_retention,
+                Duration::from_secs(seconds),
+                "{days}"
+            );
+        }
+    }
+
+    #[test]
+    fn backup_retention_beyond_ten_years_is_refused() {
+        let e = with(&[("SIGNET_BACKUP_RETENTION_DAYS", "3651")]).unwrap_err();
+        assert_eq!(e.variable, "SIGNET_BACKUP_RETENTION_DAYS");
+        assert!(e.to_string().contains("must be 0 to 3650"), "{e}");
+    }
+
+    #[test]
+    fn backup_retention_that_is_not_whole_days_is_refused() {
+        for bad in ["-1", "1.5", "14d", "two weeks"] {
+            let e = with(&[("SIGNET_BACKUP_RETENTION_DAYS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "SIGNET_BACKUP_RETENTION_DAYS", "{bad}");
+            assert!(e.to_string().contains("not a valid number"), "{bad}: {e}");
         }
     }
 
