@@ -384,26 +384,53 @@ impl ChallengeRefusal {
 pub enum VersionState {
     /// Its blob is stored and signers unseal it.
     Active,
+    /// Superseded (every live blob was re-sealed under a newer version) but
+    /// kept, blob stored and unsealed by signers, because a recorded backup
+    /// within `SIGNET_BACKUP_RETENTION_DAYS` may hold blobs sealed under it;
+    /// retired once that backup leaves the window.
+    Held,
     /// Its blob is gone: nothing sealed under it loads again.
     Retired,
 }
 
 impl VersionState {
+    /// Every state.
+    pub const ALL: [Self; 3] = [Self::Active, Self::Held, Self::Retired];
+
     /// The stored (and status) name.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Active => "active",
+            Self::Held => "held",
             Self::Retired => "retired",
         }
     }
 
     /// Decodes the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Retired]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
+
+    /// Whether signers hold (unseal) a version in this state: its blob is
+    /// stored, active or held.
+    #[must_use]
+    pub fn unsealed(self) -> bool {
+        match self {
+            Self::Active | Self::Held => true,
+            Self::Retired => false,
+        }
+    }
+}
+
+/// A backup recorded by `signet-host admin backup` (the `backups` table),
+/// as far as sealing key retirement cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedBackup {
+    /// SHA-256 (hex) of the backup file, as in its manifest.
+    pub sha256: String,
+    /// When it was taken (Unix ms): its snapshot is from then or just after.
+    pub taken_at_ms: u64,
 }
 
 /// A sealing key version as stored: its KMS `CiphertextBlob`, never a
@@ -418,12 +445,20 @@ pub struct SealingVersion {
     pub ciphertext_blob: Option<Vec<u8>>,
     /// The signer's check of the data key.
     pub key_check: Option<Vec<u8>>,
-    /// Active or retired.
+    /// Active, held or retired.
     pub state: VersionState,
     /// Unix ms.
     pub created_at_ms: u64,
     /// Unix ms.
     pub retired_at_ms: Option<u64>,
+    /// When the rotation away from it finished re-sealing (Unix ms): no
+    /// blob taken after this is under it. `None` while it is current.
+    pub superseded_at_ms: Option<u64>,
+    /// While held: when it may be retired (Unix ms), the holding backup's
+    /// time plus the retention.
+    pub retire_after_ms: Option<u64>,
+    /// While held: the newest recorded backup that may need it.
+    pub held_by: Option<RecordedBackup>,
 }
 
 /// The sealing key rotation's progress (one row, kept after it ends).
@@ -690,7 +725,7 @@ pub(crate) mod tests {
         for p in RotationPhase::ALL {
             assert_eq!(RotationPhase::parse(p.as_str()), Some(p));
         }
-        for v in [VersionState::Active, VersionState::Retired] {
+        for v in VersionState::ALL {
             assert_eq!(VersionState::parse(v.as_str()), Some(v));
         }
         assert_eq!(Approval::parse("Pending"), None);

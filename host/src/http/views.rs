@@ -8,10 +8,10 @@ use signet_proto::message::SignatureInfo;
 use signet_proto::time::rfc3339_ms;
 use signet_proto::KeyType;
 
-use crate::domain::{ApiClient, Rotation, SealingVersion, Wallet};
+use crate::domain::{ApiClient, RecordedBackup, Rotation, SealingVersion, Wallet};
 use crate::service::digest::eth_address;
 use crate::service::replicas::ReplicaStatus;
-use crate::service::sealing::{RotationReport, SealingStatus};
+use crate::service::sealing::{HeldVersion, RotationReport, SealingStatus};
 use crate::service::{Status, StatusReport, TenantStatus};
 
 /// An attestation document.
@@ -586,7 +586,7 @@ pub struct SealingStatusView {
     /// The signer's current version.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current: Option<u32>,
-    /// Stored versions: `active` or `retired`.
+    /// Stored versions: `active`, `held` or `retired`.
     pub versions: Vec<VersionView>,
     /// The last rotation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -643,11 +643,23 @@ impl RotationStartedView {
 pub struct VersionView {
     /// Version.
     pub version: u32,
-    /// `active` or `retired`.
-    #[schema(value_type = String, pattern = "^(active|retired)$")]
+    /// `active`, `held` (superseded, kept for a recorded backup within
+    /// `SIGNET_BACKUP_RETENTION_DAYS`: signers still unseal it) or
+    /// `retired`.
+    #[schema(value_type = String, pattern = "^(active|held|retired)$")]
     pub state: &'static str,
     /// Unix ms.
     pub created_at: u64,
+    /// When a rotation moved every blob off it (Unix ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub superseded_at: Option<u64>,
+    /// Held: when it may be retired (Unix ms); the hosts retire it within a
+    /// minute after, unless a backup recorded since needs it longer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retire_after: Option<u64>,
+    /// Held: the newest recorded backup that may hold blobs sealed under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<BackupRefView>,
 }
 
 impl From<&SealingVersion> for VersionView {
@@ -656,6 +668,48 @@ impl From<&SealingVersion> for VersionView {
             version: v.version,
             state: v.state.as_str(),
             created_at: v.created_at_ms,
+            superseded_at: v.superseded_at_ms,
+            retire_after: v.retire_after_ms,
+            held_by: v.held_by.as_ref().map(BackupRefView::from),
+        }
+    }
+}
+
+/// A backup recorded by `signet-host admin backup`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct BackupRefView {
+    /// SHA-256 (hex) of the backup file, as in its manifest.
+    pub sha256: String,
+    /// When it was taken (Unix ms).
+    pub taken_at: u64,
+}
+
+impl From<&RecordedBackup> for BackupRefView {
+    fn from(b: &RecordedBackup) -> Self {
+        Self {
+            sha256: b.sha256.clone(),
+            taken_at: b.taken_at_ms,
+        }
+    }
+}
+
+/// A sealing key version a rotation held instead of retiring.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct HeldVersionView {
+    /// Version.
+    pub version: u32,
+    /// When it may be retired (Unix ms).
+    pub retire_after: u64,
+    /// The backup that holds it.
+    pub held_by: BackupRefView,
+}
+
+impl From<&HeldVersion> for HeldVersionView {
+    fn from(h: &HeldVersion) -> Self {
+        Self {
+            version: h.version,
+            retire_after: h.retire_after_ms,
+            held_by: BackupRefView::from(&h.backup),
         }
     }
 }
@@ -718,6 +772,10 @@ pub struct RotationReportView {
     pub verified: u64,
     /// Versions retired.
     pub retired: Vec<u32>,
+    /// Versions held instead (a recorded backup within
+    /// `SIGNET_BACKUP_RETENTION_DAYS` may need them): retired by the hosts
+    /// once `retire_after` passes.
+    pub held: Vec<HeldVersionView>,
 }
 
 impl From<&RotationReport> for RotationReportView {
@@ -731,6 +789,7 @@ impl From<&RotationReport> for RotationReportView {
             resealed: r.resealed,
             verified: r.verified,
             retired: r.retired.clone(),
+            held: r.held.iter().map(HeldVersionView::from).collect(),
         }
     }
 }

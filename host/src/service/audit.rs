@@ -46,6 +46,9 @@ pub enum Action {
     SealingRotate,
     /// A sealing key version was retired.
     SealingKeyRetire,
+    /// A superseded sealing key version was held (not retired) for a
+    /// recorded backup within the retention window.
+    SealingKeyHold,
     /// A user signed in (a session was issued).
     SessionCreate,
     /// A user logged out (their session was revoked).
@@ -98,6 +101,7 @@ impl Action {
             Self::SealingKeyCreate => "sealing_key.create",
             Self::SealingRotate => "sealing_key.rotate",
             Self::SealingKeyRetire => "sealing_key.retire",
+            Self::SealingKeyHold => "sealing_key.hold",
             Self::SessionCreate => "session.create",
             Self::SessionRevoke => "session.revoke",
             Self::SessionInvalidateAll => "session.invalidate_all",

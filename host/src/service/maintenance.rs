@@ -1,7 +1,9 @@
 //! Background work of every replica: sharing rate-limit counters, pruning
 //! what has expired (every replica may prune; deleting twice is harmless),
-//! summarizing authentication floods into one audit event per peer, and
-//! recording this replica's heartbeat ([`super::replicas`]).
+//! summarizing authentication floods into one audit event per peer,
+//! recording this replica's heartbeat ([`super::replicas`]) and, with KMS
+//! sealing, retiring held sealing key versions once no recorded backup
+//! needs them ([`super::sealing::retention`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +126,11 @@ impl Service {
             }));
         }
         if self.sealing_manager.is_some() {
+            // Held sealing key versions whose backups left the window.
+            tasks.push(self.every(
+                super::sealing::retention::HELD_CHECK_EVERY,
+                |s| async move { s.retire_due_sealing_versions().await },
+            ));
             let service = Arc::clone(self);
             tasks.push(tokio::spawn(async move {
                 // At start (so the signer unseals before the first request)

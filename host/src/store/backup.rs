@@ -184,6 +184,28 @@ impl Store {
         Ok(at.and_then(|v| u64::try_from(v).ok()))
     }
 
+    /// The recorded backups taken at or after `since` (Unix ms), oldest
+    /// first: those that may still need a sealing key version.
+    pub async fn recorded_backups(
+        &self,
+        since: u64,
+    ) -> Result<Vec<crate::domain::RecordedBackup>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sha256, taken_at FROM backups WHERE taken_at >= $1 ORDER BY taken_at, sha256",
+        )
+        .bind(super::i64_of(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::domain::RecordedBackup {
+                    sha256: r.try_get(0)?,
+                    taken_at_ms: super::u64_col(r, 1)?,
+                })
+            })
+            .collect()
+    }
+
     /// What the database holds now (the figures a backup records).
     pub async fn counts(&self) -> Result<Counts, StoreError> {
         let mut conn = self.pool.acquire().await?;

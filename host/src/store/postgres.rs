@@ -43,6 +43,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/postgres/0012_freezes.sql")),
     (13, include_str!("migrations/postgres/0013_backups.sql")),
     (14, include_str!("migrations/postgres/0014_replicas.sql")),
+    (
+        15,
+        include_str!("migrations/postgres/0015_sealing_retention.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row as _;
 
 use super::{i64_of, u64_col, Store, StoreError};
-use crate::domain::{Rotation, RotationPhase, SealingVersion, VersionState};
+use crate::domain::{RecordedBackup, Rotation, RotationPhase, SealingVersion, VersionState};
 
 /// A live wallet's sealed blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,8 +23,32 @@ fn u32_col(r: &AnyRow, i: usize) -> Result<u32, StoreError> {
     u32::try_from(v).map_err(|_| StoreError::corrupt("sealing version", v.to_string()))
 }
 
+/// A nullable time column (Unix ms); negative is corrupt.
+fn opt_u64_col(r: &AnyRow, i: usize) -> Result<Option<u64>, StoreError> {
+    r.try_get::<Option<i64>, _>(i)?
+        .map(|v| {
+            u64::try_from(v).map_err(|_| StoreError::corrupt("time", format!("{v} in column {i}")))
+        })
+        .transpose()
+}
+
 fn sealing_key_from_row(r: &AnyRow) -> Result<SealingVersion, StoreError> {
     let state: String = r.try_get(3)?;
+    let held_by: Option<String> = r.try_get(9)?;
+    let held_by = match (held_by, opt_u64_col(r, 10)?) {
+        (None, _) => None,
+        (Some(sha256), Some(taken_at_ms)) => Some(RecordedBackup {
+            sha256,
+            taken_at_ms,
+        }),
+        // The holding backup is always recorded before a version is held.
+        (Some(sha256), None) => {
+            return Err(StoreError::corrupt(
+                "sealing version held by an unrecorded backup",
+                sha256,
+            ))
+        }
+    };
     Ok(SealingVersion {
         version: u32_col(r, 0)?,
         kms_key_id: r.try_get(1)?,
@@ -33,16 +57,18 @@ fn sealing_key_from_row(r: &AnyRow) -> Result<SealingVersion, StoreError> {
         state: VersionState::parse(&state)
             .ok_or_else(|| StoreError::corrupt("sealing version state", state))?,
         created_at_ms: u64_col(r, 4)?,
-        retired_at_ms: r
-            .try_get::<Option<i64>, _>(5)?
-            .map(|v| u64::try_from(v).unwrap_or(0)),
+        retired_at_ms: opt_u64_col(r, 5)?,
+        superseded_at_ms: opt_u64_col(r, 7)?,
+        retire_after_ms: opt_u64_col(r, 8)?,
+        held_by,
     })
 }
 
 impl Store {
-    /// Every sealing key version, ascending.
+    /// Every sealing key version, ascending (a held one with the backup
+    /// that holds it).
     pub async fn sealing_keys(&self) -> Result<Vec<SealingVersion>, StoreError> {
-        let rows = sqlx::query("SELECT version, kms_key_id, ciphertext_blob, state, created_at, retired_at, key_check FROM sealing_keys ORDER BY version")
+        let rows = sqlx::query("SELECT k.version, k.kms_key_id, k.ciphertext_blob, k.state, k.created_at, k.retired_at, k.key_check, k.superseded_at, k.retire_after, k.held_by, b.taken_at FROM sealing_keys k LEFT JOIN backups b ON b.sha256 = k.held_by ORDER BY k.version")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(sealing_key_from_row).collect()
@@ -69,14 +95,48 @@ impl Store {
     }
 
     /// Retires a version: its blob is deleted and it is never handed to a
-    /// signer again.
-    pub async fn retire_sealing_key(&self, version: u32) -> Result<(), StoreError> {
-        sqlx::query("UPDATE sealing_keys SET state = 'retired', ciphertext_blob = NULL, retired_at = $2 WHERE version = $1 AND state <> 'retired'")
+    /// signer again. False if it was retired already (by another replica).
+    pub async fn retire_sealing_key(&self, version: u32) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE sealing_keys SET state = 'retired', ciphertext_blob = NULL, retired_at = $2, retire_after = NULL, held_by = NULL WHERE version = $1 AND state <> 'retired'")
             .bind(i64::from(version))
             .bind(i64_of(signet_proto::time::now_ms()))
             .execute(&self.pool)
-            .await?;
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Records when the rotation away from `version` finished re-sealing
+    /// (`at`, Unix ms), unless recorded already (a resumed rotation keeps
+    /// the first time).
+    pub async fn supersede_sealing_key(&self, version: u32, at: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sealing_keys SET superseded_at = $2 WHERE version = $1 AND superseded_at IS NULL",
+        )
+        .bind(i64::from(version))
+        .bind(i64_of(at))
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// Holds `version` (its blob kept, signers still unseal it) until
+    /// `retire_after` (Unix ms) for the recorded backup `by`. False if it
+    /// is retired (a retired version never comes back).
+    pub async fn hold_sealing_key(
+        &self,
+        version: u32,
+        retire_after: u64,
+        by: &RecordedBackup,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE sealing_keys SET state = 'held', retire_after = $2, held_by = $3 WHERE version = $1 AND state <> 'retired'")
+            .bind(i64::from(version))
+            .bind(i64_of(retire_after))
+            .bind(by.sha256.clone())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
     }
 
     /// Live wallets with a sealed blob, in id order after `after`.

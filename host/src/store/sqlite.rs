@@ -29,6 +29,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("migrations/sqlite/0013_freezes.sql")),
     (14, include_str!("migrations/sqlite/0014_backups.sql")),
     (15, include_str!("migrations/sqlite/0015_replicas.sql")),
+    (
+        16,
+        include_str!("migrations/sqlite/0016_sealing_retention.sql"),
+    ),
 ];
 
 /// Run on every new connection.

@@ -790,7 +790,12 @@ async fn sealing_versions_rotation_state_and_blob_swaps() {
             .insert_sealing_key(2, "arn:k", &[5, 6], None)
             .await
             .unwrap());
-        s.retire_sealing_key(1).await.unwrap();
+        assert!(s.retire_sealing_key(1).await.unwrap());
+        assert!(
+            !s.retire_sealing_key(1).await.unwrap(),
+            "retired once ({})",
+            db.url
+        );
         let keys = s.sealing_keys().await.unwrap();
         assert_eq!(keys.len(), 2);
         assert_eq!((keys[0].version, keys[0].state.as_str()), (1, "retired"));
@@ -848,6 +853,89 @@ async fn sealing_versions_rotation_state_and_blob_swaps() {
         row.error = Some("x".into());
         s.save_rotation(&row).await.unwrap();
         assert_eq!(s.rotation().await.unwrap(), Some(row));
+    }
+}
+
+#[tokio::test]
+async fn a_held_version_keeps_its_blob_and_names_its_backup() {
+    use crate::domain::RecordedBackup;
+    for db in databases().await {
+        let s = Store::open(&db.url).await.unwrap();
+        s.insert_sealing_key(1, "arn:k", &[1, 2, 3], None)
+            .await
+            .unwrap();
+        let counts = backup::Counts::default();
+        s.record_backup("aa", 1_000, &counts).await.unwrap();
+        s.record_backup("bb", 5_000, &counts).await.unwrap();
+        assert_eq!(
+            s.recorded_backups(2_000).await.unwrap(),
+            [RecordedBackup {
+                sha256: "bb".into(),
+                taken_at_ms: 5_000
+            }],
+            "only those in the window ({})",
+            db.url
+        );
+        assert_eq!(s.recorded_backups(0).await.unwrap().len(), 2);
+
+        s.supersede_sealing_key(1, 7_000).await.unwrap();
+        s.supersede_sealing_key(1, 9_000).await.unwrap();
+        let by = RecordedBackup {
+            sha256: "bb".into(),
+            taken_at_ms: 5_000,
+        };
+        assert!(s.hold_sealing_key(1, 50_000, &by).await.unwrap());
+        let v = &s.sealing_keys().await.unwrap()[0];
+        assert_eq!(v.state, VersionState::Held, "{}", db.url);
+        assert_eq!(v.superseded_at_ms, Some(7_000), "the first time stays");
+        assert_eq!(v.retire_after_ms, Some(50_000));
+        assert_eq!(v.held_by.as_ref(), Some(&by));
+        assert_eq!(v.ciphertext_blob.as_deref(), Some(&[1u8, 2, 3][..]));
+
+        assert!(s.retire_sealing_key(1).await.unwrap());
+        let v = &s.sealing_keys().await.unwrap()[0];
+        assert_eq!(v.state, VersionState::Retired);
+        assert_eq!((v.retire_after_ms, v.held_by.as_ref()), (None, None));
+        assert_eq!(v.superseded_at_ms, Some(7_000));
+        assert!(
+            !s.hold_sealing_key(1, 60_000, &by).await.unwrap(),
+            "a retired version is never held again ({})",
+            db.url
+        );
+        assert_eq!(
+            s.sealing_keys().await.unwrap()[0].state,
+            VersionState::Retired
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_version_held_by_an_unrecorded_backup_is_refused_as_corrupt() {
+    for db in databases().await {
+        let s = Store::open(&db.url).await.unwrap();
+        s.insert_sealing_key(1, "arn:k", &[1], None).await.unwrap();
+        sqlx::query("UPDATE sealing_keys SET state = 'held', held_by = 'gone', retire_after = 5")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let e = s.sealing_keys().await.unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt { .. }), "{e} ({})", db.url);
+        sqlx::query("UPDATE sealing_keys SET state = 'kept', held_by = NULL")
+            .execute(&s.pool)
+            .await
+            .unwrap();
+        let e = s.sealing_keys().await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                StoreError::Corrupt {
+                    what: "sealing version state",
+                    ..
+                }
+            ),
+            "{e} ({})",
+            db.url
+        );
     }
 }
 

@@ -3,7 +3,9 @@
 //! connection's signer unseal them (KMS `Decrypt` inside the signer), makes
 //! the first version on first boot (one replica, under a database lease),
 //! and runs the rotation: a new version, every blob re-sealed through the
-//! signer, a verify pass, the old versions retired.
+//! signer, a verify pass, the old versions retired, or held while a
+//! recorded backup within the retention window may need them
+//! ([`retention`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,8 +24,10 @@ use crate::domain::{Rotation, SealingVersion, VersionState};
 use crate::signer::{CallError, HookError, OnConnect, SignerPool};
 use crate::store::{Store, StoreError};
 
+pub mod retention;
 mod rotation;
 
+pub use retention::HeldVersion;
 pub use rotation::Requested;
 
 /// An `Unseal` waits on KMS (with the signer's own retries).
@@ -173,6 +177,9 @@ pub struct RotationReport {
     pub verified: u64,
     /// Versions retired.
     pub retired: Vec<u32>,
+    /// Versions held (not retired) for a recorded backup within the
+    /// retention window, each with when it may be retired and the backup.
+    pub held: Vec<HeldVersion>,
 }
 
 struct Backoff {
@@ -201,9 +208,11 @@ pub struct SealingManager {
     metrics: crate::metrics::SealingMetrics,
 }
 
+/// The stored versions signers unseal (active and held), as the signer
+/// takes them.
 fn active(rows: &[SealingVersion]) -> Vec<StoredDataKey> {
     rows.iter()
-        .filter(|r| r.state == VersionState::Active)
+        .filter(|r| r.state.unsealed())
         .filter_map(|r| {
             r.ciphertext_blob.as_ref().map(|blob| StoredDataKey {
                 version: r.version,

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signet_proto::message::StoredDataKey;
-use signet_proto::{ErrorCode, Request, SealedKey};
+use signet_proto::{ErrorCode, SealedKey};
 
+use super::retention::Settled;
 use super::{
     active, now_ms, RotationReport, SealingManager, SealingStatus, Via, LEASE_MS, PAGE,
     ROTATION_LEASE,
 };
-use crate::domain::{Pass, Rotation, RotationPhase, VersionState};
+use crate::domain::{Pass, Rotation, RotationPhase, SealingVersion};
 use crate::service::audit::{Action, Event, Outcome};
 use crate::service::authz::{Principal, Scope};
 use crate::service::{Error, Result, Service};
@@ -131,6 +132,7 @@ impl Service {
         })?;
         if dry_run {
             let (wallets, to_reseal) = self.count_older(from + 1).await?;
+            let settled = self.would_settle(&rows, now_ms()).await?;
             return Ok(RotationReport {
                 dry_run,
                 from_version: from,
@@ -139,7 +141,8 @@ impl Service {
                 to_reseal,
                 resealed: 0,
                 verified: 0,
-                retired: stored.iter().map(|k| k.version).collect(),
+                retired: settled.retired,
+                held: settled.held,
             });
         }
         let _running = match held {
@@ -407,40 +410,32 @@ impl Service {
             self.rotation_pass(row, pass).await?;
             self.advance(row).await?;
         }
-        let mut retired = Vec::new();
+        let mut settled = Settled::default();
         if row.phase == RotationPhase::Retiring {
+            // Every blob is under the new version from here: the older
+            // versions are superseded now (a resumed rotation keeps the
+            // first time), then each is retired, or held for a recorded
+            // backup that may need it.
+            let now = now_ms();
+            let mut superseded = Vec::new();
             for old in self.store.sealing_keys().await? {
-                if old.state == VersionState::Active && old.version < to {
-                    self.store.retire_sealing_key(old.version).await?;
-                    match self
-                        .signer
-                        .call(Request::RetireSealingKey {
-                            version: old.version,
-                        })
-                        .await
-                    {
-                        Ok(_) | Err(CallError::Refused(..)) => {}
-                        Err(e) => {
-                            tracing::warn!(version = old.version, error = ?e, "the signer will retire it at its next sync")
-                        }
-                    }
-                    self.audit
-                        .record(Event::new(
-                            format!("replica:{}", self.replica_id),
-                            Action::SealingKeyRetire,
-                            &old.version.to_string(),
-                            Outcome::Ok,
-                        ))
-                        .await;
-                    retired.push(old.version);
+                if old.state.unsealed() && old.version < to {
+                    self.store.supersede_sealing_key(old.version, now).await?;
+                    superseded.push(SealingVersion {
+                        superseded_at_ms: Some(old.superseded_at_ms.unwrap_or(now)),
+                        ..old
+                    });
                 }
             }
+            settled = self.settle_superseded(&superseded, now).await?;
             self.advance(row).await?;
             tracing::info!(
                 from = row.from_version,
                 to,
                 resealed = row.resealed,
                 verified = row.verified,
+                retired = ?settled.retired,
+                held = ?settled.held.iter().map(|h| h.version).collect::<Vec<_>>(),
                 "sealing key rotation done"
             );
         }
@@ -452,7 +447,8 @@ impl Service {
             to_reseal: row.resealed,
             resealed: row.resealed,
             verified: row.verified,
-            retired,
+            retired: settled.retired,
+            held: settled.held,
         })
     }
 
