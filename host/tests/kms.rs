@@ -1324,3 +1324,391 @@ fn two_replicas_roll_from_image_a_to_b_and_back_without_a_refused_signature() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Backup-aware retirement (issue 26): a sealing key version that a recorded
+// backup within SIGNET_BACKUP_RETENTION_DAYS may need is held, not retired.
+
+/// `signet-host admin ARGS` with exactly `env`.
+fn admin_with(env: &[(&'static str, String)], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(common::host_binary());
+    cmd.arg("admin").args(args).env_clear();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn with_database(env: &[(&'static str, String)], db: &str) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = env
+        .iter()
+        .filter(|(k, _)| *k != "SIGNET_DATABASE_URL")
+        .cloned()
+        .collect();
+    env.push(("SIGNET_DATABASE_URL", db.to_owned()));
+    env
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A `serve` replica with KMS sealing on `db` and the image's signer, three
+/// wallets sealed under version 1, and a backup of them (`admin backup`)
+/// taken before any rotation.
+struct BackedUp {
+    dir: tempfile::TempDir,
+    kms: Kms,
+    signer: Option<ImageSigner>,
+    env: Vec<(&'static str, String)>,
+    host: Option<common::ServeHost>,
+    token: String,
+    wallets: Vec<Value>,
+    /// The backup file and its manifest.
+    file: PathBuf,
+    manifest: Value,
+    /// The test's clock around `admin backup`.
+    taken_between: (u64, u64),
+}
+
+impl BackedUp {
+    fn start(db: &str, extra: &[(&'static str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, kms, signer, socket) = image_world(dir.path());
+        let mut env = with_database(&serve_env(dir.path(), &socket, &root, &signer_pcrs()), db);
+        env.push(("SIGNET_ROTATION_GRACE_SECONDS", "1".to_owned()));
+        for (k, v) in extra {
+            env.push((k, (*v).to_owned()));
+        }
+        let host_dir = dir.path().join("host");
+        std::fs::create_dir_all(&host_dir).unwrap();
+        let host = common::ServeHost::start(&host_dir, &env);
+        let token = common::bootstrap_operator(db);
+        let mut last = (0, Value::Null);
+        assert!(
+            eventually(START_TIMEOUT, || {
+                last = ready(host.url());
+                last.0 == 200
+            }),
+            "{last:?}\n{}",
+            log_text(host.log_path())
+        );
+        let wallets: Vec<Value> = ["secp256k1", "p256", "ed25519"]
+            .iter()
+            .map(|kt| common::new_wallet(host.url(), &token, kt))
+            .collect();
+        let file = dir.path().join("before-rotation.backup");
+        let before = now_ms();
+        let out = admin_with(&env, &["backup", "--out", file.to_str().unwrap()]);
+        let after = now_ms();
+        assert!(out.status.success(), "{}", output_text(&out));
+        let manifest: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("before-rotation.backup.manifest.json")).unwrap(),
+        )
+        .unwrap();
+        Self {
+            dir,
+            kms,
+            signer: Some(signer),
+            env,
+            host: Some(host),
+            token,
+            wallets,
+            file,
+            manifest,
+            taken_between: (before, after),
+        }
+    }
+
+    fn host(&self) -> &common::ServeHost {
+        self.host.as_ref().unwrap()
+    }
+
+    fn status(&self) -> Value {
+        let (s, v) = call(
+            self.host().url(),
+            Some(&self.token),
+            "GET",
+            "/v1/admin/status",
+            None,
+        );
+        assert_eq!(s, 200, "{v}");
+        v["sealing"].clone()
+    }
+
+    /// A rotation over HTTP, waited for; the sealing status after it.
+    fn rotate(&self) -> Value {
+        let (s, v) = call(
+            self.host().url(),
+            Some(&self.token),
+            "POST",
+            "/v1/admin/sealing/rotate",
+            Some(json!({})),
+        );
+        assert_eq!(s, 202, "{v}");
+        let mut sealing = Value::Null;
+        assert!(
+            eventually(Duration::from_secs(60), || {
+                sealing = self.status();
+                sealing["rotation"]["phase"] == "done" || !sealing["rotation"]["error"].is_null()
+            }),
+            "{sealing}"
+        );
+        assert_eq!(sealing["rotation"]["phase"], "done", "{sealing}");
+        sealing
+    }
+
+    fn sign(&self, wallet: &Value) -> (u16, Value) {
+        let body = if wallet["key_type"] == "ed25519" {
+            json!({"message": "c2lnbmV0", "encoding": "raw"})
+        } else {
+            json!({"digest": "66".repeat(32)})
+        };
+        call(
+            self.host().url(),
+            Some(&self.token),
+            "POST",
+            &format!("/v1/wallets/{}/sign", wallet["id"].as_str().unwrap()),
+            Some(body),
+        )
+    }
+
+    fn actions(&self) -> Vec<String> {
+        common::fetch_audit(self.host().url(), &self.token)
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+
+    /// The runbook's step after a rotation: the versions `/v1/admin/status`
+    /// lists as `retired` go into the module's `retired_sealing_key_versions`
+    /// (the key policy then denies them to everyone).
+    fn retire_in_policy_what_status_says(&self, sealing: &Value) -> Vec<u32> {
+        let retired: Vec<u32> = sealing["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["state"] == "retired")
+            .map(|v| u32::try_from(v["version"].as_u64().unwrap()).unwrap())
+            .collect();
+        self.kms.put_policy(&render_policy(
+            self.dir.path(),
+            "after-rotation",
+            &signer_pcrs(),
+            &retired,
+        ));
+        retired
+    }
+
+    /// The data is lost: the replica and its enclave are gone. A new
+    /// enclave (the image's signer, fresh: it holds no sealing key) and
+    /// `admin restore --verify` of the backup into the empty database
+    /// `fresh`.
+    fn restore_into(&mut self, fresh: &str) -> std::process::Output {
+        drop(self.host.take());
+        drop(self.signer.take());
+        let (signer, _) = image_signer(self.dir.path(), &self.kms);
+        self.signer = Some(signer);
+        admin_with(
+            &with_database(&self.env, fresh),
+            &["restore", "--from", self.file.to_str().unwrap(), "--verify"],
+        )
+    }
+}
+
+/// (a) A backup taken before a rotation keeps the old version held (the
+/// status and the audit log say until when and for which backup); the
+/// operator retires in the key policy only what the status lists as
+/// retired, and the backup restores with `--verify` into a fresh database,
+/// every wallet unsealed by a new enclave.
+fn a_backup_before_a_rotation_holds_the_old_version_and_restores(db: &str, fresh: &str) {
+    let mut world = BackedUp::start(db, &[]);
+    let sealing = world.rotate();
+    assert_eq!(sealing["current"], 2, "{sealing}");
+    let v1 = &sealing["versions"][0];
+    assert_eq!(v1["version"], 1, "{sealing}");
+    assert_eq!(v1["state"], "held", "{sealing}");
+    assert_eq!(v1["held_by"]["sha256"], world.manifest["sha256"], "{v1}");
+    let taken_at = v1["held_by"]["taken_at"].as_u64().unwrap();
+    let (before, after) = world.taken_between;
+    assert!(
+        (before..=after).contains(&taken_at),
+        "{taken_at} in {before}..={after}"
+    );
+    assert_eq!(
+        v1["retire_after"].as_u64().unwrap(),
+        taken_at + 14 * 86_400_000,
+        "the default retention, 14 days: {v1}"
+    );
+    assert!(v1["superseded_at"].as_u64().unwrap() > after, "{v1}");
+    assert_eq!(sealing["versions"][1]["state"], "active", "{sealing}");
+    assert!(sealing["versions"][1]["held_by"].is_null(), "{sealing}");
+    let actions = world.actions();
+    assert!(
+        actions.iter().any(|a| a == "sealing_key.hold"),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| a == "sealing_key.retire"),
+        "{actions:?}"
+    );
+    for w in &world.wallets {
+        let (s, v) = world.sign(w);
+        assert_eq!(s, 200, "re-sealed under version 2 and signing: {v}");
+    }
+    assert_eq!(
+        world.retire_in_policy_what_status_says(&sealing),
+        Vec::<u32>::new()
+    );
+
+    let out = world.restore_into(fresh);
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("the signer unsealed all 3 sealed wallets"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_backup_before_a_rotation_holds_the_old_version_and_restores_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("signet.db").display());
+    let fresh = format!("sqlite://{}", dir.path().join("restored.db").display());
+    a_backup_before_a_rotation_holds_the_old_version_and_restores(&db, &fresh);
+}
+
+#[test]
+fn a_backup_before_a_rotation_holds_the_old_version_and_restores_on_postgres() {
+    let (Some(db), Some(fresh)) = (
+        common::fresh_postgres_db("held"),
+        common::fresh_postgres_db("held_restored"),
+    ) else {
+        return;
+    };
+    a_backup_before_a_rotation_holds_the_old_version_and_restores(&db, &fresh);
+}
+
+/// (b) With SIGNET_BACKUP_RETENTION_DAYS=0 the old version is retired at
+/// once, as before backups were considered, and the backup taken before the
+/// rotation is stranded once the key policy retires that version: the new
+/// enclave cannot unseal its wallets (what (a) prevents).
+#[test]
+fn with_zero_backup_retention_the_old_version_is_retired_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("signet.db").display());
+    let fresh = format!("sqlite://{}", dir.path().join("restored.db").display());
+    let mut world = BackedUp::start(&db, &[("SIGNET_BACKUP_RETENTION_DAYS", "0")]);
+    let sealing = world.rotate();
+    let v1 = &sealing["versions"][0];
+    assert_eq!(v1["state"], "retired", "{sealing}");
+    assert!(
+        v1["held_by"].is_null() && v1["retire_after"].is_null(),
+        "{v1}"
+    );
+    let actions = world.actions();
+    assert!(
+        actions.iter().any(|a| a == "sealing_key.retire"),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| a == "sealing_key.hold"),
+        "{actions:?}"
+    );
+    assert_eq!(world.retire_in_policy_what_status_says(&sealing), [1]);
+
+    let out = world.restore_into(&fresh);
+    let text = output_text(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("sealing key unavailable"), "{text}");
+    assert!(
+        world.kms.calls().iter().any(|c| {
+            c["operation"] == "Decrypt"
+                && c["encryption_context"]["signet-sealing-key-version"] == "1"
+                && c["error"] == "AccessDeniedException"
+        }),
+        "KMS refused version 1 to the new enclave: {:?}",
+        world.kms.calls()
+    );
+}
+
+/// The hosts' periodic pass retires a held version once the backup that
+/// holds it leaves the window (here: its record and the version made 15
+/// days older, as if that time had passed), through the path a rotation
+/// retires by: the database, the signer, one `sealing_key.retire` event.
+#[test]
+fn a_held_version_is_retired_by_the_hosts_once_its_backup_leaves_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("signet.db").display());
+    let mut world = BackedUp::start(&db, &[]);
+    let sealing = world.rotate();
+    assert_eq!(sealing["versions"][0]["state"], "held", "{sealing}");
+
+    drop(world.host.take());
+    let fifteen_days = 15 * 86_400_000i64;
+    tokio_rt().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query("UPDATE backups SET taken_at = taken_at - ?1")
+            .bind(fifteen_days)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE sealing_keys SET created_at = created_at - ?1 WHERE version = 1")
+            .bind(fifteen_days)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    // The pass runs at start, then every minute.
+    let host_dir = world.dir.path().join("host");
+    world.host = Some(common::ServeHost::start(&host_dir, &world.env));
+    let mut sealing = Value::Null;
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            sealing = world.status();
+            sealing["versions"][0]["state"] == "retired"
+        }),
+        "{sealing}"
+    );
+    assert!(sealing["versions"][0]["held_by"].is_null(), "{sealing}");
+    // The event follows the database's change (then the signer's).
+    let mut actions = Vec::new();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            actions = world.actions();
+            actions.iter().any(|a| a == "sealing_key.retire")
+        }),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "sealing_key.retire")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(30), || log_text(
+            &world.dir.path().join("image-signer.log")
+        )
+        .contains("sealing key version retired")),
+        "the signer forgot it"
+    );
+    for w in &world.wallets {
+        let (s, v) = world.sign(w);
+        assert_eq!(s, 200, "the wallets are under version 2: {v}");
+    }
+}
