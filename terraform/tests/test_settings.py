@@ -56,12 +56,11 @@ DEFAULTS = {
     "SIGNET_BACKUP_RETENTION_DAYS": "14",
 }
 
-# Variables the module sets that signet-host does not read yet on this
-# branch: the host side of issue 26 (admin network, operator quorum, backup
-# horizon) lands separately. Each must leave this list when the host reads
-# it (the test below fails until it does), so that the module never sets a
-# variable the host silently ignores.
-NOT_READ_YET = {"SIGNET_BACKUP_RETENTION_DAYS"}
+# Variables the module sets that signet-host does not read yet (a host side
+# that lands separately). Empty: the host reads every one. A variable added
+# here must leave when the host reads it (the test below fails until it
+# does), so that the module never sets a variable the host silently ignores.
+NOT_READ_YET: set[str] = set()
 
 
 def appended_settings(script):

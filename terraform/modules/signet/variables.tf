@@ -236,7 +236,7 @@ variable "kms_deletion_window_days" {
 }
 
 variable "backup_retention_days" {
-  description = "How long backups are kept: RDS automated backups (enable_rds) or the daily snapshots of the SQLite volume, and SIGNET_BACKUP_RETENTION_DAYS, the host's horizon for backups that may still need a sealing-key version (a version is not retired while a backup that needs it is within this many days)."
+  description = "How long backups are kept: RDS automated backups (enable_rds) or the daily snapshots of the SQLite volume, and SIGNET_BACKUP_RETENTION_DAYS, the host's horizon for backups that may still need a sealing-key version (a version is not retired while a backup recorded by signet-host admin backup that may need it is within this many days)."
   type        = number
   default     = 14
   nullable    = false
