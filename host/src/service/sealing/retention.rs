@@ -338,7 +338,7 @@ mod tests {
     fn a_backup_inside_the_window_holds_until_its_time_plus_the_window() {
         let b = backup("a", 15 * DAY);
         assert_eq!(
-            retirement(&version(), &[b.clone()], RETENTION, 20 * DAY),
+            retirement(&version(), std::slice::from_ref(&b), RETENTION, 20 * DAY),
             Retirement::Hold {
                 until_ms: 29 * DAY,
                 backup: b.clone(),
@@ -346,7 +346,12 @@ mod tests {
         );
         // Still held a millisecond before, retired at the time itself.
         assert!(matches!(
-            retirement(&version(), &[b.clone()], RETENTION, 29 * DAY - 1),
+            retirement(
+                &version(),
+                std::slice::from_ref(&b),
+                RETENTION,
+                29 * DAY - 1
+            ),
             Retirement::Hold { .. }
         ));
         assert_eq!(
