@@ -25,7 +25,10 @@ mod verify;
 pub mod dev;
 pub mod report;
 
-pub use binding::{key_binding, signature_binding, KEY_BINDING_LABEL, SIGNATURE_BINDING_LABEL};
+pub use binding::{
+    key_binding, key_binding_v2, signature_binding, KEY_BINDING_LABEL, KEY_BINDING_V2_LABEL,
+    SIGNATURE_BINDING_LABEL,
+};
 pub use chain::{TrustAnchor, AWS_NITRO_ROOT_G1_SHA256};
 pub use cose::MAX_DOCUMENT_LEN;
 pub use document::{

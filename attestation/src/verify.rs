@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use p384::ecdsa::signature::Verifier as _;
 use p384::ecdsa::Signature;
 
-use crate::binding::{key_binding, signature_binding};
+use crate::binding::{key_binding, key_binding_v2, signature_binding};
 use crate::chain::{ChainCert, TrustAnchor};
 use crate::cose::CoseSign1;
 use crate::document::AttestationDoc;
@@ -187,6 +187,47 @@ impl VerifiedDocument {
             ));
         }
         Ok(())
+    }
+
+    /// Checks that the document binds a Signet wallet key *and its record*
+    /// (binding v2): `public_key` equals the wallet's key and `user_data` is
+    /// the v2 binding over `record_hash`, the SHA-256 of the record's text.
+    ///
+    /// With `accept_v1`, a v1 document (from before records, binding the key
+    /// alone) also passes: callers set it only for the record every wallet
+    /// from before records has (no owners, the permissive policy), which is
+    /// what a signer assumes for such a key anyway.
+    pub fn check_record_binding(
+        &self,
+        wallet_id: &str,
+        key_type: &str,
+        public_key: &[u8],
+        record_hash: &[u8; 32],
+        accept_v1: bool,
+    ) -> Result<(), VerifyError> {
+        refuse_nul(wallet_id)?;
+        refuse_nul(key_type)?;
+        if self.doc.public_key.as_deref() != Some(public_key) {
+            return Err(VerifyError::BindingMismatch(
+                "document public_key is not the wallet's key",
+            ));
+        }
+        let user_data = self.doc.user_data.as_deref();
+        if user_data == Some(&key_binding_v2(wallet_id, key_type, public_key, record_hash)[..]) {
+            return Ok(());
+        }
+        if user_data == Some(&key_binding(wallet_id, key_type, public_key)[..]) {
+            return if accept_v1 {
+                Ok(())
+            } else {
+                Err(VerifyError::BindingMismatch(
+                    "the document binds the key alone (v1), not this record: ask for a fresh attestation",
+                ))
+            };
+        }
+        Err(VerifyError::BindingMismatch(
+            "user_data is not the key binding of this wallet and record",
+        ))
     }
 
     /// Checks that the document binds a signature: `user_data` is the signature

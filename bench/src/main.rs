@@ -91,6 +91,11 @@ enum Scenario {
     /// `eth_signTransaction` over `/v1/eth` (an EIP-1559 transfer, decoded,
     /// hashed and assembled by the host): compare with `sign`.
     EthSignTx,
+    /// One-request signing on wallets whose every signature needs their
+    /// owner (a secp256k1 owner key held by the bench): each request
+    /// carries a fresh authorization v1 and the owner's EIP-191 approval,
+    /// verified by the signer. Compare with `sign`.
+    OwnerSign,
 }
 
 impl Scenario {
@@ -103,6 +108,7 @@ impl Scenario {
             Self::Attest => "attest",
             Self::Verify => "verify",
             Self::EthSignTx => "eth-sign-tx",
+            Self::OwnerSign => "owner-sign",
         }
     }
 }
@@ -182,23 +188,33 @@ fn check_signature(public_key: &[u8], digest_hex: &str, response: &Value) -> boo
         .is_ok()
 }
 
-/// A wallet under load: id, SEC1 public key, EIP-55 address.
+/// A wallet under load: id, SEC1 public key, EIP-55 address, and for
+/// owner-gated wallets their record and the owner's key.
 struct Wallet {
     id: String,
     public_key: Vec<u8>,
     address: String,
+    owned: Option<(
+        signet_authority::Record,
+        Arc<signet_authority::OwnerSecretKey>,
+    )>,
 }
 
-async fn prepare_wallets(target: &Target, n: usize) -> Result<Vec<Wallet>, String> {
+async fn prepare_wallets(
+    target: &Target,
+    n: usize,
+    owner: Option<Arc<signet_authority::OwnerSecretKey>>,
+) -> Result<Vec<Wallet>, String> {
     let mut conn = Conn::open(&target.authority, &target.token).await?;
     let mut wallets = Vec::new();
+    let mut body = json!({"key_type": "secp256k1", "label": "bench"});
+    if let Some(key) = &owner {
+        let o = key.owner("bench").map_err(|e| e.to_string())?;
+        body["owners"] = json!([o.to_value()]);
+    }
     for _ in 0..n {
         let (status, body) = conn
-            .call(
-                "POST",
-                "/v1/wallets",
-                Some(json!({"key_type": "secp256k1", "label": "bench"}).to_string()),
-            )
+            .call("POST", "/v1/wallets", Some(body.to_string()))
             .await?;
         let v: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         if status != 201 {
@@ -208,10 +224,21 @@ async fn prepare_wallets(target: &Target, n: usize) -> Result<Vec<Wallet>, Strin
             .as_str()
             .and_then(|p| hex::decode(p).ok())
             .ok_or("no public key")?;
+        let owned = match &owner {
+            Some(key) => {
+                let text = v["record"]
+                    .as_str()
+                    .ok_or("an owned wallet has no record")?;
+                let record = signet_authority::Record::parse(text).map_err(|e| e.to_string())?;
+                Some((record, Arc::clone(key)))
+            }
+            None => None,
+        };
         wallets.push(Wallet {
             id: v["id"].as_str().unwrap_or_default().to_owned(),
             public_key: pk,
             address: v["address"].as_str().unwrap_or_default().to_owned(),
+            owned,
         });
     }
     Ok(wallets)
@@ -294,6 +321,47 @@ async fn one_op(
             };
             let (s, b) = conn
                 .call("POST", &format!("/v1/wallets/{wallet_id}/sign"), sign_body)
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let v = expect(s, &b, 200)?;
+            if check {
+                tally.checked += 1;
+                if !check_signature(pk, &digest, &v) {
+                    return Err("wrong signature".into());
+                }
+            }
+        }
+        Scenario::OwnerSign => {
+            let (record, key) = wallet.owned.as_ref().ok_or("not an owned wallet")?;
+            let digest = random_hex(32);
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(&digest, &mut raw).map_err(|e| e.to_string())?;
+            let content = json!({ "digest": digest });
+            let mut request_id = [0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let authz = signet_authority::Authorization::fresh(
+                record,
+                signet_authority::Request::Sign {
+                    payload_sha256: signet_authority::payload_sha256(&content)
+                        .map_err(|e| e.to_string())?,
+                    digest: raw,
+                },
+                now,
+                600,
+                request_id,
+            )
+            .map_err(|e| e.to_string())?;
+            let mut body = content;
+            body["approvals"] = json!([key.approve("bench", &authz)]);
+            let (s, b) = conn
+                .call(
+                    "POST",
+                    &format!("/v1/wallets/{wallet_id}/sign"),
+                    Some(body.to_string()),
+                )
                 .await
                 .map_err(|e| format!("io: {e}"))?;
             let v = expect(s, &b, 200)?;
@@ -633,7 +701,21 @@ fn run_once(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets))?);
+    let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets, None))?);
+    // Owner-gated wallets for owner-sign, with one owner key.
+    let owned = if args.scenarios.contains(&Scenario::OwnerSign) {
+        let key = Arc::new(signet_authority::OwnerSecretKey::generate(
+            signet_authority::OwnerKeyType::Secp256k1,
+            &mut rand_core::OsRng,
+        ));
+        let owned = rt.block_on(prepare_wallets(&target, args.wallets, Some(key)))?;
+        // A signer takes, in its first 600 s, only authorizations expiring
+        // after its start + 600 s: never one made in its start second.
+        std::thread::sleep(Duration::from_millis(1100));
+        Some(Arc::new(owned))
+    } else {
+        None
+    };
     // The bare reference signer, in this run, with as many wallets.
     let bare = if args.scenarios.contains(&Scenario::BareSign) {
         let server = bare::BareServer::start()?;
@@ -643,7 +725,7 @@ fn run_once(
             pids: vec![server.pid()],
             dev_root: None,
         });
-        let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets))?);
+        let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets, None))?);
         Some((server, target, wallets))
     } else {
         None
@@ -684,8 +766,9 @@ fn run_once(
     let mut rows = Vec::new();
     let mut clean = true;
     for scenario in &args.scenarios {
-        let (target, wallets) = match (&bare, scenario) {
-            (Some((_, t, w)), Scenario::BareSign) => (t, w),
+        let (target, wallets) = match (&bare, &owned, scenario) {
+            (Some((_, t, w)), _, Scenario::BareSign) => (t, w),
+            (_, Some(w), Scenario::OwnerSign) => (&target, w),
             _ => (&target, &wallets),
         };
         let cpu0: Vec<f64> = target.pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
@@ -792,7 +875,10 @@ fn run_once(
             // With an HSM the baseline is the token's own C_Sign rate.
             (Scenario::Sign, Some(c_sign)) => Some(ops / c_sign),
             (Scenario::IntentSign, Some(_)) => None,
-            (Scenario::Sign | Scenario::IntentSign | Scenario::EthSignTx, None)
+            (
+                Scenario::Sign | Scenario::IntentSign | Scenario::EthSignTx | Scenario::OwnerSign,
+                None,
+            )
             | (Scenario::BareSign, _) => server_cores.filter(|c| *c > 0.0).map(|c| ops / (raw * c)),
             _ => None,
         };
@@ -853,6 +939,7 @@ fn run_once(
     }
     compare(&rows, Scenario::IntentSign, Scenario::Sign, args.json);
     compare(&rows, Scenario::Sign, Scenario::BareSign, args.json);
+    compare(&rows, Scenario::OwnerSign, Scenario::Sign, args.json);
     drop(bare);
     drop(dev);
     Ok((clean, rows.iter().map(|r| (r.scenario, r.ops)).collect()))

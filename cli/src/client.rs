@@ -27,6 +27,16 @@ pub(crate) enum WalletCommand {
         /// A label.
         #[arg(long)]
         label: Option<String>,
+        /// An owner: ID=FILE.pub (from `signet owner keygen`); repeatable.
+        #[arg(long = "owner", value_name = "ID=FILE.pub")]
+        owners: Vec<String>,
+        /// How many owners must approve what the policy does not allow.
+        #[arg(long)]
+        threshold: Option<u32>,
+        /// The kinds signable without the owners, comma-separated (digest,
+        /// message, transaction, typed_data), or `none`.
+        #[arg(long, value_name = "KINDS")]
+        allow: Option<String>,
     },
     /// List your tenant's wallets (all pages): a table (id, key type, label,
     /// address or public key, created), or JSON with --json.
@@ -46,6 +56,14 @@ pub(crate) enum WalletCommand {
     Destroy {
         /// Wallet id.
         id: String,
+    },
+    /// Offline: check a wallet's attestation (root, PCRs, the key and its
+    /// record bound), then print its owners, threshold and policy plainly.
+    Verify {
+        /// The wallet as JSON (`signet wallet show ID > wallet.json`).
+        wallet: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
 }
 
@@ -187,15 +205,37 @@ fn print_wallet_table(list: &Value) {
 
 pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
     let shown = match &cmd {
+        WalletCommand::Verify { wallet, policy } => return verify_wallet(wallet, policy),
         WalletCommand::Create { .. } | WalletCommand::Show { .. } => Shown::Wallet,
         WalletCommand::List { json: false } => Shown::Table,
         WalletCommand::List { json: true } | WalletCommand::Destroy { .. } => Shown::Json,
     };
     let result = match cmd {
-        WalletCommand::Create { key_type, label } => {
+        WalletCommand::Create {
+            key_type,
+            label,
+            owners,
+            threshold,
+            allow,
+        } => {
             let mut body = json!({"key_type": key_type});
             if let Some(l) = label {
                 body["label"] = json!(l);
+            }
+            match crate::owner::owners_from_files(&owners) {
+                Ok(o) if !o.is_empty() => body["owners"] = json!(o),
+                Ok(_) => {}
+                Err(f) => return failed(f),
+            }
+            if let Some(t) = threshold {
+                body["threshold"] = json!(t);
+            }
+            if let Some(kinds) = allow {
+                let kinds: Vec<&str> = match kinds.as_str() {
+                    "none" => Vec::new(),
+                    list => list.split(',').map(str::trim).collect(),
+                };
+                body["policy"] = json!({ "allow": kinds });
             }
             endpoint.call("POST", "/v1/wallets", Some(&body))
         }
@@ -204,6 +244,7 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
         WalletCommand::Destroy { id } => {
             endpoint.call("DELETE", &format!("/v1/wallets/{id}"), None)
         }
+        WalletCommand::Verify { wallet, policy } => return verify_wallet(&wallet, &policy),
     };
     match result {
         Ok(v) => {
@@ -251,6 +292,8 @@ pub(crate) struct SignArgs {
     /// Also return an attestation document binding the signature.
     #[arg(long)]
     attest: bool,
+    #[command(flatten)]
+    owners: crate::owner::OwnerKeys,
 }
 
 pub(crate) fn sign(endpoint: &Endpoint, args: &SignArgs) -> Outcome {
@@ -259,7 +302,7 @@ pub(crate) fn sign(endpoint: &Endpoint, args: &SignArgs) -> Outcome {
         Err(f) => return failed(f),
     };
     let key_type = wallet["key_type"].as_str().unwrap_or_default();
-    let (mut body, _, _) = match sign_body(key_type, &args.data) {
+    let (mut body, digest, _) = match sign_body(key_type, &args.data) {
         Ok(b) => b,
         Err(m) => {
             return failed(CallFailed {
@@ -268,6 +311,11 @@ pub(crate) fn sign(endpoint: &Endpoint, args: &SignArgs) -> Outcome {
             })
         }
     };
+    match crate::owner::approvals(&args.owners, &wallet, &body, &digest) {
+        Ok(a) if !a.is_empty() => body["approvals"] = json!(a),
+        Ok(_) => {}
+        Err(f) => return failed(f),
+    }
     if args.attest {
         body["attest"] = json!(true);
     }
@@ -365,6 +413,114 @@ pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
     }
 }
 
+/// `signet wallet verify`: the wallet's attestation, then what its record
+/// lets happen, in words.
+fn verify_wallet(path: &str, policy: &PolicyArgs) -> Outcome {
+    let inputs = (|| {
+        let wallet = read_json(path)?;
+        let verifier = policy.build(None)?;
+        let hints = policy.hints(&verifier);
+        Ok::<_, String>((wallet, verifier, hints))
+    })();
+    let (wallet, verifier, hints) = match inputs {
+        Ok(i) => i,
+        Err(m) => {
+            return failed(CallFailed {
+                message: m,
+                usage: true,
+            })
+        }
+    };
+    match check_wallet(&wallet, &verifier, hints) {
+        Ok(summary) => {
+            for line in summary {
+                out!("{line}");
+            }
+            Outcome::Valid
+        }
+        Err(reason) => {
+            eprintln!("INVALID: {reason}");
+            Outcome::Invalid
+        }
+    }
+}
+
+/// Checks that the wallet's document verifies and binds its key and record;
+/// the lines describing the record.
+fn check_wallet(
+    wallet: &Value,
+    verifier: &signet_attestation::Verifier,
+    hints: crate::attest::Hints,
+) -> Result<Vec<String>, String> {
+    let id = wallet["id"].as_str().ok_or("wallet `id` is missing")?;
+    let key_type = wallet["key_type"]
+        .as_str()
+        .ok_or("wallet `key_type` is missing")?;
+    let public_key = hex_field(wallet, "public_key")?;
+    let doc = document(wallet).ok_or("the wallet has no attestation document")?;
+    let verified = verifier
+        .verify(&doc)
+        .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e, hints)))?;
+    let Some(text) = wallet["record"].as_str() else {
+        verified
+            .check_key_binding(id, key_type, &public_key)
+            .map_err(|e| format!("wallet attestation: {e}"))?;
+        return Ok(vec![
+            format!(
+                "VALID: wallet {id}'s {key_type} key is attested (a wallet from before records)"
+            ),
+            "owners: none; the operator can sign anything with it".into(),
+        ]);
+    };
+    let hash: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+    verified
+        .check_record_binding(id, key_type, &public_key, &hash, false)
+        .map_err(|e| format!("wallet attestation: {e}"))?;
+    let record =
+        signet_authority::Record::parse(text).map_err(|e| format!("the wallet's record: {e}"))?;
+    if record.wallet_id() != id || record.key().public_key != public_key {
+        return Err("the record describes another wallet or key".into());
+    }
+    let allow: Vec<&str> = record.policy().allow().iter().map(|k| k.as_str()).collect();
+    let mut lines = vec![
+        format!(
+            "VALID: wallet {id}'s {key_type} key and its record {} are attested",
+            hex::encode(hash)
+        ),
+        format!(
+            "deployment: {}, record version {}",
+            record.deployment(),
+            record.version()
+        ),
+    ];
+    if record.owners().is_empty() {
+        lines.push("owners: none".into());
+    } else {
+        for o in record.owners() {
+            lines.push(format!("owner: {}", o.public_description()));
+        }
+        lines.push(format!(
+            "threshold: {} of {}",
+            record.threshold(),
+            record.owners().len()
+        ));
+    }
+    lines.push(match (allow.is_empty(), record.owners().is_empty()) {
+        (true, false) => "policy: every signature needs its owners".into(),
+        (true, true) => "policy: nothing can be signed (no kind allowed, no owners)".into(),
+        (false, _) => format!(
+            "policy: the operator can sign {} without the owners{}",
+            allow.join(", "),
+            if record.owners().is_empty() {
+                ""
+            } else {
+                "; anything else needs them"
+            }
+        ),
+    });
+    Ok(lines)
+}
+
 fn check_signature(
     wallet: &Value,
     signature: &Value,
@@ -382,9 +538,14 @@ fn check_signature(
     let verified = verifier
         .verify(&doc)
         .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e, hints)))?;
-    verified
-        .check_key_binding(id, key_type, &public_key)
-        .map_err(|e| format!("wallet attestation: {e}"))?;
+    match wallet["record"].as_str() {
+        Some(record) => {
+            let hash: [u8; 32] = sha2::Sha256::digest(record.as_bytes()).into();
+            verified.check_record_binding(id, key_type, &public_key, &hash, false)
+        }
+        None => verified.check_key_binding(id, key_type, &public_key),
+    }
+    .map_err(|e| format!("wallet attestation: {e}"))?;
     if let Some(address) = wallet["address"].as_str() {
         if eth_address(&public_key).as_deref() != Some(address) {
             return Err("the wallet's address does not belong to its public key".into());

@@ -18,6 +18,7 @@ mod http;
 mod input;
 mod login;
 mod output;
+mod owner;
 
 use std::process::ExitCode;
 
@@ -58,8 +59,14 @@ enum Command {
     /// Create, list, show and destroy wallets.
     #[command(subcommand)]
     Wallet(client::WalletCommand),
-    /// Sign a digest, an EIP-191 message or a file with a wallet.
+    /// Sign a digest, an EIP-191 message or a file with a wallet (with
+    /// `--owner ID --key FILE` pairs: the owners' approvals in the same request).
     Sign(client::SignArgs),
+    /// Owner keys (offline).
+    #[command(subcommand)]
+    Owner(owner::OwnerCommand),
+    /// Approve a sign intent as one of its wallet's owners, with their key.
+    Approve(owner::ApproveArgs),
     /// Offline: check a wallet's attestation (root, PCRs, key binding), then a signature by it.
     VerifySignature(client::VerifySignatureArgs),
     /// The audit log.
@@ -117,6 +124,7 @@ fn command_line() -> clap::Command {
             .mut_subcommand("inspect", offline)
     })
     .mut_subcommand("verify-signature", offline)
+    .mut_subcommand("wallet", |wallet| wallet.mut_subcommand("verify", offline))
 }
 
 fn main() -> ExitCode {
@@ -128,6 +136,8 @@ fn main() -> ExitCode {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Wallet(cmd) => client::wallet(&cli.endpoint, cmd),
         Command::Sign(args) => client::sign(&cli.endpoint, &args),
+        Command::Owner(cmd) => owner::owner(&cmd),
+        Command::Approve(args) => owner::approve(&cli.endpoint, &args),
         Command::VerifySignature(args) => client::verify_signature(&args),
         Command::Audit(AuditCommand::Verify(args)) => client::audit_verify(&cli.endpoint, &args),
         Command::Audit(AuditCommand::Search(args)) => client::audit_search(&cli.endpoint, &args),

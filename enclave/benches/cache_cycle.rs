@@ -76,7 +76,7 @@ fn main() {
                 let kt = KeyType::ALL[i % 3];
                 let id = format!("k{i}");
                 set.spawn(async move {
-                    match client.call(Request::Generate { key_id: id, key_type: kt }).await.unwrap() {
+                    match client.call(Request::Generate { key_id: id, key_type: kt, settings: None }).await.unwrap() {
                         Response::Generated(g) => g.sealed.unwrap(),
                         r => panic!("{r:?}"),
                     }
@@ -98,7 +98,7 @@ fn main() {
                 set.spawn(async move {
                     for n in (w..step).step_by(64) {
                         let s = sealed[(round * step + n) % sealed.len()].clone();
-                        assert!(matches!(client.call(Request::LoadSealed { sealed: s }).await.unwrap(), Response::Loaded(_)));
+                        assert!(matches!(client.call(Request::LoadSealed { sealed: s, record: None }).await.unwrap(), Response::Loaded(_)));
                     }
                 });
             }

@@ -108,6 +108,7 @@ fn main() {
             .call(Request::Generate {
                 key_id: "bench".into(),
                 key_type: KeyType::Secp256k1,
+                settings: None,
             })
             .await
             .unwrap()
@@ -149,6 +150,9 @@ fn main() {
                         message: None,
                         attest: false,
                         sealed: None,
+                        record: None,
+                        content: None,
+                        approvals: Vec::new(),
                     }
                 })
                 .collect();

@@ -4,12 +4,16 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
+use signet_authority::Record;
 use signet_proto::message::{PublicKeyInfo, MAX_KEY_ID_LEN};
 use signet_proto::{ErrorCode, KeyType, SealedKey};
 
 use crate::error::SignerError;
 use crate::keys::{RawSignature, SoftKey};
-use crate::sealing::SealingKeys;
+use crate::sealing::{bound_record_hash, SealingKeys};
+
+/// Makes the record of a key being generated, from its public key.
+pub type RecordMaker<'a> = &'a dyn Fn(&[u8]) -> Result<Record, SignerError>;
 
 /// A freshly generated key.
 #[derive(Debug)]
@@ -19,16 +23,43 @@ pub struct NewKey {
     /// The sealed private half, for backends whose keys live outside the
     /// signer between uses (software); `None` when the backend persists keys.
     pub sealed: Option<SealedKey>,
+    /// Its record, bound into `sealed`.
+    pub record: Record,
+}
+
+/// A key loaded from its sealed blob.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The key's public half.
+    pub info: PublicKeyInfo,
+    /// The record hash the blob was authenticated with (`None`: a blob from
+    /// before records). Always the hash of the blob the loaded key came
+    /// from, never a claim of an unverified blob.
+    pub bound: Option<[u8; 32]>,
 }
 
 /// Where keys live. Chosen at start-up (`--backend`).
 pub trait KeyBackend: Send + Sync {
     /// `software` or `pkcs11`.
     fn name(&self) -> &'static str;
-    /// Generates a key with id `key_id` inside the boundary.
-    fn generate(&self, key_id: &str, key_type: KeyType) -> Result<NewKey, SignerError>;
-    /// Loads a sealed key (backends that seal); returns its public half.
-    fn load_sealed(&self, sealed: &SealedKey) -> Result<PublicKeyInfo, SignerError>;
+    /// Generates a key with id `key_id` inside the boundary, with the record
+    /// `make_record` makes from its public key.
+    fn generate(
+        &self,
+        key_id: &str,
+        key_type: KeyType,
+        make_record: RecordMaker<'_>,
+    ) -> Result<NewKey, SignerError>;
+    /// Loads a sealed key (backends that seal); returns its public half and
+    /// the record hash the blob is bound to.
+    fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError>;
+    /// Whether keys are sealed with their record bound (software). A
+    /// backend that cannot bind a record (PKCS#11: the HSM keeps keys, and
+    /// this signer does not yet keep record objects there) holds only the
+    /// record without owners and with the permissive policy.
+    fn binds_records(&self) -> bool {
+        false
+    }
     /// The key's type and public key; `key_not_loaded` if the backend needs
     /// the sealed blob first, `key_not_found` if no such key exists.
     fn public_key(&self, key_id: &str) -> Result<(KeyType, Vec<u8>), SignerError>;
@@ -121,8 +152,15 @@ pub struct SoftwareBackend {
     capacity: usize,
 }
 
+/// A cached key and the record hash of the blob it was unsealed from.
+#[derive(Clone)]
+struct Entry {
+    key: Arc<SoftKey>,
+    bound: Option<[u8; 32]>,
+}
+
 struct CacheState {
-    cache: LruCache<String, Arc<SoftKey>>,
+    cache: LruCache<String, Entry>,
     /// Ids destroyed during this process's life: their sealed blobs are
     /// refused even if a host kept a copy. (Across restarts, a sealing-key
     /// rotation followed by the retirement of the old version in the KMS
@@ -154,31 +192,39 @@ impl SoftwareBackend {
         SignerError::new(ErrorCode::KeyNotFound, "key was destroyed")
     }
 
-    /// The cached key for `sealed`, checking it is not destroyed and of the
-    /// blob's type; `None` if it is not cached.
+    /// The cached entry for `sealed`, checking it is not destroyed and of
+    /// the blob's type; `None` if it is not cached, or cached from a blob
+    /// bound to another record (then `sealed` must be unsealed, which
+    /// authenticates its claim).
     fn cached_for(
         state: &mut CacheState,
         sealed: &SealedKey,
-    ) -> Result<Option<Arc<SoftKey>>, SignerError> {
+        claimed: Option<[u8; 32]>,
+    ) -> Result<Option<Entry>, SignerError> {
         if state.destroyed.contains(&sealed.key_id) {
             return Err(Self::destroyed_error());
         }
         match state.cache.get(&sealed.key_id) {
-            Some(key) if key.key_type() != sealed.key_type => Err(SignerError::new(
+            Some(e) if e.key.key_type() != sealed.key_type => Err(SignerError::new(
                 ErrorCode::SealedKeyInvalid,
                 "a key of another type is loaded under this id",
             )),
-            other => Ok(other.cloned()),
+            Some(e) if e.bound == claimed => Ok(Some(e.clone())),
+            _ => Ok(None),
         }
     }
 
     fn get(&self, key_id: &str) -> Result<Arc<SoftKey>, SignerError> {
-        self.state()?.cache.get(key_id).cloned().ok_or_else(|| {
-            SignerError::new(
-                ErrorCode::KeyNotLoaded,
-                "key is not loaded; send its sealed blob",
-            )
-        })
+        self.state()?
+            .cache
+            .get(key_id)
+            .map(|e| Arc::clone(&e.key))
+            .ok_or_else(|| {
+                SignerError::new(
+                    ErrorCode::KeyNotLoaded,
+                    "key is not loaded; send its sealed blob",
+                )
+            })
     }
 }
 
@@ -187,11 +233,24 @@ impl KeyBackend for SoftwareBackend {
         "software"
     }
 
-    fn generate(&self, key_id: &str, key_type: KeyType) -> Result<NewKey, SignerError> {
+    fn binds_records(&self) -> bool {
+        true
+    }
+
+    fn generate(
+        &self,
+        key_id: &str,
+        key_type: KeyType,
+        make_record: RecordMaker<'_>,
+    ) -> Result<NewKey, SignerError> {
         check_key_id(key_id)?;
         let key = SoftKey::generate(key_type);
-        let sealed = self.sealing.seal(key_id, key_type, &key.secret_bytes())?;
         let public_key = key.public_key();
+        let record = make_record(&public_key)?;
+        let bound = record.record_hash().0;
+        let sealed = self
+            .sealing
+            .seal(key_id, key_type, &key.secret_bytes(), Some(&bound))?;
         let mut state = self.state()?;
         if state.cache.contains(key_id) {
             return Err(SignerError::new(
@@ -205,34 +264,48 @@ impl KeyBackend for SoftwareBackend {
                 "a key with this id was destroyed; ids are not reused",
             ));
         }
-        state.cache.put(key_id.to_owned(), Arc::new(key));
+        state.cache.put(
+            key_id.to_owned(),
+            Entry {
+                key: Arc::new(key),
+                bound: Some(bound),
+            },
+        );
         Ok(NewKey {
             public_key,
             sealed: Some(sealed),
+            record,
         })
     }
 
-    fn load_sealed(&self, sealed: &SealedKey) -> Result<PublicKeyInfo, SignerError> {
+    fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError> {
         check_key_id(&sealed.key_id)?;
-        let info = |key: &SoftKey| PublicKeyInfo {
-            key_id: sealed.key_id.clone(),
-            key_type: key.key_type(),
-            public_key: key.public_key(),
+        let claimed = bound_record_hash(sealed)?;
+        let loaded = |e: &Entry| Loaded {
+            info: PublicKeyInfo {
+                key_id: sealed.key_id.clone(),
+                key_type: e.key.key_type(),
+                public_key: e.key.public_key(),
+            },
+            bound: e.bound,
         };
-        if let Some(key) = Self::cached_for(&mut *self.state()?, sealed)? {
-            return Ok(info(&key));
+        if let Some(entry) = Self::cached_for(&mut *self.state()?, sealed, claimed)? {
+            return Ok(loaded(&entry));
         }
         // Unseal outside the lock (it is the slow part), then check again
         // and insert in one critical section: a destroy that ran meanwhile
-        // wins.
+        // wins. Unsealing authenticates the blob's record hash.
         let secret = self.sealing.unseal(sealed)?;
-        let key = Arc::new(SoftKey::from_secret(sealed.key_type, &secret)?);
+        let entry = Entry {
+            key: Arc::new(SoftKey::from_secret(sealed.key_type, &secret)?),
+            bound: claimed,
+        };
         let mut state = self.state()?;
-        if let Some(existing) = Self::cached_for(&mut state, sealed)? {
-            return Ok(info(&existing));
+        if let Some(existing) = Self::cached_for(&mut state, sealed, claimed)? {
+            return Ok(loaded(&existing));
         }
-        state.cache.put(sealed.key_id.clone(), Arc::clone(&key));
-        Ok(info(&key))
+        state.cache.put(sealed.key_id.clone(), entry.clone());
+        Ok(loaded(&entry))
     }
 
     fn public_key(&self, key_id: &str) -> Result<(KeyType, Vec<u8>), SignerError> {
@@ -276,9 +349,13 @@ impl KeyBackend for SoftwareBackend {
         if self.sealing.current_version() == Some(sealed.sealing_key_version) {
             return Ok((sealed.clone(), public_key));
         }
-        let resealed = self
-            .sealing
-            .seal(&sealed.key_id, sealed.key_type, &key.secret_bytes())?;
+        let bound = bound_record_hash(sealed)?;
+        let resealed = self.sealing.seal(
+            &sealed.key_id,
+            sealed.key_type,
+            &key.secret_bytes(),
+            bound.as_ref(),
+        )?;
         Ok((resealed, public_key))
     }
 
@@ -297,6 +374,12 @@ mod tests {
     use crate::sealing::SealingKey;
     use zeroize::Zeroizing;
 
+    /// Generates with the record of a wallet without owners.
+    fn generate(b: &SoftwareBackend, id: &str, kt: KeyType) -> Result<NewKey, SignerError> {
+        let records = crate::records::Records::new("test", NonZeroUsize::MIN).unwrap();
+        b.generate(id, kt, &|pk: &[u8]| records.legacy(id, kt, pk))
+    }
+
     fn backend(capacity: usize) -> SoftwareBackend {
         let keys = SealingKeys::new(vec![SealingKey::new(1, &Zeroizing::new([5; 32]))]).unwrap();
         SoftwareBackend::new(Arc::new(keys), NonZeroUsize::new(capacity).unwrap())
@@ -305,30 +388,50 @@ mod tests {
     #[test]
     fn eviction_then_reload_keeps_the_key() {
         let b = backend(2);
-        let k1 = b.generate("k1", KeyType::Secp256k1).unwrap();
-        b.generate("k2", KeyType::P256).unwrap();
-        b.generate("k3", KeyType::Ed25519).unwrap();
+        let k1 = generate(&b, "k1", KeyType::Secp256k1).unwrap();
+        generate(&b, "k2", KeyType::P256).unwrap();
+        generate(&b, "k3", KeyType::Ed25519).unwrap();
         assert_eq!(
             b.public_key("k1").unwrap_err().code,
             ErrorCode::KeyNotLoaded
         );
-        let info = b.load_sealed(k1.sealed.as_ref().unwrap()).unwrap();
-        assert_eq!(info.public_key, k1.public_key);
+        let loaded = b.load_sealed(k1.sealed.as_ref().unwrap()).unwrap();
+        assert_eq!(loaded.info.public_key, k1.public_key);
+        assert_eq!(loaded.bound, Some(k1.record.record_hash().0));
         assert!(b.sign("k1", &[1; 32], None).is_ok());
         assert_eq!(b.loaded_ids().len(), 2);
     }
 
     #[test]
+    fn a_loaded_key_answers_only_with_the_record_hash_its_blob_was_authenticated_with() {
+        let b = backend(4);
+        let k = generate(&b, "k1", KeyType::P256).unwrap();
+        let sealed = k.sealed.unwrap();
+        // A forged claim on the cached key: not answered from the cache, but
+        // unsealed, which fails authentication.
+        let mut forged = sealed.clone();
+        forged.record_hash = Some(vec![0; 32]);
+        assert_eq!(
+            b.load_sealed(&forged).unwrap_err().code,
+            ErrorCode::SealedKeyInvalid
+        );
+        assert_eq!(
+            b.load_sealed(&sealed).unwrap().bound,
+            Some(k.record.record_hash().0)
+        );
+    }
+
+    #[test]
     fn destroy_forgets_and_ids_are_checked() {
         let b = backend(4);
-        b.generate("k1", KeyType::P256).unwrap();
+        generate(&b, "k1", KeyType::P256).unwrap();
         assert_eq!(
-            b.generate("k1", KeyType::P256).unwrap_err().code,
+            generate(&b, "k1", KeyType::P256).unwrap_err().code,
             ErrorCode::KeyExists
         );
         assert!(b.destroy("k1").unwrap());
         assert!(!b.destroy("k1").unwrap());
-        let sealed = b.generate("k2", KeyType::P256).unwrap().sealed.unwrap();
+        let sealed = generate(&b, "k2", KeyType::P256).unwrap().sealed.unwrap();
         b.destroy("k2").unwrap();
         assert_eq!(
             b.load_sealed(&sealed).unwrap_err().code,
@@ -341,7 +444,7 @@ mod tests {
         );
         for bad in ["", "a b", "../x", &"x".repeat(129)] {
             assert_eq!(
-                b.generate(bad, KeyType::P256).unwrap_err().code,
+                generate(&b, bad, KeyType::P256).unwrap_err().code,
                 ErrorCode::BadRequest,
                 "{bad}"
             );
@@ -356,7 +459,7 @@ mod tests {
         for round in 0..200 {
             let b = Arc::new(backend(16));
             let id = format!("k{round}");
-            let sealed = b.generate(&id, KeyType::P256).unwrap().sealed.unwrap();
+            let sealed = generate(&b, &id, KeyType::P256).unwrap().sealed.unwrap();
             b.state().unwrap().cache.pop(&id);
             let barrier = Arc::new(std::sync::Barrier::new(5));
             let loaders: Vec<_> = (0..4)
@@ -391,7 +494,7 @@ mod tests {
     #[test]
     fn reseal_moves_a_blob_to_the_current_version_and_keeps_the_key() {
         let b = backend(4);
-        let old = b.generate("k1", KeyType::Secp256k1).unwrap();
+        let old = generate(&b, "k1", KeyType::Secp256k1).unwrap();
         let sealed_v1 = old.sealed.unwrap();
         b.sealing_keys()
             .unwrap()
@@ -405,7 +508,11 @@ mod tests {
         b.sealing_keys().unwrap().retire(1).unwrap();
         assert!(b.reseal(&sealed_v1).is_err(), "v1 is gone");
         b.state().unwrap().cache.pop("k1");
-        assert_eq!(b.load_sealed(&v2).unwrap().public_key, old.public_key);
+        assert_eq!(b.load_sealed(&v2).unwrap().info.public_key, old.public_key);
+        assert_eq!(
+            v2.record_hash, sealed_v1.record_hash,
+            "re-sealing keeps the record"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub struct SignerError {
     pub code: ErrorCode,
     /// Detail for the operator; never contains key material or secrets.
     pub message: String,
+    /// The rule (policy refusals) or reason (approval refusals).
+    pub detail: Option<String>,
 }
 
 impl SignerError {
@@ -18,7 +20,15 @@ impl SignerError {
         Self {
             code,
             message: message.into(),
+            detail: None,
         }
+    }
+
+    /// With the rule or reason of a policy or approval refusal.
+    #[must_use]
+    pub fn with_detail(mut self, detail: &str) -> Self {
+        self.detail = Some(detail.to_owned());
+        self
     }
 
     /// `bad_request`.
@@ -32,6 +42,7 @@ impl SignerError {
         Response::Error {
             code: self.code,
             message: self.message,
+            detail: self.detail,
         }
     }
 }

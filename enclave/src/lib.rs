@@ -12,10 +12,12 @@
 
 pub mod attestor;
 pub mod backend;
+pub mod content;
 pub mod error;
 pub mod keys;
 pub mod kms;
 pub mod pkcs11;
+pub mod records;
 pub mod replay;
 pub mod sealing;
 pub mod server;

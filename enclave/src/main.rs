@@ -302,20 +302,20 @@ fn signer(
     sealing: Sealing,
     dev: bool,
 ) -> Result<Signer, String> {
-    match args.secrets {
+    let signer = match args.secrets {
         SecretsFrom::Env => {
             let internal = secret("INTERNAL_API_KEY", dev)?.ok_or("INTERNAL_API_KEY is not set")?;
             let ticket =
                 secret("TICKET_SIGNING_SECRET", dev)?.ok_or("TICKET_SIGNING_SECRET is not set")?;
             let previous = secret("TICKET_SIGNING_SECRET_PREVIOUS", dev)?;
-            Ok(Signer::new(
+            Signer::new(
                 backend,
                 attestor,
                 TicketKeys::new(ticket, previous),
                 internal,
                 args.replay_cache_size,
             )
-            .with_sealing(sealing))
+            .with_sealing(sealing)
         }
         SecretsFrom::Host => {
             for name in [
@@ -328,15 +328,12 @@ fn signer(
                 }
             }
             tracing::info!("waiting for the host to provision the runtime secrets");
-            Ok(Signer::awaiting_secrets(
-                backend,
-                attestor,
-                sealing,
-                args.replay_cache_size,
-                dev,
-            ))
+            Signer::awaiting_secrets(backend, attestor, sealing, args.replay_cache_size, dev)
         }
-    }
+    };
+    signer
+        .with_deployment(&args.deployment)
+        .map_err(|e| e.message)
 }
 
 /// Resolves when standard input reaches its end (or fails). A plain thread

@@ -17,7 +17,7 @@ use cryptoki::types::AuthPin;
 use signet_proto::message::PublicKeyInfo;
 use signet_proto::{ErrorCode, KeyType, SealedKey};
 
-use crate::backend::{check_key_id, KeyBackend, NewKey};
+use crate::backend::{check_key_id, KeyBackend, Loaded, NewKey, RecordMaker};
 use crate::error::SignerError;
 use crate::keys::RawSignature;
 
@@ -395,7 +395,12 @@ impl KeyBackend for Pkcs11Backend {
         "pkcs11"
     }
 
-    fn generate(&self, key_id: &str, key_type: KeyType) -> Result<NewKey, SignerError> {
+    fn generate(
+        &self,
+        key_id: &str,
+        key_type: KeyType,
+        make_record: RecordMaker<'_>,
+    ) -> Result<NewKey, SignerError> {
         check_key_id(key_id)?;
         if self.read_public(key_id)?.is_some() {
             return Err(SignerError::new(
@@ -436,20 +441,25 @@ impl KeyBackend for Pkcs11Backend {
             )
         })?;
         tracing::info!(key_id, %key_type, "key generated in the HSM");
+        let record = make_record(&public_key)?;
         Ok(NewKey {
             public_key,
             sealed: None,
+            record,
         })
     }
 
-    fn load_sealed(&self, sealed: &SealedKey) -> Result<PublicKeyInfo, SignerError> {
+    fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError> {
         // HSM keys never leave the token; a sealed blob for this backend is a
         // host mistake, but the key may exist: answer with it if so.
         match self.read_public(&sealed.key_id)? {
-            Some((key_type, public_key)) => Ok(PublicKeyInfo {
-                key_id: sealed.key_id.clone(),
-                key_type,
-                public_key,
+            Some((key_type, public_key)) => Ok(Loaded {
+                info: PublicKeyInfo {
+                    key_id: sealed.key_id.clone(),
+                    key_type,
+                    public_key,
+                },
+                bound: None,
             }),
             None => Err(SignerError::new(
                 ErrorCode::KeyNotFound,

@@ -1,6 +1,8 @@
 //! Sealing: AES-256-GCM under a versioned sealing key, with AAD binding the
 //! key id, key type and sealing key version, so a blob cannot be replayed for
 //! another wallet, re-labelled as another type, or swapped between versions.
+//! Format 2 also binds the hash of the wallet's record (owners, threshold,
+//! policy), so a blob loads only with its own record.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,9 +16,12 @@ use zeroize::Zeroizing;
 
 use crate::error::SignerError;
 
-/// Current sealed-key format.
-pub const SEALED_FORMAT: u16 = 1;
+/// The sealed-key format of wallets from before records (no record hash).
+pub const SEALED_FORMAT_V1: u16 = 1;
+/// The sealed-key format binding the record's hash; new keys get it.
+pub const SEALED_FORMAT: u16 = 2;
 const AAD_LABEL: &[u8] = b"signet/seal/v1";
+const AAD_LABEL_V2: &[u8] = b"signet/seal/v2";
 const NONCE_LEN: usize = 12;
 
 /// One version of the sealing key.
@@ -62,16 +67,44 @@ struct Held {
     keys: BTreeMap<u32, SealingKey>,
 }
 
-fn aad(key_id: &str, key_type: KeyType, version: u32) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + key_id.len() + 16);
-    aad.extend_from_slice(AAD_LABEL);
+/// The AAD: format 1 `"signet/seal/v1" ‖ 0 ‖ key_id ‖ 0 ‖ key_type ‖ 0 ‖
+/// version` (u32 BE); format 2 the same under `"signet/seal/v2"` followed by
+/// `0 ‖ record_hash`.
+fn aad(key_id: &str, key_type: KeyType, version: u32, record_hash: Option<&[u8; 32]>) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(AAD_LABEL_V2.len() + key_id.len() + 50);
+    aad.extend_from_slice(if record_hash.is_some() {
+        AAD_LABEL_V2
+    } else {
+        AAD_LABEL
+    });
     aad.push(0);
     aad.extend_from_slice(key_id.as_bytes());
     aad.push(0);
     aad.extend_from_slice(key_type.as_str().as_bytes());
     aad.push(0);
     aad.extend_from_slice(&version.to_be_bytes());
+    if let Some(hash) = record_hash {
+        aad.push(0);
+        aad.extend_from_slice(hash);
+    }
     aad
+}
+
+/// The record hash a blob is bound to: `None` for format 1, the 32 bytes
+/// for format 2; any other shape is refused.
+pub fn bound_record_hash(sealed: &SealedKey) -> Result<Option<[u8; 32]>, SignerError> {
+    let invalid = |m: &str| SignerError::new(ErrorCode::SealedKeyInvalid, m);
+    match (sealed.format, sealed.record_hash.as_deref()) {
+        (SEALED_FORMAT_V1, None) => Ok(None),
+        (SEALED_FORMAT, Some(hash)) => hash
+            .try_into()
+            .map(Some)
+            .map_err(|_| invalid("record hash must be 32 bytes")),
+        (SEALED_FORMAT_V1 | SEALED_FORMAT, _) => Err(invalid(
+            "a format 1 blob has no record hash and a format 2 blob has one",
+        )),
+        _ => Err(invalid("unknown sealed-key format")),
+    }
 }
 
 fn poisoned() -> SignerError {
@@ -177,12 +210,15 @@ impl SealingKeys {
             .unwrap_or_default()
     }
 
-    /// Seals `secret` for `key_id`/`key_type` under the current key.
+    /// Seals `secret` for `key_id`/`key_type` under the current key, bound to
+    /// the record hashing to `record_hash` (format 2), or to none (format 1:
+    /// only to re-seal a blob from before records as it was).
     pub fn seal(
         &self,
         key_id: &str,
         key_type: KeyType,
         secret: &[u8],
+        record_hash: Option<&[u8; 32]>,
     ) -> Result<SealedKey, SignerError> {
         let held = self.inner.read().map_err(|_| poisoned())?;
         let (current, key) = held
@@ -196,7 +232,7 @@ impl SealingKeys {
             })?;
         let mut nonce = [0u8; NONCE_LEN];
         OsRng.fill_bytes(&mut nonce);
-        let aad = aad(key_id, key_type, current);
+        let aad = aad(key_id, key_type, current, record_hash);
         let ciphertext = key
             .cipher
             .encrypt(
@@ -208,12 +244,17 @@ impl SealingKeys {
             )
             .map_err(|_| SignerError::new(ErrorCode::Internal, "sealing failed"))?;
         Ok(SealedKey {
-            format: SEALED_FORMAT,
+            format: if record_hash.is_some() {
+                SEALED_FORMAT
+            } else {
+                SEALED_FORMAT_V1
+            },
             sealing_key_version: current,
             key_id: key_id.to_owned(),
             key_type,
             nonce: nonce.to_vec(),
             ciphertext,
+            record_hash: record_hash.map(|h| h.to_vec()),
         })
     }
 
@@ -221,9 +262,7 @@ impl SealingKeys {
     /// under another key, relabelled) or names an unknown format or version.
     pub fn unseal(&self, sealed: &SealedKey) -> Result<Zeroizing<Vec<u8>>, SignerError> {
         let invalid = |m: &str| SignerError::new(ErrorCode::SealedKeyInvalid, m);
-        if sealed.format != SEALED_FORMAT {
-            return Err(invalid("unknown sealed-key format"));
-        }
+        let record_hash = bound_record_hash(sealed)?;
         let nonce: [u8; NONCE_LEN] = sealed
             .nonce
             .as_slice()
@@ -241,7 +280,12 @@ impl SealingKeys {
                 ),
             )
         })?;
-        let aad = aad(&sealed.key_id, sealed.key_type, sealed.sealing_key_version);
+        let aad = aad(
+            &sealed.key_id,
+            sealed.key_type,
+            sealed.sealing_key_version,
+            record_hash.as_ref(),
+        );
         key.cipher
             .decrypt(
                 &Nonce::from(nonce),
@@ -291,6 +335,8 @@ pub fn load_or_create_dev_sealing_key(dir: &Path) -> std::io::Result<SealingKey>
 mod tests {
     use super::*;
 
+    const R: [u8; 32] = [0x5e; 32];
+
     fn keys(byte: u8, version: u32) -> SealingKeys {
         SealingKeys::new(vec![SealingKey::new(version, &Zeroizing::new([byte; 32]))]).unwrap()
     }
@@ -298,7 +344,9 @@ mod tests {
     #[test]
     fn seal_unseal_round_trip() {
         let k = keys(1, 1);
-        let sealed = k.seal("w1", KeyType::P256, b"secret-bytes").unwrap();
+        let sealed = k
+            .seal("w1", KeyType::P256, b"secret-bytes", Some(&R))
+            .unwrap();
         assert_eq!(sealed.sealing_key_version, 1);
         assert_eq!(k.unseal(&sealed).unwrap().as_slice(), b"secret-bytes");
         assert!(!format!("{sealed:?}").contains("secret"));
@@ -307,7 +355,7 @@ mod tests {
     #[test]
     fn every_bit_of_the_ciphertext_and_nonce_is_authenticated() {
         let k = keys(1, 1);
-        let sealed = k.seal("w1", KeyType::P256, &[9; 32]).unwrap();
+        let sealed = k.seal("w1", KeyType::P256, &[9; 32], Some(&R)).unwrap();
         for i in 0..sealed.ciphertext.len() * 8 {
             let mut t = sealed.clone();
             t.ciphertext[i / 8] ^= 1 << (i % 8);
@@ -323,7 +371,7 @@ mod tests {
     #[test]
     fn relabelled_or_foreign_blobs_are_refused() {
         let k = keys(1, 1);
-        let sealed = k.seal("w1", KeyType::P256, &[9; 32]).unwrap();
+        let sealed = k.seal("w1", KeyType::P256, &[9; 32], Some(&R)).unwrap();
         let mut other_id = sealed.clone();
         other_id.key_id = "w2".into();
         assert!(k.unseal(&other_id).is_err());
@@ -334,15 +382,52 @@ mod tests {
         let mut other_version = sealed.clone();
         other_version.sealing_key_version = 2;
         assert!(k.unseal(&other_version).is_err());
-        let mut other_format = sealed;
-        other_format.format = 2;
+        let mut other_format = sealed.clone();
+        other_format.format = 3;
         assert!(k.unseal(&other_format).is_err());
+        let mut as_v1 = sealed;
+        as_v1.format = SEALED_FORMAT_V1;
+        as_v1.record_hash = None;
+        assert!(k.unseal(&as_v1).is_err(), "a v2 blob passed off as v1");
+    }
+
+    #[test]
+    fn a_blob_is_bound_to_its_record_hash_and_format_1_to_none() {
+        let k = keys(1, 1);
+        let sealed = k.seal("w1", KeyType::P256, &[9; 32], Some(&R)).unwrap();
+        assert_eq!(sealed.format, SEALED_FORMAT);
+        assert_eq!(bound_record_hash(&sealed).unwrap(), Some(R));
+        let mut other_record = sealed.clone();
+        other_record.record_hash = Some(vec![0x5f; 32]);
+        assert_eq!(
+            k.unseal(&other_record).unwrap_err().code,
+            ErrorCode::SealedKeyInvalid,
+            "another record's hash fails authentication"
+        );
+        let mut short = sealed.clone();
+        short.record_hash = Some(vec![0x5e; 31]);
+        assert_eq!(
+            k.unseal(&short).unwrap_err().code,
+            ErrorCode::SealedKeyInvalid
+        );
+        let mut none = sealed;
+        none.record_hash = None;
+        assert!(k.unseal(&none).is_err(), "format 2 without a record hash");
+        let legacy = k.seal("w1", KeyType::P256, &[9; 32], None).unwrap();
+        assert_eq!(legacy.format, SEALED_FORMAT_V1);
+        assert_eq!(bound_record_hash(&legacy).unwrap(), None);
+        assert_eq!(k.unseal(&legacy).unwrap().as_slice(), &[9; 32]);
+        let mut with_hash = legacy;
+        with_hash.record_hash = Some(R.to_vec());
+        assert!(k.unseal(&with_hash).is_err(), "format 1 with a record hash");
     }
 
     #[test]
     fn older_versions_still_unseal() {
         let old = keys(1, 1);
-        let sealed = old.seal("w1", KeyType::Ed25519, &[3; 32]).unwrap();
+        let sealed = old
+            .seal("w1", KeyType::Ed25519, &[3; 32], Some(&R))
+            .unwrap();
         let both = SealingKeys::new(vec![
             SealingKey::new(1, &Zeroizing::new([1; 32])),
             SealingKey::new(2, &Zeroizing::new([2; 32])),
@@ -351,7 +436,7 @@ mod tests {
         assert_eq!(both.current_version(), Some(2));
         assert_eq!(both.unseal(&sealed).unwrap().as_slice(), &[3; 32]);
         assert_eq!(
-            both.seal("w1", KeyType::Ed25519, &[3; 32])
+            both.seal("w1", KeyType::Ed25519, &[3; 32], Some(&R))
                 .unwrap()
                 .sealing_key_version,
             2
@@ -363,12 +448,14 @@ mod tests {
         let keys = SealingKeys::empty();
         assert_eq!(keys.current_version(), None);
         assert_eq!(
-            keys.seal("w1", KeyType::P256, &[1; 32]).unwrap_err().code,
+            keys.seal("w1", KeyType::P256, &[1; 32], Some(&R))
+                .unwrap_err()
+                .code,
             ErrorCode::SealingUnavailable
         );
         keys.install(SealingKey::new(1, &Zeroizing::new([1; 32])), true)
             .unwrap();
-        let old = keys.seal("w1", KeyType::P256, &[1; 32]).unwrap();
+        let old = keys.seal("w1", KeyType::P256, &[1; 32], Some(&R)).unwrap();
         keys.install(SealingKey::new(2, &Zeroizing::new([2; 32])), true)
             .unwrap();
         assert_eq!(keys.current_version(), Some(2));
@@ -393,7 +480,7 @@ mod tests {
         let a = load_or_create_dev_sealing_key(dir.path()).unwrap();
         let sealed = SealingKeys::new(vec![a])
             .unwrap()
-            .seal("w", KeyType::P256, &[1; 32])
+            .seal("w", KeyType::P256, &[1; 32], Some(&R))
             .unwrap();
         let b = load_or_create_dev_sealing_key(dir.path()).unwrap();
         assert!(SealingKeys::new(vec![b]).unwrap().unseal(&sealed).is_ok());

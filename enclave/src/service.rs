@@ -1,11 +1,15 @@
 //! The signer's request handling, independent of sockets: hello, keys,
 //! tickets, signing, attestation.
 
-use std::sync::Arc;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest as _, Sha256};
-use signet_attestation::{key_binding, signature_binding};
+use signet_attestation::{key_binding_v2, signature_binding};
+use signet_authority::{
+    verify_approvals, Kind, Record, ReplayError, ReplayGuard, Request as AuthzRequest,
+};
 use signet_proto::message::{
     GeneratedKey, HelloInfo, ProvisionSecrets, PublicKeyInfo, SealingState, SignRequest,
     SignatureInfo, SignerStatus, HELLO_NONCE_LEN, MAX_LIST_PAGE, MAX_MESSAGE_LEN, PROTOCOL_VERSION,
@@ -15,9 +19,19 @@ use signet_proto::{hello, ErrorCode, Request, Response, SharedSecret};
 
 use crate::attestor::Attestor;
 use crate::backend::{check_key_id, KeyBackend};
+use crate::content::{self, Decoded};
 use crate::error::SignerError;
 use crate::kms::sealer::KmsSealer;
+use crate::records::{self, Records};
 use crate::replay::ReplayCache;
+
+/// The deployment a signer writes in records unless told
+/// (`--deployment`'s default).
+pub const DEFAULT_DEPLOYMENT: &str = "signet";
+
+/// Owners' request ids remembered against replay (until each expires, at
+/// most 600 s ahead).
+const APPROVAL_REPLAY_CAPACITY: usize = 1_000_000;
 
 /// Longest caller nonce accepted in an attestation request (NSM limit).
 pub const MAX_NONCE_LEN: usize = 512;
@@ -87,6 +101,12 @@ pub struct Signer {
     allow_weak_secrets: bool,
     sealing: Sealing,
     replay: ReplayCache,
+    /// Wallet records beside their keys.
+    records: Records,
+    /// Owners' request ids already used.
+    approval_replay: Mutex<ReplayGuard>,
+    /// Unix seconds at start: the replay memory of approvals begins here.
+    started_s: u64,
     started: Instant,
     /// Bounds the dedicated threads of a blocking backend.
     blocking: Option<Arc<tokio::sync::Semaphore>>,
@@ -129,8 +149,16 @@ impl Signer {
         let blocking = backend
             .blocking_concurrency()
             .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
+        let capacity = NonZeroUsize::new(backend.capacity())
+            .unwrap_or(NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN));
+        #[allow(clippy::expect_used)]
+        let records = Records::new(DEFAULT_DEPLOYMENT, capacity)
+            .expect("the default deployment name is valid");
         Self {
             blocking,
+            records,
+            approval_replay: Mutex::new(ReplayGuard::new(APPROVAL_REPLAY_CAPACITY)),
+            started_s: now_s(),
             backend,
             attestor,
             secrets: std::sync::OnceLock::new(),
@@ -146,6 +174,15 @@ impl Signer {
     pub fn with_sealing(mut self, sealing: Sealing) -> Self {
         self.sealing = sealing;
         self
+    }
+
+    /// Writes `deployment` in the records it makes and expects it in those
+    /// it loads (`--deployment`); refused unless `[A-Za-z0-9._-]{1,64}`.
+    pub fn with_deployment(mut self, deployment: &str) -> Result<Self, SignerError> {
+        let capacity = NonZeroUsize::new(self.backend.capacity())
+            .unwrap_or(NonZeroUsize::new(100_000).unwrap_or(NonZeroUsize::MIN));
+        self.records = Records::new(deployment, capacity)?;
+        Ok(self)
     }
 
     /// Whether the signer still waits for its secrets.
@@ -261,6 +298,7 @@ impl Signer {
             attestation,
             backend: self.backend.name().to_owned(),
             attestation_mode: self.attestor.mode().to_owned(),
+            deployment: Some(self.records.deployment().to_owned()),
             sealing_key_version: self.backend.sealing_key_version(),
             sealing: self.sealing_state(),
         }))
@@ -302,10 +340,20 @@ impl Signer {
                 .reseal(&sealed)
                 .map(|(sealed, public_key)| Response::Resealed { sealed, public_key }),
             Request::RetireSealingKey { version } => self.retire(version),
-            Request::Generate { key_id, key_type } => self.generate(&key_id, key_type),
-            Request::LoadSealed { sealed } => {
-                self.backend.load_sealed(&sealed).map(Response::Loaded)
-            }
+            Request::Generate {
+                key_id,
+                key_type,
+                settings,
+            } => self.generate(&key_id, key_type, settings.as_deref()),
+            Request::LoadSealed { sealed, record } => self
+                .load(&sealed.key_id.clone(), &sealed, record.as_deref())
+                .map(|(key_type, public_key, _)| {
+                    Response::Loaded(PublicKeyInfo {
+                        key_id: sealed.key_id.clone(),
+                        key_type,
+                        public_key,
+                    })
+                }),
             Request::Sign(sign) => self.sign(sign),
             Request::Destroy { key_id } => self.destroy(&key_id),
             Request::List { after, limit } => {
@@ -325,13 +373,30 @@ impl Signer {
         &self,
         key_id: &str,
         key_type: signet_proto::KeyType,
+        settings: Option<&str>,
     ) -> Result<Response, SignerError> {
-        let new = self.backend.generate(key_id, key_type)?;
-        let binding = key_binding(key_id, key_type.as_str(), &new.public_key);
-        let attestation = self
-            .attestor
-            .attest(Some(&new.public_key), Some(&binding), None)?;
-        tracing::info!(key_id, %key_type, "key generated");
+        let settings = Records::settings(settings)?;
+        if !self.backend.binds_records() && !records::is_permissive(&settings) {
+            return Err(SignerError::bad_request(format!(
+                "the {} backend holds only wallets without owners and with the permissive policy: it cannot bind a record to its keys yet",
+                self.backend.name()
+            )));
+        }
+        let new = self
+            .backend
+            .generate(key_id, key_type, &|public_key: &[u8]| {
+                self.records
+                    .initial(settings.clone(), key_id, key_type, public_key)
+            })?;
+        let record = self.records.hold(new.record)?;
+        let attestation = self.attest_key(key_id, key_type, &new.public_key, &record, None)?;
+        tracing::info!(
+            key_id,
+            %key_type,
+            owners = record.owners().len(),
+            record = %record.record_hash(),
+            "key generated"
+        );
         Ok(Response::Generated(GeneratedKey {
             key: PublicKeyInfo {
                 key_id: key_id.to_owned(),
@@ -340,7 +405,80 @@ impl Signer {
             },
             sealed: new.sealed,
             attestation,
+            record: Some(record.text().to_owned()),
         }))
+    }
+
+    /// A document binding the key and its record (binding v2).
+    fn attest_key(
+        &self,
+        key_id: &str,
+        key_type: signet_proto::KeyType,
+        public_key: &[u8],
+        record: &Record,
+        nonce: Option<&[u8]>,
+    ) -> Result<Option<Vec<u8>>, SignerError> {
+        let binding = key_binding_v2(
+            key_id,
+            key_type.as_str(),
+            public_key,
+            &record.record_hash().0,
+        );
+        self.attestor
+            .attest(Some(public_key), Some(&binding), nonce)
+    }
+
+    /// Loads `sealed` with the wallet's `record` text (absent: the record of
+    /// a wallet without owners): the record must be the one the blob is
+    /// bound to and not older than one seen for the wallet.
+    fn load(
+        &self,
+        key_id: &str,
+        sealed: &signet_proto::SealedKey,
+        record: Option<&str>,
+    ) -> Result<(signet_proto::KeyType, Vec<u8>, Arc<Record>), SignerError> {
+        check_key_id(key_id)?;
+        if sealed.key_id != key_id {
+            return Err(SignerError::new(
+                ErrorCode::SealedKeyInvalid,
+                "sealed blob is for another key",
+            ));
+        }
+        let loaded = self.backend.load_sealed(sealed)?;
+        let (key_type, public_key) = (loaded.info.key_type, loaded.info.public_key);
+        let record = self
+            .records
+            .admit(key_id, key_type, &public_key, loaded.bound, record)?;
+        Ok((key_type, public_key, record))
+    }
+
+    /// The key and its record: held, or loaded from the request's blob.
+    fn key_and_record(
+        &self,
+        key_id: &str,
+        sealed: Option<&signet_proto::SealedKey>,
+        record: Option<&str>,
+    ) -> Result<(signet_proto::KeyType, Vec<u8>, Arc<Record>), SignerError> {
+        match self.backend.public_key(key_id) {
+            Ok((key_type, public_key)) => {
+                if let Some(held) = self.records.get(key_id) {
+                    return Ok((key_type, public_key, held));
+                }
+                if !self.backend.binds_records() {
+                    let legacy = self.records.legacy(key_id, key_type, &public_key)?;
+                    return Ok((key_type, public_key, self.records.hold(legacy)?));
+                }
+            }
+            Err(e) if e.code == ErrorCode::KeyNotLoaded => {}
+            Err(e) => return Err(e),
+        }
+        let sealed = sealed.ok_or_else(|| {
+            SignerError::new(
+                ErrorCode::KeyNotLoaded,
+                "key is not loaded; send its sealed blob and record",
+            )
+        })?;
+        self.load(key_id, sealed, record)
     }
 
     fn sign(&self, req: SignRequest) -> Result<Response, SignerError> {
@@ -355,20 +493,9 @@ impl Signer {
         {
             return Err(SignerError::bad_request("message exceeds 64 KiB"));
         }
-        let (key_type, public_key) = match self.backend.public_key(&req.key_id) {
-            Err(e) if e.code == ErrorCode::KeyNotLoaded && req.sealed.is_some() => {
-                let sealed = req.sealed.as_ref().ok_or_else(|| e.clone())?;
-                if sealed.key_id != req.key_id {
-                    return Err(SignerError::new(
-                        ErrorCode::SealedKeyInvalid,
-                        "sealed blob is for another key",
-                    ));
-                }
-                let info = self.backend.load_sealed(sealed)?;
-                (info.key_type, info.public_key)
-            }
-            other => other?,
-        };
+        let (key_type, public_key, record) =
+            self.key_and_record(&req.key_id, req.sealed.as_ref(), req.record.as_deref())?;
+        let decoded = decoded(&req, key_type, &public_key)?;
         let now = now_s();
         let claims = self
             .secrets()?
@@ -383,21 +510,39 @@ impl Signer {
                 },
             )
             .map_err(|e| SignerError::new(e.code(), e.to_string()))?;
-        if let Some(message) = &req.message {
-            if Sha256::digest(message)[..] != req.digest[..] {
-                return Err(SignerError::new(
-                    ErrorCode::TicketInvalid,
-                    "SHA-256 of the message is not the ticket's digest",
-                ));
-            }
-        }
-        // Last check before signing: a ticket refused above may be retried.
+        // The wallet's record decides: within its policy the ticket is
+        // enough; otherwise its owners' approvals of this exact request.
+        let approved = self.check_record(&record, &decoded, &req.approvals, now)?;
+        // Last checks before signing: a request refused above may be retried.
         self.replay.consume(&claims.jti, claims.exp, now)?;
-        let signature = self
-            .backend
-            .sign(&req.key_id, &req.digest, req.message.as_deref())?;
+        if let Some(verified) = &approved {
+            self.approval_replay
+                .lock()
+                .map_err(|_| SignerError::new(ErrorCode::Internal, "replay lock poisoned"))?
+                .remember_verified(verified, now)
+                .map_err(|e| match e {
+                    ReplayError::Replayed(_) => {
+                        SignerError::new(ErrorCode::ApprovalReplayed, e.to_string())
+                            .with_detail("replayed")
+                    }
+                    ReplayError::Expired(_) => {
+                        SignerError::new(ErrorCode::ApprovalInvalid, e.to_string())
+                            .with_detail("expired")
+                    }
+                    _ => SignerError::new(ErrorCode::Busy, e.to_string()),
+                })?;
+            tracing::info!(
+                key_id = %req.key_id,
+                owners = ?verified.owners,
+                sign_counts = ?verified.sign_counts,
+                "signing with owners' approval"
+            );
+        }
+        let signature =
+            self.backend
+                .sign(&req.key_id, &decoded.digest, decoded.message.as_deref())?;
         let attestation = if req.attest {
-            let binding = signature_binding(&req.key_id, &req.digest, &signature.bytes);
+            let binding = signature_binding(&req.key_id, &decoded.digest, &signature.bytes);
             self.attestor
                 .attest(Some(&public_key), Some(&binding), None)?
         } else {
@@ -409,6 +554,84 @@ impl Signer {
             public_key,
             attestation,
         }))
+    }
+
+    /// Whether `record` lets `decoded` be signed: on its policy alone (no
+    /// approvals given), or with approvals meeting its threshold. `Some`:
+    /// the approvals, to be remembered against replay once signing goes
+    /// ahead.
+    fn check_record(
+        &self,
+        record: &Record,
+        decoded: &Decoded,
+        approvals: &[signet_authority::Approval],
+        now: u64,
+    ) -> Result<Option<signet_authority::Verified>, SignerError> {
+        if approvals.is_empty() {
+            if record.policy().allows(decoded.kind) {
+                return Ok(None);
+            }
+            let kind = decoded.kind.as_str();
+            return Err(if record.owners().is_empty() {
+                SignerError::new(
+                    ErrorCode::PolicyDenied,
+                    format!("this wallet's policy does not allow `{kind}`, and it has no owners to approve it"),
+                )
+            } else {
+                SignerError::new(
+                    ErrorCode::OwnerApprovalRequired,
+                    format!(
+                        "this wallet's policy does not allow `{kind}` on its own: {} of its owners must approve this request",
+                        record.threshold()
+                    ),
+                )
+            }
+            .with_detail("allow"));
+        }
+        let expected = signet_authority::Expected::for_request(
+            self.records.deployment(),
+            record,
+            &AuthzRequest::Sign {
+                payload_sha256: decoded.payload_sha256,
+                digest: decoded.digest,
+            },
+        );
+        let verified = verify_approvals(record, &expected, approvals, now).map_err(|e| {
+            SignerError::new(ErrorCode::ApprovalInvalid, e.to_string())
+                .with_detail(e.refusal.as_str())
+        })?;
+        // Approvals made before this signer started may have been used with
+        // an earlier signer, whose replay memory is gone: every one of them
+        // expires within MAX_LIFETIME_SECONDS of the start, so only those
+        // expiring later are taken.
+        let horizon = self
+            .started_s
+            .saturating_add(signet_authority::authz::MAX_LIFETIME_SECONDS);
+        if verified.expires_at <= horizon {
+            return Err(SignerError::new(
+                ErrorCode::ApprovalInvalid,
+                format!(
+                    "this signer started at {}: in its first {} s it takes only authorizations that expire after {horizon} (any older one may have been used before it started); approve one that lives the full {} s",
+                    self.started_s,
+                    signet_authority::authz::MAX_LIFETIME_SECONDS,
+                    signet_authority::authz::MAX_LIFETIME_SECONDS
+                ),
+            )
+            .with_detail("before_start"));
+        }
+        let replayed = self
+            .approval_replay
+            .lock()
+            .map_err(|_| SignerError::new(ErrorCode::Internal, "replay lock poisoned"))?
+            .contains(&verified.request_id, now);
+        if replayed {
+            return Err(SignerError::new(
+                ErrorCode::ApprovalReplayed,
+                "these approvals' request id was already used; approve a new authorization",
+            )
+            .with_detail("replayed"));
+        }
+        Ok(Some(verified))
     }
 
     fn retire(&self, version: u32) -> Result<Response, SignerError> {
@@ -427,6 +650,7 @@ impl Signer {
     fn destroy(&self, key_id: &str) -> Result<Response, SignerError> {
         check_key_id(key_id)?;
         let was_loaded = self.backend.destroy(key_id)?;
+        self.records.forget(key_id);
         tracing::info!(key_id, was_loaded, "key destroyed");
         Ok(Response::Destroyed {
             key_id: key_id.to_owned(),
@@ -440,10 +664,8 @@ impl Signer {
         let document = match key_id {
             Some(key_id) => {
                 check_key_id(key_id)?;
-                let (key_type, public_key) = self.backend.public_key(key_id)?;
-                let binding = key_binding(key_id, key_type.as_str(), &public_key);
-                self.attestor
-                    .attest(Some(&public_key), Some(&binding), nonce)?
+                let (key_type, public_key, record) = self.key_and_record(key_id, None, None)?;
+                self.attest_key(key_id, key_type, &public_key, &record, nonce)?
             }
             None => self.attestor.attest(None, None, nonce)?,
         };
@@ -462,4 +684,64 @@ impl Signer {
             uptime_seconds: self.started.elapsed().as_secs(),
         })
     }
+}
+
+/// What `req` signs: its content decoded by the signer, whose digest must
+/// be the request's; without content, the request's digest as an opaque
+/// prehash (or, for Ed25519, its message).
+fn decoded(
+    req: &SignRequest,
+    key_type: signet_proto::KeyType,
+    public_key: &[u8],
+) -> Result<Decoded, SignerError> {
+    let decoded = match &req.content {
+        Some(text) => content::decode(text, key_type, public_key)?,
+        None => {
+            let (value, kind) = match &req.message {
+                Some(m) => (
+                    serde_json::json!({
+                        "encoding": "raw",
+                        "message": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, m),
+                    }),
+                    Kind::Message,
+                ),
+                None => (
+                    serde_json::json!({ "digest": hex::encode(&req.digest) }),
+                    Kind::Digest,
+                ),
+            };
+            let digest: [u8; 32] = req
+                .digest
+                .as_slice()
+                .try_into()
+                .map_err(|_| SignerError::bad_request("digest must be 32 bytes"))?;
+            Decoded {
+                kind,
+                digest,
+                message: req.message.clone(),
+                payload_sha256: signet_authority::payload_sha256(&value)
+                    .map_err(|e| SignerError::bad_request(format!("content: {e}")))?,
+            }
+        }
+    };
+    if decoded.digest[..] != req.digest[..] {
+        return Err(SignerError::new(
+            ErrorCode::TicketInvalid,
+            "the request's digest is not its content's",
+        ));
+    }
+    if let Some(message) = &decoded.message {
+        if Sha256::digest(message)[..] != req.digest[..] {
+            return Err(SignerError::new(
+                ErrorCode::TicketInvalid,
+                "SHA-256 of the message is not the ticket's digest",
+            ));
+        }
+        if req.message.as_ref().is_some_and(|m| m != message) {
+            return Err(SignerError::bad_request(
+                "the request's message is not its content's",
+            ));
+        }
+    }
+    Ok(decoded)
 }

@@ -45,6 +45,9 @@ fn request(key_id: &str, kt: KeyType, payload: &[u8]) -> SignRequest {
         digest,
         attest: false,
         sealed: None,
+        record: None,
+        content: None,
+        approvals: Vec::new(),
     }
 }
 
@@ -64,6 +67,7 @@ async fn conformance_on_softhsm() {
             .call(Request::Generate {
                 key_id: id.clone(),
                 key_type: kt,
+                settings: None,
             })
             .await
             .unwrap()
@@ -85,6 +89,7 @@ async fn conformance_on_softhsm() {
         .call(Request::Generate {
             key_id: "hsm-0".into(),
             key_type: KeyType::P256,
+            settings: None,
         })
         .await
         .unwrap_err();

@@ -155,6 +155,7 @@ async fn a_waiting_signer_refuses_a_hello_and_other_requests_before_its_secrets(
         Request::Generate {
             key_id: "k".into(),
             key_type: KeyType::P256,
+            settings: None,
         },
         Request::Attest {
             nonce: None,
@@ -313,6 +314,7 @@ async fn list_pages_past_one_frame() {
                     .call(Request::Generate {
                         key_id: id,
                         key_type: KeyType::Ed25519,
+                        settings: None,
                     })
                     .await
                     .unwrap();

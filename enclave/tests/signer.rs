@@ -35,11 +35,17 @@ fn dev_verifier(signer: &SignerProcess) -> Verifier {
     )
 }
 
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
 async fn generate(client: &SignerClient, key_id: &str, key_type: KeyType) -> GeneratedKey {
     match client
         .call(Request::Generate {
             key_id: key_id.into(),
             key_type,
+            settings: None,
         })
         .await
         .unwrap()
@@ -61,6 +67,9 @@ fn sign_request(key_id: &str, key_type: KeyType, payload: &[u8]) -> SignRequest 
         message,
         attest: false,
         sealed: None,
+        record: None,
+        content: None,
+        approvals: Vec::new(),
     }
 }
 
@@ -106,8 +115,20 @@ async fn every_key_type_generates_signs_and_verifies_independently() {
         assert!(g.sealed.is_some());
         // The key's document binds its public key.
         let v = verifier.verify(g.attestation.as_ref().unwrap()).unwrap();
-        v.check_key_binding(&id, kt.as_str(), &g.key.public_key)
-            .unwrap();
+        let record = g.record.as_deref().unwrap();
+        v.check_record_binding(
+            &id,
+            kt.as_str(),
+            &g.key.public_key,
+            &sha256(record.as_bytes()),
+            false,
+        )
+        .unwrap();
+        assert!(
+            v.check_key_binding(&id, kt.as_str(), &g.key.public_key)
+                .is_err(),
+            "a new key's document binds its record (v2), not the key alone"
+        );
 
         for n in 0..8u8 {
             let payload = format!("message {n} for {id}").into_bytes();
@@ -392,6 +413,8 @@ async fn a_killed_signer_recovers_every_key_from_sealed_blobs() {
         // ... the same ticket works once the sealed blob is attached.
         let mut req = sign_request(id, *kt, b"after crash, with blob");
         req.sealed = g.sealed.clone();
+        req.record = g.record.clone();
+        req.record = g.record.clone();
         let s = sign(&client, req.clone()).await.unwrap();
         assert_eq!(s.public_key, g.key.public_key, "same key after restart");
         checked.push(Checked {
@@ -407,6 +430,7 @@ async fn a_killed_signer_recovers_every_key_from_sealed_blobs() {
     match client
         .call(Request::LoadSealed {
             sealed: g.sealed.clone().unwrap(),
+            record: g.record.clone(),
         })
         .await
         .unwrap()
@@ -430,7 +454,8 @@ async fn tampered_foreign_and_relabelled_sealed_blobs_are_refused() {
     let sealed = g.sealed.clone().unwrap();
     let load = |s: SealedKey| {
         let client = &client;
-        async move { client.call(Request::LoadSealed { sealed: s }).await }
+        let record = g.record.clone();
+        async move { client.call(Request::LoadSealed { sealed: s, record }).await }
     };
 
     let mut flipped = sealed.clone();
@@ -443,6 +468,7 @@ async fn tampered_foreign_and_relabelled_sealed_blobs_are_refused() {
         .call(Request::Generate {
             key_id: "foreign".into(),
             key_type: KeyType::Secp256k1,
+            settings: None,
         })
         .await
         .unwrap()
@@ -462,7 +488,8 @@ async fn tampered_foreign_and_relabelled_sealed_blobs_are_refused() {
     let (client, _) = signer.client().await;
     let load = |s: SealedKey| {
         let client = &client;
-        async move { client.call(Request::LoadSealed { sealed: s }).await }
+        let record = g.record.clone();
+        async move { client.call(Request::LoadSealed { sealed: s, record }).await }
     };
     assert_eq!(
         code(load(flipped).await),
@@ -486,6 +513,7 @@ async fn tampered_foreign_and_relabelled_sealed_blobs_are_refused() {
     // A sealed blob for one id attached to a sign request for another.
     let mut req = sign_request("attacker-wallet", KeyType::Secp256k1, b"x");
     req.sealed = Some(sealed.clone());
+    req.record = g.record.clone();
     assert_eq!(code(sign(&client, req).await), ErrorCode::SealedKeyInvalid);
     // The genuine blob still loads.
     assert!(matches!(load(sealed).await.unwrap(), Response::Loaded(_)));
@@ -514,8 +542,14 @@ async fn destroy_status_list_and_attest() {
                 .expect_nonce(vec![1, 2, 3])
                 .verify(&document.unwrap())
                 .unwrap();
-            v.check_key_binding("d1", "ed25519", &g.key.public_key)
-                .unwrap();
+            v.check_record_binding(
+                "d1",
+                "ed25519",
+                &g.key.public_key,
+                &sha256(g.record.as_deref().unwrap().as_bytes()),
+                false,
+            )
+            .unwrap();
         }
         r => panic!("{r:?}"),
     }
@@ -560,6 +594,7 @@ async fn destroy_status_list_and_attest() {
     );
     let mut req = sign_request("d1", KeyType::Ed25519, b"gone, with blob");
     req.sealed = g.sealed.clone();
+    req.record = g.record.clone();
     assert_eq!(
         code(sign(&client, req).await),
         ErrorCode::KeyNotFound,

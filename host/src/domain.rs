@@ -117,6 +117,9 @@ pub struct Wallet {
     pub created_at_ms: u64,
     /// Whether each sign intent waits for the owner's approval.
     pub require_approval: bool,
+    /// The wallet's record as the signer made it (canonical JSON); `None`
+    /// for a wallet from before records (no owners, permissive policy).
+    pub record: Option<String>,
 }
 
 /// Where an intent that needs its owner's approval stands, as stored.
@@ -210,6 +213,14 @@ pub struct Intent {
     pub owner: Option<Owner>,
     /// The signature (JSON) once the ticket was used.
     pub signature: Option<String>,
+    /// The content object (JSON) the signer gets and owners approve;
+    /// `None` for intents from before it was kept.
+    pub payload: Option<String>,
+    /// The authorization (v1 text) the wallet's owners sign, when its
+    /// policy does not allow this intent on a ticket alone.
+    pub authorization: Option<String>,
+    /// The owners' approvals given so far (JSON array).
+    pub owner_approvals: Option<String>,
 }
 
 impl Intent {
@@ -691,6 +702,9 @@ pub(crate) mod tests {
             detail: None,
             owner: Some(Owner::User("u".into())),
             signature: None,
+            payload: None,
+            authorization: None,
+            owner_approvals: None,
         }
     }
 

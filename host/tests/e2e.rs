@@ -167,6 +167,11 @@ fn claims(jti: &str, wid: &str) -> TicketClaims {
 // ---------------------------------------------------------------------------
 // The happy path
 
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
 #[test]
 fn the_runbook_end_to_end() {
     let fx = Fixture::new();
@@ -203,7 +208,15 @@ fn the_runbook_end_to_end() {
         let doc = verifier
             .verify(&b64d(&w["attestation"]["document"]))
             .unwrap();
-        doc.check_key_binding(id(&w), kt.as_str(), &pk).unwrap();
+        let record = w["record"].as_str().expect("a new wallet has a record");
+        let record_hash = sha256(record.as_bytes());
+        assert_eq!(w["record_hash"].as_str().unwrap(), hex::encode(record_hash));
+        let parsed: Value = serde_json::from_str(record).unwrap();
+        assert_eq!(parsed["owners"], json!([]));
+        assert_eq!(parsed["threshold"], 0);
+        assert_eq!(parsed["wallet_id"], w["id"]);
+        doc.check_record_binding(id(&w), kt.as_str(), &pk, &record_hash, false)
+            .unwrap();
         if kt == KeyType::Secp256k1 {
             assert_eq!(w["address"].as_str().unwrap(), eip55(&pk));
         } else {
@@ -223,7 +236,9 @@ fn the_runbook_end_to_end() {
             .expect_nonce(vec![0xc0, 0xff, 0xee])
             .verify(&b64d(&a["attestation"]["document"]))
             .unwrap();
-        fresh.check_key_binding(id(&w), kt.as_str(), &pk).unwrap();
+        fresh
+            .check_record_binding(id(&w), kt.as_str(), &pk, &record_hash, false)
+            .unwrap();
         wallets.push((kt, w));
     }
     let (_, list) = call(url, Some(alice), "GET", "/v1/wallets?limit=2", None);

@@ -133,8 +133,10 @@ fn a_full_walk_logs_json_lines_with_request_ids_and_no_secret() {
     }
     for blob in &sealed {
         let bytes = hex::decode(blob).unwrap();
-        // The ciphertext part (past the small CBOR header), in hex and base64.
-        let tail = &bytes[bytes.len() - 32..];
+        // The ciphertext (the blob also carries public fields: the key id,
+        // the record's hash), in hex and base64.
+        let sealed = signet_proto::SealedKey::from_bytes(&bytes).unwrap();
+        let tail = &sealed.ciphertext[sealed.ciphertext.len() - 32..];
         secrets.push(("a sealed key (hex)".into(), hex::encode(tail)));
         secrets.push((
             "a sealed key (as Debug prints bytes)".into(),

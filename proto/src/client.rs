@@ -66,6 +66,8 @@ pub enum ClientError {
         code: ErrorCode,
         /// The signer's message.
         message: String,
+        /// The rule or reason of a policy or approval refusal.
+        detail: Option<String>,
     },
 }
 
@@ -177,7 +179,17 @@ impl SignerClient {
         .await?;
         let document = match read_response(stream, buf).await?.body {
             Response::Attestation { document } => document,
-            Response::Error { code, message } => return Err(ClientError::Signer { code, message }),
+            Response::Error {
+                code,
+                message,
+                detail,
+            } => {
+                return Err(ClientError::Signer {
+                    code,
+                    message,
+                    detail,
+                })
+            }
             other => return Err(unexpected(&other)),
         };
         provisioner
@@ -187,7 +199,15 @@ impl SignerClient {
         frame::write_frame(stream, &frame::encode(&Envelope { id: 2, body })?).await?;
         match read_response(stream, buf).await?.body {
             Response::Provisioned => Ok(()),
-            Response::Error { code, message } => Err(ClientError::Signer { code, message }),
+            Response::Error {
+                code,
+                message,
+                detail,
+            } => Err(ClientError::Signer {
+                code,
+                message,
+                detail,
+            }),
             other => Err(unexpected(&other)),
         }
     }
@@ -231,7 +251,17 @@ impl SignerClient {
         .await?;
         let info = match read_response(&mut stream, &mut buf).await?.body {
             Response::Hello(info) => info,
-            Response::Error { code, message } => return Err(ClientError::Signer { code, message }),
+            Response::Error {
+                code,
+                message,
+                detail,
+            } => {
+                return Err(ClientError::Signer {
+                    code,
+                    message,
+                    detail,
+                })
+            }
             other => return Err(unexpected(&other)),
         };
         if !hello::verify_signer_proof(key, &challenge, &client_nonce, &info.proof) {
@@ -285,7 +315,15 @@ impl SignerClient {
                 Err(ClientError::Timeout(timeout))
             }
             Ok(Err(_)) => Err(ClientError::Closed),
-            Ok(Ok(Response::Error { code, message })) => Err(ClientError::Signer { code, message }),
+            Ok(Ok(Response::Error {
+                code,
+                message,
+                detail,
+            })) => Err(ClientError::Signer {
+                code,
+                message,
+                detail,
+            }),
             Ok(Ok(response)) => Ok(response),
         }
     }
@@ -353,9 +391,14 @@ async fn read_response<R: AsyncRead + Unpin>(
 
 fn unexpected(response: &Response) -> ClientError {
     match response {
-        Response::Error { code, message } => ClientError::Signer {
+        Response::Error {
+            code,
+            message,
+            detail,
+        } => ClientError::Signer {
             code: *code,
             message: message.clone(),
+            detail: detail.clone(),
         },
         other => ClientError::Protocol(format!(
             "unexpected response {:?}",

@@ -51,6 +51,18 @@ pub enum ErrorCode {
     /// The AWS credentials the host handed over have expired: the host
     /// refreshes them and asks again.
     CredentialsExpired,
+    /// Outside the policy of a wallet without owners (`detail`: the rule).
+    PolicyDenied,
+    /// Outside the policy of a wallet with owners, without enough of their
+    /// approvals (`detail`: the rule).
+    OwnerApprovalRequired,
+    /// An owner's approval was refused (`detail`: the reason).
+    ApprovalInvalid,
+    /// The approvals' `request_id` was already used.
+    ApprovalReplayed,
+    /// The record given is not the one the sealed blob is bound to, or is
+    /// older than one this signer has seen for the wallet.
+    RecordMismatch,
     /// A bug or an unexpected failure inside the signer.
     Internal,
     /// A code this build does not know (a newer signer).
@@ -81,6 +93,11 @@ impl ErrorCode {
             Self::KmsUnavailable => "kms_unavailable",
             Self::KmsRefused => "kms_refused",
             Self::CredentialsExpired => "credentials_expired",
+            Self::PolicyDenied => "policy_denied",
+            Self::OwnerApprovalRequired => "owner_approval_required",
+            Self::ApprovalInvalid => "approval_invalid",
+            Self::ApprovalReplayed => "approval_replayed",
+            Self::RecordMismatch => "record_mismatch",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
@@ -92,9 +109,15 @@ impl ErrorCode {
         match self {
             Self::BadRequest | Self::UnsupportedVersion => 400,
             Self::Unauthenticated => 401,
-            Self::TicketInvalid => 403,
+            Self::TicketInvalid
+            | Self::PolicyDenied
+            | Self::OwnerApprovalRequired
+            | Self::ApprovalInvalid => 403,
             Self::KeyNotFound => 404,
-            Self::TicketReplayed | Self::KeyExists => 409,
+            Self::TicketReplayed
+            | Self::KeyExists
+            | Self::ApprovalReplayed
+            | Self::RecordMismatch => 409,
             Self::TicketExpired => 410,
             Self::FrameTooLarge => 413,
             Self::KeyNotLoaded
@@ -136,6 +159,11 @@ mod tests {
             ErrorCode::KeyNotLoaded,
             ErrorCode::SealedKeyInvalid,
             ErrorCode::Busy,
+            ErrorCode::PolicyDenied,
+            ErrorCode::OwnerApprovalRequired,
+            ErrorCode::ApprovalInvalid,
+            ErrorCode::ApprovalReplayed,
+            ErrorCode::RecordMismatch,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
@@ -150,6 +178,11 @@ mod tests {
         assert_eq!(ErrorCode::TicketReplayed.http_status(), 409);
         assert_eq!(ErrorCode::TicketExpired.http_status(), 410);
         assert_eq!(ErrorCode::Unauthenticated.http_status(), 401);
+        assert_eq!(ErrorCode::PolicyDenied.http_status(), 403);
+        assert_eq!(ErrorCode::OwnerApprovalRequired.http_status(), 403);
+        assert_eq!(ErrorCode::ApprovalInvalid.http_status(), 403);
+        assert_eq!(ErrorCode::ApprovalReplayed.http_status(), 409);
+        assert_eq!(ErrorCode::RecordMismatch.http_status(), 409);
         assert!(ErrorCode::KeyNotLoaded.retryable());
         assert!(!ErrorCode::TicketReplayed.retryable());
     }

@@ -122,6 +122,7 @@ mod tests {
             body: Request::Generate {
                 key_id: "w1".into(),
                 key_type: KeyType::P256,
+                settings: None,
             },
         };
         let frame = encode(&env).unwrap();

@@ -77,6 +77,11 @@ pub struct SealedKey {
     /// Ciphertext and tag of the private key.
     #[serde(with = "serde_bytes")]
     pub ciphertext: Vec<u8>,
+    /// Format 2: SHA-256 of the wallet's record (bound by the AAD), so the
+    /// blob loads only with that record. Absent in format 1 (wallets from
+    /// before records), whose record is the permissive one without owners.
+    #[serde(default, with = "serde_bytes", skip_serializing_if = "Option::is_none")]
+    pub record_hash: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SealedKey {
@@ -86,6 +91,7 @@ impl std::fmt::Debug for SealedKey {
             .field("sealing_key_version", &self.sealing_key_version)
             .field("key_id", &self.key_id)
             .field("key_type", &self.key_type)
+            .field("record_hash", &self.record_hash.as_deref().map(hex::encode))
             .field("ciphertext", &"[sealed]")
             .finish()
     }
@@ -144,6 +150,21 @@ pub struct SignRequest {
     /// the same round trip.
     #[serde(default)]
     pub sealed: Option<SealedKey>,
+    /// The wallet's record text, with `sealed` (absent: the permissive
+    /// record of a wallet without owners).
+    #[serde(default)]
+    pub record: Option<String>,
+    /// What is signed, as the content object whose canonical form owners
+    /// approve: `{"digest":…}`, `{"message":…,"encoding":…}`,
+    /// `{"transaction":…}` or `{"typed_data":…}` (JSON). The signer computes
+    /// the digest from it and refuses a `digest` that differs. Absent: the
+    /// request is an opaque digest (kind `digest`).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Owners' approvals of this exact request (authorization v1), needed
+    /// when the wallet's policy does not allow the request on its own.
+    #[serde(default)]
+    pub approvals: Vec<signet_authority::Approval>,
 }
 
 /// A request from the host.
@@ -168,11 +189,19 @@ pub enum Request {
         key_id: String,
         /// Key type.
         key_type: KeyType,
+        /// The record's settings as JSON, `{owners?, threshold?, policy?}`;
+        /// absent: no owners and the permissive policy.
+        #[serde(default)]
+        settings: Option<String>,
     },
     /// Load a sealed key into the signer's cache.
     LoadSealed {
         /// The blob.
         sealed: SealedKey,
+        /// The wallet's record text (absent: the permissive record of a
+        /// wallet without owners); its hash must be the blob's.
+        #[serde(default)]
+        record: Option<String>,
     },
     /// Sign.
     Sign(SignRequest),
@@ -371,6 +400,9 @@ pub struct HelloInfo {
     pub backend: String,
     /// Attestation mode (`nsm`, `dev`, `none`).
     pub attestation_mode: String,
+    /// The signer's deployment (`--deployment`), written in every record.
+    #[serde(default)]
+    pub deployment: Option<String>,
     /// Current sealing key version (software backend).
     #[serde(default)]
     pub sealing_key_version: Option<u32>,
@@ -401,9 +433,12 @@ pub struct GeneratedKey {
     /// The sealed private half (software backend; none for an HSM).
     #[serde(default)]
     pub sealed: Option<SealedKey>,
-    /// Attestation document binding the key (DESIGN.md key binding).
+    /// Attestation document binding the key and its record (binding v2).
     #[serde(default, with = "serde_bytes")]
     pub attestation: Option<Vec<u8>>,
+    /// The wallet's record, as made by the signer (canonical JSON).
+    #[serde(default)]
+    pub record: Option<String>,
 }
 
 /// A signature.
@@ -512,6 +547,10 @@ pub enum Response {
         code: ErrorCode,
         /// Human-readable detail; never contains secrets.
         message: String,
+        /// For `policy_denied` and `owner_approval_required`, the rule that
+        /// refused; for `approval_invalid`, the reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
 }
 
@@ -522,6 +561,7 @@ impl Response {
         Self::Error {
             code,
             message: message.into(),
+            detail: None,
         }
     }
 }

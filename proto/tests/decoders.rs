@@ -34,6 +34,9 @@ fn sign_request() -> impl Strategy<Value = Request> {
                 message,
                 attest,
                 sealed: None,
+                record: None,
+                content: None,
+                approvals: Vec::new(),
             })
         })
 }
@@ -51,7 +54,7 @@ proptest! {
 
     #[test]
     fn requests_round_trip(id in any::<u64>(), req in sign_request(), kt in key_type(), key_id in "[a-z]{1,20}") {
-        for body in [req, Request::Generate { key_id: key_id.clone(), key_type: kt }, Request::Destroy { key_id }, Request::List { after: None, limit: None }] {
+        for body in [req, Request::Generate { key_id: key_id.clone(), key_type: kt, settings: None }, Request::Destroy { key_id }, Request::List { after: None, limit: None }] {
             let env = Envelope { id, body };
             let bytes = frame::encode(&env).unwrap();
             let len = frame::parse_prefix(bytes[..4].try_into().unwrap()).unwrap();

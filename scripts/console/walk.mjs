@@ -351,6 +351,12 @@ await step("wallet page: attestation verified against the published policy", asy
   expect(state === "valid", `the attestation status is ${state}: ${await st.textContent()}`);
   const binding = await page.getAttribute(T("wallet-attestation-result"), "data-binding-ok");
   expect(binding === "true", `key binding ${binding}`);
+  // Its record in words: created without owners, the operator signs anything.
+  const summary = await page.waitForSelector(T("wallet-record-summary"));
+  expect((await summary.getAttribute("data-needs-owners")) === "never", `record summary: ${await summary.textContent()}`);
+  const hash = await page.textContent(T("wallet-record-hash"));
+  const w = await call("GET", `/v1/wallets/${walletId}`);
+  expect(w.json && hash.includes(w.json.record_hash), `the page shows record hash ${hash}, the API ${w.json && w.json.record_hash}`);
 });
 
 const TX = {

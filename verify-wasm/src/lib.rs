@@ -61,8 +61,28 @@ struct Wallet {
     id: String,
     key_type: String,
     public_key: String,
+    /// The wallet's record text (null for a wallet from before records):
+    /// the document must bind it (key binding v2).
+    #[serde(default)]
+    record: Option<String>,
     // Anything else a wallet view carries is ignored by the console before
     // it gets here; unknown fields are refused like everywhere else.
+}
+
+/// The wallet's key binding: v2 over its record when it has one, v1 for a
+/// wallet from before records.
+fn wallet_binding(
+    v: &signet_attestation::VerifiedDocument,
+    w: &Wallet,
+    public_key: &[u8],
+) -> Result<(), signet_attestation::VerifyError> {
+    match &w.record {
+        Some(record) => {
+            let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(record.as_bytes()).into();
+            v.check_record_binding(&w.id, &w.key_type, public_key, &hash, false)
+        }
+        None => v.check_key_binding(&w.id, &w.key_type, public_key),
+    }
 }
 
 fn usage(message: impl Into<String>) -> Value {
@@ -221,7 +241,7 @@ fn verify_value(document: &str, options_json: &str) -> Value {
         .collect();
     if let Some(w) = &options.wallet {
         let binding = match (&result, hex::decode(w.public_key.trim_start_matches("0x"))) {
-            (Ok(v), Ok(pk)) => match v.check_key_binding(&w.id, &w.key_type, &pk) {
+            (Ok(v), Ok(pk)) => match wallet_binding(v, w, &pk) {
                 Ok(()) => json!({"ok": true, "error": null}),
                 Err(e) => json!({"ok": false, "error": e.to_string()}),
             },

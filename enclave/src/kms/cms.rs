@@ -1108,7 +1108,7 @@ mod tests {
         for vector in VECTORS {
             let ed = parse(vector).unwrap();
             assert_eq!(ed.encrypted_key.len(), 256);
-            assert!(!ed.ciphertext.is_empty() && ed.ciphertext.len() % 16 == 0);
+            assert!(!ed.ciphertext.is_empty() && ed.ciphertext.len().is_multiple_of(16));
         }
     }
 
@@ -1865,7 +1865,7 @@ mod tests {
         #[test]
         fn random_reencodings_parse_back(ed in arb_enveloped_data(), seed in any::<u64>()) {
             let mut rng = SplitMix(seed);
-            let content = if rng.next() % 2 == 0 {
+            let content = if rng.next().is_multiple_of(2) {
                 Content::Primitive(ed.ciphertext.clone())
             } else {
                 let mut chunks = Vec::new();
@@ -1880,7 +1880,7 @@ mod tests {
             };
             let tree = Shape::kms(&ed, content).tree();
             let mut ber = Vec::new();
-            encode(&tree, &mut |_| rng.next() % 2 == 0, &mut ber);
+            encode(&tree, &mut |_| rng.next().is_multiple_of(2), &mut ber);
             prop_assert_eq!(parse(&ber).unwrap(), ed);
         }
     }

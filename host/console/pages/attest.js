@@ -255,7 +255,7 @@ export default async function attest(ctx) {
     if (source.value !== "paste") {
       const w = wallets.get(source.value);
       if (!w) return fail("Pick a wallet.");
-      wallet = { id: w.id, key_type: w.key_type, public_key: w.public_key };
+      wallet = { id: w.id, key_type: w.key_type, public_key: w.public_key, record: w.record ?? null };
       if (!nonceHex) {
         nonceHex = randomHex(16);
         nonce.value = nonceHex;

@@ -41,6 +41,9 @@ export default async function walletPage(ctx) {
     ),
   );
 
+  // --- record ---------------------------------------------------------------
+  view.append(recordCard(w));
+
   // --- approval -------------------------------------------------------------
   const toggle = h("input", { type: "checkbox", testid: "wallet-approval-toggle", checked: Boolean(w.require_approval) });
   view.append(
@@ -129,7 +132,7 @@ export default async function walletPage(ctx) {
         at: "now",
         nonce,
         max_age_seconds: null,
-        wallet: { id: w.id, key_type: w.key_type, public_key: w.public_key },
+        wallet: { id: w.id, key_type: w.key_type, public_key: w.public_key, record: w.record ?? null },
       });
       if (!ctx.alive()) return;
       const good = r.valid === true && r.binding && r.binding.ok === true;
@@ -207,4 +210,61 @@ export default async function walletPage(ctx) {
   });
 
   await verify();
+}
+
+const KIND_WORDS = { digest: "opaque digests", message: "messages", transaction: "transactions", typed_data: "typed data" };
+
+/** Who decides what this wallet signs: its record (owners, threshold,
+ *  policy) as the signer made it, in words. The attestation below binds
+ *  this exact record (its SHA-256): a page cannot show another one and
+ *  still verify. */
+export function recordCard(w) {
+  const card = h("section", { class: "card", testid: "wallet-record", "aria-labelledby": "record-h" }, h("h2", { id: "record-h", text: "Owners and policy" }));
+  let record = null;
+  try {
+    record = w.record ? JSON.parse(w.record) : null;
+  } catch {
+    record = null;
+  }
+  if (!record) {
+    card.append(
+      h("p", { testid: "wallet-record-summary", dataset: { needsOwners: "never" }, text: "A wallet from before owners: nobody approves its signatures — the operator can sign anything with it." }),
+    );
+    return card;
+  }
+  const owners = Array.isArray(record.owners) ? record.owners : [];
+  const allow = (record.policy && Array.isArray(record.policy.allow) ? record.policy.allow : []).map((k) => KIND_WORDS[k] || k);
+  let summary;
+  let needs;
+  if (allow.length === 0 && owners.length > 0) {
+    summary = `Every signature needs its owners: ${record.threshold} of ${owners.length}.`;
+    needs = "always";
+  } else if (allow.length === 0) {
+    summary = "Nothing can be signed: no kind is allowed and there are no owners.";
+    needs = "nothing";
+  } else if (owners.length === 0) {
+    summary = `The operator can sign ${allow.join(", ")} without anyone's approval${allow.length < 4 ? "; nothing else can be signed" : ""}.`;
+    needs = "never";
+  } else {
+    summary = `The operator can sign ${allow.join(", ")} without you; anything else needs ${record.threshold} of its ${owners.length} owners.`;
+    needs = "sometimes";
+  }
+  card.append(h("p", { testid: "wallet-record-summary", dataset: { needsOwners: needs }, text: summary }));
+  if (owners.length > 0) {
+    const list = h("ul", { testid: "wallet-owners" });
+    for (const o of owners) {
+      const key = o.address || o.public_key || "";
+      const what = o.type === "passkey" ? `passkey for ${o.rp_id}` : `${o.type} key`;
+      list.append(h("li", { dataset: { ownerId: o.id } }, h("strong", { text: o.id }), ` — ${what} `, mono(key.length > 20 ? `${key.slice(0, 10)}…${key.slice(-8)}` : key)));
+    }
+    card.append(list);
+  }
+  card.append(
+    dl([
+      ["Record", `version ${record.version}, deployment ${record.deployment}`],
+      ["Record hash", w.record_hash || "", "wallet-record-hash"],
+    ]),
+    h("p", { class: "hint", text: "The attestation below binds this record's hash: a host cannot show you another record and pass the check. For certainty, verify the wallet on your own machine: signet wallet verify WALLET.json --pcr …" }),
+  );
+  return card;
 }

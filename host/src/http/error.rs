@@ -21,6 +21,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// A freeze's `(scope, reason)` (423 `frozen`).
     pub frozen: Option<(String, String)>,
+    /// The signer's `rule` (policy refusals) or `reason` (approval
+    /// refusals).
+    pub authority: Option<Box<(&'static str, String)>>,
 }
 
 /// The body of every error response.
@@ -40,9 +43,14 @@ pub struct ErrorDetail<'a> {
     /// With `frozen`: the freeze's scope (`all`, `tenant:<t>`, `wallet:<id>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<&'a str>,
-    /// With `frozen`: the operator's reason.
+    /// With `frozen`: the operator's reason; with `approval_invalid` and
+    /// `approval_replayed`: why the signer refused the approvals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    /// With `policy_denied` and `owner_approval_required`: the policy rule
+    /// that refused (`allow`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<&'a str>,
 }
 
 /// The error responses most operations share, for `#[utoipa::path]`'s
@@ -149,6 +157,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             frozen: None,
+            authority: None,
         }
     }
 
@@ -240,6 +249,25 @@ impl From<Error> for ApiError {
                 code,
                 refusal.message(),
             ),
+            Error::Authority {
+                code: c,
+                message,
+                detail,
+            } => Self {
+                authority: detail.map(|d| {
+                    let key = match c {
+                        signet_proto::ErrorCode::PolicyDenied
+                        | signet_proto::ErrorCode::OwnerApprovalRequired => "rule",
+                        _ => "reason",
+                    };
+                    Box::new((key, d))
+                }),
+                ..Self::new(
+                    StatusCode::from_u16(c.http_status()).unwrap_or(StatusCode::FORBIDDEN),
+                    code,
+                    message,
+                )
+            },
             Error::Frozen { scope, reason } => Self {
                 message: format!("frozen ({scope}): {reason}"),
                 frozen: Some((scope, reason)),
@@ -275,7 +303,17 @@ impl IntoResponse for ApiError {
                 code: self.code,
                 message: &self.message,
                 scope: self.frozen.as_ref().map(|(s, _)| s.as_str()),
-                reason: self.frozen.as_ref().map(|(_, r)| r.as_str()),
+                reason: self.frozen.as_ref().map(|(_, r)| r.as_str()).or_else(|| {
+                    self.authority
+                        .as_deref()
+                        .filter(|(k, _)| *k == "reason")
+                        .map(|(_, v)| v.as_str())
+                }),
+                rule: self
+                    .authority
+                    .as_deref()
+                    .filter(|(k, _)| *k == "rule")
+                    .map(|(_, v)| v.as_str()),
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

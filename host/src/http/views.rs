@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use signet_proto::audit::AuditEvent;
 use signet_proto::message::SignatureInfo;
 use signet_proto::time::rfc3339_ms;
@@ -60,8 +61,15 @@ pub struct WalletView {
     pub created_at: String,
     /// Whether each sign intent waits for the owner's approval.
     pub require_approval: bool,
-    /// The creation attestation document.
+    /// The creation attestation document: for a wallet with a record it
+    /// binds the key and the record (key binding v2).
     pub attestation: Option<AttestationView>,
+    /// The wallet's record as the signer made it (canonical JSON: owners,
+    /// threshold, policy); null for a wallet from before records, whose
+    /// record is the one without owners and with the permissive policy.
+    pub record: Option<String>,
+    /// SHA-256 of `record` (hex), which the attestation binds.
+    pub record_hash: Option<String>,
 }
 
 impl From<&Wallet> for WalletView {
@@ -77,6 +85,11 @@ impl From<&Wallet> for WalletView {
             created_at: rfc3339_ms(w.created_at_ms),
             require_approval: w.require_approval,
             attestation: AttestationView::of(w.attestation.as_deref()),
+            record: w.record.clone(),
+            record_hash: w
+                .record
+                .as_deref()
+                .map(|r| hex::encode(Sha256::digest(r.as_bytes()))),
         }
     }
 }
@@ -186,6 +199,11 @@ pub struct IntentView {
     /// Where the owner approves it (pending intents only): the console page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approval_url: Option<String>,
+    /// When the wallet's owners must approve it: `{text, sha256}`, the
+    /// authorization v1 each owner signs (POST /v1/intents/{id}/approve).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub authorization: Option<serde_json::Value>,
 }
 
 /// A sign intent as its owner (and requester) see it: what it authorizes,
@@ -230,6 +248,14 @@ pub struct IntentDetailView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub signature: Option<serde_json::Value>,
+    /// When the wallet's owners must approve it: `{text, sha256}`, the
+    /// authorization v1 each owner signs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub authorization: Option<serde_json::Value>,
+    /// The owners who approved it so far.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approved_by: Vec<String>,
 }
 
 impl From<&crate::service::approvals::IntentRecord> for IntentDetailView {
@@ -262,6 +288,15 @@ impl From<&crate::service::approvals::IntentRecord> for IntentDetailView {
                 .signature
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok()),
+            authorization: row
+                .authorization
+                .as_deref()
+                .map(crate::service::owners::authorization_view),
+            approved_by: crate::service::owners::stored_approvals(row.owner_approvals.as_deref())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|a| a.owner_id)
+                .collect(),
         }
     }
 }

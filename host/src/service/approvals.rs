@@ -155,6 +155,7 @@ impl Service {
         }
         Ok(Wallet {
             require_approval: required,
+            record: None,
             ..wallet
         })
     }
@@ -227,6 +228,11 @@ impl Service {
         };
         let actor = format!("user:{user}");
         let record = self.intent_record(principal, id).await?;
+        if decision == Decision::Approve && record.intent.authorization.is_some() {
+            return Err(Error::bad_request(
+                "this intent waits for its wallet's owners: each approves with a body {owner_id, signature | webauthn} over the intent's authorization",
+            ));
+        }
         decidable(&record, decision)?;
         // A freeze stops approvals; declining stays open to the owner.
         if decision == Decision::Approve {
@@ -306,6 +312,7 @@ mod tests {
             attestation: None,
             created_at_ms: 0,
             require_approval,
+            record: None,
         }
     }
 

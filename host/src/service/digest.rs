@@ -18,6 +18,13 @@ pub struct SignInput {
     pub message: Option<Vec<u8>>,
     /// What the digest was computed from, when structured.
     pub content: Option<Content>,
+    /// The content object the signer gets (it computes the digest from it
+    /// again) and owners approve: `{digest}`, `{message, encoding}`,
+    /// `{transaction}` or `{typed_data}`.
+    pub payload: serde_json::Value,
+    /// Owners' approvals of this request (when the wallet's policy does not
+    /// allow it on a ticket alone).
+    pub approvals: Vec<signet_authority::Approval>,
 }
 
 /// Structured content a digest is computed from (DESIGN.md's digest rules
@@ -39,6 +46,15 @@ impl Content {
             Self::TypedData(v) => serde_json::json!({ "typed_data": v }),
         }
         .to_string()
+    }
+
+    /// The content object (`{transaction}` or `{typed_data}`).
+    #[must_use]
+    pub fn payload(&self) -> serde_json::Value {
+        match self {
+            Self::Transaction(v) => serde_json::json!({ "transaction": v }),
+            Self::TypedData(v) => serde_json::json!({ "typed_data": v }),
+        }
     }
 
     /// Reads the stored form back.
@@ -144,7 +160,7 @@ pub fn sign_input(
                 if bytes.len() > MAX_MESSAGE_LEN {
                     return Err(Error::TooLarge("ed25519 messages are at most 64 KiB".into()));
                 }
-                Ok(SignInput { digest: Sha256::digest(&bytes).to_vec(), message: Some(bytes), content: None })
+                Ok(SignInput { digest: Sha256::digest(&bytes).to_vec(), message: Some(bytes), content: None, payload: serde_json::json!({"message": m, "encoding": "raw"}), approvals: Vec::new() })
             }
             _ => Err(Error::bad_request("ed25519 messages need `encoding: \"raw\"` (base64)")),
         },
@@ -157,10 +173,10 @@ pub fn sign_input(
             if bytes.len() != 32 {
                 return Err(Error::bad_request(format!("`digest` must be 32 bytes, got {}", bytes.len())));
             }
-            Ok(SignInput { digest: bytes, message: None, content: None })
+            Ok(SignInput { digest: bytes, message: None, content: None, payload: serde_json::json!({"digest": d}), approvals: Vec::new() })
         }
         (_, None, Some(m)) => match encoding {
-            Some("eip191") => Ok(SignInput { digest: eip191_hash(&eip191_bytes(m)?).to_vec(), message: None, content: None }),
+            Some("eip191") => Ok(SignInput { digest: eip191_hash(&eip191_bytes(m)?).to_vec(), message: None, content: None, payload: serde_json::json!({"message": m, "encoding": "eip191"}), approvals: Vec::new() }),
             Some("raw") => Err(Error::bad_request(
                 "raw messages are for ed25519; for ECDSA send the 32-byte `digest` or use `encoding: \"eip191\"`",
             )),

@@ -70,6 +70,18 @@ pub enum Error {
     /// The signer cannot be reached or is busy (503 `enclave_unavailable`).
     #[error("{0}")]
     SignerUnavailable(String),
+    /// The signer's authority refused (the wallet's record, policy or
+    /// owners' approvals), with the rule or reason.
+    #[error("{message}")]
+    Authority {
+        /// The signer's code.
+        code: ErrorCode,
+        /// Safe to show.
+        message: String,
+        /// The rule (`policy_denied`, `owner_approval_required`) or reason
+        /// (`approval_invalid`, `approval_replayed`).
+        detail: Option<String>,
+    },
     /// Any other refusal by the signer, by its code.
     #[error("{message}")]
     Signer {
@@ -193,7 +205,9 @@ impl Error {
             Self::NotFound(_) => "not_found",
             Self::TooLarge(_) => "too_large",
             Self::RateLimited { .. } => "rate_limited",
-            Self::Ticket { code, .. } | Self::Signer { code, .. } => code.as_str(),
+            Self::Ticket { code, .. }
+            | Self::Signer { code, .. }
+            | Self::Authority { code, .. } => code.as_str(),
             Self::SignerUnavailable(_) => "enclave_unavailable",
             Self::Storage(_) => "storage_unavailable",
             Self::Timeout => "timeout",
@@ -223,6 +237,11 @@ impl From<CallError> for Error {
         match e {
             CallError::Unavailable(m) => Error::SignerUnavailable(m),
             CallError::Refused(code, m) => Error::from_signer(code, &m),
+            CallError::Decided(code, message, detail) => Error::Authority {
+                code,
+                message,
+                detail,
+            },
             CallError::Unexpected(what) => {
                 Error::internal(format!("unexpected signer response to {what}"))
             }

@@ -76,6 +76,13 @@ pub enum EthError {
     UpstreamFailed(String),
     /// This host has no chain id (neither an upstream nor `ETH_CHAIN_ID`).
     NoChain,
+    /// The wallet's owners must approve this: a sign intent waits for them.
+    OwnerApproval {
+        /// The intent's id.
+        intent_id: String,
+        /// Where its owners approve it.
+        approval_url: String,
+    },
 }
 
 impl From<Error> for EthError {
@@ -98,6 +105,7 @@ impl std::fmt::Display for EthError {
             Self::NeedsUpstream(m) => write!(f, "{m} needs ETH_RPC_UPSTREAM"),
             Self::Upstream { message, .. } => f.write_str(message),
             Self::NoChain => f.write_str("no chain: set ETH_RPC_UPSTREAM or ETH_CHAIN_ID"),
+            Self::OwnerApproval { .. } => f.write_str("owner approval required"),
         }
     }
 }
@@ -173,7 +181,31 @@ impl Service {
             encoding: Some("eip191".into()),
             ..SignArgs::default()
         };
-        Ok(self.sign(principal, &wallet.id, args).await?)
+        self.sign_or_intent(principal, &wallet.id, args).await
+    }
+
+    /// Signs `args`; when the wallet's owners must approve it, makes a sign
+    /// intent for them instead and answers -32000 `owner approval required`
+    /// with its id and approval page (`data: {intent_id, approval_url}`).
+    async fn sign_or_intent(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+        args: SignArgs,
+    ) -> EthResult<Signed> {
+        match self.sign(principal, wallet_id, args.clone()).await {
+            Err(Error::Authority {
+                code: signet_proto::ErrorCode::OwnerApprovalRequired,
+                ..
+            }) => {
+                let intent = self.sign_intent(principal, wallet_id, args).await?;
+                Err(EthError::OwnerApproval {
+                    approval_url: self.approval_url(&intent.intent_id),
+                    intent_id: intent.intent_id,
+                })
+            }
+            other => Ok(other?),
+        }
     }
 
     /// `eth_signTypedData_v4`: EIP-712 by the wallet at `address`.
@@ -188,7 +220,7 @@ impl Service {
             typed_data: Some(typed.clone()),
             ..SignArgs::default()
         };
-        Ok(self.sign(principal, &wallet.id, args).await?)
+        self.sign_or_intent(principal, &wallet.id, args).await
     }
 
     /// `eth_signTransaction`: the transaction of `tx.from`, filled, signed;
@@ -207,7 +239,7 @@ impl Service {
             transaction: Some(tx),
             ..SignArgs::default()
         };
-        let signed = self.sign(principal, &wallet.id, args).await?;
+        let signed = self.sign_or_intent(principal, &wallet.id, args).await?;
         signed
             .transaction
             .map(|t| t.raw)

@@ -16,6 +16,7 @@ pub mod export;
 pub mod freeze;
 pub mod limits;
 pub mod maintenance;
+pub mod owners;
 pub mod replicas;
 pub mod sealing;
 pub mod sessions;

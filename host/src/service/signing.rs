@@ -21,6 +21,7 @@ use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
 use super::digest::{assemble, content_digest, sign_input, Content, SignInput};
 use super::limits::Limit;
+use super::owners;
 use super::wallets::sealed_of;
 use super::{Error, Result, Service};
 use crate::domain::{Approval, Intent, IntentState, Wallet};
@@ -45,6 +46,9 @@ pub struct SignArgs {
     pub typed_data: Option<serde_json::Value>,
     /// Whether to return an attestation document binding the signature.
     pub attest: bool,
+    /// Owners' approvals of this request, for one-request signing on a
+    /// wallet whose policy does not allow it on a ticket alone.
+    pub approvals: Vec<signet_authority::Approval>,
 }
 
 impl SignArgs {
@@ -53,12 +57,13 @@ impl SignArgs {
     fn input(&self, wallet: &Wallet) -> Result<(SignInput, Option<Value>)> {
         let content = match (&self.transaction, &self.typed_data) {
             (None, None) => {
-                let input = sign_input(
+                let mut input = sign_input(
                     wallet.key_type,
                     self.digest.as_deref(),
                     self.message.as_deref(),
                     self.encoding.as_deref(),
                 )?;
+                input.approvals.clone_from(&self.approvals);
                 return Ok((input, None));
             }
             (Some(_), Some(_)) => {
@@ -79,7 +84,9 @@ impl SignArgs {
             SignInput {
                 digest: digest.to_vec(),
                 message: None,
+                payload: content.payload(),
                 content: Some(content),
+                approvals: self.approvals.clone(),
             },
             Some(detail),
         ))
@@ -87,7 +94,8 @@ impl SignArgs {
 
     /// Whether any payload (not a ticket) is given.
     fn has_payload(&self) -> bool {
-        self.digest.is_some()
+        !self.approvals.is_empty()
+            || self.digest.is_some()
             || self.message.is_some()
             || self.encoding.is_some()
             || self.transaction.is_some()
@@ -119,9 +127,12 @@ pub struct MintedIntent {
     pub expires_at_s: u64,
     /// What is to be signed, decoded (structured content only).
     pub detail: Option<Value>,
-    /// [`IntentState::Pending`] (the wallet requires its owner's approval)
-    /// or [`IntentState::NotRequired`].
+    /// [`IntentState::Pending`] (the wallet requires its owner's approval,
+    /// or its owners') or [`IntentState::NotRequired`].
     pub state: IntentState,
+    /// The authorization (v1 text) the wallet's owners sign, when its
+    /// policy does not allow this on a ticket alone.
+    pub authorization: Option<String>,
 }
 
 /// How the ticket of an authorized signature came.
@@ -157,6 +168,9 @@ impl Authorized {
             message: self.input.message.clone(),
             attest,
             sealed: None,
+            record: None,
+            content: (!self.input.payload.is_null()).then(|| self.input.payload.to_string()),
+            approvals: self.input.approvals.clone(),
         }
     }
 }
@@ -213,11 +227,27 @@ fn intent_input(
         }
         None => (None, None),
     };
+    let payload = match intent.payload.as_deref() {
+        Some(stored) => serde_json::from_str(stored)
+            .map_err(|_| Error::internal("an intent's payload is not JSON"))?,
+        // Intents from before payloads were kept.
+        None => match (&content, &message) {
+            (Some(c), _) => c.payload(),
+            (None, Some(m)) => serde_json::json!({
+                "message": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, m),
+                "encoding": "raw",
+            }),
+            (None, None) => serde_json::json!({ "digest": hex::encode(&digest) }),
+        },
+    };
+    let approvals = owners::stored_approvals(intent.owner_approvals.as_deref())?;
     Ok((
         SignInput {
             digest,
             message,
             content,
+            payload,
+            approvals,
         },
         detail,
     ))
@@ -298,10 +328,19 @@ impl Service {
         }
         let wallet = self.owned_wallet(principal, wallet_id).await?;
         self.check_not_frozen(&wallet.id, &wallet.owner)?;
+        if !args.approvals.is_empty() {
+            return Err(Error::bad_request(
+                "owners approve an intent with POST /v1/intents/{id}/approve; sign-intent takes what to sign only",
+            ));
+        }
         let (input, detail) = args.input(&wallet)?;
+        // Outside the wallet's policy: its owners sign this authorization.
+        let authorization = owners::owners_needed(&wallet, &input.payload)?
+            .map(|record| owners::authorization(&record, &input.payload, &input.digest))
+            .transpose()?;
         // An intent that waits for its owner lives (and its ticket with it)
         // long enough for a person to look at it.
-        let (approval, ttl, state) = if wallet.require_approval {
+        let (approval, ttl, state) = if wallet.require_approval || authorization.is_some() {
             (
                 Some(Approval::Pending),
                 self.config.approval_ttl,
@@ -331,6 +370,9 @@ impl Service {
             detail: Some(view.to_string()),
             owner: Some(wallet.owner.clone()),
             signature: None,
+            payload: Some(input.payload.to_string()),
+            authorization: authorization.as_ref().map(|a| a.text().to_owned()),
+            owner_approvals: None,
         };
         let cached = (intent.approval.is_none()).then(|| Arc::new(intent.clone()));
         self.audit
@@ -351,6 +393,7 @@ impl Service {
             expires_at_s: claims.exp,
             detail,
             state,
+            authorization: authorization.map(|a| a.text().to_owned()),
         })
     }
 
@@ -444,6 +487,24 @@ impl Service {
             return Err(e);
         }
         let (input, detail) = args.input(&wallet)?;
+        // Outside the wallet's policy and without approvals: refused here
+        // as the signer would refuse it (the signer decides either way).
+        if input.approvals.is_empty() {
+            if let Some(record) = owners::owners_needed(&wallet, &input.payload)? {
+                let e = Error::Authority {
+                    code: ErrorCode::OwnerApprovalRequired,
+                    message: format!(
+                        "wallet {}'s policy does not allow this on its own: {} of its owners must approve it (send `approvals`, or create a sign intent and have them approve it)",
+                        wallet.id,
+                        record.threshold()
+                    ),
+                    detail: Some("allow".into()),
+                };
+                self.count_signature(wallet.key_type, &e);
+                self.record_sign_denial(principal, &wallet.id, &e).await;
+                return Err(e);
+            }
+        }
         let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
         Ok(Authorized {
             wallet,
@@ -624,6 +685,7 @@ impl Service {
                 Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) if request.sealed.is_none() => {
                     self.metrics.sealed_key_loads.inc();
                     request.sealed = Some(sealed_of(wallet)?);
+                    request.record.clone_from(&wallet.record);
                 }
                 // A blob under a version this signer does not hold: another
                 // replica rotated the sealing key. Bring the signer to the
@@ -634,6 +696,7 @@ impl Service {
                 {
                     resynced = true;
                     request.sealed = self.resync_sealed(&wallet.id).await?;
+                    request.record.clone_from(&wallet.record);
                 }
                 Err(CallError::Unavailable(m)) if attempt < 2 => {
                     tracing::warn!(wallet = %wallet.id, reason = %m, "signer unavailable; retrying");
@@ -645,6 +708,7 @@ impl Service {
                         .as_ref()
                         .map(|_| sealed_of(wallet))
                         .transpose()?;
+                    request.record.clone_from(&wallet.record);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -714,6 +778,7 @@ mod tests {
             attestation: None,
             created_at_ms: 0,
             require_approval,
+            record: None,
         }
     }
 
@@ -745,6 +810,9 @@ mod tests {
             detail: None,
             owner: Some(Owner::User("u".into())),
             signature: None,
+            payload: None,
+            authorization: None,
+            owner_approvals: None,
         }
     }
 

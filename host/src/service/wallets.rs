@@ -98,6 +98,7 @@ impl Service {
         key_type: &str,
         label: Option<String>,
         require_approval: bool,
+        settings: Option<String>,
     ) -> Result<Wallet> {
         self.require(principal, Scope::WalletsWrite, "wallets")
             .await?;
@@ -116,7 +117,7 @@ impl Service {
         let mut raw = [0u8; 16];
         rand_core::OsRng.fill_bytes(&mut raw);
         let id = format!("w_{}", hex::encode(raw));
-        let mut generated = self.signer.generate(&id, key_type).await?;
+        let mut generated = self.signer.generate(&id, key_type, settings).await?;
         if let Some(sealed) = generated.sealed.take() {
             generated.sealed = Some(
                 self.current_sealing(sealed, &generated.key.public_key)
@@ -133,6 +134,7 @@ impl Service {
             attestation: generated.attestation,
             created_at_ms: now_ms(),
             require_approval,
+            record: generated.record.take(),
         };
         let event = Event::by(principal, Action::WalletCreate, &id, Outcome::Ok);
         if let Err(e) = self
@@ -217,13 +219,19 @@ impl Service {
         match attest().await {
             Err(CallError::Refused(ErrorCode::KeyNotLoaded, _)) => {
                 self.metrics.sealed_key_loads.inc();
-                match self.signer.load_sealed(sealed_of(&wallet)?).await {
+                match self
+                    .signer
+                    .load_sealed(sealed_of(&wallet)?, wallet.record.clone())
+                    .await
+                {
                     // Another replica rotated the sealing key meanwhile.
                     Err(CallError::Refused(ErrorCode::SealingUnavailable, _))
                         if self.sealing_manager.is_some() =>
                     {
                         if let Some(fresh) = self.resync_sealed(&wallet.id).await? {
-                            self.signer.load_sealed(fresh).await?;
+                            self.signer
+                                .load_sealed(fresh, wallet.record.clone())
+                                .await?;
                         }
                     }
                     other => other?,
@@ -291,7 +299,7 @@ impl Service {
             for blob in page {
                 let why = match SealedKey::from_bytes(&blob.sealed) {
                     Err(e) => Some(format!("the stored blob does not parse: {e}")),
-                    Ok(sealed) => match self.signer.load_sealed(sealed).await {
+                    Ok(sealed) => match self.signer.load_sealed(sealed, blob.record).await {
                         Ok(()) => None,
                         Err(crate::signer::CallError::Unavailable(m)) => {
                             return Err(Error::SignerUnavailable(m));

@@ -132,9 +132,29 @@ pub enum CallError {
     /// The signer answered with a refusal.
     #[error("{1}")]
     Refused(signet_proto::ErrorCode, String),
+    /// The signer's authority refused: the wallet's record or policy, or the
+    /// owners' approvals (`policy_denied`, `owner_approval_required`,
+    /// `approval_invalid`, `approval_replayed`, `record_mismatch`), with the
+    /// rule or reason.
+    #[error("{1}")]
+    Decided(signet_proto::ErrorCode, String, Option<String>),
     /// The signer answered with a response of another kind (a bug).
     #[error("unexpected signer response to {0}")]
     Unexpected(&'static str),
+}
+
+/// A signer refusal: [`CallError::Decided`] for the authority's codes,
+/// [`CallError::Refused`] for the others.
+fn refused(code: signet_proto::ErrorCode, message: String, detail: Option<String>) -> CallError {
+    use signet_proto::ErrorCode as C;
+    match code {
+        C::PolicyDenied
+        | C::OwnerApprovalRequired
+        | C::ApprovalInvalid
+        | C::ApprovalReplayed
+        | C::RecordMismatch => CallError::Decided(code, message, detail),
+        _ => CallError::Refused(code, message),
+    }
 }
 
 impl SignerPool {
@@ -294,7 +314,11 @@ impl SignerPool {
         let client = self.client().await?;
         match client.call(request).await {
             Ok(r) => Ok(r),
-            Err(ClientError::Signer { code, message }) => Err(CallError::Refused(code, message)),
+            Err(ClientError::Signer {
+                code,
+                message,
+                detail,
+            }) => Err(refused(code, message, detail)),
             Err(e) => {
                 tracing::warn!(error = %e, "signer call failed");
                 Err(CallError::Unavailable(
@@ -318,7 +342,11 @@ impl SignerPool {
             open.ok_or_else(|| CallError::Unavailable("signer: no open connection".into()))?;
         match client.call(request).await {
             Ok(r) => Ok(r),
-            Err(ClientError::Signer { code, message }) => Err(CallError::Refused(code, message)),
+            Err(ClientError::Signer {
+                code,
+                message,
+                detail,
+            }) => Err(refused(code, message, detail)),
             Err(e) => Err(CallError::Unavailable(format!("signer: {e}"))),
         }
     }
@@ -333,11 +361,13 @@ impl SignerPool {
         &self,
         key_id: &str,
         key_type: KeyType,
+        settings: Option<String>,
     ) -> Result<GeneratedKey, CallError> {
         match self
             .call(Request::Generate {
                 key_id: key_id.to_owned(),
                 key_type,
+                settings,
             })
             .await?
         {
@@ -379,9 +409,14 @@ impl SignerPool {
         }
     }
 
-    /// Loads a sealed key into the signer's cache.
-    pub async fn load_sealed(&self, sealed: SealedKey) -> Result<(), CallError> {
-        match self.call(Request::LoadSealed { sealed }).await? {
+    /// Loads a sealed key into the signer's cache, with the wallet's record
+    /// (`None`: a wallet from before records).
+    pub async fn load_sealed(
+        &self,
+        sealed: SealedKey,
+        record: Option<String>,
+    ) -> Result<(), CallError> {
+        match self.call(Request::LoadSealed { sealed, record }).await? {
             Response::Loaded(_) => Ok(()),
             _ => Err(CallError::Unexpected("load_sealed")),
         }

@@ -102,6 +102,17 @@ pub enum WriteOp {
         /// Unix ms.
         at: u64,
     },
+    /// Keep the owners' approvals of a pending intent: `Applied(false)` if
+    /// it is not pending any more, or its approvals changed since
+    /// `previous` was read (another owner approved meanwhile: read again).
+    OwnerApprovals {
+        /// jti.
+        jti: String,
+        /// The approvals read before this one was added (JSON), if any.
+        previous: Option<String>,
+        /// All approvals now (JSON array).
+        approvals: String,
+    },
     /// Keep the signature made with an intent's ticket (for its approver).
     IntentSigned {
         /// jti.
@@ -370,7 +381,7 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
             Ok(r.rows_affected() == 1)
         }
         WriteOp::CreateWallet(w) => {
-            sqlx::query("INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)")
+            sqlx::query("INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)")
                 .bind(&w.id)
                 .bind(w.owner.to_string())
                 .bind(w.key_type.as_str())
@@ -380,6 +391,7 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(&w.attestation)
                 .bind(i64_of(w.created_at_ms))
                 .bind(i64::from(w.require_approval))
+                .bind(w.record.as_deref())
                 .execute(&mut *conn)
                 .await?;
             Ok(true)
@@ -415,6 +427,19 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(i64_of(*at))
                 .bind(by)
                 .bind(i64_of(*at / 1000))
+                .execute(&mut *conn)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::OwnerApprovals {
+            jti,
+            previous,
+            approvals,
+        } => {
+            let r = sqlx::query("UPDATE sign_intents SET owner_approvals = $2 WHERE jti = $1 AND approval = 'pending' AND COALESCE(owner_approvals, '') = $3")
+                .bind(jti)
+                .bind(approvals)
+                .bind(previous.as_deref().unwrap_or(""))
                 .execute(&mut *conn)
                 .await?;
             Ok(r.rows_affected() == 1)
@@ -512,8 +537,8 @@ async fn insert_intents(
 ) -> Result<(), sqlx::Error> {
     for chunk in intents.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content, approval, created_at, detail, owner) VALUES {}",
-            values_clause(dialect, chunk.len(), 11)
+            "INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content, approval, created_at, detail, owner, payload, owner_authorization, owner_approvals) VALUES {}",
+            values_clause(dialect, chunk.len(), 14)
         );
         let mut q = sqlx::query(&sql);
         for i in chunk {
@@ -528,7 +553,10 @@ async fn insert_intents(
                 .bind(i.approval.map(|a| a.as_str()))
                 .bind(i64_of(i.created_at_ms))
                 .bind(&i.detail)
-                .bind(i.owner.as_ref().map(ToString::to_string));
+                .bind(i.owner.as_ref().map(ToString::to_string))
+                .bind(&i.payload)
+                .bind(&i.authorization)
+                .bind(&i.owner_approvals);
         }
         q.execute(&mut *conn).await?;
     }

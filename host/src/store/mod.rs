@@ -769,9 +769,9 @@ impl Store {
 const CLIENT_COLUMNS: &str =
     "SELECT id, name, tenant, scopes, secret_sha256, created_at, revoked_at, last_used_at FROM api_clients";
 const WALLET_COLUMNS: &str =
-    "SELECT id, owner, key_type, public_key, label, sealed, attestation, created_at, require_approval FROM wallets";
+    "SELECT id, owner, key_type, public_key, label, sealed, attestation, created_at, require_approval, record FROM wallets";
 
-const INTENT_COLUMNS: &str = "SELECT jti, wallet_id, digest, message, created_by, expires_at, content, approval, decided_at, decided_by, created_at, detail, owner, signature FROM sign_intents";
+const INTENT_COLUMNS: &str = "SELECT jti, wallet_id, digest, message, created_by, expires_at, content, approval, decided_at, decided_by, created_at, detail, owner, signature, payload, owner_authorization, owner_approvals FROM sign_intents";
 
 fn intent_from_row(r: &AnyRow) -> Result<Intent, StoreError> {
     let approval: Option<String> = r.try_get(7)?;
@@ -799,6 +799,9 @@ fn intent_from_row(r: &AnyRow) -> Result<Intent, StoreError> {
             .map(|o| Owner::parse(&o).ok_or_else(|| StoreError::corrupt("owner", o)))
             .transpose()?,
         signature: r.try_get(13)?,
+        payload: r.try_get(14)?,
+        authorization: r.try_get(15)?,
+        owner_approvals: r.try_get(16)?,
     })
 }
 
@@ -850,6 +853,7 @@ fn wallet_from_row(r: &AnyRow) -> Result<Wallet, StoreError> {
         attestation: r.try_get(6)?,
         created_at_ms: u64_col(r, 7)?,
         require_approval: r.try_get::<i64, _>(8)? != 0,
+        record: r.try_get(9)?,
     })
 }
 

@@ -47,6 +47,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("migrations/postgres/0015_sealing_retention.sql"),
     ),
+    (
+        16,
+        include_str!("migrations/postgres/0016_wallet_records.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

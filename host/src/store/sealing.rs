@@ -16,6 +16,8 @@ pub struct SealedBlob {
     pub public_key: Vec<u8>,
     /// The blob (CBOR).
     pub sealed: Vec<u8>,
+    /// The wallet's record (`None`: from before records).
+    pub record: Option<String>,
 }
 
 fn u32_col(r: &AnyRow, i: usize) -> Result<u32, StoreError> {
@@ -145,7 +147,7 @@ impl Store {
         after: &str,
         limit: u32,
     ) -> Result<Vec<SealedBlob>, StoreError> {
-        let rows = sqlx::query("SELECT id, public_key, sealed FROM wallets WHERE destroyed_at IS NULL AND sealed IS NOT NULL AND id > $1 ORDER BY id LIMIT $2")
+        let rows = sqlx::query("SELECT id, public_key, sealed, record FROM wallets WHERE destroyed_at IS NULL AND sealed IS NOT NULL AND id > $1 ORDER BY id LIMIT $2")
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
@@ -156,6 +158,7 @@ impl Store {
                     id: r.try_get(0)?,
                     public_key: r.try_get(1)?,
                     sealed: r.try_get(2)?,
+                    record: r.try_get(3)?,
                 })
             })
             .collect()

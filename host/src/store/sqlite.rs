@@ -33,6 +33,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("migrations/sqlite/0016_sealing_retention.sql"),
     ),
+    (
+        17,
+        include_str!("migrations/sqlite/0017_wallet_records.sql"),
+    ),
 ];
 
 /// Run on every new connection.

@@ -76,6 +76,7 @@ fn wallet(id: &str, owner_of: &str, at: u64) -> Wallet {
         attestation: Some(vec![0x5A; 3000]),
         created_at_ms: at,
         require_approval: false,
+        record: None,
     }
 }
 
@@ -616,6 +617,9 @@ async fn pruning_removes_only_what_expired() {
                     detail: None,
                     owner: Some(owner("tenant:a")),
                     signature: None,
+                    payload: None,
+                    authorization: None,
+                    owner_approvals: None,
                 }),
                 ev(jti),
             )
@@ -960,6 +964,9 @@ fn intent(
         detail: Some(r#"{"digest":"07"}"#.into()),
         owner: Some(owner(owner_of)),
         signature: None,
+        payload: None,
+        authorization: None,
+        owner_approvals: None,
     }
 }
 
@@ -1124,4 +1131,66 @@ fn values_lists_are_numbered_on_postgres_and_anonymous_on_sqlite() {
         journal::values_clause(Dialect::Sqlite, 2, 3),
         "(?, ?, ?), (?, ?, ?)"
     );
+}
+
+#[tokio::test]
+async fn owners_approvals_are_kept_only_on_a_pending_intent_read_as_it_is() {
+    for db in databases().await {
+        let store = &Store::open(&db.url).await.unwrap();
+        let j = store.journal();
+        let now_s = signet_proto::time::now_ms() / 1000;
+        let mut w = wallet("w1", "user:u1", 1);
+        w.record = Some(r#"{"record":"text"}"#.into());
+        j.write(WriteOp::CreateWallet(w), ev("w1")).await.unwrap();
+        assert_eq!(
+            store.wallet("w1").await.unwrap().unwrap().record.as_deref(),
+            Some(r#"{"record":"text"}"#),
+            "{}",
+            db.url
+        );
+        let mut i = intent("i1", "user:u1", Some(Approval::Pending), 10, now_s + 600);
+        i.payload = Some(r#"{"digest":"07"}"#.into());
+        i.authorization = Some("authz text".into());
+        j.write(WriteOp::CreateIntent(i), ev("i1")).await.unwrap();
+        let stored = store.intent("i1").await.unwrap().unwrap();
+        assert_eq!(stored.payload.as_deref(), Some(r#"{"digest":"07"}"#));
+        assert_eq!(stored.authorization.as_deref(), Some("authz text"));
+        assert_eq!(stored.owner_approvals, None);
+        let keep = |previous: Option<&str>, approvals: &str| WriteOp::OwnerApprovals {
+            jti: "i1".into(),
+            previous: previous.map(str::to_owned),
+            approvals: approvals.into(),
+        };
+        assert!(j.write(keep(None, "[1]"), ev("i1")).await.unwrap());
+        // Read before the first one was kept: refused, nothing lost.
+        assert!(!j.write(keep(None, "[2]"), ev("i1")).await.unwrap());
+        assert!(j.write(keep(Some("[1]"), "[1,2]"), ev("i1")).await.unwrap());
+        assert_eq!(
+            store
+                .intent("i1")
+                .await
+                .unwrap()
+                .unwrap()
+                .owner_approvals
+                .as_deref(),
+            Some("[1,2]")
+        );
+        // Decided: nothing more is kept.
+        assert!(j
+            .write(
+                WriteOp::DecideIntent {
+                    jti: "i1".into(),
+                    decision: crate::domain::Decision::Approve,
+                    by: "owners:a".into(),
+                    at: now_s * 1000,
+                },
+                ev("i1")
+            )
+            .await
+            .unwrap());
+        assert!(!j
+            .write(keep(Some("[1,2]"), "[1,2,3]"), ev("i1"))
+            .await
+            .unwrap());
+    }
 }

@@ -54,6 +54,9 @@ pub struct RpcError {
     /// A rate limit's refusal: the limit's variable and the seconds until
     /// it admits calls again (`data.limit`, `data.retry_after`).
     pub limit: Option<(&'static str, u64)>,
+    /// An owner-gated call: the sign intent made for the owners, and where
+    /// they approve it (`data.intent_id`, `data.approval_url`).
+    pub intent: Option<(String, String)>,
 }
 
 impl RpcError {
@@ -63,6 +66,7 @@ impl RpcError {
             message: message.into(),
             signet_code: None,
             limit: None,
+            intent: None,
         }
     }
 
@@ -79,6 +83,10 @@ impl RpcError {
             if let Some((limit, retry_after)) = self.limit {
                 data["limit"] = json!(limit);
                 data["retry_after"] = json!(retry_after);
+            }
+            if let Some((intent_id, approval_url)) = &self.intent {
+                data["intent_id"] = json!(intent_id);
+                data["approval_url"] = json!(approval_url);
             }
             error["data"] = data;
         }
@@ -103,6 +111,7 @@ impl From<Error> for RpcError {
             message: e.to_string(),
             signet_code: Some(e.code()),
             limit,
+            intent: None,
         }
     }
 }
@@ -118,6 +127,17 @@ impl From<EthError> for RpcError {
                 message,
                 signet_code: Some("not_found"),
                 limit: None,
+                intent: None,
+            },
+            EthError::OwnerApproval {
+                intent_id,
+                approval_url,
+            } => Self {
+                code: code::REFUSED,
+                message,
+                signet_code: Some("owner_approval_required"),
+                limit: None,
+                intent: Some((intent_id, approval_url)),
             },
             EthError::NeedsUpstream(_) => Self::new(code::METHOD_NOT_FOUND, message),
             EthError::Upstream { code, .. } => Self::new(code, message),
@@ -420,6 +440,7 @@ mod tests {
                 attestation: None,
                 created_at_ms: 0,
                 require_approval: false,
+                record: None,
             },
             signature: signet_proto::message::SignatureInfo {
                 signature: vec![1u8; 64],

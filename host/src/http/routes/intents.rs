@@ -62,10 +62,54 @@ pub async fn approve(
     State(service): State<Shared>,
     Authn(p): Authn,
     Path(id): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<Json<IntentDetailView>, ApiError> {
-    Ok(Json(IntentDetailView::from(
-        &service.decide_intent(&p, &id, Decision::Approve).await?,
-    )))
+    // No body, or `{}`: the wallet's owner deciding in a session. A body
+    // with `owner_id`: one of the wallet's record owners approving.
+    let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    let session_decision =
+        value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty);
+    let record = if session_decision {
+        service.decide_intent(&p, &id, Decision::Approve).await?
+    } else {
+        let body: OwnerApprovalBody = serde_json::from_value(value)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        service
+            .approve_as_owner(
+                &p,
+                &id,
+                crate::service::owners::OwnerApproval {
+                    owner_id: body.owner_id,
+                    signature: body.signature,
+                    webauthn: body.webauthn,
+                },
+            )
+            .await?
+    };
+    Ok(Json(IntentDetailView::from(&record)))
+}
+
+/// One owner's approval of an intent waiting for its owners (the
+/// authorization's `text` is the intent's own).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerApprovalBody {
+    /// The owner's id in the wallet's record.
+    owner_id: String,
+    /// secp256k1 (65-byte `r‖s‖v`), ed25519 or p256 (64-byte `r‖s`)
+    /// signature of the authorization text, hex.
+    #[serde(default)]
+    signature: Option<String>,
+    /// A passkey's assertion over the authorization: `{credential_id,
+    /// authenticator_data, client_data_json, signature}`, base64url.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    webauthn: Option<signet_authority::WebAuthnProof>,
 }
 
 /// `POST /v1/intents/{id}/decline`: the owner, in a session.

@@ -45,6 +45,12 @@ pub struct SignBody {
     typed_data: Option<serde_json::Value>,
     #[serde(default)]
     attest: bool,
+    /// Owners' approvals of this request (`sign` only, without `ticket`):
+    /// `[{owner_id, text, signature | webauthn}]`, `text` the authorization
+    /// v1 the caller wrote (docs/owners.md).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    approvals: Vec<signet_authority::Approval>,
 }
 
 impl From<SignBody> for SignArgs {
@@ -57,6 +63,7 @@ impl From<SignBody> for SignArgs {
             transaction: b.transaction,
             typed_data: b.typed_data,
             attest: b.attest,
+            approvals: b.approvals,
         }
     }
 }
@@ -82,6 +89,10 @@ pub async fn sign_intent(
             detail: intent.detail,
             state: intent.state.as_str(),
             approval_url,
+            authorization: intent
+                .authorization
+                .as_deref()
+                .map(crate::service::owners::authorization_view),
         }),
     ))
 }

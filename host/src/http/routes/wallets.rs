@@ -32,6 +32,23 @@ pub struct CreateWalletBody {
     /// (a person's wallet only: a signed-in user's, or one of their tenant's).
     #[serde(default)]
     require_approval: bool,
+    /// The wallet's owners (docs/owners.md): `[{id, type, …}]`, type
+    /// `passkey`, `secp256k1`, `ed25519` or `p256`. The signer writes them
+    /// in the wallet's record.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    owners: Option<serde_json::Value>,
+    /// How many owners must approve what the policy does not allow alone
+    /// (1 to the number of owners; default 1 with owners, 0 without).
+    #[serde(default)]
+    #[schema(value_type = Option<u32>)]
+    threshold: Option<serde_json::Value>,
+    /// What the wallet may sign without its owners: `{"allow": [kinds]}`,
+    /// kinds `digest`, `message`, `transaction`, `typed_data` (default:
+    /// all of them without owners, none with owners).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    policy: Option<serde_json::Value>,
 }
 
 /// `PATCH /v1/wallets/{id}` body.
@@ -75,7 +92,13 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateWalletBody>,
 ) -> Result<(StatusCode, Json<WalletView>), ApiError> {
     let row = service
-        .create_wallet(&p, &body.key_type, body.label, body.require_approval)
+        .create_wallet(
+            &p,
+            &body.key_type,
+            body.label,
+            body.require_approval,
+            crate::service::owners::wallet_settings(body.owners, body.threshold, body.policy)?,
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(WalletView::from(&row))))
 }

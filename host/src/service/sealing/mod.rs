@@ -117,7 +117,7 @@ impl Via<'_> {
     async fn call(self, request: Request, timeout: Duration) -> Result<Response, SealingError> {
         match self {
             Via::Client(c) => c.call_within(request, timeout).await.map_err(|e| match e {
-                ClientError::Signer { code, message } => SealingError::Signer { code, message },
+                ClientError::Signer { code, message, .. } => SealingError::Signer { code, message },
                 other => SealingError::Unavailable(other.to_string()),
             }),
             // Never opens a connection: that would run the on-connect hook,

@@ -1,0 +1,294 @@
+//! Wallets with owners: what the host does around the signer's authority.
+//!
+//! The signer decides (it holds each wallet's record, verifies the owners'
+//! approvals and refuses what its policy does not allow); the host makes
+//! the way there usable: it reads the owner settings of a new wallet, tells
+//! a caller at `sign-intent` time that the owners are needed and what they
+//! sign (authorization v1), collects their approvals on the intent —
+//! checking each one early for feedback — and hands them to the signer with
+//! the intent's ticket. Nothing here is trusted by the signer.
+
+use serde_json::{json, Value};
+use signet_authority::approval::ApprovalRefusal as Refusal;
+use signet_authority::{
+    verify_approvals, Approval, Authorization, Expected, Kind, Proof, Record, RecordSettings,
+    Request as AuthzRequest, WebAuthnProof,
+};
+use signet_proto::time::now_ms;
+use signet_proto::ErrorCode;
+
+use super::audit::{Action, Event, Outcome};
+use super::authz::Principal;
+use super::{Error, Result, Service};
+use crate::domain::{ApprovalRefusal, Decision, IntentState, Wallet};
+use crate::store::WriteOp;
+
+use super::approvals::IntentRecord;
+
+/// How long an authorization the host writes for owners lives: the most
+/// the signer takes (a signer in its first 600 s takes only authorizations
+/// expiring after that, so a shorter one could be refused).
+const AUTHORIZATION_LIFETIME_S: u64 = signet_authority::authz::MAX_LIFETIME_SECONDS;
+
+/// Reads the owner settings of `POST /v1/wallets` (`owners`, `threshold`,
+/// `policy`, each optional) and returns them as the signer's `Generate`
+/// takes them, or `None` when none is given. Refusals name the field; the
+/// signer checks them again, and it is the one that decides.
+pub fn wallet_settings(
+    owners: Option<Value>,
+    threshold: Option<Value>,
+    policy: Option<Value>,
+) -> Result<Option<String>> {
+    let mut settings = serde_json::Map::new();
+    for (name, value) in [
+        ("owners", owners),
+        ("threshold", threshold),
+        ("policy", policy),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_null()) {
+            settings.insert(name.into(), v);
+        }
+    }
+    if settings.is_empty() {
+        return Ok(None);
+    }
+    let settings = Value::Object(settings);
+    RecordSettings::from_request(&settings).map_err(|e| Error::bad_request(e.to_string()))?;
+    Ok(Some(settings.to_string()))
+}
+
+/// The wallet's record, parsed; `None` for a wallet from before records.
+pub fn record_of(wallet: &Wallet) -> Result<Option<Record>> {
+    wallet
+        .record
+        .as_deref()
+        .map(|text| {
+            Record::parse(text).map_err(|e| {
+                Error::internal(format!(
+                    "wallet {}: its stored record does not parse: {e}",
+                    wallet.id
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The kind of a content object (`{digest}`, `{message, encoding}`,
+/// `{transaction}`, `{typed_data}`).
+#[must_use]
+pub fn payload_kind(payload: &Value) -> Kind {
+    let has = |k: &str| payload.get(k).is_some();
+    if has("transaction") {
+        Kind::Transaction
+    } else if has("typed_data") {
+        Kind::TypedData
+    } else if has("message") {
+        Kind::Message
+    } else {
+        Kind::Digest
+    }
+}
+
+/// What signing `payload` on `wallet` takes: `None` when its policy allows
+/// it on a ticket alone, else the record whose owners must approve. A
+/// wallet without owners refuses at once (`policy_denied`), as its signer
+/// would.
+pub fn owners_needed(wallet: &Wallet, payload: &Value) -> Result<Option<Record>> {
+    let Some(record) = record_of(wallet)? else {
+        return Ok(None);
+    };
+    let kind = payload_kind(payload);
+    if record.policy().allows(kind) {
+        return Ok(None);
+    }
+    if record.owners().is_empty() {
+        return Err(Error::Authority {
+            code: ErrorCode::PolicyDenied,
+            message: format!(
+                "wallet {}'s policy does not allow `{}`, and it has no owners to approve it",
+                wallet.id,
+                kind.as_str()
+            ),
+            detail: Some("allow".into()),
+        });
+    }
+    Ok(Some(record))
+}
+
+/// The authorization the owners of `record` sign to approve signing
+/// `payload` (whose digest is `digest`), fresh for 600 s.
+pub fn authorization(record: &Record, payload: &Value, digest: &[u8]) -> Result<Authorization> {
+    let digest: [u8; 32] = digest
+        .try_into()
+        .map_err(|_| Error::internal("a digest is not 32 bytes"))?;
+    let payload_sha256 = signet_authority::payload_sha256(payload)
+        .map_err(|e| Error::bad_request(format!("content: {e}")))?;
+    let mut request_id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
+    Authorization::fresh(
+        record,
+        AuthzRequest::Sign {
+            payload_sha256,
+            digest,
+        },
+        now_ms() / 1000,
+        AUTHORIZATION_LIFETIME_S,
+        request_id,
+    )
+    .map_err(|e| Error::internal(format!("authorization: {e}")))
+}
+
+/// The approvals kept on an intent (JSON array), or none.
+pub fn stored_approvals(stored: Option<&str>) -> Result<Vec<Approval>> {
+    stored
+        .map(|s| {
+            serde_json::from_str(s)
+                .map_err(|e| Error::internal(format!("an intent's approvals do not parse: {e}")))
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+/// `{authorization: {text, sha256}}` of an intent waiting for its owners.
+#[must_use]
+pub fn authorization_view(text: &str) -> Value {
+    use sha2::Digest as _;
+    json!({
+        "text": text,
+        "sha256": hex::encode(sha2::Sha256::digest(text.as_bytes())),
+    })
+}
+
+/// An owner's approval as `POST /v1/intents/{id}/approve` takes it.
+#[derive(Debug, Clone)]
+pub struct OwnerApproval {
+    /// The owner's id in the wallet's record.
+    pub owner_id: String,
+    /// `signature` (secp256k1, ed25519, p256 owners) in hex.
+    pub signature: Option<String>,
+    /// `webauthn` (passkey owners).
+    pub webauthn: Option<WebAuthnProof>,
+}
+
+impl Service {
+    /// Adds one owner's approval to an intent waiting for its owners. The
+    /// approval is checked now against the wallet's record (so a wrong one
+    /// is refused at once, with the reason), kept on the intent, and once
+    /// the approvals meet the record's threshold the intent is approved:
+    /// its ticket then signs, the signer verifying every approval again.
+    pub async fn approve_as_owner(
+        &self,
+        principal: &Principal,
+        id: &str,
+        approval: OwnerApproval,
+    ) -> Result<IntentRecord> {
+        let current = self.intent_record(principal, id).await?;
+        let Some(text) = current.intent.authorization.clone() else {
+            return Err(Error::bad_request(
+                "this intent does not wait for owners' approvals: its wallet's policy allows it (or its owner approves it in a session, without a body)",
+            ));
+        };
+        match current.state {
+            IntentState::Pending => {}
+            IntentState::Expired => {
+                return Err(Error::Approval {
+                    refusal: ApprovalRefusal::IntentExpired,
+                    message: "this intent expired before its owners approved it".into(),
+                })
+            }
+            _ => {
+                return Err(Error::Approval {
+                    refusal: ApprovalRefusal::IntentDecided,
+                    message: "this intent is already decided".into(),
+                })
+            }
+        }
+        self.check_not_frozen(&current.wallet.id, &current.wallet.owner)?;
+        let record = record_of(&current.wallet)?.ok_or_else(|| {
+            Error::internal("an intent waits for owners on a wallet without a record")
+        })?;
+        let proof = match (approval.signature, approval.webauthn) {
+            (Some(s), None) => Proof::Signature(s),
+            (None, Some(w)) => Proof::WebAuthn(w),
+            _ => {
+                return Err(Error::bad_request(
+                    "send exactly one of `signature` (secp256k1, ed25519, p256 owners) and `webauthn` (passkey owners)",
+                ))
+            }
+        };
+        let mut approvals = stored_approvals(current.intent.owner_approvals.as_deref())?;
+        approvals.push(Approval {
+            owner_id: approval.owner_id,
+            text: text.clone(),
+            proof,
+        });
+        let authz = Authorization::parse(&text)
+            .map_err(|e| Error::internal(format!("an intent's authorization: {e}")))?;
+        let expected = Expected::for_request(
+            record.deployment(),
+            &record,
+            &AuthzRequest::Sign {
+                payload_sha256: *authz.payload_sha256(),
+                digest: authz
+                    .digest()
+                    .copied()
+                    .ok_or_else(|| Error::internal("an intent's authorization has no digest"))?,
+            },
+        );
+        let met = match verify_approvals(&record, &expected, &approvals, now_ms() / 1000) {
+            Ok(_) => true,
+            Err(e) if e.refusal == Refusal::BelowThreshold => false,
+            Err(e) => {
+                return Err(Error::Authority {
+                    code: ErrorCode::ApprovalInvalid,
+                    message: e.to_string(),
+                    detail: Some(e.refusal.as_str().into()),
+                })
+            }
+        };
+        let owners: Vec<&str> = approvals.iter().map(|a| a.owner_id.as_str()).collect();
+        let stored = serde_json::to_string(&approvals)
+            .map_err(|e| Error::internal(format!("approvals: {e}")))?;
+        let detail = Some(json!({"intent_id": id, "owners": owners, "threshold_met": met}));
+        let wallet_id = current.wallet.id.clone();
+        let kept = self
+            .audit
+            .write(
+                WriteOp::OwnerApprovals {
+                    jti: id.to_owned(),
+                    previous: current.intent.owner_approvals.clone(),
+                    approvals: stored,
+                },
+                Event::by(principal, Action::IntentApprove, &wallet_id, Outcome::Ok).detail(detail),
+            )
+            .await?;
+        if !kept {
+            return Err(Error::Approval {
+                refusal: ApprovalRefusal::IntentDecided,
+                message: "this intent changed meanwhile (decided, expired, or another owner approved): read it again and retry".into(),
+            });
+        }
+        if met {
+            let applied = self
+                .audit
+                .write(
+                    WriteOp::DecideIntent {
+                        jti: id.to_owned(),
+                        decision: Decision::Approve,
+                        by: format!("owners:{}", owners.join(",")),
+                        at: now_ms(),
+                    },
+                    Event::by(principal, Action::IntentApprove, &wallet_id, Outcome::Ok)
+                        .detail(Some(json!({"intent_id": id, "threshold_met": true}))),
+                )
+                .await?;
+            if !applied {
+                return Err(Error::Approval {
+                    refusal: ApprovalRefusal::IntentDecided,
+                    message: "this intent was decided or expired meanwhile".into(),
+                });
+            }
+        }
+        self.intent_record(principal, id).await
+    }
+}
