@@ -166,6 +166,17 @@ impl Record {
         Self::new_initial(key, Vec::new(), None, None)
     }
 
+    /// Whether this is the record of a wallet from before records (or made
+    /// without owners and policy): version 1, no owners, the permissive
+    /// policy.
+    #[must_use]
+    pub fn is_legacy(&self) -> bool {
+        self.version == 1
+            && self.prev.is_none()
+            && self.owners.is_empty()
+            && self.policy == Policy::permissive()
+    }
+
     /// The record that follows this one: same key, `version` + 1, `prev` =
     /// this record's hash.
     pub fn next(

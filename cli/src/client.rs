@@ -413,6 +413,14 @@ pub(crate) fn verify_signature(args: &VerifySignatureArgs) -> Outcome {
     }
 }
 
+/// Whether a document from before records (binding v1, the key alone) may
+/// stand for `record`: only for the record every such wallet has (no
+/// owners, the permissive policy, version 1), which is what a signer holds
+/// a key from before records under.
+fn accepts_v1(record: &str) -> bool {
+    signet_authority::Record::parse(record).is_ok_and(|r| r.is_legacy())
+}
+
 /// `signet wallet verify`: the wallet's attestation, then what its record
 /// lets happen, in words.
 fn verify_wallet(path: &str, policy: &PolicyArgs) -> Outcome {
@@ -474,7 +482,7 @@ fn check_wallet(
     };
     let hash: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
     verified
-        .check_record_binding(id, key_type, &public_key, &hash, false)
+        .check_record_binding(id, key_type, &public_key, &hash, accepts_v1(text))
         .map_err(|e| format!("wallet attestation: {e}"))?;
     let record =
         signet_authority::Record::parse(text).map_err(|e| format!("the wallet's record: {e}"))?;
@@ -541,7 +549,7 @@ fn check_signature(
     match wallet["record"].as_str() {
         Some(record) => {
             let hash: [u8; 32] = sha2::Sha256::digest(record.as_bytes()).into();
-            verified.check_record_binding(id, key_type, &public_key, &hash, false)
+            verified.check_record_binding(id, key_type, &public_key, &hash, accepts_v1(record))
         }
         None => verified.check_key_binding(id, key_type, &public_key),
     }

@@ -568,3 +568,115 @@ fn an_owner_gated_eth_call_answers_with_an_intent_for_the_owners() {
         Some(&eip191_digest(b"hello"))
     );
 }
+
+#[test]
+fn a_wallet_from_before_records_keeps_signing_and_gets_its_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("signet.db");
+    let db = format!("sqlite://{}", path.display());
+    let mut setup = Setup::start(&db);
+    // A wallet as a signer and host from before records left it: its key
+    // sealed in format 1 (no record hash) under the signer's dev sealing
+    // key, no record in the database.
+    let secret = k256::ecdsa::SigningKey::random(&mut OsRng);
+    let public_key = secret
+        .verifying_key()
+        .to_encoded_point(false)
+        .as_bytes()
+        .to_vec();
+    let wallet_id = format!("w_{}", "ab".repeat(16));
+    let key =
+        signet_enclave::sealing::load_or_create_dev_sealing_key(&setup.dir.join("dev")).unwrap();
+    let sealed = signet_enclave::sealing::SealingKeys::new(vec![key])
+        .unwrap()
+        .seal(
+            &wallet_id,
+            signet_proto::KeyType::Secp256k1,
+            &secret.to_bytes(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(sealed.format, signet_enclave::sealing::SEALED_FORMAT_V1);
+    let insert = format!(
+        "INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval, record) VALUES ('{wallet_id}', 'tenant:alice', 'secp256k1', X'{}', 'old', X'{}', NULL, {}, NULL, 0, NULL)",
+        hex::encode(&public_key),
+        hex::encode(sealed.to_bytes()),
+        common::now_s() * 1000
+    );
+    setup.restart_after(|| {
+        let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
+        let out = std::process::Command::new(python)
+            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+            .arg(&path)
+            .arg(&insert)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    });
+    let (url, alice) = (setup.url(), setup.token.clone());
+    // It signs on the host's ticket, as before (the permissive record).
+    let w = json!({"id": wallet_id});
+    let (s, v) = sign(&url, &alice, &w, json!({"digest": "34".repeat(32)}));
+    assert_eq!(s, 200, "{v}");
+    verify_independently(&[json!({
+        "key_type": "secp256k1", "public_key": hex::encode(&public_key),
+        "digest": "34".repeat(32), "message": null, "signature": v["signature"],
+    })]);
+    // The host wrote its record: no owners, the permissive policy, the
+    // signer's deployment.
+    let mut shown = Value::Null;
+    assert!(
+        common::eventually(std::time::Duration::from_secs(20), || {
+            shown = call(
+                &url,
+                Some(&alice),
+                "GET",
+                &format!("/v1/wallets/{wallet_id}"),
+                None,
+            )
+            .1;
+            shown["record"].is_string()
+        }),
+        "no record written: {shown}"
+    );
+    let rec = record(&shown);
+    assert!(rec.is_legacy(), "{}", rec.text());
+    assert_eq!(rec.deployment(), "signet");
+    assert_eq!(rec.key().public_key, public_key);
+    // A fresh attestation binds the key and that record (v2).
+    let (s, a) = call(
+        &url,
+        Some(&alice),
+        "GET",
+        &format!("/v1/wallets/{wallet_id}/attestation"),
+        None,
+    );
+    assert_eq!(s, 200, "{a}");
+    let signer = setup.signer.as_ref().unwrap();
+    let pem = std::fs::read_to_string(signer.dev_root()).unwrap();
+    let pcrs = signet_attestation::PcrSet::new(common::signer_pcrs()).unwrap();
+    let verifier = signet_attestation::Verifier::new(
+        signet_attestation::TrustAnchor::from_pem(&pem).unwrap(),
+        signet_attestation::PcrPolicy::exactly(pcrs),
+    );
+    let doc = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        a["attestation"]["document"].as_str().unwrap(),
+    )
+    .unwrap();
+    verifier
+        .verify(&doc)
+        .unwrap()
+        .check_record_binding(
+            &wallet_id,
+            "secp256k1",
+            &public_key,
+            &rec.record_hash().0,
+            false,
+        )
+        .unwrap();
+    // Its record loads with its blob after a restart too, and still signs.
+    setup.restart_after(|| {});
+    let (s, v) = sign(&setup.url(), &alice, &w, json!({"digest": "35".repeat(32)}));
+    assert_eq!(s, 200, "{v}");
+}

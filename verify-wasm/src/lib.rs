@@ -79,7 +79,17 @@ fn wallet_binding(
     match &w.record {
         Some(record) => {
             let hash: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(record.as_bytes()).into();
-            v.check_record_binding(&w.id, &w.key_type, public_key, &hash, false)
+            // A document from before records (v1) stands only for the
+            // record every such wallet has (no owners, permissive, v1).
+            let legacy = serde_json::from_str::<serde_json::Value>(record).is_ok_and(|r| {
+                r["version"] == 1
+                    && r["prev"].is_null()
+                    && r["threshold"] == 0
+                    && r["owners"].as_array().is_some_and(Vec::is_empty)
+                    && r["policy"]
+                        == serde_json::json!({"allow": ["digest", "message", "transaction", "typed_data"]})
+            });
+            v.check_record_binding(&w.id, &w.key_type, public_key, &hash, legacy)
         }
         None => v.check_key_binding(&w.id, &w.key_type, public_key),
     }

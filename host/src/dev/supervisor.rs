@@ -56,6 +56,9 @@ impl SignerCommand {
             // A pipe never written to: when this process dies, even by
             // SIGKILL, the signer sees it close and stops (--exit-with-stdin).
             .arg("--exit-with-stdin")
+            // Named in every wallet record it makes (and, with KMS
+            // sealing, in the encryption context).
+            .args(["--deployment", super::DEV_DEPLOYMENT])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -66,8 +69,7 @@ impl SignerCommand {
             Some(kms) => {
                 cmd.args(["--sealing", "kms", "--secrets", "host", "--kms-key-id"])
                     .arg(&kms.key_id)
-                    .args(["--kms-region", &kms.region, "--kms-proxy", &kms.proxy])
-                    .args(["--deployment", super::DEV_DEPLOYMENT]);
+                    .args(["--kms-region", &kms.region, "--kms-proxy", &kms.proxy]);
                 if let Some(ca) = &kms.ca_file {
                     cmd.arg("--kms-ca").arg(ca);
                 }

@@ -146,6 +146,19 @@ impl Service {
         if let Some(sink) = self.audit_sink.clone() {
             tasks.push(tokio::spawn(Arc::clone(self).run_audit_export(sink)));
         }
+        // Records for wallets from before records, once the signer's
+        // deployment is known; then this task ends.
+        let service = Arc::clone(self);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match service.backfill_records().await {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot write the records of wallets from before records; retrying"),
+                }
+                tokio::time::sleep(super::owners::BACKFILL_EVERY).await;
+            }
+        }));
         Background { tasks }
     }
 

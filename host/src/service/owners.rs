@@ -292,3 +292,53 @@ impl Service {
         self.intent_record(principal, id).await
     }
 }
+
+/// How often a replica retries writing the records of wallets from before
+/// records until every one has its record.
+pub const BACKFILL_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Service {
+    /// Gives every live wallet from before records its record: the one
+    /// without owners and with the permissive policy, naming the signer's
+    /// deployment — the record the signer holds such a key under (its blob
+    /// binds no record). Until this ran, such a wallet shows `record: null`.
+    /// `Ok(true)` once no wallet is left without one; `Ok(false)` while the
+    /// signer's deployment is not known yet (no connection so far).
+    pub async fn backfill_records(&self) -> Result<bool> {
+        if self.signer.info().deployment.is_none() {
+            // Not connected yet: connecting learns it.
+            let _ = self.signer.ready().await;
+        }
+        let Some(deployment) = self.signer.info().deployment else {
+            return Ok(false);
+        };
+        let mut after = String::new();
+        let mut written = 0u64;
+        loop {
+            let page = self.store.wallets_without_record(&after, 500).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after.clone_from(&last.0);
+            for (id, key_type, public_key) in page {
+                let key_type = signet_authority::KeyType::from_name(&key_type)
+                    .ok_or_else(|| Error::internal(format!("wallet {id}: key type {key_type}")))?;
+                let record = Record::legacy(signet_authority::WalletKey {
+                    deployment: deployment.clone(),
+                    wallet_id: id.clone(),
+                    key_type,
+                    public_key,
+                })
+                .map_err(|e| Error::internal(format!("wallet {id}: its record: {e}")))?;
+                if self.store.set_missing_record(&id, record.text()).await? {
+                    self.wallets.forget(&id);
+                    written += 1;
+                }
+            }
+        }
+        if written > 0 {
+            tracing::info!(wallets = written, %deployment, "records written for wallets from before records");
+        }
+        Ok(true)
+    }
+}

@@ -29,6 +29,8 @@ pub struct SignerInfo {
     pub attestation_mode: String,
     /// Module id of the last verified document.
     pub module_id: Option<String>,
+    /// The signer's deployment (`--deployment`), which its records name.
+    pub deployment: Option<String>,
 }
 
 /// Why an on-connect hook refused a connection (the operator's reason,
@@ -274,6 +276,7 @@ impl SignerPool {
                 backend: hello.info.backend,
                 attestation_mode: hello.info.attestation_mode,
                 module_id,
+                deployment: hello.info.deployment,
             };
         }
         Ok(client)

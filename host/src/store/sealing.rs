@@ -141,6 +141,34 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Live wallets without a record (from before records), in id order
+    /// after `after`: id, key type, public key.
+    pub async fn wallets_without_record(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT id, key_type, public_key FROM wallets WHERE destroyed_at IS NULL AND record IS NULL AND id > $1 ORDER BY id LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Writes the record of a wallet from before records, if it still has
+    /// none: whether it was written.
+    pub async fn set_missing_record(&self, id: &str, record: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("UPDATE wallets SET record = $2 WHERE id = $1 AND record IS NULL")
+            .bind(id)
+            .bind(record)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Live wallets with a sealed blob, in id order after `after`.
     pub async fn sealed_wallets(
         &self,
