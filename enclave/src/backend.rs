@@ -53,6 +53,13 @@ pub trait KeyBackend: Send + Sync {
     /// Loads a sealed key (backends that seal); returns its public half and
     /// the record hash the blob is bound to.
     fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError>;
+    /// Seals the loaded key `key_id` again, bound to the record hashing to
+    /// `record_hash` (a record change), and remembers that binding.
+    fn rebind(&self, _key_id: &str, _record_hash: &[u8; 32]) -> Result<SealedKey, SignerError> {
+        Err(SignerError::bad_request(
+            "this key backend cannot bind a record to its keys",
+        ))
+    }
     /// Whether keys are sealed with their record bound (software). A
     /// backend that cannot bind a record (PKCS#11: the HSM keeps keys, and
     /// this signer does not yet keep record objects there) holds only the
@@ -276,6 +283,28 @@ impl KeyBackend for SoftwareBackend {
             sealed: Some(sealed),
             record,
         })
+    }
+
+    fn rebind(&self, key_id: &str, record_hash: &[u8; 32]) -> Result<SealedKey, SignerError> {
+        let key = self.get(key_id)?;
+        let sealed = self.sealing.seal(
+            key_id,
+            key.key_type(),
+            &key.secret_bytes(),
+            Some(record_hash),
+        )?;
+        let mut state = self.state()?;
+        if state.destroyed.contains(key_id) {
+            return Err(Self::destroyed_error());
+        }
+        state.cache.put(
+            key_id.to_owned(),
+            Entry {
+                key,
+                bound: Some(*record_hash),
+            },
+        );
+        Ok(sealed)
     }
 
     fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError> {

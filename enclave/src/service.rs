@@ -8,11 +8,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest as _, Sha256};
 use signet_attestation::{key_binding_v2, signature_binding};
 use signet_authority::{
-    verify_approvals, Kind, Record, ReplayError, ReplayGuard, Request as AuthzRequest,
+    loosens, verify_approvals, Approval, Kind, Policy, Record, ReplayError, ReplayGuard,
+    Request as AuthzRequest, Verified,
 };
 use signet_proto::message::{
     GeneratedKey, HelloInfo, ProvisionSecrets, PublicKeyInfo, SealingState, SignRequest,
-    SignatureInfo, SignerStatus, HELLO_NONCE_LEN, MAX_LIST_PAGE, MAX_MESSAGE_LEN, PROTOCOL_VERSION,
+    SignatureInfo, SignerStatus, UpdateRecordRequest, HELLO_NONCE_LEN, MAX_LIST_PAGE,
+    MAX_MESSAGE_LEN, PROTOCOL_VERSION,
 };
 use signet_proto::ticket::{Expected, TicketKeys};
 use signet_proto::{hello, ErrorCode, Request, Response, SharedSecret};
@@ -355,6 +357,7 @@ impl Signer {
                     })
                 }),
             Request::Sign(sign) => self.sign(sign),
+            Request::UpdateRecord(update) => self.update_record(update),
             Request::Destroy { key_id } => self.destroy(&key_id),
             Request::List { after, limit } => {
                 let limit = limit.unwrap_or(MAX_LIST_PAGE).clamp(1, MAX_LIST_PAGE);
@@ -516,21 +519,7 @@ impl Signer {
         // Last checks before signing: a request refused above may be retried.
         self.replay.consume(&claims.jti, claims.exp, now)?;
         if let Some(verified) = &approved {
-            self.approval_replay
-                .lock()
-                .map_err(|_| SignerError::new(ErrorCode::Internal, "replay lock poisoned"))?
-                .remember_verified(verified, now)
-                .map_err(|e| match e {
-                    ReplayError::Replayed(_) => {
-                        SignerError::new(ErrorCode::ApprovalReplayed, e.to_string())
-                            .with_detail("replayed")
-                    }
-                    ReplayError::Expired(_) => {
-                        SignerError::new(ErrorCode::ApprovalInvalid, e.to_string())
-                            .with_detail("expired")
-                    }
-                    _ => SignerError::new(ErrorCode::Busy, e.to_string()),
-                })?;
+            self.remember(verified, now)?;
             tracing::info!(
                 key_id = %req.key_id,
                 owners = ?verified.owners,
@@ -588,14 +577,31 @@ impl Signer {
             }
             .with_detail("allow"));
         }
-        let expected = signet_authority::Expected::for_request(
-            self.records.deployment(),
+        self.verify_owners(
             record,
             &AuthzRequest::Sign {
                 payload_sha256: decoded.payload_sha256,
                 digest: decoded.digest,
             },
-        );
+            approvals,
+            now,
+        )
+        .map(Some)
+    }
+
+    /// Verifies `approvals` of `request` by the owners of `record`, at
+    /// `now`: every check of docs/owners.md, the signer's start horizon and
+    /// the replay memory (not yet remembered: [`Self::remember`] once the
+    /// request goes ahead).
+    fn verify_owners(
+        &self,
+        record: &Record,
+        request: &AuthzRequest,
+        approvals: &[Approval],
+        now: u64,
+    ) -> Result<Verified, SignerError> {
+        let expected =
+            signet_authority::Expected::for_request(self.records.deployment(), record, request);
         let verified = verify_approvals(record, &expected, approvals, now).map_err(|e| {
             SignerError::new(ErrorCode::ApprovalInvalid, e.to_string())
                 .with_detail(e.refusal.as_str())
@@ -631,7 +637,102 @@ impl Signer {
             )
             .with_detail("replayed"));
         }
-        Ok(Some(verified))
+        Ok(verified)
+    }
+
+    /// Remembers approvals that let a request go ahead, until they expire.
+    fn remember(&self, verified: &Verified, now: u64) -> Result<(), SignerError> {
+        self.approval_replay
+            .lock()
+            .map_err(|_| SignerError::new(ErrorCode::Internal, "replay lock poisoned"))?
+            .remember_verified(verified, now)
+            .map_err(|e| match e {
+                ReplayError::Replayed(_) => {
+                    SignerError::new(ErrorCode::ApprovalReplayed, e.to_string())
+                        .with_detail("replayed")
+                }
+                ReplayError::Expired(_) => {
+                    SignerError::new(ErrorCode::ApprovalInvalid, e.to_string())
+                        .with_detail("expired")
+                }
+                _ => SignerError::new(ErrorCode::Busy, e.to_string()),
+            })
+    }
+
+    /// Replaces a wallet's record with the next one: approved by its
+    /// current owners; for a wallet without owners, allowed only when it
+    /// loosens nothing (or the wallet already signs everything). The key is
+    /// sealed again bound to the new record, which the signer holds from
+    /// then on: older records of the wallet are refused while it runs.
+    fn update_record(&self, req: UpdateRecordRequest) -> Result<Response, SignerError> {
+        check_key_id(&req.key_id)?;
+        let (key_type, public_key, current) =
+            self.key_and_record(&req.key_id, req.sealed.as_ref(), req.record.as_deref())?;
+        if !self.backend.binds_records() {
+            return Err(SignerError::bad_request(format!(
+                "the {} backend cannot bind a record to its keys: its wallets keep the record without owners",
+                self.backend.name()
+            )));
+        }
+        let next = Record::parse(&req.new_record)
+            .map_err(|e| SignerError::bad_request(format!("new record: {e}")))?;
+        current
+            .check_next(&next)
+            .map_err(|e| SignerError::bad_request(format!("new record: {e}")))?;
+        let now = now_s();
+        let approved = if req.approvals.is_empty() {
+            let open = current.owners().is_empty() && *current.policy() == Policy::permissive();
+            if current.owners().is_empty() && (open || !loosens(&current, &next)) {
+                None
+            } else if current.owners().is_empty() {
+                return Err(SignerError::new(
+                    ErrorCode::PolicyDenied,
+                    "this change loosens the record of a wallet without owners, and nobody can approve it",
+                )
+                .with_detail("allow"));
+            } else {
+                return Err(SignerError::new(
+                    ErrorCode::OwnerApprovalRequired,
+                    format!(
+                        "changing this wallet's record takes {} of its owners' approvals (action update_record)",
+                        current.threshold()
+                    ),
+                )
+                .with_detail("record"));
+            }
+        } else {
+            Some(self.verify_owners(
+                &current,
+                &AuthzRequest::UpdateRecord {
+                    new_record: next.record_hash(),
+                },
+                &req.approvals,
+                now,
+            )?)
+        };
+        if let Some(verified) = &approved {
+            self.remember(verified, now)?;
+        }
+        let sealed = self.backend.rebind(&req.key_id, &next.record_hash().0)?;
+        let record = self.records.hold(next)?;
+        let attestation = self.attest_key(&req.key_id, key_type, &public_key, &record, None)?;
+        tracing::info!(
+            key_id = %req.key_id,
+            version = record.version(),
+            owners = record.owners().len(),
+            record = %record.record_hash(),
+            "record changed"
+        );
+        Ok(Response::Generated(GeneratedKey {
+            key: PublicKeyInfo {
+                key_id: req.key_id,
+                key_type,
+                public_key,
+            },
+            sealed: Some(sealed),
+            attestation,
+            record: Some(record.text().to_owned()),
+        }))
     }
 
     fn retire(&self, version: u32) -> Result<Response, SignerError> {

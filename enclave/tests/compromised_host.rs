@@ -460,3 +460,217 @@ async fn the_signer_decides_the_kind_from_what_it_signs() {
         other => panic!("{other:?}"),
     }
 }
+
+async fn update(
+    client: &SignerClient,
+    key_id: &str,
+    new_record: &Record,
+    approvals: Vec<signet_authority::Approval>,
+) -> Result<GeneratedKey, ClientError> {
+    match client
+        .call(Request::UpdateRecord(
+            signet_proto::message::UpdateRecordRequest {
+                key_id: key_id.into(),
+                sealed: None,
+                record: None,
+                new_record: new_record.text().to_owned(),
+                approvals,
+            },
+        ))
+        .await?
+    {
+        Response::Generated(g) => Ok(g),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn refused(result: Result<GeneratedKey, ClientError>) -> (ErrorCode, Option<String>) {
+    match result {
+        Err(ClientError::Signer { code, detail, .. }) => (code, detail),
+        other => panic!("expected a signer refusal, got {other:?}"),
+    }
+}
+
+fn change_authorization(current: &Record, next: &Record) -> Authorization {
+    let mut request_id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut OsRng, &mut request_id);
+    Authorization::new(
+        current,
+        AuthzRequest::UpdateRecord {
+            new_record: next.record_hash(),
+        },
+        now_s() + 600,
+        request_id,
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_changes_only_as_its_owners_say_and_never_back_while_the_signer_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut signer = SignerProcess::start(dir.path());
+    let (client, _) = signer.client().await;
+    // Let authorizations made from here on expire after start + 600 s.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let owners = Owners::new();
+    let (pay, pay_digest) = message("pay");
+
+    // A wallet without owners that signs everything gets owners: nothing
+    // was safer before, so no approval is needed.
+    let open = generate(&client, "w", KeyType::Secp256k1, None).await;
+    let v1 = record(&open);
+    let owned: Vec<_> = vec![
+        owners.ann.owner("ann").unwrap(),
+        owners.bob.owner("bob").unwrap(),
+    ];
+    let v2 = v1
+        .next(owned.clone(), 2, signet_authority::Policy::owners_only())
+        .unwrap();
+    let changed = update(&client, "w", &v2, Vec::new()).await.unwrap();
+    assert_eq!(changed.record.as_deref(), Some(v2.text()));
+    let v2_blob = changed.sealed.clone().unwrap();
+    assert_eq!(
+        refusal(sign(&client, request("w", KeyType::Secp256k1, &pay, pay_digest)).await).0,
+        ErrorCode::OwnerApprovalRequired,
+        "the new record decides at once"
+    );
+    // The host presents the old blob and its older, looser record: refused
+    // while this signer runs.
+    let mut old = request("w", KeyType::Secp256k1, &pay, pay_digest);
+    old.sealed = open.sealed.clone();
+    old.record = open.record.clone();
+    match client
+        .call(Request::LoadSealed {
+            sealed: open.sealed.clone().unwrap(),
+            record: open.record.clone(),
+        })
+        .await
+    {
+        Err(ClientError::Signer { code, .. }) => assert_eq!(code, ErrorCode::RecordMismatch),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        refusal(sign(&client, old.clone()).await).0,
+        ErrorCode::OwnerApprovalRequired,
+        "the record held is still the newest"
+    );
+
+    // Back to no owners: not without them; not with approvals of another
+    // change, of a signature, or below the threshold; then with both.
+    let v3 = v2
+        .next(Vec::new(), 0, signet_authority::Policy::permissive())
+        .unwrap();
+    assert_eq!(
+        refused(update(&client, "w", &v3, Vec::new()).await),
+        (ErrorCode::OwnerApprovalRequired, Some("record".into()))
+    );
+    let elsewhere = v2
+        .next(
+            owned[..1].to_vec(),
+            1,
+            signet_authority::Policy::owners_only(),
+        )
+        .unwrap();
+    let other_change = change_authorization(&v2, &elsewhere);
+    assert_eq!(
+        refused(
+            update(
+                &client,
+                "w",
+                &v3,
+                vec![
+                    owners.ann.approve("ann", &other_change),
+                    owners.bob.approve("bob", &other_change)
+                ]
+            )
+            .await
+        )
+        .0,
+        ErrorCode::ApprovalInvalid
+    );
+    let a_signature = authorization(&v2, &pay, pay_digest, 600);
+    assert_eq!(
+        refused(
+            update(
+                &client,
+                "w",
+                &v3,
+                vec![
+                    owners.ann.approve("ann", &a_signature),
+                    owners.bob.approve("bob", &a_signature)
+                ]
+            )
+            .await
+        ),
+        (ErrorCode::ApprovalInvalid, Some("wrong_action".into()))
+    );
+    let this_change = change_authorization(&v2, &v3);
+    assert_eq!(
+        refused(
+            update(
+                &client,
+                "w",
+                &v3,
+                vec![owners.ann.approve("ann", &this_change)]
+            )
+            .await
+        ),
+        (ErrorCode::ApprovalInvalid, Some("below_threshold".into()))
+    );
+    // A record that does not follow (version skipped) is refused outright.
+    assert_eq!(
+        refused(update(&client, "w", &v1, Vec::new()).await).0,
+        ErrorCode::BadRequest
+    );
+    let back = update(
+        &client,
+        "w",
+        &v3,
+        vec![
+            owners.ann.approve("ann", &this_change),
+            owners.bob.approve("bob", &this_change),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(back.record.as_deref(), Some(v3.text()));
+    sign(&client, request("w", KeyType::Secp256k1, &pay, pay_digest))
+        .await
+        .unwrap();
+    // The v2 blob (owners) is now the older record: refused too.
+    match client
+        .call(Request::LoadSealed {
+            sealed: v2_blob,
+            record: Some(v2.text().to_owned()),
+        })
+        .await
+    {
+        Err(ClientError::Signer { code, .. }) => assert_eq!(code, ErrorCode::RecordMismatch),
+        other => panic!("{other:?}"),
+    }
+
+    // A wallet without owners whose policy is narrower cannot loosen it.
+    let narrow = generate(
+        &client,
+        "n",
+        KeyType::Secp256k1,
+        Some(json!({"policy": {"allow": ["message"]}}).to_string()),
+    )
+    .await;
+    let wider = record(&narrow)
+        .next(Vec::new(), 0, signet_authority::Policy::permissive())
+        .unwrap();
+    assert_eq!(
+        refused(update(&client, "n", &wider, Vec::new()).await).0,
+        ErrorCode::PolicyDenied
+    );
+
+    // What no enclave memory closes: after a restart the old blob loads with
+    // its own older record (SECURITY.md: a sealing rotation that retires
+    // the old versions closes it).
+    drop(client);
+    signer.kill();
+    let signer = SignerProcess::start(dir.path());
+    let (client, _) = signer.client().await;
+    sign(&client, old).await.unwrap();
+}

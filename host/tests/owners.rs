@@ -345,20 +345,7 @@ fn a_record_edited_in_sqlite_behind_the_hosts_back_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("signet.db");
     let db = format!("sqlite://{}", path.display());
-    a_record_edited_in_the_database_is_refused(&db, |sql| {
-        let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
-        let out = std::process::Command::new(python)
-            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
-            .arg(&path)
-            .arg(sql)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
+    a_record_edited_in_the_database_is_refused(&db, |sql| sqlite(&path, sql));
 }
 
 #[test]
@@ -366,18 +353,7 @@ fn a_record_edited_in_postgres_behind_the_hosts_back_is_refused() {
     let Some(db) = fresh_postgres_db("owners") else {
         return;
     };
-    a_record_edited_in_the_database_is_refused(&db, |sql| {
-        let out = std::process::Command::new("psql")
-            .arg(&db)
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
+    a_record_edited_in_the_database_is_refused(&db, |sql| psql(&db, sql));
 }
 
 fn cli(url: &str, token: &str, args: &[&str]) -> std::process::Output {
@@ -569,12 +545,14 @@ fn an_owner_gated_eth_call_answers_with_an_intent_for_the_owners() {
     );
 }
 
-#[test]
-fn a_wallet_from_before_records_keeps_signing_and_gets_its_record() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("signet.db");
-    let db = format!("sqlite://{}", path.display());
-    let mut setup = Setup::start(&db);
+/// A wallet as a signer and host from before records left it, on `db`
+/// (`run_sql` runs a statement there; `bytes` writes a byte literal).
+fn a_wallet_from_before_records_keeps_signing(
+    db: &str,
+    run_sql: impl Fn(&str),
+    bytes: impl Fn(&[u8]) -> String,
+) {
+    let mut setup = Setup::start(db);
     // A wallet as a signer and host from before records left it: its key
     // sealed in format 1 (no record hash) under the signer's dev sealing
     // key, no record in the database.
@@ -598,21 +576,12 @@ fn a_wallet_from_before_records_keeps_signing_and_gets_its_record() {
         .unwrap();
     assert_eq!(sealed.format, signet_enclave::sealing::SEALED_FORMAT_V1);
     let insert = format!(
-        "INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval, record) VALUES ('{wallet_id}', 'tenant:alice', 'secp256k1', X'{}', 'old', X'{}', NULL, {}, NULL, 0, NULL)",
-        hex::encode(&public_key),
-        hex::encode(sealed.to_bytes()),
+        "INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval, record) VALUES ('{wallet_id}', 'tenant:alice', 'secp256k1', {}, 'old', {}, NULL, {}, NULL, 0, NULL)",
+        bytes(&public_key),
+        bytes(&sealed.to_bytes()),
         common::now_s() * 1000
     );
-    setup.restart_after(|| {
-        let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
-        let out = std::process::Command::new(python)
-            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
-            .arg(&path)
-            .arg(&insert)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    });
+    setup.restart_after(|| run_sql(&insert));
     let (url, alice) = (setup.url(), setup.token.clone());
     // It signs on the host's ticket, as before (the permissive record).
     let w = json!({"id": wallet_id});
@@ -679,4 +648,149 @@ fn a_wallet_from_before_records_keeps_signing_and_gets_its_record() {
     setup.restart_after(|| {});
     let (s, v) = sign(&setup.url(), &alice, &w, json!({"digest": "35".repeat(32)}));
     assert_eq!(s, 200, "{v}");
+}
+
+#[test]
+fn a_wallet_from_before_records_keeps_signing_and_gets_its_record_on_sqlite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("signet.db");
+    let db = format!("sqlite://{}", path.display());
+    a_wallet_from_before_records_keeps_signing(
+        &db,
+        |sql| sqlite(&path, sql),
+        |b| format!("X'{}'", hex::encode(b)),
+    );
+}
+
+#[test]
+fn a_wallet_from_before_records_keeps_signing_and_gets_its_record_on_postgres() {
+    let Some(db) = fresh_postgres_db("legacy") else {
+        return;
+    };
+    a_wallet_from_before_records_keeps_signing(
+        &db,
+        |sql| psql(&db, sql),
+        |b| format!("decode('{}', 'hex')", hex::encode(b)),
+    );
+}
+
+/// Runs `sql` on the SQLite file at `path` (Python's sqlite3).
+fn sqlite(path: &std::path::Path, sql: &str) {
+    let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+        .arg(path)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `sql` on the PostgreSQL database `db`.
+fn psql(db: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .arg(db)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn owners_change_a_wallets_record_and_the_signer_holds_the_new_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
+    let setup = Setup::start(&db);
+    let (url, alice) = (setup.url(), setup.token.clone());
+    let (ann, cat) = owners();
+    let w = create_gated(&url, &alice, &ann, &cat);
+    let change = |body: Value| {
+        call(
+            &url,
+            Some(&alice),
+            "POST",
+            &format!("/v1/wallets/{}/record", id(&w)),
+            Some(body),
+        )
+    };
+    // Without approvals: nothing changes; the record and what to sign.
+    let (s, proposal) = change(json!({"threshold": 2}));
+    assert_eq!(s, 202, "{proposal}");
+    let next = Record::parse(proposal["record"].as_str().unwrap()).unwrap();
+    assert_eq!((next.version(), next.threshold()), (2, 2));
+    assert_eq!(proposal["record_hash"], next.record_hash().to_hex());
+    let text = proposal["authorization"]["text"].as_str().unwrap();
+    assert_eq!(
+        Authorization::parse(text).unwrap().action().as_str(),
+        "update_record"
+    );
+    let (_, still) = call(
+        &url,
+        Some(&alice),
+        "GET",
+        &format!("/v1/wallets/{}", id(&w)),
+        None,
+    );
+    assert_eq!(record(&still).version(), 1, "nothing changed yet");
+    // A stranger's signature over it: refused by the signer.
+    let stranger = OwnerSecretKey::generate(OwnerKeyType::P256, &mut OsRng);
+    let (s, v) = change(json!({"threshold": 2, "approvals": [stranger.approve_text("cat", text)]}));
+    assert_eq!((s, code(&v)), (403, "approval_invalid"), "{v}");
+    // Ann (threshold 1 today) approves: version 2, bound in a new attestation.
+    let (s, changed) =
+        change(json!({"threshold": 2, "approvals": [ann.approve_text("ann", text)]}));
+    assert_eq!(s, 200, "{changed}");
+    assert_eq!(changed["record"].as_str(), Some(next.text()));
+    assert_ne!(changed["attestation"], w["attestation"]);
+    // From now on one owner is not enough to sign.
+    let pay = json!({"digest": "56".repeat(32)});
+    let authz = authorization(&changed, &pay, [0x56; 32]);
+    let (s, v) = sign(
+        &url,
+        &alice,
+        &changed,
+        with_approvals(&pay, &[ann.approve("ann", &authz)]),
+    );
+    assert_eq!(v["error"]["reason"], "below_threshold", "{s} {v}");
+    let authz = authorization(&changed, &pay, [0x56; 32]);
+    let (s, v) = sign(
+        &url,
+        &alice,
+        &changed,
+        with_approvals(
+            &pay,
+            &[ann.approve("ann", &authz), cat.approve("cat", &authz)],
+        ),
+    );
+    assert_eq!(s, 200, "{v}");
+    // A wallet without owners that signs everything takes owners at once.
+    let (s, open) = call(
+        &url,
+        Some(&alice),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "p256"})),
+    );
+    assert_eq!(s, 201, "{open}");
+    let (s, v) = call(
+        &url,
+        Some(&alice),
+        "POST",
+        &format!("/v1/wallets/{}/record", id(&open)),
+        Some(
+            json!({"owners": [ann.owner("ann").unwrap().to_value()], "threshold": 1, "policy": {"allow": []}}),
+        ),
+    );
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(record(&v).owners().len(), 1);
+    let (s, v) = sign(&url, &alice, &v, json!({"digest": "57".repeat(32)}));
+    assert_eq!((s, code(&v)), (403, "owner_approval_required"), "{v}");
 }

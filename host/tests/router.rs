@@ -858,6 +858,7 @@ async fn the_openapi_document_covers_every_route() {
             ("/{id}", "delete"),
             ("/{id}", "patch"),
             ("/{id}/attestation", "get"),
+            ("/{id}/record", "post"),
             ("/{id}/sign-intent", "post"),
             ("/{id}/sign", "post"),
         ] {

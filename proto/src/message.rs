@@ -167,6 +167,27 @@ pub struct SignRequest {
     pub approvals: Vec<signet_authority::Approval>,
 }
 
+/// Replace a wallet's record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRecordRequest {
+    /// Key (wallet) id.
+    pub key_id: String,
+    /// The key's sealed blob, for a signer that does not hold the key.
+    #[serde(default)]
+    pub sealed: Option<SealedKey>,
+    /// The current record's text, with `sealed`.
+    #[serde(default)]
+    pub record: Option<String>,
+    /// The next record's canonical text (version + 1, `prev` the current
+    /// record's hash, the same key).
+    pub new_record: String,
+    /// The current owners' approvals of `update_record` to the new record's
+    /// hash.
+    #[serde(default)]
+    pub approvals: Vec<signet_authority::Approval>,
+}
+
 /// A request from the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -237,6 +258,12 @@ pub enum Request {
         /// The blob, sealed under an older version.
         sealed: SealedKey,
     },
+    /// Replaces a wallet's record with the next one (owners, threshold,
+    /// policy): approved by the current record's owners (action
+    /// `update_record`), or, for a wallet without owners, only when the
+    /// change loosens nothing. The key is re-sealed bound to the new record;
+    /// answered as `generated` (the new blob, record and attestation).
+    UpdateRecord(UpdateRecordRequest),
     /// Forgets a sealing key version (after a rotation re-sealed every blob):
     /// blobs sealed under it are refused from then on.
     RetireSealingKey {

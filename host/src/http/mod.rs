@@ -43,6 +43,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(wallets::create, wallets::list))
         .routes(routes!(wallets::show, wallets::destroy, wallets::update))
         .routes(routes!(wallets::attestation))
+        .routes(routes!(wallets::change_record))
         .routes(routes!(signing::sign_intent))
         .routes(routes!(signing::sign));
     let v1 = OpenApiRouter::default()

@@ -155,7 +155,6 @@ impl Service {
         }
         Ok(Wallet {
             require_approval: required,
-            record: None,
             ..wallet
         })
     }

@@ -67,6 +67,8 @@ pub enum Action {
     ConfirmationConfirm,
     /// A wallet's approval policy changed.
     WalletApprovalPolicy,
+    /// A wallet's record (owners, threshold, policy) was replaced.
+    WalletRecord,
     /// The owner approved a sign intent.
     IntentApprove,
     /// The owner declined a sign intent.
@@ -111,6 +113,7 @@ impl Action {
             Self::ConfirmationRequest => "confirmation.request",
             Self::ConfirmationConfirm => "confirmation.confirm",
             Self::WalletApprovalPolicy => "wallet.approval_policy",
+            Self::WalletRecord => "wallet.record",
             Self::IntentApprove => "intent.approve",
             Self::IntentDecline => "intent.decline",
             Self::LoginRefused => "LOGIN_REFUSED",

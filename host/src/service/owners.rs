@@ -342,3 +342,120 @@ impl Service {
         Ok(true)
     }
 }
+
+/// What `POST /v1/wallets/{id}/record` did.
+#[derive(Debug)]
+pub enum RecordChange {
+    /// The signer took the new record: the wallet as it is now.
+    Applied(Wallet),
+    /// The wallet's owners must approve it: the record they would get and
+    /// the authorization (`update_record`) each one signs; send the same
+    /// settings again with their `approvals`.
+    NeedsOwners {
+        /// The proposed record's text.
+        record: String,
+        /// The authorization text.
+        authorization: String,
+    },
+}
+
+impl Service {
+    /// Changes a wallet's record to the one `settings` (`{owners?,
+    /// threshold?, policy?}`: what is not given stays) make from the
+    /// current one. The signer decides: its owners' `approvals` of this
+    /// exact change (authorization v1, action `update_record`), or for a
+    /// wallet without owners a change that loosens nothing. Without
+    /// approvals on a wallet with owners, nothing changes: the answer is
+    /// the record and the authorization to approve.
+    pub async fn change_record(
+        &self,
+        principal: &Principal,
+        id: &str,
+        settings: &Value,
+        approvals: Vec<Approval>,
+    ) -> Result<RecordChange> {
+        self.require(principal, super::authz::Scope::WalletsWrite, id)
+            .await?;
+        let wallet = self.owned_wallet(principal, id).await?;
+        self.check_not_frozen(&wallet.id, &wallet.owner)?;
+        let current = record_of(&wallet)?.ok_or_else(|| {
+            Error::SignerUnavailable(
+                "this wallet's record is being written (a wallet from before records); retry in a few seconds".into(),
+            )
+        })?;
+        let next = RecordSettings::from_request(settings)
+            .and_then(|s| s.next(&current))
+            .map_err(|e| Error::bad_request(e.to_string()))?;
+        if approvals.is_empty() && !current.owners().is_empty() {
+            let mut request_id = [0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
+            let authz = Authorization::fresh(
+                &current,
+                AuthzRequest::UpdateRecord {
+                    new_record: next.record_hash(),
+                },
+                now_ms() / 1000,
+                AUTHORIZATION_LIFETIME_S,
+                request_id,
+            )
+            .map_err(|e| Error::internal(format!("authorization: {e}")))?;
+            return Ok(RecordChange::NeedsOwners {
+                record: next.text().to_owned(),
+                authorization: authz.text().to_owned(),
+            });
+        }
+        let sealed = wallet
+            .sealed
+            .as_ref()
+            .map(|_| super::wallets::sealed_of(&wallet))
+            .transpose()?;
+        let mut generated = self
+            .signer
+            .update_record(signet_proto::message::UpdateRecordRequest {
+                key_id: wallet.id.clone(),
+                sealed,
+                record: wallet.record.clone(),
+                new_record: next.text().to_owned(),
+                approvals,
+            })
+            .await?;
+        if generated.record.as_deref() != Some(next.text()) {
+            return Err(Error::internal("the signer answered with another record"));
+        }
+        if let Some(blob) = generated.sealed.take() {
+            generated.sealed = Some(self.current_sealing(blob, &wallet.public_key).await?);
+        }
+        let event = Event::by(principal, Action::WalletRecord, &wallet.id, Outcome::Ok).detail(
+            Some(json!({
+                "version": next.version(),
+                "record_hash": next.record_hash().to_hex(),
+                "owners": next.owners().iter().map(signet_authority::Owner::id).collect::<Vec<_>>(),
+                "threshold": next.threshold(),
+            })),
+        );
+        let applied = self
+            .audit
+            .write(
+                WriteOp::SetRecord {
+                    id: wallet.id.clone(),
+                    record: next.text().to_owned(),
+                    sealed: generated
+                        .sealed
+                        .as_ref()
+                        .map(signet_proto::SealedKey::to_bytes),
+                    attestation: generated.attestation.clone(),
+                },
+                event,
+            )
+            .await?;
+        self.wallets.forget(&wallet.id);
+        if !applied {
+            return Err(Error::NotFound("wallet"));
+        }
+        let fresh = self
+            .wallet_row(&wallet.id)
+            .await?
+            .ok_or(Error::NotFound("wallet"))?;
+        Ok(RecordChange::Applied(fresh))
+    }
+}

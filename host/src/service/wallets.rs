@@ -254,7 +254,11 @@ impl Service {
     /// version: a signer that has not yet moved to a version another
     /// replica's rotation created is brought to it and the blob re-sealed,
     /// so a rotation never retires a version a new wallet still needs.
-    async fn current_sealing(&self, sealed: SealedKey, public_key: &[u8]) -> Result<SealedKey> {
+    pub(super) async fn current_sealing(
+        &self,
+        sealed: SealedKey,
+        public_key: &[u8],
+    ) -> Result<SealedKey> {
         if self.sealing_manager.is_none() {
             return Ok(sealed);
         }

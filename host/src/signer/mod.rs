@@ -379,6 +379,17 @@ impl SignerPool {
         }
     }
 
+    /// Replaces a wallet's record (the signer re-seals its key bound to it).
+    pub async fn update_record(
+        &self,
+        request: signet_proto::message::UpdateRecordRequest,
+    ) -> Result<GeneratedKey, CallError> {
+        match self.call(Request::UpdateRecord(request)).await? {
+            Response::Generated(g) => Ok(g),
+            _ => Err(CallError::Unexpected("update_record")),
+        }
+    }
+
     /// Signs.
     pub async fn sign(&self, request: SignRequest) -> Result<SignatureInfo, CallError> {
         match self.call(Request::Sign(request)).await? {

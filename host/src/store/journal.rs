@@ -102,6 +102,18 @@ pub enum WriteOp {
         /// Unix ms.
         at: u64,
     },
+    /// Replace a live wallet's record, with its blob and attestation bound
+    /// to it (a record change made by the signer).
+    SetRecord {
+        /// Wallet id.
+        id: String,
+        /// The new record's text.
+        record: String,
+        /// The key sealed bound to it (none for an HSM key).
+        sealed: Option<Vec<u8>>,
+        /// The document binding the key and the new record.
+        attestation: Option<Vec<u8>>,
+    },
     /// Keep the owners' approvals of a pending intent: `Applied(false)` if
     /// it is not pending any more, or its approvals changed since
     /// `previous` was read (another owner approved meanwhile: read again).
@@ -427,6 +439,21 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(i64_of(*at))
                 .bind(by)
                 .bind(i64_of(*at / 1000))
+                .execute(&mut *conn)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::SetRecord {
+            id,
+            record,
+            sealed,
+            attestation,
+        } => {
+            let r = sqlx::query("UPDATE wallets SET record = $2, sealed = COALESCE($3, sealed), attestation = $4 WHERE id = $1 AND destroyed_at IS NULL")
+                .bind(id)
+                .bind(record)
+                .bind(sealed)
+                .bind(attestation)
                 .execute(&mut *conn)
                 .await?;
             Ok(r.rows_affected() == 1)

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::Shared;
 use crate::http::error::{
-    responses::{Authenticated, Authorized, BadInput, JsonBody, NotFound},
+    responses::{Authenticated, Authorized, BadInput, Frozen, JsonBody, NotFound},
     ApiError, ErrorBody,
 };
 use crate::http::extract::{page_limit, ApiJson, ApiQuery, Authn};
@@ -101,6 +101,81 @@ pub async fn create(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(WalletView::from(&row))))
+}
+
+/// `POST /v1/wallets/{id}/record` body: what changes, and the owners'
+/// approvals of the change.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordChangeBody {
+    /// The new owners (absent: unchanged).
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    owners: Option<serde_json::Value>,
+    /// The new threshold (absent: unchanged).
+    #[serde(default)]
+    #[schema(value_type = Option<u32>)]
+    threshold: Option<serde_json::Value>,
+    /// The new policy (absent: unchanged).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    policy: Option<serde_json::Value>,
+    /// The current owners' approvals of this change: `[{owner_id, text,
+    /// signature | webauthn}]` over the authorization a first call without
+    /// them answered.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    approvals: Vec<signet_authority::Approval>,
+}
+
+/// `POST /v1/wallets/{id}/record`: a record change, decided by the signer.
+#[utoipa::path(post, path = "/{id}/record", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = RecordChangeBody, responses((status = 200, description = "Changed: the wallet with its new record and attestation", body = WalletView), (status = 202, description = "The owners must approve it: `{record, record_hash, authorization: {text, sha256}}`; send the same change again with their `approvals`", body = Object), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "Refused by the signer: `owner_approval_required`, `policy_denied` (a change that loosens a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn change_record(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RecordChangeBody>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let mut settings = serde_json::Map::new();
+    for (name, value) in [
+        ("owners", body.owners),
+        ("threshold", body.threshold),
+        ("policy", body.policy),
+    ] {
+        if let Some(v) = value {
+            settings.insert(name.into(), v);
+        }
+    }
+    let change = service
+        .change_record(
+            &p,
+            &id,
+            &serde_json::Value::Object(settings),
+            body.approvals,
+        )
+        .await?;
+    Ok(match change {
+        crate::service::owners::RecordChange::Applied(w) => {
+            Json(WalletView::from(&w)).into_response()
+        }
+        crate::service::owners::RecordChange::NeedsOwners {
+            record,
+            authorization,
+        } => {
+            use sha2::Digest as _;
+            let hash = hex::encode(sha2::Sha256::digest(record.as_bytes()));
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({
+                    "record": record,
+                    "record_hash": hash,
+                    "authorization": crate::service::owners::authorization_view(&authorization),
+                })),
+            )
+                .into_response()
+        }
+    })
 }
 
 /// `PATCH /v1/wallets/{id}`: the approval policy.
