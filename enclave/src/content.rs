@@ -39,9 +39,18 @@ pub struct Decoded {
     pub digest: [u8; 32],
     /// The Ed25519 message.
     pub message: Option<Vec<u8>>,
-    /// SHA-256 of the content object in canonical form (RFC 8785), as owners'
-    /// authorizations carry it.
-    pub payload_sha256: [u8; 32],
+    /// The content object, whose canonical hash owners' authorizations
+    /// carry ([`Decoded::payload_sha256`], computed only when approvals are
+    /// checked).
+    pub content: Value,
+}
+
+impl Decoded {
+    /// SHA-256 of the content object in canonical form (RFC 8785), as
+    /// owners' authorizations carry it (`payload_sha256`).
+    pub fn payload_sha256(&self) -> Result<[u8; 32], SignerError> {
+        signet_authority::payload_sha256(&self.content).map_err(|e| bad(format!("content: {e}")))
+    }
 }
 
 fn bad(message: impl Into<String>) -> SignerError {
@@ -58,8 +67,6 @@ pub fn decode(text: &str, key_type: KeyType, public_key: &[u8]) -> Result<Decode
     }
     let value: Value =
         serde_json::from_str(text).map_err(|e| bad(format!("content is not JSON: {e}")))?;
-    let payload_sha256 =
-        signet_authority::payload_sha256(&value).map_err(|e| bad(format!("content: {e}")))?;
     let object = value
         .as_object()
         .ok_or_else(|| bad("content must be a JSON object"))?;
@@ -80,7 +87,7 @@ pub fn decode(text: &str, key_type: KeyType, public_key: &[u8]) -> Result<Decode
         kind,
         digest,
         message,
-        payload_sha256,
+        content: value,
     })
 }
 
@@ -230,7 +237,8 @@ mod tests {
         .unwrap();
         assert_eq!(hexed.digest, d.digest);
         assert_ne!(
-            hexed.payload_sha256, d.payload_sha256,
+            hexed.payload_sha256().unwrap(),
+            d.payload_sha256().unwrap(),
             "another content object"
         );
         let raw = decode(
@@ -273,9 +281,12 @@ mod tests {
             &[],
         )
         .unwrap();
-        assert_eq!(a.payload_sha256, b.payload_sha256);
+        assert_eq!(a.payload_sha256().unwrap(), b.payload_sha256().unwrap());
         let jcs = br#"{"encoding":"eip191","message":"hi"}"#;
-        assert_eq!(a.payload_sha256, <[u8; 32]>::from(Sha256::digest(jcs)));
+        assert_eq!(
+            a.payload_sha256().unwrap(),
+            <[u8; 32]>::from(Sha256::digest(jcs))
+        );
     }
 
     #[test]

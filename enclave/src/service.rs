@@ -580,7 +580,7 @@ impl Signer {
         self.verify_owners(
             record,
             &AuthzRequest::Sign {
-                payload_sha256: decoded.payload_sha256,
+                payload_sha256: decoded.payload_sha256()?,
                 digest: decoded.digest,
             },
             approvals,
@@ -820,8 +820,7 @@ fn decoded(
                 kind,
                 digest,
                 message: req.message.clone(),
-                payload_sha256: signet_authority::payload_sha256(&value)
-                    .map_err(|e| SignerError::bad_request(format!("content: {e}")))?,
+                content: value,
             }
         }
     };
