@@ -142,7 +142,21 @@ function signed(s) {
 function decisionCard(i, actions) {
   const card = h("section", { class: "decide card", "aria-labelledby": "decide-h" }, h("h2", { id: "decide-h", tabindex: "-1", text: "Your decision" }));
   // `append` skips an absent part (the DOM's own would print "null").
-  return append(card, [stateOf(i).panel(i, actions)]);
+  append(card, [stateOf(i).panel(i, actions)]);
+  if (i.authorization) {
+    // The wallet's owners decide, each with their own key: the signer
+    // checks their signatures over this exact text. A click here cannot.
+    for (const b of card.querySelectorAll("[data-decide=approve]")) b.remove();
+    const done = Array.isArray(i.approved_by) && i.approved_by.length ? `Approved so far by: ${i.approved_by.join(", ")}.` : "No owner has approved it yet.";
+    card.append(
+      h("div", { testid: "approve-owners" },
+        h("p", { text: `This wallet's owners approve it with their own keys; the signer checks their signatures over the text below. ${done}` }),
+        h("pre", { class: "mono", testid: "approve-authorization", text: i.authorization.text }),
+        h("p", { class: "hint", text: `SHA-256 ${i.authorization.sha256}. From the command line: signet approve ${i.intent_id} --owner ID --key FILE` }),
+      ),
+    );
+  }
+  return card;
 }
 
 export default async function approve(ctx) {
