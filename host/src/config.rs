@@ -41,6 +41,7 @@ pub const VARIABLES: &[&str] = &[
     "ALLOWED_ORIGINS",
     "ADMIN_ALLOWED_CIDRS",
     "SIGNET_PUBLIC_URL",
+    "CONSOLE_RP_ID",
     "SIGNET_OPERATOR_QUORUM",
     "OPERATOR_CONFIRM_TTL_SECONDS",
     "RATE_LIMIT_WINDOW_MS",
@@ -528,6 +529,9 @@ pub struct Config {
     /// absolute links it hands out (an intent's `approval_url`); `dev` uses
     /// its own address when unset. `None`: the links are relative.
     pub public_url: Option<String>,
+    /// `CONSOLE_RP_ID`: the WebAuthn relying party of the console's
+    /// passkeys (`None`: the host name of the console's origin).
+    pub console_rp_id: Option<String>,
     /// `SIGNET_OPERATOR_QUORUM`: 1, or 2 (what cannot be undone needs a
     /// second operator's confirmation).
     pub operator_quorum: u64,
@@ -717,6 +721,7 @@ impl Config {
         let allowed_origins = p.take(allowed_origins(source.get("ALLOWED_ORIGINS")));
         let admin_allowed_cidrs = p.take(admin_allowed_cidrs(source.get("ADMIN_ALLOWED_CIDRS")));
         let public_url = p.take(public_url(source.get("SIGNET_PUBLIC_URL")));
+        let console_rp_id = p.take(console_rp_id(source.get("CONSOLE_RP_ID")));
         let audit_export = p.take(audit_export(source));
         let request_timeout = p.take(source.seconds("SIGNET_REQUEST_TIMEOUT_SECONDS", 30, 1..=600));
         let drain_grace = p.take(source.seconds("SIGNET_DRAIN_SECONDS", 0, 0..=300));
@@ -753,6 +758,7 @@ impl Config {
             Some(allowed_origins),
             Some(admin_allowed_cidrs),
             Some(public_url),
+            Some(console_rp_id),
             Some(audit_export),
             Some(request_timeout),
             Some(drain_grace),
@@ -789,6 +795,7 @@ impl Config {
             allowed_origins,
             admin_allowed_cidrs,
             public_url,
+            console_rp_id,
             audit_export,
             request_timeout,
             drain_grace,
@@ -830,6 +837,7 @@ impl Config {
             allowed_origins,
             admin_allowed_cidrs,
             public_url,
+            console_rp_id,
             audit_export,
             request_timeout,
             drain_grace,
@@ -966,6 +974,29 @@ fn public_url(value: Option<&str>) -> Result<Option<String>, ConfigError> {
             "SIGNET_PUBLIC_URL",
             format!("`{value}` must be scheme://host[:port] (http or https, no path)"),
         )),
+    }
+}
+
+/// `CONSOLE_RP_ID`: a host name (the passkeys' relying party id): lower
+/// case letters, digits, `-` and `.`, at most 253 characters.
+fn console_rp_id(value: Option<&str>) -> Result<Option<String>, ConfigError> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let ok = value.len() <= 253
+        && !value.starts_with('.')
+        && !value.ends_with('.')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if ok {
+        Ok(Some(value.to_owned()))
+    } else {
+        Err(err(
+            "CONSOLE_RP_ID",
+            format!("`{value}` must be a host name (lower case, no scheme, port or IP address), e.g. signet.example.com"),
+        ))
     }
 }
 
@@ -1258,6 +1289,27 @@ mod tests {
             (off.rate_limit_per_client, off.rate_limit_per_wallet_sign),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn console_rp_id_is_a_host_name() {
+        assert_eq!(with(&[]).unwrap().console_rp_id, None);
+        assert_eq!(
+            with(&[("CONSOLE_RP_ID", "signet.example.com")])
+                .unwrap()
+                .console_rp_id
+                .as_deref(),
+            Some("signet.example.com")
+        );
+        for bad in [
+            "https://signet.example.com",
+            "127.0.0.1",
+            "Signet.example",
+            "a b",
+            ".example",
+        ] {
+            assert!(with(&[("CONSOLE_RP_ID", bad)]).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ import { createRequire } from "node:module";
 import { execSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { createHash, createPrivateKey, sign as signWith } from "node:crypto";
 
 const nodeModules = process.env.SIGNET_CONSOLE_NODE_MODULES || (process.env.NODE_PATH || "").split(":")[0];
 const require = createRequire(join(nodeModules || process.cwd(), "noop.js"));
@@ -829,6 +830,108 @@ await step("an approve link opened signed out: sign in first, then back to it", 
   expect((await text("message-text")) === "Deep link check", "the approve page shows another message");
   await page.click(T("approve-decline"));
   await page.waitForSelector(T("approve-declined"));
+});
+
+// --- passkeys (WebAuthn), on localhost: an IP address cannot be a relying party ---
+const LOCAL = `${BASE.replace("//127.0.0.1", "//localhost")}/console/`;
+let pk = null; // { page, cdp, authenticatorId }
+let pkWallet = null;
+let pkFirst = null; // the first intent's authorization text
+
+const b64url = (buf) => Buffer.from(buf).toString("base64url");
+const sha256 = (data) => createHash("sha256").update(data).digest();
+
+await step("passkeys: sign in on localhost, with Chromium's virtual authenticator (ctap2, internal, user verification)", async () => {
+  const ctx2 = await browser.newContext({ viewport: { width: 1280, height: 900 }, serviceWorkers: "block" });
+  const p2 = await ctx2.newPage();
+  p2.on("pageerror", (err) => pageErrors.push(`uncaught (localhost): ${err.message}`));
+  const cdp = await ctx2.newCDPSession(p2);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+  await p2.goto(LOCAL);
+  await p2.click(T("login-start"));
+  const href = await (await p2.waitForSelector(T("login-deeplink"))).getAttribute("href");
+  const code = ((await p2.textContent(T("login-code"))) || "").trim();
+  await telegramAnswer(new URL(href).searchParams.get("start"), code);
+  await p2.waitForSelector(T("page-wallets"), { timeout: 30000 });
+  pk = { page: p2, cdp, authenticatorId };
+});
+
+await step("passkeys: create a wallet whose every signature needs my passkey", async () => {
+  need(pk, "the localhost page");
+  await pk.page.selectOption(T("wallet-key-type"), "secp256k1");
+  await pk.page.fill(T("wallet-label"), "Passkey wallet");
+  await pk.page.check(T("wallet-passkey"));
+  await pk.page.click(T("wallet-create"));
+  const row = await pk.page.waitForSelector(`${T("wallet-row")}[data-label="Passkey wallet"]`, { timeout: 30000 });
+  pkWallet = await row.getAttribute("data-wallet-id");
+  const w = await call("GET", `/v1/wallets/${pkWallet}`);
+  expect(w.status === 200, `the merchant cannot see the wallet (${w.status})`);
+  const rec = JSON.parse(w.json.record);
+  const owner = rec.owners[0] || {};
+  expect(rec.owners.length === 1 && owner.type === "passkey", `owners: ${JSON.stringify(rec.owners)}`);
+  expect(owner.rp_id === "localhost", `rp_id ${owner.rp_id}`);
+  expect(JSON.stringify(owner.origins) === JSON.stringify([new URL(LOCAL).origin]), `origins ${JSON.stringify(owner.origins)}`);
+  expect(JSON.stringify(rec.policy) === '{"allow":[]}' && rec.threshold === 1, `policy ${JSON.stringify(rec.policy)}, threshold ${rec.threshold}`);
+  const { credentials } = await pk.cdp.send("WebAuthn.getCredentials", { authenticatorId: pk.authenticatorId });
+  expect(credentials.length === 1 && b64url(Buffer.from(credentials[0].credentialId, "base64")) === owner.credential_id, "the record names another credential");
+  await pk.page.goto(`${LOCAL}#/wallets/${pkWallet}`);
+  const summary = await pk.page.waitForSelector(T("wallet-record-summary"));
+  expect((await summary.getAttribute("data-needs-owners")) === "always", `record summary: ${await summary.textContent()}`);
+  return `(${pkWallet})`;
+});
+
+await step("passkeys: a payment waits for the passkey; approved with it in the console, its ticket signs", async () => {
+  need(pkWallet, "the passkey wallet");
+  const r = await call("POST", `/v1/wallets/${pkWallet}/sign-intent`, { transaction: TX });
+  expect(r.status === 201 && r.json.state === "pending" && r.json.authorization, `sign-intent answered ${r.status} ${r.text}`);
+  pkFirst = r.json.authorization.text;
+  const early = await call("POST", `/v1/wallets/${pkWallet}/sign`, { ticket: r.json.ticket });
+  expect(early.status === 409, `the ticket before approval answered ${early.status}`);
+  const direct = await call("POST", `/v1/wallets/${pkWallet}/sign`, { digest: "11".repeat(32) });
+  expect(direct.status === 403 && direct.json.error.code === "owner_approval_required", `a direct signature answered ${direct.status} ${direct.text}`);
+  await pk.page.goto(`${LOCAL}#/approve/${r.json.intent_id}`);
+  await pk.page.waitForSelector(T("approve-authorization"));
+  await pk.page.click(T("approve-passkey"));
+  await pk.page.waitForSelector(`${T("page-approve")}[data-state="approved"]`, { timeout: 30000 });
+  const s = await call("POST", `/v1/wallets/${pkWallet}/sign`, { ticket: r.json.ticket });
+  expect(s.status === 200 && s.json.raw_transaction, `the ticket after approval answered ${s.status} ${s.text}`);
+  const again = await call("POST", `/v1/wallets/${pkWallet}/sign`, { ticket: r.json.ticket });
+  expect(again.status === 409, `the ticket twice answered ${again.status}`);
+});
+
+await step("passkeys: an assertion from another origin, a tampered clientDataJSON and a replayed one are refused", async () => {
+  need(pkFirst, "an approved intent");
+  const r = await call("POST", `/v1/wallets/${pkWallet}/sign-intent`, { message: "refusals", encoding: "eip191" });
+  expect(r.status === 201 && r.json.authorization, `sign-intent answered ${r.status} ${r.text}`);
+  const id = r.json.intent_id;
+  // The authenticator's own key, to make what a browser would never send.
+  const { credentials } = await pk.cdp.send("WebAuthn.getCredentials", { authenticatorId: pk.authenticatorId });
+  const key = createPrivateKey({ key: Buffer.from(credentials[0].privateKey, "base64"), format: "der", type: "pkcs8" });
+  const credentialId = b64url(Buffer.from(credentials[0].credentialId, "base64"));
+  const assertion = (text, origin, edit = (c) => c) => {
+    const clientData = JSON.stringify({ type: "webauthn.get", challenge: b64url(sha256(text)), origin, crossOrigin: false });
+    const authData = Buffer.concat([sha256("localhost"), Buffer.from([0x05]), Buffer.from([0, 0, 0, 9])]);
+    const signature = signWith("sha256", Buffer.concat([authData, sha256(clientData)]), key);
+    return { credential_id: credentialId, authenticator_data: b64url(authData), client_data_json: b64url(edit(clientData)), signature: b64url(signature) };
+  };
+  const approve = (webauthn) => call("POST", `/v1/intents/${id}/approve`, { owner_id: "me", webauthn });
+  const origin = new URL(LOCAL).origin;
+  const refusals = [
+    ["another origin", assertion(r.json.authorization.text, "https://evil.example"), "webauthn_origin"],
+    ["a tampered clientDataJSON", assertion(r.json.authorization.text, origin, (c) => c.replace('"crossOrigin":false', '"crossOrigin":false ')), "bad_signature"],
+    ["a replayed assertion (the first payment's)", assertion(pkFirst, origin), "webauthn_challenge"],
+  ];
+  for (const [what, webauthn, reason] of refusals) {
+    const a = await approve(webauthn);
+    expect(a.status === 403 && a.json.error.code === "approval_invalid" && a.json.error.reason === reason, `${what}: ${a.status} ${a.text}`);
+  }
+  // The same key over the right text and origin is taken: the refusals above are the checks, not the tooling.
+  const ok = await approve(assertion(r.json.authorization.text, origin));
+  expect(ok.status === 200 && ok.json.state === "approved", `a good assertion: ${ok.status} ${ok.text}`);
+  return `(${refusals.length} refused)`;
 });
 
 await browser.close();

@@ -10,6 +10,7 @@
 import { ApiError, explain, seg } from "../api.js";
 import { append, check, clear, countdown, dl, expiresIn, h, mono, secondsUntil, time } from "../dom.js";
 import { render as renderContent } from "../content.js";
+import { approveWith, unavailable } from "../passkey.js";
 
 /**
  * Each state the server gives an intent: the badge's text, whether the
@@ -155,6 +156,12 @@ function decisionCard(i, actions) {
         h("p", { class: "hint", text: `SHA-256 ${i.authorization.sha256}. From the command line: signet approve ${i.intent_id} --owner ID --key FILE` }),
       ),
     );
+    if (i.state === "pending" && actions.passkey) {
+      const no = unavailable();
+      const button = h("button", { type: "button", class: "primary", testid: "approve-passkey", text: "Approve with my passkey", disabled: Boolean(no) });
+      button.addEventListener("click", () => actions.passkey(button));
+      append(card, [h("div", { class: "actions" }, button), no ? h("p", { class: "hint", text: `Passkeys: ${no}.` }) : null]);
+    }
   }
   return card;
 }
@@ -200,7 +207,7 @@ export default async function approve(ctx) {
     ctx.title(heading.textContent);
     view.dataset.state = i.state;
     expiry = h("span", { testid: "approve-expiry" });
-    decision = decisionCard(i, { decide: decideOn, ackChanged: relock });
+    decision = decisionCard(i, { decide: decideOn, ackChanged: relock, passkey: passkeyOn });
     clear(body);
     body.append(stateLine(i, expiry), meta(i), contentCard(i), decision);
     stopCountdown();
@@ -256,6 +263,24 @@ export default async function approve(ctx) {
       setBusy(false);
     }
     maybePoll();
+  }
+
+  /** One owner's approval with their passkey, over the intent's authorization. */
+  async function passkeyOn(button) {
+    button.disabled = true;
+    ctx.status("Waiting for your passkey…");
+    try {
+      const w = await ctx.get(`/v1/wallets/${seg(intent.wallet_id)}`);
+      const owners = w.record ? JSON.parse(w.record).owners || [] : [];
+      const body = await approveWith(owners, intent.authorization.text);
+      ctx.status("Sending your approval…");
+      show(await ctx.post(`/v1/intents/${seg(id)}/approve`, body), { focusResult: true });
+      ctx.status(intent.state === "approved" ? "Approved with your passkey. Waiting for the requester to use it." : "Your approval is in; the other owners' are still needed.", "ok");
+      maybePoll();
+    } catch (e) {
+      ctx.status(`Could not approve with the passkey: ${explain(e)}`, "error");
+      button.disabled = false;
+    }
   }
 
   /** Polls every 2 s while the intent's signature is still to come. */

@@ -2,6 +2,7 @@
 
 import { explain, seg } from "../api.js";
 import { check, clear, field, h, mono, short, time } from "../dom.js";
+import { registerOwner, unavailable } from "../passkey.js";
 
 const PAGE = 50;
 
@@ -40,6 +41,9 @@ export default async function wallets(ctx) {
   );
   const label = h("input", { type: "text", maxlength: "128", autocomplete: "off", testid: "wallet-label", name: "label" });
   const approval = h("input", { type: "checkbox", testid: "wallet-require-approval", name: "require_approval" });
+  const passkey = h("input", { type: "checkbox", testid: "wallet-passkey", name: "passkey" });
+  const noPasskeys = unavailable();
+  if (noPasskeys) passkey.disabled = true;
   const create = h("button", { type: "submit", class: "primary", testid: "wallet-create", text: "Create wallet" });
   const form = h(
     "form",
@@ -51,6 +55,13 @@ export default async function wallets(ctx) {
       "Require my approval in this console before each signature",
       approval,
       "A payment request on this wallet waits until you approve it here, seeing what will be signed.",
+    ),
+    check(
+      "Every signature needs my passkey",
+      passkey,
+      noPasskeys
+        ? `Not available here: ${noPasskeys}.`
+        : "Your passkey becomes the wallet's owner: the signer itself refuses any signature you did not approve with it, whatever the server asks.",
     ),
     h("div", { class: "actions" }, create),
   );
@@ -88,8 +99,13 @@ export default async function wallets(ctx) {
     create.disabled = true;
     const body = { key_type: keyType.value, require_approval: approval.checked };
     if (label.value.trim()) body.label = label.value.trim();
-    ctx.status("Creating the wallet in the signer…");
     try {
+      if (passkey.checked) {
+        ctx.status("Registering your passkey…");
+        const owner = await registerOwner("me", body.label || "Signet wallet");
+        Object.assign(body, { owners: [owner], threshold: 1, policy: { allow: [] } });
+      }
+      ctx.status("Creating the wallet in the signer…");
       const w = await ctx.post("/v1/wallets", body);
       for (const old of list.querySelectorAll(".fresh")) old.classList.remove("fresh");
       list.prepend(walletCard(w, { fresh: true }));

@@ -112,6 +112,9 @@ pub struct ConsoleSettings {
     /// The attestation policy this host enforces on its signer, published
     /// so that anyone can verify documents against it (`None`: not checked).
     pub policy: Option<serde_json::Value>,
+    /// The passkeys' relying party (`CONSOLE_RP_ID`; `None`: the console
+    /// uses its page's host name).
+    pub rp_id: Option<String>,
 }
 
 impl Service {
@@ -195,6 +198,7 @@ impl Service {
                 AttestationCheck::Policy { published, .. } => Some(published.clone()),
                 AttestationCheck::InsecureSkip => None,
             },
+            rp_id: self.config.console_rp_id.clone(),
         }
     }
 

@@ -146,6 +146,10 @@ pub struct ConsoleConfig {
     policy: Option<serde_json::Value>,
     /// The host's version.
     version: &'static str,
+    /// Passkeys: `{rp_id}`, the relying party (`CONSOLE_RP_ID`; null: the
+    /// console's own host name).
+    #[schema(value_type = Object)]
+    passkeys: serde_json::Value,
 }
 
 /// The console's settings: how to sign in, the published attestation policy.
@@ -159,6 +163,7 @@ pub async fn config(State(service): State<Shared>) -> Response {
         },
         policy: settings.policy,
         version: env!("CARGO_PKG_VERSION"),
+        passkeys: serde_json::json!({ "rp_id": settings.rp_id }),
     })
     .into_response();
     harden(r.headers_mut());
