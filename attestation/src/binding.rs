@@ -16,15 +16,9 @@ pub const SIGNATURE_BINDING_LABEL: &[u8] = b"signet/sig/v1";
 /// `check_*` helpers on [`crate::VerifiedDocument`] refuse such inputs.
 #[must_use]
 pub fn key_binding(wallet_id: &str, key_type: &str, public_key: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(KEY_BINDING_LABEL);
-    h.update([0]);
-    h.update(wallet_id.as_bytes());
-    h.update([0]);
-    h.update(key_type.as_bytes());
-    h.update([0]);
-    h.update(public_key);
-    h.finalize().into()
+    key_hasher(KEY_BINDING_LABEL, wallet_id, key_type, public_key)
+        .finalize()
+        .into()
 }
 
 /// `SHA-256("signet/key/v2" ‖ 0 ‖ wallet_id ‖ 0 ‖ key_type ‖ 0 ‖ public_key ‖
@@ -38,17 +32,23 @@ pub fn key_binding_v2(
     public_key: &[u8],
     record_hash: &[u8; 32],
 ) -> [u8; 32] {
+    let mut h = key_hasher(KEY_BINDING_V2_LABEL, wallet_id, key_type, public_key);
+    h.update([0]);
+    h.update(record_hash);
+    h.finalize().into()
+}
+
+/// `label ‖ 0 ‖ wallet_id ‖ 0 ‖ key_type ‖ 0 ‖ public_key`, hashing.
+fn key_hasher(label: &[u8], wallet_id: &str, key_type: &str, public_key: &[u8]) -> Sha256 {
     let mut h = Sha256::new();
-    h.update(KEY_BINDING_V2_LABEL);
+    h.update(label);
     h.update([0]);
     h.update(wallet_id.as_bytes());
     h.update([0]);
     h.update(key_type.as_bytes());
     h.update([0]);
     h.update(public_key);
-    h.update([0]);
-    h.update(record_hash);
-    h.finalize().into()
+    h
 }
 
 /// `SHA-256("signet/sig/v1" ‖ 0 ‖ wallet_id ‖ 0 ‖ digest ‖ 0 ‖ signature)`,

@@ -165,9 +165,10 @@ pub fn now_ms() -> u64 {
 }
 
 impl VerifiedDocument {
-    /// Checks that the document binds a Signet wallet key: `public_key` equals
-    /// the wallet's key and `user_data` is the key binding of DESIGN.md.
-    pub fn check_key_binding(
+    /// The part of both key bindings' checks before `user_data`: names
+    /// without NUL (the separator), and the document's `public_key` the
+    /// wallet's.
+    fn check_wallet_key(
         &self,
         wallet_id: &str,
         key_type: &str,
@@ -180,6 +181,18 @@ impl VerifiedDocument {
                 "document public_key is not the wallet's key",
             ));
         }
+        Ok(())
+    }
+
+    /// Checks that the document binds a Signet wallet key: `public_key` equals
+    /// the wallet's key and `user_data` is the key binding of DESIGN.md.
+    pub fn check_key_binding(
+        &self,
+        wallet_id: &str,
+        key_type: &str,
+        public_key: &[u8],
+    ) -> Result<(), VerifyError> {
+        self.check_wallet_key(wallet_id, key_type, public_key)?;
         if self.doc.user_data.as_deref() != Some(&key_binding(wallet_id, key_type, public_key)[..])
         {
             return Err(VerifyError::BindingMismatch(
@@ -205,13 +218,7 @@ impl VerifiedDocument {
         record_hash: &[u8; 32],
         accept_v1: bool,
     ) -> Result<(), VerifyError> {
-        refuse_nul(wallet_id)?;
-        refuse_nul(key_type)?;
-        if self.doc.public_key.as_deref() != Some(public_key) {
-            return Err(VerifyError::BindingMismatch(
-                "document public_key is not the wallet's key",
-            ));
-        }
+        self.check_wallet_key(wallet_id, key_type, public_key)?;
         let user_data = self.doc.user_data.as_deref();
         if user_data == Some(&key_binding_v2(wallet_id, key_type, public_key, record_hash)[..]) {
             return Ok(());

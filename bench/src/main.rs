@@ -281,6 +281,35 @@ async fn worker(
     tally
 }
 
+/// The one-request body of `owner-sign` for `digest` (hex) on an owned
+/// wallet: the content with a fresh authorization v1 approved by its owner.
+fn owner_approved(wallet: &Wallet, digest: &str) -> Result<Value, String> {
+    let (record, key) = wallet.owned.as_ref().ok_or("not an owned wallet")?;
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(digest, &mut raw).map_err(|e| e.to_string())?;
+    let content = json!({ "digest": digest });
+    let mut request_id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let authz = signet_authority::Authorization::fresh(
+        record,
+        signet_authority::Request::Sign {
+            payload_sha256: signet_authority::payload_sha256(&content)
+                .map_err(|e| e.to_string())?,
+            digest: raw,
+        },
+        now,
+        600,
+        request_id,
+    )
+    .map_err(|e| e.to_string())?;
+    let mut body = content;
+    body["approvals"] = json!([key.approve("bench", &authz)]);
+    Ok(body)
+}
+
 async fn one_op(
     scenario: Scenario,
     conn: &mut Conn,
@@ -301,67 +330,28 @@ async fn one_op(
         serde_json::from_slice(body).map_err(|_| format!("{status} unparsable body"))
     };
     match scenario {
-        Scenario::Sign | Scenario::BareSign | Scenario::IntentSign => {
+        Scenario::Sign | Scenario::BareSign | Scenario::IntentSign | Scenario::OwnerSign => {
             let digest = random_hex(32);
             let digest_body = Some(format!(r#"{{"digest":"{digest}"}}"#));
-            let sign_body = if scenario == Scenario::IntentSign {
-                let (s, b) = conn
-                    .call(
-                        "POST",
-                        &format!("/v1/wallets/{wallet_id}/sign-intent"),
-                        digest_body,
-                    )
-                    .await
-                    .map_err(|e| format!("io: {e}"))?;
-                let intent = expect(s, &b, 201)?;
-                let ticket = intent["ticket"].as_str().unwrap_or_default();
-                Some(format!(r#"{{"ticket":"{ticket}"}}"#))
-            } else {
-                digest_body
+            let sign_body = match scenario {
+                Scenario::IntentSign => {
+                    let (s, b) = conn
+                        .call(
+                            "POST",
+                            &format!("/v1/wallets/{wallet_id}/sign-intent"),
+                            digest_body,
+                        )
+                        .await
+                        .map_err(|e| format!("io: {e}"))?;
+                    let intent = expect(s, &b, 201)?;
+                    let ticket = intent["ticket"].as_str().unwrap_or_default();
+                    Some(format!(r#"{{"ticket":"{ticket}"}}"#))
+                }
+                Scenario::OwnerSign => Some(owner_approved(wallet, &digest)?.to_string()),
+                _ => digest_body,
             };
             let (s, b) = conn
                 .call("POST", &format!("/v1/wallets/{wallet_id}/sign"), sign_body)
-                .await
-                .map_err(|e| format!("io: {e}"))?;
-            let v = expect(s, &b, 200)?;
-            if check {
-                tally.checked += 1;
-                if !check_signature(pk, &digest, &v) {
-                    return Err("wrong signature".into());
-                }
-            }
-        }
-        Scenario::OwnerSign => {
-            let (record, key) = wallet.owned.as_ref().ok_or("not an owned wallet")?;
-            let digest = random_hex(32);
-            let mut raw = [0u8; 32];
-            hex::decode_to_slice(&digest, &mut raw).map_err(|e| e.to_string())?;
-            let content = json!({ "digest": digest });
-            let mut request_id = [0u8; 16];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let authz = signet_authority::Authorization::fresh(
-                record,
-                signet_authority::Request::Sign {
-                    payload_sha256: signet_authority::payload_sha256(&content)
-                        .map_err(|e| e.to_string())?,
-                    digest: raw,
-                },
-                now,
-                600,
-                request_id,
-            )
-            .map_err(|e| e.to_string())?;
-            let mut body = content;
-            body["approvals"] = json!([key.approve("bench", &authz)]);
-            let (s, b) = conn
-                .call(
-                    "POST",
-                    &format!("/v1/wallets/{wallet_id}/sign"),
-                    Some(body.to_string()),
-                )
                 .await
                 .map_err(|e| format!("io: {e}"))?;
             let v = expect(s, &b, 200)?;

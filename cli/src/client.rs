@@ -453,13 +453,24 @@ fn verify_wallet(path: &str, policy: &PolicyArgs) -> Outcome {
     }
 }
 
-/// Checks that the wallet's document verifies and binds its key and record;
-/// the lines describing the record.
-fn check_wallet(
-    wallet: &Value,
+/// A wallet whose attestation checked out: its id, key type and public key,
+/// and its record's text and hash (`None`: a wallet from before records).
+struct Attested<'w> {
+    verified: signet_attestation::VerifiedDocument,
+    id: &'w str,
+    key_type: &'w str,
+    public_key: Vec<u8>,
+    record: Option<(&'w str, [u8; 32])>,
+}
+
+/// Checks that the wallet's document verifies and binds its key, and its
+/// record when it has one (binding v2; v1 only for the record every wallet
+/// from before records has).
+fn attested<'w>(
+    wallet: &'w Value,
     verifier: &signet_attestation::Verifier,
     hints: crate::attest::Hints,
-) -> Result<Vec<String>, String> {
+) -> Result<Attested<'w>, String> {
     let id = wallet["id"].as_str().ok_or("wallet `id` is missing")?;
     let key_type = wallet["key_type"]
         .as_str()
@@ -469,10 +480,41 @@ fn check_wallet(
     let verified = verifier
         .verify(&doc)
         .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e, hints)))?;
-    let Some(text) = wallet["record"].as_str() else {
-        verified
-            .check_key_binding(id, key_type, &public_key)
-            .map_err(|e| format!("wallet attestation: {e}"))?;
+    let record = wallet["record"].as_str().map(|text| {
+        let hash: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
+        (text, hash)
+    });
+    match record {
+        Some((text, hash)) => {
+            verified.check_record_binding(id, key_type, &public_key, &hash, accepts_v1(text))
+        }
+        None => verified.check_key_binding(id, key_type, &public_key),
+    }
+    .map_err(|e| format!("wallet attestation: {e}"))?;
+    Ok(Attested {
+        verified,
+        id,
+        key_type,
+        public_key,
+        record,
+    })
+}
+
+/// Checks that the wallet's document verifies and binds its key and record;
+/// the lines describing the record.
+fn check_wallet(
+    wallet: &Value,
+    verifier: &signet_attestation::Verifier,
+    hints: crate::attest::Hints,
+) -> Result<Vec<String>, String> {
+    let Attested {
+        id,
+        key_type,
+        public_key,
+        record,
+        ..
+    } = attested(wallet, verifier, hints)?;
+    let Some((text, hash)) = record else {
         return Ok(vec![
             format!(
                 "VALID: wallet {id}'s {key_type} key is attested (a wallet from before records)"
@@ -480,10 +522,6 @@ fn check_wallet(
             "owners: none; the operator can sign anything with it".into(),
         ]);
     };
-    let hash: [u8; 32] = sha2::Sha256::digest(text.as_bytes()).into();
-    verified
-        .check_record_binding(id, key_type, &public_key, &hash, accepts_v1(text))
-        .map_err(|e| format!("wallet attestation: {e}"))?;
     let record =
         signet_authority::Record::parse(text).map_err(|e| format!("the wallet's record: {e}"))?;
     if record.wallet_id() != id || record.key().public_key != public_key {
@@ -536,24 +574,15 @@ fn check_signature(
     verifier: &signet_attestation::Verifier,
     hints: crate::attest::Hints,
 ) -> Result<String, String> {
-    let id = wallet["id"].as_str().ok_or("wallet `id` is missing")?;
-    let key_type = wallet["key_type"]
-        .as_str()
-        .ok_or("wallet `key_type` is missing")?;
-    let public_key = hex_field(wallet, "public_key")?;
-    // 1. The key is attested: the document verifies and binds this wallet's key.
-    let doc = document(wallet).ok_or("the wallet has no attestation document")?;
-    let verified = verifier
-        .verify(&doc)
-        .map_err(|e| format!("wallet attestation: {}", crate::attest::refusal(&e, hints)))?;
-    match wallet["record"].as_str() {
-        Some(record) => {
-            let hash: [u8; 32] = sha2::Sha256::digest(record.as_bytes()).into();
-            verified.check_record_binding(id, key_type, &public_key, &hash, accepts_v1(record))
-        }
-        None => verified.check_key_binding(id, key_type, &public_key),
-    }
-    .map_err(|e| format!("wallet attestation: {e}"))?;
+    // 1. The key is attested: the document verifies and binds this
+    // wallet's key (and its record).
+    let Attested {
+        verified,
+        id,
+        key_type,
+        public_key,
+        ..
+    } = attested(wallet, verifier, hints)?;
     if let Some(address) = wallet["address"].as_str() {
         if eth_address(&public_key).as_deref() != Some(address) {
             return Err("the wallet's address does not belong to its public key".into());

@@ -96,6 +96,15 @@ impl Setup {
         }
     }
 
+    /// A host and signer on a fresh SQLite file (kept while the first value
+    /// lives).
+    fn on_sqlite() -> (tempfile::TempDir, Self) {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
+        let setup = Self::start(&db);
+        (tmp, setup)
+    }
+
     fn url(&self) -> String {
         self.host.as_ref().unwrap().url().to_owned()
     }
@@ -140,9 +149,7 @@ fn create_gated(url: &str, token: &str, ann: &OwnerSecretKey, cat: &OwnerSecretK
 
 #[test]
 fn owners_approve_what_the_policy_does_not_allow_and_the_signer_checks_them() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
-    let setup = Setup::start(&db);
+    let (_db, setup) = Setup::on_sqlite();
     let (url, alice) = (setup.url(), setup.token.clone());
     let (ann, cat) = owners();
     let w = create_gated(&url, &alice, &ann, &cat);
@@ -376,9 +383,7 @@ fn stdout_json(out: &std::process::Output) -> Value {
 
 #[test]
 fn the_cli_makes_owner_keys_creates_owned_wallets_approves_and_verifies_records() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
-    let setup = Setup::start(&db);
+    let (_db, setup) = Setup::on_sqlite();
     let (url, alice) = (setup.url(), setup.token.clone());
     let keys = tempfile::tempdir().unwrap();
     let key = keys.path().join("ann.key");
@@ -503,9 +508,7 @@ fn the_cli_makes_owner_keys_creates_owned_wallets_approves_and_verifies_records(
 
 #[test]
 fn an_owner_gated_eth_call_answers_with_an_intent_for_the_owners() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
-    let setup = Setup::start(&db);
+    let (_db, setup) = Setup::on_sqlite();
     let (url, alice) = (setup.url(), setup.token.clone());
     let (ann, cat) = owners();
     let w = create_gated(&url, &alice, &ann, &cat);
@@ -706,9 +709,7 @@ fn psql(db: &str, sql: &str) {
 
 #[test]
 fn owners_change_a_wallets_record_and_the_signer_holds_the_new_one() {
-    let tmp = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
-    let setup = Setup::start(&db);
+    let (_db, setup) = Setup::on_sqlite();
     let (url, alice) = (setup.url(), setup.token.clone());
     let (ann, cat) = owners();
     let w = create_gated(&url, &alice, &ann, &cat);

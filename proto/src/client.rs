@@ -179,18 +179,7 @@ impl SignerClient {
         .await?;
         let document = match read_response(stream, buf).await?.body {
             Response::Attestation { document } => document,
-            Response::Error {
-                code,
-                message,
-                detail,
-            } => {
-                return Err(ClientError::Signer {
-                    code,
-                    message,
-                    detail,
-                })
-            }
-            other => return Err(unexpected(&other)),
+            other => return Err(unexpected(other)),
         };
         provisioner
             .check(document.as_deref(), &nonce)
@@ -199,16 +188,7 @@ impl SignerClient {
         frame::write_frame(stream, &frame::encode(&Envelope { id: 2, body })?).await?;
         match read_response(stream, buf).await?.body {
             Response::Provisioned => Ok(()),
-            Response::Error {
-                code,
-                message,
-                detail,
-            } => Err(ClientError::Signer {
-                code,
-                message,
-                detail,
-            }),
-            other => Err(unexpected(&other)),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -235,7 +215,7 @@ impl SignerClient {
                     "signer speaks version {version}, we speak {PROTOCOL_VERSION}"
                 )))
             }
-            other => return Err(unexpected(&other)),
+            other => return Err(unexpected(other)),
         };
         let mut client_nonce = vec![0u8; HELLO_NONCE_LEN];
         rand_core::OsRng.fill_bytes(&mut client_nonce);
@@ -251,18 +231,7 @@ impl SignerClient {
         .await?;
         let info = match read_response(&mut stream, &mut buf).await?.body {
             Response::Hello(info) => info,
-            Response::Error {
-                code,
-                message,
-                detail,
-            } => {
-                return Err(ClientError::Signer {
-                    code,
-                    message,
-                    detail,
-                })
-            }
-            other => return Err(unexpected(&other)),
+            other => return Err(unexpected(other)),
         };
         if !hello::verify_signer_proof(key, &challenge, &client_nonce, &info.proof) {
             return Err(ClientError::SignerNotAuthenticated);
@@ -315,15 +284,7 @@ impl SignerClient {
                 Err(ClientError::Timeout(timeout))
             }
             Ok(Err(_)) => Err(ClientError::Closed),
-            Ok(Ok(Response::Error {
-                code,
-                message,
-                detail,
-            })) => Err(ClientError::Signer {
-                code,
-                message,
-                detail,
-            }),
+            Ok(Ok(refusal @ Response::Error { .. })) => Err(unexpected(refusal)),
             Ok(Ok(response)) => Ok(response),
         }
     }
@@ -389,20 +350,22 @@ async fn read_response<R: AsyncRead + Unpin>(
     Ok(frame::decode(buf)?)
 }
 
-fn unexpected(response: &Response) -> ClientError {
+/// A response other than the one expected: the signer's refusal as
+/// [`ClientError::Signer`], anything else a protocol error.
+fn unexpected(response: Response) -> ClientError {
     match response {
         Response::Error {
             code,
             message,
             detail,
         } => ClientError::Signer {
-            code: *code,
-            message: message.clone(),
-            detail: detail.clone(),
+            code,
+            message,
+            detail,
         },
         other => ClientError::Protocol(format!(
             "unexpected response {:?}",
-            std::mem::discriminant(other)
+            std::mem::discriminant(&other)
         )),
     }
 }

@@ -39,6 +39,22 @@ pub fn wallet_settings(
     threshold: Option<Value>,
     policy: Option<Value>,
 ) -> Result<Option<String>> {
+    let settings = settings_object(owners, threshold, policy);
+    if settings.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Ok(None);
+    }
+    RecordSettings::from_request(&settings).map_err(|e| Error::bad_request(e.to_string()))?;
+    Ok(Some(settings.to_string()))
+}
+
+/// `{owners?, threshold?, policy?}` as a JSON object, with what is absent
+/// or `null` left out: what a record is made or changed with.
+#[must_use]
+pub fn settings_object(
+    owners: Option<Value>,
+    threshold: Option<Value>,
+    policy: Option<Value>,
+) -> Value {
     let mut settings = serde_json::Map::new();
     for (name, value) in [
         ("owners", owners),
@@ -49,12 +65,7 @@ pub fn wallet_settings(
             settings.insert(name.into(), v);
         }
     }
-    if settings.is_empty() {
-        return Ok(None);
-    }
-    let settings = Value::Object(settings);
-    RecordSettings::from_request(&settings).map_err(|e| Error::bad_request(e.to_string()))?;
-    Ok(Some(settings.to_string()))
+    Value::Object(settings)
 }
 
 /// The wallet's record, parsed; `None` for a wallet from before records.

@@ -137,23 +137,10 @@ pub async fn change_record(
     ApiJson(body): ApiJson<RecordChangeBody>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
-    let mut settings = serde_json::Map::new();
-    for (name, value) in [
-        ("owners", body.owners),
-        ("threshold", body.threshold),
-        ("policy", body.policy),
-    ] {
-        if let Some(v) = value {
-            settings.insert(name.into(), v);
-        }
-    }
+    let settings =
+        crate::service::owners::settings_object(body.owners, body.threshold, body.policy);
     let change = service
-        .change_record(
-            &p,
-            &id,
-            &serde_json::Value::Object(settings),
-            body.approvals,
-        )
+        .change_record(&p, &id, &settings, body.approvals)
         .await?;
     Ok(match change {
         crate::service::owners::RecordChange::Applied(w) => {

@@ -111,6 +111,42 @@ pub fn retirement(
 }
 
 impl Service {
+    /// The decision for each unsealed version of `versions` at `now_ms`,
+    /// with the recorded backups of the window. A dry run decides them as
+    /// if they were superseded now.
+    async fn decide_superseded<'v>(
+        &self,
+        versions: &'v [SealingVersion],
+        now_ms: u64,
+        dry_run: bool,
+    ) -> Result<Vec<(&'v SealingVersion, Retirement)>> {
+        let retention = self.config.backup_retention;
+        let backups = self
+            .store
+            .recorded_backups(window_start(retention, now_ms))
+            .await?;
+        Ok(versions
+            .iter()
+            .filter(|v| v.state.unsealed())
+            .map(|v| {
+                let decided = if dry_run {
+                    retirement(
+                        &SealingVersion {
+                            superseded_at_ms: Some(v.superseded_at_ms.unwrap_or(now_ms)),
+                            ..v.clone()
+                        },
+                        &backups,
+                        retention,
+                        now_ms,
+                    )
+                } else {
+                    retirement(v, &backups, retention, now_ms)
+                };
+                (v, decided)
+            })
+            .collect())
+    }
+
     /// Decides each superseded version of `versions` (active or held, every
     /// one older than the current) at `now_ms`, and retires or holds it.
     pub(super) async fn settle_superseded(
@@ -118,23 +154,17 @@ impl Service {
         versions: &[SealingVersion],
         now_ms: u64,
     ) -> Result<Settled> {
-        let retention = self.config.backup_retention;
-        let backups = self
-            .store
-            .recorded_backups(window_start(retention, now_ms))
-            .await?;
         let mut settled = Settled::default();
-        for version in versions.iter().filter(|v| v.state.unsealed()) {
-            match retirement(version, &backups, retention, now_ms) {
+        for (row, decided) in self.decide_superseded(versions, now_ms, false).await? {
+            match decided {
                 Retirement::Retire => {
-                    self.retire_sealing_version(version.version).await?;
-                    settled.retired.push(version.version);
+                    self.retire_sealing_version(row.version).await?;
+                    settled.retired.push(row.version);
                 }
                 Retirement::Hold { until_ms, backup } => {
-                    self.hold_sealing_version(version, until_ms, &backup)
-                        .await?;
+                    self.hold_sealing_version(row, until_ms, &backup).await?;
                     settled.held.push(HeldVersion {
-                        version: version.version,
+                        version: row.version,
                         retire_after_ms: until_ms,
                         backup,
                     });
@@ -151,21 +181,12 @@ impl Service {
         versions: &[SealingVersion],
         now_ms: u64,
     ) -> Result<Settled> {
-        let retention = self.config.backup_retention;
-        let backups = self
-            .store
-            .recorded_backups(window_start(retention, now_ms))
-            .await?;
         let mut settled = Settled::default();
-        for version in versions.iter().filter(|v| v.state.unsealed()) {
-            let superseded = SealingVersion {
-                superseded_at_ms: Some(version.superseded_at_ms.unwrap_or(now_ms)),
-                ..version.clone()
-            };
-            match retirement(&superseded, &backups, retention, now_ms) {
-                Retirement::Retire => settled.retired.push(version.version),
+        for (row, decided) in self.decide_superseded(versions, now_ms, true).await? {
+            match decided {
+                Retirement::Retire => settled.retired.push(row.version),
                 Retirement::Hold { until_ms, backup } => settled.held.push(HeldVersion {
-                    version: version.version,
+                    version: row.version,
                     retire_after_ms: until_ms,
                     backup,
                 }),
