@@ -14,6 +14,11 @@
 //!   EIP-155 chain id), 1 (EIP-2930), 2 (EIP-1559) and 4 (EIP-7702); blob
 //!   transactions (type 3) are refused.
 //! - Typed data: [`typed_data`] → [`TypedDataHash`].
+//! - For the policy engine and approvers: [`decode_call`] recognises token
+//!   calls (ERC-20 transfers and approvals, ERC-721/1155 transfers and
+//!   operator approvals) in a transaction's calldata as a [`Call`];
+//!   [`permit()`] recognises token permits (EIP-2612, DAI, Uniswap Permit2) in
+//!   typed data as a [`Permit`].
 //!
 //! Numbers ("quantities") are accepted as `0x`-prefixed hex strings, as
 //! JSON-RPC specifies (`"0x0"`, `"0x1a"`), and for hand-written requests also
@@ -27,12 +32,16 @@
 //! a node is the host's job (it can use [`TxRequest::to_rpc_json`] for
 //! `eth_estimateGas`).
 
+mod call;
 mod error;
 mod parse;
+mod permit;
 mod tx;
 mod typed;
 
+pub use call::{decode_call, is_known_selector, Call, KNOWN_SELECTORS};
 pub use error::{EthError, Scope};
+pub use permit::{permit, Permit, PERMIT2_MAX_AMOUNT};
 pub use tx::{parse_request, AuthorizationSummary, SignedTx, TxRequest, TxSummary, UnsignedTx};
 pub use typed::{typed_data, DomainSummary, TypedDataHash, TypedDataSummary};
 

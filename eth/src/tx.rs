@@ -645,6 +645,45 @@ impl UnsignedTx {
         .0
     }
 
+    /// The recipient; `None` for a contract creation.
+    pub fn to(&self) -> Option<Address> {
+        match &self.0 {
+            Inner::Legacy(t) => t.to.to().copied(),
+            Inner::Eip2930(t) => t.to.to().copied(),
+            Inner::Eip1559(t) => t.to.to().copied(),
+            Inner::Eip7702(t) => Some(t.to),
+        }
+    }
+
+    /// The value in wei.
+    pub fn value(&self) -> U256 {
+        match &self.0 {
+            Inner::Legacy(t) => t.value,
+            Inner::Eip2930(t) => t.value,
+            Inner::Eip1559(t) => t.value,
+            Inner::Eip7702(t) => t.value,
+        }
+    }
+
+    /// The calldata (or init code).
+    pub fn input(&self) -> &[u8] {
+        match &self.0 {
+            Inner::Legacy(t) => &t.input,
+            Inner::Eip2930(t) => &t.input,
+            Inner::Eip1559(t) => &t.input,
+            Inner::Eip7702(t) => &t.input,
+        }
+    }
+
+    /// Type 4: the contracts the signing account delegates to (EIP-7702);
+    /// empty for other types.
+    pub fn delegates(&self) -> Vec<Address> {
+        match &self.0 {
+            Inner::Eip7702(t) => t.authorization_list.iter().map(|a| a.address).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The decoded form for audit events and approvers.
     pub fn summary(&self) -> TxSummary {
         let (name, chain_id, nonce, to, value, gas, input): (
