@@ -10,6 +10,8 @@
 //! - [`record`]: the wallet record (canonical JSON, RFC 8785) and its hash.
 //! - [`owner`]: owners (`passkey`, `secp256k1`, `ed25519`, `p256`).
 //! - [`policy`]: what a wallet may sign without its owners.
+//! - [`facts`]: what the signer decoded from a request, and the policy's decision over it.
+//! - [`amount`]: 256-bit amounts (wei, token units) as decimal strings.
 //! - [`authz`]: the authorization v1 text owners sign, and request payloads.
 //! - [`approval`]: approvals and [`approval::verify_approvals`].
 //! - [`webauthn`]: WebAuthn assertions (clientDataJSON, authenticatorData, ES256).
@@ -19,11 +21,13 @@
 //! The formats, bounds and every refusal are described for users and auditors
 //! in `docs/owners.md`.
 
+pub mod amount;
 pub mod approval;
 pub mod authz;
 mod canonical;
 pub mod error;
 pub mod eth;
+pub mod facts;
 mod fields;
 pub mod keys;
 pub mod owner;
@@ -32,15 +36,17 @@ pub mod record;
 pub mod replay;
 pub mod webauthn;
 
+pub use amount::Amount;
 pub use approval::{
     verify_approvals, Approval, ApprovalError, ApprovalRefusal, Expected, Proof, Verified,
     WebAuthnProof,
 };
 pub use authz::{payload_sha256, Action, Authorization, Request};
 pub use error::{FieldError, FieldErrorKind};
+pub use facts::{CallFacts, Denied, Facts, PermitFacts, TxFacts, TypedFacts};
 pub use keys::{KeyFileError, OwnerKeyType, OwnerSecretKey};
 pub use owner::{Owner, OwnerType};
-pub use policy::{Kind, Policy};
+pub use policy::{DomainRule, Kind, Policy, TokenLimit, Window};
 pub use record::{loosens, KeyType, Record, RecordHash, RecordSettings, WalletKey};
 pub use replay::{ReplayError, ReplayGuard};
 pub use webauthn::WebAuthnError;

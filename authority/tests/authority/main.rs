@@ -10,6 +10,7 @@ mod authorizations;
 mod jcs;
 mod keys;
 mod passkeys;
+mod policy;
 mod records;
 mod replay;
 mod vectors;

@@ -673,33 +673,6 @@ fn accepts_a_padded_credential_id_and_stores_it_unpadded() {
 }
 
 #[test]
-fn refuses_a_policy_rule_not_supported_yet() {
-    for rule in [
-        "max_value_wei",
-        "chain_ids",
-        "recipients",
-        "selectors",
-        "tokens",
-        "typed_data_domains",
-        "windows",
-        "change_delay_seconds",
-    ] {
-        let mut v = value();
-        v["policy"][rule] = json!("1");
-        let e = refused(&v);
-        assert_eq!(
-            (e.kind, e.field.as_str()),
-            (K::NotSupportedYet, format!("policy.{rule}").as_str())
-        );
-        assert!(
-            e.to_string()
-                .starts_with(&format!("policy.{rule}: not supported yet")),
-            "{e}"
-        );
-    }
-}
-
-#[test]
 fn refuses_an_unknown_policy_rule() {
     let mut v = value();
     v["policy"]["foo"] = json!(1);
@@ -909,11 +882,13 @@ fn refuses_settings_naming_the_field() {
         (e.kind, e.field.as_str()),
         (K::InvalidThreshold, "threshold")
     );
-    let e = signet_authority::RecordSettings::from_request(&json!({"policy": {"windows": []}}))
-        .unwrap_err();
+    let e = signet_authority::RecordSettings::from_request(
+        &json!({"policy": {"allow": [], "windows": [{"seconds": 0, "max_count": 1}]}}),
+    )
+    .unwrap_err();
     assert_eq!(
         (e.kind, e.field.as_str()),
-        (K::NotSupportedYet, "policy.windows")
+        (K::OutOfRange, "policy.windows[0].seconds")
     );
 }
 
