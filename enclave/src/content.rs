@@ -20,7 +20,7 @@ use base64::Engine as _;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use signet_authority::eth::eip191_digest;
-use signet_authority::Kind;
+use signet_authority::{Amount, CallFacts, Facts, Kind, PermitFacts, TxFacts, TypedFacts};
 use signet_proto::message::MAX_MESSAGE_LEN;
 use signet_proto::KeyType;
 
@@ -43,6 +43,18 @@ pub struct Decoded {
     /// carry ([`Decoded::payload_sha256`], computed only when approvals are
     /// checked).
     pub content: Value,
+    /// A transaction, as it will be signed.
+    pub tx: Option<signet_eth::UnsignedTx>,
+    /// Typed data, decoded.
+    pub typed: Option<signet_eth::TypedDataSummary>,
+}
+
+fn amount(u: signet_eth::alloy::U256) -> Amount {
+    Amount::from_be_bytes(u.to_be_bytes::<32>())
+}
+
+fn address(a: signet_eth::alloy::Address) -> [u8; 20] {
+    a.into_array()
 }
 
 impl Decoded {
@@ -50,6 +62,95 @@ impl Decoded {
     /// owners' authorizations carry it (`payload_sha256`).
     pub fn payload_sha256(&self) -> Result<[u8; 32], SignerError> {
         signet_authority::payload_sha256(&self.content).map_err(|e| bad(format!("content: {e}")))
+    }
+}
+
+impl Decoded {
+    /// What the policy looks at, decoded from the content itself.
+    #[must_use]
+    pub fn facts(&self) -> Facts {
+        let transaction = self.tx.as_ref().map(|tx| {
+            let input = tx.input();
+            let call = match signet_eth::decode_call(input) {
+                Ok(Some(call)) => CallFacts::Token {
+                    counterparty: address(call.counterparty()),
+                    amount: call.amount().map(amount),
+                    unlimited: call.is_unlimited(),
+                },
+                Ok(None) => CallFacts::Unknown,
+                Err(_) => CallFacts::Malformed,
+            };
+            TxFacts {
+                chain_id: tx.chain_id(),
+                to: tx.to().map(address),
+                value_wei: amount(tx.value()),
+                data_len: input.len(),
+                selector: input.get(..4).and_then(|s| s.try_into().ok()),
+                call,
+                delegates: tx.delegates().into_iter().map(address).collect(),
+            }
+        });
+        let typed_data = self.typed.as_ref().map(|t| TypedFacts {
+            chain_id: t
+                .domain
+                .chain_id
+                .as_deref()
+                .map(|c| c.parse::<u64>().unwrap_or(u64::MAX)),
+            verifying_contract: t
+                .domain
+                .verifying_contract
+                .as_deref()
+                .and_then(|a| signet_authority::eth::parse_address(a).ok()),
+            permit: match signet_eth::permit(t) {
+                Ok(Some(p)) => PermitFacts::Permit {
+                    spender: address(p.spender),
+                    grants: p
+                        .grants
+                        .iter()
+                        .map(|(token, a)| (address(*token), amount(*a)))
+                        .collect(),
+                },
+                Ok(None) => PermitFacts::None,
+                Err(_) => PermitFacts::Malformed,
+            },
+        });
+        Facts {
+            kind: self.kind,
+            transaction,
+            typed_data,
+        }
+    }
+
+    /// What the signer decoded, for `/check` and approvers: the kind, and
+    /// for a transaction its fields, the full calldata and the call
+    /// recognised in it (or `"call": null` and `"readable": false` when it
+    /// is not one the signer knows); for typed data its domain, primary type
+    /// and any token permit.
+    #[must_use]
+    pub fn describe(&self) -> Value {
+        let mut out = serde_json::json!({"kind": self.kind.as_str()});
+        if let Some(tx) = &self.tx {
+            let input = tx.input();
+            out["transaction"] = serde_json::to_value(tx.summary()).unwrap_or(Value::Null);
+            out["calldata"] = Value::String(format!("0x{}", hex::encode(input)));
+            let (call, readable) = match signet_eth::decode_call(input) {
+                Ok(Some(call)) => (call.to_json(), true),
+                Ok(None) => (Value::Null, input.is_empty()),
+                Err(e) => (serde_json::json!({"error": e.to_string()}), false),
+            };
+            out["call"] = call;
+            out["readable"] = Value::Bool(readable);
+        }
+        if let Some(t) = &self.typed {
+            out["domain"] = serde_json::to_value(&t.domain).unwrap_or(Value::Null);
+            out["primary_type"] = Value::String(t.primary_type.clone());
+            out["permit"] = match signet_eth::permit(t) {
+                Ok(Some(p)) => p.to_json(),
+                Ok(None) => Value::Null,
+                Err(e) => serde_json::json!({"error": e.to_string()}),
+            };
+        }
+        out
     }
 }
 
@@ -72,11 +173,22 @@ pub fn decode(text: &str, key_type: KeyType, public_key: &[u8]) -> Result<Decode
         .ok_or_else(|| bad("content must be a JSON object"))?;
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
+    let (mut tx, mut typed) = (None, None);
     let (kind, digest, message) = match keys.as_slice() {
         ["digest"] => digest_content(&object["digest"], key_type)?,
         ["encoding", "message"] => message_content(&object["message"], &object["encoding"], key_type)?,
-        ["transaction"] => transaction_content(&object["transaction"], key_type, public_key)?,
-        ["typed_data"] => typed_data_content(&object["typed_data"], key_type)?,
+        ["transaction"] => {
+            let built = transaction_content(&object["transaction"], key_type, public_key)?;
+            let parts = (Kind::Transaction, built.signing_hash(), None);
+            tx = Some(built);
+            parts
+        }
+        ["typed_data"] => {
+            let hashed = typed_data_content(&object["typed_data"], key_type)?;
+            let parts = (Kind::TypedData, hashed.hash, None);
+            typed = Some(hashed.summary);
+            parts
+        }
         _ => {
             return Err(bad(
                 "content must be exactly one of {digest}, {message, encoding}, {transaction}, {typed_data}",
@@ -88,6 +200,8 @@ pub fn decode(text: &str, key_type: KeyType, public_key: &[u8]) -> Result<Decode
         digest,
         message,
         content: value,
+        tx,
+        typed,
     })
 }
 
@@ -157,7 +271,7 @@ fn transaction_content(
     v: &Value,
     key_type: KeyType,
     public_key: &[u8],
-) -> Result<Parts, SignerError> {
+) -> Result<signet_eth::UnsignedTx, SignerError> {
     secp256k1_only(key_type)?;
     let request = signet_eth::parse_request(v).map_err(|e| bad(e.to_string()))?;
     if let Some(from) = request.from {
@@ -170,14 +284,15 @@ fn transaction_content(
             )));
         }
     }
-    let tx = request.build().map_err(|e| bad(e.to_string()))?;
-    Ok((Kind::Transaction, tx.signing_hash(), None))
+    request.build().map_err(|e| bad(e.to_string()))
 }
 
-fn typed_data_content(v: &Value, key_type: KeyType) -> Result<Parts, SignerError> {
+fn typed_data_content(
+    v: &Value,
+    key_type: KeyType,
+) -> Result<signet_eth::TypedDataHash, SignerError> {
     secp256k1_only(key_type)?;
-    let typed = signet_eth::typed_data(v).map_err(|e| bad(e.to_string()))?;
-    Ok((Kind::TypedData, typed.hash, None))
+    signet_eth::typed_data(v).map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]

@@ -23,5 +23,6 @@ pub mod sealing;
 pub mod server;
 pub mod service;
 pub mod transport;
+pub mod windows;
 
 pub use error::SignerError;

@@ -8,13 +8,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use sha2::{Digest as _, Sha256};
 use signet_attestation::{key_binding_v2, signature_binding};
 use signet_authority::{
-    loosens, verify_approvals, Approval, Kind, Policy, Record, ReplayError, ReplayGuard,
-    Request as AuthzRequest, Verified,
+    loosens, verify_approvals, Approval, Denied, Facts, Kind, Policy, Record, ReplayError,
+    ReplayGuard, Request as AuthzRequest, Verified,
 };
 use signet_proto::message::{
-    GeneratedKey, HelloInfo, ProvisionSecrets, PublicKeyInfo, SealingState, SignRequest,
-    SignatureInfo, SignerStatus, UpdateRecordRequest, HELLO_NONCE_LEN, MAX_LIST_PAGE,
-    MAX_MESSAGE_LEN, PROTOCOL_VERSION,
+    CheckRequest, CheckResult, GeneratedKey, HelloInfo, ProvisionSecrets, PublicKeyInfo,
+    ResumeRequest, SealingState, SignRequest, SignatureInfo, SignerStatus, UpdateRecordRequest,
+    HELLO_NONCE_LEN, MAX_LIST_PAGE, MAX_MESSAGE_LEN, PROTOCOL_VERSION,
 };
 use signet_proto::ticket::{Expected, TicketKeys};
 use signet_proto::{hello, ErrorCode, Request, Response, SharedSecret};
@@ -26,6 +26,7 @@ use crate::error::SignerError;
 use crate::kms::sealer::KmsSealer;
 use crate::records::{self, Records};
 use crate::replay::ReplayCache;
+use crate::windows::{Reservation, Windows};
 
 /// The deployment a signer writes in records unless told
 /// (`--deployment`'s default).
@@ -107,6 +108,8 @@ pub struct Signer {
     records: Records,
     /// Owners' request ids already used.
     approval_replay: Mutex<ReplayGuard>,
+    /// Policy windows: what each wallet signed lately.
+    windows: Windows,
     /// Unix seconds at start: the replay memory of approvals begins here.
     started_s: u64,
     started: Instant,
@@ -160,6 +163,7 @@ impl Signer {
             blocking,
             records,
             approval_replay: Mutex::new(ReplayGuard::new(APPROVAL_REPLAY_CAPACITY)),
+            windows: Windows::new(),
             started_s: now_s(),
             backend,
             attestor,
@@ -357,6 +361,8 @@ impl Signer {
                     })
                 }),
             Request::Sign(sign) => self.sign(sign),
+            Request::Check(check) => self.check(check),
+            Request::Resume(resume) => self.resume(resume),
             Request::UpdateRecord(update) => self.update_record(update),
             Request::Destroy { key_id } => self.destroy(&key_id),
             Request::List { after, limit } => {
@@ -392,6 +398,9 @@ impl Signer {
                     .initial(settings.clone(), key_id, key_type, public_key)
             })?;
         let record = self.records.hold(new.record)?;
+        if !record.policy().windows().is_empty() {
+            self.windows.fresh(key_id, now_s())?;
+        }
         let attestation = self.attest_key(key_id, key_type, &new.public_key, &record, None)?;
         tracing::info!(
             key_id,
@@ -452,6 +461,9 @@ impl Signer {
         let record = self
             .records
             .admit(key_id, key_type, &public_key, loaded.bound, record)?;
+        if !record.policy().windows().is_empty() {
+            self.windows.hold(key_id, now_s())?;
+        }
         Ok((key_type, public_key, record))
     }
 
@@ -515,11 +527,21 @@ impl Signer {
             .map_err(|e| SignerError::new(e.code(), e.to_string()))?;
         // The wallet's record decides: within its policy the ticket is
         // enough; otherwise its owners' approvals of this exact request.
-        let approved = self.check_record(&record, &decoded, &req.approvals, now)?;
+        // Windows are reserved here and given back if signing fails.
+        let (approved, reservation) =
+            self.check_record(&req.key_id, &record, &decoded, &req.approvals, now)?;
+        let release = |e: SignerError| {
+            if let Some(r) = &reservation {
+                self.windows.release(r);
+            }
+            e
+        };
         // Last checks before signing: a request refused above may be retried.
-        self.replay.consume(&claims.jti, claims.exp, now)?;
+        self.replay
+            .consume(&claims.jti, claims.exp, now)
+            .map_err(release)?;
         if let Some(verified) = &approved {
-            self.remember(verified, now)?;
+            self.remember(verified, now).map_err(release)?;
             tracing::info!(
                 key_id = %req.key_id,
                 owners = ?verified.owners,
@@ -527,9 +549,10 @@ impl Signer {
                 "signing with owners' approval"
             );
         }
-        let signature =
-            self.backend
-                .sign(&req.key_id, &decoded.digest, decoded.message.as_deref())?;
+        let signature = self
+            .backend
+            .sign(&req.key_id, &decoded.digest, decoded.message.as_deref())
+            .map_err(release)?;
         let attestation = if req.attest {
             let binding = signature_binding(&req.key_id, &decoded.digest, &signature.bytes);
             self.attestor
@@ -546,38 +569,24 @@ impl Signer {
     }
 
     /// Whether `record` lets `decoded` be signed: on its policy alone (no
-    /// approvals given), or with approvals meeting its threshold. `Some`:
-    /// the approvals, to be remembered against replay once signing goes
-    /// ahead.
+    /// approvals given), or with approvals meeting its threshold. Returns
+    /// the approvals (`Some`: to be remembered against replay once signing
+    /// goes ahead) and the windows' reservation (given back if it does not).
     fn check_record(
         &self,
+        key_id: &str,
         record: &Record,
         decoded: &Decoded,
         approvals: &[signet_authority::Approval],
         now: u64,
-    ) -> Result<Option<signet_authority::Verified>, SignerError> {
+    ) -> Result<(Option<Verified>, Option<Reservation>), SignerError> {
         if approvals.is_empty() {
-            if record.policy().allows(decoded.kind) {
-                return Ok(None);
-            }
-            let kind = decoded.kind.as_str();
-            return Err(if record.owners().is_empty() {
-                SignerError::new(
-                    ErrorCode::PolicyDenied,
-                    format!("this wallet's policy does not allow `{kind}`, and it has no owners to approve it"),
-                )
-            } else {
-                SignerError::new(
-                    ErrorCode::OwnerApprovalRequired,
-                    format!(
-                        "this wallet's policy does not allow `{kind}` on its own: {} of its owners must approve this request",
-                        record.threshold()
-                    ),
-                )
-            }
-            .with_detail("allow"));
+            return match self.policy_verdict(key_id, record, decoded, now, false)? {
+                Ok(reservation) => Ok((None, reservation)),
+                Err(denied) => Err(refusal(record, denied)),
+            };
         }
-        self.verify_owners(
+        let verified = self.verify_owners(
             record,
             &AuthzRequest::Sign {
                 payload_sha256: decoded.payload_sha256()?,
@@ -585,8 +594,141 @@ impl Signer {
             },
             approvals,
             now,
-        )
-        .map(Some)
+        )?;
+        // Owners' approval overrides the policy, yet counts in its windows.
+        let windows = record.policy().windows();
+        let reservation = self
+            .windows
+            .reserve(key_id, windows, decoded_value(record, decoded), now, true)
+            .map_err(|e| match e {
+                Ok(denied) => SignerError::new(ErrorCode::Internal, denied.message),
+                Err(e) => e,
+            })?;
+        Ok((Some(verified), reservation))
+    }
+
+    /// The policy's verdict on `decoded` without owners: the stateless rules,
+    /// then the windows (reserved, unless `dry`). `Err` inside: the rule
+    /// that refuses.
+    fn policy_verdict(
+        &self,
+        key_id: &str,
+        record: &Record,
+        decoded: &Decoded,
+        now: u64,
+        dry: bool,
+    ) -> Result<Result<Option<Reservation>, Denied>, SignerError> {
+        let policy = record.policy();
+        // A policy of `allow` alone needs no decoding beyond the kind.
+        let facts = if policy.has_rules() {
+            decoded.facts()
+        } else {
+            Facts::of_kind(decoded.kind)
+        };
+        if let Err(denied) = policy.evaluate(&facts) {
+            return Ok(Err(denied));
+        }
+        let windows = policy.windows();
+        if dry {
+            return Ok(
+                match self
+                    .windows
+                    .would_refuse(key_id, windows, facts.value_wei(), now)?
+                {
+                    Some(denied) => Err(denied),
+                    None => Ok(None),
+                },
+            );
+        }
+        match self
+            .windows
+            .reserve(key_id, windows, facts.value_wei(), now, false)
+        {
+            Ok(reservation) => Ok(Ok(reservation)),
+            Err(Ok(denied)) => Ok(Err(denied)),
+            Err(Err(e)) => Err(e),
+        }
+    }
+
+    /// A dry run of a sign request: what the record would decide, nothing
+    /// signed, reserved or remembered.
+    fn check(&self, req: CheckRequest) -> Result<Response, SignerError> {
+        check_key_id(&req.key_id)?;
+        let (key_type, public_key, record) =
+            self.key_and_record(&req.key_id, req.sealed.as_ref(), req.record.as_deref())?;
+        let decoded = content::decode(&req.content, key_type, &public_key)?;
+        let now = now_s();
+        let verdict = self.policy_verdict(&req.key_id, &record, &decoded, now, true)?;
+        let has_owners = !record.owners().is_empty();
+        let (allowed, needs_owners, rule, message) = match verdict {
+            Ok(_) => (true, false, None, None),
+            Err(denied) if !has_owners => (false, false, Some(denied.rule), Some(denied.message)),
+            Err(denied) if req.approvals.is_empty() => (
+                false,
+                true,
+                Some(denied.rule),
+                Some(format!(
+                    "{}: {} of its owners must approve this request",
+                    denied.message,
+                    record.threshold()
+                )),
+            ),
+            Err(denied) => {
+                let checked = self.verify_owners(
+                    &record,
+                    &AuthzRequest::Sign {
+                        payload_sha256: decoded.payload_sha256()?,
+                        digest: decoded.digest,
+                    },
+                    &req.approvals,
+                    now,
+                );
+                match checked {
+                    Ok(_) => (true, true, Some(denied.rule), Some(denied.message)),
+                    Err(e) => (
+                        false,
+                        true,
+                        Some(denied.rule),
+                        Some(format!(
+                            "{}; the approvals given do not pass: {}",
+                            denied.message, e.message
+                        )),
+                    ),
+                }
+            }
+        };
+        Ok(Response::Checked(CheckResult {
+            allowed,
+            needs_owners,
+            rule,
+            message,
+            decoded: decoded.describe().to_string(),
+        }))
+    }
+
+    /// The owners' `resume`: the wallet's windows are no longer cold on
+    /// this signer.
+    fn resume(&self, req: ResumeRequest) -> Result<Response, SignerError> {
+        check_key_id(&req.key_id)?;
+        let (_, _, record) =
+            self.key_and_record(&req.key_id, req.sealed.as_ref(), req.record.as_deref())?;
+        if record.owners().is_empty() {
+            return Err(SignerError::new(
+                ErrorCode::PolicyDenied,
+                "this wallet has no owners to sign `resume`: its windows warm up once this signer has held it for a whole window",
+            )
+            .with_detail("resume"));
+        }
+        let now = now_s();
+        let verified = self.verify_owners(&record, &AuthzRequest::Resume, &req.approvals, now)?;
+        self.remember(&verified, now)?;
+        self.windows.resume(&req.key_id, now)?;
+        tracing::info!(
+            key_id = %req.key_id,
+            owners = ?verified.owners,
+            "windows resumed with owners' approval"
+        );
+        Ok(Response::Resumed { key_id: req.key_id })
     }
 
     /// Verifies `approvals` of `request` by the owners of `record`, at
@@ -714,6 +856,12 @@ impl Signer {
             self.remember(verified, now)?;
         }
         let sealed = self.backend.rebind(&req.key_id, &next.record_hash().0)?;
+        self.windows.changed(
+            &req.key_id,
+            current.policy().windows(),
+            next.policy().windows(),
+            now,
+        )?;
         let record = self.records.hold(next)?;
         let attestation = self.attest_key(&req.key_id, key_type, &public_key, &record, None)?;
         tracing::info!(
@@ -787,6 +935,40 @@ impl Signer {
     }
 }
 
+/// A policy refusal as the signer answers it: `policy_denied` for a wallet
+/// without owners (nobody can approve), else `owner_approval_required`;
+/// both name the rule.
+fn refusal(record: &Record, denied: Denied) -> SignerError {
+    if record.owners().is_empty() {
+        SignerError::new(
+            ErrorCode::PolicyDenied,
+            format!(
+                "{}, and this wallet has no owners to approve it",
+                denied.message
+            ),
+        )
+    } else {
+        SignerError::new(
+            ErrorCode::OwnerApprovalRequired,
+            format!(
+                "{}: {} of its owners must approve this request",
+                denied.message,
+                record.threshold()
+            ),
+        )
+    }
+    .with_detail(&denied.rule)
+}
+
+/// The wei `decoded` moves, when the record has windows to count it in.
+fn decoded_value(record: &Record, decoded: &Decoded) -> signet_authority::Amount {
+    if record.policy().windows().is_empty() {
+        signet_authority::Amount::ZERO
+    } else {
+        decoded.facts().value_wei()
+    }
+}
+
 /// What `req` signs: its content decoded by the signer, whose digest must
 /// be the request's; without content, the request's digest as an opaque
 /// prehash (or, for Ed25519, its message).
@@ -821,6 +1003,8 @@ fn decoded(
                 digest,
                 message: req.message.clone(),
                 content: value,
+                tx: None,
+                typed: None,
             }
         }
     };

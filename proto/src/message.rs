@@ -188,6 +188,63 @@ pub struct UpdateRecordRequest {
     pub approvals: Vec<signet_authority::Approval>,
 }
 
+/// A dry run of a sign request: what the wallet's record would decide,
+/// nothing signed, nothing reserved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// Key (wallet) id.
+    pub key_id: String,
+    /// The key's sealed blob, for a signer that does not hold the key.
+    #[serde(default)]
+    pub sealed: Option<SealedKey>,
+    /// The wallet's record text, with `sealed`.
+    #[serde(default)]
+    pub record: Option<String>,
+    /// The content object, as in [`SignRequest::content`].
+    pub content: String,
+    /// Owners' approvals, as in [`SignRequest::approvals`] (checked, not
+    /// used up).
+    #[serde(default)]
+    pub approvals: Vec<signet_authority::Approval>,
+}
+
+/// What a sign request would get.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckResult {
+    /// It would be signed.
+    pub allowed: bool,
+    /// It would be signed only with the owners' approvals (false for a
+    /// wallet without owners: then nobody can approve it).
+    pub needs_owners: bool,
+    /// The rule that refuses (`max_value_wei`, `windows[0].cold`).
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// Why, in words.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// What the signer decoded from the content (JSON): kind, chain,
+    /// recipient, value, the call or permit.
+    pub decoded: String,
+}
+
+/// The owners' `resume`: lift a wallet's cold windows on this signer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeRequest {
+    /// Key (wallet) id.
+    pub key_id: String,
+    /// The key's sealed blob, for a signer that does not hold the key.
+    #[serde(default)]
+    pub sealed: Option<SealedKey>,
+    /// The wallet's record text, with `sealed`.
+    #[serde(default)]
+    pub record: Option<String>,
+    /// The owners' approvals of action `resume` for the current record.
+    pub approvals: Vec<signet_authority::Approval>,
+}
+
 /// A request from the host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -264,6 +321,10 @@ pub enum Request {
     /// change loosens nothing. The key is re-sealed bound to the new record;
     /// answered as `generated` (the new blob, record and attestation).
     UpdateRecord(UpdateRecordRequest),
+    /// What a sign request would get: answered as `checked`.
+    Check(CheckRequest),
+    /// The owners' `resume`: answered as `resumed`.
+    Resume(ResumeRequest),
     /// Forgets a sealing key version (after a rotation re-sealed every blob):
     /// blobs sealed under it are refused from then on.
     RetireSealingKey {
@@ -547,6 +608,13 @@ pub enum Response {
     Loaded(PublicKeyInfo),
     /// A signature.
     Signed(SignatureInfo),
+    /// A dry run's answer.
+    Checked(CheckResult),
+    /// The wallet's windows are no longer cold on this signer.
+    Resumed {
+        /// Key id.
+        key_id: String,
+    },
     /// A key was destroyed.
     Destroyed {
         /// Key id.
