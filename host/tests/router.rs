@@ -859,6 +859,8 @@ async fn the_openapi_document_covers_every_route() {
             ("/{id}", "patch"),
             ("/{id}/attestation", "get"),
             ("/{id}/record", "post"),
+            ("/{id}/check", "post"),
+            ("/{id}/resume", "post"),
             ("/{id}/sign-intent", "post"),
             ("/{id}/sign", "post"),
         ] {

@@ -44,6 +44,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(wallets::show, wallets::destroy, wallets::update))
         .routes(routes!(wallets::attestation))
         .routes(routes!(wallets::change_record))
+        .routes(routes!(wallets::check))
+        .routes(routes!(wallets::resume))
         .routes(routes!(signing::sign_intent))
         .routes(routes!(signing::sign));
     let v1 = OpenApiRouter::default()

@@ -69,6 +69,8 @@ pub enum Action {
     WalletApprovalPolicy,
     /// A wallet's record (owners, threshold, policy) was replaced.
     WalletRecord,
+    /// A wallet's owners lifted its cold windows on a signer (`resume`).
+    WalletResume,
     /// The owner approved a sign intent.
     IntentApprove,
     /// The owner declined a sign intent.
@@ -114,6 +116,7 @@ impl Action {
             Self::ConfirmationConfirm => "confirmation.confirm",
             Self::WalletApprovalPolicy => "wallet.approval_policy",
             Self::WalletRecord => "wallet.record",
+            Self::WalletResume => "wallet.resume",
             Self::IntentApprove => "intent.approve",
             Self::IntentDecline => "intent.decline",
             Self::LoginRefused => "LOGIN_REFUSED",

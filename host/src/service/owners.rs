@@ -470,3 +470,77 @@ impl Service {
         Ok(RecordChange::Applied(fresh))
     }
 }
+
+/// What `POST /v1/wallets/{id}/resume` did.
+#[derive(Debug)]
+pub enum ResumeOutcome {
+    /// The signer lifted the wallet's cold windows.
+    Resumed,
+    /// The owners must approve it: the authorization (action `resume`)
+    /// each one signs; send it again with their `approvals`.
+    NeedsOwners {
+        /// The authorization text.
+        authorization: String,
+    },
+}
+
+impl Service {
+    /// The owners' `resume`: lifts the wallet's cold windows on this host's
+    /// signer (docs/policy.md). Without approvals, the authorization to
+    /// approve.
+    pub async fn resume(
+        &self,
+        principal: &Principal,
+        id: &str,
+        approvals: Vec<Approval>,
+    ) -> Result<ResumeOutcome> {
+        self.require(principal, super::authz::Scope::WalletsWrite, id)
+            .await?;
+        let wallet = self.owned_wallet(principal, id).await?;
+        self.check_not_frozen(&wallet.id, &wallet.owner)?;
+        let record = record_of(&wallet)?.ok_or_else(|| {
+            Error::SignerUnavailable(
+                "this wallet's record is being written (a wallet from before records); retry in a few seconds".into(),
+            )
+        })?;
+        if record.owners().is_empty() {
+            return Err(Error::Authority {
+                code: ErrorCode::PolicyDenied,
+                message: "this wallet has no owners to sign `resume`: its windows warm up once the signer has held it for a whole window".into(),
+                detail: Some("resume".into()),
+            });
+        }
+        if approvals.is_empty() {
+            let mut request_id = [0u8; 16];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
+            let authz = Authorization::fresh(
+                &record,
+                AuthzRequest::Resume,
+                now_ms() / 1000,
+                AUTHORIZATION_LIFETIME_S,
+                request_id,
+            )
+            .map_err(|e| Error::internal(format!("authorization: {e}")))?;
+            return Ok(ResumeOutcome::NeedsOwners {
+                authorization: authz.text().to_owned(),
+            });
+        }
+        let sealed = wallet
+            .sealed
+            .as_ref()
+            .map(|_| super::wallets::sealed_of(&wallet))
+            .transpose()?;
+        self.signer
+            .resume(signet_proto::message::ResumeRequest {
+                key_id: wallet.id.clone(),
+                sealed,
+                record: wallet.record.clone(),
+                approvals,
+            })
+            .await?;
+        let event = Event::by(principal, Action::WalletResume, &wallet.id, Outcome::Ok)
+            .detail(Some(json!({"record_hash": record.record_hash().to_hex()})));
+        self.audit.write(WriteOp::Audit, event).await?;
+        Ok(ResumeOutcome::Resumed)
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rand_core::RngCore as _;
 use serde_json::Value;
-use signet_proto::message::{SignRequest, SignatureInfo};
+use signet_proto::message::{CheckRequest, CheckResult, SignRequest, SignatureInfo};
 use signet_proto::ticket::{TicketClaims, AUDIENCE};
 use signet_proto::time::now_ms;
 use signet_proto::{ErrorCode, KeyType, SealedKey};
@@ -335,9 +335,33 @@ impl Service {
         }
         let (input, detail) = args.input(&wallet)?;
         // Outside the wallet's policy: its owners sign this authorization.
-        let authorization = owners::owners_needed(&wallet, &input.payload)?
-            .map(|record| owners::authorization(&record, &input.payload, &input.digest))
-            .transpose()?;
+        // A policy of more than `allow` is the signer's to judge (it decodes
+        // the content and keeps the windows): it is asked, nothing signed.
+        let authorization = match owners::record_of(&wallet)? {
+            Some(record) if record.policy().has_rules() => {
+                let checked = self
+                    .signer_check(&wallet, &input.payload, Vec::new())
+                    .await?;
+                if checked.allowed {
+                    None
+                } else if !checked.needs_owners {
+                    return Err(Error::Authority {
+                        code: ErrorCode::PolicyDenied,
+                        message: checked.message.unwrap_or_default(),
+                        detail: checked.rule,
+                    });
+                } else {
+                    Some(owners::authorization(
+                        &record,
+                        &input.payload,
+                        &input.digest,
+                    )?)
+                }
+            }
+            _ => owners::owners_needed(&wallet, &input.payload)?
+                .map(|record| owners::authorization(&record, &input.payload, &input.digest))
+                .transpose()?,
+        };
         // An intent that waits for its owner lives (and its ticket with it)
         // long enough for a person to look at it.
         let (approval, ttl, state) = if wallet.require_approval || authorization.is_some() {
@@ -395,6 +419,51 @@ impl Service {
             state,
             authorization: authorization.map(|a| a.text().to_owned()),
         })
+    }
+
+    /// What signing `args` on the wallet would get, decided by the signer
+    /// (`POST /v1/wallets/{id}/check`): nothing is signed, reserved or
+    /// remembered.
+    pub async fn check_sign(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+        args: SignArgs,
+    ) -> Result<CheckResult> {
+        self.require(principal, Scope::Sign, wallet_id).await?;
+        if args.ticket.is_some() || args.attest {
+            return Err(Error::bad_request(
+                "check takes what to sign (`digest`, `message`/`encoding`, `transaction` or `typed_data`) and `approvals`, not `ticket` or `attest`",
+            ));
+        }
+        let wallet = self.owned_wallet(principal, wallet_id).await?;
+        let (input, _) = args.input(&wallet)?;
+        self.signer_check(&wallet, &input.payload, args.approvals)
+            .await
+    }
+
+    /// The signer's dry run of signing `payload` on `wallet`.
+    async fn signer_check(
+        &self,
+        wallet: &Wallet,
+        payload: &Value,
+        approvals: Vec<signet_authority::Approval>,
+    ) -> Result<CheckResult> {
+        let sealed = wallet
+            .sealed
+            .as_ref()
+            .map(|_| sealed_of(wallet))
+            .transpose()?;
+        Ok(self
+            .signer
+            .check(CheckRequest {
+                key_id: wallet.id.clone(),
+                sealed,
+                record: wallet.record.clone(),
+                content: payload.to_string(),
+                approvals,
+            })
+            .await?)
     }
 
     /// Signs with a presented ticket or directly: `authorize` (every check of

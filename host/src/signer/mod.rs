@@ -390,6 +390,28 @@ impl SignerPool {
         }
     }
 
+    /// What a sign request would get (a dry run in the signer).
+    pub async fn check(
+        &self,
+        request: signet_proto::message::CheckRequest,
+    ) -> Result<signet_proto::message::CheckResult, CallError> {
+        match self.call(Request::Check(request)).await? {
+            Response::Checked(c) => Ok(c),
+            _ => Err(CallError::Unexpected("check")),
+        }
+    }
+
+    /// The owners' `resume` of a wallet's cold windows.
+    pub async fn resume(
+        &self,
+        request: signet_proto::message::ResumeRequest,
+    ) -> Result<(), CallError> {
+        match self.call(Request::Resume(request)).await? {
+            Response::Resumed { .. } => Ok(()),
+            _ => Err(CallError::Unexpected("resume")),
+        }
+    }
+
     /// Signs.
     pub async fn sign(&self, request: SignRequest) -> Result<SignatureInfo, CallError> {
         match self.call(Request::Sign(request)).await? {

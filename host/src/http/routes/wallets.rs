@@ -165,6 +165,67 @@ pub async fn change_record(
     })
 }
 
+/// `POST /v1/wallets/{id}/check`: what signing this body would get, from the
+/// signer (a dry run: nothing signed, reserved or remembered).
+#[utoipa::path(post, path = "/{id}/check", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body(content = super::signing::SignBody, description = "The direct-sign body: `digest`, `message` with `encoding`, `transaction` or `typed_data`, and optionally `approvals`"), responses((status = 200, description = "`{allowed, needs_owners, rule?, message?, decoded}`: whether it would be signed, whether only with the owners' approvals, the rule that refuses, and what the signer decoded (kind, chain, recipient, value, the call or permit, the full calldata)", body = Object), Authorized, JsonBody, NotFound), security(("bearer" = [])))]
+pub async fn check(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<super::signing::SignBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let checked = service.check_sign(&p, &id, body.into()).await?;
+    let decoded: serde_json::Value =
+        serde_json::from_str(&checked.decoded).unwrap_or(serde_json::Value::Null);
+    let mut out = serde_json::json!({
+        "allowed": checked.allowed,
+        "needs_owners": checked.needs_owners,
+        "decoded": decoded,
+    });
+    if let Some(rule) = checked.rule {
+        out["rule"] = rule.into();
+    }
+    if let Some(message) = checked.message {
+        out["message"] = message.into();
+    }
+    Ok(Json(out))
+}
+
+/// `POST /v1/wallets/{id}/resume` body.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResumeBody {
+    /// The owners' approvals of the authorization (action `resume`) this
+    /// route answered without them.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
+    approvals: Vec<signet_authority::Approval>,
+}
+
+/// `POST /v1/wallets/{id}/resume`: the owners lift the wallet's cold
+/// windows on the signer (docs/policy.md).
+#[utoipa::path(post, path = "/{id}/resume", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = ResumeBody, responses((status = 200, description = "`{resumed: true}`: the signer counts the wallet's windows from here", body = Object), (status = 202, description = "The owners must approve it: `{authorization: {text, sha256}}`; send it again with their `approvals`", body = Object), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "`policy_denied` (a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn resume(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ResumeBody>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    Ok(match service.resume(&p, &id, body.approvals).await? {
+        crate::service::owners::ResumeOutcome::Resumed => {
+            Json(serde_json::json!({"resumed": true, "wallet_id": id})).into_response()
+        }
+        crate::service::owners::ResumeOutcome::NeedsOwners { authorization } => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({
+                "authorization": crate::service::owners::authorization_view(&authorization),
+            })),
+        )
+            .into_response(),
+    })
+}
+
 /// `PATCH /v1/wallets/{id}`: the approval policy.
 #[utoipa::path(patch, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), Authorized, JsonBody, NotFound, (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update(
