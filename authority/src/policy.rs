@@ -435,9 +435,17 @@ impl Policy {
                     format!("at most {MAX_WINDOWS} windows"),
                 ));
             }
-            let mut windows = Vec::with_capacity(items.len());
+            let mut windows: Vec<Window> = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                windows.push(window(item, &index(&p, i))?);
+                let w = window(item, &index(&p, i))?;
+                if windows.iter().any(|o| o.seconds == w.seconds) {
+                    return Err(FieldError::new(
+                        format!("{}.seconds", index(&p, i)),
+                        K::Duplicate,
+                        "another window has this length: put both limits in one window",
+                    ));
+                }
+                windows.push(w);
             }
             policy.windows = Some(windows);
         }

@@ -110,6 +110,11 @@ pub struct Signer {
     approval_replay: Mutex<ReplayGuard>,
     /// Policy windows: what each wallet signed lately.
     windows: Windows,
+    /// Record changes that loosen a policy with `change_delay_seconds`,
+    /// approved by the owners and waiting: wallet → (the new record's hash,
+    /// when it takes effect). Memory only: a restart forgets them (the
+    /// owners approve again, and the delay starts again).
+    pending_changes: Mutex<std::collections::HashMap<String, ([u8; 32], u64)>>,
     /// Unix seconds at start: the replay memory of approvals begins here.
     started_s: u64,
     started: Instant,
@@ -164,6 +169,7 @@ impl Signer {
             records,
             approval_replay: Mutex::new(ReplayGuard::new(APPROVAL_REPLAY_CAPACITY)),
             windows: Windows::new(),
+            pending_changes: Mutex::new(std::collections::HashMap::new()),
             started_s: now_s(),
             backend,
             attestor,
@@ -822,6 +828,9 @@ impl Signer {
             .check_next(&next)
             .map_err(|e| SignerError::bad_request(format!("new record: {e}")))?;
         let now = now_s();
+        let next_hash = next.record_hash().0;
+        let delay = current.policy().change_delay_seconds();
+        let delayed = delay > 0 && !current.owners().is_empty() && loosens(&current, &next);
         let approved = if req.approvals.is_empty() {
             let open = current.owners().is_empty() && *current.policy() == Policy::permissive();
             if current.owners().is_empty() && (open || !loosens(&current, &next)) {
@@ -833,14 +842,28 @@ impl Signer {
                 )
                 .with_detail("allow"));
             } else {
-                return Err(SignerError::new(
-                    ErrorCode::OwnerApprovalRequired,
-                    format!(
-                        "changing this wallet's record takes {} of its owners' approvals (action update_record)",
-                        current.threshold()
-                    ),
-                )
-                .with_detail("record"));
+                // Only an approved loosening whose delay has passed goes
+                // ahead without approvals.
+                let pending = self
+                    .pending_changes
+                    .lock()
+                    .map_err(|_| SignerError::new(ErrorCode::Internal, "pending lock poisoned"))?
+                    .get(&req.key_id)
+                    .copied();
+                match pending {
+                    Some((hash, at)) if hash == next_hash && now >= at => None,
+                    Some((hash, at)) if hash == next_hash => return Err(not_yet_effective(at)),
+                    _ => {
+                        return Err(SignerError::new(
+                            ErrorCode::OwnerApprovalRequired,
+                            format!(
+                                "changing this wallet's record takes {} of its owners' approvals (action update_record)",
+                                current.threshold()
+                            ),
+                        )
+                        .with_detail("record"))
+                    }
+                }
             }
         } else {
             Some(self.verify_owners(
@@ -854,6 +877,21 @@ impl Signer {
         };
         if let Some(verified) = &approved {
             self.remember(verified, now)?;
+            if delayed {
+                // A loosening waits `change_delay_seconds` from the owners'
+                // approval; it is kept here until then.
+                let at = now.saturating_add(delay);
+                self.pending_changes
+                    .lock()
+                    .map_err(|_| SignerError::new(ErrorCode::Internal, "pending lock poisoned"))?
+                    .insert(req.key_id.clone(), (next_hash, at));
+                tracing::info!(
+                    key_id = %req.key_id,
+                    effective_at = at,
+                    "record change approved; it loosens the policy and waits its change delay"
+                );
+                return Err(not_yet_effective(at));
+            }
         }
         let sealed = self.backend.rebind(&req.key_id, &next.record_hash().0)?;
         self.windows.changed(
@@ -862,6 +900,9 @@ impl Signer {
             next.policy().windows(),
             now,
         )?;
+        if let Ok(mut pending) = self.pending_changes.lock() {
+            pending.remove(&req.key_id);
+        }
         let record = self.records.hold(next)?;
         let attestation = self.attest_key(&req.key_id, key_type, &public_key, &record, None)?;
         tracing::info!(
@@ -933,6 +974,17 @@ impl Signer {
             uptime_seconds: self.started.elapsed().as_secs(),
         })
     }
+}
+
+/// An approved loosening that waits its change delay until `at`.
+fn not_yet_effective(at: u64) -> SignerError {
+    SignerError::new(
+        ErrorCode::ChangeNotYetEffective,
+        format!(
+            "this change loosens the wallet's policy, so it takes effect {at} (Unix seconds), the current policy's change_delay_seconds after the owners approved it; send the same change again then, without approvals"
+        ),
+    )
+    .with_detail(&at.to_string())
 }
 
 /// A policy refusal as the signer answers it: `policy_denied` for a wallet

@@ -280,7 +280,7 @@ fn owners_approve_what_the_policy_does_not_allow_and_the_signer_checks_them() {
             "owners[0]",
         ),
         (
-            json!({"key_type": "p256", "policy": {"allow": [], "max_value_wei": "1"}}),
+            json!({"key_type": "p256", "policy": {"allow": [], "max_value_wei": "1.5"}}),
             "policy.max_value_wei",
         ),
     ] {

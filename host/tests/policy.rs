@@ -189,11 +189,11 @@ fn each_rule_refuses_by_name_over_http_and_check_says_the_same() {
     }
     // What a person approving it would be shown: the decoded call, in full.
     let dry = setup.check(&w, &tx(1, TOKEN, 0, &erc20("095ea7b3", EVE, UNLIMITED)));
-    let call = &dry["decoded"]["call"];
-    assert_eq!(call["function"], "approve", "{dry}");
-    assert_eq!(call["unlimited"], true, "{dry}");
+    let decoded_call = &dry["decoded"]["call"];
+    assert_eq!(decoded_call["function"], "approve", "{dry}");
+    assert_eq!(decoded_call["unlimited"], true, "{dry}");
     assert_eq!(
-        call["spender"].as_str().unwrap().to_lowercase(),
+        decoded_call["spender"].as_str().unwrap().to_lowercase(),
         EVE,
         "{dry}"
     );
@@ -227,6 +227,42 @@ fn each_rule_refuses_by_name_over_http_and_check_says_the_same() {
     );
     assert_eq!(s, 201, "{v}");
     assert_ne!(v["state"], "pending", "{v}");
+    // The approval page's view of an unlimited approval: the decoded call,
+    // UNLIMITED spelled out, the full calldata.
+    let approve_all = tx(1, TOKEN, 0, &erc20("095ea7b3", EVE, UNLIMITED));
+    let (s, v) = setup.post(
+        &format!("/v1/wallets/{}/sign-intent", id(&w)),
+        approve_all.clone(),
+    );
+    assert_eq!((s, &v["state"]), (201, &json!("pending")), "{v}");
+    let (s, intent) = call(
+        &setup.url(),
+        Some(&setup.token),
+        "GET",
+        &format!("/v1/intents/{}", v["intent_id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(s, 200, "{intent}");
+    let content = &intent["content"];
+    assert_eq!(content["call"]["function"], "approve", "{intent}");
+    assert_eq!(content["call"]["unlimited"], true, "{intent}");
+    assert_eq!(content["readable"], true, "{intent}");
+    assert_eq!(
+        content["calldata"], approve_all["transaction"]["input"],
+        "{intent}"
+    );
+    // A call the decoder does not know is marked unreadable.
+    let unknown = tx(1, BOB, 0, "0xdeadbeef00");
+    let (_, v) = setup.post(&format!("/v1/wallets/{}/sign-intent", id(&w)), unknown);
+    let (_, intent) = call(
+        &setup.url(),
+        Some(&setup.token),
+        "GET",
+        &format!("/v1/intents/{}", v["intent_id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(intent["content"]["readable"], false, "{intent}");
+    assert_eq!(intent["content"]["call"], Value::Null, "{intent}");
     // With the owner's approval of that exact request, it signs.
     let content = tx(1, EVE, 5, "0x");
     let digest = signet_eth::parse_request(&content["transaction"])
@@ -413,4 +449,79 @@ fn windows_are_cold_after_a_restart_until_the_owners_resume_over_http() {
         json!({"approvals": approve_resume(&w, &ann, &text)}),
     );
     assert_eq!((s, code(&v)), (409, "approval_replayed"), "{v}");
+}
+
+/// POST `/record` without approvals (the authorization), then with the
+/// owner's: the status and body.
+fn change(setup: &Setup, w: &Value, ann: &OwnerSecretKey, settings: Value) -> (u16, Value) {
+    let path = format!("/v1/wallets/{}/record", id(w));
+    let (s, v) = setup.post(&path, settings.clone());
+    assert_eq!(s, 202, "{v}");
+    let authz = Authorization::parse(v["authorization"]["text"].as_str().unwrap()).unwrap();
+    let mut body = settings;
+    body["approvals"] = serde_json::to_value([ann.approve("ann", &authz)]).unwrap();
+    setup.post(&path, body)
+}
+
+#[test]
+fn a_loosening_waits_its_change_delay_and_a_tightening_does_not() {
+    let setup = Setup::start();
+    let ann = owner();
+    let w = setup.create(json!({
+        "key_type": "secp256k1",
+        "owners": [ann.owner("ann").unwrap().to_value()],
+        "policy": {"allow": ["message", "transaction"], "max_value_wei": "1000", "change_delay_seconds": 3},
+    }));
+    // Tightening: immediate.
+    let tighter = json!({"policy": {"allow": ["message", "transaction"], "max_value_wei": "500", "change_delay_seconds": 3}});
+    let (s, v) = change(&setup, &w, &ann, tighter);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = setup.sign(&v, &tx(1, BOB, 501, "0x"));
+    assert_eq!(
+        refused_by(s, &v),
+        (403, "owner_approval_required", "max_value_wei")
+    );
+    // Loosening: approved, then waits 3 s from the approval.
+    let w = {
+        let (_, v) = call(
+            &setup.url(),
+            Some(&setup.token),
+            "GET",
+            &format!("/v1/wallets/{}", id(&w)),
+            None,
+        );
+        v
+    };
+    let looser = json!({"policy": {"allow": ["message", "transaction"], "max_value_wei": "2000", "change_delay_seconds": 3}});
+    let (s, v) = change(&setup, &w, &ann, looser.clone());
+    assert_eq!((s, code(&v)), (409, "change_not_yet_effective"), "{v}");
+    let at = v["error"]["effective_at"].as_u64().unwrap();
+    assert!(at >= common::now_s() + 2, "{v}");
+    let path = format!("/v1/wallets/{}/record", id(&w));
+    let (s, v) = setup.post(&path, looser.clone());
+    assert_eq!(
+        (s, code(&v)),
+        (409, "change_not_yet_effective"),
+        "not yet: {v}"
+    );
+    let (s, v) = setup.sign(&w, &tx(1, BOB, 1500, "0x"));
+    assert_eq!(
+        refused_by(s, &v),
+        (403, "owner_approval_required", "max_value_wei")
+    );
+    while common::now_s() < at {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Another loosening was not approved: still refused.
+    let other = json!({"policy": {"allow": ["message", "transaction"], "max_value_wei": "9999", "change_delay_seconds": 3}});
+    let (s, v) = setup.post(&path, other);
+    assert_eq!(s, 202, "asks the owners again: {v}");
+    let (s, v) = setup.post(&path, looser);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        record(&v).policy().max_value_wei().unwrap().to_string(),
+        "2000"
+    );
+    let (s, v) = setup.sign(&v, &tx(1, BOB, 1500, "0x"));
+    assert_eq!(s, 200, "{v}");
 }

@@ -63,6 +63,10 @@ pub enum ErrorCode {
     /// The record given is not the one the sealed blob is bound to, or is
     /// older than one this signer has seen for the wallet.
     RecordMismatch,
+    /// A record change that loosens the policy waits for the current
+    /// policy's `change_delay_seconds` (`detail`: when it takes effect, Unix
+    /// seconds).
+    ChangeNotYetEffective,
     /// A bug or an unexpected failure inside the signer.
     Internal,
     /// A code this build does not know (a newer signer).
@@ -98,6 +102,7 @@ impl ErrorCode {
             Self::ApprovalInvalid => "approval_invalid",
             Self::ApprovalReplayed => "approval_replayed",
             Self::RecordMismatch => "record_mismatch",
+            Self::ChangeNotYetEffective => "change_not_yet_effective",
             Self::Internal => "internal",
             Self::Unknown => "unknown",
         }
@@ -117,7 +122,8 @@ impl ErrorCode {
             Self::TicketReplayed
             | Self::KeyExists
             | Self::ApprovalReplayed
-            | Self::RecordMismatch => 409,
+            | Self::RecordMismatch
+            | Self::ChangeNotYetEffective => 409,
             Self::TicketExpired => 410,
             Self::FrameTooLarge => 413,
             Self::KeyNotLoaded
@@ -164,6 +170,7 @@ mod tests {
             ErrorCode::ApprovalInvalid,
             ErrorCode::ApprovalReplayed,
             ErrorCode::RecordMismatch,
+            ErrorCode::ChangeNotYetEffective,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
@@ -183,6 +190,7 @@ mod tests {
         assert_eq!(ErrorCode::ApprovalInvalid.http_status(), 403);
         assert_eq!(ErrorCode::ApprovalReplayed.http_status(), 409);
         assert_eq!(ErrorCode::RecordMismatch.http_status(), 409);
+        assert_eq!(ErrorCode::ChangeNotYetEffective.http_status(), 409);
         assert!(ErrorCode::KeyNotLoaded.retryable());
         assert!(!ErrorCode::TicketReplayed.retryable());
     }

@@ -51,6 +51,10 @@ pub struct ErrorDetail<'a> {
     /// that refused (`allow`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<&'a str>,
+    /// With `change_not_yet_effective`: when the approved change takes
+    /// effect (Unix seconds); send it again then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective_at: Option<u64>,
 }
 
 /// The error responses most operations share, for `#[utoipa::path]`'s
@@ -258,6 +262,7 @@ impl From<Error> for ApiError {
                     let key = match c {
                         signet_proto::ErrorCode::PolicyDenied
                         | signet_proto::ErrorCode::OwnerApprovalRequired => "rule",
+                        signet_proto::ErrorCode::ChangeNotYetEffective => "effective_at",
                         _ => "reason",
                     };
                     Box::new((key, d))
@@ -314,6 +319,11 @@ impl IntoResponse for ApiError {
                     .as_deref()
                     .filter(|(k, _)| *k == "rule")
                     .map(|(_, v)| v.as_str()),
+                effective_at: self
+                    .authority
+                    .as_deref()
+                    .filter(|(k, _)| *k == "effective_at")
+                    .and_then(|(_, v)| v.parse().ok()),
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();

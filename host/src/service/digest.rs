@@ -101,16 +101,39 @@ pub fn content_digest(
             let tx = request.build().map_err(bad)?;
             let summary = serde_json::to_value(tx.summary())
                 .map_err(|e| Error::internal(format!("transaction summary: {e}")))?;
+            let input = tx.input();
+            // What the call does, as approvers must see it: the function
+            // and its arguments when the signer's decoder knows it, else
+            // `readable: false` (the console then asks for an explicit "I
+            // cannot read this call"); the full calldata either way.
+            let (call, readable) = match signet_eth::decode_call(input) {
+                Ok(Some(call)) => (call.to_json(), true),
+                Ok(None) => (serde_json::Value::Null, input.is_empty()),
+                Err(e) => (serde_json::json!({ "error": e.to_string() }), false),
+            };
             Ok((
                 tx.signing_hash(),
-                serde_json::json!({ "transaction": summary }),
+                serde_json::json!({
+                    "transaction": summary,
+                    "call": call,
+                    "calldata": format!("0x{}", hex::encode(input)),
+                    "readable": readable,
+                }),
             ))
         }
         Content::TypedData(v) => {
             let typed = signet_eth::typed_data(v).map_err(bad)?;
+            let permit = match signet_eth::permit(&typed.summary) {
+                Ok(Some(p)) => p.to_json(),
+                Ok(None) => serde_json::Value::Null,
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            };
             let summary = serde_json::to_value(&typed.summary)
                 .map_err(|e| Error::internal(format!("typed data summary: {e}")))?;
-            Ok((typed.hash, serde_json::json!({ "typed_data": summary })))
+            Ok((
+                typed.hash,
+                serde_json::json!({ "typed_data": summary, "permit": permit }),
+            ))
         }
     }
 }

@@ -397,7 +397,31 @@ impl Service {
         let next = RecordSettings::from_request(settings)
             .and_then(|s| s.next(&current))
             .map_err(|e| Error::bad_request(e.to_string()))?;
-        if approvals.is_empty() && !current.owners().is_empty() {
+        let sealed = wallet
+            .sealed
+            .as_ref()
+            .map(|_| super::wallets::sealed_of(&wallet))
+            .transpose()?;
+        let request = signet_proto::message::UpdateRecordRequest {
+            key_id: wallet.id.clone(),
+            sealed,
+            record: wallet.record.clone(),
+            new_record: next.text().to_owned(),
+            approvals,
+        };
+        let needs_owners = request.approvals.is_empty() && !current.owners().is_empty();
+        // Without approvals the signer applies only a change the owners
+        // approved earlier whose change delay has passed; otherwise the
+        // owners are asked.
+        let generated = match self.signer.update_record(request).await {
+            Err(crate::signer::CallError::Decided(ErrorCode::OwnerApprovalRequired, _, _))
+                if needs_owners =>
+            {
+                None
+            }
+            other => Some(other?),
+        };
+        let Some(mut generated) = generated else {
             let mut request_id = [0u8; 16];
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
             let authz = Authorization::fresh(
@@ -414,22 +438,7 @@ impl Service {
                 record: next.text().to_owned(),
                 authorization: authz.text().to_owned(),
             });
-        }
-        let sealed = wallet
-            .sealed
-            .as_ref()
-            .map(|_| super::wallets::sealed_of(&wallet))
-            .transpose()?;
-        let mut generated = self
-            .signer
-            .update_record(signet_proto::message::UpdateRecordRequest {
-                key_id: wallet.id.clone(),
-                sealed,
-                record: wallet.record.clone(),
-                new_record: next.text().to_owned(),
-                approvals,
-            })
-            .await?;
+        };
         if generated.record.as_deref() != Some(next.text()) {
             return Err(Error::internal("the signer answered with another record"));
         }

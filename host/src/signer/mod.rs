@@ -154,7 +154,8 @@ fn refused(code: signet_proto::ErrorCode, message: String, detail: Option<String
         | C::OwnerApprovalRequired
         | C::ApprovalInvalid
         | C::ApprovalReplayed
-        | C::RecordMismatch => CallError::Decided(code, message, detail),
+        | C::RecordMismatch
+        | C::ChangeNotYetEffective => CallError::Decided(code, message, detail),
         _ => CallError::Refused(code, message),
     }
 }

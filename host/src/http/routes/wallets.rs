@@ -43,9 +43,11 @@ pub struct CreateWalletBody {
     #[serde(default)]
     #[schema(value_type = Option<u32>)]
     threshold: Option<serde_json::Value>,
-    /// What the wallet may sign without its owners: `{"allow": [kinds]}`,
-    /// kinds `digest`, `message`, `transaction`, `typed_data` (default:
-    /// all of them without owners, none with owners).
+    /// What the wallet may sign without its owners (docs/policy.md):
+    /// `{"allow": [kinds], "chain_ids"?, "max_value_wei"?, "recipients"?,
+    /// "selectors"?, "tokens"?, "typed_data_domains"?, "windows"?,
+    /// "change_delay_seconds"?}`; kinds `digest`, `message`, `transaction`,
+    /// `typed_data` (default: all of them without owners, none with owners).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     policy: Option<serde_json::Value>,
