@@ -332,6 +332,143 @@ pub(crate) fn sign(endpoint: &Endpoint, args: &SignArgs) -> Outcome {
     }
 }
 
+/// `signet check WALLET …`
+#[derive(Args)]
+pub(crate) struct CheckArgs {
+    /// Wallet id.
+    wallet: String,
+    #[command(flatten)]
+    what: CheckData,
+    /// Print the host's answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `signet check` asks about: exactly one of these.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct CheckData {
+    /// A 32-byte prehash, hex (ECDSA wallets).
+    #[arg(long)]
+    digest: Option<String>,
+    /// A text message, as for `sign`.
+    #[arg(long)]
+    message: Option<String>,
+    /// A file, as for `sign`.
+    #[arg(long)]
+    file: Option<String>,
+    /// An Ethereum transaction, JSON-RPC form (`{"chainId", "nonce", "to",
+    /// "value", "input", "gas", "maxFeePerGas", …}`), or `@FILE`.
+    #[arg(long)]
+    transaction: Option<String>,
+    /// EIP-712 typed data (`{types, primaryType, domain, message}`), or
+    /// `@FILE`.
+    #[arg(long)]
+    typed_data: Option<String>,
+}
+
+/// JSON given inline or as `@FILE` (`@-`: stdin).
+fn json_arg(flag: &str, v: &str) -> Result<Value, String> {
+    let text = match v.strip_prefix('@') {
+        Some(path) => String::from_utf8(read_file(path)?)
+            .map_err(|_| format!("{flag}: {path} is not UTF-8"))?,
+        None => v.to_owned(),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("{flag} is not JSON: {e}"))
+}
+
+pub(crate) fn check(endpoint: &Endpoint, args: &CheckArgs) -> Outcome {
+    let what = &args.what;
+    let body = match (&what.transaction, &what.typed_data) {
+        (Some(t), _) => json_arg("--transaction", t).map(|v| json!({"transaction": v})),
+        (None, Some(t)) => json_arg("--typed-data", t).map(|v| json!({"typed_data": v})),
+        (None, None) => endpoint
+            .call("GET", &format!("/v1/wallets/{}", args.wallet), None)
+            .map_err(|f| f.message)
+            .and_then(|w| {
+                let data = Data {
+                    digest: what.digest.clone(),
+                    message: what.message.clone(),
+                    file: what.file.clone(),
+                };
+                sign_body(w["key_type"].as_str().unwrap_or_default(), &data)
+            })
+            .map(|(body, _, _)| body),
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(m) => {
+            return failed(CallFailed {
+                message: m,
+                usage: true,
+            })
+        }
+    };
+    match endpoint.call(
+        "POST",
+        &format!("/v1/wallets/{}/check", args.wallet),
+        Some(&body),
+    ) {
+        Ok(v) => {
+            if args.json {
+                print(&v);
+            } else {
+                print_check(&v);
+            }
+            if v["allowed"] == json!(true) {
+                Outcome::Valid
+            } else {
+                Outcome::Invalid
+            }
+        }
+        Err(f) => failed(f),
+    }
+}
+
+/// The signer's verdict in words, then what it decoded.
+fn print_check(v: &Value) {
+    let rule = v["rule"].as_str().unwrap_or("?");
+    let why = v["message"].as_str().unwrap_or("");
+    match (v["allowed"].as_bool(), v["needs_owners"].as_bool()) {
+        (Some(true), _) => out!("ALLOWED: the signer signs this on its own"),
+        (_, Some(true)) => out!("NEEDS THE OWNERS (rule {rule}): {why}"),
+        _ => out!("REFUSED (rule {rule}): {why}"),
+    }
+    let decoded = &v["decoded"];
+    if let Some(call) = decoded.get("call").filter(|c| !c.is_null()) {
+        let mut line = format!("call: {}", call["signature"].as_str().unwrap_or("?"));
+        for key in [
+            "to", "from", "spender", "operator", "amount", "token_id", "approved",
+        ] {
+            if let Some(x) = call.get(key) {
+                let shown = x.as_str().map_or_else(|| x.to_string(), str::to_owned);
+                line.push_str(&format!(" {key}={shown}"));
+            }
+        }
+        if call["unlimited"] == json!(true) {
+            line.push_str(" UNLIMITED");
+        }
+        out!("{line}");
+    } else if decoded["readable"] == json!(false) {
+        out!("call: NOT READABLE (a function the signer does not recognise): check the calldata yourself");
+    }
+    if let Some(p) = decoded.get("permit").filter(|p| !p.is_null()) {
+        out!(
+            "permit: {}{}",
+            serde_json::to_string(p).unwrap_or_default(),
+            if p["unlimited"] == json!(true) {
+                " UNLIMITED"
+            } else {
+                ""
+            }
+        );
+    }
+    out!(
+        "decoded: {}",
+        serde_json::to_string_pretty(decoded).unwrap_or_default()
+    );
+}
+
 /// `signet verify-signature …`: offline.
 #[derive(Args)]
 pub(crate) struct VerifySignatureArgs {

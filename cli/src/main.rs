@@ -62,6 +62,13 @@ enum Command {
     /// Sign a digest, an EIP-191 message or a file with a wallet (with
     /// `--owner ID --key FILE` pairs: the owners' approvals in the same request).
     Sign(client::SignArgs),
+    /// What the signer would decide for a sign request, nothing signed: a
+    /// digest, message or file as for `sign`, or a transaction or typed data
+    /// (JSON). Exit 0: signed on its own; 1: needs the owners or refused.
+    Check(client::CheckArgs),
+    /// The owners lift a wallet's cold windows on the signer (after a signer
+    /// restart): `--owner ID --key FILE` pairs meeting its threshold.
+    Resume(owner::ResumeArgs),
     /// Owner keys (offline).
     #[command(subcommand)]
     Owner(owner::OwnerCommand),
@@ -136,6 +143,8 @@ fn main() -> ExitCode {
         Command::Attest(cmd) => attest::run(cmd),
         Command::Wallet(cmd) => client::wallet(&cli.endpoint, cmd),
         Command::Sign(args) => client::sign(&cli.endpoint, &args),
+        Command::Check(args) => client::check(&cli.endpoint, &args),
+        Command::Resume(args) => owner::resume(&cli.endpoint, &args),
         Command::Owner(cmd) => owner::owner(&cmd),
         Command::Approve(args) => owner::approve(&cli.endpoint, &args),
         Command::VerifySignature(args) => client::verify_signature(&args),

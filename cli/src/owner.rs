@@ -50,6 +50,43 @@ pub(crate) struct ApproveArgs {
     key: String,
 }
 
+/// `signet resume WALLET --owner ID --key FILE…`.
+#[derive(Args)]
+pub(crate) struct ResumeArgs {
+    /// Wallet id.
+    wallet: String,
+    #[command(flatten)]
+    owners: OwnerKeys,
+}
+
+/// Runs `signet resume`: asks the host for the `resume` authorization,
+/// signs it with each owner's key, and sends the approvals.
+pub(crate) fn resume(endpoint: &Endpoint, args: &ResumeArgs) -> Outcome {
+    let run = || -> Result<Value, CallFailed> {
+        if args.owners.ids.len() != args.owners.keys.len() || args.owners.ids.is_empty() {
+            return Err(usage("give --owner ID --key FILE, in pairs"));
+        }
+        let path = format!("/v1/wallets/{}/resume", args.wallet);
+        let asked = endpoint.call("POST", &path, Some(&json!({})))?;
+        let text = asked["authorization"]["text"]
+            .as_str()
+            .ok_or_else(|| CallFailed {
+                message: "the host sent no authorization to approve".into(),
+                usage: false,
+            })?;
+        eprintln!("signet: approving: {text}");
+        let approvals = args
+            .owners
+            .ids
+            .iter()
+            .zip(&args.owners.keys)
+            .map(|(id, key)| Ok(read_key(key)?.approve_text(id, text)))
+            .collect::<Result<Vec<Approval>, CallFailed>>()?;
+        endpoint.call("POST", &path, Some(&json!({ "approvals": approvals })))
+    };
+    done(run())
+}
+
 /// Owners approving a one-request `signet sign`: `--owner ID --key FILE`,
 /// repeated in pairs.
 #[derive(Args, Default)]

@@ -525,3 +525,87 @@ fn a_loosening_waits_its_change_delay_and_a_tightening_does_not() {
     let (s, v) = setup.sign(&v, &tx(1, BOB, 1500, "0x"));
     assert_eq!(s, 200, "{v}");
 }
+
+fn cli(setup: &Setup, args: &[&str]) -> std::process::Output {
+    common::signet_cli()
+        .args(args)
+        .args(["--url", &setup.url()])
+        .env("SIGNET_TOKEN", &setup.token)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_checks_a_transaction_and_the_owners_resume_with_their_keys() {
+    let mut setup = Setup::start();
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("ann.key");
+    let key = key.to_str().unwrap();
+    let made = cli(
+        &setup,
+        &["owner", "keygen", "--type", "secp256k1", "--out", key],
+    );
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut ann: Value = serde_json::from_slice(&made.stdout).unwrap();
+    ann["owner"]["id"] = json!("ann");
+    let w = setup.create(json!({
+        "key_type": "secp256k1",
+        "owners": [ann["owner"]],
+        "policy": policy(),
+    }));
+    let approve_all = tx(1, TOKEN, 0, &erc20("095ea7b3", BOB, UNLIMITED));
+    let out = cli(
+        &setup,
+        &[
+            "check",
+            id(&w),
+            "--transaction",
+            &approve_all["transaction"].to_string(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("NEEDS THE OWNERS (rule tokens[0].max_amount)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("call: approve(address,uint256)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("UNLIMITED"), "{stdout}");
+    let file = keys.path().join("tx.json");
+    std::fs::write(&file, tx(1, BOB, 1, "0x")["transaction"].to_string()).unwrap();
+    let out = cli(
+        &setup,
+        &[
+            "check",
+            id(&w),
+            "--transaction",
+            &format!("@{}", file.display()),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ALLOWED"));
+
+    setup.restart();
+    let (s, v) = setup.sign(&w, &tx(1, BOB, 1, "0x"));
+    assert_eq!(refused_by(s, &v).2, "windows[0].cold", "{v}");
+    let out = cli(&setup, &["resume", id(&w), "--owner", "ann", "--key", key]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, v) = setup.sign(&w, &tx(1, BOB, 1, "0x"));
+    assert_eq!(s, 200, "{v}");
+}
