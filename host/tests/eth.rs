@@ -719,3 +719,72 @@ fn upstream_calls_are_counted_by_outcome_and_an_unreachable_node_is_an_error() {
     assert_eq!(counted("error"), 2.0, "nobody listening");
     assert_eq!(counted("ok"), 1.0);
 }
+
+/// `eth_sendTransaction` on a wallet with an owner and a policy, against
+/// anvil: inside the policy it is signed by the signer on its own and mined;
+/// outside it (another recipient, more value), the -32000 `owner approval
+/// required` answer with the intent the owner approves.
+#[test]
+fn eth_send_transaction_inside_the_policy_is_mined_and_outside_asks_the_owners() {
+    let Some(tools) = tools() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let anvil = Anvil::start(&tools, dir.path());
+    let host = DevHost::command(&dir.path().join("host"))
+        .env("ETH_RPC_UPSTREAM", &anvil.url)
+        .start();
+    let url = host.url();
+    let token = create_client(
+        url,
+        &host.admin_token(),
+        "acme",
+        &["wallets:read", "wallets:write", "sign"],
+    );
+    let ann = signet_authority::OwnerSecretKey::generate(
+        signet_authority::OwnerKeyType::Secp256k1,
+        &mut rand_core::OsRng,
+    );
+    let (s, w) = call(
+        url,
+        Some(&token),
+        "POST",
+        "/v1/wallets",
+        Some(json!({
+            "key_type": "secp256k1",
+            "owners": [ann.owner("ann").unwrap().to_value()],
+            "policy": {"allow": ["transaction"], "chain_ids": [31337],
+                       "recipients": [FUNDER], "max_value_wei": "1000000000000000"},
+        })),
+    );
+    assert_eq!(s, 201, "{w}");
+    let address = w["address"].as_str().unwrap().to_owned();
+    anvil.fund(&tools, &address);
+    let send = |to: &str, value: &str| {
+        eth_call(
+            url,
+            &token,
+            "eth_sendTransaction",
+            json!([{"from": address, "to": to, "value": value}]),
+        )
+    };
+    // Inside: 0.001 ETH back to the funder.
+    let v = send(FUNDER, "0x38d7ea4c68000");
+    let hash = v["result"].as_str().unwrap_or_else(|| panic!("{v}"));
+    let mut receipt = Value::Null;
+    assert!(eventually(Duration::from_secs(20), || {
+        receipt = anvil
+            .rpc("eth_getTransactionReceipt", json!([hash]))
+            .unwrap_or(Value::Null);
+        !receipt.is_null()
+    }));
+    assert_eq!(receipt["status"], "0x1", "{receipt}");
+    // Outside: one wei more, or another recipient.
+    for (to, value) in [
+        (FUNDER, "0x38d7ea4c68001"),
+        ("0x000000000000000000000000000000000000dEaD", "0x1"),
+    ] {
+        let v = send(to, value);
+        assert_eq!(v["error"]["code"], -32000, "{v}");
+        assert_eq!(v["error"]["message"], "owner approval required", "{v}");
+        assert!(v["error"]["data"]["intent_id"].is_string(), "{v}");
+    }
+}
