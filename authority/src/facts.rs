@@ -145,6 +145,22 @@ impl Policy {
                 ),
             ));
         }
+        // A transaction or typed data is judged on what was decoded from it;
+        // with nothing decoded, only a policy of `allow` alone can pass it.
+        let undecoded = match facts.kind {
+            Kind::Transaction => facts.transaction.is_none(),
+            Kind::TypedData => facts.typed_data.is_none(),
+            _ => false,
+        };
+        if undecoded && self.has_rules() {
+            return Err(Denied::new(
+                "allow",
+                format!(
+                    "this `{}` request carries nothing the signer decoded, so the policy's rules cannot be checked",
+                    facts.kind.as_str()
+                ),
+            ));
+        }
         if let Some(tx) = &facts.transaction {
             self.evaluate_transaction(tx)?;
         }

@@ -243,11 +243,18 @@ impl Policy {
         self.change_delay_seconds.unwrap_or(0)
     }
 
-    /// Whether the policy holds any rule besides `allow` (the host and the
-    /// signer take a shortcut for wallets with `allow` alone).
+    /// Whether the policy holds a signing rule besides `allow` (every rule
+    /// but `change_delay_seconds`, which governs record changes): the host
+    /// and the signer take a shortcut for wallets with `allow` alone.
     #[must_use]
     pub fn has_rules(&self) -> bool {
-        *self != Self::only_allow(self.allow.clone())
+        self.chain_ids.is_some()
+            || self.max_value_wei.is_some()
+            || self.recipients.is_some()
+            || self.selectors.is_some()
+            || self.tokens.is_some()
+            || self.typed_data_domains.is_some()
+            || !self.windows().is_empty()
     }
 
     /// Reads a policy from JSON at `path` (`policy`). Refuses unknown rules

@@ -422,6 +422,9 @@ fn a_policy_is_validated_naming_the_field() {
     }
 }
 
+/// An edit of a policy's JSON.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn loosening_is_any_rule_dropped_widened_or_raised() {
     let p = realistic();
@@ -432,7 +435,7 @@ fn loosening_is_any_rule_dropped_widened_or_raised() {
         Policy::from_value(&w, "policy").unwrap()
     };
     assert!(!p.loosens(&p));
-    let loosenings: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let loosenings: Vec<(&str, Edit)> = vec![
         (
             "allow digest",
             Box::new(|w| w["allow"] = json!(["digest", "message", "transaction", "typed_data"])),
@@ -492,7 +495,7 @@ fn loosening_is_any_rule_dropped_widened_or_raised() {
     for (name, f) in &loosenings {
         assert!(changed(f.as_ref()).loosens(&p), "{name}");
     }
-    let tightenings: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let tightenings: Vec<(&str, Edit)> = vec![
         (
             "drop a kind",
             Box::new(|w| w["allow"] = json!(["transaction"])),
