@@ -96,7 +96,31 @@ enum Scenario {
     /// carries a fresh authorization v1 and the owner's EIP-191 approval,
     /// verified by the signer. Compare with `sign`.
     OwnerSign,
+    /// REST signing of an EIP-1559 transfer (decoded and hashed by host and
+    /// signer) on wallets without a policy beyond `allow`: the baseline of
+    /// `policy-sign`.
+    TxSign,
+    /// The same transaction on wallets with a realistic policy (chain,
+    /// recipients, value, one window), evaluated in the signer: compare
+    /// with `tx-sign`.
+    PolicySign,
 }
+
+/// The realistic policy of `policy-sign`: the bench chain, one recipient, a
+/// per-transaction value limit and a day's window (wide enough not to
+/// refuse during a run).
+fn bench_policy() -> Value {
+    json!({
+        "allow": ["transaction"],
+        "chain_ids": [31337],
+        "recipients": [BENCH_RECIPIENT],
+        "max_value_wei": "1000000000000000000",
+        "windows": [{"seconds": 86400, "max_value_wei": "1000000000000000000000000", "max_count": 1_000_000_000u64}],
+    })
+}
+
+/// Where the transaction scenarios send.
+const BENCH_RECIPIENT: &str = "0x00000000000000000000000000000000000000b0";
 
 impl Scenario {
     fn name(self) -> &'static str {
@@ -109,6 +133,8 @@ impl Scenario {
             Self::Verify => "verify",
             Self::EthSignTx => "eth-sign-tx",
             Self::OwnerSign => "owner-sign",
+            Self::TxSign => "tx-sign",
+            Self::PolicySign => "policy-sign",
         }
     }
 }
@@ -204,6 +230,7 @@ async fn prepare_wallets(
     target: &Target,
     n: usize,
     owner: Option<Arc<signet_authority::OwnerSecretKey>>,
+    policy: Option<Value>,
 ) -> Result<Vec<Wallet>, String> {
     let mut conn = Conn::open(&target.authority, &target.token).await?;
     let mut wallets = Vec::new();
@@ -211,6 +238,9 @@ async fn prepare_wallets(
     if let Some(key) = &owner {
         let o = key.owner("bench").map_err(|e| e.to_string())?;
         body["owners"] = json!([o.to_value()]);
+    }
+    if let Some(p) = policy {
+        body["policy"] = p;
     }
     for _ in 0..n {
         let (status, body) = conn
@@ -393,6 +423,33 @@ async fn one_op(
                 return Err("no document".into());
             }
         }
+        Scenario::TxSign | Scenario::PolicySign => {
+            let tx = json!({
+                "to": BENCH_RECIPIENT, "value": format!("{:#x}", n + 1), "nonce": format!("{n:#x}"),
+                "gas": "0x5208", "maxFeePerGas": "0x3b9aca00", "maxPriorityFeePerGas": "0x1",
+                "chainId": "0x7a69",
+            });
+            let body = json!({ "transaction": tx });
+            let (s, b) = conn
+                .call(
+                    "POST",
+                    &format!("/v1/wallets/{wallet_id}/sign"),
+                    Some(body.to_string()),
+                )
+                .await
+                .map_err(|e| format!("io: {e}"))?;
+            let v = expect(s, &b, 200)?;
+            if check {
+                tally.checked += 1;
+                let raw = v["raw_transaction"]
+                    .as_str()
+                    .and_then(|r| hex::decode(r.trim_start_matches("0x")).ok())
+                    .ok_or_else(|| format!("{s} no raw transaction"))?;
+                if !check_raw_transaction(pk, &raw) {
+                    return Err("wrong signed transaction".into());
+                }
+            }
+        }
         Scenario::EthSignTx => {
             let tx = json!({
                 "from": wallet.address, "to": "0x00000000000000000000000000000000000000b0",
@@ -520,6 +577,34 @@ fn compare(rows: &[Row], a: Scenario, b: Scenario, json: bool) {
             "{name} (same run) = {ops:.2} in ops/s, {per_cpu:.2} per server CPU ({:.0} vs {:.0} µs cpu/op)",
             cpu_per_op(ra).unwrap_or_default(),
             cpu_per_op(rb).unwrap_or_default()
+        );
+    }
+}
+
+/// The signer's CPU per operation in `a` minus in `b` (the signer is the
+/// second process): for `policy-sign` against `tx-sign`, what evaluating
+/// the policy costs the signer.
+fn signer_difference(rows: &[Row], a: Scenario, b: Scenario, json: bool) {
+    let find = |s: Scenario| rows.iter().find(|r| r.scenario == s);
+    let signer_us = |r: &Row| {
+        (r.ops > 0.0)
+            .then(|| r.cpu_by_process.get(1).map(|c| c * 1e6 / (r.ops * r.wall)))
+            .flatten()
+    };
+    let (Some(ua), Some(ub)) = (find(a).and_then(signer_us), find(b).and_then(signer_us)) else {
+        return;
+    };
+    if json {
+        println!(
+            "{}",
+            json!({"signer_cpu_us_per_op": {a.name(): ua, b.name(): ub}, "difference_us": ua - ub})
+        );
+    } else {
+        println!(
+            "signer µs cpu/op: {} {ua:.1}, {} {ub:.1}: {:.1} µs more per operation",
+            a.name(),
+            b.name(),
+            ua - ub
         );
     }
 }
@@ -691,18 +776,29 @@ fn run_once(
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets, None))?);
+    let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets, None, None))?);
     // Owner-gated wallets for owner-sign, with one owner key.
     let owned = if args.scenarios.contains(&Scenario::OwnerSign) {
         let key = Arc::new(signet_authority::OwnerSecretKey::generate(
             signet_authority::OwnerKeyType::Secp256k1,
             &mut rand_core::OsRng,
         ));
-        let owned = rt.block_on(prepare_wallets(&target, args.wallets, Some(key)))?;
+        let owned = rt.block_on(prepare_wallets(&target, args.wallets, Some(key), None))?;
         // A signer takes, in its first 600 s, only authorizations expiring
         // after its start + 600 s: never one made in its start second.
         std::thread::sleep(Duration::from_millis(1100));
         Some(Arc::new(owned))
+    } else {
+        None
+    };
+    // Wallets with a realistic policy for policy-sign.
+    let policed = if args.scenarios.contains(&Scenario::PolicySign) {
+        Some(Arc::new(rt.block_on(prepare_wallets(
+            &target,
+            args.wallets,
+            None,
+            Some(bench_policy()),
+        ))?))
     } else {
         None
     };
@@ -715,7 +811,7 @@ fn run_once(
             pids: vec![server.pid()],
             dev_root: None,
         });
-        let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets, None))?);
+        let wallets = Arc::new(rt.block_on(prepare_wallets(&target, args.wallets, None, None))?);
         Some((server, target, wallets))
     } else {
         None
@@ -759,6 +855,10 @@ fn run_once(
         let (target, wallets) = match (&bare, &owned, scenario) {
             (Some((_, t, w)), _, Scenario::BareSign) => (t, w),
             (_, Some(w), Scenario::OwnerSign) => (&target, w),
+            (_, _, Scenario::PolicySign) => match &policed {
+                Some(w) => (&target, w),
+                None => (&target, &wallets),
+            },
             _ => (&target, &wallets),
         };
         let cpu0: Vec<f64> = target.pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
@@ -866,7 +966,12 @@ fn run_once(
             (Scenario::Sign, Some(c_sign)) => Some(ops / c_sign),
             (Scenario::IntentSign, Some(_)) => None,
             (
-                Scenario::Sign | Scenario::IntentSign | Scenario::EthSignTx | Scenario::OwnerSign,
+                Scenario::Sign
+                | Scenario::IntentSign
+                | Scenario::EthSignTx
+                | Scenario::OwnerSign
+                | Scenario::TxSign
+                | Scenario::PolicySign,
                 None,
             )
             | (Scenario::BareSign, _) => server_cores.filter(|c| *c > 0.0).map(|c| ops / (raw * c)),
@@ -930,6 +1035,8 @@ fn run_once(
     compare(&rows, Scenario::IntentSign, Scenario::Sign, args.json);
     compare(&rows, Scenario::Sign, Scenario::BareSign, args.json);
     compare(&rows, Scenario::OwnerSign, Scenario::Sign, args.json);
+    compare(&rows, Scenario::PolicySign, Scenario::TxSign, args.json);
+    signer_difference(&rows, Scenario::PolicySign, Scenario::TxSign, args.json);
     drop(bare);
     drop(dev);
     Ok((clean, rows.iter().map(|r| (r.scenario, r.ops)).collect()))
