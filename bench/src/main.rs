@@ -555,10 +555,10 @@ fn run_verify(
 /// inverse ratio of CPU per operation, which the load generator sharing
 /// the machine does not distort).
 fn compare(rows: &[Row], a: Scenario, b: Scenario, json: bool) {
-    let find = |s: Scenario| rows.iter().find(|r| r.scenario == s);
-    let (Some(ra), Some(rb)) = (find(a), find(b)) else {
+    let (Some(ra), Some(rb)) = (pooled(rows, a), pooled(rows, b)) else {
         return;
     };
+    let (ra, rb) = (&ra, &rb);
     let cpu_per_op = |r: &Row| (r.ops > 0.0).then(|| r.server_cpu * 1e6 / (r.ops * r.wall));
     let ops = (rb.ops > 0.0).then(|| ra.ops / rb.ops);
     let per_cpu = cpu_per_op(ra)
@@ -581,17 +581,49 @@ fn compare(rows: &[Row], a: Scenario, b: Scenario, json: bool) {
     }
 }
 
+/// Every run of `scenario` in this bench pooled into one row (operations
+/// and CPU summed over their wall time), so that a scenario listed twice —
+/// `a,b,b,a`, to even out drift on a shared machine — is compared as a
+/// whole.
+fn pooled(rows: &[Row], scenario: Scenario) -> Option<Row> {
+    let runs: Vec<&Row> = rows.iter().filter(|r| r.scenario == scenario).collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let wall: f64 = runs.iter().map(|r| r.wall).sum();
+    let ops = runs.iter().map(|r| r.ops * r.wall).sum::<f64>() / wall;
+    let processes = runs
+        .iter()
+        .map(|r| r.cpu_by_process.len())
+        .min()
+        .unwrap_or(0);
+    Some(Row {
+        scenario,
+        ops,
+        wall,
+        server_cpu: runs.iter().map(|r| r.server_cpu).sum(),
+        cpu_by_process: (0..processes)
+            .map(|i| runs.iter().map(|r| r.cpu_by_process[i]).sum())
+            .collect(),
+        peak_kb: runs.iter().map(|r| r.peak_kb).max().unwrap_or(0),
+        tally: Tally::default(),
+    })
+}
+
 /// The signer's CPU per operation in `a` minus in `b` (the signer is the
 /// second process): for `policy-sign` against `tx-sign`, what evaluating
 /// the policy costs the signer.
 fn signer_difference(rows: &[Row], a: Scenario, b: Scenario, json: bool) {
-    let find = |s: Scenario| rows.iter().find(|r| r.scenario == s);
+    let find = |s: Scenario| pooled(rows, s);
     let signer_us = |r: &Row| {
         (r.ops > 0.0)
             .then(|| r.cpu_by_process.get(1).map(|c| c * 1e6 / (r.ops * r.wall)))
             .flatten()
     };
-    let (Some(ua), Some(ub)) = (find(a).and_then(signer_us), find(b).and_then(signer_us)) else {
+    let (Some(ua), Some(ub)) = (
+        find(a).as_ref().and_then(signer_us),
+        find(b).as_ref().and_then(signer_us),
+    ) else {
         return;
     };
     if json {

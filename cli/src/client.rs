@@ -435,25 +435,46 @@ fn print_check(v: &Value) {
         _ => out!("REFUSED (rule {rule}): {why}"),
     }
     let decoded = &v["decoded"];
-    if let Some(call) = decoded.get("call").filter(|c| !c.is_null()) {
-        let mut line = format!("call: {}", call["signature"].as_str().unwrap_or("?"));
-        for key in [
-            "to", "from", "spender", "operator", "amount", "token_id", "approved",
-        ] {
-            if let Some(x) = call.get(key) {
-                let shown = x.as_str().map_or_else(|| x.to_string(), str::to_owned);
-                line.push_str(&format!(" {key}={shown}"));
-            }
-        }
-        if call["unlimited"] == json!(true) {
-            line.push_str(" UNLIMITED");
-        }
+    for line in describe_call(decoded) {
         out!("{line}");
+    }
+    out!(
+        "decoded: {}",
+        serde_json::to_string_pretty(decoded).unwrap_or_default()
+    );
+}
+
+/// What a decoded content's call or permit does, in lines for a person:
+/// the function and its arguments, UNLIMITED spelled out, or that the call
+/// cannot be read.
+pub(crate) fn describe_call(decoded: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    if let Some(call) = decoded.get("call").filter(|c| !c.is_null()) {
+        if let Some(e) = call.get("error").and_then(Value::as_str) {
+            lines.push(format!("call: NOT READABLE: {e}"));
+        } else {
+            let mut line = format!("call: {}", call["signature"].as_str().unwrap_or("?"));
+            for key in [
+                "to", "from", "spender", "operator", "amount", "token_id", "approved",
+            ] {
+                if let Some(x) = call.get(key) {
+                    let shown = x.as_str().map_or_else(|| x.to_string(), str::to_owned);
+                    line.push_str(&format!(" {key}={shown}"));
+                }
+            }
+            if call["unlimited"] == json!(true) {
+                line.push_str(" UNLIMITED");
+            }
+            lines.push(line);
+        }
     } else if decoded["readable"] == json!(false) {
-        out!("call: NOT READABLE (a function the signer does not recognise): check the calldata yourself");
+        lines.push(
+            "call: NOT READABLE (a function the signer does not recognise): check the calldata yourself"
+                .into(),
+        );
     }
     if let Some(p) = decoded.get("permit").filter(|p| !p.is_null()) {
-        out!(
+        lines.push(format!(
             "permit: {}{}",
             serde_json::to_string(p).unwrap_or_default(),
             if p["unlimited"] == json!(true) {
@@ -461,12 +482,9 @@ fn print_check(v: &Value) {
             } else {
                 ""
             }
-        );
+        ));
     }
-    out!(
-        "decoded: {}",
-        serde_json::to_string_pretty(decoded).unwrap_or_default()
-    );
+    lines
 }
 
 /// `signet verify-signature …`: offline.

@@ -248,6 +248,9 @@ pub(crate) fn approve(endpoint: &Endpoint, args: &ApproveArgs) -> Outcome {
                 usage: false,
             })?;
         // Shown before signing, so the owner sees what they approve.
+        for line in crate::client::describe_call(&intent["content"]) {
+            eprintln!("signet: {line}");
+        }
         eprintln!("signet: approving, as {}: {text}", args.owner);
         let body = json!({"owner_id": args.owner, "signature": key.sign(text)});
         endpoint.call(

@@ -609,3 +609,53 @@ fn the_cli_checks_a_transaction_and_the_owners_resume_with_their_keys() {
     let (s, v) = setup.sign(&w, &tx(1, BOB, 1, "0x"));
     assert_eq!(s, 200, "{v}");
 }
+
+/// `signet-host dev`'s supervisor restarts a killed signer: the wallet's
+/// window is cold on the new one, so killing the signer mid-window gains no
+/// budget.
+#[test]
+fn a_signer_killed_mid_window_and_restarted_by_the_dev_supervisor_gains_no_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host = common::DevHost::start(&tmp.path().join("data"));
+    let url = host.url().to_owned();
+    let admin = host.admin_token();
+    let (s, w) = call(
+        &url,
+        Some(&admin),
+        "POST",
+        "/v1/wallets",
+        Some(json!({"key_type": "secp256k1",
+                    "policy": {"allow": ["transaction"], "windows": [{"seconds": 3600, "max_count": 3}]}})),
+    );
+    assert_eq!(s, 201, "{w}");
+    let sign = || {
+        call(
+            &url,
+            Some(&admin),
+            "POST",
+            &format!("/v1/wallets/{}/sign", id(&w)),
+            Some(tx(1, BOB, 1, "0x")),
+        )
+    };
+    for _ in 0..2 {
+        let (s, v) = sign();
+        assert_eq!(s, 200, "{v}");
+    }
+    let first = host.signer_pid();
+    common::sigkill(first);
+    assert!(
+        common::eventually(std::time::Duration::from_secs(20), || {
+            std::fs::read_to_string(tmp.path().join("data").join("signer.pid"))
+                .ok()
+                .and_then(|t| t.trim().parse::<u32>().ok())
+                .is_some_and(|p| p != first && common::pid_alive(p))
+        }),
+        "the supervisor did not restart the signer"
+    );
+    // The new signer has not seen the hour: the window counts as full.
+    let refused = common::eventually(std::time::Duration::from_secs(20), || {
+        let (s, v) = sign();
+        s == 403 && v["error"]["rule"] == "windows[0].cold"
+    });
+    assert!(refused, "{:?}", sign());
+}
