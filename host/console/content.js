@@ -95,7 +95,164 @@ function others(obj, known, title = "Other fields") {
   return extra ? h("section", { class: "sub" }, h("h3", { text: title }), tree(extra)) : null;
 }
 
-function transaction(tx) {
+/** "2^256 − 1", the largest uint256: what "unlimited" means on chain. */
+const UINT256_MAX = (1n << 256n) - 1n;
+
+/** A token amount in base units, as given, with "(2^256 − 1)" when it is the largest there is. */
+function baseUnits(amount) {
+  const q = quantity(amount);
+  const max = q !== null && q === UINT256_MAX ? " (2^256 − 1, the largest number there is)" : "";
+  return `${amount ?? "—"}${max} in the token's smallest units`;
+}
+
+/** A full address as a mono span with a testid (and what it is, as a data attribute). */
+function who(address, testid, role) {
+  return h("span", { testid, dataset: { role } }, mono(address ?? "—"));
+}
+
+/** The first 4 bytes of calldata ("0xdeadbeef"), or the calldata when shorter. */
+function selectorOf(calldata) {
+  const hex = String(calldata || "").replace(/^0x/, "");
+  return `0x${hex.slice(0, 8)}`;
+}
+
+/**
+ * "What this call does": the token call the signer decoded from a
+ * transaction's calldata (`content.call`, eth/src/call.rs), who gets tokens
+ * or rights, the amount, UNLIMITED flagged; or, when the signer cannot read
+ * the call (`readable: false`), a warning. Always the full calldata.
+ */
+function callSection(tx, content) {
+  const calldata = typeof content.calldata === "string" ? content.calldata : null;
+  const call = content.call && typeof content.call === "object" ? content.call : null;
+  const unreadable = content.readable === false;
+  if (!call && !unreadable && (!calldata || calldata === "0x")) return null;
+  const [, token] = pick(tx, "to");
+  const parts = [h("h3", { text: "What this call does" })];
+  if (unreadable) {
+    const short3 = calldata && calldata.replace(/^0x/, "").length < 8;
+    parts.push(
+      h(
+        "p",
+        { class: "opaque", role: "note", testid: "tx-unreadable" },
+        h("strong", { text: "I cannot read this call" }),
+        short3
+          ? `: the calldata ${calldata} is too short to name a function; check the calldata yourself.`
+          : call && call.error !== undefined
+            ? `: the function ${selectorOf(calldata)} is one the signer knows, but its arguments do not decode as the standard says; check the calldata yourself.`
+            : `: the function ${selectorOf(calldata)} is not one the signer recognises (or its arguments do not decode); check the calldata yourself.`,
+      ),
+    );
+  }
+  if (call && call.error !== undefined) {
+    parts.push(dl([["What the decoder says", h("span", { text: String(call.error) }), "call-error"]]));
+  } else if (call) {
+    const f = call.function;
+    const rows = [["Function", call.signature || f || "—", "call-function"]];
+    rows.push(["Token contract", h("span", {}, mono(token ?? "—", { testid: "call-contract" }), h("span", { class: "hint", text: " (this transaction's To)" }))]);
+    if (f === "approve" || f === "increaseAllowance") {
+      rows.push(["Spender (may take tokens from this wallet)", who(call.spender, "call-counterparty", "spender")]);
+      rows.push([f === "approve" ? "Amount it may take" : "Allowance raised by", baseUnits(call.amount), "call-amount"]);
+    } else if (f === "setApprovalForAll") {
+      rows.push(["Operator", who(call.operator, "call-counterparty", "operator")]);
+      rows.push([
+        "Grants",
+        h("span", { text: call.approved ? "yes: the operator may move every token of this collection this wallet holds" : "no: this takes the operator's rights away" }),
+        "call-approved",
+      ]);
+    } else {
+      if (call.from !== undefined) rows.push(["From", who(call.from, "call-from", "from")]);
+      rows.push(["Recipient (gets the tokens)", who(call.to, "call-counterparty", "recipient")]);
+      if (call.token_id !== undefined) rows.push(["Token id", String(call.token_id), "call-token-id"]);
+      if (call.amount !== undefined) rows.push(["Amount", baseUnits(call.amount), "call-amount"]);
+      if (call.data !== undefined) rows.push(["Data passed on", String(call.data), "call-data"]);
+    }
+    if (call.unlimited) {
+      parts.push(
+        h(
+          "p",
+          { class: "opaque", role: "note", testid: "call-unlimited" },
+          h("strong", { text: "UNLIMITED" }),
+          f === "setApprovalForAll"
+            ? ": the operator can move every token of this collection from this wallet, now and later, until the approval is revoked."
+            : ": the spender can take all of this token from this wallet, now and later, until the approval is revoked.",
+        ),
+      );
+    }
+    parts.push(dl(rows, { testid: "call-fields" }));
+    parts.push(others(call, ["function", "signature", "to", "from", "spender", "operator", "amount", "token_id", "approved", "unlimited", "data"], "Other arguments"));
+  }
+  if (calldata !== null) {
+    const bytes = Math.floor(calldata.replace(/^0x/, "").length / 2);
+    parts.push(dl([[`Calldata (${bytes} bytes)`, h("span", {}, mono(calldata, { testid: "tx-calldata" }))]]));
+  }
+  return h("section", { class: "sub call", testid: "tx-call" }, parts);
+}
+
+/** A Unix time in seconds (decimal string) as a UTC date; far-off values said plainly. */
+function unixDate(seconds) {
+  const q = quantity(seconds);
+  if (q === null) return String(seconds ?? "—");
+  if (q > 8640000000000n) return `${q} (Unix time: never, in practice)`;
+  const d = new Date(Number(q) * 1000);
+  return `${d.toISOString().replace("T", " ").replace(/\.000Z$/, " UTC")} (Unix time ${q})`;
+}
+
+/** A token permit the signer recognised in typed data (eth/src/permit.rs), or why it is malformed. */
+function permitSection(permit) {
+  if (!permit || typeof permit !== "object") return null;
+  const parts = [h("h3", { text: "Token permit" })];
+  if (permit.error !== undefined) {
+    parts.push(
+      h(
+        "p",
+        { class: "opaque", role: "note", testid: "permit-error" },
+        h("strong", { text: "A token permit the signer cannot read" }),
+        `: ${permit.error}. What it grants cannot be shown; check the message yourself.`,
+      ),
+    );
+    return h("section", { class: "sub permit", testid: "typed-permit" }, parts);
+  }
+  if (permit.unlimited) {
+    parts.push(
+      h(
+        "p",
+        { class: "opaque", role: "note", testid: "permit-unlimited" },
+        h("strong", { text: "UNLIMITED" }),
+        ": the spender can take all of this token from this wallet, now and later, until the approval is revoked.",
+      ),
+    );
+  }
+  const tokens = Array.isArray(permit.tokens) ? permit.tokens : [];
+  const list = h("ul", { class: "flat", testid: "permit-tokens" });
+  for (const t of tokens) {
+    list.append(
+      h(
+        "li",
+        { testid: "permit-token", dataset: { unlimited: Boolean(t.unlimited) } },
+        "Token ",
+        mono(t.token ?? "—"),
+        `: ${baseUnits(t.amount)}`,
+        t.unlimited ? h("strong", { class: "bad", text: " — UNLIMITED" }) : null,
+      ),
+    );
+  }
+  parts.push(
+    dl(
+      [
+        ["Standard", permit.standard ?? "—", "permit-standard"],
+        ["Spender (may take tokens from this wallet)", who(permit.spender, "permit-spender", "spender")],
+        ["Tokens", tokens.length ? list : h("span", { testid: "permit-tokens", text: "none" })],
+        ["Valid until", unixDate(permit.deadline), "permit-deadline"],
+      ],
+      { testid: "permit-fields" },
+    ),
+    others(permit, ["standard", "spender", "tokens", "deadline", "unlimited"]),
+  );
+  return h("section", { class: "sub permit", testid: "typed-permit" }, parts);
+}
+
+function transaction(tx, content = {}) {
   const [, type] = pick(tx, "type");
   const [, chain] = pick(tx, "chain_id", "chainId");
   const [, to] = pick(tx, "to");
@@ -139,6 +296,7 @@ function transaction(tx) {
           `This transaction delegates your account to ${delegations === 1 ? "a contract" : `${delegations} contracts`} (EIP-7702): the delegate gets full control of the account. Approve only if you trust it.`,
         )
       : null,
+    callSection(tx, content),
     dl([
       ["Chain", chainName(chain), "tx-chain"],
       ["To", to ? String(to) : "— (creates a contract)", "tx-to"],
@@ -166,11 +324,12 @@ function transaction(tx) {
   );
 }
 
-function typedData(td) {
+function typedData(td, content = {}) {
   const known = ["domain", "primary_type", "primaryType", "message", "types"];
   return h(
     "div",
     { class: "content typed", testid: "content-typed-data" },
+    permitSection(content.permit),
     h("section", { class: "sub" }, h("h3", { text: "Domain (who asks)" }), tree(td.domain ?? null)),
     dl([["Primary type", td.primary_type ?? td.primaryType ?? "—", "typed-primary-type"]]),
     h("section", { class: "sub" }, h("h3", { text: "Message" }), h("div", { testid: "typed-message" }, tree(td.message ?? null))),
@@ -219,9 +378,9 @@ export function render(content) {
   const known = ["kind"];
   switch (content.kind) {
     case "transaction":
-      return h("div", {}, transaction(content.transaction || {}), others(content, [...known, "transaction"]));
+      return h("div", {}, transaction(content.transaction || {}, content), others(content, [...known, "transaction", "call", "calldata", "readable"]));
     case "typed_data":
-      return h("div", {}, typedData(content.typed_data || {}), others(content, [...known, "typed_data"]));
+      return h("div", {}, typedData(content.typed_data || {}, content), others(content, [...known, "typed_data", "permit"]));
     case "message":
       return h("div", {}, message(content.message || {}), others(content, [...known, "message"]));
     case "digest":

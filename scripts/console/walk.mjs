@@ -464,6 +464,187 @@ await step("a declined request's ticket is refused (403 intent_declined)", async
   expect(r.status === 403 && code(r) === "intent_declined", `answered ${r.status} ${r.text}`);
 });
 
+// --- decoded calls and permits on the approve page -------------------------------
+// The merchant asks the user's approval wallet for what drains wallets in
+// practice: unlimited token approvals, an unlimited permit, an NFT operator,
+// and a call the signer cannot read. Each is declined afterwards, so nothing
+// stays pending for the steps below.
+
+const USDC = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48";
+const SPENDER = "0x000000000000000000000000000000000000e0e0";
+const NFT = "0xbc4ca0eda7647a8ab7c2061c2e118a18a936f13d";
+const OPERATOR = "0x000000000000000000000000000000000000cafe";
+const UINT256_MAX = ((1n << 256n) - 1n).toString();
+/** An ABI word: a hex value left-padded to 32 bytes. */
+const word = (hex) => hex.replace(/^0x/, "").toLowerCase().padStart(64, "0");
+const same = (a, b) => String(a).trim().toLowerCase() === String(b).trim().toLowerCase();
+/** A contract call on chain 1 from the approval wallet. */
+const callTx = (to, input, nonce) => ({ ...TX, nonce, to, value: "0x0", gas: 100000, input });
+
+/** The merchant's sign intent on the approval wallet, its approve page open and pending. */
+async function pendingOnPage(body) {
+  need(walletId, "the approval wallet");
+  const r = await call("POST", `/v1/wallets/${walletId}/sign-intent`, body);
+  expect(r.status === 201, `sign-intent answered ${r.status} ${r.text}`);
+  if (r.json.state !== undefined) expect(r.json.state === "pending", `state ${r.json.state}`);
+  await open(`#/approve/${r.json.intent_id}`, "page-approve");
+  await page.waitForSelector(`${T("page-approve")}[data-intent-id="${r.json.intent_id}"][data-state="pending"]`);
+  return r.json;
+}
+
+/** Declines the request on the page, as its owner would. */
+async function declineOnPage() {
+  await page.click(T("approve-decline"));
+  await page.waitForSelector(T("approve-declined"));
+}
+
+await step("approve page: an unlimited ERC-20 approve shows the function, the spender and UNLIMITED", async () => {
+  const input = `0x095ea7b3${word(SPENDER)}${"f".repeat(64)}`;
+  await pendingOnPage({ transaction: callTx(USDC, input, 1) });
+  const fn = await text("call-function");
+  expect(fn === "approve(address,uint256)", `the function shows "${fn}"`);
+  const spender = await text("call-counterparty");
+  expect(same(spender, SPENDER), `the spender shows "${spender}"`);
+  expect((await page.getAttribute(T("call-counterparty"), "data-role")) === "spender", "the counterparty is not called the spender");
+  const contract = await text("call-contract");
+  expect(same(contract, USDC), `the token contract shows "${contract}"`);
+  const amount = await text("call-amount");
+  expect(amount.startsWith(UINT256_MAX), `the amount shows "${amount}"`);
+  const warning = await text("call-unlimited");
+  expect(warning.startsWith("UNLIMITED") && warning.includes("the spender can take all of this token"), `the warning says "${warning}"`);
+  const calldata = await text("tx-calldata");
+  expect(same(calldata, input), `the calldata shows "${calldata}"`);
+  expect(!(await page.$(T("tx-unreadable"))), "a readable call is flagged unreadable");
+  expect(await page.isEnabled(T("approve-approve")), "Approve is disabled for a readable call");
+  await shot(page, "approve-erc20-unlimited");
+  await declineOnPage();
+});
+
+await step("approve page: an unlimited EIP-2612 permit shows the standard, the spender, the deadline and UNLIMITED", async () => {
+  need(walletId, "the approval wallet");
+  const w = await call("GET", `/v1/wallets/${walletId}`);
+  expect(w.status === 200 && w.json.address, `the wallet answered ${w.status}`);
+  const typed = {
+    types: {
+      EIP712Domain: [
+        { name: "name", type: "string" },
+        { name: "version", type: "string" },
+        { name: "chainId", type: "uint256" },
+        { name: "verifyingContract", type: "address" },
+      ],
+      Permit: [
+        { name: "owner", type: "address" },
+        { name: "spender", type: "address" },
+        { name: "value", type: "uint256" },
+        { name: "nonce", type: "uint256" },
+        { name: "deadline", type: "uint256" },
+      ],
+    },
+    primaryType: "Permit",
+    domain: { name: "USD Coin", version: "2", chainId: 1, verifyingContract: USDC },
+    message: { owner: w.json.address, spender: SPENDER, value: UINT256_MAX, nonce: 0, deadline: 1900000000 },
+  };
+  await pendingOnPage({ typed_data: typed });
+  const standard = await text("permit-standard");
+  expect(standard === "EIP-2612", `the standard shows "${standard}"`);
+  const spender = await text("permit-spender");
+  expect(same(spender, SPENDER), `the spender shows "${spender}"`);
+  const token = await page.$(T("permit-token"));
+  expect(token, "no token listed in the permit");
+  const tokenText = ((await token.textContent()) || "").trim();
+  expect(tokenText.toLowerCase().includes(USDC.toLowerCase()) && tokenText.includes(UINT256_MAX), `the token shows "${tokenText}"`);
+  expect((await token.getAttribute("data-unlimited")) === "true" && tokenText.includes("UNLIMITED"), "the token is not flagged UNLIMITED");
+  const warning = await text("permit-unlimited");
+  expect(warning.startsWith("UNLIMITED") && warning.includes("the spender can take all of this token"), `the warning says "${warning}"`);
+  const deadline = await text("permit-deadline");
+  expect(deadline.includes("2030-03-17 17:46:40 UTC"), `the deadline shows "${deadline}"`);
+  expect(await page.isEnabled(T("approve-approve")), "Approve is disabled for a readable permit");
+  await shot(page, "approve-permit");
+  await declineOnPage();
+});
+
+await step("approve page: setApprovalForAll(operator, true) shows the function, the operator and UNLIMITED", async () => {
+  const input = `0xa22cb465${word(OPERATOR)}${word("1")}`;
+  await pendingOnPage({ transaction: callTx(NFT, input, 2) });
+  const fn = await text("call-function");
+  expect(fn === "setApprovalForAll(address,bool)", `the function shows "${fn}"`);
+  const operator = await text("call-counterparty");
+  expect(same(operator, OPERATOR), `the operator shows "${operator}"`);
+  expect((await page.getAttribute(T("call-counterparty"), "data-role")) === "operator", "the counterparty is not called the operator");
+  const grants = await text("call-approved");
+  expect(grants.startsWith("yes"), `"Grants" shows "${grants}"`);
+  const warning = await text("call-unlimited");
+  expect(warning.startsWith("UNLIMITED") && warning.includes("the operator can move every token of this collection"), `the warning says "${warning}"`);
+  expect(same(await text("tx-calldata"), input), "the calldata shown differs");
+  await shot(page, "approve-set-approval-for-all");
+  await declineOnPage();
+});
+
+await step("approve page: a call the signer cannot read is flagged, and Approve waits for the tick", async () => {
+  const input = `0xdeadbeef${word("2a")}`;
+  await pendingOnPage({ transaction: callTx("0x000000000000000000000000000000000000c0de", input, 3) });
+  const warning = await text("tx-unreadable");
+  expect(warning.startsWith("I cannot read this call") && warning.includes("0xdeadbeef"), `the warning says "${warning}"`);
+  expect(!(await page.$(T("call-function"))), "an unknown call shows a function");
+  expect(same(await text("tx-calldata"), input), "the calldata shown differs");
+  const approveBtn = T("approve-approve");
+  expect(await page.isDisabled(approveBtn), "Approve is enabled before the tick");
+  expect(await page.isEnabled(T("approve-decline")), "Decline waits for the tick too");
+  const label = await page.textContent(`label[for="${await page.getAttribute(T("approve-unreadable-ack"), "id")}"]`);
+  expect((label || "").includes("I cannot read this call, and approve it anyway"), `the tick's label is "${label}"`);
+  await page.check(T("approve-unreadable-ack"));
+  await page.waitForSelector(`${approveBtn}:not([disabled])`);
+  await page.uncheck(T("approve-unreadable-ack"));
+  await page.waitForSelector(`${approveBtn}[disabled]`);
+  await page.check(T("approve-unreadable-ack"));
+  await page.waitForSelector(`${approveBtn}:not([disabled])`);
+  await shot(page, "approve-unreadable");
+  await declineOnPage();
+});
+
+// --- a wallet's policy in words, and "What would happen?" ---------------------------
+// In a person's tenant only the person creates wallets (an API client of it
+// is refused, 403), so the user's own session makes this one, over the API
+// as the console would.
+const RECIPIENT = "0x000000000000000000000000000000000000b0b0";
+
+await step("wallet page: the policy in words; \"What would happen?\" signs 0.05 ETH on its own and refuses 0.2 ETH (max_value_wei)", async () => {
+  const s = await sessionOfPage();
+  need(s && s.token, "a session");
+  const policy = { allow: ["transaction"], chain_ids: [1], max_value_wei: "100000000000000000", recipients: [RECIPIENT] };
+  const r = await call("POST", "/v1/wallets", { key_type: "secp256k1", label: `walk-policy-${Date.now().toString(36)}`, policy }, s.token);
+  expect(r.status === 201, `creating the wallet answered ${r.status} ${r.text}`);
+  const id = r.json.id;
+  await open(`#/wallets/${id}`, "wallet-policy-rules");
+  const rules = await page.$$eval(`${T("wallet-policy-rules")} > li`, (ls) => ls.map((l) => [l.dataset.rule, l.textContent]));
+  const keys = rules.map(([k]) => k).sort().join(",");
+  expect(keys === "allow,chain_ids,max_value_wei,recipients", `the rules listed are ${keys}`);
+  const said = Object.fromEntries(rules);
+  expect(said.allow.includes("transactions"), `allow says "${said.allow}"`);
+  expect(said.chain_ids.includes("1 (Ethereum mainnet)"), `chain_ids says "${said.chain_ids}"`);
+  expect(said.max_value_wei.includes("0.1 ETH") && said.max_value_wei.includes("per transaction"), `max_value_wei says "${said.max_value_wei}"`);
+  expect(said.recipients.toLowerCase().includes(RECIPIENT), `recipients says "${said.recipients}"`);
+  expect((await page.inputValue(T("wallet-check-chain"))) === "1", "the chain id is not the policy's first");
+  await page.fill(T("wallet-check-to"), RECIPIENT);
+  await page.fill(T("wallet-check-value"), "0.05");
+  await page.click(T("wallet-check-submit"));
+  let v = await page.waitForSelector(`${T("wallet-check-verdict")}[data-allowed="true"]`, { timeout: 30000 });
+  let verdict = ((await v.textContent()) || "").trim();
+  expect(verdict.startsWith("Signed on its own"), `0.05 ETH: the verdict is "${verdict}"`);
+  const value = await page.textContent(`${T("wallet-check-result")} ${T("tx-value")}`);
+  expect((value || "").includes("0.05 ETH (50000000000000000 wei)"), `what the signer read shows the value "${value}"`);
+  await page.fill(T("wallet-check-value"), "0.2");
+  await page.click(T("wallet-check-submit"));
+  v = await page.waitForSelector(`${T("wallet-check-verdict")}[data-allowed="false"]`, { timeout: 30000 });
+  verdict = ((await v.textContent()) || "").trim();
+  const rule = await v.getAttribute("data-rule");
+  expect(rule === "max_value_wei", `0.2 ETH: the rule is "${rule}" (${verdict})`);
+  expect(verdict.startsWith("Refused (rule max_value_wei"), `0.2 ETH: the verdict is "${verdict}"`);
+  await page.waitForSelector(`${T("wallet-attestation-status")}:not([data-state="verifying"])`, { timeout: 30000 });
+  await shot(page, "wallet-policy");
+  return `(${id}: ${verdict})`;
+});
+
 await step("API clients page lists the tenant's clients", async () => {
   const s = await sessionOfPage();
   need(s && s.token, "a session");

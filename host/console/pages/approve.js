@@ -104,18 +104,32 @@ function contentCard(i) {
   );
 }
 
-/** A pending intent's panel: Approve and Decline (an opaque one needs a tick first). */
+/**
+ * What approving an intent needs ticked first, or null: a bare digest
+ * (opaque), or a transaction whose call the signer cannot read.
+ */
+function ackNeeded(i) {
+  if (!i.content || !["transaction", "typed_data", "message"].includes(i.content.kind)) {
+    return { testid: "approve-opaque-ack", label: "I know where this request comes from and what it authorizes, although it cannot be shown" };
+  }
+  if (i.content.kind === "transaction" && i.content.readable === false) {
+    return { testid: "approve-unreadable-ack", label: "I cannot read this call, and approve it anyway" };
+  }
+  return null;
+}
+
+/** A pending intent's panel: Approve and Decline (an opaque or unreadable one needs a tick first). */
 function decisionForm(i, { decide, ackChanged }) {
   const approveBtn = h("button", { type: "button", class: "primary", testid: "approve-approve", dataset: { decide: "approve" }, text: "Approve" });
   const declineBtn = h("button", { type: "button", class: "danger", testid: "approve-decline", dataset: { decide: "decline" }, text: "Decline" });
   approveBtn.addEventListener("click", () => decide("approve"));
   declineBtn.addEventListener("click", () => decide("decline"));
-  const opaque = !i.content || !["transaction", "typed_data", "message"].includes(i.content.kind);
-  const ack = opaque ? h("input", { type: "checkbox", testid: "approve-opaque-ack" }) : null;
+  const need = ackNeeded(i);
+  const ack = need ? h("input", { type: "checkbox", testid: need.testid, dataset: { ack: "true" } }) : null;
   if (ack) ack.addEventListener("change", ackChanged);
   return [
     h("p", { text: "Approve only if you recognise this request and agree with every detail above. Approving lets the requester get this exact content signed, once." }),
-    ack ? check("I know where this request comes from and what it authorizes, although it cannot be shown", ack) : null,
+    ack ? check(need.label, ack) : null,
     h("div", { class: "actions" }, approveBtn, declineBtn),
   ];
 }
@@ -221,7 +235,7 @@ export default async function approve(ctx) {
     else if (!Number.isFinite(left)) expiry.textContent = "no expiry given";
     else expiry.textContent = expiresIn(left);
     const decidable = Boolean(stateOf(intent).decidable);
-    const ack = decision.querySelector("[data-testid=approve-opaque-ack]");
+    const ack = decision.querySelector("input[data-ack]");
     for (const b of decision.querySelectorAll("[data-decide]")) {
       const needsAck = b.dataset.decide === "approve" && ack && !ack.checked;
       b.disabled = !(decidable && left > 0) || b.dataset.busy === "true" || Boolean(needsAck);

@@ -3,7 +3,8 @@
 // policy (a fresh document bound to a random nonce), and destruction.
 
 import { ApiError, config, explain, seg } from "../api.js";
-import { check, clear, dl, field, h, mono, time } from "../dom.js";
+import { check, clear, dl, field, h, mono, quantity, time } from "../dom.js";
+import { chainName, ethValue, render as renderContent } from "../content.js";
 import { refusal, resultView } from "../attestview.js";
 import { randomHex, verifyDocument } from "../verify.js";
 
@@ -42,7 +43,7 @@ export default async function walletPage(ctx) {
   );
 
   // --- record ---------------------------------------------------------------
-  view.append(recordCard(w));
+  view.append(recordCard(w, ctx));
 
   // --- approval -------------------------------------------------------------
   const toggle = h("input", { type: "checkbox", testid: "wallet-approval-toggle", checked: Boolean(w.require_approval) });
@@ -214,11 +215,251 @@ export default async function walletPage(ctx) {
 
 const KIND_WORDS = { digest: "opaque digests", message: "messages", transaction: "transactions", typed_data: "typed data" };
 
+/** The functions the signer recognises in calldata (eth/src/call.rs), by selector. */
+const SELECTORS = {
+  "0xa9059cbb": "transfer",
+  "0x095ea7b3": "approve",
+  "0x23b872dd": "transferFrom",
+  "0x39509351": "increaseAllowance",
+  "0xa22cb465": "setApprovalForAll",
+  "0x42842e0e": "safeTransferFrom (ERC-721)",
+  "0xb88d4fde": "safeTransferFrom (ERC-721, with data)",
+  "0xf242432a": "safeTransferFrom (ERC-1155)",
+};
+
+/** "24 hours", "2 days", "90 seconds"; `any` gives "an hour" style words for 1. */
+export function duration(seconds) {
+  const s = Number(seconds);
+  if (!Number.isFinite(s) || s < 0) return `${seconds} seconds`;
+  const unit = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  if (s >= 172800 && s % 86400 === 0) return unit(s / 86400, "day");
+  if (s >= 3600 && s % 3600 === 0) return unit(s / 3600, "hour");
+  if (s >= 60 && s % 60 === 0) return unit(s / 60, "minute");
+  return unit(s, "second");
+}
+
+/** "and" between the last two of a list of words. */
+function words(list) {
+  if (list.length <= 1) return list.join("");
+  return `${list.slice(0, -1).join(", ")} and ${list[list.length - 1]}`;
+}
+
+/** A list of full addresses, each its own mono line. */
+function addresses(list) {
+  return h("ul", { class: "flat" }, list.map((a) => h("li", {}, mono(a))));
+}
+
+/** The ETH part of ethValue ("0.1 ETH"), for sentences. */
+function eth(wei) {
+  return ethValue(wei).split(" (")[0];
+}
+
+/**
+ * The wallet's policy in plain words, one line per rule present (the
+ * rules and their meaning: docs/policy.md).
+ */
+export function policyRules(policy) {
+  const list = h("ul", { class: "rules", testid: "wallet-policy-rules" });
+  const line = (rule, ...content) => list.append(h("li", { dataset: { rule } }, ...content));
+  const p = policy && typeof policy === "object" ? policy : {};
+  for (const [rule, value] of Object.entries(p)) {
+    const items = Array.isArray(value) ? value : [];
+    switch (rule) {
+      case "allow":
+        line(
+          rule,
+          items.length
+            ? `Kinds it may sign: ${words(items.map((k) => KIND_WORDS[k] || k))}.`
+            : "Kinds it may sign: none (every signature needs its owners).",
+        );
+        break;
+      case "chain_ids":
+        line(rule, items.length ? `Chains: ${words(items.map((c) => chainName(c)))} only.` : "Chains: none (no transaction or typed data).");
+        break;
+      case "max_value_wei":
+        line(rule, `At most ${ethValue(value)} per transaction.`);
+        break;
+      case "recipients":
+        line(
+          rule,
+          items.length
+            ? ["Only to these addresses (for a token call: the token contract and who gets the tokens or the rights):", addresses(items)]
+            : "Recipients: none (no transaction can be sent).",
+        );
+        break;
+      case "selectors":
+        line(
+          rule,
+          items.length
+            ? `Contract functions: ${words(items.map((sel) => (SELECTORS[sel] ? `${SELECTORS[sel]} (${sel})` : `${sel} (a function the signer does not name)`)))}, and plain transfers.`
+            : "Contract functions: none (plain transfers only).",
+        );
+        break;
+      case "tokens":
+        line(
+          rule,
+          "At most, per call or permit:",
+          h(
+            "ul",
+            { class: "flat" },
+            items.map((t) => h("li", {}, `${t.max_amount} of the smallest units of token `, mono(t.address))),
+          ),
+        );
+        break;
+      case "typed_data_domains":
+        line(
+          rule,
+          "Typed data only for:",
+          h(
+            "ul",
+            { class: "flat" },
+            items.map((d) =>
+              h(
+                "li",
+                {},
+                d.chain_id !== undefined ? `chain ${chainName(d.chain_id)}` : "any chain",
+                d.verifying_contract !== undefined ? [", contract ", mono(d.verifying_contract)] : ", any contract",
+              ),
+            ),
+          ),
+        );
+        break;
+      case "windows":
+        line(
+          rule,
+          items
+            .map((wd) => {
+              const limits = [];
+              if (wd.max_value_wei !== undefined) limits.push(eth(wd.max_value_wei));
+              if (wd.max_count !== undefined) limits.push(`${wd.max_count} signature${Number(wd.max_count) === 1 ? "" : "s"}`);
+              const span = duration(wd.seconds);
+              return `At most ${words(limits)} in any ${span.startsWith("1 ") ? span.slice(2) : span}.`;
+            })
+            .join(" "),
+        );
+        break;
+      case "change_delay_seconds":
+        line(
+          rule,
+          Number(value) > 0
+            ? `A change that loosens this policy takes effect ${duration(value)} after the owners approve it.`
+            : "A change that loosens this policy takes effect as soon as the owners approve it.",
+        );
+        break;
+      default:
+        line(rule, `${rule}: `, mono(JSON.stringify(value)));
+    }
+  }
+  return list;
+}
+
+/** ETH as a decimal ("0.05") to wei, exactly (BigInt), or null. */
+export function weiOf(text) {
+  const m = /^\s*([0-9]*)(?:\.([0-9]*))?\s*$/.exec(String(text));
+  if (!m || (m[1] === "" && !m[2])) return null;
+  const frac = m[2] || "";
+  if (frac.length > 18) return null;
+  return BigInt(m[1] || "0") * 10n ** 18n + BigInt(frac.padEnd(18, "0") || "0");
+}
+
+/**
+ * "What would happen?": a transaction put to the signer's dry run
+ * (`POST /v1/wallets/{id}/check`); nothing is signed or counted. Shows the
+ * verdict and what the signer decoded.
+ */
+function checkForm(ctx, w, record) {
+  const chains = record.policy && Array.isArray(record.policy.chain_ids) ? record.policy.chain_ids : [];
+  const to = h("input", { type: "text", autocomplete: "off", spellcheck: "false", class: "mono", testid: "wallet-check-to", placeholder: "0x…" });
+  const value = h("input", { type: "text", inputmode: "decimal", autocomplete: "off", testid: "wallet-check-value", value: "0" });
+  const data = h("input", { type: "text", autocomplete: "off", spellcheck: "false", class: "mono", testid: "wallet-check-data", value: "0x" });
+  const chain = h("input", { type: "text", inputmode: "numeric", autocomplete: "off", testid: "wallet-check-chain", value: String(chains.length ? chains[0] : 1) });
+  const submit = h("button", { type: "submit", testid: "wallet-check-submit", text: "What would happen?" });
+  const out = h("div", { testid: "wallet-check-result", "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "stack sub", testid: "wallet-check", novalidate: true, "aria-labelledby": "check-h" },
+    h("h3", { id: "check-h", text: "What would happen?" }),
+    h("p", { class: "hint", text: "Ask the signer what its policy makes of a transaction from this wallet. Nothing is signed or counted. On a wallet that requires your approval in this console, payment requests still wait for you." }),
+    field("To (address)", to, "Empty: a new contract."),
+    field("Value in ETH", value, "A decimal amount, e.g. 0.05."),
+    field("Data (hex)", data, "0x for a plain transfer; a contract call's calldata otherwise."),
+    field("Chain id", chain),
+    h("div", { class: "actions" }, submit),
+    out,
+  );
+  const problem = (text) => {
+    clear(out);
+    out.append(h("p", { class: "bad", role: "alert", testid: "wallet-check-error", text }));
+  };
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const target = to.value.trim();
+    if (target !== "" && !/^0x[0-9a-fA-F]{40}$/.test(target)) return problem("To: an address is 0x and 40 hex digits (or leave it empty for a new contract).");
+    const wei = weiOf(value.value);
+    if (wei === null) return problem("Value in ETH: a decimal number such as 0.05, at most 18 decimals.");
+    const input = data.value.trim() || "0x";
+    if (!/^0x([0-9a-fA-F]{2})*$/.test(input)) return problem("Data: 0x and an even number of hex digits.");
+    const chainId = quantity(chain.value.trim());
+    if (chainId === null || chainId === 0n) return problem("Chain id: a positive whole number, e.g. 1.");
+    const transaction = {
+      chainId: `0x${chainId.toString(16)}`,
+      nonce: "0x0",
+      ...(target ? { to: target } : {}),
+      value: `0x${wei.toString(16)}`,
+      input,
+      gas: "0x30000",
+      maxFeePerGas: "0x3b9aca00",
+      maxPriorityFeePerGas: "0x1",
+    };
+    submit.disabled = true;
+    clear(out);
+    out.append(h("p", { class: "hint", text: "Asking the signer…" }));
+    try {
+      const r = await ctx.post(`/v1/wallets/${seg(w.id)}/check`, { transaction });
+      clear(out);
+      out.append(verdict(r, record));
+      const d = r && r.decoded;
+      if (d && d.kind === "transaction") {
+        out.append(
+          h("h4", { text: "What the signer read" }),
+          renderContent({ kind: "transaction", transaction: d.transaction, call: d.call, calldata: d.calldata, readable: d.readable }),
+        );
+      }
+    } catch (e) {
+      problem(`The signer could not check it: ${explain(e)}`);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+/** The signer's answer to a check, in words. */
+function verdict(r, record) {
+  const why = r.rule ? ` (rule ${r.rule}${r.message ? `: ${r.message}` : ""})` : "";
+  let text;
+  let cls;
+  if (r.allowed && !r.needs_owners) {
+    text = "Signed on its own: the policy allows it.";
+    cls = "ok";
+  } else if (r.allowed) {
+    text = `Signed with its owners' approvals${why}.`;
+    cls = "ok";
+  } else if (r.needs_owners) {
+    text = `Needs ${record.threshold} of its owners${why}.`;
+    cls = "warn";
+  } else {
+    text = `Refused${why}.`;
+    cls = "bad";
+  }
+  return h("p", { class: cls, testid: "wallet-check-verdict", dataset: { allowed: Boolean(r.allowed), needsOwners: Boolean(r.needs_owners), rule: r.rule ?? "" }, text });
+}
+
 /** Who decides what this wallet signs: its record (owners, threshold,
  *  policy) as the signer made it, in words. The attestation below binds
  *  this exact record (its SHA-256): a page cannot show another one and
  *  still verify. */
-export function recordCard(w) {
+export function recordCard(w, ctx) {
   const card = h("section", { class: "card", testid: "wallet-record", "aria-labelledby": "record-h" }, h("h2", { id: "record-h", text: "Owners and policy" }));
   let record = null;
   try {
@@ -234,6 +475,7 @@ export function recordCard(w) {
   }
   const owners = Array.isArray(record.owners) ? record.owners : [];
   const allow = (record.policy && Array.isArray(record.policy.allow) ? record.policy.allow : []).map((k) => KIND_WORDS[k] || k);
+  const ruled = Boolean(record.policy) && Object.keys(record.policy).some((k) => k !== "allow");
   let summary;
   let needs;
   if (allow.length === 0 && owners.length > 0) {
@@ -243,13 +485,14 @@ export function recordCard(w) {
     summary = "Nothing can be signed: no kind is allowed and there are no owners.";
     needs = "nothing";
   } else if (owners.length === 0) {
-    summary = `The operator can sign ${allow.join(", ")} without anyone's approval${allow.length < 4 ? "; nothing else can be signed" : ""}.`;
+    summary = `The operator can sign ${allow.join(", ")} without anyone's approval${ruled ? ", within the rules below" : ""}${allow.length < 4 || ruled ? "; nothing else can be signed" : ""}.`;
     needs = "never";
   } else {
-    summary = `The operator can sign ${allow.join(", ")} without you; anything else needs ${record.threshold} of its ${owners.length} owners.`;
+    summary = `The operator can sign ${allow.join(", ")} without you${ruled ? ", within the rules below" : ""}; anything else needs ${record.threshold} of its ${owners.length} owners.`;
     needs = "sometimes";
   }
   card.append(h("p", { testid: "wallet-record-summary", dataset: { needsOwners: needs }, text: summary }));
+  if (record.policy) card.append(h("h3", { text: "The policy, rule by rule" }), policyRules(record.policy));
   if (owners.length > 0) {
     const list = h("ul", { testid: "wallet-owners" });
     for (const o of owners) {
@@ -266,5 +509,6 @@ export function recordCard(w) {
     ]),
     h("p", { class: "hint", text: "The attestation below binds this record's hash: a host cannot show you another record and pass the check. For certainty, verify the wallet on your own machine: signet wallet verify WALLET.json --pcr …" }),
   );
+  if (ctx && w.key_type === "secp256k1") card.append(checkForm(ctx, w, record));
   return card;
 }
