@@ -81,13 +81,47 @@ pub const MAX_WINDOW_SECONDS: u64 = 366 * 86_400;
 pub const MAX_CHANGE_DELAY_SECONDS: u64 = 30 * 86_400;
 
 /// `tokens[i]`: the most of one ERC-20 token a single call or permit may
-/// move or approve.
+/// move or approve, and optionally how to show its amounts to people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenLimit {
     /// The token contract.
     pub address: Address,
     /// The most per call, in the token's base units.
     pub max_amount: Amount,
+    /// The token's `decimals` (0 to 36), to show amounts in its units.
+    pub decimals: Option<u8>,
+    /// The token's symbol (1 to 11 letters or digits), to show amounts.
+    pub symbol: Option<String>,
+}
+
+/// The most decimals a token's amounts are shown with.
+pub const MAX_DECIMALS: u64 = 36;
+
+impl TokenLimit {
+    /// `amount` (base units) in the token's units for a person, when the
+    /// policy gives its `decimals`: `"1000.5 USDC"`; `None` without.
+    #[must_use]
+    pub fn in_units(&self, amount: Amount) -> Option<String> {
+        let decimals = usize::from(self.decimals?);
+        let digits = amount.to_string();
+        let (whole, frac) = if digits.len() > decimals {
+            digits.split_at(digits.len() - decimals)
+        } else {
+            ("0", digits.as_str())
+        };
+        let frac = format!("{frac:0>decimals$}");
+        let frac = frac.trim_end_matches('0');
+        let mut out = if frac.is_empty() {
+            whole.to_owned()
+        } else {
+            format!("{whole}.{frac}")
+        };
+        if let Some(symbol) = &self.symbol {
+            out.push(' ');
+            out.push_str(symbol);
+        }
+        Some(out)
+    }
 }
 
 /// `typed_data_domains[i]`: an EIP-712 domain typed data may name. Each
@@ -222,6 +256,52 @@ impl Policy {
     #[must_use]
     pub fn tokens(&self) -> Option<&[TokenLimit]> {
         self.tokens.as_deref()
+    }
+
+    /// The `tokens` entry for the token contract `address`, with its index.
+    #[must_use]
+    pub fn token(&self, address: &Address) -> Option<(usize, &TokenLimit)> {
+        self.tokens()?
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.address == *address)
+    }
+
+    /// Adds `amount_units` (`"1000.5 USDC"`) beside each token amount of a
+    /// decoded request shown to people — a call's `amount` (the token being
+    /// the transaction's `to`) and each of a permit's `tokens[].amount` —
+    /// for the tokens this policy lists with their `decimals`. `decoded`
+    /// has the shape of the signer's `/check` answer and of an intent's
+    /// content: `{transaction: {to}, call: {amount}, permit: {tokens}}`.
+    pub fn annotate_units(&self, decoded: &mut Value) {
+        let units = |token: Option<&str>, amount: Option<&str>| -> Option<String> {
+            let token = parse_address(token?).ok()?;
+            let amount = Amount::parse_decimal(amount?, "amount").ok()?;
+            self.token(&token)?.1.in_units(amount)
+        };
+        let to = decoded
+            .pointer("/transaction/to")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(call) = decoded.get_mut("call").filter(|c| c.is_object()) {
+            if let Some(u) = units(to.as_deref(), call.get("amount").and_then(Value::as_str)) {
+                call["amount_units"] = Value::String(u);
+            }
+        }
+        if let Some(tokens) = decoded
+            .pointer_mut("/permit/tokens")
+            .and_then(Value::as_array_mut)
+        {
+            for t in tokens {
+                let u = units(
+                    t.get("token").and_then(Value::as_str),
+                    t.get("amount").and_then(Value::as_str),
+                );
+                if let Some(u) = u {
+                    t["amount_units"] = Value::String(u);
+                }
+            }
+        }
     }
 
     /// `typed_data_domains`, when present.
@@ -380,7 +460,12 @@ impl Policy {
             let mut tokens: Vec<TokenLimit> = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let ip = index(&p, i);
-                let t = Object::new(item, &ip, "a token limit", &["address", "max_amount"])?;
+                let t = Object::new(
+                    item,
+                    &ip,
+                    "a token limit",
+                    &["address", "max_amount", "decimals", "symbol"],
+                )?;
                 let address = address_at(t.required("address")?, &t.field("address"))?;
                 if tokens.iter().any(|x| x.address == address) {
                     return Err(FieldError::new(
@@ -391,9 +476,44 @@ impl Policy {
                 }
                 let mp = t.field("max_amount");
                 let max_amount = Amount::parse_decimal(t.string("max_amount")?, &mp)?;
+                let decimals = t
+                    .get("decimals")
+                    .map(|v| {
+                        let p = t.field("decimals");
+                        let d = as_integer(v, &p)?;
+                        u8::try_from(d)
+                            .ok()
+                            .filter(|d| u64::from(*d) <= MAX_DECIMALS)
+                            .ok_or_else(|| {
+                                FieldError::new(
+                                    &p,
+                                    K::OutOfRange,
+                                    format!("a token's decimals are 0 to {MAX_DECIMALS}"),
+                                )
+                            })
+                    })
+                    .transpose()?;
+                let symbol = t
+                    .optional_string("symbol")?
+                    .map(|s| {
+                        if (1..=11).contains(&s.len())
+                            && s.bytes().all(|b| b.is_ascii_alphanumeric())
+                        {
+                            Ok(s.to_owned())
+                        } else {
+                            Err(FieldError::new(
+                                t.field("symbol"),
+                                K::InvalidValue,
+                                "a token's symbol is 1 to 11 letters or digits, like \"USDC\"",
+                            ))
+                        }
+                    })
+                    .transpose()?;
                 tokens.push(TokenLimit {
                     address,
                     max_amount,
+                    decimals,
+                    symbol,
                 });
             }
             policy.tokens = Some(tokens);
@@ -510,7 +630,14 @@ impl Policy {
                 Value::Array(
                     t.iter()
                         .map(|t| {
-                            json!({"address": to_checksummed(&t.address), "max_amount": t.max_amount.to_string()})
+                            let mut o = json!({"address": to_checksummed(&t.address), "max_amount": t.max_amount.to_string()});
+                            if let Some(d) = t.decimals {
+                                o["decimals"] = json!(d);
+                            }
+                            if let Some(s) = &t.symbol {
+                                o["symbol"] = json!(s);
+                            }
+                            o
                         })
                         .collect(),
                 ),

@@ -462,6 +462,9 @@ pub(crate) fn describe_call(decoded: &Value) -> Vec<String> {
                     line.push_str(&format!(" {key}={shown}"));
                 }
             }
+            if let Some(u) = call.get("amount_units").and_then(Value::as_str) {
+                line.push_str(&format!(" ({u})"));
+            }
             if call["unlimited"] == json!(true) {
                 line.push_str(" UNLIMITED");
             }

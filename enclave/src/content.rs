@@ -126,8 +126,10 @@ impl Decoded {
     /// recognised in it (or `"call": null` and `"readable": false` when it
     /// is not one the signer knows); for typed data its domain, primary type
     /// and any token permit.
+    /// Token amounts get `amount_units` where `policy` lists the token with
+    /// its decimals.
     #[must_use]
-    pub fn describe(&self) -> Value {
+    pub fn describe(&self, policy: &signet_authority::Policy) -> Value {
         let mut out = serde_json::json!({"kind": self.kind.as_str()});
         if let Some(tx) = &self.tx {
             let input = tx.input();
@@ -150,6 +152,7 @@ impl Decoded {
                 Err(e) => serde_json::json!({"error": e.to_string()}),
             };
         }
+        policy.annotate_units(&mut out);
         out
     }
 }

@@ -708,7 +708,7 @@ impl Signer {
             needs_owners,
             rule,
             message,
-            decoded: decoded.describe().to_string(),
+            decoded: decoded.describe(record.policy()).to_string(),
         }))
     }
 

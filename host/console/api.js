@@ -100,6 +100,10 @@ export async function api(method, path, body, { auth = true, signal } = {}) {
     const err = data && data.error ? data.error : {};
     const retry = Number(res.headers.get("Retry-After"));
     const e = new ApiError(res.status, err.code, err.message, Number.isFinite(retry) ? retry : undefined);
+    // The signer's rule, reason, or when a delayed change takes effect.
+    if (err.rule !== undefined) e.rule = err.rule;
+    if (err.reason !== undefined) e.reason = err.reason;
+    if (err.effective_at !== undefined) e.effective_at = err.effective_at;
     if (res.status === 401 && s) clearSession("unauthorized");
     throw e;
   }

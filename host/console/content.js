@@ -98,11 +98,16 @@ function others(obj, known, title = "Other fields") {
 /** "2^256 − 1", the largest uint256: what "unlimited" means on chain. */
 const UINT256_MAX = (1n << 256n) - 1n;
 
-/** A token amount in base units, as given, with "(2^256 − 1)" when it is the largest there is. */
-function baseUnits(amount) {
+/**
+ * A token amount: in the token's units first when the wallet's policy names
+ * its decimals (`units`, e.g. "1000.5 USDC"), and in base units as given,
+ * with "(2^256 − 1)" when it is the largest there is.
+ */
+function baseUnits(amount, units) {
   const q = quantity(amount);
   const max = q !== null && q === UINT256_MAX ? " (2^256 − 1, the largest number there is)" : "";
-  return `${amount ?? "—"}${max} in the token's smallest units`;
+  const raw = `${amount ?? "—"}${max} in the token's smallest units`;
+  return typeof units === "string" ? `${units} (${raw})` : raw;
 }
 
 /** A full address as a mono span with a testid (and what it is, as a data attribute). */
@@ -152,7 +157,7 @@ function callSection(tx, content) {
     rows.push(["Token contract", h("span", {}, mono(token ?? "—", { testid: "call-contract" }), h("span", { class: "hint", text: " (this transaction's To)" }))]);
     if (f === "approve" || f === "increaseAllowance") {
       rows.push(["Spender (may take tokens from this wallet)", who(call.spender, "call-counterparty", "spender")]);
-      rows.push([f === "approve" ? "Amount it may take" : "Allowance raised by", baseUnits(call.amount), "call-amount"]);
+      rows.push([f === "approve" ? "Amount it may take" : "Allowance raised by", baseUnits(call.amount, call.amount_units), "call-amount"]);
     } else if (f === "setApprovalForAll") {
       rows.push(["Operator", who(call.operator, "call-counterparty", "operator")]);
       rows.push([
@@ -164,7 +169,7 @@ function callSection(tx, content) {
       if (call.from !== undefined) rows.push(["From", who(call.from, "call-from", "from")]);
       rows.push(["Recipient (gets the tokens)", who(call.to, "call-counterparty", "recipient")]);
       if (call.token_id !== undefined) rows.push(["Token id", String(call.token_id), "call-token-id"]);
-      if (call.amount !== undefined) rows.push(["Amount", baseUnits(call.amount), "call-amount"]);
+      if (call.amount !== undefined) rows.push(["Amount", baseUnits(call.amount, call.amount_units), "call-amount"]);
       if (call.data !== undefined) rows.push(["Data passed on", String(call.data), "call-data"]);
     }
     if (call.unlimited) {
@@ -180,7 +185,7 @@ function callSection(tx, content) {
       );
     }
     parts.push(dl(rows, { testid: "call-fields" }));
-    parts.push(others(call, ["function", "signature", "to", "from", "spender", "operator", "amount", "token_id", "approved", "unlimited", "data"], "Other arguments"));
+    parts.push(others(call, ["function", "signature", "to", "from", "spender", "operator", "amount", "amount_units", "token_id", "approved", "unlimited", "data"], "Other arguments"));
   }
   if (calldata !== null) {
     const bytes = Math.floor(calldata.replace(/^0x/, "").length / 2);
@@ -232,7 +237,7 @@ function permitSection(permit) {
         { testid: "permit-token", dataset: { unlimited: Boolean(t.unlimited) } },
         "Token ",
         mono(t.token ?? "—"),
-        `: ${baseUnits(t.amount)}`,
+        `: ${baseUnits(t.amount, t.amount_units)}`,
         t.unlimited ? h("strong", { class: "bad", text: " — UNLIMITED" }) : null,
       ),
     );

@@ -659,3 +659,41 @@ fn a_signer_killed_mid_window_and_restarted_by_the_dev_supervisor_gains_no_budge
     });
     assert!(refused, "{:?}", sign());
 }
+
+#[test]
+fn approvers_see_token_amounts_in_the_units_the_policy_names() {
+    let setup = Setup::start();
+    let ann = owner();
+    let w = setup.create(json!({
+        "key_type": "secp256k1",
+        "owners": [ann.owner("ann").unwrap().to_value()],
+        "policy": {"allow": ["transaction"], "tokens": [
+            {"address": TOKEN, "max_amount": "1000000000", "decimals": 6, "symbol": "USDC"}
+        ]},
+    }));
+    // 1000.5 USDC: over the limit, so the owners are asked.
+    let body = tx(1, TOKEN, 0, &erc20("a9059cbb", BOB, "3ba26b20"));
+    let dry = setup.check(&w, &body);
+    assert_eq!(dry["rule"], "tokens[0].max_amount", "{dry}");
+    assert_eq!(
+        dry["decoded"]["call"]["amount_units"], "1000.5 USDC",
+        "{dry}"
+    );
+    let (s, v) = setup.post(&format!("/v1/wallets/{}/sign-intent", id(&w)), body);
+    assert_eq!((s, &v["state"]), (201, &json!("pending")), "{v}");
+    let (_, intent) = call(
+        &setup.url(),
+        Some(&setup.token),
+        "GET",
+        &format!("/v1/intents/{}", v["intent_id"].as_str().unwrap()),
+        None,
+    );
+    assert_eq!(
+        intent["content"]["call"]["amount_units"], "1000.5 USDC",
+        "{intent}"
+    );
+    assert_eq!(
+        intent["content"]["call"]["amount"], "1000500000",
+        "{intent}"
+    );
+}

@@ -373,10 +373,10 @@ fn a_policy_is_validated_naming_the_field() {
         (
             with(
                 "tokens",
-                json!([{"address": TOKEN, "max_amount": "1", "decimals": 6}]),
+                json!([{"address": TOKEN, "max_amount": "1", "name": "USD Coin"}]),
             ),
             K::UnknownField,
-            "policy.tokens[0].decimals",
+            "policy.tokens[0].name",
         ),
         (
             with("typed_data_domains", json!([{}])),
@@ -529,5 +529,60 @@ fn loosening_is_any_rule_dropped_widened_or_raised() {
     ];
     for (name, f) in &tightenings {
         assert!(!changed(f.as_ref()).loosens(&p), "{name}");
+    }
+}
+
+#[test]
+fn token_amounts_are_shown_in_units_when_the_policy_names_decimals() {
+    let p = policy(json!({"allow": ["transaction"], "tokens": [
+        {"address": TOKEN, "max_amount": "1000000000", "decimals": 6, "symbol": "USDC"},
+        {"address": BOB, "max_amount": "5"}
+    ]}));
+    assert_eq!(Policy::from_value(&p.to_value(), "policy").unwrap(), p);
+    let (i, usdc) = p.token(&addr(TOKEN)).unwrap();
+    assert_eq!(i, 0);
+    for (amount, shown) in [
+        (1_000_500_000u128, "1000.5 USDC"),
+        (1, "0.000001 USDC"),
+        (0, "0 USDC"),
+        (1_000_000, "1 USDC"),
+    ] {
+        assert_eq!(usdc.in_units(Amount::from_u128(amount)).unwrap(), shown);
+    }
+    assert_eq!(
+        p.token(&addr(BOB))
+            .unwrap()
+            .1
+            .in_units(Amount::from_u128(5)),
+        None
+    );
+    let mut decoded = json!({
+        "transaction": {"to": TOKEN},
+        "call": {"function": "transfer", "amount": "2500000"},
+    });
+    p.annotate_units(&mut decoded);
+    assert_eq!(decoded["call"]["amount_units"], "2.5 USDC");
+    let mut permit = json!({"permit": {"tokens": [
+        {"token": TOKEN, "amount": "7000000"}, {"token": EVE, "amount": "1"}
+    ]}});
+    p.annotate_units(&mut permit);
+    assert_eq!(permit["permit"]["tokens"][0]["amount_units"], "7 USDC");
+    assert!(permit["permit"]["tokens"][1].get("amount_units").is_none());
+    for (token, field) in [
+        (
+            json!({"address": TOKEN, "max_amount": "1", "decimals": 37}),
+            "policy.tokens[0].decimals",
+        ),
+        (
+            json!({"address": TOKEN, "max_amount": "1", "symbol": "US DC"}),
+            "policy.tokens[0].symbol",
+        ),
+        (
+            json!({"address": TOKEN, "max_amount": "1", "symbol": ""}),
+            "policy.tokens[0].symbol",
+        ),
+    ] {
+        let e = Policy::from_value(&json!({"allow": [], "tokens": [token]}), "policy").unwrap_err();
+        assert_eq!(e.field, field, "{e}");
     }
 }

@@ -84,6 +84,27 @@ pub fn record_of(wallet: &Wallet) -> Result<Option<Record>> {
         .transpose()
 }
 
+/// Adds `amount_units` beside the token amounts of `detail` (a decoded
+/// transaction or typed data) for the tokens `wallet`'s policy lists with
+/// their `decimals` (docs/policy.md). A record without `decimals` is not
+/// even parsed: this runs on every signature of a transaction.
+pub fn annotate_units(wallet: &Wallet, detail: Option<&mut Value>) -> Result<()> {
+    let Some(detail) = detail else {
+        return Ok(());
+    };
+    if !wallet
+        .record
+        .as_deref()
+        .is_some_and(|t| t.contains("\"decimals\""))
+    {
+        return Ok(());
+    }
+    if let Some(record) = record_of(wallet)? {
+        record.policy().annotate_units(detail);
+    }
+    Ok(())
+}
+
 /// The kind of a content object (`{digest}`, `{message, encoding}`,
 /// `{transaction}`, `{typed_data}`).
 #[must_use]

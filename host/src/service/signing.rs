@@ -333,7 +333,8 @@ impl Service {
                 "owners approve an intent with POST /v1/intents/{id}/approve; sign-intent takes what to sign only",
             ));
         }
-        let (input, detail) = args.input(&wallet)?;
+        let (input, mut detail) = args.input(&wallet)?;
+        owners::annotate_units(&wallet, detail.as_mut())?;
         // Outside the wallet's policy: its owners sign this authorization.
         // A policy of more than `allow` is the signer's to judge (it decodes
         // the content and keeps the windows): it is asked, nothing signed.
@@ -555,7 +556,8 @@ impl Service {
             self.record_sign_denial(principal, &wallet.id, &e).await;
             return Err(e);
         }
-        let (input, detail) = args.input(&wallet)?;
+        let (input, mut detail) = args.input(&wallet)?;
+        owners::annotate_units(&wallet, detail.as_mut())?;
         // The wallet's record is the signer's to apply: outside its policy
         // and without approvals, the signer refuses (with the rule).
         let (claims, ticket) = self.mint(principal, &wallet, &input.digest);
