@@ -76,9 +76,25 @@ export async function registerOwner(ownerId, userName) {
 }
 
 /**
+ * Whether the signer wants the user verified (PIN, biometrics) for this
+ * authorization: for record changes and resumes, not for signatures
+ * (docs/owners.md, "What the signer checks for a passkey"). A text that
+ * cannot be read asks for it too.
+ */
+export function needsUserVerification(text) {
+  try {
+    return JSON.parse(text).action !== "sign";
+  } catch {
+    return true;
+  }
+}
+
+/**
  * An assertion over an authorization's text by one of `owners` (the
  * passkey owners of the wallet's record): `{owner_id, webauthn}` as
- * `POST /v1/intents/{id}/approve` takes it.
+ * `POST /v1/intents/{id}/approve` takes it (an approval of a record change
+ * adds `text`). User verification is required when the text's action needs
+ * it (`update_record`, `resume`), else preferred.
  */
 export async function approveWith(owners, text) {
   const passkeys = owners.filter((o) => o.type === "passkey" && o.credential_id);
@@ -89,7 +105,7 @@ export async function approveWith(owners, text) {
       rpId: passkeys[0].rp_id,
       challenge,
       allowCredentials: passkeys.map((o) => ({ type: "public-key", id: fromB64url(o.credential_id) })),
-      userVerification: "preferred",
+      userVerification: needsUserVerification(text) ? "required" : "preferred",
       timeout: 120000,
     },
   });

@@ -1115,6 +1115,124 @@ await step("passkeys: an assertion from another origin, a tampered clientDataJSO
   return `(${refusals.length} refused)`;
 });
 
+// --- the policy edited in words, approved with the passkey -------------------------
+// On the passkey wallet ({"allow":[]}): allowing transactions up to 0.01 ETH
+// loosens the policy, but without a change delay it applies once the passkey
+// approves it; a change delay of 1 hour is a tightening (at once, approved
+// too); raising the limit to 1 ETH then loosens under that delay, so the
+// signer keeps it pending (409 change_not_yet_effective) and the page says
+// when it takes effect.
+let pkPolicyVersion = null; // the record version after the last applied change
+
+/** The passkey wallet's record, as the host gives it. */
+async function pkRecord() {
+  const w = await call("GET", `/v1/wallets/${pkWallet}`);
+  expect(w.status === 200, `GET the wallet answered ${w.status}`);
+  return JSON.parse(w.json.record);
+}
+
+/** The rules list of the page, by rule name. */
+async function pkRules() {
+  return Object.fromEntries(await pk.page.$$eval(`${T("wallet-policy-rules")} > li`, (ls) => ls.map((l) => [l.dataset.rule, (l.textContent || "").trim()])));
+}
+
+/**
+ * Submits the edit form, checks the change shown (and whether it warns of
+ * the change delay), approves it with the passkey.
+ */
+async function pkEditAndApprove(fill, diffIncludes, { delayNote = false } = {}) {
+  await fill();
+  await pk.page.click(T("wallet-policy-edit-submit"));
+  const diff = ((await (await pk.page.waitForSelector(T("wallet-policy-change-diff"), { timeout: 30000 })).textContent()) || "").trim();
+  for (const part of diffIncludes) expect(diff.includes(part), `the change shown is "${diff}" (no "${part}")`);
+  expect(((await pk.page.$(T("wallet-policy-change-delay-note"))) !== null) === delayNote, `the change delay note is ${delayNote ? "missing" : "shown"}`);
+  const auth = JSON.parse(((await pk.page.textContent(T("wallet-policy-change-authorization"))) || "").trim());
+  expect(auth.action === "update_record" && auth.wallet_id === pkWallet, `the authorization is ${JSON.stringify(auth)}`);
+  await pk.page.click(T("wallet-policy-change-approve"));
+  return diff;
+}
+
+await step("passkeys: the policy edited in words — transactions up to 0.01 ETH, approved with the passkey, applies at once", async () => {
+  need(pkWallet, "the passkey wallet");
+  const before = await pkRecord();
+  await pk.page.goto(`${LOCAL}#/wallets/${pkWallet}`);
+  await pk.page.waitForSelector(T("wallet-policy-edit"));
+  for (const k of ["message", "transaction", "typed_data", "digest"]) {
+    expect(!(await pk.page.isChecked(T(`wallet-policy-edit-kind-${k}`))), `the form says ${k} is allowed; the policy is ${JSON.stringify(before.policy)}`);
+  }
+  expect((await pk.page.inputValue(T("wallet-policy-edit-max-eth"))) === "", "the form shows a limit the policy does not have");
+  await pkEditAndApprove(async () => {
+    await pk.page.check(T("wallet-policy-edit-kind-transaction"));
+    await pk.page.fill(T("wallet-policy-edit-max-eth"), "0.01");
+  }, ["Added: At most 0.01 ETH (10000000000000000 wei) per transaction.", "After the change: Kinds it may sign: transactions."]);
+  const version = before.version + 1;
+  const done = await pk.page.waitForSelector(`${T("wallet-policy-change-done")}[data-version="${version}"]`, { timeout: 30000 });
+  const said = ((await done.textContent()) || "").trim();
+  expect(said === `Changed; the attestation now binds record version ${version}.`, `the page says "${said}"`);
+  const rules = await pkRules();
+  expect(rules.allow === "Kinds it may sign: transactions.", `allow says "${rules.allow}"`);
+  expect((rules.max_value_wei || "").includes("0.01 ETH"), `max_value_wei says "${rules.max_value_wei}"`);
+  expect(((await pk.page.textContent(T("wallet-record-version"))) || "").includes(`version ${version},`), "the record version shown did not grow");
+  const after = await pkRecord();
+  expect(after.version === version, `the record is version ${after.version}, not ${version}`);
+  expect(JSON.stringify(after.policy) === '{"allow":["transaction"],"max_value_wei":"10000000000000000"}', `policy ${JSON.stringify(after.policy)}`);
+  // The signer signs 0.01 ETH on its own now; the attestation binds the new record.
+  const s = await call("POST", `/v1/wallets/${pkWallet}/sign`, { transaction: TX });
+  expect(s.status === 200 && s.json.raw_transaction, `0.01 ETH without the passkey answered ${s.status} ${s.text}`);
+  const att = await pk.page.waitForSelector(`${T("wallet-attestation-status")}:not([data-state="verifying"])`, { timeout: 30000 });
+  expect((await att.getAttribute("data-state")) === "valid", `the attestation after the change: ${await att.textContent()}`);
+  pkPolicyVersion = version;
+  return `(record version ${version})`;
+});
+
+await step("passkeys: a change delay of 1 hour (a tightening) applies at once after the passkey approval", async () => {
+  need(pkPolicyVersion, "the first policy change");
+  expect(await pk.page.isChecked(T("wallet-policy-edit-kind-transaction")), "the form does not say transactions are allowed");
+  expect((await pk.page.inputValue(T("wallet-policy-edit-max-eth"))) === "0.01", "the form does not show the 0.01 ETH limit");
+  await pkEditAndApprove(() => pk.page.fill(T("wallet-policy-edit-delay-hours"), "1"), ["Added: A change that loosens this policy takes effect 1 hour after the owners approve it."]);
+  const version = pkPolicyVersion + 1;
+  await pk.page.waitForSelector(`${T("wallet-policy-change-done")}[data-version="${version}"]`, { timeout: 30000 });
+  const rules = await pkRules();
+  expect((rules.change_delay_seconds || "").includes("1 hour after"), `change_delay_seconds says "${rules.change_delay_seconds}"`);
+  const after = await pkRecord();
+  expect(after.version === version && after.policy.change_delay_seconds === 3600, `record version ${after.version}, policy ${JSON.stringify(after.policy)}`);
+  pkPolicyVersion = version;
+});
+
+await step("passkeys: a loosening (at most 1 ETH) waits the change delay — \"takes effect at …\", the 0.01 ETH limit stays", async () => {
+  need(pkPolicyVersion, "the change delay");
+  expect((await pk.page.inputValue(T("wallet-policy-edit-delay-hours"))) === "1", "the form does not show the 1-hour delay");
+  await pkEditAndApprove(
+    () => pk.page.fill(T("wallet-policy-edit-max-eth"), "1"),
+    ["Now: At most 0.01 ETH (10000000000000000 wei) per transaction.", "After the change: At most 1 ETH (1000000000000000000 wei) per transaction."],
+    { delayNote: true },
+  );
+  const started = Math.floor(Date.now() / 1000);
+  const note = await pk.page.waitForSelector(T("wallet-policy-change-delayed"), { timeout: 30000 });
+  const said = ((await note.textContent()) || "").trim();
+  expect(said.startsWith("This change loosens the policy: it takes effect at "), `the page says "${said}"`);
+  const at = Number(await note.getAttribute("data-effective-at"));
+  expect(Math.abs(at - (started + 3600)) <= 120, `effective_at ${at}, an hour from now is ${started + 3600}`);
+  const shownAt = await pk.page.$eval(`${T("wallet-policy-change-delayed")} time`, (t) => t.getAttribute("datetime"));
+  expect(Date.parse(shownAt) === at * 1000, `the time shown is ${shownAt}, effective_at ${at}`);
+  expect(await pk.page.isDisabled(T("wallet-policy-change-apply")), "\"Apply now\" is enabled before effective_at");
+  expect(/^in \d+:\d\d:\d\d$|^in \d+:\d\d$/.test(((await pk.page.textContent(T("wallet-policy-change-wait"))) || "").trim()), "no countdown to effective_at");
+  // Nothing changed: the rules list, the record and the signer still say 0.01 ETH.
+  const rules = await pkRules();
+  expect((rules.max_value_wei || "").includes("0.01 ETH"), `max_value_wei says "${rules.max_value_wei}"`);
+  const rec = await pkRecord();
+  expect(rec.version === pkPolicyVersion && rec.policy.max_value_wei === "10000000000000000", `record version ${rec.version}, policy ${JSON.stringify(rec.policy)}`);
+  const s = await call("POST", `/v1/wallets/${pkWallet}/sign`, { transaction: { ...TX, value: "0x470de4df820000" } }); // 0.02 ETH
+  expect(s.status === 403 && code(s) === "owner_approval_required", `0.02 ETH without the passkey answered ${s.status} ${s.text}`);
+  // The same settings again without approvals, before effective_at: 409 again, the same time.
+  const session = await pk.page.evaluate(() => JSON.parse(sessionStorage.getItem("signet.session") || "null"));
+  need(session && session.token, "the localhost session");
+  const again = await call("POST", `/v1/wallets/${pkWallet}/record`, { policy: { ...rec.policy, max_value_wei: "1000000000000000000" } }, session.token);
+  expect(again.status === 409 && code(again) === "change_not_yet_effective" && again.json.error.effective_at === at, `the same change again answered ${again.status} ${again.text}`);
+  await shot(pk.page, "wallet-policy-edit-delayed");
+  return `(effective at ${new Date(at * 1000).toISOString()})`;
+});
+
 await browser.close();
 console.log(`console walk: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
