@@ -546,6 +546,33 @@ fn signature_bytes(
     })
 }
 
+/// The address whose key made the recoverable ECDSA signature `rs`
+/// (r ‖ s, already checked in range and low-S) over `digest`, with
+/// libsecp256k1 (feature `libsecp256k1`, the signer's).
+#[cfg(feature = "libsecp256k1")]
+fn recover_address(digest: &[u8; 32], rs: &[u8], recovery: u8) -> Option<eth::Address> {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let id = RecoveryId::from_i32(i32::from(recovery)).ok()?;
+    let signature = RecoverableSignature::from_compact(rs, id).ok()?;
+    let key = secp256k1::SECP256K1
+        .recover_ecdsa(&secp256k1::Message::from_digest(*digest), &signature)
+        .ok()?;
+    let hash = eth::keccak256(&key.serialize_uncompressed()[1..]);
+    let mut address = [0u8; 20];
+    address.copy_from_slice(&hash[12..]);
+    Some(address)
+}
+
+/// The address whose key made the recoverable ECDSA signature `rs`
+/// (r ‖ s, already checked in range and low-S) over `digest`, with k256.
+#[cfg(not(feature = "libsecp256k1"))]
+fn recover_address(digest: &[u8; 32], rs: &[u8], recovery: u8) -> Option<eth::Address> {
+    let signature = k256::ecdsa::Signature::from_slice(rs).ok()?;
+    let id = k256::ecdsa::RecoveryId::from_byte(recovery)?;
+    let key = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &signature, id).ok()?;
+    Some(eth::address_of(&key))
+}
+
 /// Checks the proof for the owner's type; returns a passkey's signCount.
 fn verify_proof(
     owner: &Owner,
@@ -576,15 +603,8 @@ fn verify_proof(
                     "the signature has a high S; Ethereum signatures are low-S (EIP-2): sign with a standard wallet".into(),
                 ));
             }
-            let recovery = k256::ecdsa::RecoveryId::from_byte(recovery)
-                .ok_or_else(|| bad("invalid recovery id"))?;
-            let key = k256::ecdsa::VerifyingKey::recover_from_prehash(
-                &eth::eip191_digest(text),
-                &signature,
-                recovery,
-            )
-            .map_err(|_| bad("no key recovers from this signature over the authorization text (EIP-191 personal_sign)"))?;
-            let address = eth::address_of(&key);
+            let address = recover_address(&eth::eip191_digest(text), &bytes[..64], recovery)
+                .ok_or_else(|| bad("no key recovers from this signature over the authorization text (EIP-191 personal_sign)"))?;
             if &address != o.address() {
                 return Err((
                     R::BadSignature,
