@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{now_s, ticket, verify_independently, Checked, SignerProcess};
+use common::{generate, now_s, record, request, verify_independently, Checked, SignerProcess};
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use signet_authority::eth::eip191_digest;
@@ -58,46 +58,6 @@ impl Owners {
             s["policy"] = p;
         }
         s.to_string()
-    }
-}
-
-async fn generate(
-    client: &SignerClient,
-    id: &str,
-    kt: KeyType,
-    settings: Option<String>,
-) -> GeneratedKey {
-    match client
-        .call(Request::Generate {
-            key_id: id.into(),
-            key_type: kt,
-            settings,
-        })
-        .await
-        .unwrap()
-    {
-        Response::Generated(g) => g,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn record(g: &GeneratedKey) -> Record {
-    Record::parse(g.record.as_deref().unwrap()).unwrap()
-}
-
-/// A request for `content` as a host would send it: its own ticket for the
-/// content's digest (or for `digest` when given, to lie about it).
-fn request(id: &str, kt: KeyType, content: &Value, digest: [u8; 32]) -> SignRequest {
-    SignRequest {
-        key_id: id.into(),
-        ticket: ticket(id, &digest, kt),
-        digest: digest.to_vec(),
-        message: None,
-        attest: false,
-        sealed: None,
-        record: None,
-        content: Some(content.to_string()),
-        approvals: Vec::new(),
     }
 }
 

@@ -9,11 +9,11 @@
 
 mod common;
 
-use common::{now_s, ticket, verify_independently, Checked, SignerProcess};
+use common::{generate, now_s, record, ticket, verify_independently, Checked, SignerProcess};
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use signet_authority::{
-    payload_sha256, Authorization, OwnerKeyType, OwnerSecretKey, Record, Request as AuthzRequest,
+    payload_sha256, Authorization, OwnerKeyType, OwnerSecretKey, Request as AuthzRequest,
 };
 use signet_proto::client::{ClientError, SignerClient};
 use signet_proto::message::{CheckRequest, CheckResult, GeneratedKey, ResumeRequest, SignRequest};
@@ -39,25 +39,6 @@ fn policy() -> Value {
         "typed_data_domains": [{"chain_id": 1, "verifying_contract": TOKEN}],
         "windows": [{"seconds": 86400, "max_value_wei": "250000000000000000", "max_count": 5}]
     })
-}
-
-async fn generate(client: &SignerClient, id: &str, settings: Value) -> GeneratedKey {
-    match client
-        .call(Request::Generate {
-            key_id: id.into(),
-            key_type: KeyType::Secp256k1,
-            settings: Some(settings.to_string()),
-        })
-        .await
-        .unwrap()
-    {
-        Response::Generated(g) => g,
-        other => panic!("{other:?}"),
-    }
-}
-
-fn record(g: &GeneratedKey) -> Record {
-    Record::parse(g.record.as_deref().unwrap()).unwrap()
 }
 
 static NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -95,18 +76,7 @@ fn digest_of(content: &Value) -> [u8; 32] {
 }
 
 fn request(id: &str, content: &Value) -> SignRequest {
-    let digest = digest_of(content);
-    SignRequest {
-        key_id: id.into(),
-        ticket: ticket(id, &digest, KeyType::Secp256k1),
-        digest: digest.to_vec(),
-        message: None,
-        attest: false,
-        sealed: None,
-        record: None,
-        content: Some(content.to_string()),
-        approvals: Vec::new(),
-    }
+    common::request(id, KeyType::Secp256k1, content, digest_of(content))
 }
 
 /// Signs `content` with a ticket only: the signature, or the refusal's code
@@ -180,7 +150,7 @@ async fn a_compromised_host_exceeds_no_rule_of_the_policy() {
     let (client, _) = signer.client().await;
     let ann = OwnerSecretKey::generate(OwnerKeyType::Secp256k1, &mut OsRng);
     let settings = json!({"owners": [ann.owner("ann").unwrap().to_value()], "policy": policy()});
-    let g = generate(&client, "w", settings).await;
+    let g = generate(&client, "w", KeyType::Secp256k1, Some(settings.to_string())).await;
     let pk = g.key.public_key.clone();
     let s = |content: Value| request("w", &content);
     // In its first 600 s a signer takes only authorizations expiring after
@@ -367,7 +337,7 @@ async fn windows_are_cold_after_a_restart_and_on_a_second_signer_until_the_owner
     let (client, _) = first.client().await;
     let ann = OwnerSecretKey::generate(OwnerKeyType::Secp256k1, &mut OsRng);
     let settings = json!({"owners": [ann.owner("ann").unwrap().to_value()], "policy": policy()});
-    let g = generate(&client, "w", settings).await;
+    let g = generate(&client, "w", KeyType::Secp256k1, Some(settings.to_string())).await;
     let pk = g.key.public_key.clone();
     // Generated here: this signer has seen everything the key ever signed.
     sign(&client, loaded(&g, &tx(1, BOB, 1, "0x")), &pk)

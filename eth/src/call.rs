@@ -255,49 +255,38 @@ impl Call {
     /// The function's Solidity signature, e.g. `approve(address,uint256)`
     /// (which `safeTransferFrom` overload follows from `amount` and `data`).
     pub fn signature(&self) -> &'static str {
-        match self {
-            Self::Transfer { .. } => abi::transferCall::SIGNATURE,
-            Self::TransferFrom { .. } => abi::transferFromCall::SIGNATURE,
-            Self::Approve { .. } => abi::approveCall::SIGNATURE,
-            Self::IncreaseAllowance { .. } => abi::increaseAllowanceCall::SIGNATURE,
-            Self::SafeTransferFrom {
-                amount: Some(_), ..
-            } => Erc1155SafeTransferFrom::SIGNATURE,
-            Self::SafeTransferFrom {
-                amount: None,
-                data: Some(_),
-                ..
-            } => Erc721SafeTransferFromData::SIGNATURE,
-            Self::SafeTransferFrom {
-                amount: None,
-                data: None,
-                ..
-            } => Erc721SafeTransferFrom::SIGNATURE,
-            Self::SetApprovalForAll { .. } => abi::setApprovalForAllCall::SIGNATURE,
-        }
+        self.abi().0
     }
 
     /// The 4-byte selector of [`Call::signature`].
     pub fn selector(&self) -> [u8; 4] {
+        self.abi().1
+    }
+
+    /// The Solidity signature and selector of the function this call is.
+    fn abi(&self) -> (&'static str, [u8; 4]) {
+        fn of<C: SolCall>() -> (&'static str, [u8; 4]) {
+            (C::SIGNATURE, C::SELECTOR)
+        }
         match self {
-            Self::Transfer { .. } => abi::transferCall::SELECTOR,
-            Self::TransferFrom { .. } => abi::transferFromCall::SELECTOR,
-            Self::Approve { .. } => abi::approveCall::SELECTOR,
-            Self::IncreaseAllowance { .. } => abi::increaseAllowanceCall::SELECTOR,
+            Self::Transfer { .. } => of::<abi::transferCall>(),
+            Self::TransferFrom { .. } => of::<abi::transferFromCall>(),
+            Self::Approve { .. } => of::<abi::approveCall>(),
+            Self::IncreaseAllowance { .. } => of::<abi::increaseAllowanceCall>(),
             Self::SafeTransferFrom {
                 amount: Some(_), ..
-            } => Erc1155SafeTransferFrom::SELECTOR,
+            } => of::<Erc1155SafeTransferFrom>(),
             Self::SafeTransferFrom {
                 amount: None,
                 data: Some(_),
                 ..
-            } => Erc721SafeTransferFromData::SELECTOR,
+            } => of::<Erc721SafeTransferFromData>(),
             Self::SafeTransferFrom {
                 amount: None,
                 data: None,
                 ..
-            } => Erc721SafeTransferFrom::SELECTOR,
-            Self::SetApprovalForAll { .. } => abi::setApprovalForAllCall::SELECTOR,
+            } => of::<Erc721SafeTransferFrom>(),
+            Self::SetApprovalForAll { .. } => of::<abi::setApprovalForAllCall>(),
         }
     }
 

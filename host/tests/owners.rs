@@ -8,10 +8,7 @@
 
 mod common;
 
-use common::{
-    bootstrap_operator, call, code, create_client, fresh_postgres_db, serve_env,
-    verify_independently, ServeHost, Signer,
-};
+use common::{call, code, fresh_postgres_db, verify_independently, ServeSetup as Setup};
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use signet_authority::eth::eip191_digest;
@@ -60,68 +57,6 @@ fn with_approvals(content: &Value, approvals: &[Approval]) -> Value {
     let mut body = content.clone();
     body["approvals"] = serde_json::to_value(approvals).unwrap();
     body
-}
-
-/// A serve host and its signer on `db`.
-struct Setup {
-    _tmp: tempfile::TempDir,
-    signer: Option<Signer>,
-    host: Option<ServeHost>,
-    env: Vec<(&'static str, String)>,
-    dir: std::path::PathBuf,
-    token: String,
-}
-
-impl Setup {
-    fn start(db: &str) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_owned();
-        let signer = Signer::start(&dir);
-        let policy = signer.policy(&dir);
-        let env = serve_env(&signer, db, &policy);
-        let operator = bootstrap_operator(db);
-        std::fs::create_dir_all(dir.join("host")).unwrap();
-        let host = ServeHost::start(&dir.join("host"), &env);
-        let token = create_client(host.url(), &operator, "alice", &["wallets:*", "sign"]);
-        // Authorizations made in the signer's start second would be refused
-        // (see `restart_after`).
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        Self {
-            _tmp: tmp,
-            signer: Some(signer),
-            host: Some(host),
-            env,
-            dir,
-            token,
-        }
-    }
-
-    /// A host and signer on a fresh SQLite file (kept while the first value
-    /// lives).
-    fn on_sqlite() -> (tempfile::TempDir, Self) {
-        let tmp = tempfile::tempdir().unwrap();
-        let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
-        let setup = Self::start(&db);
-        (tmp, setup)
-    }
-
-    fn url(&self) -> String {
-        self.host.as_ref().unwrap().url().to_owned()
-    }
-
-    /// Stops host and signer (nothing stays cached), runs `edit`, starts
-    /// both again on the same database.
-    fn restart_after(&mut self, edit: impl FnOnce()) {
-        self.host = None;
-        self.signer = None;
-        edit();
-        let signer = Signer::start(&self.dir);
-        self.host = Some(ServeHost::start(&self.dir.join("host"), &self.env));
-        self.signer = Some(signer);
-        // A signer takes, in its first 600 s, only authorizations expiring
-        // after its start + 600 s: made in its start's second, they do not.
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-    }
 }
 
 fn owners() -> (OwnerSecretKey, OwnerSecretKey) {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{bootstrap_operator, call, code, create_client, serve_env, ServeHost, Signer};
+use common::{call, code, ServeSetup};
 use rand_core::OsRng;
 use serde_json::{json, Value};
 use signet_authority::{
@@ -21,40 +21,24 @@ const EVE: &str = "0x000000000000000000000000000000000000e0e0";
 const MAX_VALUE: u128 = 100_000_000_000_000_000;
 const UNLIMITED: &str = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
 
+/// The SQLite `serve` host and signer of these tests (its database kept
+/// as long as the setup).
 struct Setup {
-    _tmp: tempfile::TempDir,
-    signer: Option<Signer>,
-    host: Option<ServeHost>,
-    env: Vec<(&'static str, String)>,
-    dir: std::path::PathBuf,
-    token: String,
+    serve: ServeSetup,
+    _db: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Setup {
+    type Target = ServeSetup;
+    fn deref(&self) -> &ServeSetup {
+        &self.serve
+    }
 }
 
 impl Setup {
     fn start() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().to_owned();
-        let db = format!("sqlite://{}", dir.join("signet.db").display());
-        let signer = Signer::start(&dir);
-        let policy = signer.policy(&dir);
-        let env = serve_env(&signer, &db, &policy);
-        let operator = bootstrap_operator(&db);
-        std::fs::create_dir_all(dir.join("host")).unwrap();
-        let host = ServeHost::start(&dir.join("host"), &env);
-        let token = create_client(host.url(), &operator, "alice", &["wallets:*", "sign"]);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
-        Self {
-            _tmp: tmp,
-            signer: Some(signer),
-            host: Some(host),
-            env,
-            dir,
-            token,
-        }
-    }
-
-    fn url(&self) -> String {
-        self.host.as_ref().unwrap().url().to_owned()
+        let (_db, serve) = ServeSetup::on_sqlite();
+        Self { serve, _db }
     }
 
     fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -65,6 +49,15 @@ impl Setup {
         let (s, w) = self.post("/v1/wallets", body);
         assert_eq!(s, 201, "{w}");
         w
+    }
+
+    /// A secp256k1 wallet owned by `ann` alone, with `policy`.
+    fn owned_by(&self, ann: &OwnerSecretKey, policy: Value) -> Value {
+        self.create(json!({
+            "key_type": "secp256k1",
+            "owners": [ann.owner("ann").unwrap().to_value()],
+            "policy": policy,
+        }))
     }
 
     fn sign(&self, w: &Value, body: &Value) -> (u16, Value) {
@@ -78,12 +71,7 @@ impl Setup {
     }
 
     fn restart(&mut self) {
-        self.host = None;
-        self.signer = None;
-        let signer = Signer::start(&self.dir);
-        self.host = Some(ServeHost::start(&self.dir.join("host"), &self.env));
-        self.signer = Some(signer);
-        std::thread::sleep(std::time::Duration::from_millis(1100));
+        self.serve.restart_after(|| {});
     }
 }
 
@@ -135,11 +123,7 @@ fn refused_by(s: u16, v: &Value) -> (u16, &str, &str) {
 fn each_rule_refuses_by_name_over_http_and_check_says_the_same() {
     let setup = Setup::start();
     let ann = owner();
-    let w = setup.create(json!({
-        "key_type": "secp256k1",
-        "owners": [ann.owner("ann").unwrap().to_value()],
-        "policy": policy(),
-    }));
+    let w = setup.owned_by(&ann, policy());
     assert_eq!(record(&w).policy().to_value()["recipients"][1], TOKEN);
     let cases: Vec<(&str, Value, &str)> = vec![
         ("rule_chain_ids", tx(10, BOB, 1, "0x"), "chain_ids"),
@@ -408,11 +392,7 @@ fn windows_are_cold_after_a_restart_until_the_owners_resume_over_http() {
     let ann = owner();
     let mut p = policy();
     p["windows"] = json!([{"seconds": 86400, "max_count": 100}]);
-    let w = setup.create(json!({
-        "key_type": "secp256k1",
-        "owners": [ann.owner("ann").unwrap().to_value()],
-        "policy": p,
-    }));
+    let w = setup.owned_by(&ann, p);
     let (s, v) = setup.sign(&w, &tx(1, BOB, 1, "0x"));
     assert_eq!(s, 200, "made on this signer: not cold: {v}");
     setup.restart();
@@ -467,11 +447,7 @@ fn change(setup: &Setup, w: &Value, ann: &OwnerSecretKey, settings: Value) -> (u
 fn a_loosening_waits_its_change_delay_and_a_tightening_does_not() {
     let setup = Setup::start();
     let ann = owner();
-    let w = setup.create(json!({
-        "key_type": "secp256k1",
-        "owners": [ann.owner("ann").unwrap().to_value()],
-        "policy": {"allow": ["message", "transaction"], "max_value_wei": "1000", "change_delay_seconds": 3},
-    }));
+    let w = setup.owned_by(&ann, json!({"allow": ["message", "transaction"], "max_value_wei": "1000", "change_delay_seconds": 3}));
     // Tightening: immediate.
     let tighter = json!({"policy": {"allow": ["message", "transaction"], "max_value_wei": "500", "change_delay_seconds": 3}});
     let (s, v) = change(&setup, &w, &ann, tighter);
@@ -664,13 +640,12 @@ fn a_signer_killed_mid_window_and_restarted_by_the_dev_supervisor_gains_no_budge
 fn approvers_see_token_amounts_in_the_units_the_policy_names() {
     let setup = Setup::start();
     let ann = owner();
-    let w = setup.create(json!({
-        "key_type": "secp256k1",
-        "owners": [ann.owner("ann").unwrap().to_value()],
-        "policy": {"allow": ["transaction"], "tokens": [
+    let w = setup.owned_by(
+        &ann,
+        json!({"allow": ["transaction"], "tokens": [
             {"address": TOKEN, "max_amount": "1000000000", "decimals": 6, "symbol": "USDC"}
-        ]},
-    }));
+        ]}),
+    );
     // 1000.5 USDC: over the limit, so the owners are asked.
     let body = tx(1, TOKEN, 0, &erc20("a9059cbb", BOB, "3ba26b20"));
     let dry = setup.check(&w, &body);

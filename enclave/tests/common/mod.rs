@@ -187,3 +187,51 @@ pub fn verify_independently(items: &[Checked]) {
     );
     assert_eq!(stdout.trim(), format!("ok {}", items.len()));
 }
+
+/// Generates key `id` of type `kt` with the record settings `settings`
+/// (JSON), as a host would.
+pub async fn generate(
+    client: &SignerClient,
+    id: &str,
+    kt: KeyType,
+    settings: Option<String>,
+) -> signet_proto::message::GeneratedKey {
+    match client
+        .call(signet_proto::Request::Generate {
+            key_id: id.into(),
+            key_type: kt,
+            settings,
+        })
+        .await
+        .unwrap()
+    {
+        signet_proto::Response::Generated(g) => g,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The record a generated key came with.
+pub fn record(g: &signet_proto::message::GeneratedKey) -> signet_authority::Record {
+    signet_authority::Record::parse(g.record.as_deref().unwrap()).unwrap()
+}
+
+/// A request for `content` as a host would send it: its own ticket for the
+/// content's digest (or for `digest` when given, to lie about it).
+pub fn request(
+    id: &str,
+    kt: KeyType,
+    content: &serde_json::Value,
+    digest: [u8; 32],
+) -> signet_proto::message::SignRequest {
+    signet_proto::message::SignRequest {
+        key_id: id.into(),
+        ticket: ticket(id, &digest, kt),
+        digest: digest.to_vec(),
+        message: None,
+        attest: false,
+        sealed: None,
+        record: None,
+        content: Some(content.to_string()),
+        approvals: Vec::new(),
+    }
+}

@@ -155,14 +155,23 @@ pub fn authorization(record: &Record, payload: &Value, digest: &[u8]) -> Result<
         .map_err(|_| Error::internal("a digest is not 32 bytes"))?;
     let payload_sha256 = signet_authority::payload_sha256(payload)
         .map_err(|e| Error::bad_request(format!("content: {e}")))?;
-    let mut request_id = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
-    Authorization::fresh(
+    fresh_authorization(
         record,
         AuthzRequest::Sign {
             payload_sha256,
             digest,
         },
+    )
+}
+
+/// The authorization the owners of `record` sign for `request`: a random
+/// request id, fresh for 600 s from now.
+fn fresh_authorization(record: &Record, request: AuthzRequest) -> Result<Authorization> {
+    let mut request_id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
+    Authorization::fresh(
+        record,
+        request,
         now_ms() / 1000,
         AUTHORIZATION_LIFETIME_S,
         request_id,
@@ -418,11 +427,7 @@ impl Service {
         let next = RecordSettings::from_request(settings)
             .and_then(|s| s.next(&current))
             .map_err(|e| Error::bad_request(e.to_string()))?;
-        let sealed = wallet
-            .sealed
-            .as_ref()
-            .map(|_| super::wallets::sealed_of(&wallet))
-            .transpose()?;
+        let sealed = super::wallets::stored_sealed(&wallet)?;
         let request = signet_proto::message::UpdateRecordRequest {
             key_id: wallet.id.clone(),
             sealed,
@@ -443,18 +448,12 @@ impl Service {
             other => Some(other?),
         };
         let Some(mut generated) = generated else {
-            let mut request_id = [0u8; 16];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
-            let authz = Authorization::fresh(
+            let authz = fresh_authorization(
                 &current,
                 AuthzRequest::UpdateRecord {
                     new_record: next.record_hash(),
                 },
-                now_ms() / 1000,
-                AUTHORIZATION_LIFETIME_S,
-                request_id,
-            )
-            .map_err(|e| Error::internal(format!("authorization: {e}")))?;
+            )?;
             return Ok(RecordChange::NeedsOwners {
                 record: next.text().to_owned(),
                 authorization: authz.text().to_owned(),
@@ -541,25 +540,12 @@ impl Service {
             });
         }
         if approvals.is_empty() {
-            let mut request_id = [0u8; 16];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut request_id);
-            let authz = Authorization::fresh(
-                &record,
-                AuthzRequest::Resume,
-                now_ms() / 1000,
-                AUTHORIZATION_LIFETIME_S,
-                request_id,
-            )
-            .map_err(|e| Error::internal(format!("authorization: {e}")))?;
+            let authz = fresh_authorization(&record, AuthzRequest::Resume)?;
             return Ok(ResumeOutcome::NeedsOwners {
                 authorization: authz.text().to_owned(),
             });
         }
-        let sealed = wallet
-            .sealed
-            .as_ref()
-            .map(|_| super::wallets::sealed_of(&wallet))
-            .transpose()?;
+        let sealed = super::wallets::stored_sealed(&wallet)?;
         self.signer
             .resume(signet_proto::message::ResumeRequest {
                 key_id: wallet.id.clone(),

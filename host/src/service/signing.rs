@@ -22,7 +22,7 @@ use super::authz::{Principal, Scope};
 use super::digest::{assemble, content_digest, sign_input, Content, SignInput};
 use super::limits::Limit;
 use super::owners;
-use super::wallets::sealed_of;
+use super::wallets::{sealed_of, stored_sealed};
 use super::{Error, Result, Service};
 use crate::domain::{Approval, Intent, IntentState, Wallet};
 use crate::metrics::{ReasonLabels, SignatureLabels};
@@ -450,11 +450,7 @@ impl Service {
         payload: &Value,
         approvals: Vec<signet_authority::Approval>,
     ) -> Result<CheckResult> {
-        let sealed = wallet
-            .sealed
-            .as_ref()
-            .map(|_| sealed_of(wallet))
-            .transpose()?;
+        let sealed = stored_sealed(wallet)?;
         Ok(self
             .signer
             .check(CheckRequest {
@@ -758,11 +754,7 @@ impl Service {
                     tokio::time::sleep(std::time::Duration::from_millis(250 * (attempt + 1))).await;
                     let (_, ticket) = self.mint(principal, wallet, &request.digest);
                     request.ticket = ticket;
-                    request.sealed = wallet
-                        .sealed
-                        .as_ref()
-                        .map(|_| sealed_of(wallet))
-                        .transpose()?;
+                    request.sealed = stored_sealed(wallet)?;
                     request.record.clone_from(&wallet.record);
                 }
                 Err(e) => return Err(e.into()),
@@ -798,7 +790,7 @@ impl Service {
             .wallet(wallet_id)
             .await?
             .ok_or(Error::NotFound("wallet"))?;
-        fresh.sealed.as_ref().map(|_| sealed_of(&fresh)).transpose()
+        stored_sealed(&fresh)
     }
 }
 

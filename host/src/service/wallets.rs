@@ -37,6 +37,16 @@ pub(super) fn sealed_of(wallet: &Wallet) -> Result<SealedKey> {
         .map_err(|e| Error::internal(format!("stored sealed key of {}: {e}", wallet.id)))
 }
 
+/// The stored sealed key of `wallet` when there is one (`None` for a key
+/// the signer holds itself, as on PKCS#11).
+pub(super) fn stored_sealed(wallet: &Wallet) -> Result<Option<SealedKey>> {
+    wallet
+        .sealed
+        .as_ref()
+        .map(|_| sealed_of(wallet))
+        .transpose()
+}
+
 impl Service {
     /// The wallet row `id`, whoever owns it, through the cache.
     pub(crate) async fn wallet_row(&self, id: &str) -> Result<Option<Wallet>> {

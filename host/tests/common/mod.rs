@@ -1195,3 +1195,68 @@ pub fn test_mode_sign_in(url: &str, tg: i64) -> Value {
     v["verifier"] = c["verifier"].clone();
     v
 }
+
+/// A `serve` host and its signer on `db`, with an API client of tenant
+/// `alice` (scopes `wallets:*`, `sign`): owners' and policy tests.
+pub struct ServeSetup {
+    _tmp: tempfile::TempDir,
+    pub signer: Option<Signer>,
+    pub host: Option<ServeHost>,
+    pub env: Vec<(&'static str, String)>,
+    pub dir: std::path::PathBuf,
+    pub token: String,
+}
+
+impl ServeSetup {
+    /// Starts the signer and host on `db`.
+    pub fn start(db: &str) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let signer = Signer::start(&dir);
+        let policy = signer.policy(&dir);
+        let env = serve_env(&signer, db, &policy);
+        let operator = bootstrap_operator(db);
+        std::fs::create_dir_all(dir.join("host")).unwrap();
+        let host = ServeHost::start(&dir.join("host"), &env);
+        let token = create_client(host.url(), &operator, "alice", &["wallets:*", "sign"]);
+        // Authorizations made in the signer's start second would be refused
+        // (see `restart_after`).
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        Self {
+            _tmp: tmp,
+            signer: Some(signer),
+            host: Some(host),
+            env,
+            dir,
+            token,
+        }
+    }
+
+    /// A host and signer on a fresh SQLite file (kept while the first value
+    /// lives).
+    pub fn on_sqlite() -> (tempfile::TempDir, Self) {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = format!("sqlite://{}", tmp.path().join("signet.db").display());
+        let setup = Self::start(&db);
+        (tmp, setup)
+    }
+
+    /// The host's base URL.
+    pub fn url(&self) -> String {
+        self.host.as_ref().unwrap().url().to_owned()
+    }
+
+    /// Stops host and signer (nothing stays cached), runs `edit`, starts
+    /// both again on the same database.
+    pub fn restart_after(&mut self, edit: impl FnOnce()) {
+        self.host = None;
+        self.signer = None;
+        edit();
+        let signer = Signer::start(&self.dir);
+        self.host = Some(ServeHost::start(&self.dir.join("host"), &self.env));
+        self.signer = Some(signer);
+        // A signer takes, in its first 600 s, only authorizations expiring
+        // after its start + 600 s: made in its start's second, they do not.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+}
