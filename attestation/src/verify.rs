@@ -185,7 +185,7 @@ impl VerifiedDocument {
     }
 
     /// Checks that the document binds a Signet wallet key: `public_key` equals
-    /// the wallet's key and `user_data` is the key binding of DESIGN.md.
+    /// the wallet's key and `user_data` is the key binding of docs/attestation.md.
     pub fn check_key_binding(
         &self,
         wallet_id: &str,
