@@ -57,6 +57,24 @@ pub(crate) enum WalletCommand {
         /// Wallet id.
         id: String,
     },
+    /// Change a wallet's record (owners, threshold, policy): applied at once
+    /// when the signer allows it, else proposed to the owners — prints the
+    /// proposal (its `proposal_id` and the authorization each owner approves
+    /// with `signet approve PROPOSAL --wallet ID`).
+    Change {
+        /// Wallet id.
+        id: String,
+        /// The new owners: ID=FILE.pub (from `signet owner keygen`);
+        /// repeatable (absent: unchanged).
+        #[arg(long = "owner", value_name = "ID=FILE.pub")]
+        owners: Vec<String>,
+        /// The new threshold (absent: unchanged).
+        #[arg(long)]
+        threshold: Option<u32>,
+        /// The new policy as JSON, or @FILE (absent: unchanged; docs/policy.md).
+        #[arg(long, value_name = "JSON|@FILE")]
+        policy: Option<String>,
+    },
     /// Offline: check a wallet's attestation (root, PCRs, the key and its
     /// record bound), then print its owners, threshold and policy plainly.
     Verify {
@@ -208,7 +226,9 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
         WalletCommand::Verify { wallet, policy } => return verify_wallet(wallet, policy),
         WalletCommand::Create { .. } | WalletCommand::Show { .. } => Shown::Wallet,
         WalletCommand::List { json: false } => Shown::Table,
-        WalletCommand::List { json: true } | WalletCommand::Destroy { .. } => Shown::Json,
+        WalletCommand::List { json: true }
+        | WalletCommand::Destroy { .. }
+        | WalletCommand::Change { .. } => Shown::Json,
     };
     let result = match cmd {
         WalletCommand::Create {
@@ -243,6 +263,40 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
         WalletCommand::Show { id } => endpoint.call("GET", &format!("/v1/wallets/{id}"), None),
         WalletCommand::Destroy { id } => {
             endpoint.call("DELETE", &format!("/v1/wallets/{id}"), None)
+        }
+        WalletCommand::Change {
+            id,
+            owners,
+            threshold,
+            policy,
+        } => {
+            let mut body = json!({});
+            match crate::owner::owners_from_files(&owners) {
+                Ok(o) if !o.is_empty() => body["owners"] = json!(o),
+                Ok(_) => {}
+                Err(f) => return failed(f),
+            }
+            if let Some(t) = threshold {
+                body["threshold"] = json!(t);
+            }
+            if let Some(p) = policy {
+                match json_arg("--policy", &p) {
+                    Ok(v) => body["policy"] = v,
+                    Err(message) => {
+                        return failed(CallFailed {
+                            message,
+                            usage: true,
+                        })
+                    }
+                }
+            }
+            if body.as_object().is_some_and(serde_json::Map::is_empty) {
+                return failed(CallFailed {
+                    message: "nothing to change: give --owner, --threshold or --policy".into(),
+                    usage: true,
+                });
+            }
+            endpoint.call("POST", &format!("/v1/wallets/{id}/record"), Some(&body))
         }
         WalletCommand::Verify { wallet, policy } => return verify_wallet(&wallet, &policy),
     };

@@ -37,11 +37,15 @@ pub(crate) enum OwnerCommand {
     },
 }
 
-/// `signet approve INTENT --owner ID --key FILE`.
+/// `signet approve INTENT --owner ID --key FILE`, or `signet approve
+/// PROPOSAL --wallet ID --owner ID --key FILE` for a record change.
 #[derive(Args)]
 pub(crate) struct ApproveArgs {
-    /// The sign intent's id.
+    /// The sign intent's id, or a record proposal's (`rp_…`, with --wallet).
     intent: String,
+    /// The wallet whose record proposal this is (`signet wallet change`).
+    #[arg(long, value_name = "ID")]
+    wallet: Option<String>,
     /// The owner's id in the wallet's record.
     #[arg(long, value_name = "ID")]
     owner: String,
@@ -240,6 +244,14 @@ pub(crate) fn approvals(
 pub(crate) fn approve(endpoint: &Endpoint, args: &ApproveArgs) -> Outcome {
     let run = || -> Result<Value, CallFailed> {
         let key = read_key(&args.key)?;
+        if let Some(wallet) = &args.wallet {
+            return approve_proposal(endpoint, wallet, args, &key);
+        }
+        if args.intent.starts_with("rp_") {
+            return Err(usage(
+                "a record proposal is approved with --wallet ID (the wallet it changes)",
+            ));
+        }
         let intent = endpoint.call("GET", &format!("/v1/intents/{}", args.intent), None)?;
         let text = intent["authorization"]["text"]
             .as_str()
@@ -260,4 +272,35 @@ pub(crate) fn approve(endpoint: &Endpoint, args: &ApproveArgs) -> Outcome {
         )
     };
     done(run())
+}
+
+/// `signet approve PROPOSAL --wallet ID`: shows the record the owners
+/// would give the wallet, then signs the proposal's authorization.
+fn approve_proposal(
+    endpoint: &Endpoint,
+    wallet: &str,
+    args: &ApproveArgs,
+    key: &OwnerSecretKey,
+) -> Result<Value, CallFailed> {
+    let path = format!("/v1/wallets/{wallet}/record/{}", args.intent);
+    let proposal = endpoint.call("GET", &path, None)?;
+    let text = proposal["authorization"]["text"]
+        .as_str()
+        .ok_or_else(|| CallFailed {
+            message: "the host sent no authorization to approve".into(),
+            usage: false,
+        })?;
+    // Shown before signing: what the wallet's record becomes.
+    eprintln!(
+        "signet: the proposed record of wallet {wallet}: {}",
+        proposal["record"].as_str().unwrap_or("(none)")
+    );
+    if let Some(at) = proposal["effective_at"].as_u64() {
+        eprintln!(
+            "signet: it loosens the policy: it takes effect at {at} (Unix seconds) at the earliest"
+        );
+    }
+    eprintln!("signet: approving, as {}: {text}", args.owner);
+    let body = json!({"owner_id": args.owner, "signature": key.sign(text)});
+    endpoint.call("POST", &format!("{path}/approve"), Some(&body))
 }

@@ -152,6 +152,124 @@ impl Approval {
     }
 }
 
+/// A proposed change of a wallet's record, kept while its owners approve
+/// it one by one (docs/owners.md, "Record changes").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordProposal {
+    /// `rp_` and 32 hex digits.
+    pub id: String,
+    /// Wallet.
+    pub wallet_id: String,
+    /// The text of the record it changes.
+    pub previous_record: String,
+    /// The proposed record's text.
+    pub record: String,
+    /// The authorization (v1, action `update_record`) each owner signs.
+    pub authorization: String,
+    /// The owners' approvals given so far (JSON array).
+    pub approvals: Option<String>,
+    /// Where it stands, as stored.
+    pub stage: ProposalStage,
+    /// Unix seconds: when a loosening the signer holds takes effect.
+    pub effective_at_s: Option<u64>,
+    /// Unix seconds: the authorization's expiry (approvals after it are
+    /// refused).
+    pub expires_at_s: u64,
+    /// Who proposed it (the audit actor).
+    pub created_by: String,
+    /// Unix ms.
+    pub created_at_ms: u64,
+    /// Unix ms: when it was applied.
+    pub decided_at_ms: Option<u64>,
+}
+
+impl RecordProposal {
+    /// Where it stands at `now_s`; `superseded` when the wallet's record is
+    /// no longer the one it changes (another change was applied first).
+    #[must_use]
+    pub fn state(&self, now_s: u64, superseded: bool) -> ProposalState {
+        match self.stage {
+            ProposalStage::Applied => ProposalState::Applied,
+            _ if superseded => ProposalState::Superseded,
+            // A held change is applied within seconds of its time: one a
+            // day late was lost (its signer restarted).
+            ProposalStage::Waiting
+                if self
+                    .effective_at_s
+                    .is_some_and(|at| now_s > at.saturating_add(WAITING_GRACE_S)) =>
+            {
+                ProposalState::Expired
+            }
+            ProposalStage::Waiting => ProposalState::Waiting,
+            ProposalStage::Pending if now_s > self.expires_at_s => ProposalState::Expired,
+            ProposalStage::Pending => ProposalState::Pending,
+        }
+    }
+}
+
+/// How long after its `effective_at` a held change still counts as
+/// waiting (the hosts apply one within seconds; later, it was lost).
+pub const WAITING_GRACE_S: u64 = 86_400;
+
+/// A record proposal's stored stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalStage {
+    /// Collecting the owners' approvals.
+    Pending,
+    /// Approved: the signer holds the change until its `effective_at`.
+    Waiting,
+    /// The signer took the new record.
+    Applied,
+}
+
+impl ProposalStage {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Waiting => "waiting",
+            Self::Applied => "applied",
+        }
+    }
+
+    /// Decodes the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Waiting, Self::Applied]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// Where a record proposal stands, as the API shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalState {
+    /// Collecting the owners' approvals.
+    Pending,
+    /// Its authorization expired before the owners met the threshold.
+    Expired,
+    /// Approved; a loosening waits for its `effective_at`.
+    Waiting,
+    /// Applied: the wallet has the proposed record.
+    Applied,
+    /// Another change of the record was applied first.
+    Superseded,
+}
+
+impl ProposalState {
+    /// The API's name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Expired => "expired",
+            Self::Waiting => "waiting",
+            Self::Applied => "applied",
+            Self::Superseded => "superseded",
+        }
+    }
+}
+
 /// An owner's decision on a pending intent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -277,6 +395,12 @@ pub enum ApprovalRefusal {
     IntentExpired,
     /// The intent's wallet did not require approval (409).
     ApprovalNotRequired,
+    /// The record proposal was applied, or another change of the record
+    /// was applied first (409).
+    ProposalDecided,
+    /// The record proposal's authorization expired before its owners met
+    /// the threshold, or no signer holds their approval any more (410).
+    ProposalExpired,
 }
 
 impl ApprovalRefusal {
@@ -290,6 +414,8 @@ impl ApprovalRefusal {
             Self::IntentDecided => "intent_decided",
             Self::IntentExpired => "intent_expired",
             Self::ApprovalNotRequired => "approval_not_required",
+            Self::ProposalDecided => "proposal_decided",
+            Self::ProposalExpired => "proposal_expired",
         }
     }
 }

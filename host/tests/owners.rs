@@ -287,7 +287,7 @@ fn a_record_edited_in_sqlite_behind_the_hosts_back_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("signet.db");
     let db = format!("sqlite://{}", path.display());
-    a_record_edited_in_the_database_is_refused(&db, |sql| sqlite(&path, sql));
+    a_record_edited_in_the_database_is_refused(&db, |sql| common::sqlite_exec(&path, sql));
 }
 
 #[test]
@@ -595,7 +595,7 @@ fn a_wallet_from_before_records_keeps_signing_and_gets_its_record_on_sqlite() {
     let db = format!("sqlite://{}", path.display());
     a_wallet_from_before_records_keeps_signing(
         &db,
-        |sql| sqlite(&path, sql),
+        |sql| common::sqlite_exec(&path, sql),
         |b| format!("X'{}'", hex::encode(b)),
     );
 }
@@ -609,22 +609,6 @@ fn a_wallet_from_before_records_keeps_signing_and_gets_its_record_on_postgres() 
         &db,
         |sql| psql(&db, sql),
         |b| format!("decode('{}', 'hex')", hex::encode(b)),
-    );
-}
-
-/// Runs `sql` on the SQLite file at `path` (Python's sqlite3).
-fn sqlite(path: &std::path::Path, sql: &str) {
-    let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(python)
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
-        .arg(path)
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -1061,6 +1061,11 @@ await step("passkeys: create a wallet whose every signature needs my passkey", a
   await pk.page.goto(`${LOCAL}#/wallets/${pkWallet}`);
   const summary = await pk.page.waitForSelector(T("wallet-record-summary"));
   expect((await summary.getAttribute("data-needs-owners")) === "always", `record summary: ${await summary.textContent()}`);
+  // The wave-2 switch is not offered: the owners' policy says it.
+  const approval = await pk.page.waitForSelector(T("wallet-approval-owners"));
+  expect(/needs its owners' approval/.test(await approval.textContent()), `approval card: ${await approval.textContent()}`);
+  expect((await pk.page.$(T("wallet-approval-toggle"))) === null, "the host's approval switch is offered on a wallet with owners");
+  expect(w.json.require_approval === true, "the API does not say every signature needs the owners");
   return `(${pkWallet})`;
 });
 

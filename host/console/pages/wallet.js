@@ -70,34 +70,53 @@ export default async function walletPage(ctx) {
   showRecord(null);
 
   // --- approval -------------------------------------------------------------
-  const toggle = h("input", { type: "checkbox", testid: "wallet-approval-toggle", checked: Boolean(w.require_approval) });
-  view.append(
-    h(
-      "section",
-      { class: "card", "aria-labelledby": "approval-h" },
-      h("h2", { id: "approval-h", text: "Approval" }),
-      check(
-        "Require my approval for every signature",
-        toggle,
-        "When on, a payment request on this wallet waits until you approve it in this console (Requests).",
+  // A wallet whose record has owners needs their approval for what its
+  // policy does not allow alone: the switch is its policy's kinds, changed
+  // with the owners' approval under "Edit the policy" (not the host's flag).
+  if (recordOwners(w).length > 0) {
+    view.append(
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "approval-h", testid: "wallet-approval-owners" },
+        h("h2", { id: "approval-h", text: "Approval" }),
+        h("p", {
+          text: w.require_approval
+            ? "Every signature on this wallet needs its owners' approval: its policy allows nothing alone."
+            : "Its owners approve what its policy does not allow alone.",
+        }),
+        h("p", { class: "hint", text: "To change what needs them, use “Edit the policy” under “Owners and policy” (the kinds it may sign without its owners); the owners approve the change." }),
       ),
-    ),
-  );
-  toggle.addEventListener("change", async () => {
-    const want = toggle.checked;
-    toggle.disabled = true;
-    try {
-      const updated = (await ctx.api("PATCH", `/v1/wallets/${seg(w.id)}`, { require_approval: want })).data;
-      w = { ...w, ...(updated || {}) };
-      toggle.checked = Boolean(w.require_approval);
-      ctx.status(toggle.checked ? "Approval is now required for this wallet." : "Approval is no longer required for this wallet.", "ok");
-    } catch (e) {
-      toggle.checked = !want;
-      ctx.status(`Could not change the approval setting: ${explain(e)}`, "error");
-    } finally {
-      toggle.disabled = false;
-    }
-  });
+    );
+  } else {
+    const toggle = h("input", { type: "checkbox", testid: "wallet-approval-toggle", checked: Boolean(w.require_approval) });
+    view.append(
+      h(
+        "section",
+        { class: "card", "aria-labelledby": "approval-h" },
+        h("h2", { id: "approval-h", text: "Approval" }),
+        check(
+          "Require my approval for every signature",
+          toggle,
+          "When on, a payment request on this wallet waits until you approve it in this console (Requests).",
+        ),
+      ),
+    );
+    toggle.addEventListener("change", async () => {
+      const want = toggle.checked;
+      toggle.disabled = true;
+      try {
+        const updated = (await ctx.api("PATCH", `/v1/wallets/${seg(w.id)}`, { require_approval: want })).data;
+        w = { ...w, ...(updated || {}) };
+        toggle.checked = Boolean(w.require_approval);
+        ctx.status(toggle.checked ? "Approval is now required for this wallet." : "Approval is no longer required for this wallet.", "ok");
+      } catch (e) {
+        toggle.checked = !want;
+        ctx.status(`Could not change the approval setting: ${explain(e)}`, "error");
+      } finally {
+        toggle.disabled = false;
+      }
+    });
+  }
 
   // --- attestation ----------------------------------------------------------
   const attState = h("p", { class: "att-state", testid: "wallet-attestation-status", dataset: { state: "verifying" }, text: "Verifying…" });
@@ -970,4 +989,14 @@ function policyEditForm(ctx, w, record, changed) {
     }
   });
   return form;
+}
+
+/** The owners in a wallet's record (none for a wallet without a record). */
+function recordOwners(w) {
+  try {
+    const record = JSON.parse(w.record);
+    return Array.isArray(record.owners) ? record.owners : [];
+  } catch {
+    return [];
+  }
 }

@@ -283,9 +283,12 @@ impl From<Error> for ApiError {
                     ApprovalRefusal::ApprovalRequired | ApprovalRefusal::IntentDeclined => {
                         StatusCode::FORBIDDEN
                     }
-                    ApprovalRefusal::IntentExpired => StatusCode::GONE,
+                    ApprovalRefusal::IntentExpired | ApprovalRefusal::ProposalExpired => {
+                        StatusCode::GONE
+                    }
                     ApprovalRefusal::ApprovalPending
                     | ApprovalRefusal::IntentDecided
+                    | ApprovalRefusal::ProposalDecided
                     | ApprovalRefusal::ApprovalNotRequired => StatusCode::CONFLICT,
                 },
                 code,
@@ -462,6 +465,16 @@ mod tests {
                 Error::approval(ApprovalRefusal::IntentExpired, "x"),
                 410,
                 "intent_expired",
+            ),
+            (
+                Error::approval(ApprovalRefusal::ProposalDecided, "x"),
+                409,
+                "proposal_decided",
+            ),
+            (
+                Error::approval(ApprovalRefusal::ProposalExpired, "x"),
+                410,
+                "proposal_expired",
             ),
         ];
         for (e, status, code) in cases {

@@ -83,7 +83,13 @@ impl From<&Wallet> for WalletView {
                 .flatten(),
             label: w.label.clone(),
             created_at: rfc3339_ms(w.created_at_ms),
-            require_approval: w.require_approval,
+            // A wallet whose record has owners requires their approval
+            // when its policy allows nothing alone (`allow: []`).
+            require_approval: w.require_approval
+                || w.record
+                    .as_deref()
+                    .and_then(|text| signet_authority::Record::parse(text).ok())
+                    .is_some_and(|r| !r.owners().is_empty() && r.policy().allow().is_empty()),
             attestation: AttestationView::of(w.attestation.as_deref()),
             record: w.record.clone(),
             record_hash: w
@@ -92,6 +98,71 @@ impl From<&Wallet> for WalletView {
                 .map(|r| hex::encode(Sha256::digest(r.as_bytes()))),
         }
     }
+}
+
+/// A change of a wallet's record proposed to its owners.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecordProposalView {
+    /// `rp_…`.
+    pub proposal_id: String,
+    /// The wallet.
+    pub wallet_id: String,
+    /// `pending` (collecting approvals), `expired` (its authorization
+    /// expired first), `waiting` (approved; a loosening waits for
+    /// `effective_at`), `applied`, or `superseded` (another change of the
+    /// record was applied first).
+    pub state: &'static str,
+    /// The proposed record's text (canonical JSON).
+    pub record: String,
+    /// Its SHA-256, hex.
+    pub record_hash: String,
+    /// What each owner signs (action `update_record`): `{text, sha256}`.
+    #[schema(value_type = Object)]
+    pub authorization: serde_json::Value,
+    /// The owners whose approvals are in, in order.
+    pub approved_by: Vec<String>,
+    /// How many approvals the current record needs.
+    pub threshold: u32,
+    /// Unix seconds: when the change takes effect — the signer's time once
+    /// it holds the approved change; before that, for a loosening, the
+    /// earliest (were the owners to approve now); null when at once.
+    pub effective_at: Option<u64>,
+    /// Unix seconds: approvals are taken until then.
+    pub expires_at: u64,
+    /// Who proposed it.
+    pub created_by: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// The wallet with its new record, when this request applied it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet: Option<WalletView>,
+}
+
+impl From<&crate::service::owners::ProposalView> for RecordProposalView {
+    fn from(v: &crate::service::owners::ProposalView) -> Self {
+        Self {
+            proposal_id: v.proposal.id.clone(),
+            wallet_id: v.proposal.wallet_id.clone(),
+            state: v.state.as_str(),
+            record: v.proposal.record.clone(),
+            record_hash: v.record_hash.clone(),
+            authorization: crate::service::owners::authorization_view(&v.proposal.authorization),
+            approved_by: v.approved_by.clone(),
+            threshold: v.threshold,
+            effective_at: v.effective_at,
+            expires_at: v.proposal.expires_at_s,
+            created_by: v.proposal.created_by.clone(),
+            created_at: rfc3339_ms(v.proposal.created_at_ms),
+            wallet: v.wallet.as_ref().map(WalletView::from),
+        }
+    }
+}
+
+/// A wallet's newest record proposals.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecordProposalList {
+    /// Newest first, at most 50.
+    pub proposals: Vec<RecordProposalView>,
 }
 
 /// A page of wallets.

@@ -48,6 +48,12 @@ pub fn refusal(refusal: ApprovalRefusal, wallet_id: &str) -> Error {
             "this intent expired before it was decided; ask for a new one".into()
         }
         ApprovalRefusal::IntentDecided => "this intent was already decided".into(),
+        ApprovalRefusal::ProposalDecided => {
+            "this record change was applied, or another change of the record came first".into()
+        }
+        ApprovalRefusal::ProposalExpired => {
+            "this record change expired before its owners approved it; propose it again".into()
+        }
     };
     Error::approval(refusal, message)
 }
@@ -121,15 +127,24 @@ impl Service {
     /// a person's wallet can require it; only that person, signed in, can
     /// stop requiring it (an API client could otherwise lift the check it is
     /// subject to).
+    ///
+    /// On a wallet whose record has owners, the switch is a record change
+    /// they approve (`allow: []` and back), not the host's flag.
     pub async fn set_approval(
         &self,
         principal: &Principal,
         wallet_id: &str,
         required: bool,
-    ) -> Result<Wallet> {
+    ) -> Result<super::owners::ApprovalSwitch> {
         self.require(principal, Scope::WalletsWrite, wallet_id)
             .await?;
         let wallet = self.owned_wallet(principal, wallet_id).await?;
+        if let Some(record) = super::owners::record_of(&wallet)?.filter(|r| !r.owners().is_empty())
+        {
+            return self
+                .switch_owner_approval(principal, wallet, &record, required)
+                .await;
+        }
         approval_allowed(principal, &wallet, required)?;
         if wallet.require_approval != required {
             let applied = self
@@ -153,10 +168,10 @@ impl Service {
                 return Err(Error::NotFound("wallet"));
             }
         }
-        Ok(Wallet {
+        Ok(super::owners::ApprovalSwitch::Done(Wallet {
             require_approval: required,
             ..wallet
-        })
+        }))
     }
 
     /// One intent on the caller's wallets (`wallets:read` or `sign`); another

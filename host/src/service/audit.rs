@@ -69,6 +69,11 @@ pub enum Action {
     WalletApprovalPolicy,
     /// A wallet's record (owners, threshold, policy) was replaced.
     WalletRecord,
+    /// A change of a wallet's record was proposed to its owners.
+    WalletRecordPropose,
+    /// An owner approved a proposed record change (or the signer took the
+    /// approvals and holds a loosening until it is due).
+    WalletRecordApprove,
     /// A wallet's owners lifted its cold windows on a signer (`resume`).
     WalletResume,
     /// The owner approved a sign intent.
@@ -116,6 +121,8 @@ impl Action {
             Self::ConfirmationConfirm => "confirmation.confirm",
             Self::WalletApprovalPolicy => "wallet.approval_policy",
             Self::WalletRecord => "wallet.record",
+            Self::WalletRecordPropose => "wallet.record_propose",
+            Self::WalletRecordApprove => "wallet.record_approve",
             Self::WalletResume => "wallet.resume",
             Self::IntentApprove => "intent.approve",
             Self::IntentDecline => "intent.decline",

@@ -95,6 +95,15 @@ impl Service {
             self.every(BACKUP_CHECK_EVERY, |s| async move {
                 s.export_last_backup().await;
             }),
+            self.every(super::owners::DUE_PROPOSALS_EVERY, |s| async move {
+                match s.apply_due_proposals().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(applied = n, "due record changes applied"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot apply due record changes; retrying")
+                    }
+                }
+            }),
             // The first tick is at once: the replica is listed from its start.
             self.every(super::replicas::HEARTBEAT_EVERY, |s| async move {
                 s.heartbeat().await;
@@ -187,6 +196,7 @@ impl Service {
             Ok(p) if p == crate::store::Pruned::default() => {}
             Ok(p) => tracing::info!(
                 intents = p.intents,
+                proposals = p.proposals,
                 tickets = p.tickets,
                 rate_windows = p.rate_windows,
                 "pruned expired rows"

@@ -20,7 +20,9 @@ use signet_proto::ErrorCode;
 use super::audit::{Action, Event, Outcome};
 use super::authz::Principal;
 use super::{Error, Result, Service};
-use crate::domain::{ApprovalRefusal, Decision, IntentState, Wallet};
+use crate::domain::{
+    ApprovalRefusal, Decision, IntentState, ProposalStage, ProposalState, RecordProposal, Wallet,
+};
 use crate::store::WriteOp;
 
 use super::approvals::IntentRecord;
@@ -211,6 +213,27 @@ pub struct OwnerApproval {
     pub webauthn: Option<WebAuthnProof>,
 }
 
+impl OwnerApproval {
+    /// The approval of `text` this carries: exactly one of `signature` and
+    /// `webauthn`.
+    fn into_approval(self, text: String) -> Result<Approval> {
+        let proof = match (self.signature, self.webauthn) {
+            (Some(s), None) => Proof::Signature(s),
+            (None, Some(w)) => Proof::WebAuthn(w),
+            _ => {
+                return Err(Error::bad_request(
+                    "send exactly one of `signature` (secp256k1, ed25519, p256 owners) and `webauthn` (passkey owners)",
+                ))
+            }
+        };
+        Ok(Approval {
+            owner_id: self.owner_id,
+            text,
+            proof,
+        })
+    }
+}
+
 impl Service {
     /// Adds one owner's approval to an intent waiting for its owners. The
     /// approval is checked now against the wallet's record (so a wrong one
@@ -248,21 +271,8 @@ impl Service {
         let record = record_of(&current.wallet)?.ok_or_else(|| {
             Error::internal("an intent waits for owners on a wallet without a record")
         })?;
-        let proof = match (approval.signature, approval.webauthn) {
-            (Some(s), None) => Proof::Signature(s),
-            (None, Some(w)) => Proof::WebAuthn(w),
-            _ => {
-                return Err(Error::bad_request(
-                    "send exactly one of `signature` (secp256k1, ed25519, p256 owners) and `webauthn` (passkey owners)",
-                ))
-            }
-        };
         let mut approvals = stored_approvals(current.intent.owner_approvals.as_deref())?;
-        approvals.push(Approval {
-            owner_id: approval.owner_id,
-            text: text.clone(),
-            proof,
-        });
+        approvals.push(approval.into_approval(text.clone())?);
         let authz = Authorization::parse(&text)
             .map_err(|e| Error::internal(format!("an intent's authorization: {e}")))?;
         let expected = Expected::for_request(
@@ -276,17 +286,7 @@ impl Service {
                     .ok_or_else(|| Error::internal("an intent's authorization has no digest"))?,
             },
         );
-        let met = match verify_approvals(&record, &expected, &approvals, now_ms() / 1000) {
-            Ok(_) => true,
-            Err(e) if e.refusal == Refusal::BelowThreshold => false,
-            Err(e) => {
-                return Err(Error::Authority {
-                    code: ErrorCode::ApprovalInvalid,
-                    message: e.to_string(),
-                    detail: Some(e.refusal.as_str().into()),
-                })
-            }
-        };
+        let met = threshold_met(&record, &expected, &approvals, now_ms() / 1000)?;
         let owners: Vec<&str> = approvals.iter().map(|a| a.owner_id.as_str()).collect();
         let stored = serde_json::to_string(&approvals)
             .map_err(|e| Error::internal(format!("approvals: {e}")))?;
@@ -384,20 +384,85 @@ impl Service {
     }
 }
 
+/// How often a replica applies the approved loosenings that are due.
+pub const DUE_PROPOSALS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What `POST /v1/wallets/{id}/record` did.
 #[derive(Debug)]
 pub enum RecordChange {
     /// The signer took the new record: the wallet as it is now.
     Applied(Wallet),
-    /// The wallet's owners must approve it: the record they would get and
-    /// the authorization (`update_record`) each one signs; send the same
-    /// settings again with their `approvals`.
-    NeedsOwners {
-        /// The proposed record's text.
-        record: String,
-        /// The authorization text.
-        authorization: String,
-    },
+    /// The wallet's owners must approve it: the proposal they approve, one
+    /// by one (`/record/{proposal_id}/approve`) or all at once (the same
+    /// change again with their `approvals`).
+    Proposed(Box<ProposalView>),
+}
+
+/// A record proposal with what the API shows of it.
+#[derive(Debug)]
+pub struct ProposalView {
+    /// As stored.
+    pub proposal: RecordProposal,
+    /// Where it stands now.
+    pub state: ProposalState,
+    /// The proposed record's hash (hex).
+    pub record_hash: String,
+    /// The owners whose approvals are kept, in order.
+    pub approved_by: Vec<String>,
+    /// How many approvals the current record needs.
+    pub threshold: u32,
+    /// Unix seconds: when the change takes effect — the signer's time once
+    /// it holds the approved change, else (for a loosening not approved
+    /// yet) the earliest, were the owners to approve now.
+    pub effective_at: Option<u64>,
+    /// The wallet with its new record, when this request applied it.
+    pub wallet: Option<Wallet>,
+}
+
+/// What the signer answered: its result, or its refusal.
+type SignerAnswer<T> = std::result::Result<T, crate::signer::CallError>;
+
+/// Whether `next` no longer changes the wallet's `current` record.
+fn superseded(next: &Record, current: &Record) -> bool {
+    next.prev() != Some(current.record_hash())
+}
+
+/// The tenant whose view of the audit log shows events on `wallet`.
+fn tenant_of(wallet: &Wallet) -> String {
+    match &wallet.owner {
+        crate::domain::Owner::Tenant(t) => t.clone(),
+        crate::domain::Owner::User(u) => format!("user:{u}"),
+    }
+}
+
+impl ProposalView {
+    /// `proposal` as it stands against the wallet's `current` record at
+    /// `now_s`.
+    fn of(proposal: RecordProposal, current: &Record, now_s: u64) -> Result<Self> {
+        let next = Record::parse(&proposal.record)
+            .map_err(|e| Error::internal(format!("a stored record proposal: {e}")))?;
+        let state = proposal.state(now_s, superseded(&next, current));
+        let approved_by = stored_approvals(proposal.approvals.as_deref())?
+            .into_iter()
+            .map(|a| a.owner_id)
+            .collect();
+        let delay = current.policy().change_delay_seconds();
+        let effective_at = proposal.effective_at_s.or_else(|| {
+            (state == ProposalState::Pending
+                && delay > 0
+                && signet_authority::record::loosens(current, &next))
+            .then(|| now_s.saturating_add(delay))
+        });
+        Ok(Self {
+            record_hash: next.record_hash().to_hex(),
+            threshold: current.threshold(),
+            state,
+            approved_by,
+            effective_at,
+            wallet: None,
+            proposal,
+        })
+    }
 }
 
 impl Service {
@@ -406,8 +471,8 @@ impl Service {
     /// current one. The signer decides: its owners' `approvals` of this
     /// exact change (authorization v1, action `update_record`), or for a
     /// wallet without owners a change that loosens nothing. Without
-    /// approvals on a wallet with owners, nothing changes: the answer is
-    /// the record and the authorization to approve.
+    /// approvals on a wallet with owners, nothing changes: the change is
+    /// kept as a proposal its owners approve.
     pub async fn change_record(
         &self,
         principal: &Principal,
@@ -419,60 +484,352 @@ impl Service {
             .await?;
         let wallet = self.owned_wallet(principal, id).await?;
         self.check_not_frozen(&wallet.id, &wallet.owner)?;
-        let current = record_of(&wallet)?.ok_or_else(|| {
-            Error::SignerUnavailable(
-                "this wallet's record is being written (a wallet from before records); retry in a few seconds".into(),
-            )
-        })?;
+        let current = current_record(&wallet)?;
         let next = RecordSettings::from_request(settings)
             .and_then(|s| s.next(&current))
             .map_err(|e| Error::bad_request(e.to_string()))?;
-        let sealed = super::wallets::stored_sealed(&wallet)?;
-        let request = signet_proto::message::UpdateRecordRequest {
-            key_id: wallet.id.clone(),
-            sealed,
-            record: wallet.record.clone(),
-            new_record: next.text().to_owned(),
-            approvals,
-        };
-        let needs_owners = request.approvals.is_empty() && !current.owners().is_empty();
+        let needs_owners = approvals.is_empty() && !current.owners().is_empty();
         // Without approvals the signer applies only a change the owners
         // approved earlier whose change delay has passed; otherwise the
         // owners are asked.
-        let generated = match self.signer.update_record(request).await {
+        match self.submit_record(&wallet, &next, approvals).await? {
+            Ok(generated) => {
+                let event = Event::by(principal, Action::WalletRecord, &wallet.id, Outcome::Ok);
+                Ok(RecordChange::Applied(
+                    self.apply_record(&wallet, &next, generated, event, None)
+                        .await?,
+                ))
+            }
             Err(crate::signer::CallError::Decided(ErrorCode::OwnerApprovalRequired, _, _))
                 if needs_owners =>
             {
-                None
+                Ok(RecordChange::Proposed(Box::new(
+                    self.propose(principal, &wallet, &current, &next).await?,
+                )))
             }
-            other => Some(other?),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Keeps `next` as a proposal for the wallet's owners, with the
+    /// authorization they sign.
+    async fn propose(
+        &self,
+        principal: &Principal,
+        wallet: &Wallet,
+        current: &Record,
+        next: &Record,
+    ) -> Result<ProposalView> {
+        let authz = fresh_authorization(
+            current,
+            AuthzRequest::UpdateRecord {
+                new_record: next.record_hash(),
+            },
+        )?;
+        let proposal = RecordProposal {
+            id: super::sessions::random_id("rp_", 16),
+            wallet_id: wallet.id.clone(),
+            previous_record: current.text().to_owned(),
+            record: next.text().to_owned(),
+            authorization: authz.text().to_owned(),
+            approvals: None,
+            stage: ProposalStage::Pending,
+            effective_at_s: None,
+            expires_at_s: authz.expires_at(),
+            created_by: principal.actor(),
+            created_at_ms: now_ms(),
+            decided_at_ms: None,
         };
-        let Some(mut generated) = generated else {
-            let authz = fresh_authorization(
-                &current,
-                AuthzRequest::UpdateRecord {
-                    new_record: next.record_hash(),
-                },
-            )?;
-            return Ok(RecordChange::NeedsOwners {
-                record: next.text().to_owned(),
-                authorization: authz.text().to_owned(),
-            });
-        };
+        let event = Event::by(
+            principal,
+            Action::WalletRecordPropose,
+            &wallet.id,
+            Outcome::Ok,
+        )
+        .detail(Some(json!({
+            "proposal_id": proposal.id,
+            "version": next.version(),
+            "record_hash": next.record_hash().to_hex(),
+            "loosens": signet_authority::record::loosens(current, next),
+        })));
+        self.audit
+            .write(WriteOp::CreateProposal(proposal.clone()), event)
+            .await?;
+        ProposalView::of(proposal, current, now_ms() / 1000)
+    }
+
+    /// A record proposal of the caller's wallet `wallet_id`.
+    pub async fn record_proposal(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+        proposal_id: &str,
+    ) -> Result<ProposalView> {
+        self.require(principal, super::authz::Scope::WalletsRead, wallet_id)
+            .await?;
+        let wallet = self.owned_wallet(principal, wallet_id).await?;
+        let proposal = self.proposal_of(&wallet, proposal_id).await?;
+        ProposalView::of(proposal, &current_record(&wallet)?, now_ms() / 1000)
+    }
+
+    /// The newest record proposals of the caller's wallet `wallet_id`.
+    pub async fn record_proposals(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+    ) -> Result<Vec<ProposalView>> {
+        self.require(principal, super::authz::Scope::WalletsRead, wallet_id)
+            .await?;
+        let wallet = self.owned_wallet(principal, wallet_id).await?;
+        let current = current_record(&wallet)?;
+        let now = now_ms() / 1000;
+        self.store
+            .record_proposals(&wallet.id, 50)
+            .await?
+            .into_iter()
+            .map(|p| ProposalView::of(p, &current, now))
+            .collect()
+    }
+
+    async fn proposal_of(&self, wallet: &Wallet, proposal_id: &str) -> Result<RecordProposal> {
+        self.store
+            .record_proposal(proposal_id)
+            .await?
+            .filter(|p| p.wallet_id == wallet.id)
+            .ok_or(Error::NotFound("record proposal"))
+    }
+
+    /// Adds one owner's approval to a record proposal (checked now against
+    /// the wallet's record, so a wrong one is refused at once with the
+    /// reason). Once the approvals meet the threshold the signer verifies
+    /// them again and decides: it applies the change, or holds a loosening
+    /// until its `effective_at`. Without an approval, a proposal whose
+    /// approvals are all in is handed to the signer again (a waiting
+    /// loosening once it is due; it is also applied in the background).
+    pub async fn approve_record_proposal(
+        &self,
+        principal: &Principal,
+        wallet_id: &str,
+        proposal_id: &str,
+        approval: Option<OwnerApproval>,
+    ) -> Result<ProposalView> {
+        self.require(principal, super::authz::Scope::WalletsWrite, wallet_id)
+            .await?;
+        let wallet = self.owned_wallet(principal, wallet_id).await?;
+        self.check_not_frozen(&wallet.id, &wallet.owner)?;
+        let proposal = self.proposal_of(&wallet, proposal_id).await?;
+        let current = current_record(&wallet)?;
+        let now = now_ms() / 1000;
+        let view = ProposalView::of(proposal, &current, now)?;
+        match view.state {
+            ProposalState::Pending | ProposalState::Waiting => {}
+            ProposalState::Applied | ProposalState::Superseded => {
+                return Err(super::approvals::refusal(
+                    ApprovalRefusal::ProposalDecided,
+                    wallet_id,
+                ))
+            }
+            ProposalState::Expired => {
+                return Err(super::approvals::refusal(
+                    ApprovalRefusal::ProposalExpired,
+                    wallet_id,
+                ))
+            }
+        }
+        let next = Record::parse(&view.proposal.record)
+            .map_err(|e| Error::internal(format!("a stored record proposal: {e}")))?;
+        let expected = Expected::for_request(
+            current.deployment(),
+            &current,
+            &AuthzRequest::UpdateRecord {
+                new_record: next.record_hash(),
+            },
+        );
+        let mut approvals = stored_approvals(view.proposal.approvals.as_deref())?;
+        let waiting = view.state == ProposalState::Waiting;
+        if let Some(approval) = approval {
+            if waiting {
+                return Err(Error::bad_request(
+                    "this change has its owners' approvals already: it takes effect at its effective_at",
+                ));
+            }
+            approvals.push(approval.into_approval(view.proposal.authorization.clone())?);
+            let met = threshold_met(&current, &expected, &approvals, now)?;
+            let owners: Vec<&str> = approvals.iter().map(|a| a.owner_id.as_str()).collect();
+            let stored = serde_json::to_string(&approvals)
+                .map_err(|e| Error::internal(format!("approvals: {e}")))?;
+            let detail =
+                Some(json!({"proposal_id": proposal_id, "owners": owners, "threshold_met": met}));
+            let kept = self
+                .audit
+                .write(
+                    WriteOp::ProposalApprovals {
+                        id: proposal_id.to_owned(),
+                        previous: view.proposal.approvals.clone(),
+                        approvals: stored,
+                    },
+                    Event::by(
+                        principal,
+                        Action::WalletRecordApprove,
+                        &wallet.id,
+                        Outcome::Ok,
+                    )
+                    .detail(detail),
+                )
+                .await?;
+            if !kept {
+                return Err(Error::Approval {
+                    refusal: ApprovalRefusal::ProposalDecided,
+                    message: "this record change changed meanwhile (another owner approved, or it expired): read it again and retry".into(),
+                });
+            }
+            if !met {
+                return self
+                    .record_proposal(principal, wallet_id, proposal_id)
+                    .await;
+            }
+        } else if !waiting && !threshold_met(&current, &expected, &approvals, now)? {
+            return Err(Error::bad_request(
+                "send an owner's approval: `{owner_id, signature}` or `{owner_id, webauthn}` over the proposal's authorization",
+            ));
+        }
+        // The signer decides: with the approvals once they are all in, and
+        // without them for a loosening it holds.
+        let sent = if waiting { Vec::new() } else { approvals };
+        match self.submit_record(&wallet, &next, sent).await? {
+            Ok(generated) => {
+                let event = Event::by(principal, Action::WalletRecord, &wallet.id, Outcome::Ok);
+                let applied = self
+                    .apply_record(&wallet, &next, generated, event, Some(proposal_id))
+                    .await?;
+                let mut view = self
+                    .record_proposal(principal, wallet_id, proposal_id)
+                    .await?;
+                view.wallet = Some(applied);
+                Ok(view)
+            }
+            Err(crate::signer::CallError::Decided(ErrorCode::ChangeNotYetEffective, _, Some(at)))
+                if !waiting =>
+            {
+                let effective_at: u64 = at.parse().map_err(|_| {
+                    Error::internal(format!("the signer's effective_at {at:?}"))
+                })?;
+                let event = Event::by(principal, Action::WalletRecordApprove, &wallet.id, Outcome::Ok)
+                    .detail(Some(json!({"proposal_id": proposal_id, "effective_at": effective_at})));
+                self.audit
+                    .write(
+                        WriteOp::ProposalWaiting {
+                            id: proposal_id.to_owned(),
+                            effective_at,
+                        },
+                        event,
+                    )
+                    .await?;
+                self.record_proposal(principal, wallet_id, proposal_id).await
+            }
+            Err(crate::signer::CallError::Decided(ErrorCode::OwnerApprovalRequired, _, _))
+                if waiting =>
+            {
+                Err(Error::Approval {
+                    refusal: ApprovalRefusal::ProposalExpired,
+                    message: "the signer this host reaches does not hold the owners' approval of this change: it restarted since they approved it (propose it again), or they approved it through another replica, which applies it when it is due".into(),
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies the record proposals whose loosening is due on the signer
+    /// that holds them (each replica tries its own signer; the one holding
+    /// the change applies it). Returns how many were applied.
+    pub async fn apply_due_proposals(&self) -> Result<u64> {
+        let mut applied = 0;
+        for proposal in self.store.due_proposals(now_ms() / 1000, 50).await? {
+            let Some(wallet) = self.wallet_row(&proposal.wallet_id).await? else {
+                continue;
+            };
+            if self.check_not_frozen(&wallet.id, &wallet.owner).is_err() {
+                continue;
+            }
+            let Ok(current) = current_record(&wallet) else {
+                continue;
+            };
+            let next = Record::parse(&proposal.record)
+                .map_err(|e| Error::internal(format!("a stored record proposal: {e}")))?;
+            if superseded(&next, &current) {
+                continue;
+            }
+            match self.submit_record(&wallet, &next, Vec::new()).await? {
+                Ok(generated) => {
+                    let tenant = tenant_of(&wallet);
+                    let event = Event::new(
+                        "system:record_change",
+                        Action::WalletRecord,
+                        &wallet.id,
+                        Outcome::Ok,
+                    )
+                    .tenant(&tenant);
+                    self.apply_record(&wallet, &next, generated, event, Some(&proposal.id))
+                        .await?;
+                    applied += 1;
+                }
+                // Not this replica's signer, or it restarted since.
+                Err(crate::signer::CallError::Decided(ErrorCode::OwnerApprovalRequired, _, _)) => {}
+                Err(e) => {
+                    tracing::warn!(proposal = %proposal.id, wallet = %wallet.id, error = %e, "a due record change was not applied; retrying");
+                }
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Asks the signer to change `wallet`'s record to `next`: its answer
+    /// (a refusal the caller may handle), inside this host's own errors.
+    async fn submit_record(
+        &self,
+        wallet: &Wallet,
+        next: &Record,
+        approvals: Vec<Approval>,
+    ) -> Result<SignerAnswer<signet_proto::message::GeneratedKey>> {
+        let sealed = super::wallets::stored_sealed(wallet)?;
+        Ok(self
+            .signer
+            .update_record(signet_proto::message::UpdateRecordRequest {
+                key_id: wallet.id.clone(),
+                sealed,
+                record: wallet.record.clone(),
+                new_record: next.text().to_owned(),
+                approvals,
+            })
+            .await)
+    }
+
+    /// Stores the record the signer made, with the blob and attestation
+    /// bound to it (and marks its proposal applied); the wallet as it is now.
+    async fn apply_record(
+        &self,
+        wallet: &Wallet,
+        next: &Record,
+        mut generated: signet_proto::message::GeneratedKey,
+        event: Event<'_>,
+        proposal_id: Option<&str>,
+    ) -> Result<Wallet> {
         if generated.record.as_deref() != Some(next.text()) {
             return Err(Error::internal("the signer answered with another record"));
         }
         if let Some(blob) = generated.sealed.take() {
             generated.sealed = Some(self.current_sealing(blob, &wallet.public_key).await?);
         }
-        let event = Event::by(principal, Action::WalletRecord, &wallet.id, Outcome::Ok).detail(
-            Some(json!({
-                "version": next.version(),
-                "record_hash": next.record_hash().to_hex(),
-                "owners": next.owners().iter().map(signet_authority::Owner::id).collect::<Vec<_>>(),
-                "threshold": next.threshold(),
-            })),
-        );
+        let mut detail = json!({
+            "version": next.version(),
+            "record_hash": next.record_hash().to_hex(),
+            "owners": next.owners().iter().map(signet_authority::Owner::id).collect::<Vec<_>>(),
+            "threshold": next.threshold(),
+        });
+        if let Some(id) = proposal_id {
+            detail["proposal_id"] = id.into();
+        }
+        let event = event.detail(Some(detail));
         let applied = self
             .audit
             .write(
@@ -492,11 +849,110 @@ impl Service {
         if !applied {
             return Err(Error::NotFound("wallet"));
         }
-        let fresh = self
-            .wallet_row(&wallet.id)
+        self.wallet_row(&wallet.id)
             .await?
-            .ok_or(Error::NotFound("wallet"))?;
-        Ok(RecordChange::Applied(fresh))
+            .ok_or(Error::NotFound("wallet"))
+    }
+}
+
+/// What `PATCH /v1/wallets/{id}` with `require_approval` did.
+#[derive(Debug)]
+pub enum ApprovalSwitch {
+    /// Done (or nothing to do): the wallet as it is now.
+    Done(Wallet),
+    /// A wallet with owners: its record changes only with their approval;
+    /// the proposal they approve.
+    Proposed(Box<ProposalView>),
+}
+
+/// The policy object of `record` (JSON).
+fn policy_json(record: &Record) -> Result<Value> {
+    serde_json::from_str::<Value>(record.text())
+        .ok()
+        .and_then(|mut r| r.get_mut("policy").map(Value::take))
+        .ok_or_else(|| Error::internal("a record without a policy object"))
+}
+
+/// The `allow` a proposal took away when it made every signature need the
+/// owners (`None` when it did not).
+fn allow_taken_away(proposal: &RecordProposal) -> Option<Value> {
+    let before = Record::parse(&proposal.previous_record).ok()?;
+    let after = Record::parse(&proposal.record).ok()?;
+    (after.policy().allow().is_empty() && !before.policy().allow().is_empty())
+        .then(|| policy_json(&before).ok().map(|p| p["allow"].clone()))
+        .flatten()
+}
+
+impl Service {
+    /// The console's "require my approval" on a wallet whose record has
+    /// owners: a record change its owners approve — `allow: []` (every
+    /// signature needs them) or back to the `allow` they had before they
+    /// last required it.
+    pub async fn switch_owner_approval(
+        &self,
+        principal: &Principal,
+        wallet: Wallet,
+        record: &Record,
+        required: bool,
+    ) -> Result<ApprovalSwitch> {
+        if required == record.policy().allow().is_empty() {
+            return Ok(ApprovalSwitch::Done(wallet));
+        }
+        let mut policy = policy_json(record)?;
+        policy["allow"] = if required {
+            json!([])
+        } else {
+            self.store
+                .record_proposals(&wallet.id, 50)
+                .await?
+                .iter()
+                .filter(|p| p.stage == ProposalStage::Applied)
+                .find_map(allow_taken_away)
+                .ok_or_else(|| {
+                    Error::bad_request(format!(
+                        "every signature on this wallet needs its owners, and no earlier record of it said otherwise: say what it may sign without them with POST /v1/wallets/{}/record {{\"policy\": {{\"allow\": […]}}}}",
+                        wallet.id
+                    ))
+                })?
+        };
+        let settings = settings_object(None, None, Some(policy));
+        Ok(
+            match self
+                .change_record(principal, &wallet.id, &settings, Vec::new())
+                .await?
+            {
+                RecordChange::Applied(w) => ApprovalSwitch::Done(w),
+                RecordChange::Proposed(p) => ApprovalSwitch::Proposed(p),
+            },
+        )
+    }
+}
+
+/// The wallet's record; a wallet from before records is told to retry.
+fn current_record(wallet: &Wallet) -> Result<Record> {
+    record_of(wallet)?.ok_or_else(|| {
+        Error::SignerUnavailable(
+            "this wallet's record is being written (a wallet from before records); retry in a few seconds".into(),
+        )
+    })
+}
+
+/// Whether `approvals` meet `record`'s threshold for `expected`: `false`
+/// while too few, a refusal with its reason for a wrong one.
+fn threshold_met(
+    record: &Record,
+    expected: &Expected,
+    approvals: &[Approval],
+    now_s: u64,
+) -> Result<bool> {
+    match verify_approvals(record, expected, approvals, now_s) {
+        Ok(_) => Ok(true),
+        Err(e) if e.refusal == Refusal::BelowThreshold => Ok(false),
+        Err(e) => Err(Error::Authority {
+            code: ErrorCode::ApprovalInvalid,
+            message: e.to_string(),
+            detail: Some(e.refusal.as_str().into()),
+        }),
     }
 }
 

@@ -52,7 +52,8 @@ pub fn session_keys(config: &crate::config::Config) -> jwt::Keys {
     )
 }
 
-fn random_id(prefix: &str, bytes: usize) -> String {
+/// `prefix` and `bytes` random bytes in hex.
+pub(crate) fn random_id(prefix: &str, bytes: usize) -> String {
     let mut raw = vec![0u8; bytes];
     rand_core::OsRng.fill_bytes(&mut raw);
     format!("{prefix}{}", hex::encode(raw))

@@ -13,7 +13,7 @@ use sqlx::{AnyConnection, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{connect, i64_of, Dialect, StoreError};
-use crate::domain::{ApiClient, Decision, Intent, Wallet};
+use crate::domain::{ApiClient, Decision, Intent, RecordProposal, Wallet};
 
 /// An audit event to append (seq, time and hashes are the journal's).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,7 +103,8 @@ pub enum WriteOp {
         at: u64,
     },
     /// Replace a live wallet's record, with its blob and attestation bound
-    /// to it (a record change made by the signer).
+    /// to it (a record change made by the signer); a proposal of this
+    /// record for this wallet, pending or waiting, is marked applied.
     SetRecord {
         /// Wallet id.
         id: String,
@@ -124,6 +125,28 @@ pub enum WriteOp {
         previous: Option<String>,
         /// All approvals now (JSON array).
         approvals: String,
+    },
+    /// A record change proposed to the wallet's owners.
+    CreateProposal(RecordProposal),
+    /// Keep the owners' approvals of a pending record proposal:
+    /// `Applied(false)` if it is not pending any more, its authorization
+    /// expired, or its approvals changed since `previous` was read.
+    ProposalApprovals {
+        /// Proposal id.
+        id: String,
+        /// The approvals read before this one was added (JSON), if any.
+        previous: Option<String>,
+        /// All approvals now (JSON array).
+        approvals: String,
+    },
+    /// A pending record proposal the signer holds until `effective_at`
+    /// (a loosening approved by the owners): `Applied(false)` if it was not
+    /// pending any more.
+    ProposalWaiting {
+        /// Proposal id.
+        id: String,
+        /// Unix seconds.
+        effective_at: u64,
     },
     /// Keep the signature made with an intent's ticket (for its approver).
     IntentSigned {
@@ -454,6 +477,53 @@ async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Err
                 .bind(record)
                 .bind(sealed)
                 .bind(attestation)
+                .execute(&mut *conn)
+                .await?;
+            if r.rows_affected() == 1 {
+                sqlx::query("UPDATE record_proposals SET stage = 'applied', decided_at = $3 WHERE wallet_id = $1 AND record = $2 AND stage IN ('pending', 'waiting')")
+                    .bind(id)
+                    .bind(record)
+                    .bind(i64_of(signet_proto::time::now_ms()))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::CreateProposal(p) => {
+            sqlx::query("INSERT INTO record_proposals (id, wallet_id, previous_record, record, owner_authorization, owner_approvals, stage, effective_at, expires_at, created_by, created_at, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)")
+                .bind(&p.id)
+                .bind(&p.wallet_id)
+                .bind(&p.previous_record)
+                .bind(&p.record)
+                .bind(&p.authorization)
+                .bind(&p.approvals)
+                .bind(p.stage.as_str())
+                .bind(p.effective_at_s.map(i64_of))
+                .bind(i64_of(p.expires_at_s))
+                .bind(&p.created_by)
+                .bind(i64_of(p.created_at_ms))
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        }
+        WriteOp::ProposalApprovals {
+            id,
+            previous,
+            approvals,
+        } => {
+            let r = sqlx::query("UPDATE record_proposals SET owner_approvals = $2 WHERE id = $1 AND stage = 'pending' AND expires_at >= $4 AND COALESCE(owner_approvals, '') = $3")
+                .bind(id)
+                .bind(approvals)
+                .bind(previous.as_deref().unwrap_or(""))
+                .bind(i64_of(signet_proto::time::now_ms() / 1000))
+                .execute(&mut *conn)
+                .await?;
+            Ok(r.rows_affected() == 1)
+        }
+        WriteOp::ProposalWaiting { id, effective_at } => {
+            let r = sqlx::query("UPDATE record_proposals SET stage = 'waiting', effective_at = $2 WHERE id = $1 AND stage = 'pending'")
+                .bind(id)
+                .bind(i64_of(*effective_at))
                 .execute(&mut *conn)
                 .await?;
             Ok(r.rows_affected() == 1)

@@ -29,7 +29,8 @@ use sqlx::{AnyConnection, AnyPool, Connection as _, Row as _};
 pub use journal::{Journal, NewEvent, WriteOp};
 
 use crate::domain::{
-    ApiClient, Approval, Decided, Freeze, FreezeScope, Intent, Owner, Replica, Wallet,
+    ApiClient, Approval, Decided, Freeze, FreezeScope, Intent, Owner, ProposalStage,
+    RecordProposal, Replica, Wallet,
 };
 
 /// A storage failure. Details go to the log, never to API clients.
@@ -137,6 +138,9 @@ impl Dialect {
 pub struct Pruned {
     /// Expired sign intents (and their Ed25519 messages).
     pub intents: u64,
+    /// Record proposals whose authorization expired before the owners
+    /// approved them, or whose held change was lost a day ago.
+    pub proposals: u64,
     /// Consumed tickets past their expiry.
     pub tickets: u64,
     /// Rate-limit windows that ended.
@@ -508,6 +512,50 @@ impl Store {
         rows.iter().map(wallet_from_row).collect()
     }
 
+    /// A record proposal by id.
+    pub async fn record_proposal(&self, id: &str) -> Result<Option<RecordProposal>, StoreError> {
+        let row = sqlx::query(&format!("{PROPOSAL_COLUMNS} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| proposal_from_row(&r)).transpose()
+    }
+
+    /// A wallet's newest record proposals, at most `limit`.
+    pub async fn record_proposals(
+        &self,
+        wallet_id: &str,
+        limit: u32,
+    ) -> Result<Vec<RecordProposal>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{PROPOSAL_COLUMNS} WHERE wallet_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+        ))
+        .bind(wallet_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(proposal_from_row).collect()
+    }
+
+    /// Record proposals a signer holds whose `effective_at` is not after
+    /// `now_s` (and not so long before that they were lost), oldest first,
+    /// at most `limit`.
+    pub async fn due_proposals(
+        &self,
+        now_s: u64,
+        limit: u32,
+    ) -> Result<Vec<RecordProposal>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "{PROPOSAL_COLUMNS} WHERE stage = 'waiting' AND effective_at <= $1 AND effective_at >= $3 ORDER BY effective_at, id LIMIT $2"
+        ))
+        .bind(i64_of(now_s))
+        .bind(i64::from(limit))
+        .bind(i64_of(now_s.saturating_sub(crate::domain::WAITING_GRACE_S)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(proposal_from_row).collect()
+    }
+
     /// A sign intent by ticket id.
     pub async fn intent(&self, jti: &str) -> Result<Option<Intent>, StoreError> {
         let row = sqlx::query(&format!("{INTENT_COLUMNS} WHERE jti = $1"))
@@ -733,8 +781,8 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Removes what has expired: intents (`expires_at` in seconds) and
-    /// consumed tickets past `now_s - grace_s`, rate-limit windows that began
+    /// Removes what has expired: intents (`expires_at` in seconds), record
+    /// proposals never approved, and consumed tickets past `now_s - grace_s`, rate-limit windows that began
     /// before `windows_before_ms`. The audit log is never pruned.
     pub async fn prune(
         &self,
@@ -748,6 +796,18 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected();
+        let proposals = sqlx::query(
+            "DELETE FROM record_proposals WHERE (stage = 'pending' AND expires_at < $1) OR (stage = 'waiting' AND effective_at < $2)",
+        )
+        .bind(cutoff)
+        .bind(i64_of(
+            now_s
+                .saturating_sub(grace_s)
+                .saturating_sub(crate::domain::WAITING_GRACE_S),
+        ))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
         let tickets = sqlx::query("DELETE FROM consumed_tickets WHERE expires_at < $1")
             .bind(cutoff)
             .execute(&self.pool)
@@ -760,6 +820,7 @@ impl Store {
             .rows_affected();
         Ok(Pruned {
             intents,
+            proposals,
             tickets,
             rate_windows,
         })
@@ -772,6 +833,31 @@ const WALLET_COLUMNS: &str =
     "SELECT id, owner, key_type, public_key, label, sealed, attestation, created_at, require_approval, record FROM wallets";
 
 const INTENT_COLUMNS: &str = "SELECT jti, wallet_id, digest, message, created_by, expires_at, content, approval, decided_at, decided_by, created_at, detail, owner, signature, payload, owner_authorization, owner_approvals FROM sign_intents";
+
+const PROPOSAL_COLUMNS: &str = "SELECT id, wallet_id, record, owner_authorization, owner_approvals, stage, effective_at, expires_at, created_by, created_at, decided_at, previous_record FROM record_proposals";
+
+fn proposal_from_row(r: &AnyRow) -> Result<RecordProposal, StoreError> {
+    let stage: String = r.try_get(5)?;
+    Ok(RecordProposal {
+        id: r.try_get(0)?,
+        wallet_id: r.try_get(1)?,
+        record: r.try_get(2)?,
+        authorization: r.try_get(3)?,
+        approvals: r.try_get(4)?,
+        stage: ProposalStage::parse(&stage)
+            .ok_or_else(|| StoreError::corrupt("record proposal stage", stage))?,
+        effective_at_s: r
+            .try_get::<Option<i64>, _>(6)?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
+        expires_at_s: u64_col(r, 7)?,
+        created_by: r.try_get(8)?,
+        created_at_ms: u64_col(r, 9)?,
+        decided_at_ms: r
+            .try_get::<Option<i64>, _>(10)?
+            .map(|v| u64::try_from(v).unwrap_or(0)),
+        previous_record: r.try_get(11)?,
+    })
+}
 
 fn intent_from_row(r: &AnyRow) -> Result<Intent, StoreError> {
     let approval: Option<String> = r.try_get(7)?;

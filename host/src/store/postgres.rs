@@ -51,6 +51,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("migrations/postgres/0016_wallet_records.sql"),
     ),
+    (
+        17,
+        include_str!("migrations/postgres/0017_record_proposals.sql"),
+    ),
 ];
 
 /// Held for the migration transaction: one migrator at a time.

@@ -37,6 +37,10 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("migrations/sqlite/0017_wallet_records.sql"),
     ),
+    (
+        18,
+        include_str!("migrations/sqlite/0018_record_proposals.sql"),
+    ),
 ];
 
 /// Run on every new connection.

@@ -1194,3 +1194,116 @@ async fn owners_approvals_are_kept_only_on_a_pending_intent_read_as_it_is() {
             .unwrap());
     }
 }
+
+#[tokio::test]
+async fn record_proposals_keep_approvals_read_as_they_are_and_are_applied_with_their_record() {
+    use crate::domain::{ProposalStage, RecordProposal};
+    for db in databases().await {
+        let store = &Store::open(&db.url).await.unwrap();
+        let j = store.journal();
+        let now_s = signet_proto::time::now_ms() / 1000;
+        j.write(WriteOp::CreateWallet(wallet("w1", "user:u1", 1)), ev("w1"))
+            .await
+            .unwrap();
+        let proposal = |id: &str, record: &str, expires_at_s: u64| RecordProposal {
+            id: id.into(),
+            wallet_id: "w1".into(),
+            previous_record: "v1".into(),
+            record: record.into(),
+            authorization: format!("authz of {record}"),
+            approvals: None,
+            stage: ProposalStage::Pending,
+            effective_at_s: None,
+            expires_at_s,
+            created_by: "client:c".into(),
+            created_at_ms: now_s * 1000,
+            decided_at_ms: None,
+        };
+        for p in [
+            proposal("rp_a", "v2", now_s + 600),
+            proposal("rp_b", "v2b", now_s + 600),
+            proposal("rp_old", "v2c", now_s.saturating_sub(7200)),
+        ] {
+            j.write(WriteOp::CreateProposal(p), ev("w1")).await.unwrap();
+        }
+        let stored = store.record_proposal("rp_a").await.unwrap().unwrap();
+        assert_eq!(stored, proposal("rp_a", "v2", now_s + 600), "{}", db.url);
+        assert_eq!(store.record_proposals("w1", 50).await.unwrap().len(), 3);
+        assert!(store.record_proposal("rp_none").await.unwrap().is_none());
+
+        // Approvals: a compare-and-set on what was read.
+        let keep = |id: &str, previous: Option<&str>, approvals: &str| WriteOp::ProposalApprovals {
+            id: id.into(),
+            previous: previous.map(str::to_owned),
+            approvals: approvals.into(),
+        };
+        assert!(j.write(keep("rp_a", None, "[1]"), ev("w1")).await.unwrap());
+        assert!(!j.write(keep("rp_a", None, "[2]"), ev("w1")).await.unwrap());
+        assert!(j
+            .write(keep("rp_a", Some("[1]"), "[1,2]"), ev("w1"))
+            .await
+            .unwrap());
+        // Expired: nothing is kept.
+        assert!(!j
+            .write(keep("rp_old", None, "[1]"), ev("w1"))
+            .await
+            .unwrap());
+
+        // Waiting: due once its time has come (and only a pending one moves).
+        let waiting = |id: &str, at: u64| WriteOp::ProposalWaiting {
+            id: id.into(),
+            effective_at: at,
+        };
+        assert!(j
+            .write(waiting("rp_b", now_s + 30), ev("w1"))
+            .await
+            .unwrap());
+        assert!(!j.write(waiting("rp_b", now_s), ev("w1")).await.unwrap());
+        assert!(store.due_proposals(now_s, 50).await.unwrap().is_empty());
+        let due = store.due_proposals(now_s + 30, 50).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].stage, due[0].effective_at_s),
+            (ProposalStage::Waiting, Some(now_s + 30))
+        );
+        // Lost a day later: no longer due.
+        assert!(store
+            .due_proposals(now_s + 30 + crate::domain::WAITING_GRACE_S + 1, 50)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(!j.write(keep("rp_b", None, "[9]"), ev("w1")).await.unwrap());
+
+        // The wallet takes record v2: its proposal is applied, others stay.
+        assert!(j
+            .write(
+                WriteOp::SetRecord {
+                    id: "w1".into(),
+                    record: "v2".into(),
+                    sealed: None,
+                    attestation: None,
+                },
+                ev("w1")
+            )
+            .await
+            .unwrap());
+        let applied = store.record_proposal("rp_a").await.unwrap().unwrap();
+        assert_eq!(applied.stage, ProposalStage::Applied);
+        assert!(applied.decided_at_ms.is_some());
+        assert_eq!(
+            store.record_proposal("rp_b").await.unwrap().unwrap().stage,
+            ProposalStage::Waiting
+        );
+        // Applied: approvals are not kept any more.
+        assert!(!j
+            .write(keep("rp_a", Some("[1,2]"), "[1,2,3]"), ev("w1"))
+            .await
+            .unwrap());
+
+        // Pruning drops the expired pending one only.
+        let pruned = store.prune(now_s, 60, 0).await.unwrap();
+        assert_eq!(pruned.proposals, 1, "{}", db.url);
+        assert!(store.record_proposal("rp_old").await.unwrap().is_none());
+        assert!(store.record_proposal("rp_a").await.unwrap().is_some());
+    }
+}

@@ -1260,3 +1260,37 @@ impl ServeSetup {
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
 }
+
+/// Runs `sql` on the SQLite file at `path` (Python's sqlite3): edits made
+/// behind the host's back.
+pub fn sqlite_exec(path: &Path, sql: &str) {
+    let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+        .arg(path)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The rows `sql` selects from the SQLite file at `path`, as JSON arrays.
+pub fn sqlite_rows(path: &Path, sql: &str) -> Vec<Value> {
+    let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .args(["-c", "import json,sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(json.dumps([list(r) for r in c.execute(sys.argv[2])]))"])
+        .arg(path)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -66,30 +66,9 @@ pub async fn approve(
 ) -> Result<Json<IntentDetailView>, ApiError> {
     // No body, or `{}`: the wallet's owner deciding in a session. A body
     // with `owner_id`: one of the wallet's record owners approving.
-    let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
-    };
-    let session_decision =
-        value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty);
-    let record = if session_decision {
-        service.decide_intent(&p, &id, Decision::Approve).await?
-    } else {
-        let body: OwnerApprovalBody = serde_json::from_value(value)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-        service
-            .approve_as_owner(
-                &p,
-                &id,
-                crate::service::owners::OwnerApproval {
-                    owner_id: body.owner_id,
-                    signature: body.signature,
-                    webauthn: body.webauthn,
-                },
-            )
-            .await?
+    let record = match optional_body::<OwnerApprovalBody>(&body)? {
+        None => service.decide_intent(&p, &id, Decision::Approve).await?,
+        Some(body) => service.approve_as_owner(&p, &id, body.into()).await?,
     };
     Ok(Json(IntentDetailView::from(&record)))
 }
@@ -110,6 +89,34 @@ pub struct OwnerApprovalBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     webauthn: Option<signet_authority::WebAuthnProof>,
+}
+
+impl From<OwnerApprovalBody> for crate::service::owners::OwnerApproval {
+    fn from(body: OwnerApprovalBody) -> Self {
+        Self {
+            owner_id: body.owner_id,
+            signature: body.signature,
+            webauthn: body.webauthn,
+        }
+    }
+}
+
+/// An optional JSON body: `None` when empty, `{}` or `null`.
+pub(crate) fn optional_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Option<T>, ApiError> {
+    let value: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
+    };
+    if value.is_null() || value.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Ok(None);
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// `POST /v1/intents/{id}/decline`: the owner, in a session.

@@ -12,8 +12,10 @@ use crate::http::error::{
 };
 use crate::http::extract::{page_limit, ApiJson, ApiQuery, Authn};
 use crate::http::views::{
-    AttestationResponse, AttestationView, DestroyedView, WalletPage, WalletView,
+    AttestationResponse, AttestationView, DestroyedView, RecordProposalList, RecordProposalView,
+    WalletPage, WalletView,
 };
+use crate::service::owners::RecordChange;
 
 /// `POST /v1/wallets` body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -131,7 +133,7 @@ pub struct RecordChangeBody {
 }
 
 /// `POST /v1/wallets/{id}/record`: a record change, decided by the signer.
-#[utoipa::path(post, path = "/{id}/record", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = RecordChangeBody, responses((status = 200, description = "Changed: the wallet with its new record and attestation", body = WalletView), (status = 202, description = "The owners must approve it: `{record, record_hash, authorization: {text, sha256}}`; send the same change again with their `approvals`", body = Object), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "Refused by the signer: `owner_approval_required`, `policy_denied` (a change that loosens a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/{id}/record", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = RecordChangeBody, responses((status = 200, description = "Changed: the wallet with its new record and attestation", body = WalletView), (status = 202, description = "Proposed: the owners approve it one by one (`/record/{proposal_id}/approve`), or all at once (the same change again with their `approvals`)", body = RecordProposalView), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "Refused by the signer: `owner_approval_required`, `policy_denied` (a change that loosens a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody), (status = 409, description = "`change_not_yet_effective` (with `effective_at`): an approved loosening waits for its change delay", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn change_record(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -145,26 +147,54 @@ pub async fn change_record(
         .change_record(&p, &id, &settings, body.approvals)
         .await?;
     Ok(match change {
-        crate::service::owners::RecordChange::Applied(w) => {
-            Json(WalletView::from(&w)).into_response()
-        }
-        crate::service::owners::RecordChange::NeedsOwners {
-            record,
-            authorization,
-        } => {
-            use sha2::Digest as _;
-            let hash = hex::encode(sha2::Sha256::digest(record.as_bytes()));
-            (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({
-                    "record": record,
-                    "record_hash": hash,
-                    "authorization": crate::service::owners::authorization_view(&authorization),
-                })),
-            )
-                .into_response()
-        }
+        RecordChange::Applied(w) => Json(WalletView::from(&w)).into_response(),
+        RecordChange::Proposed(proposal) => (
+            StatusCode::ACCEPTED,
+            Json(RecordProposalView::from(&*proposal)),
+        )
+            .into_response(),
     })
+}
+
+/// `GET /v1/wallets/{id}/proposals`: the wallet's newest record proposals.
+#[utoipa::path(get, path = "/{id}/proposals", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Newest first, at most 50", body = RecordProposalList), Authorized, NotFound), security(("bearer" = [])))]
+pub async fn list_proposals(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path(id): Path<String>,
+) -> Result<Json<RecordProposalList>, ApiError> {
+    let proposals = service.record_proposals(&p, &id).await?;
+    Ok(Json(RecordProposalList {
+        proposals: proposals.iter().map(RecordProposalView::from).collect(),
+    }))
+}
+
+/// `GET /v1/wallets/{id}/record/{proposal_id}`: a record proposal, with the
+/// authorization its owners sign.
+#[utoipa::path(get, path = "/{id}/record/{proposal_id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id"), ("proposal_id" = String, Path, description = "Proposal id")), responses((status = 200, description = "The proposal", body = RecordProposalView), Authorized, NotFound), security(("bearer" = [])))]
+pub async fn show_proposal(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path((id, proposal_id)): Path<(String, String)>,
+) -> Result<Json<RecordProposalView>, ApiError> {
+    let proposal = service.record_proposal(&p, &id, &proposal_id).await?;
+    Ok(Json(RecordProposalView::from(&proposal)))
+}
+
+/// `POST /v1/wallets/{id}/record/{proposal_id}/approve`: one owner's
+/// approval; at the threshold the signer decides.
+#[utoipa::path(post, path = "/{id}/record/{proposal_id}/approve", tag = "wallets", params(("id" = String, Path, description = "Wallet id"), ("proposal_id" = String, Path, description = "Proposal id")), request_body(content = super::intents::OwnerApprovalBody, description = "`{owner_id, signature}` or `{owner_id, webauthn}` over the proposal's authorization; empty to hand an approved change to the signer again (a loosening once it is due)"), responses((status = 200, description = "The proposal: `pending` while approvals are missing, `waiting` (with `effective_at`) for an approved loosening, `applied` with the wallet", body = RecordProposalView), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "`approval_invalid` (with `reason`)", body = ErrorBody), (status = 409, description = "`proposal_decided` (applied, superseded, or changed meanwhile: read it again), `change_not_yet_effective` (with `effective_at`), `approval_replayed`", body = ErrorBody), (status = 410, description = "`proposal_expired`: its authorization expired before the owners approved it, or no signer holds their approval any more", body = ErrorBody)), security(("bearer" = [])))]
+pub async fn approve_proposal(
+    State(service): State<Shared>,
+    Authn(p): Authn,
+    Path((id, proposal_id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<RecordProposalView>, ApiError> {
+    let approval = super::intents::optional_body::<super::intents::OwnerApprovalBody>(&body)?;
+    let proposal = service
+        .approve_record_proposal(&p, &id, &proposal_id, approval.map(Into::into))
+        .await?;
+    Ok(Json(RecordProposalView::from(&proposal)))
 }
 
 /// `POST /v1/wallets/{id}/check`: what signing this body would get, from the
@@ -229,15 +259,25 @@ pub async fn resume(
 }
 
 /// `PATCH /v1/wallets/{id}`: the approval policy.
-#[utoipa::path(patch, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), Authorized, JsonBody, NotFound, (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), (status = 202, description = "A wallet whose record has owners: the record change (`allow: []`, or back to the `allow` it had) is proposed to them", body = RecordProposalView), Authorized, JsonBody, NotFound, (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update(
     State(service): State<Shared>,
     Authn(p): Authn,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateWalletBody>,
-) -> Result<Json<WalletView>, ApiError> {
-    let row = service.set_approval(&p, &id, body.require_approval).await?;
-    Ok(Json(WalletView::from(&row)))
+) -> Result<axum::response::Response, ApiError> {
+    use crate::service::owners::ApprovalSwitch;
+    use axum::response::IntoResponse as _;
+    Ok(
+        match service.set_approval(&p, &id, body.require_approval).await? {
+            ApprovalSwitch::Done(row) => Json(WalletView::from(&row)).into_response(),
+            ApprovalSwitch::Proposed(proposal) => (
+                StatusCode::ACCEPTED,
+                Json(RecordProposalView::from(&*proposal)),
+            )
+                .into_response(),
+        },
+    )
 }
 
 /// `GET /v1/wallets` → a page.
