@@ -647,6 +647,149 @@ fn a_destroyed_wallet_stays_destroyed_after_rotation_and_policy_retirement() {
     let _ = kept;
 }
 
+/// Rollback of records, both halves (DESIGN "Rollback of records"): after
+/// its owners tighten a wallet's record, a compromised host that puts the
+/// older blob and record back is refused by the running signer
+/// (`record_mismatch`); once the sealing key is rotated and the older
+/// version retired in the key policy, the older blob never loads again, not
+/// even by a restarted signer that remembers nothing.
+#[test]
+fn a_tightened_record_cannot_be_rolled_back_while_running_or_after_rotation_and_retirement() {
+    use signet_authority::{OwnerKeyType, OwnerSecretKey};
+    let dir = tempfile::tempdir().unwrap();
+    let (data, kms) = world(dir.path());
+    let host1 = host(&data, &kms);
+    wait_ready(&host1, &kms);
+    let admin = host1.admin_token();
+    let ann = OwnerSecretKey::generate(OwnerKeyType::Secp256k1, &mut rand_core::OsRng);
+    let (s, wallet) = call(
+        host1.url(),
+        Some(&admin),
+        "POST",
+        "/v1/wallets",
+        Some(json!({
+            "key_type": "secp256k1",
+            "owners": [ann.owner("ann").unwrap().to_value()],
+            "threshold": 1,
+            "policy": {"allow": ["digest"]},
+        })),
+    );
+    assert_eq!(s, 201, "{wallet}");
+    let id = wallet["id"].as_str().unwrap().to_owned();
+    let (s, v) = sign(&host1, &wallet);
+    assert_eq!(s, 200, "the loose record signs digests alone: {v}");
+    let db = format!("sqlite://{}", data.join("signet.db").display());
+    let kept = || {
+        tokio_rt().block_on(async {
+            let store = signet_host::store::Store::open(&db).await.unwrap();
+            let row = store.wallet(&id).await.unwrap().unwrap();
+            let keys = store.sealing_keys().await.unwrap();
+            (
+                row.sealed.unwrap(),
+                row.record.unwrap(),
+                keys[0].ciphertext_blob.clone().unwrap(),
+            )
+        })
+    };
+    let (loose_blob, loose_record, old_v1) = kept();
+
+    // The owner tightens it: every signature needs them now. (A signer
+    // takes, in its first 600 s, only authorizations expiring after its
+    // start + 600 s: not those made in its start's second.)
+    std::thread::sleep(Duration::from_millis(1100));
+    let (s, proposal) = call(
+        host1.url(),
+        Some(&admin),
+        "POST",
+        &format!("/v1/wallets/{id}/record"),
+        Some(json!({"policy": {"allow": []}})),
+    );
+    assert_eq!(s, 202, "{proposal}");
+    let text = proposal["authorization"]["text"].as_str().unwrap();
+    let (s, v) = call(
+        host1.url(),
+        Some(&admin),
+        "POST",
+        &format!(
+            "/v1/wallets/{id}/record/{}/approve",
+            proposal["proposal_id"].as_str().unwrap()
+        ),
+        Some(json!({"owner_id": "ann", "signature": ann.sign(text)})),
+    );
+    assert_eq!((s, v["state"].as_str()), (200, Some("applied")), "{v}");
+    let (s, v) = sign(&host1, &wallet);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("owner_approval_required")),
+        "{v}"
+    );
+
+    // First half: the host puts the loose blob and record back while the
+    // signer runs; the signer has seen the newer record and refuses.
+    let put_back = |blob: &[u8], record: &str| {
+        tokio_rt().block_on(async {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+            sqlx::query("UPDATE wallets SET sealed = ?1, record = ?2 WHERE id = ?3")
+                .bind(blob)
+                .bind(record)
+                .bind(&id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        });
+    };
+    let (tight_blob, tight_record, _) = kept();
+    put_back(&loose_blob, &loose_record);
+    // Past the host's wallet cache (2 s): the host now sends the loose
+    // record; the signer holds the newer one (`owner_approval_required`) or,
+    // loading the blob again, refuses the older (`record_mismatch`).
+    let until = std::time::Instant::now() + Duration::from_secs(4);
+    while std::time::Instant::now() < until {
+        let (s, v) = sign(&host1, &wallet);
+        assert!(s == 403 || s == 409, "{s} {v}");
+        assert!(
+            ["owner_approval_required", "record_mismatch"]
+                .contains(&v["error"]["code"].as_str().unwrap_or_default()),
+            "the running signer refuses the older record: {s} {v}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    put_back(&tight_blob, &tight_record);
+
+    // Second half: rotate (the live blob is re-sealed under version 2),
+    // retire version 1 in the key policy, and let a compromised host put
+    // back version 1 and the loose blob for a restarted signer.
+    let report = rotate_and_wait(&host1);
+    assert_eq!(report["phase"], "done", "{report}");
+    host1.stop();
+    kms.put_policy(&render_policy(dir.path(), "retired", &signer_pcrs(), &[1]));
+    tokio_rt().block_on(async {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::SqliteConnection::connect(&db).await.unwrap();
+        sqlx::query("UPDATE sealing_keys SET state = 'active', ciphertext_blob = ?1, retired_at = NULL WHERE version = 1")
+            .bind(&old_v1)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    put_back(&loose_blob, &loose_record);
+    let host2 = host(&data, &kms);
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            kms.calls().iter().any(|c| {
+                c["operation"] == "Decrypt"
+                    && c["encryption_context"]["signet-sealing-key-version"] == "1"
+                    && c["error"] == "AccessDeniedException"
+            })
+        }),
+        "{:?}",
+        kms.calls()
+    );
+    let (s, v) = sign(&host2, &wallet);
+    assert_ne!(s, 200, "the loose record never signs alone again: {v}");
+}
+
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
