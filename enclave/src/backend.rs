@@ -23,7 +23,8 @@ pub struct NewKey {
     /// The sealed private half, for backends whose keys live outside the
     /// signer between uses (software); `None` when the backend persists keys.
     pub sealed: Option<SealedKey>,
-    /// Its record, bound into `sealed`.
+    /// Its record, bound into `sealed` (software) or kept beside the key
+    /// (PKCS#11).
     pub record: Record,
 }
 
@@ -34,7 +35,9 @@ pub struct Loaded {
     pub info: PublicKeyInfo,
     /// The record hash the blob was authenticated with (`None`: a blob from
     /// before records). Always the hash of the blob the loaded key came
-    /// from, never a claim of an unverified blob.
+    /// from, never a claim of an unverified blob. For a backend that keeps
+    /// records (PKCS#11), the hash it keeps for the key (`None`: a key made
+    /// before it kept them).
     pub bound: Option<[u8; 32]>,
 }
 
@@ -53,19 +56,35 @@ pub trait KeyBackend: Send + Sync {
     /// Loads a sealed key (backends that seal); returns its public half and
     /// the record hash the blob is bound to.
     fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError>;
-    /// Seals the loaded key `key_id` again, bound to the record hashing to
-    /// `record_hash` (a record change), and remembers that binding.
-    fn rebind(&self, _key_id: &str, _record_hash: &[u8; 32]) -> Result<SealedKey, SignerError> {
-        Err(SignerError::bad_request(
-            "this key backend cannot bind a record to its keys",
-        ))
-    }
-    /// Whether keys are sealed with their record bound (software). A
-    /// backend that cannot bind a record (PKCS#11: the HSM keeps keys, and
-    /// this signer does not yet keep record objects there) holds only the
-    /// record without owners and with the permissive policy.
-    fn binds_records(&self) -> bool {
+    /// Binds the key `key_id` to the record hashing to `record_hash` (a
+    /// record change) and remembers that binding: a backend that seals
+    /// (software) seals the loaded key again and returns the new blob for the
+    /// host to store; a backend that keeps the hash beside the key
+    /// (PKCS#11) overwrites it there and returns `None`.
+    fn rebind(
+        &self,
+        key_id: &str,
+        record_hash: &[u8; 32],
+    ) -> Result<Option<SealedKey>, SignerError>;
+    /// Whether the backend keeps each key's record hash itself, beside the
+    /// key (PKCS#11: a record object on the token), instead of binding it
+    /// into a sealed blob the host stores (software). The signer then asks
+    /// [`KeyBackend::bound_record`] on every request: the backend, not the
+    /// signer's memory, is the truth.
+    fn keeps_records(&self) -> bool {
         false
+    }
+    /// The record hash bound to the key `key_id`, read now from where a
+    /// backend that [keeps records](KeyBackend::keeps_records) keeps it:
+    /// `None` for a key made before it kept them (its record is the one
+    /// without owners and with the permissive policy). The caller checks
+    /// that the key exists ([`KeyBackend::public_key`]). Refused if what the
+    /// backend keeps is ambiguous or malformed (`internal`), and by a
+    /// backend that binds records into sealed blobs (`bad_request`).
+    fn bound_record(&self, _key_id: &str) -> Result<Option<[u8; 32]>, SignerError> {
+        Err(SignerError::bad_request(
+            "this key backend binds records into sealed blobs: send the blob",
+        ))
     }
     /// The key's type and public key; `key_not_loaded` if the backend needs
     /// the sealed blob first, `key_not_found` if no such key exists.
@@ -240,10 +259,6 @@ impl KeyBackend for SoftwareBackend {
         "software"
     }
 
-    fn binds_records(&self) -> bool {
-        true
-    }
-
     fn generate(
         &self,
         key_id: &str,
@@ -285,7 +300,11 @@ impl KeyBackend for SoftwareBackend {
         })
     }
 
-    fn rebind(&self, key_id: &str, record_hash: &[u8; 32]) -> Result<SealedKey, SignerError> {
+    fn rebind(
+        &self,
+        key_id: &str,
+        record_hash: &[u8; 32],
+    ) -> Result<Option<SealedKey>, SignerError> {
         let key = self.get(key_id)?;
         let sealed = self.sealing.seal(
             key_id,
@@ -304,7 +323,7 @@ impl KeyBackend for SoftwareBackend {
                 bound: Some(*record_hash),
             },
         );
-        Ok(sealed)
+        Ok(Some(sealed))
     }
 
     fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError> {

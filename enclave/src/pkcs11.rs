@@ -1,6 +1,8 @@
 //! The PKCS#11 backend: keys are generated inside an HSM as non-extractable,
 //! sensitive token objects and used through a pool of logged-in sessions. The
-//! HSM is the persistence: no sealed blob exists for these keys.
+//! HSM is the persistence: no sealed blob exists for these keys. Each key's
+//! record hash is kept beside it as a private `CKO_DATA` token object (its
+//! *record object*), which the signer reads on every request.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,6 +31,67 @@ const OID_P256: &[u8] = &[0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 
 const OID_ED25519: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
 /// Label prefix of Signet's objects on the token.
 const LABEL_PREFIX: &str = "signet:";
+/// `CKA_APPLICATION` of a record object; with the key's label it finds it.
+const RECORD_APPLICATION: &[u8] = b"signet/record";
+
+/// The `CKA_LABEL` of `key_id`'s objects: its key pair and its record object.
+fn label_of(key_id: &str) -> Vec<u8> {
+    format!("{LABEL_PREFIX}{key_id}").into_bytes()
+}
+
+/// The template of `key_id`'s record object holding `record_hash`: a private
+/// token object, readable and writable only by a session logged in with the
+/// user PIN, which only the signer holds.
+fn record_template(key_id: &str, record_hash: &[u8; 32]) -> [Attribute; 7] {
+    [
+        Attribute::Class(ObjectClass::DATA),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Modifiable(true),
+        Attribute::Application(RECORD_APPLICATION.to_vec()),
+        Attribute::Label(label_of(key_id)),
+        Attribute::Value(record_hash.to_vec()),
+    ]
+}
+
+/// What the token holds as a key's record object.
+enum RecordObject {
+    /// None: a key made before record objects.
+    Absent,
+    /// One, at this handle, with this `CKA_VALUE` (`None`: unreadable).
+    Found(ObjectHandle, Option<Vec<u8>>),
+    /// This many: two signers created one at once, or someone else made
+    /// one. Ambiguous, so refused.
+    Several(usize),
+}
+
+/// The record hash a record object's `CKA_VALUE` holds.
+fn record_hash_of(key_id: &str, value: Option<&[u8]>) -> Result<[u8; 32], SignerError> {
+    let value = value.ok_or_else(|| {
+        SignerError::new(
+            ErrorCode::Internal,
+            format!("the record object of key {key_id} on the HSM has no readable CKA_VALUE"),
+        )
+    })?;
+    value.try_into().map_err(|_| {
+        SignerError::new(
+            ErrorCode::Internal,
+            format!(
+                "the record object of key {key_id} on the HSM holds {} bytes, not a 32-byte record hash",
+                value.len()
+            ),
+        )
+    })
+}
+
+fn several_records(key_id: &str, n: usize) -> SignerError {
+    SignerError::new(
+        ErrorCode::Internal,
+        format!(
+            "key {key_id} has {n} record objects on the HSM (CKA_APPLICATION signet/record), so its record is ambiguous and it is refused: a record change is under way on another signer (retry), or one was cut short (an operator removes the record object whose hash is not the wallet's stored record's)"
+        ),
+    )
+}
 
 fn ec_params(kt: KeyType) -> &'static [u8] {
     match kt {
@@ -78,6 +141,21 @@ pub struct Pkcs11Backend {
     /// Private key handles by key id (token object handles stay valid for the
     /// life of the application; a stale one is looked up again).
     private_handles: Mutex<HashMap<String, ObjectHandle>>,
+    /// Record object handles by key id: handles only, never the hash. The
+    /// hash is read from the token on every request (`C_GetAttributeValue`
+    /// on the cached handle), because another signer
+    /// process on the same token may change it (a record change there):
+    /// a hash cached here would let a host present the record this process
+    /// saw last, a rolled-back record, for as long as it runs. A handle that
+    /// no longer is the key's record object is looked up again. A key
+    /// without one (made before record objects) is looked up on every
+    /// request: its absence is not cached either, since a record change in
+    /// another process creates one.
+    record_handles: Mutex<HashMap<String, ObjectHandle>>,
+    /// Held while a record object is rewritten: two changes in this process
+    /// never interleave their create and destroy (which could leave two
+    /// record objects). Other processes on the token are not held back.
+    rebinding: Mutex<()>,
 }
 
 impl Pkcs11Backend {
@@ -115,6 +193,8 @@ impl Pkcs11Backend {
             threads,
             public_keys: Mutex::new(HashMap::new()),
             private_handles: Mutex::new(HashMap::new()),
+            record_handles: Mutex::new(HashMap::new()),
+            rebinding: Mutex::new(()),
         };
         // Log in now so a wrong PIN stops the signer at start.
         let session = backend.new_session().map_err(|e| e.message)?;
@@ -274,10 +354,96 @@ impl Pkcs11Backend {
     /// Forgets everything cached about `key_id` (it changed on the token).
     fn forget_key(&self, key_id: &str) {
         self.forget_handle(key_id);
+        self.forget_record(key_id);
         if let Ok(mut m) = self.public_keys.lock() {
             m.remove(key_id);
         }
     }
+
+    fn forget_record(&self, key_id: &str) {
+        if let Ok(mut m) = self.record_handles.lock() {
+            m.remove(key_id);
+        }
+    }
+
+    fn remember_record(&self, key_id: &str, handle: ObjectHandle) {
+        if let Ok(mut m) = self.record_handles.lock() {
+            m.insert(key_id.to_owned(), handle);
+        }
+    }
+
+    /// Every record object of `key_id` on the token.
+    fn find_records(&self, session: &Session, key_id: &str) -> Result<Vec<ObjectHandle>, CkError> {
+        session.find_objects(&[
+            Attribute::Class(ObjectClass::DATA),
+            Attribute::Token(true),
+            Attribute::Application(RECORD_APPLICATION.to_vec()),
+            Attribute::Label(label_of(key_id)),
+        ])
+    }
+
+    /// `key_id`'s record object and its value, read now: through the cached
+    /// handle if it still is that object, else by a search.
+    fn lookup_record(&self, session: &Session, key_id: &str) -> Result<RecordObject, CkError> {
+        if let Some(handle) = cached(&self.record_handles, key_id) {
+            if let Some(value) = record_value_at(session, handle, key_id)? {
+                return Ok(RecordObject::Found(handle, Some(value)));
+            }
+        }
+        Ok(match self.find_records(session, key_id)?.as_slice() {
+            [] => RecordObject::Absent,
+            [handle] => RecordObject::Found(*handle, record_value_at(session, *handle, key_id)?),
+            more => RecordObject::Several(more.len()),
+        })
+    }
+
+    /// Removes a key pair just generated whose record could not be made or
+    /// kept: no key is left on the token without its record object.
+    fn undo_generate(&self, key_id: &str) {
+        match self.destroy(key_id) {
+            Ok(_) => tracing::warn!(key_id, "half-generated key removed from the HSM"),
+            Err(e) => tracing::error!(
+                key_id,
+                error = %e.message,
+                "a half-generated key could not be removed from the HSM; remove its objects (label signet:{key_id}) by hand"
+            ),
+        }
+    }
+}
+
+/// The `CKA_VALUE` of the object at `handle` if it still is `key_id`'s
+/// record object; `None` if the handle is invalid or now names another
+/// object (a cached handle whose object another process destroyed), or the
+/// value is unreadable.
+fn record_value_at(
+    session: &Session,
+    handle: ObjectHandle,
+    key_id: &str,
+) -> Result<Option<Vec<u8>>, CkError> {
+    let attrs = match session.get_attributes(
+        handle,
+        &[
+            AttributeType::Class,
+            AttributeType::Application,
+            AttributeType::Label,
+            AttributeType::Value,
+        ],
+    ) {
+        Ok(attrs) => attrs,
+        Err(CkError::Pkcs11(RvError::ObjectHandleInvalid, _)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (mut ours, mut value) = ([false; 3], None);
+    for a in attrs {
+        match a {
+            Attribute::Class(c) => ours[0] = c == ObjectClass::DATA,
+            Attribute::Application(app) => ours[1] = app == RECORD_APPLICATION,
+            Attribute::Label(label) => ours[2] = label == label_of(key_id),
+            Attribute::Value(v) => value = Some(v),
+            _ => {}
+        }
+    }
+    Ok(if ours.iter().all(|b| *b) { value } else { None })
 }
 
 /// A copy of what `cache` holds for `key_id`.
@@ -408,8 +574,25 @@ impl KeyBackend for Pkcs11Backend {
                 "a key with this id exists on the token",
             ));
         }
+        // A record object left without its key (a key pair removed from the
+        // token by hand) would make the new key's record ambiguous.
+        let orphans = self.with_session(|s| {
+            let found = self.find_records(s, key_id)?;
+            for handle in &found {
+                s.destroy_object(*handle)?;
+            }
+            Ok(found.len())
+        })?;
+        self.forget_record(key_id);
+        if orphans > 0 {
+            tracing::warn!(
+                key_id,
+                orphans,
+                "record objects without a key removed from the HSM before generating"
+            );
+        }
         let id = key_id.as_bytes().to_vec();
-        let label = format!("{LABEL_PREFIX}{key_id}").into_bytes();
+        let label = label_of(key_id);
         let mechanism = match key_type {
             KeyType::Ed25519 => Mechanism::EccEdwardsKeyPairGen,
             _ => Mechanism::EccKeyPairGen,
@@ -434,14 +617,33 @@ impl KeyBackend for Pkcs11Backend {
         self.with_session(|s| {
             s.generate_key_pair(&mechanism, &public_template, &private_template)
         })?;
-        let (_, public_key) = self.read_public(key_id)?.ok_or_else(|| {
-            SignerError::new(
-                ErrorCode::HsmUnavailable,
-                "the generated key is not on the token",
-            )
-        })?;
-        tracing::info!(key_id, %key_type, "key generated in the HSM");
-        let record = make_record(&public_key)?;
+        // From here on a failure removes the key pair again: no wallet is
+        // left half-made, a key on the token without its record object.
+        let made = self
+            .read_public(key_id)
+            .and_then(|found| {
+                found.ok_or_else(|| {
+                    SignerError::new(
+                        ErrorCode::HsmUnavailable,
+                        "the generated key is not on the token",
+                    )
+                })
+            })
+            .and_then(|(_, public_key)| {
+                let record = make_record(&public_key)?;
+                let template = record_template(key_id, &record.record_hash().0);
+                let handle = self.with_session(|s| s.create_object(&template))?;
+                Ok((public_key, record, handle))
+            });
+        let (public_key, record, handle) = match made {
+            Ok(made) => made,
+            Err(e) => {
+                self.undo_generate(key_id);
+                return Err(e);
+            }
+        };
+        self.remember_record(key_id, handle);
+        tracing::info!(key_id, %key_type, "key and its record object generated in the HSM");
         Ok(NewKey {
             public_key,
             sealed: None,
@@ -449,9 +651,93 @@ impl KeyBackend for Pkcs11Backend {
         })
     }
 
+    fn rebind(
+        &self,
+        key_id: &str,
+        record_hash: &[u8; 32],
+    ) -> Result<Option<SealedKey>, SignerError> {
+        check_key_id(key_id)?;
+        if self.read_public(key_id)?.is_none() {
+            return Err(SignerError::new(
+                ErrorCode::KeyNotFound,
+                "no such key on the HSM",
+            ));
+        }
+        // The new record object is created before the old one is destroyed:
+        // tokens need not let CKA_VALUE of a data object change (SoftHSM2
+        // refuses), and destroying first would leave, for an instant or for
+        // good if the signer died there, a key without a record object,
+        // which counts as a key from before records with the permissive
+        // record. This way a reader in between sees two record objects and
+        // refuses (fails closed); a change cut short between the two calls
+        // leaves both, refused until an operator removes the one whose hash
+        // is not the host's stored record's. Other signers' cached handles
+        // of the old object turn invalid and they search again.
+        //
+        // PKCS#11 has no compare-and-set either: two signers changing one
+        // wallet's record at the same instant may both succeed (the last
+        // destroy wins, or both objects stay and are refused as ambiguous);
+        // the one that lost refuses its own record (record_mismatch) from
+        // then on. Either way no signer admits a record the token does not
+        // name.
+        let template = record_template(key_id, record_hash);
+        let _one_at_a_time = self
+            .rebinding
+            .lock()
+            .map_err(|_| SignerError::new(ErrorCode::Internal, "record object lock poisoned"))?;
+        let written = self.with_session(|s| {
+            let old = self.find_records(s, key_id)?;
+            if old.len() > 1 {
+                return Ok(Err(old.len()));
+            }
+            let handle = s.create_object(&template)?;
+            for stale in old {
+                s.destroy_object(stale)?;
+            }
+            Ok(Ok(handle))
+        })?;
+        match written {
+            Ok(handle) => self.remember_record(key_id, handle),
+            Err(n) => {
+                self.forget_record(key_id);
+                return Err(several_records(key_id, n));
+            }
+        }
+        tracing::info!(key_id, "record object on the HSM rewritten");
+        Ok(None)
+    }
+
+    fn keeps_records(&self) -> bool {
+        true
+    }
+
+    fn bound_record(&self, key_id: &str) -> Result<Option<[u8; 32]>, SignerError> {
+        check_key_id(key_id)?;
+        match self.with_session(|s| self.lookup_record(s, key_id))? {
+            RecordObject::Absent => {
+                self.forget_record(key_id);
+                Ok(None)
+            }
+            RecordObject::Found(handle, value) => {
+                let hash = record_hash_of(key_id, value.as_deref());
+                if hash.is_ok() {
+                    self.remember_record(key_id, handle);
+                } else {
+                    self.forget_record(key_id);
+                }
+                hash.map(Some)
+            }
+            RecordObject::Several(n) => {
+                self.forget_record(key_id);
+                Err(several_records(key_id, n))
+            }
+        }
+    }
+
     fn load_sealed(&self, sealed: &SealedKey) -> Result<Loaded, SignerError> {
         // HSM keys never leave the token; a sealed blob for this backend is a
-        // host mistake, but the key may exist: answer with it if so.
+        // host mistake, but the key may exist: answer with it, and with the
+        // record hash its record object holds, if so.
         match self.read_public(&sealed.key_id)? {
             Some((key_type, public_key)) => Ok(Loaded {
                 info: PublicKeyInfo {
@@ -459,7 +745,7 @@ impl KeyBackend for Pkcs11Backend {
                     key_type,
                     public_key,
                 },
-                bound: None,
+                bound: self.bound_record(&sealed.key_id)?,
             }),
             None => Err(SignerError::new(
                 ErrorCode::KeyNotFound,
@@ -540,6 +826,10 @@ impl KeyBackend for Pkcs11Backend {
 
     fn destroy(&self, key_id: &str) -> Result<bool, SignerError> {
         check_key_id(key_id)?;
+        // The private key first, the record object last: a destroy cut short
+        // never leaves a key without its record object (which would make it
+        // a key from before records, with the permissive record); a record
+        // object left without its key is removed by the next generate.
         let removed = self.with_session(|s| {
             let mut n = 0;
             for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
@@ -548,14 +838,12 @@ impl KeyBackend for Pkcs11Backend {
                     n += 1;
                 }
             }
+            for handle in self.find_records(s, key_id)? {
+                s.destroy_object(handle)?;
+            }
             Ok(n)
         })?;
-        if let Ok(mut m) = self.public_keys.lock() {
-            m.remove(key_id);
-        }
-        if let Ok(mut m) = self.private_handles.lock() {
-            m.remove(key_id);
-        }
+        self.forget_key(key_id);
         Ok(removed > 0)
     }
 
@@ -610,6 +898,20 @@ mod tests {
         assert!(unwrap_octet_string(&[0x03, 0x01, 1]).is_none());
         assert_eq!(key_type_of(OID_P256), Some(KeyType::P256));
         assert_eq!(key_type_of(&[0x06, 0x01, 0x00]), None);
+    }
+
+    #[test]
+    fn a_record_object_holds_exactly_a_32_byte_hash() {
+        assert_eq!(record_hash_of("w", Some(&[7; 32])).unwrap(), [7; 32]);
+        for bad in [None, Some(&[][..]), Some(&[7; 31][..]), Some(&[7; 33][..])] {
+            let err = record_hash_of("w", bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Internal);
+            assert!(err.message.contains("record object of key w"), "{err:?}");
+        }
+        let template = record_template("w", &[7; 32]);
+        assert!(template.contains(&Attribute::Private(true)));
+        assert!(template.contains(&Attribute::Label(b"signet:w".to_vec())));
+        assert!(template.contains(&Attribute::Application(b"signet/record".to_vec())));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 use serde_json::Value;
-use signet_authority::{Policy, Record, RecordHash, RecordSettings, WalletKey};
+use signet_authority::{Record, RecordHash, RecordSettings, WalletKey};
 use signet_proto::{ErrorCode, KeyType};
 
 use crate::error::SignerError;
@@ -39,19 +39,6 @@ fn record_key_type(key_type: KeyType) -> signet_authority::KeyType {
         KeyType::P256 => signet_authority::KeyType::P256,
         KeyType::Ed25519 => signet_authority::KeyType::Ed25519,
     }
-}
-
-/// Whether `settings` describe the record of a wallet without owners and
-/// with the permissive policy, the one record a backend that cannot bind
-/// records (PKCS#11) may hold.
-#[must_use]
-pub fn is_permissive(settings: &RecordSettings) -> bool {
-    settings.owners.as_ref().is_none_or(Vec::is_empty)
-        && settings.threshold.unwrap_or(0) == 0
-        && settings
-            .policy
-            .as_ref()
-            .is_none_or(|p| *p == Policy::permissive())
 }
 
 impl Records {
@@ -119,8 +106,9 @@ impl Records {
             .map_err(|e| SignerError::bad_request(format!("record: {e}")))
     }
 
-    /// The record of a key from before records (or of a backend that
-    /// cannot bind them): no owners, the permissive policy.
+    /// The record of a key from before records (a blob without a record
+    /// hash, or an HSM key without a record object): no owners, the
+    /// permissive policy.
     pub fn legacy(
         &self,
         key_id: &str,
@@ -137,11 +125,15 @@ impl Records {
         self.held.lock().ok()?.get(key_id).cloned()
     }
 
-    /// Admits the record `text` presented for a key just unsealed: its hash
-    /// must be the one the blob is bound to (`bound`; `None` for a blob from
-    /// before records, whose record is the legacy one), it must describe
+    /// Admits the record `text` presented for a key just unsealed (or read
+    /// from an HSM): its hash must be the one the blob is bound to, or the
+    /// HSM's record object holds (`bound`; `None` for a key from before
+    /// records, whose record is the legacy one), it must describe
     /// this very key in this deployment, and it must not be older than a
-    /// record this signer has seen for the wallet. Then it is held.
+    /// record this signer has seen for the wallet. Then it is held. No
+    /// `text` stands for the record without owners and with the permissive
+    /// policy, which the signer makes itself: admitted only if it is the
+    /// one bound.
     pub fn admit(
         &self,
         key_id: &str,
@@ -155,19 +147,23 @@ impl Records {
                 let legacy = self.legacy(key_id, key_type, public_key)?;
                 if text.is_some_and(|t| t != legacy.text()) {
                     return Err(mismatch(
-                        "this blob is from before records: its record is the one without owners and with the permissive policy",
+                        "this key is from before records: its record is the one without owners and with the permissive policy",
                     ));
                 }
                 legacy
             }
-            (Some(_), None) => {
-                return Err(mismatch(
-                    "this blob is bound to a record: send the wallet's record with it",
-                ))
+            (Some(bound), None) => {
+                let legacy = self.legacy(key_id, key_type, public_key)?;
+                if legacy.record_hash().0 != bound {
+                    return Err(mismatch(
+                        "this key is bound to a record with owners or a policy: send the wallet's record with it",
+                    ));
+                }
+                legacy
             }
             (Some(bound), Some(text)) => {
                 if RecordHash::of(text).0 != bound {
-                    return Err(mismatch("the record is not the one this blob is bound to"));
+                    return Err(mismatch("the record is not the one this key is bound to"));
                 }
                 let record = Record::parse(text)
                     .map_err(|e| mismatch(format!("the bound record does not parse: {e}")))?;
@@ -218,6 +214,7 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use signet_authority::Policy;
 
     fn key() -> Vec<u8> {
         ed25519_dalek::SigningKey::from_bytes(&[3; 32])
@@ -311,6 +308,35 @@ mod tests {
     }
 
     #[test]
+    fn no_record_text_stands_for_the_record_without_owners_only_when_it_is_the_one_bound() {
+        let r = records();
+        let legacy = r.legacy("w1", KeyType::Ed25519, &key()).unwrap();
+        let admitted = r
+            .admit(
+                "w1",
+                KeyType::Ed25519,
+                &key(),
+                Some(legacy.record_hash().0),
+                None,
+            )
+            .unwrap();
+        assert_eq!(*admitted, legacy);
+        let owned = owned(&r);
+        assert_eq!(
+            r.admit(
+                "w1",
+                KeyType::Ed25519,
+                &key(),
+                Some(owned.record_hash().0),
+                None
+            )
+            .unwrap_err()
+            .code,
+            ErrorCode::RecordMismatch
+        );
+    }
+
+    #[test]
     fn an_older_record_is_refused_once_a_newer_one_was_seen() {
         let r = records();
         let first = owned(&r);
@@ -338,17 +364,15 @@ mod tests {
     }
 
     #[test]
-    fn settings_are_read_strictly_and_pkcs11_takes_only_the_permissive_record() {
-        assert!(is_permissive(&Records::settings(None).unwrap()));
-        assert!(is_permissive(
-            &Records::settings(Some(
-                r#"{"policy":{"allow":["digest","message","transaction","typed_data"]}}"#
-            ))
-            .unwrap()
-        ));
-        assert!(!is_permissive(
-            &Records::settings(Some(r#"{"policy":{"allow":[]}}"#)).unwrap()
-        ));
+    fn settings_are_read_strictly() {
+        assert_eq!(Records::settings(None).unwrap(), RecordSettings::default());
+        assert_eq!(
+            Records::settings(Some(r#"{"policy":{"allow":[]}}"#))
+                .unwrap()
+                .policy
+                .map(|p| p.allow().is_empty()),
+            Some(true)
+        );
         for bad in [
             "nope",
             r#"{"owners":[{"id":"Ann","type":"ed25519","public_key":"00"}]}"#,

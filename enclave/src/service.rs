@@ -24,7 +24,7 @@ use crate::backend::{check_key_id, KeyBackend};
 use crate::content::{self, Decoded};
 use crate::error::SignerError;
 use crate::kms::sealer::KmsSealer;
-use crate::records::{self, Records};
+use crate::records::Records;
 use crate::replay::ReplayCache;
 use crate::windows::{Reservation, Windows};
 
@@ -391,12 +391,6 @@ impl Signer {
         settings: Option<&str>,
     ) -> Result<Response, SignerError> {
         let settings = Records::settings(settings)?;
-        if !self.backend.binds_records() && !records::is_permissive(&settings) {
-            return Err(SignerError::bad_request(format!(
-                "the {} backend holds only wallets without owners and with the permissive policy: it cannot bind a record to its keys yet",
-                self.backend.name()
-            )));
-        }
         let new = self
             .backend
             .generate(key_id, key_type, &|public_key: &[u8]| {
@@ -407,7 +401,13 @@ impl Signer {
         if !record.policy().windows().is_empty() {
             self.windows.fresh(key_id, now_s())?;
         }
-        let attestation = self.attest_key(key_id, key_type, &new.public_key, &record, None)?;
+        let attestation = self.attest_key(
+            key_id,
+            key_type,
+            &new.public_key,
+            &record.record_hash().0,
+            None,
+        )?;
         tracing::info!(
             key_id,
             %key_type,
@@ -427,21 +427,17 @@ impl Signer {
         }))
     }
 
-    /// A document binding the key and its record (binding v2).
+    /// A document binding the key and the record hashing to `record_hash`
+    /// (binding v2).
     fn attest_key(
         &self,
         key_id: &str,
         key_type: signet_proto::KeyType,
         public_key: &[u8],
-        record: &Record,
+        record_hash: &[u8; 32],
         nonce: Option<&[u8]>,
     ) -> Result<Option<Vec<u8>>, SignerError> {
-        let binding = key_binding_v2(
-            key_id,
-            key_type.as_str(),
-            public_key,
-            &record.record_hash().0,
-        );
+        let binding = key_binding_v2(key_id, key_type.as_str(), public_key, record_hash);
         self.attestor
             .attest(Some(public_key), Some(&binding), nonce)
     }
@@ -473,21 +469,21 @@ impl Signer {
         Ok((key_type, public_key, record))
     }
 
-    /// The key and its record: held, or loaded from the request's blob.
+    /// The key and its record: held, or loaded from the request's blob; on
+    /// a backend that keeps records, checked against the hash it keeps.
     fn key_and_record(
         &self,
         key_id: &str,
         sealed: Option<&signet_proto::SealedKey>,
         record: Option<&str>,
     ) -> Result<(signet_proto::KeyType, Vec<u8>, Arc<Record>), SignerError> {
+        if self.backend.keeps_records() {
+            return self.kept_key_and_record(key_id, record);
+        }
         match self.backend.public_key(key_id) {
             Ok((key_type, public_key)) => {
                 if let Some(held) = self.records.get(key_id) {
                     return Ok((key_type, public_key, held));
-                }
-                if !self.backend.binds_records() {
-                    let legacy = self.records.legacy(key_id, key_type, &public_key)?;
-                    return Ok((key_type, public_key, self.records.hold(legacy)?));
                 }
             }
             Err(e) if e.code == ErrorCode::KeyNotLoaded => {}
@@ -500,6 +496,83 @@ impl Signer {
             )
         })?;
         self.load(key_id, sealed, record)
+    }
+
+    /// The key and its record on a backend that keeps each key's record
+    /// hash itself (PKCS#11), read from it on every request: the record
+    /// held here if it still is the one the backend names, else the
+    /// request's record `text`, admitted only if it hashes to what the
+    /// backend holds (a key made before record objects: only the record
+    /// without owners and with the permissive policy). So a record changed
+    /// by another signer process on the same token counts here at once,
+    /// and after a restart an older record of the wallet is still refused:
+    /// the backend persists the latest hash, unlike a sealed blob.
+    fn kept_key_and_record(
+        &self,
+        key_id: &str,
+        text: Option<&str>,
+    ) -> Result<(signet_proto::KeyType, Vec<u8>, Arc<Record>), SignerError> {
+        let (key_type, public_key) = self.backend.public_key(key_id)?;
+        let bound = self.backend.bound_record(key_id)?;
+        let held = self.records.get(key_id);
+        if let Some(held) = &held {
+            let named = self.named_record_hash(key_id, key_type, &public_key, bound)?;
+            if held.record_hash().0 == named && held.key().public_key == public_key {
+                return Ok((key_type, public_key, Arc::clone(held)));
+            }
+        }
+        let record = self
+            .records
+            .admit(key_id, key_type, &public_key, bound, text)?;
+        let now = now_s();
+        match &held {
+            // Changed by another signer on the token: as after a change here.
+            Some(old) => self.windows.changed(
+                key_id,
+                old.policy().windows(),
+                record.policy().windows(),
+                now,
+            )?,
+            None if !record.policy().windows().is_empty() => self.windows.hold(key_id, now)?,
+            None => {}
+        }
+        Ok((key_type, public_key, record))
+    }
+
+    /// The key and the hash of its record, for an attestation: on a backend
+    /// that keeps records, the hash it holds (no record text needed).
+    fn key_and_record_hash(
+        &self,
+        key_id: &str,
+    ) -> Result<(signet_proto::KeyType, Vec<u8>, [u8; 32]), SignerError> {
+        if !self.backend.keeps_records() {
+            let (key_type, public_key, record) = self.key_and_record(key_id, None, None)?;
+            return Ok((key_type, public_key, record.record_hash().0));
+        }
+        let (key_type, public_key) = self.backend.public_key(key_id)?;
+        let bound = self.backend.bound_record(key_id)?;
+        let hash = self.named_record_hash(key_id, key_type, &public_key, bound)?;
+        Ok((key_type, public_key, hash))
+    }
+
+    /// The hash of the record a backend that keeps records names for a key:
+    /// the hash it keeps (`bound`), or for a key made before it kept them
+    /// the hash of the record without owners and with the permissive policy.
+    fn named_record_hash(
+        &self,
+        key_id: &str,
+        key_type: signet_proto::KeyType,
+        public_key: &[u8],
+        bound: Option<[u8; 32]>,
+    ) -> Result<[u8; 32], SignerError> {
+        match bound {
+            Some(hash) => Ok(hash),
+            None => Ok(self
+                .records
+                .legacy(key_id, key_type, public_key)?
+                .record_hash()
+                .0),
+        }
     }
 
     fn sign(&self, req: SignRequest) -> Result<Response, SignerError> {
@@ -810,18 +883,14 @@ impl Signer {
     /// Replaces a wallet's record with the next one: approved by its
     /// current owners; for a wallet without owners, allowed only when it
     /// loosens nothing (or the wallet already signs everything). The key is
-    /// sealed again bound to the new record, which the signer holds from
-    /// then on: older records of the wallet are refused while it runs.
+    /// sealed again bound to the new record (software), or the new record's
+    /// hash replaces the old one beside the key (PKCS#11), and the signer
+    /// holds it from then on: older records of the wallet are refused while
+    /// it runs (and, on PKCS#11, after a restart too).
     fn update_record(&self, req: UpdateRecordRequest) -> Result<Response, SignerError> {
         check_key_id(&req.key_id)?;
         let (key_type, public_key, current) =
             self.key_and_record(&req.key_id, req.sealed.as_ref(), req.record.as_deref())?;
-        if !self.backend.binds_records() {
-            return Err(SignerError::bad_request(format!(
-                "the {} backend cannot bind a record to its keys: its wallets keep the record without owners",
-                self.backend.name()
-            )));
-        }
         let next = Record::parse(&req.new_record)
             .map_err(|e| SignerError::bad_request(format!("new record: {e}")))?;
         current
@@ -904,7 +973,13 @@ impl Signer {
             pending.remove(&req.key_id);
         }
         let record = self.records.hold(next)?;
-        let attestation = self.attest_key(&req.key_id, key_type, &public_key, &record, None)?;
+        let attestation = self.attest_key(
+            &req.key_id,
+            key_type,
+            &public_key,
+            &record.record_hash().0,
+            None,
+        )?;
         tracing::info!(
             key_id = %req.key_id,
             version = record.version(),
@@ -918,7 +993,7 @@ impl Signer {
                 key_type,
                 public_key,
             },
-            sealed: Some(sealed),
+            sealed,
             attestation,
             record: Some(record.text().to_owned()),
         }))
@@ -954,8 +1029,8 @@ impl Signer {
         let document = match key_id {
             Some(key_id) => {
                 check_key_id(key_id)?;
-                let (key_type, public_key, record) = self.key_and_record(key_id, None, None)?;
-                self.attest_key(key_id, key_type, &public_key, &record, nonce)?
+                let (key_type, public_key, record_hash) = self.key_and_record_hash(key_id)?;
+                self.attest_key(key_id, key_type, &public_key, &record_hash, nonce)?
             }
             None => self.attestor.attest(None, None, nonce)?,
         };

@@ -96,16 +96,31 @@ impl SoftHsm {
 
     /// A logged-in user session on this token from the test process itself,
     /// as another process on the token (an operator tool, an intruder) would
-    /// have. This process reads `SOFTHSM2_CONF` only at `C_Initialize`, so one
-    /// test binary can open one token this way.
-    pub fn session(&self) -> cryptoki::session::Session {
+    /// have. SoftHSM reads `SOFTHSM2_CONF` at `C_Initialize` and is one
+    /// library per process, so the session holds it for its life: tests
+    /// using their own tokens take turns, each turn initializing the
+    /// library for its token.
+    pub fn session(&self) -> TokenSession {
         use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
         use cryptoki::session::UserType;
         use cryptoki::types::AuthPin;
-        std::env::set_var("SOFTHSM2_CONF", &self.conf);
-        let ctx = Pkcs11::new(&self.module).unwrap();
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .unwrap();
+        let mut library = LIBRARY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if library.as_ref().is_some_and(|(_, conf)| conf != &self.conf) {
+            let (ctx, _) = library.take().unwrap();
+            ctx.finalize().unwrap();
+        }
+        if library.is_none() {
+            std::env::set_var("SOFTHSM2_CONF", &self.conf);
+            let ctx = LOADED
+                .get_or_init(|| Pkcs11::new(&self.module).unwrap())
+                .clone();
+            ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+                .unwrap();
+            *library = Some((ctx, self.conf.clone()));
+        }
+        let ctx = &library.as_ref().unwrap().0;
         let slot = ctx
             .get_slots_with_token()
             .unwrap()
@@ -116,7 +131,32 @@ impl SoftHsm {
         session
             .login(UserType::User, Some(&AuthPin::from(USER_PIN.to_owned())))
             .unwrap();
-        session
+        TokenSession {
+            session,
+            _library: library,
+        }
+    }
+}
+
+/// The SoftHSM library, loaded once for this process (never unloaded).
+static LOADED: std::sync::OnceLock<cryptoki::context::Pkcs11> = std::sync::OnceLock::new();
+/// The library initialized for the token whose configuration is named, if any.
+static LIBRARY: std::sync::Mutex<Option<(cryptoki::context::Pkcs11, PathBuf)>> =
+    std::sync::Mutex::new(None);
+
+/// A session on a test token; other tests wait for their own until it is
+/// dropped.
+pub struct TokenSession {
+    // Dropped first: the session closes before the library is let go.
+    session: cryptoki::session::Session,
+    _library: std::sync::MutexGuard<'static, Option<(cryptoki::context::Pkcs11, PathBuf)>>,
+}
+
+impl std::ops::Deref for TokenSession {
+    type Target = cryptoki::session::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.session
     }
 }
 
