@@ -1,6 +1,6 @@
 //! `signet-bench` against the real binaries: a short run of `sign`,
 //! `bare-sign` and `intent-sign` exits 0 only when no request failed and
-//! every sampled signature verified with libsecp256k1, and it reports the
+//! every sampled signature verified with k256, and it reports the
 //! same-run comparisons (issue 29's yardstick).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

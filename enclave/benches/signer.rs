@@ -50,6 +50,22 @@ fn raw_k256_per_second(seconds: f64) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Single-core raw libsecp256k1 signing per second: what the signer signs
+/// secp256k1 with (the ratio stays against k256, the yardstick).
+fn raw_libsecp256k1_per_second(seconds: f64) -> f64 {
+    let key = secp256k1::SecretKey::from_slice(&[0x42; 32]).unwrap();
+    let mut digest = [0u8; 32];
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        digest[..8].copy_from_slice(&n.to_be_bytes());
+        let message = secp256k1::Message::from_digest(digest);
+        let _ = std::hint::black_box(secp256k1::SECP256K1.sign_ecdsa_recoverable(&message, &key));
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` compatibility
@@ -83,6 +99,7 @@ fn main() {
 
     // Baseline first, while the signer idles.
     let raw = raw_k256_per_second(2.0);
+    let raw_libsecp = raw_libsecp256k1_per_second(2.0);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -210,6 +227,7 @@ fn main() {
     let ratio = per_s / (raw * cores);
     println!("signer bench: {connections} connections x {in_flight} in flight, {wall:.1} s");
     println!("  raw k256 sign_prehash_recoverable, one core : {raw:>9.0} /s");
+    println!("  raw libsecp256k1 (what the signer uses)      : {raw_libsecp:>9.0} /s");
     println!("  signer over unix socket (tickets, replay)    : {per_s:>9.0} /s  ({ops} signatures, {bad} errors)");
     println!("  signer CPU                                   : {cores:>9.2} cores");
     println!("  ratio per core used                          : {ratio:>9.2}  (target >= 0.60)");

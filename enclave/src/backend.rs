@@ -266,7 +266,7 @@ impl KeyBackend for SoftwareBackend {
         make_record: RecordMaker<'_>,
     ) -> Result<NewKey, SignerError> {
         check_key_id(key_id)?;
-        let key = SoftKey::generate(key_type);
+        let key = SoftKey::generate(key_type)?;
         let public_key = key.public_key();
         let record = make_record(&public_key)?;
         let bound = record.record_hash().0;
