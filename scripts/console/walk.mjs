@@ -1121,12 +1121,14 @@ await step("passkeys: an assertion from another origin, a tampered clientDataJSO
 });
 
 // --- the policy edited in words, approved with the passkey -------------------------
-// On the passkey wallet ({"allow":[]}): allowing transactions up to 0.01 ETH
-// loosens the policy, but without a change delay it applies once the passkey
-// approves it; a change delay of 1 hour is a tightening (at once, approved
-// too); raising the limit to 1 ETH then loosens under that delay, so the
-// signer keeps it pending (409 change_not_yet_effective) and the page says
-// when it takes effect.
+// On the passkey wallet ({"allow":[]}) each change is a proposal (202) the
+// page approves with the passkey (POST …/record/{proposal_id}/approve):
+// allowing transactions up to 0.01 ETH loosens the policy, but without a
+// change delay it applies once the passkey approves it; a change delay of 1
+// hour is a tightening (at once, approved too); a change proposed through
+// the API is listed under "Pending changes" and approved there; raising the
+// limit to 1 ETH then loosens under that delay, so the signer holds it (the
+// proposal is `waiting`) and the page says when it takes effect.
 let pkPolicyVersion = null; // the record version after the last applied change
 
 /** The passkey wallet's record, as the host gives it. */
@@ -1136,6 +1138,20 @@ async function pkRecord() {
   return JSON.parse(w.json.record);
 }
 
+/** The localhost page's session token: the person may change their wallet's record (the merchant's token may not). */
+async function pkSessionToken() {
+  const session = await pk.page.evaluate(() => JSON.parse(sessionStorage.getItem("signet.session") || "null"));
+  need(session && session.token, "the localhost session");
+  return session.token;
+}
+
+/** JSON with its keys sorted: two policies are the same when this is. */
+function canon(v) {
+  if (Array.isArray(v)) return `[${v.map(canon).join(",")}]`;
+  if (v && typeof v === "object") return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canon(v[k])}`).join(",")}}`;
+  return JSON.stringify(v === undefined ? null : v);
+}
+
 /** The rules list of the page, by rule name. */
 async function pkRules() {
   return Object.fromEntries(await pk.page.$$eval(`${T("wallet-policy-rules")} > li`, (ls) => ls.map((l) => [l.dataset.rule, (l.textContent || "").trim()])));
@@ -1143,7 +1159,8 @@ async function pkRules() {
 
 /**
  * Submits the edit form, checks the change shown (and whether it warns of
- * the change delay), approves it with the passkey.
+ * the change delay) and the proposal the host made of it, approves it with
+ * the passkey. Returns the proposal's id.
  */
 async function pkEditAndApprove(fill, diffIncludes, { delayNote = false } = {}) {
   await fill();
@@ -1153,8 +1170,10 @@ async function pkEditAndApprove(fill, diffIncludes, { delayNote = false } = {}) 
   expect(((await pk.page.$(T("wallet-policy-change-delay-note"))) !== null) === delayNote, `the change delay note is ${delayNote ? "missing" : "shown"}`);
   const auth = JSON.parse(((await pk.page.textContent(T("wallet-policy-change-authorization"))) || "").trim());
   expect(auth.action === "update_record" && auth.wallet_id === pkWallet, `the authorization is ${JSON.stringify(auth)}`);
+  const proposalId = await pk.page.getAttribute(T("wallet-policy-change-ask"), "data-proposal-id");
+  expect(/^rp_/.test(proposalId || ""), `the change was not proposed (proposal id ${proposalId})`);
   await pk.page.click(T("wallet-policy-change-approve"));
-  return diff;
+  return proposalId;
 }
 
 await step("passkeys: the policy edited in words — transactions up to 0.01 ETH, approved with the passkey, applies at once", async () => {
@@ -1166,7 +1185,7 @@ await step("passkeys: the policy edited in words — transactions up to 0.01 ETH
     expect(!(await pk.page.isChecked(T(`wallet-policy-edit-kind-${k}`))), `the form says ${k} is allowed; the policy is ${JSON.stringify(before.policy)}`);
   }
   expect((await pk.page.inputValue(T("wallet-policy-edit-max-eth"))) === "", "the form shows a limit the policy does not have");
-  await pkEditAndApprove(async () => {
+  const proposalId = await pkEditAndApprove(async () => {
     await pk.page.check(T("wallet-policy-edit-kind-transaction"));
     await pk.page.fill(T("wallet-policy-edit-max-eth"), "0.01");
   }, ["Added: At most 0.01 ETH (10000000000000000 wei) per transaction.", "After the change: Kinds it may sign: transactions."]);
@@ -1181,6 +1200,9 @@ await step("passkeys: the policy edited in words — transactions up to 0.01 ETH
   const after = await pkRecord();
   expect(after.version === version, `the record is version ${after.version}, not ${version}`);
   expect(JSON.stringify(after.policy) === '{"allow":["transaction"],"max_value_wei":"10000000000000000"}', `policy ${JSON.stringify(after.policy)}`);
+  // The approval went to the proposal, which the host marked applied.
+  const proposal = await call("GET", `/v1/wallets/${pkWallet}/record/${proposalId}`);
+  expect(proposal.status === 200 && proposal.json.state === "applied" && proposal.json.approved_by.length === 1, `the proposal: ${proposal.status} ${proposal.text}`);
   // The signer signs 0.01 ETH on its own now; the attestation binds the new record.
   const s = await call("POST", `/v1/wallets/${pkWallet}/sign`, { transaction: TX });
   expect(s.status === 200 && s.json.raw_transaction, `0.01 ETH without the passkey answered ${s.status} ${s.text}`);
@@ -1204,10 +1226,47 @@ await step("passkeys: a change delay of 1 hour (a tightening) applies at once af
   pkPolicyVersion = version;
 });
 
+await step("passkeys: \"Pending changes\" — none once a change applied; one proposed through the API (chain 1 only) is listed, approved with its passkey button, and applied", async () => {
+  need(pkPolicyVersion, "the change delay");
+  // The change above is applied: nothing waits for the owners.
+  await pk.page.waitForSelector(T("wallet-proposals-none"), { timeout: 30000 });
+  expect((await pk.page.$$(T("wallet-proposal"))).length === 0, "a decided change is still listed");
+  const before = await pkRecord();
+  const owner = before.owners[0].id;
+  // A tightening, proposed with the person's session: the host keeps it for the owners.
+  const policy = { ...before.policy, chain_ids: [1] };
+  const r = await call("POST", `/v1/wallets/${pkWallet}/record`, { policy }, await pkSessionToken());
+  expect(r.status === 202 && r.json.state === "pending" && /^rp_/.test(r.json.proposal_id || ""), `proposing answered ${r.status} ${r.text}`);
+  expect(r.json.approved_by.length === 0 && r.json.threshold === 1 && r.json.effective_at === null, `the proposal: ${r.text}`);
+  const id = r.json.proposal_id;
+  await pk.page.reload();
+  const row = `${T("wallet-proposal")}[data-proposal-id="${id}"]`;
+  const el = await pk.page.waitForSelector(row, { timeout: 30000 });
+  expect((await el.getAttribute("data-state")) === "pending", `the row's state is ${await el.getAttribute("data-state")}`);
+  expect((await pk.page.$$(T("wallet-proposal"))).length === 1, "other changes are listed as pending");
+  const diff = ((await pk.page.textContent(`${row} ${T("wallet-proposal-diff")}`)) || "").trim();
+  expect(diff.includes("Added: Chains: 1 (Ethereum mainnet) only."), `the change shown is "${diff}"`);
+  const approvals = await pk.page.$eval(`${row} ${T("wallet-proposal-approvals")}`, (p) => `${p.dataset.approvals} of ${p.dataset.threshold}`);
+  expect(approvals === "0 of 1", `approvals shown: ${approvals}`);
+  await shot(pk.page, "wallet-proposals");
+  await pk.page.click(`${row} ${T("wallet-proposal-approve")}`);
+  const version = pkPolicyVersion + 1;
+  await pk.page.waitForSelector(`${T("wallet-policy-change-done")}[data-version="${version}"]`, { timeout: 30000 });
+  const p = await call("GET", `/v1/wallets/${pkWallet}/record/${id}`);
+  expect(p.status === 200 && p.json.state === "applied" && JSON.stringify(p.json.approved_by) === JSON.stringify([owner]), `the proposal after the approval: ${p.status} ${p.text}`);
+  const after = await pkRecord();
+  expect(after.version === version && canon(after.policy) === canon(policy), `record version ${after.version}, policy ${JSON.stringify(after.policy)}`);
+  const rules = await pkRules();
+  expect((rules.chain_ids || "").includes("1 (Ethereum mainnet)"), `chain_ids says "${rules.chain_ids}"`);
+  await pk.page.waitForSelector(T("wallet-proposals-none"), { timeout: 30000 });
+  pkPolicyVersion = version;
+  return `(${id}, record version ${version})`;
+});
+
 await step("passkeys: a loosening (at most 1 ETH) waits the change delay — \"takes effect at …\", the 0.01 ETH limit stays", async () => {
   need(pkPolicyVersion, "the change delay");
   expect((await pk.page.inputValue(T("wallet-policy-edit-delay-hours"))) === "1", "the form does not show the 1-hour delay");
-  await pkEditAndApprove(
+  const proposalId = await pkEditAndApprove(
     () => pk.page.fill(T("wallet-policy-edit-max-eth"), "1"),
     ["Now: At most 0.01 ETH (10000000000000000 wei) per transaction.", "After the change: At most 1 ETH (1000000000000000000 wei) per transaction."],
     { delayNote: true },
@@ -1222,6 +1281,11 @@ await step("passkeys: a loosening (at most 1 ETH) waits the change delay — \"t
   expect(Date.parse(shownAt) === at * 1000, `the time shown is ${shownAt}, effective_at ${at}`);
   expect(await pk.page.isDisabled(T("wallet-policy-change-apply")), "\"Apply now\" is enabled before effective_at");
   expect(/^in \d+:\d\d:\d\d$|^in \d+:\d\d$/.test(((await pk.page.textContent(T("wallet-policy-change-wait"))) || "").trim()), "no countdown to effective_at");
+  // The approved loosening is a waiting proposal: the API and "Pending changes" say so.
+  expect((await note.getAttribute("data-proposal-id")) === proposalId, `the delayed change names proposal ${await note.getAttribute("data-proposal-id")}, not ${proposalId}`);
+  const held = await call("GET", `/v1/wallets/${pkWallet}/record/${proposalId}`);
+  expect(held.status === 200 && held.json.state === "waiting" && held.json.effective_at === at, `the proposal: ${held.status} ${held.text}`);
+  await pk.page.waitForSelector(`${T("wallet-proposal")}[data-proposal-id="${proposalId}"][data-state="waiting"]`, { timeout: 30000 });
   // Nothing changed: the rules list, the record and the signer still say 0.01 ETH.
   const rules = await pkRules();
   expect((rules.max_value_wei || "").includes("0.01 ETH"), `max_value_wei says "${rules.max_value_wei}"`);
@@ -1230,9 +1294,7 @@ await step("passkeys: a loosening (at most 1 ETH) waits the change delay — \"t
   const s = await call("POST", `/v1/wallets/${pkWallet}/sign`, { transaction: { ...TX, value: "0x470de4df820000" } }); // 0.02 ETH
   expect(s.status === 403 && code(s) === "owner_approval_required", `0.02 ETH without the passkey answered ${s.status} ${s.text}`);
   // The same settings again without approvals, before effective_at: 409 again, the same time.
-  const session = await pk.page.evaluate(() => JSON.parse(sessionStorage.getItem("signet.session") || "null"));
-  need(session && session.token, "the localhost session");
-  const again = await call("POST", `/v1/wallets/${pkWallet}/record`, { policy: { ...rec.policy, max_value_wei: "1000000000000000000" } }, session.token);
+  const again = await call("POST", `/v1/wallets/${pkWallet}/record`, { policy: { ...rec.policy, max_value_wei: "1000000000000000000" } }, await pkSessionToken());
   expect(again.status === 409 && code(again) === "change_not_yet_effective" && again.json.error.effective_at === at, `the same change again answered ${again.status} ${again.text}`);
   await shot(pk.page, "wallet-policy-edit-delayed");
   return `(effective at ${new Date(at * 1000).toISOString()})`;

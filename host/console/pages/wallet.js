@@ -1,9 +1,10 @@
-// #/wallets/<id> — one wallet: its key, the approval setting, its
+// #/wallets/<id> — one wallet: its key, its owners and policy (and the
+// changes of them waiting for its owners), the approval setting, its
 // attestation verified in this browser against the deployment's published
 // policy (a fresh document bound to a random nonce), and destruction.
 
 import { ApiError, config, explain, seg } from "../api.js";
-import { append, check, clear, countdown, dl, field, h, mmss, mono, quantity, time, units } from "../dom.js";
+import { append, check, clear, countdown, dl, expiresIn, field, h, mmss, mono, quantity, time, units } from "../dom.js";
 import { chainName, ethValue, render as renderContent } from "../content.js";
 import { refusal, resultView } from "../attestview.js";
 import { randomHex, verifyDocument } from "../verify.js";
@@ -44,12 +45,14 @@ export default async function walletPage(ctx) {
   );
 
   // --- record ---------------------------------------------------------------
-  // A record change (the policy edited below) answers the wallet with its
-  // new record: the card is drawn again from it, and the attestation,
-  // which binds the record, is checked again.
+  // A record change (the policy edited below, or a pending change its
+  // owners approved) answers the wallet with its new record: the card is
+  // drawn again from it, the pending changes are listed again, and the
+  // attestation, which binds the record, is checked again.
+  const proposals = pendingChanges(ctx, () => w, changed);
   let shownRecord = null;
   const showRecord = (notice) => {
-    const next = recordCard(w, ctx, { changed, notice });
+    const next = recordCard(w, ctx, { changed, notice, proposals });
     if (shownRecord) shownRecord.replaceWith(next);
     else view.append(next);
     shownRecord = next;
@@ -65,9 +68,15 @@ export default async function walletPage(ctx) {
     const text = version === null ? "Changed." : `Changed; the attestation now binds record version ${version}.`;
     showRecord({ text, version });
     ctx.status(text, "ok");
+    proposals.refresh();
     verify();
   }
   showRecord(null);
+  // Only a wallet with owners has changes waiting for them.
+  if (recordOwners(w).length > 0) {
+    view.append(proposals.card);
+    proposals.refresh();
+  }
 
   // --- approval -------------------------------------------------------------
   // A wallet whose record has owners needs their approval for what its
@@ -505,9 +514,10 @@ function verdict(r, record) {
  *  policy) as the signer made it, in words. The attestation below binds
  *  this exact record (its SHA-256): a page cannot show another one and
  *  still verify. With `changed` (called with the wallet after a record
- *  change), the policy can be edited here; `notice` ({text, version}) says
- *  what the last change did. */
-export function recordCard(w, ctx, { changed = null, notice = null } = {}) {
+ *  change), the policy can be edited here; `proposals` (the page's
+ *  "Pending changes", `pendingChanges`) hears of the changes it proposes;
+ *  `notice` ({text, version}) says what the last change did. */
+export function recordCard(w, ctx, { changed = null, notice = null, proposals = null } = {}) {
   const card = h("section", { class: "card", testid: "wallet-record", "aria-labelledby": "record-h" }, h("h2", { id: "record-h", text: "Owners and policy" }));
   let record = null;
   try {
@@ -544,11 +554,7 @@ export function recordCard(w, ctx, { changed = null, notice = null } = {}) {
   if (record.policy) card.append(h("h3", { text: "The policy, rule by rule" }), policyRules(record.policy));
   if (owners.length > 0) {
     const list = h("ul", { testid: "wallet-owners" });
-    for (const o of owners) {
-      const key = o.address || o.public_key || "";
-      const what = o.type === "passkey" ? `passkey for ${o.rp_id}` : `${o.type} key`;
-      list.append(h("li", { dataset: { ownerId: o.id } }, h("strong", { text: o.id }), ` — ${what} `, mono(key.length > 20 ? `${key.slice(0, 10)}…${key.slice(-8)}` : key)));
-    }
+    for (const o of owners) list.append(h("li", { dataset: { ownerId: o.id } }, ownerWords(o)));
     card.append(list);
   }
   card.append(
@@ -559,8 +565,15 @@ export function recordCard(w, ctx, { changed = null, notice = null } = {}) {
     h("p", { class: "hint", text: "The attestation below binds this record's hash: a host cannot show you another record and pass the check. For certainty, verify the wallet on your own machine: signet wallet verify WALLET.json --pcr …" }),
   );
   if (ctx && w.key_type === "secp256k1") card.append(checkForm(ctx, w, record));
-  if (ctx && changed) card.append(policyEditForm(ctx, w, record, changed));
+  if (ctx && changed) card.append(policyEditForm(ctx, w, record, changed, proposals));
   return card;
+}
+
+/** An owner in words: its id, what it is, its key shortened. */
+function ownerWords(o) {
+  const key = o.address || o.public_key || "";
+  const what = o.type === "passkey" ? `passkey for ${o.rp_id}` : `${o.type} key`;
+  return [h("strong", { text: o.id }), ` — ${what} `, mono(key.length > 20 ? `${key.slice(0, 10)}…${key.slice(-8)}` : key)];
 }
 
 // --- editing the policy ---------------------------------------------------------
@@ -604,10 +617,10 @@ function ruleLines(policy) {
 }
 
 /** What a change does to the policy, rule by rule, in the words of the rules list. */
-function changeList(before, after) {
+function changeList(before, after, testid = "wallet-policy-change-diff") {
   const old = ruleLines(before);
   const neu = ruleLines(after);
-  const list = h("ul", { class: "rules changes", testid: "wallet-policy-change-diff" });
+  const list = h("ul", { class: "rules changes", testid });
   const said = (li) => [...li.childNodes];
   for (const rule of new Set([...old.keys(), ...neu.keys()])) {
     if (canonical((before || {})[rule]) === canonical((after || {})[rule])) continue;
@@ -643,22 +656,395 @@ function effectiveAt(e) {
 
 const notYet = (e) => e instanceof ApiError && e.code === "change_not_yet_effective";
 
+/** The longest a browser timer waits (2^31 − 1 ms, about 24.8 days); a change delay may be 30 days. */
+const MAX_TIMER_MS = 2147483647;
+
+/** The passkey owners this page can approve with: those registered for its origin. */
+function usablePasskeys(owners) {
+  return (Array.isArray(owners) ? owners : []).filter(
+    (o) => o.type === "passkey" && o.credential_id && Array.isArray(o.origins) && o.origins.includes(location.origin),
+  );
+}
+
+/** Unix seconds as RFC 3339 (for `time` and `countdown`), or null. */
+function unixIso(seconds) {
+  const s = Number(seconds);
+  return Number.isFinite(s) && s > 0 ? new Date(s * 1000).toISOString() : null;
+}
+
+/**
+ * This browser's approval of a record proposal with a passkey among
+ * `owners` (`navigator.credentials.get` over SHA-256 of the proposal's
+ * authorization text, user verification required), sent as `{owner_id,
+ * webauthn}` to `POST /v1/wallets/{id}/record/{proposal_id}/approve`.
+ * Resolves to the proposal as it stands then: `pending` (more approvals
+ * needed), `waiting` (an approved loosening held until `effective_at`) or
+ * `applied` (with `wallet`).
+ */
+async function approveProposal(ctx, walletId, proposal, owners) {
+  const text = proposal.authorization && proposal.authorization.text;
+  if (!text) throw new Error("the proposal carries no text to approve");
+  const a = await approveWith(owners, text);
+  ctx.status("Sending your approval to the host…");
+  const path = `/v1/wallets/${seg(walletId)}/record/${seg(proposal.proposal_id)}/approve`;
+  return (await ctx.api("POST", path, { owner_id: a.owner_id, webauthn: a.webauthn })).data;
+}
+
+/** A pending proposal after this person's approval, in words. */
+function pendingText(p) {
+  const n = Array.isArray(p.approved_by) ? p.approved_by.length : 0;
+  return `Your approval is in: ${n} of ${p.threshold}; the other owners approve it from their own devices (the wallet page lists it under “Pending changes”).`;
+}
+
+/** The command an owner without a passkey here approves a proposal with. */
+function approveCommand(p, walletId) {
+  return `signet approve ${p.proposal_id} --wallet ${walletId} --owner ID --key FILE`;
+}
+
+/** Why an approval of a proposal did not go through, in words; null for another failure. */
+function proposalRefused(e) {
+  if (e && e.name === "NotAllowedError") return "The passkey was not used (cancelled, timed out, or not in this browser).";
+  if (!(e instanceof ApiError)) return null;
+  switch (e.code) {
+    case "approval_invalid":
+      return `The approval was refused${e.reason ? ` (${e.reason})` : ""}: ${explain(e)}`;
+    case "proposal_expired":
+      return `This change can no longer be approved: its approvals were not all in within 10 minutes, or the signer that held the approved change restarted. Propose it again. (${explain(e)})`;
+    case "proposal_decided":
+      return `This change was decided meanwhile: applied, or another change of the record came first. (${explain(e)})`;
+    default:
+      return null;
+  }
+}
+
+/**
+ * What a proposed record changes from the current one, in words: owners
+ * added, removed or changed, how many approve, and the policy rule by
+ * rule (`changeList`, under `testid`).
+ */
+function recordChanges(current, next, testid) {
+  const before = Array.isArray(current.owners) ? current.owners : [];
+  const after = Array.isArray(next.owners) ? next.owners : [];
+  const lines = [];
+  const line = (change, label, o) => lines.push(h("li", { dataset: { change, ownerId: o.id } }, h("strong", { text: label }), ownerWords(o)));
+  for (const o of after) {
+    const was = before.find((b) => b.id === o.id);
+    if (!was) line("added", "Owner added: ", o);
+    else if (canonical(was) !== canonical(o)) line("changed", "Owner changed (its key, or where it approves from): ", o);
+  }
+  for (const o of before) if (!after.some((a) => a.id === o.id)) line("removed", "Owner removed: ", o);
+  if (Number(current.threshold) !== Number(next.threshold) || before.length !== after.length) {
+    lines.push(
+      h(
+        "li",
+        { dataset: { rule: "threshold", change: "changed" } },
+        h("div", {}, h("strong", { text: "Now: " }), `${current.threshold} of ${before.length} owners approve.`),
+        h("div", {}, h("strong", { text: "After the change: " }), `${next.threshold} of ${after.length} owners approve.`),
+      ),
+    );
+  }
+  const samePolicy = canonical(current.policy) === canonical(next.policy);
+  return [
+    lines.length ? h("ul", { class: "rules changes", testid: `${testid}-owners` }, lines) : null,
+    lines.length && samePolicy ? null : changeList(current.policy, next.policy, testid),
+  ];
+}
+
+/**
+ * "Pending changes": the record changes proposed to the wallet's owners
+ * and not decided yet (`GET /v1/wallets/{id}/proposals`, newest first):
+ * `pending` ones collecting approvals and `waiting` ones (an approved
+ * loosening the signer holds until its `effective_at`). Each says what it
+ * changes, who approved it of how many, and until when; a pending one that
+ * a passkey of this page has not approved yet offers "Approve with my
+ * passkey". A waiting one is watched: the host applies it by itself once
+ * it is due, and `changed` then gets the wallet with its new record.
+ * `wallet()`: the wallet as the page shows it now. Returns `{card,
+ * refresh, settle}`; `settle(proposal)` shows what an approval did.
+ */
+function pendingChanges(ctx, wallet, changed) {
+  const list = h("ul", { class: "cards proposals" });
+  const none = h("p", { testid: "wallet-proposals-none", hidden: true, text: "No pending changes." });
+  const note = h("p", { class: "proposals-note", testid: "wallet-proposals-status", "aria-live": "polite" });
+  const reload = h("button", { type: "button", testid: "wallet-proposals-refresh", text: "Refresh" });
+  const card = h(
+    "section",
+    { class: "card", testid: "wallet-proposals", "aria-labelledby": "proposals-h" },
+    h("h2", { id: "proposals-h", text: "Pending changes" }),
+    h("p", {
+      class: "hint",
+      text: "Changes of this wallet's owners or policy that wait for its owners. Each owner approves from their own device: here with a passkey registered for this page, or from the command line. A loosening under a change delay, once approved, waits for its time; the host then applies it.",
+    }),
+    none,
+    list,
+    note,
+    h("div", { class: "actions" }, reload),
+  );
+  const walletPath = () => `/v1/wallets/${seg(wallet().id)}`;
+  let loads = 0; // the latest listing: an older answer says nothing
+  let stops = []; // the shown rows' countdowns
+  let busy = false;
+  const shownApplied = new Set(); // applied proposals whose wallet the page took
+  const watched = new Set(); // waiting proposals, watched until applied
+
+  /** Lists the undecided proposals again (only while the card is on the page). */
+  async function refresh() {
+    if (!card.isConnected) return;
+    const mine = ++loads;
+    reload.disabled = true;
+    try {
+      const r = await ctx.get(`${walletPath()}/proposals`);
+      if (mine !== loads) return;
+      const open = ((r && r.proposals) || []).filter((p) => p.state === "pending" || p.state === "waiting");
+      render(open);
+      for (const p of open) watch(p);
+      card.dataset.loaded = "true";
+    } catch (e) {
+      if (mine === loads) note.textContent = `Could not list the pending changes: ${explain(e)}`;
+    } finally {
+      if (mine === loads) reload.disabled = false;
+    }
+  }
+  reload.addEventListener("click", refresh);
+
+  function render(open) {
+    for (const stop of stops) stop();
+    stops = [];
+    clear(list);
+    none.hidden = open.length > 0;
+    let current = {};
+    try {
+      current = JSON.parse(wallet().record) || {};
+    } catch {
+      current = {};
+    }
+    for (const p of open) list.append(row(p, current));
+  }
+
+  /** One proposal, against the `current` record. */
+  function row(p, current) {
+    let next = null;
+    try {
+      next = JSON.parse(p.record);
+    } catch {
+      next = null;
+    }
+    const approvedBy = Array.isArray(p.approved_by) ? p.approved_by : [];
+    const waiting = p.state === "waiting";
+    const li = h(
+      "li",
+      { class: "card", testid: "wallet-proposal", dataset: { proposalId: p.proposal_id, state: p.state } },
+      h(
+        "div",
+        { class: "card-head" },
+        h("h3", { class: "title", text: next ? `Record version ${next.version}` : "A record change" }),
+        h("span", { class: `badge state-${p.state}`, text: waiting ? "approved, waiting" : "pending" }),
+      ),
+      next ? recordChanges(current, next, "wallet-proposal-diff") : h("p", { class: "bad", text: "The proposed record cannot be read." }),
+      h(
+        "p",
+        { testid: "wallet-proposal-approvals", dataset: { approvals: approvedBy.length, threshold: p.threshold } },
+        h("span", { class: "label", text: "Approved by " }),
+        approvedBy.length ? words(approvedBy) : "nobody yet",
+        ` (${approvedBy.length} of ${p.threshold})`,
+      ),
+      h("p", {}, h("span", { class: "label", text: "Proposed by " }), p.created_by || "—", " · ", time(p.created_at), " · ", mono(p.proposal_id)),
+    );
+
+    if (waiting) {
+      const iso = unixIso(p.effective_at);
+      const left = h("span", { class: "hint" });
+      li.append(
+        h(
+          "p",
+          { class: "warn", testid: "wallet-proposal-when", dataset: { effectiveAt: p.effective_at } },
+          "Its owners approved it. It loosens the policy: it takes effect ",
+          iso ? ["at ", time(iso)] : "after the change delay",
+          ". ",
+          left,
+        ),
+      );
+      if (iso) {
+        stops.push(
+          countdown(ctx, iso, (s) => {
+            left.textContent = s > 0 ? `(in ${mmss(s)})` : "(due: the host is applying it)";
+          }),
+        );
+      }
+      return li;
+    }
+
+    const until = unixIso(p.expires_at);
+    const expiry = h("span", { class: "hint" });
+    const loosening = unixIso(p.effective_at);
+    append(li, [
+      h("p", { testid: "wallet-proposal-when", dataset: { expiresAt: p.expires_at } }, h("span", { class: "label", text: "Approvals taken until " }), time(until), " ", expiry),
+      loosening
+        ? h("p", { class: "hint" }, "It loosens the policy: once its owners approve it, it waits the change delay (approved now, it would take effect at ", time(loosening), ").")
+        : null,
+    ]);
+    // This person's passkeys: those of this page not among the approvals.
+    const usable = usablePasskeys(current.owners);
+    const mine = usable.filter((o) => !approvedBy.includes(o.id));
+    let approve = null;
+    if (mine.length > 0) {
+      const no = unavailable();
+      approve = h("button", { type: "button", class: "primary", testid: "wallet-proposal-approve", text: "Approve with my passkey", disabled: Boolean(no) });
+      append(li, [h("div", { class: "actions" }, approve), no ? h("p", { class: "hint", text: `Passkeys: ${no}.` }) : null]);
+      approve.addEventListener("click", () => approveRow(p, mine, li, approve));
+    } else if (usable.length > 0) {
+      li.append(h("p", { class: "hint", testid: "wallet-proposal-mine", text: "Your passkey approved it; the other owners approve it from their own devices." }));
+    }
+    li.append(h("p", { class: "hint", text: `From the command line: ${approveCommand(p, wallet().id)}` }));
+    if (until) {
+      stops.push(
+        countdown(ctx, until, (s) => {
+          expiry.textContent = `(${expiresIn(s)})`;
+          if (approve && s <= 0) approve.disabled = true;
+        }),
+      );
+    }
+    return li;
+  }
+
+  /** "Approve with my passkey" on a row. */
+  async function approveRow(p, mine, li, button) {
+    if (busy) return;
+    busy = true;
+    button.disabled = true;
+    for (const old of li.querySelectorAll("[role=alert]")) old.remove();
+    try {
+      ctx.status("Waiting for your passkey…");
+      await settle(await approveProposal(ctx, wallet().id, p, mine));
+    } catch (e) {
+      const text = proposalRefused(e) || `Could not approve the change: ${explain(e)}`;
+      li.append(h("p", { class: "bad", role: "alert", testid: "wallet-proposal-error", text }));
+      ctx.status(text, "error");
+      if (e instanceof ApiError && e.code === "proposal_decided") await recheck(p.proposal_id);
+      else if (e instanceof ApiError && e.code === "proposal_expired") await refresh();
+      else button.disabled = false;
+    } finally {
+      busy = false;
+    }
+  }
+
+  /** A proposal decided meanwhile: applied (the page takes its wallet), or listed again. */
+  async function recheck(id) {
+    try {
+      const q = await ctx.get(`${walletPath()}/record/${seg(id)}`);
+      if (q.state === "applied") {
+        await settle(q);
+        return;
+      }
+    } catch {
+      // listed again below
+    }
+    await refresh();
+  }
+
+  /** What an approval did: the wallet of an applied change, or the list again. */
+  async function settle(q) {
+    if (!q) return;
+    if (q.state === "applied") {
+      watched.delete(q.proposal_id);
+      if (shownApplied.has(q.proposal_id)) return;
+      shownApplied.add(q.proposal_id);
+      note.textContent = "";
+      try {
+        changed(q.wallet || (await ctx.get(walletPath())));
+      } catch (e) {
+        shownApplied.delete(q.proposal_id);
+        throw e;
+      }
+      return;
+    }
+    let said = null;
+    if (q.state === "waiting") {
+      const iso = unixIso(q.effective_at);
+      said = `Approved. This change loosens the policy: it takes effect ${iso ? `at ${new Date(iso).toLocaleString()}` : "after the change delay"}; the host applies it then.`;
+      ctx.status(said, "info");
+    } else if (q.state === "pending") {
+      said = pendingText(q);
+      ctx.status(said, "ok");
+    }
+    if (said) note.textContent = said;
+    await refresh();
+  }
+
+  /**
+   * Watches a waiting proposal until it is applied: from its
+   * `effective_at` on, reads it every 2 s (the host applies a due change
+   * within seconds); after a minute, asks for it (`…/approve` without a
+   * body), which applies it or says why not.
+   */
+  function watch(p) {
+    const id = p.proposal_id;
+    if (p.state !== "waiting" || watched.has(id) || shownApplied.has(id)) return;
+    watched.add(id);
+    const path = `${walletPath()}/record/${seg(id)}`;
+    let at = (Number(p.effective_at) || 0) * 1000;
+    let looks = 0;
+    const stopWith = async (text) => {
+      watched.delete(id);
+      if (text) {
+        note.textContent = text;
+        ctx.status(text, "error");
+      }
+      await refresh();
+    };
+    const look = async () => {
+      if (!watched.has(id)) return;
+      const wait = at - Date.now();
+      if (wait > 0) {
+        ctx.after(look, Math.min(wait + 1000, MAX_TIMER_MS));
+        return;
+      }
+      looks += 1;
+      if (looks <= 30) {
+        try {
+          const q = await ctx.get(path);
+          if (q.state === "applied") return await settle(q);
+          if (q.state !== "waiting") return await stopWith(null);
+        } catch {
+          // read again below
+        }
+      } else {
+        try {
+          const q = (await ctx.api("POST", `${path}/approve`)).data;
+          if (q.state === "applied") return await settle(q);
+          return await stopWith(null);
+        } catch (e) {
+          if (!notYet(e)) return await stopWith(`The approved change ${id} was not applied: ${proposalRefused(e) || explain(e)}`);
+          // The signer's clock says not yet: wait for its time.
+          at = (effectiveAt(e) || Math.floor(Date.now() / 1000) + 2) * 1000;
+          looks = 0;
+        }
+      }
+      ctx.after(look, 2000);
+    };
+    look();
+  }
+
+  return { card, refresh, settle };
+}
+
 /**
  * "Edit the policy": the rules the person can say in words (kinds, chains,
  * the most per transaction, recipients, a 24-hour window, the change
  * delay), prefilled from the record; the rules it does not show are kept.
  * `POST /v1/wallets/{id}/record` with the new policy: applied at once
- * (200), or the owners' authorization (202), approved here with the
- * passkey this browser holds; a loosening under a change delay waits
- * (409 change_not_yet_effective) and "Apply now" sends it again from its
- * time on (docs/policy.md, `change_delay_seconds`).
+ * (200, a wallet without owners), or proposed to the owners (202, a
+ * proposal `proposals` lists under "Pending changes"), approved here with
+ * the passkey this browser holds (`…/record/{proposal_id}/approve`). A
+ * loosening under a change delay, once approved, waits (`waiting`) until
+ * the host applies it; "Apply now" asks for it from its time on
+ * (docs/policy.md, `change_delay_seconds`).
  */
-function policyEditForm(ctx, w, record, changed) {
+function policyEditForm(ctx, w, record, changed, proposals = null) {
   const current = record.policy && typeof record.policy === "object" ? record.policy : { allow: [] };
   const owners = Array.isArray(record.owners) ? record.owners : [];
   const passkeys = owners.filter((o) => o.type === "passkey" && o.credential_id);
-  // The passkeys this page can use: those registered for this origin.
-  const usable = passkeys.filter((o) => Array.isArray(o.origins) && o.origins.includes(location.origin));
+  const usable = usablePasskeys(owners);
   const path = `/v1/wallets/${seg(w.id)}/record`;
   const tid = (name) => `wallet-policy-edit-${name}`;
   const text = (testid, value, extra = {}) =>
@@ -733,47 +1119,53 @@ function policyEditForm(ctx, w, record, changed) {
   const dropProblems = () => {
     for (const p of out.querySelectorAll("[role=alert]")) p.remove();
   };
-  const send = (policy, approvals) => ctx.api("POST", path, approvals ? { policy, approvals } : { policy });
+  const send = (policy) => ctx.api("POST", path, { policy });
+  // The page's "Pending changes" (a record card drawn alone: the wallet of an applied change only).
+  const listed = proposals || {
+    refresh: async () => {},
+    settle: async (q) => {
+      if (q && q.state === "applied") changed(q.wallet || (await ctx.get(`/v1/wallets/${seg(w.id)}`)));
+    },
+  };
 
   /** An API refusal in words. */
   function refused(e) {
     if (e instanceof ApiError && e.code === "policy_denied" && owners.length === 0) {
       return `Refused: this change loosens the policy of a wallet without owners, and nobody could approve it; it can only be tightened. (${explain(e)})`;
     }
-    if (e instanceof ApiError && e.code === "approval_invalid") {
-      return `The signer refused the approval: ${explain(e)}. Send the change again for a fresh text to approve.`;
-    }
-    if (e && e.name === "NotAllowedError") return "The passkey was not used (cancelled, timed out, or not in this browser).";
-    return `Could not change the policy: ${explain(e)}`;
+    return proposalRefused(e) || `Could not change the policy: ${explain(e)}`;
   }
 
-  /** A successful answer: applied (200) or the owners' authorization (202). */
+  /** A successful answer: applied (200), or proposed to the owners (202). */
   function settle(policy, r) {
-    if (r.status === 202) askOwners(policy, r.data || {});
-    else changed(r.data);
+    if (r.status === 202) {
+      askOwners(policy, r.data || {});
+      listed.refresh();
+    } else changed(r.data);
   }
 
-  /** The change, and the owners' approval of it (202). */
-  function askOwners(policy, pending) {
+  /** The change proposed to the owners (202): what changes, and this browser's passkey approval of it. */
+  function askOwners(policy, proposal) {
     let next = null;
     try {
-      next = JSON.parse(pending.record);
+      next = JSON.parse(proposal.record);
     } catch {
       next = null;
     }
-    const auth = pending.authorization || {};
+    const auth = proposal.authorization || {};
+    const approvedBy = Array.isArray(proposal.approved_by) ? proposal.approved_by : [];
+    const mine = usable.filter((o) => !approvedBy.includes(o.id));
+    const until = unixIso(proposal.expires_at);
     const no = unavailable();
-    const approve = h("button", { type: "button", class: "primary", testid: "wallet-policy-change-approve", text: "Approve with my passkey", disabled: Boolean(no) || usable.length === 0 });
-    const cancel = h("button", { type: "button", testid: "wallet-policy-change-cancel", text: "Cancel" });
+    const approve = h("button", { type: "button", class: "primary", testid: "wallet-policy-change-approve", text: "Approve with my passkey", disabled: Boolean(no) || mine.length === 0 });
+    const cancel = h("button", { type: "button", testid: "wallet-policy-change-cancel", text: "Close" });
     let why = null;
     if (passkeys.length === 0) {
-      why = "None of this wallet's owners is a passkey: each owner signs the text above with their own key, and the same change is sent again with their approvals (docs/owners.md).";
+      why = `None of this wallet's owners is a passkey: each owner approves it with their own key from the command line (${approveCommand(proposal, w.id)}), or signs the text above and the same change is sent again with their approvals (docs/owners.md).`;
     } else if (usable.length === 0) {
-      why = `This wallet's passkey was registered at ${words(passkeys.flatMap((o) => o.origins || []))}: open the console there to approve with it.`;
+      why = `This wallet's passkey was registered at ${words(passkeys.flatMap((o) => o.origins || []))}: open the console there to approve with it (under “Pending changes”).`;
     } else if (no) {
       why = `Passkeys: ${no}.`;
-    } else if (Number(record.threshold) > 1) {
-      why = `This wallet needs ${record.threshold} approvals; this page sends yours only, and the signer refuses fewer.`;
     }
     append(out, [
       h("h4", { text: "What changes" }),
@@ -787,8 +1179,17 @@ function policyEditForm(ctx, w, record, changed) {
         : null,
       h("p", {
         testid: "wallet-policy-change-ask",
+        dataset: { proposalId: proposal.proposal_id },
         text: `The wallet's owners approve it with their own keys (${record.threshold} of ${owners.length}); the signer checks their signatures over the text below${next ? ` and makes record version ${next.version}` : ""}.`,
       }),
+      h(
+        "p",
+        { class: "hint", testid: "wallet-policy-change-proposal" },
+        "Proposed as ",
+        mono(proposal.proposal_id || "—"),
+        until ? [", open for approvals until ", time(until)] : "",
+        ": “Pending changes” lists it until its owners decide, so that each can approve it from their own device. Closing this leaves it there.",
+      ),
       h(
         "details",
         {},
@@ -810,20 +1211,19 @@ function policyEditForm(ctx, w, record, changed) {
       dropProblems();
       try {
         ctx.status("Waiting for your passkey…");
-        const a = await approveWith(usable, auth.text);
-        ctx.status("Sending your approval to the signer…");
-        const r = await send(policy, [{ ...a, text: auth.text }]);
+        const q = await approveProposal(ctx, w.id, proposal, mine);
         reset();
-        settle(policy, r);
+        await decided(policy, q);
       } catch (e) {
         if (notYet(e)) {
           reset();
-          delayed(policy, effectiveAt(e));
-          ctx.status("Approved with your passkey. The change loosens the policy: it waits its change delay.", "info");
+          delayed(policy, effectiveAt(e), { proposal });
         } else {
           problem(refused(e), "wallet-policy-change-error");
           ctx.status(refused(e), "error");
-          approve.disabled = false;
+          const over = e instanceof ApiError && (e.code === "proposal_decided" || e.code === "proposal_expired");
+          if (over) listed.refresh();
+          approve.disabled = over;
           cancel.disabled = false;
         }
       } finally {
@@ -832,17 +1232,65 @@ function policyEditForm(ctx, w, record, changed) {
     });
   }
 
-  /** An approved loosening waiting for its time (409 change_not_yet_effective). */
-  function delayed(policy, at, again = false) {
-    const iso = at ? new Date(at * 1000).toISOString() : null;
-    const apply = h("button", { type: "button", class: "primary", testid: "wallet-policy-change-apply", text: "Apply now", disabled: Boolean(at) });
+  /** Where the proposal stands after this browser's approval (or a request to apply it). */
+  async function decided(policy, q) {
+    if (q.state === "applied") {
+      await listed.settle(q); // the wallet: the card, this form with it, is drawn again
+    } else if (q.state === "waiting") {
+      delayed(policy, Number(q.effective_at) || null, { proposal: q });
+      ctx.status("Approved with your passkey. The change loosens the policy: it waits its change delay.", "info");
+    } else if (q.state === "pending") {
+      const said = pendingText(q);
+      append(out, [
+        h("h4", { text: "What changes" }),
+        changeList(current, policy),
+        h("p", {
+          class: "ok",
+          testid: "wallet-policy-change-pending",
+          dataset: { proposalId: q.proposal_id, approvals: Array.isArray(q.approved_by) ? q.approved_by.length : 0, threshold: q.threshold },
+          text: said,
+        }),
+        h("p", { class: "hint", text: `From the command line: ${approveCommand(q, w.id)}` }),
+      ]);
+      listed.refresh();
+      ctx.status(said, "ok");
+    } else {
+      problem(`The change is ${q.state}: nothing was applied. “Pending changes” shows what waits.`, "wallet-policy-change-error");
+      listed.refresh();
+    }
+  }
+
+  /** The waiting proposal of `policy` (when this page did not see it approved), or null. */
+  async function waitingProposal(policy) {
+    const r = await ctx.get(`/v1/wallets/${seg(w.id)}/proposals`);
+    for (const p of (r && r.proposals) || []) {
+      if (p.state !== "waiting") continue;
+      try {
+        if (canonical(JSON.parse(p.record).policy) === canonical(policy)) return p;
+      } catch {
+        // not a record this page can read: not this change
+      }
+    }
+    return null;
+  }
+
+  /**
+   * An approved loosening waiting for its time: the proposal's `waiting`,
+   * or 409 change_not_yet_effective when the same change is sent again.
+   * The host applies it by itself once it is due ("Pending changes"
+   * watches it, and the card is drawn again from the new record); "Apply
+   * now" asks for it from that time on (`…/approve` without a body).
+   */
+  function delayed(policy, at, { proposal = null, again = false } = {}) {
+    const iso = unixIso(at);
+    const apply = h("button", { type: "button", class: "primary", testid: "wallet-policy-change-apply", text: "Apply now", disabled: Boolean(iso) });
     const wait = h("span", { class: "hint", testid: "wallet-policy-change-wait" });
     append(out, [
       h("h4", { text: "What changes" }),
       changeList(current, policy),
       h(
         "p",
-        { class: "warn", testid: "wallet-policy-change-delayed", dataset: { effectiveAt: at } },
+        { class: "warn", testid: "wallet-policy-change-delayed", dataset: { effectiveAt: iso ? at : null, proposalId: proposal && proposal.proposal_id } },
         "This change loosens the policy: it takes effect ",
         iso ? ["at ", time(iso)] : "after the policy's change delay",
         ".",
@@ -850,46 +1298,83 @@ function policyEditForm(ctx, w, record, changed) {
       again ? h("p", { class: "hint", testid: "wallet-policy-change-not-yet", text: "Not yet: the signer says the time has not come." }) : null,
       h("p", {
         class: "hint",
-        text: "Your passkey approved it; until then the policy stays as listed above. From that time on, “Apply now” (or the same change sent again from this form) has the signer apply exactly the change the owners approved. A signer restart forgets the approval: approve again then, and the delay starts again.",
+        text: "Its owners approved it; until then the policy stays as listed above. When the time comes the host applies exactly the change they approved, by itself, and this page shows the new record; from then on “Apply now” asks for it at once. A signer restart before then forgets the approval: the change is then proposed and approved again, and the delay starts again.",
       }),
       h("div", { class: "actions" }, apply, wait),
     ]);
+    listed.refresh();
     if (iso) {
-      stop = countdown(ctx, iso, (left) => {
+      let halt = null;
+      halt = countdown(ctx, iso, (left) => {
+        // The card was drawn again (the change applied): this form is gone.
+        if (!out.isConnected && halt) halt();
         apply.disabled = busy || left > 0;
         wait.textContent = left > 0 ? `in ${mmss(left)}` : "";
       });
+      stop = halt;
     }
     apply.addEventListener("click", async () => {
       if (busy) return;
       busy = true;
       apply.disabled = true;
       dropProblems();
+      let held = proposal;
       try {
+        held = held || (await waitingProposal(policy));
+        if (held) {
+          const q = (await ctx.api("POST", `${path}/${seg(held.proposal_id)}/approve`)).data;
+          reset();
+          await decided(policy, q);
+          return;
+        }
+        // No waiting proposal of it (its owners' approvals came all at once,
+        // with the change): the same change again, which the signer applies.
         const r = await send(policy);
         reset();
-        if (r.status === 202) {
-          append(out, [
-            h("p", {
-              class: "warn",
-              testid: "wallet-policy-change-forgotten",
-              text: "The signer no longer holds the approved change (it restarted, or the record changed since): approve it again.",
-            }),
-          ]);
-        }
+        if (r.status === 202) forgotten();
         settle(policy, r);
       } catch (e) {
         if (notYet(e)) {
           reset();
-          delayed(policy, effectiveAt(e) ?? at, true);
+          delayed(policy, effectiveAt(e) ?? at, { proposal: held, again: true });
+        } else if (e instanceof ApiError && e.code === "proposal_expired") {
+          reset();
+          forgotten();
+          listed.refresh();
+        } else if (e instanceof ApiError && e.code === "proposal_decided" && held && (await appliedMeanwhile(held))) {
+          reset();
         } else {
           problem(refused(e), "wallet-policy-change-error");
+          if (e instanceof ApiError && e.code === "proposal_decided") listed.refresh();
           apply.disabled = false;
         }
       } finally {
         busy = false;
       }
     });
+  }
+
+  /** The signer no longer holds the approved change. */
+  function forgotten() {
+    append(out, [
+      h("p", {
+        class: "warn",
+        testid: "wallet-policy-change-forgotten",
+        text: "The signer no longer holds the approved change (it restarted, or the record changed since): change the policy again for its owners to approve.",
+      }),
+    ]);
+  }
+
+  /** Whether `held` was applied meanwhile (by the host, when due): then the page takes its wallet. */
+  async function appliedMeanwhile(held) {
+    try {
+      const q = await ctx.get(`${path}/${seg(held.proposal_id)}`);
+      if (q.state !== "applied") return false;
+      await listed.settle(q);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The policy the form says, or `{error}` naming the field. */
