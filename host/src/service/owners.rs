@@ -567,7 +567,18 @@ impl Service {
     ) -> Result<ProposalView> {
         self.require(principal, super::authz::Scope::WalletsRead, wallet_id)
             .await?;
-        let wallet = self.owned_wallet(principal, wallet_id).await?;
+        self.owned_wallet(principal, wallet_id).await?;
+        self.proposal_view(wallet_id, proposal_id).await
+    }
+
+    /// A record proposal of wallet `wallet_id` as it stands now, read
+    /// fresh (after a change this request made), the caller already
+    /// checked.
+    async fn proposal_view(&self, wallet_id: &str, proposal_id: &str) -> Result<ProposalView> {
+        let wallet = self
+            .wallet_row(wallet_id)
+            .await?
+            .ok_or(Error::NotFound("wallet"))?;
         let proposal = self.proposal_of(&wallet, proposal_id).await?;
         ProposalView::of(proposal, &current_record(&wallet)?, now_ms() / 1000)
     }
@@ -702,9 +713,7 @@ impl Service {
                 let applied = self
                     .apply_record(&wallet, &next, generated, event, Some(proposal_id))
                     .await?;
-                let mut view = self
-                    .record_proposal(principal, wallet_id, proposal_id)
-                    .await?;
+                let mut view = self.proposal_view(wallet_id, proposal_id).await?;
                 view.wallet = Some(applied);
                 Ok(view)
             }
@@ -725,7 +734,7 @@ impl Service {
                         event,
                     )
                     .await?;
-                self.record_proposal(principal, wallet_id, proposal_id).await
+                self.proposal_view(wallet_id, proposal_id).await
             }
             Err(crate::signer::CallError::Decided(ErrorCode::OwnerApprovalRequired, _, _))
                 if waiting =>

@@ -1264,25 +1264,29 @@ impl ServeSetup {
 /// Runs `sql` on the SQLite file at `path` (Python's sqlite3): edits made
 /// behind the host's back.
 pub fn sqlite_exec(path: &Path, sql: &str) {
-    let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(python)
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
-        .arg(path)
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    sqlite_python(
+        path,
+        sql,
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()",
     );
 }
 
 /// The rows `sql` selects from the SQLite file at `path`, as JSON arrays.
 pub fn sqlite_rows(path: &Path, sql: &str) -> Vec<Value> {
+    let out = sqlite_python(
+        path,
+        sql,
+        "import json,sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(json.dumps([list(r) for r in c.execute(sys.argv[2])]))",
+    );
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Runs the Python `script` with the database `path` and `sql` as its
+/// arguments; its standard output.
+fn sqlite_python(path: &Path, sql: &str, script: &str) -> Vec<u8> {
     let python = std::env::var("SIGNET_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = Command::new(python)
-        .args(["-c", "import json,sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(json.dumps([list(r) for r in c.execute(sys.argv[2])]))"])
+        .args(["-c", script])
         .arg(path)
         .arg(sql)
         .output()
@@ -1292,5 +1296,5 @@ pub fn sqlite_rows(path: &Path, sql: &str) -> Vec<Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    out.stdout
 }
