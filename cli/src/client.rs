@@ -242,13 +242,8 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
             if let Some(l) = label {
                 body["label"] = json!(l);
             }
-            match crate::owner::owners_from_files(&owners) {
-                Ok(o) if !o.is_empty() => body["owners"] = json!(o),
-                Ok(_) => {}
-                Err(f) => return failed(f),
-            }
-            if let Some(t) = threshold {
-                body["threshold"] = json!(t);
+            if let Err(f) = add_owners(&mut body, &owners, threshold) {
+                return failed(f);
             }
             if let Some(kinds) = allow {
                 let kinds: Vec<&str> = match kinds.as_str() {
@@ -271,13 +266,8 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
             policy,
         } => {
             let mut body = json!({});
-            match crate::owner::owners_from_files(&owners) {
-                Ok(o) if !o.is_empty() => body["owners"] = json!(o),
-                Ok(_) => {}
-                Err(f) => return failed(f),
-            }
-            if let Some(t) = threshold {
-                body["threshold"] = json!(t);
+            if let Err(f) = add_owners(&mut body, &owners, threshold) {
+                return failed(f);
             }
             if let Some(p) = policy {
                 match json_arg("--policy", &p) {
@@ -311,6 +301,23 @@ pub(crate) fn wallet(endpoint: &Endpoint, cmd: WalletCommand) -> Outcome {
         }
         Err(f) => failed(f),
     }
+}
+
+/// Adds `--owner ID=FILE.pub…` (read from their files) and `--threshold`
+/// to a wallet's create or record-change body, when given.
+fn add_owners(
+    body: &mut Value,
+    owners: &[String],
+    threshold: Option<u32>,
+) -> Result<(), CallFailed> {
+    let owners = crate::owner::owners_from_files(owners)?;
+    if !owners.is_empty() {
+        body["owners"] = json!(owners);
+    }
+    if let Some(t) = threshold {
+        body["threshold"] = json!(t);
+    }
+    Ok(())
 }
 
 /// How a wallet command's reply is printed.
