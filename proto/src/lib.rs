@@ -22,6 +22,7 @@ pub mod error;
 pub mod files;
 pub mod frame;
 pub mod hello;
+pub mod hexstr;
 pub mod jwt;
 pub mod message;
 pub mod secret;

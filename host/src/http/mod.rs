@@ -111,15 +111,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .layer(middleware::map_response(json_405))
         .layer(axum::Extension(openapi::Document::of(&api)))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&service),
-            deadline,
-        ))
-        .layer(middleware::from_fn(request_id))
-        .layer(middleware::from_fn_with_state(
-            Arc::clone(&service),
-            observe,
-        ))
+        .layer(middleware::from_fn_with_state(Arc::clone(&service), around))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
@@ -176,38 +168,50 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     )))
 }
 
-/// Answers 503 `timeout` when a request outlives `SIGNET_REQUEST_TIMEOUT_SECONDS`.
-async fn deadline(
+/// Around every request, in one layer (three `from_fn` layers cost the
+/// sign path a boxed future and a service clone each, issue 29):
+/// - an `x-request-id` (the caller's, if sane, else a fresh one) on the
+///   request and its response, and a span carrying it for every log line of
+///   the request (handlers, service, store), then the request's own log line;
+/// - a deadline: 503 `timeout` when a request outlives
+///   `SIGNET_REQUEST_TIMEOUT_SECONDS`;
+/// - metrics: every request counted by route template, method and status,
+///   and its latency by route template (`unmatched` for paths no route
+///   matches), the deadline's 503 included.
+async fn around(
     axum::extract::State(service): axum::extract::State<Arc<Service>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    match tokio::time::timeout(service.config().request_timeout, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(
-                seconds = service.config().request_timeout.as_secs(),
-                "request timed out"
-            );
-            axum::response::IntoResponse::into_response(crate::service::Error::Timeout)
-        }
-    }
-}
-
-/// Counts every request by route template, method and status, and its
-/// latency by route template (`unmatched` for paths no route matches).
-async fn observe(
-    axum::extract::State(service): axum::extract::State<Arc<Service>>,
-    request: Request,
-    next: Next,
-) -> Response {
+    let started = std::time::Instant::now();
     let route = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
+        .map(|m| m.as_str().to_owned());
+    let method = request.method().clone();
+    let id = request_id_of(&request);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", v);
+    }
+    let path = route
+        .clone()
+        .unwrap_or_else(|| crate::service::audit::cap_target(request.uri().path()));
+    let span = tracing::info_span!("request", request_id = %id);
+    let timeout = service.config().request_timeout;
+    let run = tokio::time::timeout(timeout, next.run(request));
+    let mut response = match tracing::Instrument::instrument(run, span.clone()).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(parent: &span, seconds = timeout.as_secs(), "request timed out");
+            axum::response::IntoResponse::into_response(crate::service::Error::Timeout)
+        }
+    };
+    let status = response.status().as_u16();
+    tracing::info!(parent: &span, %method, %path, status, ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "request");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    let route = route.unwrap_or_else(|| "unmatched".to_owned());
     let m = service.metrics();
     m.http_duration
         .get_or_create(&crate::metrics::RouteLabels {
@@ -217,17 +221,17 @@ async fn observe(
     m.http_requests
         .get_or_create(&crate::metrics::HttpLabels {
             route,
-            method,
-            status: response.status().as_u16(),
+            method: method.as_str().to_owned(),
+            status,
         })
         .inc();
     response
 }
 
-/// Tags every request with an `x-request-id` (the caller's, if sane), runs it
-/// in a span carrying the id, and logs it.
-async fn request_id(mut request: Request, next: Next) -> Response {
-    let id = request
+/// The caller's `x-request-id` if sane (1–64 of `[A-Za-z0-9-]`), else a
+/// fresh random one.
+fn request_id_of(request: &Request) -> String {
+    request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -240,26 +244,8 @@ async fn request_id(mut request: Request, next: Next) -> Response {
         .unwrap_or_else(|| {
             let mut b = [0u8; 8];
             rand_core::OsRng.fill_bytes(&mut b);
-            hex::encode(b)
-        });
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let path = route.unwrap_or_else(|| crate::service::audit::cap_target(request.uri().path()));
-    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
-        request.headers_mut().insert("x-request-id", v);
-    }
-    let started = std::time::Instant::now();
-    // Every log line of the request (handlers, service, store) carries its id.
-    let span = tracing::info_span!("request", request_id = %id);
-    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
-    tracing::info!(parent: &span, %method, %path, status = response.status().as_u16(), ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX), "request");
-    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", v);
-    }
-    response
+            signet_proto::hexstr::encode(b)
+        })
 }
 
 #[cfg(test)]

@@ -77,7 +77,7 @@ impl From<&Wallet> for WalletView {
         Self {
             id: w.id.clone(),
             key_type: w.key_type.as_str(),
-            public_key: hex::encode(&w.public_key),
+            public_key: signet_proto::hexstr::encode(&w.public_key),
             address: (w.key_type == KeyType::Secp256k1)
                 .then(|| eth_address(&w.public_key))
                 .flatten(),
@@ -95,7 +95,7 @@ impl From<&Wallet> for WalletView {
             record_hash: w
                 .record
                 .as_deref()
-                .map(|r| hex::encode(Sha256::digest(r.as_bytes()))),
+                .map(|r| signet_proto::hexstr::encode(Sha256::digest(r.as_bytes()))),
         }
     }
 }
@@ -216,8 +216,8 @@ impl SignatureView {
     pub fn of(signed: &crate::service::signing::Signed) -> Self {
         let mut view = Self::new(&signed.wallet, &signed.signature);
         if let Some(t) = &signed.transaction {
-            view.raw_transaction = Some(format!("0x{}", hex::encode(&t.raw)));
-            view.transaction_hash = Some(format!("0x{}", hex::encode(t.hash)));
+            view.raw_transaction = Some(format!("0x{}", signet_proto::hexstr::encode(&t.raw)));
+            view.transaction_hash = Some(format!("0x{}", signet_proto::hexstr::encode(t.hash)));
         }
         view
     }
@@ -228,17 +228,17 @@ impl SignatureView {
         let der = match wallet.key_type {
             KeyType::Secp256k1 => k256::ecdsa::Signature::from_slice(&s.signature)
                 .ok()
-                .map(|sig| hex::encode(sig.to_der().as_bytes())),
+                .map(|sig| signet_proto::hexstr::encode(sig.to_der().as_bytes())),
             KeyType::P256 => p256::ecdsa::Signature::from_slice(&s.signature)
                 .ok()
-                .map(|sig| hex::encode(sig.to_der().as_bytes())),
+                .map(|sig| signet_proto::hexstr::encode(sig.to_der().as_bytes())),
             KeyType::Ed25519 => None,
         };
         Self {
-            signature: hex::encode(&s.signature),
+            signature: signet_proto::hexstr::encode(&s.signature),
             recovery_id: s.recovery_id,
             signature_der: der,
-            public_key: hex::encode(&s.public_key),
+            public_key: signet_proto::hexstr::encode(&s.public_key),
             key_type: wallet.key_type.as_str(),
             attestation: AttestationView::of(s.attestation.as_deref()),
             raw_transaction: None,
@@ -342,13 +342,13 @@ impl From<&crate::service::approvals::IntentRecord> for IntentDetailView {
                 .flatten(),
             state: r.state.as_str(),
             approval_required: row.approval.is_some(),
-            digest: hex::encode(&row.digest),
+            digest: signet_proto::hexstr::encode(&row.digest),
             content: row
                 .detail
                 .as_deref()
                 .and_then(|d| serde_json::from_str(d).ok())
                 .unwrap_or_else(
-                    || serde_json::json!({"kind": "digest", "digest": hex::encode(&row.digest)}),
+                    || serde_json::json!({"kind": "digest", "digest": signet_proto::hexstr::encode(&row.digest)}),
                 ),
             requested_by: row.created_by.clone(),
             created_at: rfc3339_ms(row.created_at_ms),

@@ -10,6 +10,7 @@
 
 use serde_json::{json, Value};
 use signet_proto::time::now_ms;
+use std::sync::Arc;
 
 use super::audit::{Action, Event, Outcome};
 use super::authz::{Principal, Scope};
@@ -142,7 +143,7 @@ impl Service {
         if let Some(record) = super::owners::record_of(&wallet)?.filter(|r| !r.owners().is_empty())
         {
             return self
-                .switch_owner_approval(principal, wallet, &record, required)
+                .switch_owner_approval(principal, Arc::unwrap_or_clone(wallet), &record, required)
                 .await;
         }
         approval_allowed(principal, &wallet, required)?;
@@ -170,7 +171,7 @@ impl Service {
         }
         Ok(super::owners::ApprovalSwitch::Done(Wallet {
             require_approval: required,
-            ..wallet
+            ..Arc::unwrap_or_clone(wallet)
         }))
     }
 
@@ -194,7 +195,7 @@ impl Service {
         Ok(IntentRecord {
             state: intent.state(now_ms() / 1000),
             intent,
-            wallet,
+            wallet: Arc::unwrap_or_clone(wallet),
         })
     }
 
@@ -219,7 +220,7 @@ impl Service {
                 out.push(IntentRecord {
                     state: intent.state(now_s),
                     intent,
-                    wallet,
+                    wallet: Arc::unwrap_or_clone(wallet),
                 });
             }
         }

@@ -5,6 +5,7 @@
 use rand_core::RngCore as _;
 use sha2::{Digest as _, Sha256};
 use signet_proto::time::now_ms;
+use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
 
 use super::audit::{Action, Event, Outcome, SecurityEvent};
@@ -31,11 +32,11 @@ pub fn new_token() -> NewToken {
     let mut secret = zeroize::Zeroizing::new([0u8; 32]);
     rand_core::OsRng.fill_bytes(&mut id);
     rand_core::OsRng.fill_bytes(secret.as_mut());
-    let id = hex::encode(id);
-    let secret_hex = zeroize::Zeroizing::new(hex::encode(secret.as_ref()));
+    let id = signet_proto::hexstr::encode(id);
+    let secret_hex = zeroize::Zeroizing::new(signet_proto::hexstr::encode(secret.as_ref()));
     NewToken {
         token: zeroize::Zeroizing::new(format!("sgn_{id}_{}", secret_hex.as_str())),
-        secret_sha256: hex::encode(Sha256::digest(secret_hex.as_bytes())),
+        secret_sha256: signet_proto::hexstr::encode(Sha256::digest(secret_hex.as_bytes())),
         id,
     }
 }
@@ -206,16 +207,21 @@ impl Service {
         let row = match self.clients.get(id) {
             Some(row) => row,
             None => {
-                let row = self.store.client(id).await.map_err(|e| {
-                    tracing::error!(error = %e, "storage failure during authentication");
-                    AuthFailure::Storage(e)
-                })?;
+                let row = self
+                    .store
+                    .client(id)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "storage failure during authentication");
+                        AuthFailure::Storage(e)
+                    })?
+                    .map(Arc::new);
                 self.clients.put(id, row.clone());
                 row
             }
         };
         // Hash and compare even for unknown ids, so timing does not reveal which exist.
-        let presented = hex::encode(Sha256::digest(secret.as_bytes()));
+        let presented = signet_proto::hexstr::encode(Sha256::digest(secret.as_bytes()));
         let stored = row.as_ref().map_or("", |r| r.secret_sha256.as_str());
         let matches: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
         let row = row.filter(|_| matches).ok_or(AuthFailure::BadToken)?;
@@ -522,7 +528,7 @@ mod tests {
         let (id, secret) = parse_token(&t.token).unwrap();
         assert_eq!(id, t.id);
         assert_eq!(
-            hex::encode(Sha256::digest(secret.as_bytes())),
+            signet_proto::hexstr::encode(Sha256::digest(secret.as_bytes())),
             t.secret_sha256
         );
         for bad in [

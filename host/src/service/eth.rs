@@ -8,6 +8,7 @@
 //! A request for an address that is not one of the caller's wallets is an
 //! error, never a signature by another key.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -149,7 +150,7 @@ impl Service {
         if let Some(id) = self.eth_addresses.get(&wanted) {
             if let Some(w) = self.wallet_row(&id).await? {
                 if w.owner == principal.owner() && w.key_type == KeyType::Secp256k1 {
-                    return Ok(w);
+                    return Ok(Arc::unwrap_or_clone(w));
                 }
             }
         }

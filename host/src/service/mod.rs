@@ -66,12 +66,12 @@ pub struct Service {
     /// The audit writer.
     audit: Auditor,
     /// Recently read API clients.
-    clients: TtlCache<Option<ApiClient>>,
+    clients: TtlCache<Option<Arc<ApiClient>>>,
     /// When this replica last recorded each client's use (ms): at most
     /// one write a minute per client.
     client_uses: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// Recently read wallets (`None` = absent or destroyed).
-    wallets: TtlCache<Option<Wallet>>,
+    wallets: TtlCache<Option<Arc<Wallet>>>,
     /// Intents minted here that need no approval, until their ticket is
     /// used or expires: nothing about them can change (no decision applies
     /// to them; their wallet's own state is checked at use), so their

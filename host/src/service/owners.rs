@@ -16,6 +16,7 @@ use signet_authority::{
 };
 use signet_proto::time::now_ms;
 use signet_proto::ErrorCode;
+use std::sync::Arc;
 
 use super::audit::{Action, Event, Outcome};
 use super::authz::Principal;
@@ -860,6 +861,7 @@ impl Service {
         }
         self.wallet_row(&wallet.id)
             .await?
+            .map(Arc::unwrap_or_clone)
             .ok_or(Error::NotFound("wallet"))
     }
 }

@@ -107,7 +107,7 @@ impl SignArgs {
 #[derive(Debug)]
 pub struct Signed {
     /// The wallet.
-    pub wallet: Wallet,
+    pub wallet: Arc<Wallet>,
     /// The signature.
     pub signature: SignatureInfo,
     /// For an Ethereum transaction: the raw signed bytes and their hash.
@@ -150,7 +150,7 @@ enum TicketSource {
 /// limits, and a ticket (minted now, or presented and consumed).
 #[derive(Debug)]
 struct Authorized {
-    wallet: Wallet,
+    wallet: Arc<Wallet>,
     claims: TicketClaims,
     ticket: String,
     source: TicketSource,
@@ -237,7 +237,7 @@ fn intent_input(
                 "message": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, m),
                 "encoding": "raw",
             }),
-            (None, None) => serde_json::json!({ "digest": hex::encode(&digest) }),
+            (None, None) => serde_json::json!({ "digest": signet_proto::hexstr::encode(&digest) }),
         },
     };
     let approvals = owners::stored_approvals(intent.owner_approvals.as_deref())?;
@@ -256,10 +256,10 @@ fn intent_input(
 /// The signature as the intent keeps it for its approver's page.
 fn intent_signature(signature: &SignatureInfo, tx: Option<&signet_eth::SignedTx>) -> String {
     serde_json::json!({
-        "signature": hex::encode(&signature.signature),
+        "signature": signet_proto::hexstr::encode(&signature.signature),
         "recovery_id": signature.recovery_id,
-        "raw_transaction": tx.map(|t| format!("0x{}", hex::encode(&t.raw))),
-        "transaction_hash": tx.map(|t| format!("0x{}", hex::encode(t.hash))),
+        "raw_transaction": tx.map(|t| format!("0x{}", signet_proto::hexstr::encode(&t.raw))),
+        "transaction_hash": tx.map(|t| format!("0x{}", signet_proto::hexstr::encode(t.hash))),
         "signed_at": signet_proto::time::rfc3339_ms(now_ms()),
     })
     .to_string()
@@ -272,7 +272,7 @@ fn signed_detail(detail: Option<Value>, tx: Option<&signet_eth::SignedTx>) -> Op
         (Some(Value::Object(mut d)), Some(t)) => {
             d.insert(
                 "transaction_hash".into(),
-                format!("0x{}", hex::encode(t.hash)).into(),
+                format!("0x{}", signet_proto::hexstr::encode(t.hash)).into(),
             );
             Some(Value::Object(d))
         }
@@ -303,7 +303,7 @@ impl Service {
             jti: new_jti(now_ms),
             sub: principal.actor(),
             wid: wallet.id.clone(),
-            dig: hex::encode(digest),
+            dig: signet_proto::hexstr::encode(digest),
             kty: wallet.key_type,
             iat: now,
             exp: now + ttl_s,
@@ -775,7 +775,7 @@ fn new_jti(now_ms: u64) -> String {
     let mut jti = [0u8; 16];
     jti[..6].copy_from_slice(&now_ms.to_be_bytes()[2..]);
     rand_core::OsRng.fill_bytes(&mut jti[6..]);
-    hex::encode(jti)
+    signet_proto::hexstr::encode(jti)
 }
 
 impl Service {
@@ -870,21 +870,25 @@ mod tests {
     #[test]
     fn refuses_a_ticket_for_another_wallet() {
         let w = wallet(KeyType::Secp256k1, false);
-        let c = claims("w_2", KeyType::Secp256k1, &hex::encode([7; 32]));
+        let c = claims(
+            "w_2",
+            KeyType::Secp256k1,
+            &signet_proto::hexstr::encode([7; 32]),
+        );
         assert_eq!(code(ticket_digest(&c, &w)), "ticket_invalid");
     }
 
     #[test]
     fn refuses_a_ticket_for_another_key_type() {
         let w = wallet(KeyType::Secp256k1, false);
-        let c = claims("w_1", KeyType::P256, &hex::encode([7; 32]));
+        let c = claims("w_1", KeyType::P256, &signet_proto::hexstr::encode([7; 32]));
         assert_eq!(code(ticket_digest(&c, &w)), "ticket_invalid");
     }
 
     #[test]
     fn a_tickets_digest_is_its_claim() {
         let w = wallet(KeyType::P256, false);
-        let c = claims("w_1", KeyType::P256, &hex::encode([7; 32]));
+        let c = claims("w_1", KeyType::P256, &signet_proto::hexstr::encode([7; 32]));
         assert_eq!(ticket_digest(&c, &w).ok(), Some(vec![7; 32]));
     }
 
@@ -999,7 +1003,7 @@ mod tests {
     fn refuses_a_transaction_with_a_digest() {
         let args = SignArgs {
             transaction: Some(serde_json::json!({})),
-            digest: Some(hex::encode([1; 32])),
+            digest: Some(signet_proto::hexstr::encode([1; 32])),
             ..SignArgs::default()
         };
         assert_eq!(

@@ -2,6 +2,8 @@
 //! only to their owner (another tenant's wallet is a 404, recorded as
 //! `TENANT_DENY`), destroyed in the signer and shredded in storage.
 
+use std::sync::Arc;
+
 use rand_core::RngCore as _;
 use signet_proto::time::now_ms;
 use signet_proto::{ErrorCode, KeyType, SealedKey};
@@ -49,18 +51,18 @@ pub(super) fn stored_sealed(wallet: &Wallet) -> Result<Option<SealedKey>> {
 
 impl Service {
     /// The wallet row `id`, whoever owns it, through the cache.
-    pub(crate) async fn wallet_row(&self, id: &str) -> Result<Option<Wallet>> {
+    pub(crate) async fn wallet_row(&self, id: &str) -> Result<Option<Arc<Wallet>>> {
         if let Some(w) = self.wallets.get(id) {
             return Ok(w);
         }
-        let w = self.store.wallet(id).await?;
+        let w = self.store.wallet(id).await?.map(Arc::new);
         self.wallets.put(id, w.clone());
         Ok(w)
     }
 
     /// A wallet the principal may use; another owner's is a 404 (and a
     /// `TENANT_DENY` event), indistinguishable from a missing one.
-    pub async fn owned_wallet(&self, principal: &Principal, id: &str) -> Result<Wallet> {
+    pub async fn owned_wallet(&self, principal: &Principal, id: &str) -> Result<Arc<Wallet>> {
         match self.wallet_row(id).await? {
             Some(w) if w.owner == principal.owner() => Ok(w),
             Some(_) => {
@@ -189,7 +191,9 @@ impl Service {
     /// One of the principal's wallets.
     pub async fn show_wallet(&self, principal: &Principal, id: &str) -> Result<Wallet> {
         self.require(principal, Scope::WalletsRead, id).await?;
-        self.owned_wallet(principal, id).await
+        self.owned_wallet(principal, id)
+            .await
+            .map(Arc::unwrap_or_clone)
     }
 
     /// Destroys a wallet: the key is zeroized in the signer, then the

@@ -430,7 +430,7 @@ mod tests {
     #[test]
     fn signatures_are_r_s_v() {
         let signed = Signed {
-            wallet: crate::domain::Wallet {
+            wallet: std::sync::Arc::new(crate::domain::Wallet {
                 id: "w".into(),
                 owner: crate::domain::Owner::Tenant("t".into()),
                 key_type: signet_proto::KeyType::Secp256k1,
@@ -441,7 +441,7 @@ mod tests {
                 created_at_ms: 0,
                 require_approval: false,
                 record: None,
-            },
+            }),
             signature: signet_proto::message::SignatureInfo {
                 signature: vec![1u8; 64],
                 recovery_id: Some(1),
