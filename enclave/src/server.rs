@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand_core::RngCore as _;
 use signet_proto::client::SignerStream;
-use signet_proto::frame::{self, FrameError};
+use signet_proto::frame::{self, FrameError, FrameReader};
 use signet_proto::message::{Envelope, PROTOCOL_VERSION};
 use signet_proto::{ErrorCode, Request, Response};
 use tokio::io::{AsyncWriteExt as _, BufWriter};
@@ -102,7 +102,8 @@ async fn serve_connection(
     signer: Arc<Signer>,
     limits: &ServerLimits,
 ) {
-    let (mut read, write) = tokio::io::split(stream);
+    let (read, write) = tokio::io::split(stream);
+    let mut read = FrameReader::new(read);
     let (tx, rx) = mpsc::channel::<Vec<u8>>(limits.max_in_flight);
     let writer = tokio::spawn(write_loop(write, rx));
     let outbox = Outbox(tx);
@@ -118,7 +119,7 @@ async fn serve_connection(
 /// pre-hello requests (`Attest`, `Provision`), then the hello, all within
 /// the hello timeout. Whether the peer authenticated.
 async fn handshake<R: tokio::io::AsyncRead + Unpin>(
-    read: &mut R,
+    read: &mut FrameReader<R>,
     buf: &mut Vec<u8>,
     signer: &Signer,
     limits: &ServerLimits,
@@ -140,7 +141,7 @@ async fn handshake<R: tokio::io::AsyncRead + Unpin>(
     let deadline = tokio::time::Instant::now() + limits.hello_timeout;
     let mut pre_hello = 0;
     loop {
-        let frame = tokio::time::timeout_at(deadline, frame::read_frame(read, buf)).await;
+        let frame = tokio::time::timeout_at(deadline, read.read_frame(buf)).await;
         let request = match frame {
             Ok(Ok(true)) => frame::decode::<Request>(buf).map_err(|e| e.to_string()),
             Ok(Ok(false)) => Err("closed before hello".to_owned()),
@@ -162,8 +163,9 @@ async fn handshake<R: tokio::io::AsyncRead + Unpin>(
         };
         if provisioning && !matches!(body, Request::Hello { .. }) && pre_hello < 4 {
             pre_hello += 1;
-            // The frame held the secrets: wipe it.
+            // The frame held the secrets: wipe it, and the read buffer.
             zeroize::Zeroize::zeroize(buf);
+            read.wipe();
             match signer.pre_hello(body) {
                 Ok(response) => {
                     outbox.send(id, response).await;
@@ -193,7 +195,7 @@ async fn handshake<R: tokio::io::AsyncRead + Unpin>(
 /// The requests of an authenticated connection until it closes, breaks the
 /// framing or sends an oversized frame.
 async fn serve_requests<R: tokio::io::AsyncRead + Unpin>(
-    read: &mut R,
+    read: &mut FrameReader<R>,
     buf: &mut Vec<u8>,
     signer: &Arc<Signer>,
     limits: &ServerLimits,
@@ -202,7 +204,7 @@ async fn serve_requests<R: tokio::io::AsyncRead + Unpin>(
     let in_flight = Arc::new(Semaphore::new(limits.max_in_flight));
     let mut tasks = JoinSet::new();
     loop {
-        match frame::read_frame(read, buf).await {
+        match read.read_frame(buf).await {
             Ok(true) => {}
             Ok(false) => break,
             Err(FrameError::TooLarge(len)) => {
@@ -226,8 +228,10 @@ async fn serve_requests<R: tokio::io::AsyncRead + Unpin>(
         let Envelope { id, body } = match frame::decode::<Request>(buf) {
             Ok(env) => {
                 if matches!(env.body, Request::Unseal(_)) {
-                    // The frame held AWS credentials: wipe it.
+                    // The frame held AWS credentials: wipe it, and the
+                    // read buffer.
                     zeroize::Zeroize::zeroize(buf);
+                    read.wipe();
                 }
                 env
             }

@@ -310,10 +310,18 @@ impl Drop for SignerClient {
     }
 }
 
-async fn read_loop(mut read: ReadHalf<Box<dyn SignerStream>>, pending: Pending) {
+async fn read_loop(read: ReadHalf<Box<dyn SignerStream>>, pending: Pending) {
+    // Buffered: under load many responses arrive together, and one system
+    // call takes them all instead of three per response (issue 29).
+    let mut read = frame::FrameReader::new(read);
     let mut buf = Vec::new();
     loop {
-        match read_response(&mut read, &mut buf).await {
+        let next = match read.read_frame(&mut buf).await {
+            Ok(true) => frame::decode::<Response>(&buf).map_err(ClientError::from),
+            Ok(false) => Err(ClientError::Closed),
+            Err(e) => Err(e.into()),
+        };
+        match next {
             Ok(Envelope { id, body }) => {
                 let waiter = pending
                     .lock()

@@ -364,15 +364,17 @@ async fn write_batch(
         applied[i] = apply(&mut *conn, op).await?;
     }
     set_intent_signatures(dialect, &mut *conn, &signed_intents).await?;
-    let events: Vec<NewEvent> = batch
+    // Each event with the outcome it records: a conditional write that did
+    // not apply records its refusal instead.
+    let events: Vec<(&NewEvent, &str)> = batch
         .iter()
         .zip(&applied)
         .map(|(job, done)| {
-            let mut event = job.event.clone();
-            if let (false, Some(outcome)) = (done, event.outcome_if_not_applied.take()) {
-                event.outcome = outcome;
-            }
-            event
+            let outcome = match (done, &job.event.outcome_if_not_applied) {
+                (false, Some(refused)) => refused,
+                _ => &job.event.outcome,
+            };
+            (&job.event, outcome.as_str())
         })
         .collect();
     // Every job carries an event, so this is never empty.
@@ -688,21 +690,21 @@ async fn append_events(
     dialect: Dialect,
     conn: &mut AnyConnection,
     head: &mut (u64, String),
-    events: &[NewEvent],
+    events: &[(&NewEvent, &str)],
     commit_inline: bool,
 ) -> Result<(), sqlx::Error> {
     let at = rfc3339_ms(signet_proto::time::now_ms());
     let chunks = events.len().div_ceil(ROWS_PER_INSERT);
     for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
         let mut rows = Vec::with_capacity(chunk.len());
-        for event in chunk {
+        for (event, outcome) in chunk {
             let body = AuditEventBody {
                 seq: head.0 + 1,
                 at: at.clone(),
                 actor: event.actor.clone(),
                 action: event.action.clone(),
                 target: event.target.clone(),
-                outcome: event.outcome.clone(),
+                outcome: (*outcome).to_owned(),
                 detail: event.detail.clone(),
             };
             let hash = chain_hash(&head.1, &body);
