@@ -227,15 +227,19 @@ async fn serve_requests<R: tokio::io::AsyncRead + Unpin>(
         }
         let Envelope { id, body } = match frame::decode::<Request>(buf) {
             Ok(env) => {
-                if matches!(env.body, Request::Unseal(_)) {
-                    // The frame held AWS credentials: wipe it, and the
-                    // read buffer.
+                if matches!(env.body, Request::Unseal(_) | Request::Provision(_)) {
+                    // The frame held AWS credentials or (a provisioning
+                    // sent after the hello, refused) secrets: wipe it, and
+                    // the read buffer.
                     zeroize::Zeroize::zeroize(buf);
                     read.wipe();
                 }
                 env
             }
             Err(e) => {
+                // Whatever it held, it is not kept.
+                zeroize::Zeroize::zeroize(buf);
+                read.wipe();
                 tracing::warn!(error = %e, "malformed frame; closing connection");
                 outbox
                     .send(0, Response::error(ErrorCode::BadRequest, e.to_string()))

@@ -132,7 +132,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// [`read_frame`], buffered: one frame body into `out`; `Ok(false)` on
     /// a clean end of stream before any byte of a new frame. The length is
     /// checked before `out` grows, and a body longer than what is buffered
-    /// is read straight into `out`.
+    /// is read straight into `out`. Not cancel-safe: a call dropped after
+    /// the prefix was read loses the frame, so a caller that times it out
+    /// (the hello) must not read from this reader again.
     pub async fn read_frame(&mut self, out: &mut Vec<u8>) -> Result<bool, FrameError> {
         if !self.fill(4).await? {
             return Ok(false);
