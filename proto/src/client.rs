@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::addr::SignerAddr;
 use crate::error::ErrorCode;
-use crate::frame::{self, FrameError};
+use crate::frame::{self, FrameError, FrameReader};
 use crate::hello;
 use crate::message::{
     Envelope, HelloInfo, ProvisionSecrets, Request, Response, HELLO_NONCE_LEN, PROTOCOL_VERSION,
@@ -153,7 +153,8 @@ impl SignerClient {
     /// Pre-hello provisioning: attest with a fresh nonce, check, send the
     /// secrets.
     async fn provision(
-        stream: &mut Box<dyn SignerStream>,
+        read: &mut FrameReader<ReadHalf<Box<dyn SignerStream>>>,
+        write: &mut WriteHalf<Box<dyn SignerStream>>,
         buf: &mut Vec<u8>,
         provisioner: Option<&dyn Provisioner>,
     ) -> Result<(), ClientError> {
@@ -170,14 +171,14 @@ impl SignerClient {
             key_id: None,
         };
         frame::write_frame(
-            stream,
+            write,
             &frame::encode(&Envelope {
                 id: 1,
                 body: attest,
             })?,
         )
         .await?;
-        let document = match read_response(stream, buf).await?.body {
+        let document = match read_response(read, buf).await?.body {
             Response::Attestation { document } => document,
             other => return Err(unexpected(other)),
         };
@@ -185,28 +186,32 @@ impl SignerClient {
             .check(document.as_deref(), &nonce)
             .map_err(ClientError::Provisioning)?;
         let body = Request::Provision(provisioner.secrets());
-        frame::write_frame(stream, &frame::encode(&Envelope { id: 2, body })?).await?;
-        match read_response(stream, buf).await?.body {
+        frame::write_frame(write, &frame::encode(&Envelope { id: 2, body })?).await?;
+        match read_response(read, buf).await?.body {
             Response::Provisioned => Ok(()),
             other => Err(unexpected(other)),
         }
     }
 
     async fn handshake(
-        mut stream: Box<dyn SignerStream>,
+        stream: Box<dyn SignerStream>,
         key: &SharedSecret,
         timeout: Duration,
         provisioner: Option<&dyn Provisioner>,
     ) -> Result<(Self, Hello), ClientError> {
+        let (read, mut write) = tokio::io::split(stream);
+        // One reader from the challenge on: whatever it buffered during the
+        // hello stays with it for the connection's read loop.
+        let mut read = FrameReader::new(read);
         let mut buf = Vec::new();
-        let challenge = match read_response(&mut stream, &mut buf).await?.body {
+        let challenge = match read_response(&mut read, &mut buf).await?.body {
             Response::Challenge {
                 version,
                 challenge,
                 provisioning,
             } if version == PROTOCOL_VERSION => {
                 if provisioning {
-                    Self::provision(&mut stream, &mut buf, provisioner).await?;
+                    Self::provision(&mut read, &mut write, &mut buf, provisioner).await?;
                 }
                 challenge
             }
@@ -225,18 +230,17 @@ impl SignerClient {
             proof: hello::host_proof(key, &challenge, &client_nonce),
         };
         frame::write_frame(
-            &mut stream,
+            &mut write,
             &frame::encode(&Envelope { id: 1, body: hello })?,
         )
         .await?;
-        let info = match read_response(&mut stream, &mut buf).await?.body {
+        let info = match read_response(&mut read, &mut buf).await?.body {
             Response::Hello(info) => info,
             other => return Err(unexpected(other)),
         };
         if !hello::verify_signer_proof(key, &challenge, &client_nonce, &info.proof) {
             return Err(ClientError::SignerNotAuthenticated);
         }
-        let (read, write) = tokio::io::split(stream);
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
         let reader = tokio::spawn(read_loop(read, Arc::clone(&pending)));
         let client = Self {
@@ -310,18 +314,10 @@ impl Drop for SignerClient {
     }
 }
 
-async fn read_loop(read: ReadHalf<Box<dyn SignerStream>>, pending: Pending) {
-    // Buffered: under load many responses arrive together, and one system
-    // call takes them all instead of three per response (issue 29).
-    let mut read = frame::FrameReader::new(read);
+async fn read_loop(mut read: FrameReader<ReadHalf<Box<dyn SignerStream>>>, pending: Pending) {
     let mut buf = Vec::new();
     loop {
-        let next = match read.read_frame(&mut buf).await {
-            Ok(true) => frame::decode::<Response>(&buf).map_err(ClientError::from),
-            Ok(false) => Err(ClientError::Closed),
-            Err(e) => Err(e.into()),
-        };
-        match next {
+        match read_response(&mut read, &mut buf).await {
             Ok(Envelope { id, body }) => {
                 let waiter = pending
                     .lock()
@@ -349,10 +345,10 @@ async fn read_loop(read: ReadHalf<Box<dyn SignerStream>>, pending: Pending) {
 }
 
 async fn read_response<R: AsyncRead + Unpin>(
-    reader: &mut R,
+    reader: &mut FrameReader<R>,
     buf: &mut Vec<u8>,
 ) -> Result<Envelope<Response>, ClientError> {
-    if !frame::read_frame(reader, buf).await? {
+    if !reader.read_frame(buf).await? {
         return Err(ClientError::Closed);
     }
     Ok(frame::decode(buf)?)

@@ -84,7 +84,10 @@ pub fn parse_prefix(prefix: [u8; 4]) -> Result<usize, FrameError> {
 }
 
 /// Reads one frame body into `buf`. `Ok(false)` on a clean end of stream
-/// before any byte of a new frame.
+/// before any byte of a new frame. Unbuffered: it never reads past its
+/// frame, for a caller that reads one answer at a time on a stream it also
+/// writes to (the tests' raw connections); a connection's reader is
+/// [`FrameReader`].
 pub async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut Vec<u8>,
