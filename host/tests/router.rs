@@ -546,6 +546,20 @@ async fn metrics_have_every_design_name_and_label_routes_by_template() {
         .call(Some(&a.operator), "GET", &format!("/v1/wallets/{id}"), None)
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // The alias is served by the wallets' route, and counted under it.
+    let (s, _) = a
+        .call(
+            Some(&a.operator),
+            "GET",
+            &format!("/v1/identities/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = a
+        .call(Some(&a.operator), "GET", "/v1/identitiesx", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, text) = scrape(&a, None).await;
     assert_eq!(s, StatusCode::OK);
     for name in [
@@ -568,6 +582,14 @@ async fn metrics_have_every_design_name_and_label_routes_by_template() {
         sample(
             &text,
             "signet_http_requests_total{route=\"/v1/wallets/{id}\",method=\"GET\",status=\"404\"}"
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "signet_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"}"
         ),
         1.0,
         "{text}"
@@ -705,6 +727,45 @@ async fn cors_answers_preflights_for_allowed_origins_only() {
         .headers()
         .get("access-control-allow-origin")
         .is_none());
+}
+
+/// A known route with another method: the API's JSON 405, with the
+/// `Allow` the router computed and the request's `x-request-id`, like every
+/// other answer (the JSON mapping runs outside the route layers).
+#[tokio::test]
+async fn a_wrong_method_is_a_json_405_with_allow_and_the_request_id() {
+    let a = app(&[]).await;
+    let response = raw(
+        &a,
+        Request::builder()
+            .method("PUT")
+            .uri("/v1/auth/challenge")
+            .header("x-request-id", "wrong-method-1")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let headers = response.headers().clone();
+    assert_eq!(headers["x-request-id"], "wrong-method-1");
+    assert_eq!(headers["allow"], "POST");
+    assert_eq!(headers["content-type"], "application/json");
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
+    // An unknown path: the JSON 404, with a fresh request id.
+    let response = raw(
+        &a,
+        Request::builder()
+            .uri("/v1/nothing-here")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(response.headers()["x-request-id"].len(), 16);
 }
 
 #[tokio::test]

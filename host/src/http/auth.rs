@@ -34,8 +34,8 @@ pub async fn authenticate(
         Ok(principal) => principal,
         Err(e) => return e.into_response(),
     };
-    // The full path (inside the nested `/v1` router `uri()` lacks `/v1`),
-    // borrowed: no copy on every request.
+    // The path as sent (`uri()` is the wallets' for the `/v1/identities`
+    // alias), borrowed: no copy on every request.
     let full_path = request
         .extensions()
         .get::<axum::extract::OriginalUri>()

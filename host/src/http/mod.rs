@@ -35,11 +35,19 @@ pub const MAX_BODY: usize = 128 * 1024;
 /// The router: public health endpoints and the authenticated `/v1` API.
 ///
 /// The one route list: each `routes!` registers its handlers with axum and
-/// their `#[utoipa::path]` descriptions in the OpenAPI document served at
-/// `/openapi.json` (paths inside a nested router are relative to it). The
-/// console's pages are not API operations and are routed only.
+/// their `#[utoipa::path]` descriptions (full paths) in the OpenAPI document
+/// served at `/openapi.json`. The console's pages are not API operations and
+/// are routed only. `/v1/identities…` is served as `/v1/wallets…`
+/// ([`openapi::alias`], before routing) and described by copies of its
+/// operations ([`openapi::add_aliases`]).
+///
+/// Routes are registered flat, not nested: every nesting level and every
+/// `Router::layer` wraps each route in a boxed service that is cloned and
+/// dropped on every request, and a nested route rewrites the URI per level
+/// (issue 29).
 pub fn router(service: Arc<Service>) -> Router {
-    let wallets = OpenApiRouter::<Shared>::default()
+    // Everything here needs a token; the login routes, added below, do not.
+    let authenticated = OpenApiRouter::<Shared>::default()
         .routes(routes!(wallets::create, wallets::list))
         .routes(routes!(wallets::show, wallets::destroy, wallets::update))
         .routes(routes!(wallets::attestation))
@@ -50,10 +58,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(wallets::check))
         .routes(routes!(wallets::resume))
         .routes(routes!(signing::sign_intent))
-        .routes(routes!(signing::sign));
-    let v1 = OpenApiRouter::default()
-        .nest("/wallets", wallets.clone())
-        .nest(openapi::IDENTITIES, wallets)
+        .routes(routes!(signing::sign))
         .routes(routes!(wallets::signer_attestation))
         .routes(routes!(audit::page))
         .routes(routes!(intents::list))
@@ -74,15 +79,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(login::revoke_user_sessions))
         .routes(routes!(login::ban_user, login::unban_user))
         .routes(routes!(eth::rpc))
-        // Everything above needs a token; the routes below are added after
-        // the layer, so it does not wrap them.
         .layer(middleware::from_fn_with_state(
             Arc::clone(&service),
             auth::authenticate,
-        ))
-        // Before a session exists: no token.
-        .routes(routes!(login::challenge))
-        .routes(routes!(login::verify));
+        ));
     let scrape = OpenApiRouter::default().routes(routes!(metrics::scrape));
     let scrape = if service.config().metrics_require_api_key {
         scrape.layer(middleware::from_fn_with_state(
@@ -103,33 +103,48 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(console::config))
         .route("/console/{*path}", get(console::file))
         .merge(scrape)
-        .nest("/v1", v1)
+        .merge(authenticated)
+        // Before a session exists: no token.
+        .routes(routes!(login::challenge))
+        .routes(routes!(login::verify))
         .split_for_parts();
-    openapi::name_aliases(&mut api);
-    router
+    openapi::add_aliases(&mut api);
+    // `around` needs the matched route, so it runs after routing, as a
+    // route layer. The layers that need no route wrap the routed router
+    // once, in one static stack: `Router::layer` wraps every route in
+    // another boxed service, cloned and dropped on every request (issue 29).
+    let routed = router
         .fallback(|| async { ApiError::no_route() })
-        .layer(middleware::map_response(json_405))
-        .layer(axum::Extension(openapi::Document::of(&api)))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(Arc::clone(&service), around))
+        .with_state(Arc::clone(&service));
+    let outer = tower::ServiceBuilder::new()
+        .layer(cors(&service.config().allowed_origins))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        .layer(cors(&service.config().allowed_origins))
-        .with_state(service)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::Extension(openapi::Document::of(&api)))
+        .layer(middleware::map_response(json_405))
+        .map_request(openapi::alias)
+        .service(routed);
+    Router::new().fallback_service(outer)
 }
 
 /// Axum answers a known route with another method by an empty 405 (also
-/// inside nested, layered routers): the API's JSON error instead, with the
-/// `Allow` header kept.
+/// behind route layers): the API's JSON error instead, with the
+/// empty answer's headers kept (`Allow`, and `x-request-id`, which
+/// `around` has set by then).
 async fn json_405(response: Response) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
     if response.status() != axum::http::StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }
-    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let (parts, _) = response.into_parts();
     let mut json = axum::response::IntoResponse::into_response(ApiError::method_not_allowed());
-    if let Some(allow) = allow {
-        json.headers_mut().insert(axum::http::header::ALLOW, allow);
+    for (name, value) in &parts.headers {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+            json.headers_mut().append(name, value.clone());
+        }
     }
     json
 }
@@ -193,9 +208,14 @@ async fn around(
     if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
         request.headers_mut().insert("x-request-id", v);
     }
-    let path = route
-        .clone()
-        .unwrap_or_else(|| crate::service::audit::cap_target(request.uri().path()));
+    // Unmatched: the path as sent (before the alias rewrite), capped.
+    let path = route.clone().unwrap_or_else(|| {
+        let sent = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or(request.uri().path(), |o| o.0.path());
+        crate::service::audit::cap_target(sent)
+    });
     let span = tracing::info_span!("request", request_id = %id);
     let timeout = service.config().request_timeout;
     let run = tokio::time::timeout(timeout, next.run(request));

@@ -12,8 +12,11 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::ErrorBody;
 
-/// Where `/v1/wallets…` is routed again, under `/v1`.
-pub const IDENTITIES: &str = "/identities";
+/// The wallets' routes.
+pub const WALLETS: &str = "/v1/wallets";
+
+/// The alias of [`WALLETS`] (older clients use that name).
+pub const IDENTITIES: &str = "/v1/identities";
 
 /// The document's parts that are not routes.
 #[derive(OpenApi)]
@@ -51,31 +54,69 @@ impl Modify for Bearer {
     }
 }
 
-/// The wallet routes are nested twice (`/v1/wallets`, `/v1/identities`);
-/// operation ids must be unique, so the alias's get an `_identities` suffix.
-pub fn name_aliases(api: &mut utoipa::openapi::OpenApi) {
-    let prefix = format!("/v1{IDENTITIES}");
-    for (_, item) in api
-        .paths
-        .paths
-        .iter_mut()
-        .filter(|(path, _)| path.starts_with(&prefix))
-    {
-        for op in [
-            &mut item.get,
-            &mut item.post,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            op.operation_id = op
-                .operation_id
-                .as_ref()
-                .map(|id| format!("{id}_identities"));
+/// The rest of `path` after `prefix`, if `path` is `prefix` or below it
+/// (`/v1/identitiesx` is not below `/v1/identities`).
+fn below<'a>(prefix: &str, path: &'a str) -> Option<&'a str> {
+    path.strip_prefix(prefix)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// Before routing: a request for `/v1/identities…` becomes one for
+/// `/v1/wallets…`, its query kept. The router's `OriginalUri` keeps the
+/// path as sent; the route template (metrics) is the wallets' one.
+pub fn alias(mut request: axum::extract::Request) -> axum::extract::Request {
+    let Some(rest) = below(IDENTITIES, request.uri().path()) else {
+        return request;
+    };
+    let query = request.uri().query();
+    let mut path =
+        String::with_capacity(WALLETS.len() + rest.len() + 1 + query.map_or(0, str::len));
+    path.push_str(WALLETS);
+    path.push_str(rest);
+    if let Some(query) = query {
+        path.push('?');
+        path.push_str(query);
+    }
+    let mut parts = request.uri().clone().into_parts();
+    // A path that parsed once parses again with another prefix.
+    if let Ok(path) = path.parse() {
+        parts.path_and_query = Some(path);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
         }
     }
+    request
+}
+
+/// Describes `/v1/identities…` by a copy of each `/v1/wallets…` operation;
+/// operation ids must be unique, so the copies' get an `_identities`
+/// suffix.
+pub fn add_aliases(api: &mut utoipa::openapi::OpenApi) {
+    let copies: Vec<(String, utoipa::openapi::PathItem)> = api
+        .paths
+        .paths
+        .iter()
+        .filter_map(|(path, item)| {
+            let rest = below(WALLETS, path)?;
+            let mut item = item.clone();
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                op.operation_id = op
+                    .operation_id
+                    .as_ref()
+                    .map(|id| format!("{id}_identities"));
+            }
+            Some((format!("{IDENTITIES}{rest}"), item))
+        })
+        .collect();
+    api.paths.paths.extend(copies);
 }
 
 /// The document as served, serialized once when the router is built.
@@ -100,4 +141,41 @@ pub async fn serve(Extension(document): Extension<Document>) -> impl IntoRespons
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         document.0,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{alias, below, IDENTITIES};
+
+    fn rewritten(uri: &str) -> String {
+        let request = axum::extract::Request::builder()
+            .uri(uri)
+            .body(axum::body::Body::empty())
+            .unwrap_or_default();
+        alias(request).uri().to_string()
+    }
+
+    #[test]
+    fn the_alias_is_rewritten_with_its_query_and_nothing_else_is() {
+        assert_eq!(rewritten("/v1/identities"), "/v1/wallets");
+        assert_eq!(rewritten("/v1/identities/w_1/sign"), "/v1/wallets/w_1/sign");
+        assert_eq!(
+            rewritten("/v1/identities?limit=2&after=w_1"),
+            "/v1/wallets?limit=2&after=w_1"
+        );
+        assert_eq!(
+            rewritten("http://h:1/v1/identities/w_1?x=1"),
+            "http://h:1/v1/wallets/w_1?x=1"
+        );
+        for untouched in [
+            "/v1/identitiesx",
+            "/v1/identity/w_1",
+            "/identities/w_1",
+            "/v1/wallets/w_1",
+            "/v1/audit?target=/v1/identities",
+        ] {
+            assert_eq!(rewritten(untouched), untouched);
+        }
+        assert_eq!(below(IDENTITIES, "/v1/identities/"), Some("/"));
+    }
 }

@@ -59,7 +59,7 @@ pub struct RevokeQuery {
 }
 
 /// → 201 client with its token (shown once).
-#[utoipa::path(post, path = "/admin/api-clients", tag = "admin", request_body = CreateClientBody, responses((status = 201, description = "The client and its token (shown once)", body = ClientView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2, a client with `operator` or an `admin:*` scope: waiting for a second operator (who receives the token)", body = PendingView), Authorized, JsonBody), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/api-clients", tag = "admin", request_body = CreateClientBody, responses((status = 201, description = "The client and its token (shown once)", body = ClientView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2, a client with `operator` or an `admin:*` scope: waiting for a second operator (who receives the token)", body = PendingView), Authorized, JsonBody), security(("bearer" = [])))]
 pub async fn create_client(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -120,7 +120,7 @@ pub(crate) fn accepted(pending: Pending) -> Response {
 /// A second operator confirms a request, which is then carried out: the
 /// answer is the action's own (the new client with its token, the
 /// revocation, the rotation started, the sessions' new bound).
-#[utoipa::path(post, path = "/admin/confirmations/{id}", tag = "admin", params(("id" = String, Path, description = "The confirmation id")), responses((status = 200, description = "Carried out: the revocation or the sessions' new bound", body = serde_json::Value), (status = 201, description = "Carried out: the new client and its token (shown once)", body = ClientView), (status = 202, description = "Carried out: the rotation started", body = RotationStartedView), Authorized, (status = 403, description = "Not an operator (`scope_denied`), or the operator who asked (`confirmation_same_operator`)", body = ErrorBody), NotFound, (status = 409, description = "Already confirmed (`confirmation_used`)", body = ErrorBody), (status = 410, description = "Expired (`confirmation_expired`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/confirmations/{id}", tag = "admin", params(("id" = String, Path, description = "The confirmation id")), responses((status = 200, description = "Carried out: the revocation or the sessions' new bound", body = serde_json::Value), (status = 201, description = "Carried out: the new client and its token (shown once)", body = ClientView), (status = 202, description = "Carried out: the rotation started", body = RotationStartedView), Authorized, (status = 403, description = "Not an operator (`scope_denied`), or the operator who asked (`confirmation_same_operator`)", body = ErrorBody), NotFound, (status = 409, description = "Already confirmed (`confirmation_used`)", body = ErrorBody), (status = 410, description = "Expired (`confirmation_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn confirm(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -164,7 +164,7 @@ pub async fn confirm(
 }
 
 /// The clients the caller may see.
-#[utoipa::path(get, path = "/admin/api-clients", tag = "admin", responses((status = 200, description = "Clients the caller may see (never tokens)", body = ClientList), Authorized), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/admin/api-clients", tag = "admin", responses((status = 200, description = "Clients the caller may see (never tokens)", body = ClientList), Authorized), security(("bearer" = [])))]
 pub async fn list_clients(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -176,7 +176,7 @@ pub async fn list_clients(
 }
 
 /// Revokes now or after `grace_seconds`.
-#[utoipa::path(delete, path = "/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2, a client with `operator` or an `admin:*` scope: waiting for a second operator", body = PendingView), Authenticated, (status = 403, description = "A scope is missing, or the client holds a scope the caller could not grant (`scope_denied`: a client revokes only clients whose every scope it could grant; only an operator revokes an operator)", body = ErrorBody), BadInput, NotFound), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/admin/api-clients/{id}", tag = "admin", params(("id" = String, Path, description = "Client id"), RevokeQuery), responses((status = 200, description = "The time from which the client is refused", body = RevokedView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2, a client with `operator` or an `admin:*` scope: waiting for a second operator", body = PendingView), Authenticated, (status = 403, description = "A scope is missing, or the client holds a scope the caller could not grant (`scope_denied`: a client revokes only clients whose every scope it could grant; only an operator revokes an operator)", body = ErrorBody), BadInput, NotFound), security(("bearer" = [])))]
 pub async fn revoke_client(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -227,7 +227,7 @@ pub struct RotateQuery {
 /// with the counts; without either (an empty body included) the rotation is
 /// real: it runs in the background (202, with `status_url`: progress in
 /// `GET /v1/admin/status` → `sealing.rotation`).
-#[utoipa::path(post, path = "/admin/sealing/rotate", tag = "admin", params(RotateQuery), request_body(content = Option<RotateBody>, description = "Optional: no body (or `{}`) is a real rotation, `{\"dry_run\": true}` a dry run"), responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`), named by `status_url`. With SIGNET_OPERATOR_QUORUM=2 a real rotation is instead a pending request (`confirmation_id`) for a second operator", body = RotationStartedView), Authorized, (status = 400, description = "Bad input (the query's and the body's `dry_run` disagree), or this host does not use KMS sealing", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/sealing/rotate", tag = "admin", params(RotateQuery), request_body(content = Option<RotateBody>, description = "Optional: no body (or `{}`) is a real rotation, `{\"dry_run\": true}` a dry run"), responses((status = 200, description = "Dry run: what the rotation would do", body = RotationReportView), (status = 202, description = "Started in the background; progress in /v1/admin/status (`sealing.rotation`), named by `status_url`. With SIGNET_OPERATOR_QUORUM=2 a real rotation is instead a pending request (`confirmation_id`) for a second operator", body = RotationStartedView), Authorized, (status = 400, description = "Bad input (the query's and the body's `dry_run` disagree), or this host does not use KMS sealing", body = ErrorBody), (status = 403, description = "A scope is missing (`scope_denied`), or another replica is rotating (`forbidden`)", body = ErrorBody), (status = 503, description = "The signer, KMS or the database is unavailable, or the request timed out; retry (the rotation resumes)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn rotate_sealing(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -261,7 +261,7 @@ pub async fn rotate_sealing(
 /// The host, its storage and its signer, for operators; a tenant's client
 /// with `admin:status` (without `operator`) sees its own tenant's counts
 /// only.
-#[utoipa::path(get, path = "/admin/status", tag = "admin", responses((status = 200, description = "With `operator`: `view: \"operator\"`, the host, storage, signer (with its last connection error), sealing, the freezes in force and the replicas sharing the database (`replicas`: each one's id, version, start, last heartbeat, whether it is live and whether it answered). Without `operator` (a tenant's `admin:status` client): `view: \"tenant\"` and only `tenant` (its id, live wallets, unrevoked API clients); none of the state shared by every tenant", body = StatusView), Authorized), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/admin/status", tag = "admin", responses((status = 200, description = "With `operator`: `view: \"operator\"`, the host, storage, signer (with its last connection error), sealing, the freezes in force and the replicas sharing the database (`replicas`: each one's id, version, start, last heartbeat, whether it is live and whether it answered). Without `operator` (a tenant's `admin:status` client): `view: \"tenant\"` and only `tenant` (its id, live wallets, unrevoked API clients); none of the state shared by every tenant", body = StatusView), Authorized), security(("bearer" = [])))]
 pub async fn status(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -301,7 +301,7 @@ pub struct UnfrozenView {
 
 /// Freezes a scope (operators): on every replica within a second, signing,
 /// sign intents and approvals in it are refused with 423 `frozen`.
-#[utoipa::path(post, path = "/admin/freeze", tag = "admin", request_body = FreezeBody, responses((status = 200, description = "In force (freezing a frozen scope replaces its reason)", body = FreezeView), Authorized, JsonBody), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/freeze", tag = "admin", request_body = FreezeBody, responses((status = 200, description = "In force (freezing a frozen scope replaces its reason)", body = FreezeView), Authorized, JsonBody), security(("bearer" = [])))]
 pub async fn freeze(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -313,7 +313,7 @@ pub async fn freeze(
 
 /// Lifts a freeze (operators; with SIGNET_OPERATOR_QUORUM=2, a second
 /// operator confirms it).
-#[utoipa::path(delete, path = "/admin/freeze", tag = "admin", params(UnfreezeQuery), responses((status = 200, description = "Lifted: the scope signs again", body = UnfrozenView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2: waiting for a second operator", body = PendingView), Authorized, BadInput, (status = 404, description = "The scope is not frozen", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/admin/freeze", tag = "admin", params(UnfreezeQuery), responses((status = 200, description = "Lifted: the scope signs again", body = UnfrozenView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2: waiting for a second operator", body = PendingView), Authorized, BadInput, (status = 404, description = "The scope is not frozen", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn unfreeze(
     State(service): State<Shared>,
     Authn(p): Authn,

@@ -77,7 +77,7 @@ fn time(name: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
 }
 
 /// A page of the events the caller may read.
-#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Events the caller may read (its tenant's; all for operators) that match the filters, in order; `next` is the `after` of the next page", body = AuditPage), Authorized, BadInput), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(AuditQuery), responses((status = 200, description = "Events the caller may read (its tenant's; all for operators) that match the filters, in order; `next` is the `after` of the next page", body = AuditPage), Authorized, BadInput), security(("bearer" = [])))]
 pub async fn page(
     State(service): State<Shared>,
     Authn(p): Authn,

@@ -103,7 +103,7 @@ impl InvalidatedView {
 
 /// Starts a login: a challenge, its Telegram deep link, the verifier only
 /// this caller holds and the code its page shows.
-#[utoipa::path(post, path = "/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeBody, responses((status = 201, description = "A challenge", body = ChallengeView), (status = 400, description = "Bad input (`telegram_user_id` outside test mode)", body = ErrorBody), (status = 404, description = "User login is not configured (`not_configured`)", body = ErrorBody), (status = 429, description = "Too many challenges from this address; see `Retry-After`", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn challenge(
     State(service): State<Shared>,
     Peer(peer): Peer,
@@ -138,7 +138,7 @@ pub async fn challenge(
 
 /// Exchanges a resolved challenge for a session (once), for the caller
 /// holding its verifier.
-#[utoipa::path(post, path = "/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), BadInput, (status = 404, description = "Unknown challenge, or not this challenge's verifier", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`) or refused in Telegram (`challenge_refused`)", body = ErrorBody), (status = 403, description = "The user is banned (`forbidden`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
+#[utoipa::path(post, path = "/v1/auth/verify", tag = "auth", request_body = VerifyBody, responses((status = 200, description = "A session", body = SessionView), BadInput, (status = 404, description = "Unknown challenge, or not this challenge's verifier", body = ErrorBody), (status = 409, description = "Not resolved yet (`challenge_pending`) or already exchanged (`challenge_used`)", body = ErrorBody), (status = 410, description = "Expired (`challenge_expired`) or refused in Telegram (`challenge_refused`)", body = ErrorBody), (status = 403, description = "The user is banned (`forbidden`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)))]
 pub async fn verify(
     State(service): State<Shared>,
     ApiJson(body): ApiJson<VerifyBody>,
@@ -168,7 +168,7 @@ pub struct LogoutBody {
 
 /// Ends the caller's session (or, with `{"all": true}`, every session of
 /// the caller's user), on every replica.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", request_body(content = LogoutBody, description = "Optional"), responses((status = 204, description = "The session (or every session of the user) is revoked"), Authenticated, (status = 400, description = "Not a session (API tokens are revoked by an admin), or a bad body", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body(content = LogoutBody, description = "Optional"), responses((status = 204, description = "The session (or every session of the user) is revoked"), Authenticated, (status = 400, description = "Not a session (API tokens are revoked by an admin), or a bad body", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn logout(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -194,7 +194,7 @@ fn user_id(id: &str) -> Result<&str, ApiError> {
 
 /// Ends every session of user `id` issued until now, on every replica
 /// (operators).
-#[utoipa::path(post, path = "/admin/users/{id}/revoke-sessions", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 200, description = "From when the user's sessions are accepted again", body = InvalidatedView), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/users/{id}/revoke-sessions", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 200, description = "From when the user's sessions are accepted again", body = InvalidatedView), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn revoke_user_sessions(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -207,7 +207,7 @@ pub async fn revoke_user_sessions(
 }
 
 /// Bans user `id` from signing in and ends their sessions (operators).
-#[utoipa::path(post, path = "/admin/users/{id}/ban", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 204, description = "Banned; their sessions are refused"), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/users/{id}/ban", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 204, description = "Banned; their sessions are refused"), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn ban_user(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -218,7 +218,7 @@ pub async fn ban_user(
 }
 
 /// Lifts a user's ban (operators); their old sessions stay ended.
-#[utoipa::path(delete, path = "/admin/users/{id}/ban", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 204, description = "The ban is lifted"), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/admin/users/{id}/ban", tag = "admin", params(("id" = String, Path, description = "The user id")), responses((status = 204, description = "The ban is lifted"), Authorized, (status = 404, description = "No such user", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn unban_user(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -229,7 +229,7 @@ pub async fn unban_user(
 }
 
 /// Refuses every session issued until now, on every replica (operators).
-#[utoipa::path(post, path = "/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2: waiting for a second operator's confirmation", body = super::admin::PendingView), Authorized, (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/sessions/invalidate-all", tag = "admin", responses((status = 200, description = "From when sessions are accepted again", body = InvalidatedView), (status = 202, description = "With SIGNET_OPERATOR_QUORUM=2: waiting for a second operator's confirmation", body = super::admin::PendingView), Authorized, (status = 403, description = "A scope is missing (`scope_denied`)", body = ErrorBody), (status = 503, description = "Storage unavailable; retry", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn invalidate_all(
     State(service): State<Shared>,
     Authn(p): Authn,

@@ -27,7 +27,7 @@ pub struct IntentsQuery {
 }
 
 /// `GET /v1/intents`: the newest 100.
-#[utoipa::path(get, path = "/intents", tag = "approvals", params(IntentsQuery), responses((status = 200, description = "Intents on the caller's wallets, newest first", body = IntentList), Authorized, BadInput, NotFound), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/intents", tag = "approvals", params(IntentsQuery), responses((status = 200, description = "Intents on the caller's wallets, newest first", body = IntentList), Authorized, BadInput, NotFound), security(("bearer" = [])))]
 pub async fn list(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -45,7 +45,7 @@ pub async fn list(
 }
 
 /// `GET /v1/intents/{id}`.
-#[utoipa::path(get, path = "/intents/{id}", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "The intent", body = IntentDetailView), Authorized, NotFound), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/intents/{id}", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "The intent", body = IntentDetailView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn show(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -57,7 +57,7 @@ pub async fn show(
 }
 
 /// `POST /v1/intents/{id}/approve`: the owner, in a session.
-#[utoipa::path(post, path = "/intents/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Approved: its ticket now signs (once)", body = IntentDetailView), Authorized, Frozen, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to approve (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/intents/{id}/approve", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Approved: its ticket now signs (once)", body = IntentDetailView), Authorized, Frozen, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to approve (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn approve(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -120,7 +120,7 @@ pub(crate) fn optional_body<T: serde::de::DeserializeOwned>(
 }
 
 /// `POST /v1/intents/{id}/decline`: the owner, in a session.
-#[utoipa::path(post, path = "/intents/{id}/decline", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Declined: its ticket never signs", body = IntentDetailView), Authorized, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to decline (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/intents/{id}/decline", tag = "approvals", params(("id" = String, Path, description = "Intent id")), responses((status = 200, description = "Declined: its ticket never signs", body = IntentDetailView), Authorized, NotFound, (status = 409, description = "Already decided (`intent_decided`), or nothing to decline (`approval_not_required`)", body = ErrorBody), (status = 410, description = "Expired before a decision (`intent_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn decline(
     State(service): State<Shared>,
     Authn(p): Authn,

@@ -17,7 +17,7 @@ use crate::http::views::{ClientList, ClientView, RevokedView};
 
 /// The API clients attached to the caller's tenant `user:<id>` (a
 /// merchant's integration that asks the person to approve payments).
-#[utoipa::path(get, path = "/clients", tag = "auth", responses((status = 200, description = "The clients of the person's tenant (never tokens)", body = ClientList), Authorized, (status = 400, description = "Not a session (API clients use /v1/admin/api-clients)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/clients", tag = "auth", responses((status = 200, description = "The clients of the person's tenant (never tokens)", body = ClientList), Authorized, (status = 400, description = "Not a session (API clients use /v1/admin/api-clients)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn list(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -29,7 +29,7 @@ pub async fn list(
 }
 
 /// The person revokes, at once, a client attached to their tenant.
-#[utoipa::path(delete, path = "/clients/{id}", tag = "auth", params(("id" = String, Path, description = "Client id")), responses((status = 200, description = "Revoked from this time", body = RevokedView), Authorized, (status = 400, description = "Not a session", body = ErrorBody), NotFound), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/clients/{id}", tag = "auth", params(("id" = String, Path, description = "Client id")), responses((status = 200, description = "Revoked from this time", body = RevokedView), Authorized, (status = 400, description = "Not a session", body = ErrorBody), NotFound), security(("bearer" = [])))]
 pub async fn revoke(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -53,7 +53,7 @@ pub struct TenantRevokedView {
 
 /// Revokes every client of a tenant at once, except the caller's own
 /// (operators for any tenant; `admin:clients` for its own).
-#[utoipa::path(post, path = "/admin/tenants/{tenant}/revoke-clients", tag = "admin", params(("tenant" = String, Path, description = "The tenant")), responses((status = 200, description = "What was revoked (each one audited)", body = TenantRevokedView), Authorized, NotFound), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/admin/tenants/{tenant}/revoke-clients", tag = "admin", params(("tenant" = String, Path, description = "The tenant")), responses((status = 200, description = "What was revoked (each one audited)", body = TenantRevokedView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn revoke_tenant(
     State(service): State<Shared>,
     Authn(p): Authn,

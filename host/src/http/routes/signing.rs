@@ -69,7 +69,7 @@ impl From<SignBody> for SignArgs {
 }
 
 /// `POST /v1/wallets/{id}/sign-intent` → 201 intent.
-#[utoipa::path(post, path = "/{id}/sign-intent", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`digest`, or `message` with `encoding`"), responses((status = 201, description = "A single-use ticket for this digest", body = IntentView), Authorized, JsonBody, NotFound, Frozen), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/wallets/{id}/sign-intent", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`digest`, or `message` with `encoding`"), responses((status = 201, description = "A single-use ticket for this digest", body = IntentView), Authorized, JsonBody, NotFound, Frozen), security(("bearer" = [])))]
 pub async fn sign_intent(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -98,7 +98,7 @@ pub async fn sign_intent(
 }
 
 /// `POST /v1/wallets/{id}/sign` → signature.
-#[utoipa::path(post, path = "/{id}/sign", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`ticket` from sign-intent, or `digest` / `message` with `encoding`; `attest` for a document binding the signature"), responses((status = 200, description = "The signature", body = SignatureView), Authorized, JsonBody, NotFound, Frozen, (status = 409, description = "The ticket was already used (`ticket_replayed`), or its intent waits for the owner's approval (`approval_pending`)", body = ErrorBody), (status = 410, description = "The ticket expired (`ticket_expired`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/wallets/{id}/sign", tag = "signing", params(("id" = String, Path, description = "Wallet id")), request_body(content = SignBody, description = "`ticket` from sign-intent, or `digest` / `message` with `encoding`; `attest` for a document binding the signature"), responses((status = 200, description = "The signature", body = SignatureView), Authorized, JsonBody, NotFound, Frozen, (status = 409, description = "The ticket was already used (`ticket_replayed`), or its intent waits for the owner's approval (`approval_pending`)", body = ErrorBody), (status = 410, description = "The ticket expired (`ticket_expired`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn sign(
     State(service): State<Shared>,
     Authn(p): Authn,

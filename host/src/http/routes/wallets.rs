@@ -89,7 +89,7 @@ pub struct NonceQuery {
 }
 
 /// `POST /v1/wallets` → 201 wallet.
-#[utoipa::path(post, path = "/", tag = "wallets", request_body = CreateWalletBody, responses((status = 201, description = "The wallet, with its creation attestation", body = WalletView), Authorized, JsonBody), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/wallets", tag = "wallets", request_body = CreateWalletBody, responses((status = 201, description = "The wallet, with its creation attestation", body = WalletView), Authorized, JsonBody), security(("bearer" = [])))]
 pub async fn create(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -133,7 +133,7 @@ pub struct RecordChangeBody {
 }
 
 /// `POST /v1/wallets/{id}/record`: a record change, decided by the signer.
-#[utoipa::path(post, path = "/{id}/record", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = RecordChangeBody, responses((status = 200, description = "Changed: the wallet with its new record and attestation", body = WalletView), (status = 202, description = "Proposed: the owners approve it one by one (`/record/{proposal_id}/approve`), or all at once (the same change again with their `approvals`)", body = RecordProposalView), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "Refused by the signer: `owner_approval_required`, `policy_denied` (a change that loosens a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody), (status = 409, description = "`change_not_yet_effective` (with `effective_at`): an approved loosening waits for its change delay", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/wallets/{id}/record", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = RecordChangeBody, responses((status = 200, description = "Changed: the wallet with its new record and attestation", body = WalletView), (status = 202, description = "Proposed: the owners approve it one by one (`/record/{proposal_id}/approve`), or all at once (the same change again with their `approvals`)", body = RecordProposalView), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "Refused by the signer: `owner_approval_required`, `policy_denied` (a change that loosens a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody), (status = 409, description = "`change_not_yet_effective` (with `effective_at`): an approved loosening waits for its change delay", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn change_record(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -157,7 +157,7 @@ pub async fn change_record(
 }
 
 /// `GET /v1/wallets/{id}/proposals`: the wallet's newest record proposals.
-#[utoipa::path(get, path = "/{id}/proposals", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Newest first, at most 50", body = RecordProposalList), Authorized, NotFound), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/wallets/{id}/proposals", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Newest first, at most 50", body = RecordProposalList), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn list_proposals(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -171,7 +171,7 @@ pub async fn list_proposals(
 
 /// `GET /v1/wallets/{id}/record/{proposal_id}`: a record proposal, with the
 /// authorization its owners sign.
-#[utoipa::path(get, path = "/{id}/record/{proposal_id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id"), ("proposal_id" = String, Path, description = "Proposal id")), responses((status = 200, description = "The proposal", body = RecordProposalView), Authorized, NotFound), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/wallets/{id}/record/{proposal_id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id"), ("proposal_id" = String, Path, description = "Proposal id")), responses((status = 200, description = "The proposal", body = RecordProposalView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn show_proposal(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -183,7 +183,7 @@ pub async fn show_proposal(
 
 /// `POST /v1/wallets/{id}/record/{proposal_id}/approve`: one owner's
 /// approval; at the threshold the signer decides.
-#[utoipa::path(post, path = "/{id}/record/{proposal_id}/approve", tag = "wallets", params(("id" = String, Path, description = "Wallet id"), ("proposal_id" = String, Path, description = "Proposal id")), request_body(content = super::intents::OwnerApprovalBody, description = "`{owner_id, signature}` or `{owner_id, webauthn}` over the proposal's authorization; empty to hand an approved change to the signer again (a loosening once it is due)"), responses((status = 200, description = "The proposal: `pending` while approvals are missing, `waiting` (with `effective_at`) for an approved loosening, `applied` with the wallet", body = RecordProposalView), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "`approval_invalid` (with `reason`)", body = ErrorBody), (status = 409, description = "`proposal_decided` (applied, superseded, or changed meanwhile: read it again), `change_not_yet_effective` (with `effective_at`), `approval_replayed`", body = ErrorBody), (status = 410, description = "`proposal_expired`: its authorization expired before the owners approved it, or no signer holds their approval any more", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/wallets/{id}/record/{proposal_id}/approve", tag = "wallets", params(("id" = String, Path, description = "Wallet id"), ("proposal_id" = String, Path, description = "Proposal id")), request_body(content = super::intents::OwnerApprovalBody, description = "`{owner_id, signature}` or `{owner_id, webauthn}` over the proposal's authorization; empty to hand an approved change to the signer again (a loosening once it is due)"), responses((status = 200, description = "The proposal: `pending` while approvals are missing, `waiting` (with `effective_at`) for an approved loosening, `applied` with the wallet", body = RecordProposalView), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "`approval_invalid` (with `reason`)", body = ErrorBody), (status = 409, description = "`proposal_decided` (applied, superseded, or changed meanwhile: read it again), `change_not_yet_effective` (with `effective_at`), `approval_replayed`", body = ErrorBody), (status = 410, description = "`proposal_expired`: its authorization expired before the owners approved it, or no signer holds their approval any more", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn approve_proposal(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -199,7 +199,7 @@ pub async fn approve_proposal(
 
 /// `POST /v1/wallets/{id}/check`: what signing this body would get, from the
 /// signer (a dry run: nothing signed, reserved or remembered).
-#[utoipa::path(post, path = "/{id}/check", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body(content = super::signing::SignBody, description = "The direct-sign body: `digest`, `message` with `encoding`, `transaction` or `typed_data`, and optionally `approvals`"), responses((status = 200, description = "`{allowed, needs_owners, rule?, message?, decoded}`: whether it would be signed, whether only with the owners' approvals, the rule that refuses, and what the signer decoded (kind, chain, recipient, value, the call or permit, the full calldata)", body = Object), Authorized, JsonBody, NotFound), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/wallets/{id}/check", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body(content = super::signing::SignBody, description = "The direct-sign body: `digest`, `message` with `encoding`, `transaction` or `typed_data`, and optionally `approvals`"), responses((status = 200, description = "`{allowed, needs_owners, rule?, message?, decoded}`: whether it would be signed, whether only with the owners' approvals, the rule that refuses, and what the signer decoded (kind, chain, recipient, value, the call or permit, the full calldata)", body = Object), Authorized, JsonBody, NotFound), security(("bearer" = [])))]
 pub async fn check(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -236,7 +236,7 @@ pub struct ResumeBody {
 
 /// `POST /v1/wallets/{id}/resume`: the owners lift the wallet's cold
 /// windows on the signer (docs/policy.md).
-#[utoipa::path(post, path = "/{id}/resume", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = ResumeBody, responses((status = 200, description = "`{resumed: true}`: the signer counts the wallet's windows from here", body = Object), (status = 202, description = "The owners must approve it: `{authorization: {text, sha256}}`; send it again with their `approvals`", body = Object), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "`policy_denied` (a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/v1/wallets/{id}/resume", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = ResumeBody, responses((status = 200, description = "`{resumed: true}`: the signer counts the wallet's windows from here", body = Object), (status = 202, description = "The owners must approve it: `{authorization: {text, sha256}}`; send it again with their `approvals`", body = Object), Authorized, JsonBody, NotFound, Frozen, (status = 403, description = "`policy_denied` (a wallet without owners), `approval_invalid` (with `reason`)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn resume(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -259,7 +259,7 @@ pub async fn resume(
 }
 
 /// `PATCH /v1/wallets/{id}`: the approval policy.
-#[utoipa::path(patch, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), (status = 202, description = "A wallet whose record has owners: the record change (`allow: []`, or back to the `allow` it had) is proposed to them", body = RecordProposalView), Authorized, JsonBody, NotFound, (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), request_body = UpdateWalletBody, responses((status = 200, description = "The wallet", body = WalletView), (status = 202, description = "A wallet whose record has owners: the record change (`allow: []`, or back to the `allow` it had) is proposed to them", body = RecordProposalView), Authorized, JsonBody, NotFound, (status = 400, description = "Bad input (unknown fields; approval on a tenant's wallet)", body = ErrorBody)), security(("bearer" = [])))]
 pub async fn update(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -281,7 +281,7 @@ pub async fn update(
 }
 
 /// `GET /v1/wallets` → a page.
-#[utoipa::path(get, path = "/", tag = "wallets", params(ListQuery), responses((status = 200, description = "A page of the caller's wallets", body = WalletPage), Authorized, BadInput), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/wallets", tag = "wallets", params(ListQuery), responses((status = 200, description = "A page of the caller's wallets", body = WalletPage), Authorized, BadInput), security(("bearer" = [])))]
 pub async fn list(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -296,7 +296,7 @@ pub async fn list(
 }
 
 /// `GET /v1/wallets/{id}`.
-#[utoipa::path(get, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "The wallet", body = WalletView), Authorized, NotFound), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "The wallet", body = WalletView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn show(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -306,7 +306,7 @@ pub async fn show(
 }
 
 /// `DELETE /v1/wallets/{id}`.
-#[utoipa::path(delete, path = "/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Destroyed: the key zeroized in the signer, the sealed copy shredded", body = DestroyedView), Authorized, NotFound), security(("bearer" = [])))]
+#[utoipa::path(delete, path = "/v1/wallets/{id}", tag = "wallets", params(("id" = String, Path, description = "Wallet id")), responses((status = 200, description = "Destroyed: the key zeroized in the signer, the sealed copy shredded", body = DestroyedView), Authorized, NotFound), security(("bearer" = [])))]
 pub async fn destroy(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -320,7 +320,7 @@ pub async fn destroy(
 }
 
 /// `GET /v1/wallets/{id}/attestation?nonce=HEX`.
-#[utoipa::path(get, path = "/{id}/attestation", tag = "attestation", params(("id" = String, Path, description = "Wallet id"), NonceQuery), responses((status = 200, description = "A fresh document binding the wallet's key", body = AttestationResponse), Authorized, BadInput, NotFound), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/wallets/{id}/attestation", tag = "attestation", params(("id" = String, Path, description = "Wallet id"), NonceQuery), responses((status = 200, description = "A fresh document binding the wallet's key", body = AttestationResponse), Authorized, BadInput, NotFound), security(("bearer" = [])))]
 pub async fn attestation(
     State(service): State<Shared>,
     Authn(p): Authn,
@@ -336,7 +336,7 @@ pub async fn attestation(
 }
 
 /// `GET /v1/attestation?nonce=HEX` (any authenticated caller).
-#[utoipa::path(get, path = "/attestation", tag = "attestation", params(NonceQuery), responses((status = 200, description = "A fresh document of the signer", body = AttestationResponse), Authenticated, BadInput), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/v1/attestation", tag = "attestation", params(NonceQuery), responses((status = 200, description = "A fresh document of the signer", body = AttestationResponse), Authenticated, BadInput), security(("bearer" = [])))]
 pub async fn signer_attestation(
     State(service): State<Shared>,
     Authn(_): Authn,
