@@ -169,6 +169,30 @@ async fn a_token_in_the_query_string_is_401_even_with_a_valid_header() {
     assert!(!deny.target.contains("sgn_"), "the token is not recorded");
 }
 
+/// A refusal before authentication records the path as sent: the full
+/// path, and the alias's own for a call through `/v1/identities`.
+#[tokio::test]
+async fn an_auth_refusal_records_the_path_as_sent() {
+    let a = app(&[]).await;
+    for path in ["/v1/wallets/w_1/sign", "/v1/identities/w_1/sign"] {
+        let (s, v) = a.call(None, "POST", path, Some(json!({}))).await;
+        assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
+    }
+    let events = a
+        .service
+        .store()
+        .audit(0, 100, None, &Default::default())
+        .await
+        .unwrap();
+    let mut targets: Vec<&str> = events
+        .iter()
+        .filter(|e| e.action == "AUTH_DENY")
+        .map(|e| e.target.as_str())
+        .collect();
+    targets.sort_unstable();
+    assert_eq!(targets, ["/v1/identities/w_1/sign", "/v1/wallets/w_1/sign"]);
+}
+
 #[tokio::test]
 async fn unknown_routes_are_404_json() {
     let a = app(&[]).await;

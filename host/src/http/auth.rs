@@ -19,6 +19,13 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // The path as sent (`OriginalUri`; `uri()` is the wallets' for the
+    // `/v1/identities` alias), borrowed: no copy on every request. It is
+    // the target of the refusals recorded here and of `NETWORK_DENY`.
+    let path = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(request.uri().path(), |o| o.0.path());
     let credentials = Credentials {
         peer: super::extract::peer_of(request.extensions()),
         // A header that is not text is malformed.
@@ -27,20 +34,14 @@ pub async fn authenticate(
             .get(AUTHORIZATION)
             .map(|h| h.to_str().unwrap_or("\u{0}")),
         query: request.uri().query(),
-        path: request.uri().path(),
+        path,
     };
     let peer = credentials.peer;
     let principal = match service.authenticate_request(credentials).await {
         Ok(principal) => principal,
         Err(e) => return e.into_response(),
     };
-    // The path as sent (`uri()` is the wallets' for the `/v1/identities`
-    // alias), borrowed: no copy on every request.
-    let full_path = request
-        .extensions()
-        .get::<axum::extract::OriginalUri>()
-        .map_or(request.uri().path(), |o| o.0.path());
-    if let Err(e) = service.admit_network(&principal, peer, full_path).await {
+    if let Err(e) = service.admit_network(&principal, peer, path).await {
         return e.into_response();
     }
     request.extensions_mut().insert(principal);

@@ -109,10 +109,13 @@ pub fn router(service: Arc<Service>) -> Router {
         .routes(routes!(login::verify))
         .split_for_parts();
     openapi::add_aliases(&mut api);
-    // `around` needs the matched route, so it runs after routing, as a
-    // route layer. The layers that need no route wrap the routed router
-    // once, in one static stack: `Router::layer` wraps every route in
-    // another boxed service, cloned and dropped on every request (issue 29).
+    // `around` needs the matched route, so it runs after matching: a
+    // `Router::layer`, which wraps every route and the fallback (404s and
+    // axum's empty 405s get a request id and are counted; `route_layer`
+    // would skip them). The layers that need no route wrap the routed
+    // router once, in one static stack: `Router::layer` wraps every route
+    // in another boxed service, cloned and dropped on every request
+    // (issue 29).
     let routed = router
         .fallback(|| async { ApiError::no_route() })
         .layer(middleware::from_fn_with_state(Arc::clone(&service), around))

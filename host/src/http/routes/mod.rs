@@ -3,10 +3,10 @@
 //!
 //! Each handler's `#[utoipa::path]` is both its route and its OpenAPI
 //! description ([`super::router`] registers it with utoipa-axum's
-//! `routes!`): its `path` is relative to the router it is nested in
-//! (`/v1`, or `/v1/wallets` and its alias `/v1/identities`), and its error
-//! statuses are the shared sets of [`super::error::responses`] plus the
-//! route's own.
+//! `routes!`): its `path` is the full path (routes are not nested; the
+//! alias `/v1/identities…` is rewritten to `/v1/wallets…` before routing),
+//! and its error statuses are the shared sets of
+//! [`super::error::responses`] plus the route's own.
 
 pub mod admin;
 pub mod audit;
