@@ -351,10 +351,10 @@ fn each_call_of_a_json_rpc_batch_is_charged_against_the_clients_rate_limit() {
         limited.contains(&("/v1/eth", "denied:rate_limited")),
         "{limited:?}"
     );
-    // (The authentication layer records paths inside `/v1`.)
+    // The authentication layer records the path as sent, `/v1` included.
     assert!(
         limited.contains(&(
-            format!("/wallets/{wallet}/sign-intent").as_str(),
+            format!("/v1/wallets/{wallet}/sign-intent").as_str(),
             "denied:rate_limited"
         )),
         "{limited:?}"
