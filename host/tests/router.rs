@@ -127,12 +127,18 @@ impl App {
         )
     }
 
-    async fn audit_bytes(&self) -> usize {
+    /// The first `limit` events of the whole log (every tenant's).
+    async fn events(&self, limit: u32) -> Vec<signet_proto::audit::AuditEvent> {
         self.service
             .store()
-            .audit(0, 100_000, None, &Default::default())
+            .audit(0, limit, None, &Default::default())
             .await
             .unwrap()
+    }
+
+    async fn audit_bytes(&self) -> usize {
+        self.events(100_000)
+            .await
             .iter()
             .map(|e| serde_json::to_string(e).unwrap().len())
             .sum()
@@ -158,12 +164,7 @@ async fn a_token_in_the_query_string_is_401_even_with_a_valid_header() {
     let path = format!("/v1/wallets?token={}", a.operator);
     let (s, v) = a.call(Some(&a.operator), "GET", &path, None).await;
     assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
-    let events = a
-        .service
-        .store()
-        .audit(0, 100, None, &Default::default())
-        .await
-        .unwrap();
+    let events = a.events(100).await;
     let deny = events.iter().find(|e| e.action == "AUTH_DENY").unwrap();
     assert_eq!(deny.outcome, "denied:token_in_query");
     assert!(!deny.target.contains("sgn_"), "the token is not recorded");
@@ -178,12 +179,7 @@ async fn an_auth_refusal_records_the_path_as_sent() {
         let (s, v) = a.call(None, "POST", path, Some(json!({}))).await;
         assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "unauthenticated"));
     }
-    let events = a
-        .service
-        .store()
-        .audit(0, 100, None, &Default::default())
-        .await
-        .unwrap();
+    let events = a.events(100).await;
     let mut targets: Vec<&str> = events
         .iter()
         .filter(|e| e.action == "AUTH_DENY")
