@@ -19,13 +19,9 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    // The path as sent (`OriginalUri`; `uri()` is the wallets' for the
-    // `/v1/identities` alias), borrowed: no copy on every request. It is
-    // the target of the refusals recorded here and of `NETWORK_DENY`.
-    let path = request
-        .extensions()
-        .get::<axum::extract::OriginalUri>()
-        .map_or(request.uri().path(), |o| o.0.path());
+    // The target of the refusals recorded here and of `NETWORK_DENY`,
+    // borrowed: no copy on every request.
+    let path = super::extract::path_as_sent(&request);
     let credentials = Credentials {
         peer: super::extract::peer_of(request.extensions()),
         // A header that is not text is malformed.

@@ -123,6 +123,17 @@ pub fn peer_of(extensions: &axum::http::Extensions) -> IpAddr {
         .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |c| c.0.ip())
 }
 
+/// The path as the caller sent it (the router's `OriginalUri`): `uri()` is
+/// the wallets' for a call through the `/v1/identities` alias
+/// ([`super::openapi::alias`]). Audit targets and the access guard read this.
+#[must_use]
+pub fn path_as_sent(request: &axum::extract::Request) -> &str {
+    request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(request.uri().path(), |o| o.0.path())
+}
+
 /// The peer's address, for per-address limits (see [`peer_of`]).
 pub struct Peer(pub IpAddr);
 

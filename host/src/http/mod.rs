@@ -212,13 +212,9 @@ async fn around(
         request.headers_mut().insert("x-request-id", v);
     }
     // Unmatched: the path as sent (before the alias rewrite), capped.
-    let path = route.clone().unwrap_or_else(|| {
-        let sent = request
-            .extensions()
-            .get::<axum::extract::OriginalUri>()
-            .map_or(request.uri().path(), |o| o.0.path());
-        crate::service::audit::cap_target(sent)
-    });
+    let path = route
+        .clone()
+        .unwrap_or_else(|| crate::service::audit::cap_target(extract::path_as_sent(&request)));
     let span = tracing::info_span!("request", request_id = %id);
     let timeout = service.config().request_timeout;
     let run = tokio::time::timeout(timeout, next.run(request));
