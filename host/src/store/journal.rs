@@ -4,16 +4,22 @@
 //! it under the database's writer lock. Nothing is cached across
 //! transactions, so other replicas, the `admin` commands and a failed batch
 //! can never leave the journal with a stale head.
+//!
+//! What a batch writes, and with which parameters, is decided here for both
+//! databases; [`sqlite`] runs it on a thread of its own through rusqlite,
+//! [`postgres`] on a task through sqlx.
+
+use std::borrow::Cow;
 
 use signet_proto::audit::{chain_hash, AuditEventBody, GENESIS_HASH};
 use signet_proto::time::rfc3339_ms;
-use sqlx::any::AnyConnectOptions;
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{connect, i64_of, Dialect, StoreError};
+use super::{i64_of, Dialect, StoreError};
 use crate::domain::{ApiClient, Decision, Intent, RecordProposal, Wallet};
+
+mod postgres;
+mod sqlite;
 
 /// An audit event to append (seq, time and hashes are the journal's).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,23 +185,30 @@ pub struct Journal {
     tx: mpsc::Sender<Job>,
 }
 
+/// Writes waiting for the journal, at most.
+const QUEUE: usize = 4096;
+
 impl Journal {
-    pub(super) fn start(
-        dialect: Dialect,
-        conn: AnyConnection,
-        options: AnyConnectOptions,
+    /// Starts the SQLite journal on a thread of its own, writing to `file`
+    /// (the migrations have run); fails if its connection does not open.
+    pub(super) async fn start_sqlite(
+        file: super::sqlite::JournalFile,
+        metrics: crate::metrics::StoreMetrics,
+    ) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        sqlite::start(file, rx, metrics).await?;
+        Ok(Self { tx })
+    }
+
+    /// Starts the PostgreSQL journal on a task, with `conn` (reopened from
+    /// `options` after a failure).
+    pub(super) fn start_postgres(
+        conn: sqlx::AnyConnection,
+        options: sqlx::any::AnyConnectOptions,
         metrics: crate::metrics::StoreMetrics,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(journal_loop(
-            Writer {
-                dialect,
-                conn: Some(conn),
-                options,
-            },
-            rx,
-            metrics,
-        ));
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(postgres::run(conn, options, rx, metrics));
         Self { tx }
     }
 
@@ -212,340 +225,404 @@ impl Journal {
     }
 }
 
-/// The journal's connection, reopened after a failure (a PostgreSQL server
-/// restart, a dropped connection).
-struct Writer {
-    dialect: Dialect,
-    conn: Option<AnyConnection>,
-    options: AnyConnectOptions,
-}
-
 /// Most writes folded into one transaction.
 const MAX_BATCH: usize = 1024;
 
-async fn journal_loop(
-    mut writer: Writer,
-    mut rx: mpsc::Receiver<Job>,
-    metrics: crate::metrics::StoreMetrics,
+/// Answers a batch's writers, counting its time and its failure.
+fn answer(
+    batch: &mut Vec<Job>,
+    result: Result<Vec<bool>, StoreError>,
+    started: std::time::Instant,
+    metrics: &crate::metrics::StoreMetrics,
 ) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let started = std::time::Instant::now();
-        let result: Result<Vec<bool>, StoreError> = match writer.conn.as_mut() {
-            Some(conn) => run_batch(writer.dialect, conn, &batch)
-                .await
-                .map_err(StoreError::from),
-            None => match Box::pin(connect(writer.dialect, &writer.options)).await {
-                Ok(conn) => run_batch(writer.dialect, writer.conn.insert(conn), &batch)
-                    .await
-                    .map_err(StoreError::from),
-                Err(e) => Err(e),
-            },
-        };
-        metrics
-            .journal_commit
-            .observe(started.elapsed().as_secs_f64());
-        match result {
-            Ok(applied) => {
-                for (job, applied) in batch.drain(..).zip(applied) {
-                    let _ = job.reply.send(Ok(applied));
-                }
+    metrics
+        .journal_commit
+        .observe(started.elapsed().as_secs_f64());
+    match result {
+        Ok(applied) => {
+            for (job, applied) in batch.drain(..).zip(applied) {
+                let _ = job.reply.send(Ok(applied));
             }
-            Err(e) => {
-                tracing::error!(error = %e, writes = batch.len(), "journal batch failed; nothing of it was written");
-                metrics.storage_errors.inc();
-                // Start the next batch on a fresh connection: whatever state
-                // this one is in (broken socket, aborted transaction) stays behind.
-                writer.conn = None;
-                for job in batch.drain(..) {
-                    let _ = job.reply.send(Err(e.clone()));
-                }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, writes = batch.len(), "journal batch failed; nothing of it was written");
+            metrics.storage_errors.inc();
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(e.clone()));
             }
         }
     }
 }
 
-/// Applies a batch in one transaction: the writer lock is taken and the
-/// chain head read first (one trip), rare writes go one by one, ticket
-/// consumptions and audit events in multi-row statements. On SQLite the
-/// `COMMIT` travels with the last statement. On any error the transaction is
-/// rolled back and nothing of the batch stays.
-///
-/// Boxed: it names one lifetime for the connection's executor, which keeps
-/// the spawned journal task `Send` (rustc cannot prove it through sqlx's
-/// higher-ranked executor bounds otherwise).
-fn run_batch<'a>(
-    dialect: Dialect,
-    conn: &'a mut AnyConnection,
-    batch: &'a [Job],
-) -> BatchFuture<'a> {
-    Box::pin(async move {
-        let result = write_batch(dialect, conn, batch).await;
-        if result.is_err() {
-            // Whether or not a transaction is still open (a failed COMMIT
-            // has already ended it), nothing of this batch may stay.
-            if let Err(e) = super::exec_raw(&mut *conn, "ROLLBACK").await {
-                tracing::debug!(error = %e, "rollback after a failed batch");
-            }
-        }
-        result
-    })
+/// A statement parameter, borrowed from the batch where it can be.
+#[derive(Debug)]
+pub(super) enum Param<'a> {
+    /// An integer or NULL.
+    Int(Option<i64>),
+    /// Text or NULL.
+    Text(Option<Cow<'a, str>>),
+    /// Bytes or NULL.
+    Blob(Option<&'a [u8]>),
 }
 
-type BatchFuture<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Vec<bool>, sqlx::Error>> + Send + 'a>,
->;
+impl<'a> Param<'a> {
+    /// A time or count (stored as a signed 64-bit integer).
+    fn int(v: u64) -> Self {
+        Self::Int(Some(i64_of(v)))
+    }
 
-async fn write_batch(
-    dialect: Dialect,
-    conn: &mut AnyConnection,
-    batch: &[Job],
-) -> Result<Vec<bool>, sqlx::Error> {
-    if batch.is_empty() {
-        return Ok(Vec::new());
+    /// Borrowed text.
+    fn text(v: &'a str) -> Self {
+        Self::Text(Some(Cow::Borrowed(v)))
     }
-    let mut applied = vec![true; batch.len()];
-    let mut tickets = Vec::new();
-    // Intents are made and signed many at a time under load: one
-    // statement each per batch, like ticket consumptions.
-    let mut new_intents = Vec::new();
-    let mut signed_intents = Vec::new();
-    let mut others = Vec::new();
-    for (i, job) in batch.iter().enumerate() {
-        match &job.op {
-            WriteOp::Audit => {}
-            WriteOp::ConsumeTicket {
-                jti,
-                wallet_id,
-                expires_at,
-            } => tickets.push((i, (jti.as_str(), wallet_id.as_str(), *expires_at))),
-            WriteOp::CreateIntent(intent) => new_intents.push(intent),
-            WriteOp::IntentSigned { jti, signature } => {
-                signed_intents.push((jti.as_str(), signature.as_str()));
-            }
-            op => others.push((i, op)),
-        }
+
+    /// Borrowed text or NULL.
+    fn opt_text(v: Option<&'a str>) -> Self {
+        Self::Text(v.map(Cow::Borrowed))
     }
-    // The writer lock and the chain head come first. On SQLite they travel
-    // with the first ticket insert (one trip to its worker thread instead of
-    // two); PostgreSQL cannot carry parameters in a multi-statement query.
-    let rows: Vec<(&str, &str, u64)> = tickets.iter().map(|(_, t)| *t).collect();
-    let (head, fresh) = if dialect == Dialect::Sqlite && !rows.is_empty() {
-        consume_tickets(
-            dialect,
-            &mut *conn,
-            &rows,
-            Some(dialect.begin_and_read_head()),
-        )
-        .await?
-    } else {
-        // All rows, then the first: the statements before the SELECT yield
-        // none, and a "fetch one" stops SQLite's worker after the first statement.
-        let head =
-            sqlx::Executor::fetch_all(&mut *conn, sqlx::raw_sql(dialect.begin_and_read_head()))
-                .await?
-                .into_iter()
-                .next()
-                .map(|row| head_of(&row))
-                .transpose()?;
-        (
-            head,
-            consume_tickets(dialect, &mut *conn, &rows, None).await?.1,
-        )
-    };
-    let mut head = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-    for ((i, _), fresh) in tickets.iter().zip(fresh) {
-        applied[*i] = fresh;
+
+    /// Text made for the statement, or NULL.
+    fn owned(v: Option<String>) -> Self {
+        Self::Text(v.map(Cow::Owned))
     }
-    insert_intents(dialect, &mut *conn, &new_intents).await?;
-    let mut shredded = false;
-    for (i, op) in others {
-        shredded |= matches!(op, WriteOp::DestroyWallet { .. });
-        applied[i] = apply(&mut *conn, op).await?;
-    }
-    set_intent_signatures(dialect, &mut *conn, &signed_intents).await?;
-    // Each event with the outcome it records: a conditional write that did
-    // not apply records its refusal instead.
-    let events: Vec<(&NewEvent, &str)> = batch
-        .iter()
-        .zip(&applied)
-        .map(|(job, done)| {
-            let outcome = match (done, &job.event.outcome_if_not_applied) {
-                (false, Some(refused)) => refused,
-                _ => &job.event.outcome,
-            };
-            (&job.event, outcome.as_str())
-        })
-        .collect();
-    // Every job carries an event, so this is never empty.
-    let commit_inline = dialect == Dialect::Sqlite;
-    append_events(dialect, &mut *conn, &mut head, &events, commit_inline).await?;
-    if !commit_inline {
-        super::exec_raw(&mut *conn, "COMMIT").await?;
-    }
-    if shredded && dialect == Dialect::Sqlite {
-        // Best effort: the shredded row is committed either way.
-        if let Err(e) = super::exec_raw(&mut *conn, super::sqlite::AFTER_SHRED).await {
-            tracing::warn!(error = %e, "WAL checkpoint after a destroy failed");
-        }
-    }
-    Ok(applied)
 }
 
-/// Applies one op inside the batch transaction.
-async fn apply(conn: &mut AnyConnection, op: &WriteOp) -> Result<bool, sqlx::Error> {
-    match op {
-        // Ticket consumptions are applied together by `consume_tickets`.
-        WriteOp::Audit | WriteOp::ConsumeTicket { .. } => Ok(true),
-        WriteOp::CreateClient(c) => {
-            sqlx::query("INSERT INTO api_clients (id, name, tenant, scopes, secret_sha256, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)")
-                .bind(&c.id)
-                .bind(&c.name)
-                .bind(&c.tenant)
-                .bind(serde_json::to_string(&c.scopes).unwrap_or_default())
-                .bind(&c.secret_sha256)
-                .bind(i64_of(c.created_at_ms))
-                .execute(&mut *conn)
-                .await?;
-            Ok(true)
+/// One statement of a rare write.
+pub(super) struct Statement<'a> {
+    /// The SQL, with `$n` parameters (SQLite runs them as `?n`).
+    sql: &'static str,
+    /// `$1`, `$2`, … in order.
+    params: Vec<Param<'a>>,
+}
+
+/// How a rare write (not a ticket, an intent or its signature) is applied.
+pub(super) struct OpSql<'a> {
+    /// The write.
+    write: Statement<'a>,
+    /// Whether the write applies only where it changes one row (then
+    /// `Applied(false)` when it changed none); unconditional writes apply.
+    conditional: bool,
+    /// Run after `write` only when it applied.
+    then: Option<Statement<'a>>,
+}
+
+impl<'a> OpSql<'a> {
+    /// A write that always applies (an insert; a conflict fails the batch).
+    fn always(sql: &'static str, params: Vec<Param<'a>>) -> Self {
+        Self {
+            write: Statement { sql, params },
+            conditional: false,
+            then: None,
         }
-        WriteOp::RevokeClient { id, at } => {
-            let r = sqlx::query("UPDATE api_clients SET revoked_at = $2 WHERE id = $1 AND (revoked_at IS NULL OR revoked_at > $2)")
-                .bind(id)
-                .bind(i64_of(*at))
-                .execute(&mut *conn)
-                .await?;
-            Ok(r.rows_affected() == 1)
+    }
+
+    /// A write that applies where it changes exactly one row.
+    fn one_row(sql: &'static str, params: Vec<Param<'a>>) -> Self {
+        Self {
+            conditional: true,
+            ..Self::always(sql, params)
         }
-        WriteOp::CreateWallet(w) => {
-            sqlx::query("INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)")
-                .bind(&w.id)
-                .bind(w.owner.to_string())
-                .bind(w.key_type.as_str())
-                .bind(&w.public_key)
-                .bind(&w.label)
-                .bind(&w.sealed)
-                .bind(&w.attestation)
-                .bind(i64_of(w.created_at_ms))
-                .bind(i64::from(w.require_approval))
-                .bind(w.record.as_deref())
-                .execute(&mut *conn)
-                .await?;
-            Ok(true)
-        }
-        WriteOp::DestroyWallet { id, at } => {
-            let r = sqlx::query("UPDATE wallets SET destroyed_at = $2, sealed = NULL, attestation = NULL WHERE id = $1 AND destroyed_at IS NULL")
-                .bind(id)
-                .bind(i64_of(*at))
-                .execute(&mut *conn)
-                .await?;
-            Ok(r.rows_affected() == 1)
-        }
-        WriteOp::SetApproval { id, required } => {
-            let r = sqlx::query(
-                "UPDATE wallets SET require_approval = $2 WHERE id = $1 AND destroyed_at IS NULL",
-            )
-            .bind(id)
-            .bind(i64::from(*required))
-            .execute(&mut *conn)
-            .await?;
-            Ok(r.rows_affected() == 1)
-        }
+    }
+
+    /// Whether the write applied, given the rows its statement changed.
+    fn applied(&self, rows_changed: u64) -> bool {
+        !self.conditional || rows_changed == 1
+    }
+}
+
+/// The SQL of a rare write; `None` for the writes a batch applies together
+/// (tickets, intents, their signatures) and for `Audit`.
+fn op_sql(op: &WriteOp) -> Option<OpSql<'_>> {
+    Some(match op {
+        WriteOp::Audit
+        | WriteOp::ConsumeTicket { .. }
+        | WriteOp::CreateIntent(_)
+        | WriteOp::IntentSigned { .. } => return None,
+        WriteOp::CreateClient(c) => OpSql::always(
+            "INSERT INTO api_clients (id, name, tenant, scopes, secret_sha256, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)",
+            vec![
+                Param::text(&c.id),
+                Param::text(&c.name),
+                Param::text(&c.tenant),
+                Param::owned(Some(serde_json::to_string(&c.scopes).unwrap_or_default())),
+                Param::text(&c.secret_sha256),
+                Param::int(c.created_at_ms),
+            ],
+        ),
+        WriteOp::RevokeClient { id, at } => OpSql::one_row(
+            "UPDATE api_clients SET revoked_at = $2 WHERE id = $1 AND (revoked_at IS NULL OR revoked_at > $2)",
+            vec![Param::text(id), Param::int(*at)],
+        ),
+        WriteOp::CreateWallet(w) => OpSql::always(
+            "INSERT INTO wallets (id, owner, key_type, public_key, label, sealed, attestation, created_at, destroyed_at, require_approval, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)",
+            vec![
+                Param::text(&w.id),
+                Param::owned(Some(w.owner.to_string())),
+                Param::text(w.key_type.as_str()),
+                Param::Blob(Some(&w.public_key)),
+                Param::opt_text(w.label.as_deref()),
+                Param::Blob(w.sealed.as_deref()),
+                Param::Blob(w.attestation.as_deref()),
+                Param::int(w.created_at_ms),
+                Param::Int(Some(i64::from(w.require_approval))),
+                Param::opt_text(w.record.as_deref()),
+            ],
+        ),
+        WriteOp::DestroyWallet { id, at } => OpSql::one_row(
+            "UPDATE wallets SET destroyed_at = $2, sealed = NULL, attestation = NULL WHERE id = $1 AND destroyed_at IS NULL",
+            vec![Param::text(id), Param::int(*at)],
+        ),
+        WriteOp::SetApproval { id, required } => OpSql::one_row(
+            "UPDATE wallets SET require_approval = $2 WHERE id = $1 AND destroyed_at IS NULL",
+            vec![Param::text(id), Param::Int(Some(i64::from(*required)))],
+        ),
         WriteOp::DecideIntent {
             jti,
             decision,
             by,
             at,
-        } => {
-            let state = decision.approval();
-            let r = sqlx::query("UPDATE sign_intents SET approval = $2, decided_at = $3, decided_by = $4 WHERE jti = $1 AND approval = 'pending' AND expires_at >= $5")
-                .bind(jti)
-                .bind(state.as_str())
-                .bind(i64_of(*at))
-                .bind(by)
-                .bind(i64_of(*at / 1000))
-                .execute(&mut *conn)
-                .await?;
-            Ok(r.rows_affected() == 1)
-        }
+        } => OpSql::one_row(
+            "UPDATE sign_intents SET approval = $2, decided_at = $3, decided_by = $4 WHERE jti = $1 AND approval = 'pending' AND expires_at >= $5",
+            vec![
+                Param::text(jti),
+                Param::text(decision.approval().as_str()),
+                Param::int(*at),
+                Param::text(by),
+                Param::int(*at / 1000),
+            ],
+        ),
         WriteOp::SetRecord {
             id,
             record,
             sealed,
             attestation,
-        } => {
-            let r = sqlx::query("UPDATE wallets SET record = $2, sealed = COALESCE($3, sealed), attestation = $4 WHERE id = $1 AND destroyed_at IS NULL")
-                .bind(id)
-                .bind(record)
-                .bind(sealed)
-                .bind(attestation)
-                .execute(&mut *conn)
-                .await?;
-            if r.rows_affected() == 1 {
-                sqlx::query("UPDATE record_proposals SET stage = 'applied', decided_at = $3 WHERE wallet_id = $1 AND record = $2 AND stage IN ('pending', 'waiting')")
-                    .bind(id)
-                    .bind(record)
-                    .bind(i64_of(signet_proto::time::now_ms()))
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Ok(r.rows_affected() == 1)
-        }
-        WriteOp::CreateProposal(p) => {
-            sqlx::query("INSERT INTO record_proposals (id, wallet_id, previous_record, record, owner_authorization, owner_approvals, stage, effective_at, expires_at, created_by, created_at, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)")
-                .bind(&p.id)
-                .bind(&p.wallet_id)
-                .bind(&p.previous_record)
-                .bind(&p.record)
-                .bind(&p.authorization)
-                .bind(&p.approvals)
-                .bind(p.stage.as_str())
-                .bind(p.effective_at_s.map(i64_of))
-                .bind(i64_of(p.expires_at_s))
-                .bind(&p.created_by)
-                .bind(i64_of(p.created_at_ms))
-                .execute(&mut *conn)
-                .await?;
-            Ok(true)
-        }
+        } => OpSql {
+            then: Some(Statement {
+                sql: "UPDATE record_proposals SET stage = 'applied', decided_at = $3 WHERE wallet_id = $1 AND record = $2 AND stage IN ('pending', 'waiting')",
+                params: vec![
+                    Param::text(id),
+                    Param::text(record),
+                    Param::int(signet_proto::time::now_ms()),
+                ],
+            }),
+            ..OpSql::one_row(
+                "UPDATE wallets SET record = $2, sealed = COALESCE($3, sealed), attestation = $4 WHERE id = $1 AND destroyed_at IS NULL",
+                vec![
+                    Param::text(id),
+                    Param::text(record),
+                    Param::Blob(sealed.as_deref()),
+                    Param::Blob(attestation.as_deref()),
+                ],
+            )
+        },
+        WriteOp::CreateProposal(p) => OpSql::always(
+            "INSERT INTO record_proposals (id, wallet_id, previous_record, record, owner_authorization, owner_approvals, stage, effective_at, expires_at, created_by, created_at, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL)",
+            vec![
+                Param::text(&p.id),
+                Param::text(&p.wallet_id),
+                Param::text(&p.previous_record),
+                Param::text(&p.record),
+                Param::text(&p.authorization),
+                Param::opt_text(p.approvals.as_deref()),
+                Param::text(p.stage.as_str()),
+                Param::Int(p.effective_at_s.map(i64_of)),
+                Param::int(p.expires_at_s),
+                Param::text(&p.created_by),
+                Param::int(p.created_at_ms),
+            ],
+        ),
         WriteOp::ProposalApprovals {
             id,
             previous,
             approvals,
-        } => {
-            let r = sqlx::query("UPDATE record_proposals SET owner_approvals = $2 WHERE id = $1 AND stage = 'pending' AND expires_at >= $4 AND COALESCE(owner_approvals, '') = $3")
-                .bind(id)
-                .bind(approvals)
-                .bind(previous.as_deref().unwrap_or(""))
-                .bind(i64_of(signet_proto::time::now_ms() / 1000))
-                .execute(&mut *conn)
-                .await?;
-            Ok(r.rows_affected() == 1)
-        }
-        WriteOp::ProposalWaiting { id, effective_at } => {
-            let r = sqlx::query("UPDATE record_proposals SET stage = 'waiting', effective_at = $2 WHERE id = $1 AND stage = 'pending'")
-                .bind(id)
-                .bind(i64_of(*effective_at))
-                .execute(&mut *conn)
-                .await?;
-            Ok(r.rows_affected() == 1)
-        }
+        } => OpSql::one_row(
+            "UPDATE record_proposals SET owner_approvals = $2 WHERE id = $1 AND stage = 'pending' AND expires_at >= $4 AND COALESCE(owner_approvals, '') = $3",
+            vec![
+                Param::text(id),
+                Param::text(approvals),
+                Param::text(previous.as_deref().unwrap_or("")),
+                Param::int(signet_proto::time::now_ms() / 1000),
+            ],
+        ),
+        WriteOp::ProposalWaiting { id, effective_at } => OpSql::one_row(
+            "UPDATE record_proposals SET stage = 'waiting', effective_at = $2 WHERE id = $1 AND stage = 'pending'",
+            vec![Param::text(id), Param::int(*effective_at)],
+        ),
         WriteOp::OwnerApprovals {
             jti,
             previous,
             approvals,
-        } => {
-            let r = sqlx::query("UPDATE sign_intents SET owner_approvals = $2 WHERE jti = $1 AND approval = 'pending' AND COALESCE(owner_approvals, '') = $3")
-                .bind(jti)
-                .bind(approvals)
-                .bind(previous.as_deref().unwrap_or(""))
-                .execute(&mut *conn)
-                .await?;
-            Ok(r.rows_affected() == 1)
+        } => OpSql::one_row(
+            "UPDATE sign_intents SET owner_approvals = $2 WHERE jti = $1 AND approval = 'pending' AND COALESCE(owner_approvals, '') = $3",
+            vec![
+                Param::text(jti),
+                Param::text(approvals),
+                Param::text(previous.as_deref().unwrap_or("")),
+            ],
+        ),
+    })
+}
+
+/// A batch sorted by how it is written: ticket consumptions, new intents
+/// and intents' signatures are many under load and go together; the rest
+/// one by one, in the batch's order.
+struct Plan<'a> {
+    /// `(job index, jti, the row in TICKET_COLUMNS' order)`.
+    tickets: Vec<(usize, &'a str, [Param<'a>; 4])>,
+    /// Rows in `INTENT_COLUMNS`' order.
+    new_intents: Vec<[Param<'a>; 14]>,
+    /// `(jti, signature)`.
+    signed_intents: Vec<[Param<'a>; 2]>,
+    /// `(job index, how)`.
+    others: Vec<(usize, OpSql<'a>)>,
+    /// Whether a wallet's sealed key is shredded.
+    shreds: bool,
+}
+
+impl<'a> Plan<'a> {
+    /// The batch's plan. Made under the writer lock: the times it reads
+    /// (a ticket's consumption, a decision, an approval's expiry check)
+    /// are those of the transaction, not of the wait for the lock.
+    fn of(batch: &'a [Job]) -> Self {
+        // One time for the batch's ticket rows (pruned after expiry).
+        let now = signet_proto::time::now_ms() / 1000;
+        let mut plan = Self {
+            tickets: Vec::new(),
+            new_intents: Vec::new(),
+            signed_intents: Vec::new(),
+            others: Vec::new(),
+            shreds: false,
+        };
+        for (i, job) in batch.iter().enumerate() {
+            match &job.op {
+                WriteOp::Audit => {}
+                WriteOp::ConsumeTicket {
+                    jti,
+                    wallet_id,
+                    expires_at,
+                } => plan.tickets.push((
+                    i,
+                    jti,
+                    [
+                        Param::text(jti),
+                        Param::text(wallet_id),
+                        Param::int(now),
+                        Param::int(*expires_at),
+                    ],
+                )),
+                WriteOp::CreateIntent(intent) => plan.new_intents.push(intent_row(intent)),
+                WriteOp::IntentSigned { jti, signature } => plan
+                    .signed_intents
+                    .push([Param::text(jti), Param::text(signature)]),
+                op => {
+                    plan.shreds |= matches!(op, WriteOp::DestroyWallet { .. });
+                    if let Some(how) = op_sql(op) {
+                        plan.others.push((i, how));
+                    }
+                }
+            }
         }
-        // Applied together by `insert_intents` and `set_intent_signatures`.
-        WriteOp::CreateIntent(_) | WriteOp::IntentSigned { .. } => Ok(true),
+        plan
     }
+}
+
+/// Columns of a ticket consumption; `ON CONFLICT (jti) DO NOTHING`
+/// makes a consumed ticket's insert change no row.
+const TICKET_COLUMNS: &str = "consumed_tickets (jti, wallet_id, consumed_at, expires_at)";
+
+/// Columns of a new sign intent, in [`intent_row`]'s order.
+const INTENT_COLUMNS: &str = "sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content, approval, created_at, detail, owner, payload, owner_authorization, owner_approvals)";
+
+/// A new intent's row, in `INTENT_COLUMNS`' order.
+fn intent_row(i: &Intent) -> [Param<'_>; 14] {
+    [
+        Param::text(&i.jti),
+        Param::text(&i.wallet_id),
+        Param::Blob(Some(&i.digest)),
+        Param::Blob(i.message.as_deref()),
+        Param::text(&i.created_by),
+        Param::int(i.expires_at_s),
+        Param::opt_text(i.content.as_deref()),
+        Param::opt_text(i.approval.map(|a| a.as_str())),
+        Param::int(i.created_at_ms),
+        Param::opt_text(i.detail.as_deref()),
+        Param::owned(i.owner.as_ref().map(ToString::to_string)),
+        Param::opt_text(i.payload.as_deref()),
+        Param::opt_text(i.authorization.as_deref()),
+        Param::opt_text(i.owner_approvals.as_deref()),
+    ]
+}
+
+/// Columns of an audit event, in [`EventRow::params`]'s order.
+const EVENT_COLUMNS: &str =
+    "audit_events (seq, at, actor, action, target, outcome, prev_hash, hash, tenant, detail)";
+
+/// An audit event chained after the one before it, ready to insert.
+struct EventRow<'a> {
+    /// What is hashed.
+    body: AuditEventBody,
+    /// The hash of the event before it.
+    prev: String,
+    /// Its own hash.
+    hash: String,
+    /// Whose view of the log includes it.
+    tenant: Option<&'a str>,
+    /// `body.detail` as stored (JSON text).
+    detail: Option<String>,
+}
+
+impl EventRow<'_> {
+    /// The row, in `EVENT_COLUMNS`' order.
+    fn params(&self) -> [Param<'_>; 10] {
+        [
+            Param::int(self.body.seq),
+            Param::text(&self.body.at),
+            Param::text(&self.body.actor),
+            Param::text(&self.body.action),
+            Param::text(&self.body.target),
+            Param::text(&self.body.outcome),
+            Param::text(&self.prev),
+            Param::text(&self.hash),
+            Param::opt_text(self.tenant),
+            Param::opt_text(self.detail.as_deref()),
+        ]
+    }
+}
+
+/// The batch's events chained after `head` (`None`: the genesis), each
+/// with the outcome it records: a conditional write that did not apply
+/// records its refusal instead.
+fn chain<'a>(head: Option<(u64, String)>, batch: &'a [Job], applied: &[bool]) -> Vec<EventRow<'a>> {
+    let (mut seq, mut prev) = head.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+    let at = rfc3339_ms(signet_proto::time::now_ms());
+    let mut rows = Vec::with_capacity(batch.len());
+    for (job, done) in batch.iter().zip(applied) {
+        let event = &job.event;
+        let outcome = match (done, &event.outcome_if_not_applied) {
+            (false, Some(refused)) => refused,
+            _ => &event.outcome,
+        };
+        seq += 1;
+        let body = AuditEventBody {
+            seq,
+            at: at.clone(),
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            target: event.target.clone(),
+            outcome: outcome.clone(),
+            detail: event.detail.clone(),
+        };
+        let hash = chain_hash(&prev, &body);
+        let detail = body.detail.as_ref().map(serde_json::Value::to_string);
+        rows.push(EventRow {
+            body,
+            prev: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+            tenant: event.tenant.as_deref(),
+            detail,
+        });
+    }
+    rows
 }
 
 /// Rows per multi-row INSERT (within SQLite's 32,766 and PostgreSQL's 65,535
@@ -581,163 +658,9 @@ pub(super) fn values_clause(dialect: Dialect, rows: usize, cols: usize) -> Strin
     out
 }
 
-/// The chain head `(seq, hash)` of a `SELECT seq, hash` row.
-fn head_of(row: &AnyRow) -> Result<(u64, String), sqlx::Error> {
-    Ok((
-        u64::try_from(row.try_get::<i64, _>(0)?)
-            .map_err(|_| sqlx::Error::Protocol("negative audit seq".into()))?,
-        row.try_get::<String, _>(1)?,
-    ))
-}
-
-/// Consumes tickets with one statement per chunk; returns, per ticket,
-/// whether it was fresh (a jti repeated within the batch is fresh once).
-/// A `head_prefix` (SQLite: the writer lock and the head `SELECT`) is sent
-/// with the first statement; its two-column row is the chain head returned.
-async fn consume_tickets(
-    dialect: Dialect,
-    conn: &mut AnyConnection,
-    tickets: &[(&str, &str, u64)],
-    mut head_prefix: Option<&str>,
-) -> Result<(Option<(u64, String)>, Vec<bool>), sqlx::Error> {
-    let now = i64_of(signet_proto::time::now_ms() / 1000);
-    let mut head = None;
-    let mut fresh = Vec::with_capacity(tickets.len());
-    for chunk in tickets.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "{}{}INSERT INTO consumed_tickets (jti, wallet_id, consumed_at, expires_at) VALUES {} ON CONFLICT (jti) DO NOTHING RETURNING jti",
-            head_prefix.unwrap_or_default(),
-            if head_prefix.is_some() { "; " } else { "" },
-            values_clause(dialect, chunk.len(), 4)
-        );
-        head_prefix = None;
-        let mut q = sqlx::query(&sql);
-        for (jti, wallet, exp) in chunk {
-            q = q.bind(*jti).bind(*wallet).bind(now).bind(i64_of(*exp));
-        }
-        let mut inserted = std::collections::HashSet::new();
-        for row in q.fetch_all(&mut *conn).await? {
-            if row.columns().len() == 2 {
-                head = Some(head_of(&row)?);
-            } else {
-                inserted.insert(row.try_get::<String, _>(0)?);
-            }
-        }
-        fresh.extend(chunk.iter().map(|(jti, _, _)| inserted.remove(*jti)));
-    }
-    Ok((head, fresh))
-}
-
-/// Records new sign intents, one multi-row statement per chunk.
-async fn insert_intents(
-    dialect: Dialect,
-    conn: &mut AnyConnection,
-    intents: &[&Intent],
-) -> Result<(), sqlx::Error> {
-    for chunk in intents.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO sign_intents (jti, wallet_id, digest, message, created_by, expires_at, content, approval, created_at, detail, owner, payload, owner_authorization, owner_approvals) VALUES {}",
-            values_clause(dialect, chunk.len(), 14)
-        );
-        let mut q = sqlx::query(&sql);
-        for i in chunk {
-            q = q
-                .bind(&i.jti)
-                .bind(&i.wallet_id)
-                .bind(&i.digest)
-                .bind(&i.message)
-                .bind(&i.created_by)
-                .bind(i64_of(i.expires_at_s))
-                .bind(&i.content)
-                .bind(i.approval.map(|a| a.as_str()))
-                .bind(i64_of(i.created_at_ms))
-                .bind(&i.detail)
-                .bind(i.owner.as_ref().map(ToString::to_string))
-                .bind(&i.payload)
-                .bind(&i.authorization)
-                .bind(&i.owner_approvals);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Keeps the signatures made with intents' tickets, one statement per
-/// chunk (an `UPDATE … FROM (VALUES …)`, which SQLite and PostgreSQL both
-/// take, with the values' columns named `column1`, `column2`).
-async fn set_intent_signatures(
-    dialect: Dialect,
-    conn: &mut AnyConnection,
-    signed: &[(&str, &str)],
-) -> Result<(), sqlx::Error> {
-    for chunk in signed.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "UPDATE sign_intents SET signature = v.column2 FROM (VALUES {}) AS v WHERE sign_intents.jti = v.column1",
-            values_clause(dialect, chunk.len(), 2)
-        );
-        let mut q = sqlx::query(&sql);
-        for (jti, signature) in chunk {
-            q = q.bind(*jti).bind(*signature);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// Appends events (at least one) to the chain after `head`, one statement
-/// per chunk; with `commit_inline` the last statement carries the `COMMIT`.
-async fn append_events(
-    dialect: Dialect,
-    conn: &mut AnyConnection,
-    head: &mut (u64, String),
-    events: &[(&NewEvent, &str)],
-    commit_inline: bool,
-) -> Result<(), sqlx::Error> {
-    let at = rfc3339_ms(signet_proto::time::now_ms());
-    let chunks = events.len().div_ceil(ROWS_PER_INSERT);
-    for (n, chunk) in events.chunks(ROWS_PER_INSERT).enumerate() {
-        let mut rows = Vec::with_capacity(chunk.len());
-        for (event, outcome) in chunk {
-            let body = AuditEventBody {
-                seq: head.0 + 1,
-                at: at.clone(),
-                actor: event.actor.clone(),
-                action: event.action.clone(),
-                target: event.target.clone(),
-                outcome: (*outcome).to_owned(),
-                detail: event.detail.clone(),
-            };
-            let hash = chain_hash(&head.1, &body);
-            rows.push((body, head.1.clone(), hash.clone(), event.tenant.as_deref()));
-            *head = (head.0 + 1, hash);
-        }
-        let sql = format!(
-            "INSERT INTO audit_events (seq, at, actor, action, target, outcome, prev_hash, hash, tenant, detail) VALUES {}{}",
-            values_clause(dialect, rows.len(), 10),
-            if commit_inline && n + 1 == chunks { "; COMMIT" } else { "" }
-        );
-        let mut q = sqlx::query(&sql);
-        for (body, prev, hash, tenant) in &rows {
-            q = q
-                .bind(i64_of(body.seq))
-                .bind(&body.at)
-                .bind(&body.actor)
-                .bind(&body.action)
-                .bind(&body.target)
-                .bind(&body.outcome)
-                .bind(prev)
-                .bind(hash)
-                .bind(*tenant)
-                .bind(body.detail.as_ref().map(serde_json::Value::to_string));
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 pub(super) mod testing {
-    //! Lets the store's tests run a batch on a connection of their own.
+    //! Lets the store's tests run batches on a connection of their own.
     use super::*;
 
     /// A job whose reply nobody awaits.
@@ -746,12 +669,169 @@ pub(super) mod testing {
         Job { op, event, reply }
     }
 
-    /// Runs one batch on `conn`.
-    pub(in crate::store) async fn batch(
-        dialect: Dialect,
-        conn: &mut AnyConnection,
-        jobs: &[Job],
-    ) -> Result<Vec<bool>, sqlx::Error> {
-        run_batch(dialect, conn, jobs).await
+    /// A journal connection of the test's own.
+    pub(in crate::store) enum Conn {
+        /// SQLite, as its journal thread writes.
+        Sqlite(rusqlite::Connection),
+        /// PostgreSQL.
+        Postgres(sqlx::AnyConnection),
+    }
+
+    impl Conn {
+        /// Opens one to the database at `url` (the store has opened it).
+        pub(in crate::store) async fn open(url: &str) -> Result<Self, StoreError> {
+            Ok(match Dialect::of(url)? {
+                Dialect::Sqlite => Self::Sqlite(sqlite::open(&super::super::sqlite_file(url)?)?),
+                dialect => {
+                    let options = super::super::connect_options(dialect, url)?;
+                    Self::Postgres(super::super::connect(dialect, &options).await?)
+                }
+            })
+        }
+
+        /// The SQLite connection (a test of SQLite's own behaviour).
+        pub(in crate::store) fn sqlite(&self) -> &rusqlite::Connection {
+            match self {
+                Self::Sqlite(conn) => conn,
+                Self::Postgres(_) => panic!("not SQLite"),
+            }
+        }
+
+        /// Runs one batch.
+        pub(in crate::store) async fn batch(
+            &mut self,
+            jobs: &[Job],
+        ) -> Result<Vec<bool>, StoreError> {
+            match self {
+                Self::Sqlite(conn) => sqlite::run_batch(conn, jobs).map_err(StoreError::from),
+                Self::Postgres(conn) => postgres::run_batch(conn, jobs)
+                    .await
+                    .map_err(StoreError::from),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::domain::{Owner, ProposalStage};
+    use signet_proto::KeyType;
+
+    /// Every rare write's statements: each `$` starts a parameter number,
+    /// and the numbers are exactly `1..=params.len()` (SQLite runs `$n` as
+    /// `?n`, PostgreSQL binds them by number).
+    #[test]
+    fn every_rare_write_numbers_its_parameters_one_to_n() {
+        let wallet = Wallet {
+            id: "w".into(),
+            owner: Owner::parse("tenant:a").unwrap(),
+            key_type: KeyType::Secp256k1,
+            public_key: vec![4; 65],
+            label: None,
+            sealed: None,
+            attestation: None,
+            created_at_ms: 1,
+            require_approval: false,
+            record: None,
+        };
+        let client = ApiClient {
+            id: "c".into(),
+            name: "c".into(),
+            tenant: "a".into(),
+            scopes: vec!["*".into()],
+            secret_sha256: "00".repeat(32),
+            created_at_ms: 1,
+            revoked_at_ms: None,
+            last_used_at_ms: None,
+        };
+        let proposal = RecordProposal {
+            id: "rp".into(),
+            wallet_id: "w".into(),
+            previous_record: "v1".into(),
+            record: "v2".into(),
+            authorization: "a".into(),
+            approvals: None,
+            stage: ProposalStage::Pending,
+            effective_at_s: None,
+            expires_at_s: 2,
+            created_by: "client:c".into(),
+            created_at_ms: 1,
+            decided_at_ms: None,
+        };
+        let (id, jti) = (String::from("w"), String::from("j"));
+        let ops = [
+            WriteOp::CreateClient(client),
+            WriteOp::RevokeClient {
+                id: "c".into(),
+                at: 1,
+            },
+            WriteOp::CreateWallet(wallet),
+            WriteOp::DestroyWallet {
+                id: id.clone(),
+                at: 1,
+            },
+            WriteOp::SetApproval {
+                id: id.clone(),
+                required: true,
+            },
+            WriteOp::DecideIntent {
+                jti: jti.clone(),
+                decision: Decision::Approve,
+                by: "user:u".into(),
+                at: 1,
+            },
+            WriteOp::SetRecord {
+                id: id.clone(),
+                record: "v2".into(),
+                sealed: None,
+                attestation: None,
+            },
+            WriteOp::OwnerApprovals {
+                jti,
+                previous: None,
+                approvals: "[]".into(),
+            },
+            WriteOp::CreateProposal(proposal),
+            WriteOp::ProposalApprovals {
+                id: "rp".into(),
+                previous: None,
+                approvals: "[]".into(),
+            },
+            WriteOp::ProposalWaiting {
+                id: "rp".into(),
+                effective_at: 2,
+            },
+        ];
+        let mut statements = 0;
+        for op in &ops {
+            let how = op_sql(op).expect("a rare write");
+            for st in std::iter::once(&how.write).chain(&how.then) {
+                statements += 1;
+                let mut numbers = std::collections::BTreeSet::new();
+                for after in st.sql.split('$').skip(1) {
+                    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                    assert!(!digits.is_empty(), "a `$` that is no parameter: {}", st.sql);
+                    numbers.insert(digits.parse::<usize>().unwrap());
+                }
+                let expected: std::collections::BTreeSet<_> = (1..=st.params.len()).collect();
+                assert_eq!(numbers, expected, "{}", st.sql);
+            }
+        }
+        assert_eq!(
+            statements, 12,
+            "every rare write, and SetRecord's follow-up"
+        );
+        for op in [
+            WriteOp::Audit,
+            WriteOp::IntentSigned {
+                jti: "j".into(),
+                signature: "{}".into(),
+            },
+        ] {
+            assert!(op_sql(&op).is_none(), "{op:?} is written with its batch");
+        }
     }
 }

@@ -40,6 +40,12 @@ pub enum StoreError {
     /// The database failed a statement, or the connection broke.
     #[error("database: {0}")]
     Database(#[source] Arc<sqlx::Error>),
+    /// SQLite failed the journal: opening its connection, or a statement.
+    #[error("database: {0}")]
+    Sqlite(#[source] Arc<rusqlite::Error>),
+    /// The journal's thread could not be started.
+    #[error("starting the journal: {0}")]
+    Thread(#[source] Arc<std::io::Error>),
     /// A stored value this build cannot read (corrupt, or written by a
     /// newer version).
     #[error("corrupt {what} in the database: {detail}")]
@@ -63,6 +69,12 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(Arc::new(e))
+    }
+}
+
 impl StoreError {
     /// A corrupt stored value.
     pub fn corrupt(what: &'static str, detail: impl Into<String>) -> Self {
@@ -83,6 +95,10 @@ pub enum UrlError {
     /// The driver could not parse it.
     #[error("{0}")]
     Malformed(#[source] Arc<sqlx::Error>),
+    /// An in-memory SQLite database: each connection would have its own,
+    /// and the journal and the readers must share one file.
+    #[error("must name a SQLite file (sqlite://PATH), not an in-memory database")]
+    InMemory,
 }
 
 /// Which database the URL names.
@@ -120,15 +136,6 @@ impl Dialect {
         match self {
             Self::Sqlite => sqlite::MIGRATIONS,
             Self::Postgres => postgres::MIGRATIONS,
-        }
-    }
-
-    /// Starts a write transaction holding the database's writer lock and
-    /// reads the audit chain head in the same trip (one row or none).
-    fn begin_and_read_head(self) -> &'static str {
-        match self {
-            Self::Sqlite => sqlite::BEGIN_AND_READ_HEAD,
-            Self::Postgres => postgres::BEGIN_AND_READ_HEAD,
         }
     }
 }
@@ -215,6 +222,28 @@ async fn exec_raw(conn: &mut AnyConnection, sql: &str) -> Result<(), sqlx::Error
     Ok(())
 }
 
+/// The database file of a `sqlite://PATH` URL, as sqlx reads it
+/// (percent-decoded), and whether the URL opens it read-only (`mode=ro`).
+/// An in-memory database (`:memory:`, `mode=memory`) is refused: the
+/// journal and the readers must share the file.
+fn sqlite_file(url: &str) -> Result<sqlite::JournalFile, StoreError> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let mode = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("mode="))
+        .unwrap_or("rwc");
+    if sqlite::file_path(url).is_none() || mode == "memory" {
+        return Err(StoreError::Url(UrlError::InMemory));
+    }
+    let options: sqlx::sqlite::SqliteConnectOptions = sqlite::normalize_url(url)
+        .parse()
+        .map_err(|e| StoreError::Url(UrlError::Malformed(Arc::new(e))))?;
+    Ok(sqlite::JournalFile {
+        path: options.get_filename().to_path_buf(),
+        read_only: mode == "ro",
+    })
+}
+
 /// Opens one connection with the dialect's session settings.
 async fn connect(
     dialect: Dialect,
@@ -242,6 +271,11 @@ impl Store {
     ) -> Result<Self, StoreError> {
         let dialect = Dialect::of(url)?;
         let options = connect_options(dialect, url)?;
+        // The SQLite journal's file, checked before anything opens it.
+        let journal_file = match dialect {
+            Dialect::Sqlite => Some(sqlite_file(url)?),
+            Dialect::Postgres => None,
+        };
         let mut writer = connect(dialect, &options).await?;
         migrate(dialect, &mut writer).await?;
         let pool = AnyPoolOptions::new()
@@ -257,7 +291,16 @@ impl Store {
             })
             .connect_with(options.clone())
             .await?;
-        let journal = Journal::start(dialect, writer, options, metrics);
+        let journal = match journal_file {
+            Some(file) => {
+                // The journal opens its own; this one only ran the migrations.
+                if let Err(e) = writer.close().await {
+                    tracing::debug!(error = %e, "closing the migrations' connection");
+                }
+                Journal::start_sqlite(file, metrics).await?
+            }
+            None => Journal::start_postgres(writer, options, metrics),
+        };
         Ok(Self {
             dialect,
             pool,

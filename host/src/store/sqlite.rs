@@ -46,14 +46,24 @@ pub(super) const MIGRATIONS: &[(i64, &str)] = &[
 /// Run on every new connection.
 pub(super) const SESSION_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY;";
 
-/// Takes the write lock (waiting up to the busy timeout for another writer)
-/// and reads the chain head in one trip to SQLite's thread.
-pub(super) const BEGIN_AND_READ_HEAD: &str =
-    "BEGIN IMMEDIATE; SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+/// Takes the write lock (waiting up to the busy timeout for another writer).
+pub(super) const BEGIN: &str = "BEGIN IMMEDIATE";
+
+/// The chain head, read under the write lock.
+pub(super) const READ_HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
 
 /// After a wallet's sealed blob was shredded: fold the WAL (which still
 /// holds the old page images) into the file and truncate it.
 pub(super) const AFTER_SHRED: &str = "PRAGMA wal_checkpoint(TRUNCATE)";
+
+/// The file the journal writes, from the store's URL.
+#[derive(Clone, Debug)]
+pub(super) struct JournalFile {
+    /// The database file, as sqlx reads the URL.
+    pub path: std::path::PathBuf,
+    /// `mode=ro`: the journal opens it read-only too (and every write fails).
+    pub read_only: bool,
+}
 
 /// `sqlite://PATH` with `mode=rwc` (create if missing) unless a mode is given.
 pub(super) fn normalize_url(url: &str) -> String {

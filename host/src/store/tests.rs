@@ -189,9 +189,7 @@ async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
             .write(WriteOp::Audit, ev("first"))
             .await
             .unwrap();
-        let dialect = s.dialect();
-        let options = connect_options(dialect, &db.url).unwrap();
-        let mut conn = connect(dialect, &options).await.unwrap();
+        let mut conn = testing::Conn::open(&db.url).await.unwrap();
         // A wallet insert that collides makes the batch fail after the
         // ticket consumption in it succeeded: the ticket must not stay.
         s.journal()
@@ -208,7 +206,7 @@ async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
                 ev("dup"),
             ),
         ];
-        assert!(testing::batch(dialect, &mut conn, &jobs).await.is_err());
+        assert!(conn.batch(&jobs).await.is_err());
         let consumed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consumed_tickets")
             .fetch_one(&s.pool)
             .await
@@ -216,13 +214,10 @@ async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
         assert_eq!(consumed, 0, "the failed batch left a row ({})", db.url);
         // The connection is not left inside a transaction.
         let jobs = [testing::job(consume("t1"), ev_replay("t1"))];
-        assert_eq!(
-            testing::batch(dialect, &mut conn, &jobs).await.unwrap(),
-            [true]
-        );
+        assert_eq!(conn.batch(&jobs).await.unwrap(), [true]);
         let jobs = [testing::job(consume("t1"), ev_replay("t1"))];
         assert_eq!(
-            testing::batch(dialect, &mut conn, &jobs).await.unwrap(),
+            conn.batch(&jobs).await.unwrap(),
             [false],
             "a consumed ticket stays consumed"
         );
@@ -232,6 +227,91 @@ async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
         assert_eq!(events.len(), 5);
         assert_eq!(events[3].outcome, "denied:ticket_replayed");
     }
+}
+
+/// The journal's own failure path: a write the database refuses is
+/// refused to its writer (and counted), nothing of its batch stays, and
+/// the journal goes on, on a fresh connection, with the chain intact.
+#[tokio::test]
+async fn a_refused_write_fails_alone_and_the_journal_goes_on() {
+    for db in databases().await {
+        let metrics = crate::metrics::StoreMetrics::default();
+        let s = Store::open_with(&db.url, metrics.clone()).await.unwrap();
+        let j = s.journal();
+        j.write(WriteOp::CreateWallet(wallet("w1", "tenant:a", 1)), ev("w1"))
+            .await
+            .unwrap();
+        let e = j
+            .write(
+                WriteOp::CreateWallet(wallet("w1", "tenant:a", 2)),
+                ev("again"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with("database: ") && e.to_string().contains("UNIQUE")
+                || e.to_string().contains("duplicate key"),
+            "{e} ({})",
+            db.url
+        );
+        assert_eq!(metrics.storage_errors.get(), 1);
+        assert!(j.write(consume("t1"), ev_replay("t1")).await.unwrap());
+        assert!(!j.write(consume("t1"), ev_replay("t1")).await.unwrap());
+        let events = verify_chain(&s).await;
+        let targets: Vec<_> = events.iter().map(|e| e.target.as_str()).collect();
+        assert_eq!(targets, ["w1", "t1", "t1"], "{}", db.url);
+        assert_eq!(s.wallet("w1").await.unwrap().unwrap().created_at_ms, 1);
+    }
+}
+
+/// SQLite: a batch that cannot take the writer lock within the busy
+/// timeout (another writer holds it) fails whole, leaves no transaction
+/// open on the journal's connection, and the next batch commits.
+#[tokio::test]
+async fn a_batch_that_cannot_take_the_writer_lock_fails_and_the_next_commits() {
+    let db = sqlite_db();
+    let s = Store::open(&db.url).await.unwrap();
+    s.journal()
+        .write(WriteOp::Audit, ev("first"))
+        .await
+        .unwrap();
+    let mut conn = testing::Conn::open(&db.url).await.unwrap();
+    conn.sqlite()
+        .busy_timeout(std::time::Duration::from_millis(50))
+        .unwrap();
+    // Another writer (an `admin` command, another process) holds the lock.
+    let other = rusqlite::Connection::open(sqlite::file_path(&db.url).unwrap()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let jobs = [testing::job(consume("t1"), ev_replay("t1"))];
+    let e = conn.batch(&jobs).await.unwrap_err();
+    assert!(e.to_string().contains("locked"), "{e}");
+    assert!(conn.sqlite().is_autocommit(), "no transaction left open");
+    other.execute_batch("COMMIT").unwrap();
+    assert_eq!(conn.batch(&jobs).await.unwrap(), [true]);
+    let events = verify_chain(&s).await;
+    let targets: Vec<_> = events.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(targets, ["first", "t1"]);
+}
+
+/// The journal and the readers share one database file: an in-memory
+/// SQLite database (one per connection) is refused, not half-used.
+#[tokio::test]
+async fn an_in_memory_sqlite_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let in_memory = format!("sqlite://{}?mode=memory", dir.path().join("m.db").display());
+    for url in ["sqlite::memory:", &in_memory] {
+        let Err(e) = Store::open(url).await else {
+            panic!("{url} opened");
+        };
+        assert!(
+            matches!(e, StoreError::Url(UrlError::InMemory)),
+            "{url}: {e}"
+        );
+    }
+    assert!(
+        !dir.path().join("m.db").exists(),
+        "nothing was created for an in-memory URL"
+    );
 }
 
 #[tokio::test]
