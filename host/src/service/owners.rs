@@ -72,19 +72,69 @@ pub fn settings_object(
 }
 
 /// The wallet's record, parsed; `None` for a wallet from before records.
-pub fn record_of(wallet: &Wallet) -> Result<Option<Record>> {
-    wallet
-        .record
-        .as_deref()
-        .map(|text| {
-            Record::parse(text).map_err(|e| {
-                Error::internal(format!(
-                    "wallet {}: its stored record does not parse: {e}",
-                    wallet.id
-                ))
+pub fn record_of(wallet: &Wallet) -> Result<Option<Arc<Record>>> {
+    let Some(text) = wallet.record.as_deref() else {
+        return Ok(None);
+    };
+    if let Some(record) = parsed_records().get(text) {
+        return Ok(Some(Arc::clone(record)));
+    }
+    let record = Arc::new(Record::parse(text).map_err(|e| {
+        Error::internal(format!(
+            "wallet {}: its stored record does not parse: {e}",
+            wallet.id
+        ))
+    })?);
+    parsed_records().insert(text, &record);
+    Ok(Some(record))
+}
+
+/// Records parsed before, by their text. [`Record::parse`] is strict (JSON,
+/// the canonical form checked field by field, the canonical text rebuilt
+/// and hashed) and cost more host CPU than a whole `sign` on each
+/// `sign-intent` (issue 29); a text always parses to the same record, so
+/// one parse per text is enough. Bounded by the texts' size: emptied when
+/// full.
+struct ParsedRecords {
+    by_text: std::collections::HashMap<String, Arc<Record>>,
+    bytes: usize,
+}
+
+/// The texts kept at most, in bytes (a record is at most 16 KiB; a typical
+/// one under 1 KiB).
+const PARSED_RECORDS_BYTES: usize = 4 << 20;
+
+impl ParsedRecords {
+    fn get(&self, text: &str) -> Option<&Arc<Record>> {
+        self.by_text.get(text)
+    }
+
+    fn insert(&mut self, text: &str, record: &Arc<Record>) {
+        if self.bytes + text.len() > PARSED_RECORDS_BYTES {
+            self.by_text.clear();
+            self.bytes = 0;
+        }
+        if self
+            .by_text
+            .insert(text.to_owned(), Arc::clone(record))
+            .is_none()
+        {
+            self.bytes += text.len();
+        }
+    }
+}
+
+fn parsed_records() -> std::sync::MutexGuard<'static, ParsedRecords> {
+    static PARSED: std::sync::LazyLock<std::sync::Mutex<ParsedRecords>> =
+        std::sync::LazyLock::new(|| {
+            std::sync::Mutex::new(ParsedRecords {
+                by_text: std::collections::HashMap::new(),
+                bytes: 0,
             })
-        })
-        .transpose()
+        });
+    PARSED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Adds `amount_units` beside the token amounts of `detail` (a decoded
@@ -128,7 +178,7 @@ pub fn payload_kind(payload: &Value) -> Kind {
 /// it on a ticket alone, else the record whose owners must approve. A
 /// wallet without owners refuses at once (`policy_denied`), as its signer
 /// would.
-pub fn owners_needed(wallet: &Wallet, payload: &Value) -> Result<Option<Record>> {
+pub fn owners_needed(wallet: &Wallet, payload: &Value) -> Result<Option<Arc<Record>>> {
     let Some(record) = record_of(wallet)? else {
         return Ok(None);
     };
@@ -581,7 +631,8 @@ impl Service {
             .await?
             .ok_or(Error::NotFound("wallet"))?;
         let proposal = self.proposal_of(&wallet, proposal_id).await?;
-        ProposalView::of(proposal, &current_record(&wallet)?, now_ms() / 1000)
+        let current = current_record(&wallet)?;
+        ProposalView::of(proposal, &current, now_ms() / 1000)
     }
 
     /// The newest record proposals of the caller's wallet `wallet_id`.
@@ -940,7 +991,7 @@ impl Service {
 }
 
 /// The wallet's record; a wallet from before records is told to retry.
-fn current_record(wallet: &Wallet) -> Result<Record> {
+fn current_record(wallet: &Wallet) -> Result<Arc<Record>> {
     record_of(wallet)?.ok_or_else(|| {
         Error::SignerUnavailable(
             "this wallet's record is being written (a wallet from before records); retry in a few seconds".into(),
@@ -1025,5 +1076,82 @@ impl Service {
             .detail(Some(json!({"record_hash": record.record_hash().to_hex()})));
         self.audit.write(WriteOp::Audit, event).await?;
         Ok(ResumeOutcome::Resumed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use signet_authority::WalletKey;
+    use signet_proto::KeyType;
+
+    fn legacy_record(wallet_id: &str) -> Record {
+        let key = k256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+        Record::legacy(WalletKey {
+            deployment: "dev".into(),
+            wallet_id: wallet_id.into(),
+            key_type: signet_authority::KeyType::Secp256k1,
+            public_key: key
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec(),
+        })
+        .unwrap()
+    }
+
+    fn wallet_with(record: Option<String>) -> Wallet {
+        Wallet {
+            id: "w_parsed_once".into(),
+            owner: crate::domain::Owner::parse("tenant:a").unwrap(),
+            key_type: KeyType::Secp256k1,
+            public_key: Vec::new(),
+            label: None,
+            sealed: None,
+            attestation: None,
+            created_at_ms: 1,
+            require_approval: false,
+            record,
+        }
+    }
+
+    #[test]
+    fn a_record_text_is_parsed_once_and_a_refused_one_is_not_kept() {
+        let record = legacy_record("w_parsed_once");
+        let mut wallet = wallet_with(Some(record.text().to_owned()));
+        let first = record_of(&wallet).unwrap().unwrap();
+        let again = record_of(&wallet).unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second read is the first parse"
+        );
+        assert_eq!(*first, record);
+        // Not canonical (a leading space): refused, every time.
+        wallet.record = Some(format!(" {}", record.text()));
+        for _ in 0..2 {
+            let e = record_of(&wallet).unwrap_err();
+            assert!(e.to_string().contains("does not parse"), "{e}");
+        }
+        wallet.record = None;
+        assert!(record_of(&wallet).unwrap().is_none());
+    }
+
+    #[test]
+    fn the_parsed_records_are_bounded_by_their_texts_size() {
+        let record = Arc::new(legacy_record("w_bounded"));
+        let mut parsed = ParsedRecords {
+            by_text: std::collections::HashMap::new(),
+            bytes: 0,
+        };
+        let (a, b) = ("a".repeat(3 << 20), "b".repeat(2 << 20));
+        parsed.insert(&a, &record);
+        parsed.insert(&a, &record);
+        assert_eq!(parsed.bytes, a.len(), "a text counts once");
+        parsed.insert(&b, &record);
+        assert!(parsed.get(&a).is_none(), "emptied when full");
+        assert!(parsed.get(&b).is_some());
+        assert_eq!(parsed.bytes, b.len());
     }
 }
