@@ -181,15 +181,22 @@ async fn another_writer_on_the_same_database_never_wedges_the_journal() {
     }
 }
 
+/// A store whose chain holds one event (`first`), and a journal connection
+/// of the test's own to the same database.
+async fn store_and_second_writer(db: &TestDb) -> (Store, testing::Conn) {
+    let s = Store::open(&db.url).await.unwrap();
+    s.journal()
+        .write(WriteOp::Audit, ev("first"))
+        .await
+        .unwrap();
+    let conn = testing::Conn::open(&db.url).await.unwrap();
+    (s, conn)
+}
+
 #[tokio::test]
 async fn a_failed_batch_leaves_nothing_and_the_next_one_commits() {
     for db in databases().await {
-        let s = Store::open(&db.url).await.unwrap();
-        s.journal()
-            .write(WriteOp::Audit, ev("first"))
-            .await
-            .unwrap();
-        let mut conn = testing::Conn::open(&db.url).await.unwrap();
+        let (s, mut conn) = store_and_second_writer(&db).await;
         // A wallet insert that collides makes the batch fail after the
         // ticket consumption in it succeeded: the ticket must not stay.
         s.journal()
@@ -270,12 +277,7 @@ async fn a_refused_write_fails_alone_and_the_journal_goes_on() {
 #[tokio::test]
 async fn a_batch_that_cannot_take_the_writer_lock_fails_and_the_next_commits() {
     let db = sqlite_db();
-    let s = Store::open(&db.url).await.unwrap();
-    s.journal()
-        .write(WriteOp::Audit, ev("first"))
-        .await
-        .unwrap();
-    let mut conn = testing::Conn::open(&db.url).await.unwrap();
+    let (s, mut conn) = store_and_second_writer(&db).await;
     conn.sqlite()
         .busy_timeout(std::time::Duration::from_millis(50))
         .unwrap();
