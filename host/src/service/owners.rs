@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use super::audit::{Action, Event, Outcome};
 use super::authz::Principal;
+use super::cache::TtlCache;
 use super::{Error, Result, Service};
 use crate::domain::{
     ApprovalRefusal, Decision, IntentState, ProposalStage, ProposalState, RecordProposal, Wallet,
@@ -72,12 +73,23 @@ pub fn settings_object(
 }
 
 /// The wallet's record, parsed; `None` for a wallet from before records.
+///
+/// [`Record::parse`] is strict (JSON, the canonical form checked field by
+/// field, the canonical text rebuilt and hashed) and cost more host CPU than
+/// a whole `sign` on each `sign-intent` (issue 29). A text always parses to
+/// the same record, so the parse is kept by wallet and used while the
+/// wallet's stored text is still the record's own.
 pub fn record_of(wallet: &Wallet) -> Result<Option<Arc<Record>>> {
+    /// Long: an entry is only used while its text matches, so age never
+    /// makes it wrong; the cache's own bound keeps it small.
+    const KEPT: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    static PARSED: std::sync::LazyLock<TtlCache<Arc<Record>>> =
+        std::sync::LazyLock::new(|| TtlCache::new(KEPT));
     let Some(text) = wallet.record.as_deref() else {
         return Ok(None);
     };
-    if let Some(record) = parsed_records().get(text) {
-        return Ok(Some(Arc::clone(record)));
+    if let Some(record) = PARSED.get(&wallet.id).filter(|r| r.text() == text) {
+        return Ok(Some(record));
     }
     let record = Arc::new(Record::parse(text).map_err(|e| {
         Error::internal(format!(
@@ -85,56 +97,8 @@ pub fn record_of(wallet: &Wallet) -> Result<Option<Arc<Record>>> {
             wallet.id
         ))
     })?);
-    parsed_records().insert(text, &record);
+    PARSED.put(&wallet.id, Arc::clone(&record));
     Ok(Some(record))
-}
-
-/// Records parsed before, by their text. [`Record::parse`] is strict (JSON,
-/// the canonical form checked field by field, the canonical text rebuilt
-/// and hashed) and cost more host CPU than a whole `sign` on each
-/// `sign-intent` (issue 29); a text always parses to the same record, so
-/// one parse per text is enough. Bounded by the texts' size: emptied when
-/// full.
-struct ParsedRecords {
-    by_text: std::collections::HashMap<String, Arc<Record>>,
-    bytes: usize,
-}
-
-/// The texts kept at most, in bytes (a record is at most 16 KiB; a typical
-/// one under 1 KiB).
-const PARSED_RECORDS_BYTES: usize = 4 << 20;
-
-impl ParsedRecords {
-    fn get(&self, text: &str) -> Option<&Arc<Record>> {
-        self.by_text.get(text)
-    }
-
-    fn insert(&mut self, text: &str, record: &Arc<Record>) {
-        if self.bytes + text.len() > PARSED_RECORDS_BYTES {
-            self.by_text.clear();
-            self.bytes = 0;
-        }
-        if self
-            .by_text
-            .insert(text.to_owned(), Arc::clone(record))
-            .is_none()
-        {
-            self.bytes += text.len();
-        }
-    }
-}
-
-fn parsed_records() -> std::sync::MutexGuard<'static, ParsedRecords> {
-    static PARSED: std::sync::LazyLock<std::sync::Mutex<ParsedRecords>> =
-        std::sync::LazyLock::new(|| {
-            std::sync::Mutex::new(ParsedRecords {
-                by_text: std::collections::HashMap::new(),
-                bytes: 0,
-            })
-        });
-    PARSED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Adds `amount_units` beside the token amounts of `detail` (a decoded
@@ -174,14 +138,15 @@ pub fn payload_kind(payload: &Value) -> Kind {
     }
 }
 
-/// What signing `payload` on `wallet` takes: `None` when its policy allows
-/// it on a ticket alone, else the record whose owners must approve. A
-/// wallet without owners refuses at once (`policy_denied`), as its signer
-/// would.
-pub fn owners_needed(wallet: &Wallet, payload: &Value) -> Result<Option<Arc<Record>>> {
-    let Some(record) = record_of(wallet)? else {
-        return Ok(None);
-    };
+/// What signing `payload` on wallet `wallet_id`, whose record is `record`,
+/// takes: `None` when its policy allows it on a ticket alone, else the
+/// record whose owners must approve. A wallet without owners refuses at
+/// once (`policy_denied`), as its signer would.
+pub fn owners_needed(
+    wallet_id: &str,
+    record: Arc<Record>,
+    payload: &Value,
+) -> Result<Option<Arc<Record>>> {
     let kind = payload_kind(payload);
     if record.policy().allows(kind) {
         return Ok(None);
@@ -190,8 +155,7 @@ pub fn owners_needed(wallet: &Wallet, payload: &Value) -> Result<Option<Arc<Reco
         return Err(Error::Authority {
             code: ErrorCode::PolicyDenied,
             message: format!(
-                "wallet {}'s policy does not allow `{}`, and it has no owners to approve it",
-                wallet.id,
+                "wallet {wallet_id}'s policy does not allow `{}`, and it has no owners to approve it",
                 kind.as_str()
             ),
             detail: Some("allow".into()),
@@ -1128,6 +1092,11 @@ mod tests {
             "the second read is the first parse"
         );
         assert_eq!(*first, record);
+        // The wallet's record changed (another text): the new one is read,
+        // never the parse kept for the old text.
+        let changed = legacy_record("w_parsed_once_v2");
+        wallet.record = Some(changed.text().to_owned());
+        assert_eq!(*record_of(&wallet).unwrap().unwrap(), changed);
         // Not canonical (a leading space): refused, every time.
         wallet.record = Some(format!(" {}", record.text()));
         for _ in 0..2 {
@@ -1136,22 +1105,5 @@ mod tests {
         }
         wallet.record = None;
         assert!(record_of(&wallet).unwrap().is_none());
-    }
-
-    #[test]
-    fn the_parsed_records_are_bounded_by_their_texts_size() {
-        let record = Arc::new(legacy_record("w_bounded"));
-        let mut parsed = ParsedRecords {
-            by_text: std::collections::HashMap::new(),
-            bytes: 0,
-        };
-        let (a, b) = ("a".repeat(3 << 20), "b".repeat(2 << 20));
-        parsed.insert(&a, &record);
-        parsed.insert(&a, &record);
-        assert_eq!(parsed.bytes, a.len(), "a text counts once");
-        parsed.insert(&b, &record);
-        assert!(parsed.get(&a).is_none(), "emptied when full");
-        assert!(parsed.get(&b).is_some());
-        assert_eq!(parsed.bytes, b.len());
     }
 }

@@ -359,9 +359,10 @@ impl Service {
                     )?)
                 }
             }
-            _ => owners::owners_needed(&wallet, &input.payload)?
+            Some(record) => owners::owners_needed(&wallet.id, record, &input.payload)?
                 .map(|record| owners::authorization(&record, &input.payload, &input.digest))
                 .transpose()?,
+            None => None,
         };
         // An intent that waits for its owner lives (and its ticket with it)
         // long enough for a person to look at it.
